@@ -1,0 +1,54 @@
+# Top-level convenience targets. The real build is CMake + Ninja in build/.
+#   make            build build/memgpt
+#   make run        install missing packages, build, start `memgpt chat`
+#   make test       install missing packages, build, run the whole suite (CTest)
+#   make test-sanitize   the same suite built with ASan + UBSan in build-san/
+#   make bench      run the benchmarks in bench/
+#   make format     clang-format every C file
+
+DEB_PACKAGES := build-essential cmake ninja-build pkg-config libcurl4-openssl-dev \
+                libjansson-dev libsqlite3-dev libedit-dev libcmocka-dev python3
+BUILD ?= build
+
+.PHONY: all build deps run test test-sanitize bench format clean
+
+all: build
+
+build:
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD)
+
+# Installs only what is missing, and only when it can (root + apt-get).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing packages:$$missing (install them with apt-get as root)"; exit 1; \
+	  fi; \
+	fi
+
+run: deps build
+	./$(BUILD)/memgpt chat
+
+test: deps build
+	cd $(BUILD) && ctest --output-on-failure -j2
+
+test-sanitize: deps
+	@cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEMGPT_SANITIZE=ON >/dev/null
+	@cmake --build build-san
+	cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --output-on-failure -j2
+
+bench: deps build
+	./bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,251 @@
+/*
+ * chat.c - `memgpt chat`: the interactive session.
+ *
+ * Input is read with a timeout so the agent can be woken when the user is
+ * idle (a timed heartbeat). On a terminal, libedit's callback interface gives
+ * line editing and history while we wait in select(); on a pipe, a small
+ * buffered reader does the same without editing. Slash commands act on the
+ * agent directly; anything else is a message.
+ */
+#include <editline/readline.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+typedef enum { INPUT_LINE, INPUT_EOF, INPUT_IDLE } input_kind;
+
+typedef struct chat {
+    cli *c;
+    mg_agent *agent;
+    int verbose;
+    int tty;
+    char *history_path;
+    /* pipe reader */
+    char pending[65536];
+    size_t pending_len;
+} chat;
+
+/* libedit hands the finished line to a callback; this is where it lands. */
+static char *edited_line;
+static int edited_done;
+
+static void on_edited_line(char *line)
+{
+    edited_line = line;
+    edited_done = 1;
+    rl_callback_handler_remove();
+}
+
+/* Waits up to `seconds` (-1: forever) for input on stdin. 1 = ready. */
+static int wait_input(int seconds)
+{
+    fd_set fds;
+    FD_ZERO(&fds);
+    FD_SET(STDIN_FILENO, &fds);
+    struct timeval tv = {seconds, 0};
+    int rc;
+    do rc = select(STDIN_FILENO + 1, &fds, NULL, NULL, seconds < 0 ? NULL : &tv);
+    while (rc < 0 && errno == EINTR);
+    return rc > 0;
+}
+
+static input_kind read_tty(char **line, int idle)
+{
+    edited_done = 0;
+    edited_line = NULL;
+    rl_callback_handler_install("you> ", on_edited_line);
+    while (!edited_done) {
+        if (!wait_input(idle)) {
+            rl_callback_handler_remove();
+            printf("\n");
+            return INPUT_IDLE;
+        }
+        rl_callback_read_char();
+    }
+    if (!edited_line) return INPUT_EOF;
+    *line = edited_line;
+    return INPUT_LINE;
+}
+
+static input_kind read_pipe(chat *ch, char **line, int idle)
+{
+    for (;;) {
+        char *nl = memchr(ch->pending, '\n', ch->pending_len);
+        if (nl || ch->pending_len == sizeof ch->pending - 1) {
+            size_t n = nl ? (size_t)(nl - ch->pending) : ch->pending_len;
+            *line = strndup(ch->pending, n);
+            size_t used = nl ? n + 1 : n;
+            memmove(ch->pending, ch->pending + used, ch->pending_len - used);
+            ch->pending_len -= used;
+            return INPUT_LINE;
+        }
+        if (!wait_input(idle)) return INPUT_IDLE;
+        ssize_t got = read(STDIN_FILENO, ch->pending + ch->pending_len,
+                           sizeof ch->pending - 1 - ch->pending_len);
+        if (got <= 0) {
+            if (ch->pending_len == 0) return INPUT_EOF;
+            *line = strndup(ch->pending, ch->pending_len);
+            ch->pending_len = 0;
+            return INPUT_LINE;
+        }
+        ch->pending_len += (size_t)got;
+    }
+}
+
+static void on_chat_event(const mg_event *ev, void *user)
+{
+    chat *ch = user;
+    if (ev->type == MG_EVENT_ASSISTANT) {
+        printf("%s> %s\n", mg_agent_name(ch->agent), ev->text);
+        fflush(stdout);
+        return;
+    }
+    cli_print_event(ev, stdout, ch->verbose);
+}
+
+static void report(mg_status st, const mg_error *err)
+{
+    if (st) fprintf(stderr, "memgpt: %s\n", err->message);
+}
+
+static const char *const chat_help =
+    "  /help              this list\n"
+    "  /memory            show core memory\n"
+    "  /context           what the next request holds, in tokens\n"
+    "  /search QUERY      search the conversation history\n"
+    "  /archival QUERY    search archival memory\n"
+    "  /pop [N]           take the last N messages (default 1) out of view\n"
+    "  /retry             run the last message again\n"
+    "  /rethink TEXT      replace the last inner monologue\n"
+    "  /rewrite TEXT      replace the last reply\n"
+    "  /summarize         evict old messages into the summary now\n"
+    "  /verbose           show or hide inner monologue and function calls\n"
+    "  /exit              leave (so does Ctrl-D)\n";
+
+/* Runs a JSON-returning query and prints it with `render`. */
+static void show_json(mg_status st, char *json, const mg_error *err, void (*render)(const char *))
+{
+    if (st) {
+        report(st, err);
+        return;
+    }
+    render(json);
+    mg_free(json);
+}
+
+static void render_history_results(const char *json)
+{
+    cli_print_results(json, 1);
+}
+
+static void render_archival_results(const char *json)
+{
+    cli_print_results(json, 0);
+}
+
+/* Returns 0 to leave the chat. */
+static int slash_command(chat *ch, const char *line)
+{
+    char cmd[32] = {0};
+    size_t n = strcspn(line, " \t");
+    if (n >= sizeof cmd) n = sizeof cmd - 1;
+    memcpy(cmd, line, n);
+    const char *arg = line + strcspn(line, " \t");
+    while (*arg == ' ' || *arg == '\t') arg++;
+    mg_error err = {0};
+    char *json = NULL;
+    mg_search search = {.query = arg, .limit = 10};
+
+    if (!strcmp(cmd, "/exit") || !strcmp(cmd, "/quit")) return 0;
+    if (!strcmp(cmd, "/help")) fputs(chat_help, stdout);
+    else if (!strcmp(cmd, "/memory"))
+        show_json(mg_memory_json(ch->agent, &json, &err), json, &err, cli_print_memory);
+    else if (!strcmp(cmd, "/context"))
+        show_json(mg_context_json(ch->agent, &json, &err), json, &err, cli_print_context);
+    else if (!strcmp(cmd, "/search"))
+        show_json(mg_recall_search(ch->agent, &search, &json, &err), json, &err,
+                  render_history_results);
+    else if (!strcmp(cmd, "/archival"))
+        show_json(mg_archival_search(ch->agent, &search, &json, &err), json, &err,
+                  render_archival_results);
+    else if (!strcmp(cmd, "/pop")) report(mg_agent_pop(ch->agent, *arg ? atoi(arg) : 1, &err), &err);
+    else if (!strcmp(cmd, "/retry")) report(mg_agent_retry(ch->agent, on_chat_event, ch, &err), &err);
+    else if (!strcmp(cmd, "/rethink")) report(mg_agent_rethink(ch->agent, arg, &err), &err);
+    else if (!strcmp(cmd, "/rewrite")) report(mg_agent_rewrite(ch->agent, arg, &err), &err);
+    else if (!strcmp(cmd, "/summarize"))
+        report(mg_agent_summarize(ch->agent, on_chat_event, ch, &err), &err);
+    else if (!strcmp(cmd, "/verbose")) {
+        ch->verbose = !ch->verbose;
+        printf("verbose output %s\n", ch->verbose ? "on" : "off");
+    } else
+        printf("unknown command %s (try /help)\n", cmd);
+    return 1;
+}
+
+static void print_setup_hint(const mg_error *err)
+{
+    fprintf(stderr,
+            "memgpt: %s\n"
+            "  To talk to a model, set OPENAI_API_KEY (and OPENAI_BASE_URL for another "
+            "OpenAI-compatible server).\n"
+            "  A local Ollama works too: OPENAI_BASE_URL=http://127.0.0.1:11434/v1, and any "
+            "OpenAI-compatible server (vLLM, llama.cpp, LM Studio).\n"
+            "  Memory commands (/memory, /search, /archival) work without one.\n",
+            err->message);
+}
+
+int cmd_chat(cli *c, int argc, char **argv)
+{
+    const char *agent_name = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--agent") && i + 1 < argc) agent_name = argv[++i];
+        else return cli_usage("unknown chat argument %s", argv[i]);
+    }
+    chat ch = {.c = c, .tty = isatty(STDIN_FILENO)};
+    int rc = cli_open_agent(c, agent_name, &ch.agent);
+    if (rc) return rc;
+    size_t len = strlen(c->home) + 16;
+    ch.history_path = malloc(len);
+    snprintf(ch.history_path, len, "%s/chat_history", c->home);
+    if (ch.tty) read_history(ch.history_path);
+
+    printf("memgpt chat with agent '%s'. Type /help for commands, /exit to leave.\n",
+           mg_agent_name(ch.agent));
+    mg_error err = {0};
+    int provider_ok = mg_agent_check_provider(ch.agent, &err) == MG_OK;
+    if (!provider_ok) print_setup_hint(&err);
+    else report(mg_agent_system_event(ch.agent, MG_SYSTEM_LOGIN, on_chat_event, &ch, &err), &err);
+
+    for (;;) {
+        fflush(stdout);
+        int idle = provider_ok ? mg_agent_idle_heartbeat_seconds(ch.agent) : -1;
+        char *line = NULL;
+        input_kind kind = ch.tty ? read_tty(&line, idle) : read_pipe(&ch, &line, idle);
+        if (kind == INPUT_EOF) break;
+        mg_error turn_err = {0};
+        if (kind == INPUT_IDLE) {
+            report(mg_agent_system_event(ch.agent, MG_SYSTEM_TIMED_HEARTBEAT, on_chat_event, &ch,
+                                         &turn_err),
+                   &turn_err);
+            continue;
+        }
+        const char *text = line;
+        while (*text == ' ' || *text == '\t') text++;
+        int keep_going = 1;
+        if (*text) {
+            if (ch.tty) add_history(text);
+            if (text[0] == '/') keep_going = slash_command(&ch, text);
+            else report(mg_agent_send(ch.agent, text, on_chat_event, &ch, &turn_err), &turn_err);
+        }
+        free(line);
+        if (!keep_going) break;
+    }
+    if (ch.tty) write_history(ch.history_path);
+    free(ch.history_path);
+    mg_agent_free(ch.agent);
+    return EXIT_OK;
+}

@@ -1,0 +1,55 @@
+/*
+ * cli.h - shared pieces of the memgpt command-line client.
+ *
+ * The CLI is a thin client of libmemgpt (include/memgpt.h). It parses
+ * arguments, opens the store and agent, calls the library and prints. Exit
+ * codes: 0 success, 1 runtime error, 2 usage error; every error is one line
+ * on stderr, "memgpt: ...".
+ */
+#ifndef MG_CLI_CLI_H
+#define MG_CLI_CLI_H
+
+#include <stdio.h>
+
+#include "memgpt.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+typedef struct cli {
+    const char *home_arg; /* --home, or NULL */
+    char *home;           /* resolved */
+    mg_store *store;
+} cli;
+
+/* Prints "memgpt: <message>" to stderr and returns the exit code for it. */
+int cli_fail(const mg_error *err);
+int cli_usage(const char *fmt, ...);
+
+/* Opens the store (once). Returns an exit code. */
+int cli_open_store(cli *c);
+
+/* Opens the agent to act on: `name`, else $MEMGPT_AGENT, else "default",
+ * which is created on first use. Returns an exit code. */
+int cli_open_agent(cli *c, const char *name, mg_agent **out);
+
+/* TEXT, or the contents of FILE for "@FILE". Caller frees. NULL on error
+ * (already reported). */
+char *cli_text_arg(const char *arg);
+
+/* All of stdin. Caller frees. */
+char *cli_read_stdin(void);
+
+/* Joins argv[0..argc) with spaces. Caller frees. */
+char *cli_join(int argc, char **argv);
+
+/* Prints a turn's event for a human: replies always, the rest if verbose. */
+void cli_print_event(const mg_event *ev, FILE *out, int verbose);
+
+/* Human renderings of the library's JSON. */
+void cli_print_memory(const char *json);
+void cli_print_context(const char *json);
+void cli_print_results(const char *json, int show_role);
+
+int cmd_chat(cli *c, int argc, char **argv);
+
+#endif

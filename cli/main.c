@@ -1,0 +1,592 @@
+/*
+ * main.c - `memgpt`: argument parsing and the one-shot commands.
+ *
+ * Each command parses its own options with parse_options (a flag table),
+ * opens what it needs through cli.h and prints either text for people or,
+ * with --json, the library's JSON for scripts. The interactive `chat` lives
+ * in chat.c.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *const usage_text =
+    "usage: memgpt [--home DIR] COMMAND ...\n"
+    "\n"
+    "  chat [--agent NAME]                         talk interactively (/help inside)\n"
+    "  send [--agent NAME] [--json] TEXT...        one message, one full turn (\"-\" reads stdin)\n"
+    "  agents create NAME [--model HANDLE] [--context-window N] [--persona TEXT|@FILE]\n"
+    "                [--human TEXT|@FILE] [--system @FILE] [--embedder offline|openai/MODEL]\n"
+    "                [--step-limit N] [--reflect-every N] [--idle-seconds N]\n"
+    "                [--warn-fraction F] [--flush-fraction F]\n"
+    "  agents list [--json] | show NAME [--json] | delete NAME\n"
+    "  memory show [--agent NAME] [--json]\n"
+    "  memory set [--agent NAME] LABEL TEXT|@FILE\n"
+    "  recall list [--agent NAME] [--json] [--limit K]\n"
+    "  recall search [--agent NAME] [--json] [--limit K] [--page P] [--from DATE] [--to DATE] "
+    "QUERY\n"
+    "  archival insert [--agent NAME] [--jsonl] TEXT|-\n"
+    "  archival search [--agent NAME] [--json] [--limit K] [--page P] QUERY\n"
+    "  context [--agent NAME] [--json]\n"
+    "\n"
+    "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, MEMGPT_HOME, MEMGPT_AGENT.\n";
+
+/* ------------------------------------------------------------ options */
+
+typedef struct option {
+    const char *name;   /* "--json" */
+    const char **value; /* set for options that take a value */
+    int *flag;          /* set for flags */
+} option;
+
+typedef struct args {
+    char **pos;
+    int npos;
+} args;
+
+/* Splits argv into options (per the table) and positionals. "-" and
+ * everything after "--" are positional. Returns 0 or EXIT_USAGE. */
+static int parse_options(int argc, char **argv, const option *opts, args *out)
+{
+    out->pos = calloc((size_t)argc + 1, sizeof *out->pos);
+    out->npos = 0;
+    int only_positional = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_positional || a[0] != '-' || strcmp(a, "-") == 0) {
+            out->pos[out->npos++] = argv[i];
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_positional = 1;
+            continue;
+        }
+        const option *o = opts;
+        while (o->name && strcmp(o->name, a) != 0) o++;
+        if (!o->name) return cli_usage("unknown option %s", a);
+        if (o->flag) {
+            *o->flag = 1;
+        } else {
+            if (i + 1 >= argc) return cli_usage("%s needs a value", a);
+            *o->value = argv[++i];
+        }
+    }
+    return 0;
+}
+
+static int parse_int(const char *text, const char *what, int min, int *out)
+{
+    char *end;
+    long v = text ? strtol(text, &end, 10) : 0;
+    if (!text || !*text || *end || v < min || v > 100000000)
+        return cli_usage("%s must be a whole number >= %d", what, min);
+    *out = (int)v;
+    return 0;
+}
+
+static int print_json_text(char *json, mg_status st, const mg_error *err)
+{
+    if (st) return cli_fail(err);
+    printf("%s\n", json);
+    mg_free(json);
+    return EXIT_OK;
+}
+
+/* -------------------------------------------------------------- send */
+
+typedef struct send_output {
+    int json;
+} send_output;
+
+static void on_send_event(const mg_event *ev, void *user)
+{
+    send_output *o = user;
+    if (o->json) {
+        char *line = mg_event_to_json(ev);
+        printf("%s\n", line);
+        mg_free(line);
+        fflush(stdout);
+    } else if (ev->type == MG_EVENT_ASSISTANT || ev->type == MG_EVENT_SYSTEM) {
+        cli_print_event(ev, stdout, 0);
+    }
+}
+
+static int cmd_send(cli *c, int argc, char **argv)
+{
+    const char *agent_name = NULL;
+    int json = 0;
+    option opts[] = {{"--agent", &agent_name, NULL}, {"--json", NULL, &json}, {0}};
+    args a;
+    int rc = parse_options(argc, argv, opts, &a);
+    char *text = NULL;
+    if (!rc && a.npos == 0) rc = cli_usage("send needs the message text");
+    if (!rc) text = (a.npos == 1 && strcmp(a.pos[0], "-") == 0) ? cli_read_stdin()
+                                                               : cli_join(a.npos, a.pos);
+    mg_agent *agent = NULL;
+    if (!rc) rc = cli_open_agent(c, agent_name, &agent);
+    if (!rc) {
+        send_output out = {json};
+        mg_error err = {0};
+        if (mg_agent_send(agent, text, on_send_event, &out, &err)) rc = cli_fail(&err);
+    }
+    mg_agent_free(agent);
+    free(text);
+    free(a.pos);
+    return rc;
+}
+
+/* ------------------------------------------------------------ agents */
+
+static int read_text_option(const char *arg, char **out)
+{
+    *out = NULL;
+    if (!arg) return 0;
+    *out = cli_text_arg(arg);
+    return *out ? 0 : EXIT_RUNTIME;
+}
+
+static int parse_fraction(const char *text, const char *what, double *out)
+{
+    if (!text) return 0;
+    char *end;
+    double v = strtod(text, &end);
+    if (!*text || *end || v <= 0 || v > 1) return cli_usage("%s must be a number in (0, 1]", what);
+    *out = v;
+    return 0;
+}
+
+/* An optional integer setting; -1 turns "off" settings off. */
+static int parse_setting(const char *text, const char *what, int *out)
+{
+    if (!text) return 0;
+    if (strcmp(text, "off") == 0 || strcmp(text, "-1") == 0 || strcmp(text, "0") == 0) {
+        *out = -1;
+        return 0;
+    }
+    return parse_int(text, what, 1, out);
+}
+
+static int agents_create(cli *c, int argc, char **argv)
+{
+    const char *model = NULL, *window = NULL, *persona = NULL, *human = NULL, *system = NULL,
+               *embedder = NULL, *steps = NULL, *reflect = NULL, *idle = NULL, *warn = NULL,
+               *flush = NULL;
+    option opts[] = {{"--model", &model, NULL},          {"--context-window", &window, NULL},
+                     {"--persona", &persona, NULL},      {"--human", &human, NULL},
+                     {"--system", &system, NULL},        {"--embedder", &embedder, NULL},
+                     {"--step-limit", &steps, NULL},     {"--reflect-every", &reflect, NULL},
+                     {"--idle-seconds", &idle, NULL},    {"--warn-fraction", &warn, NULL},
+                     {"--flush-fraction", &flush, NULL}, {0}};
+    args a;
+    int rc = parse_options(argc, argv, opts, &a);
+    if (!rc && a.npos != 1) rc = cli_usage("agents create needs exactly one NAME");
+    mg_agent_config cfg = {.model = model, .embedder = embedder};
+    if (!rc && window) rc = parse_int(window, "--context-window", 1, &cfg.context_window);
+    if (!rc && steps) rc = parse_int(steps, "--step-limit", 1, &cfg.step_limit);
+    if (!rc) rc = parse_setting(reflect, "--reflect-every", &cfg.reflect_every);
+    if (!rc) rc = parse_setting(idle, "--idle-seconds", &cfg.idle_seconds);
+    if (!rc) rc = parse_fraction(warn, "--warn-fraction", &cfg.warn_fraction);
+    if (!rc) rc = parse_fraction(flush, "--flush-fraction", &cfg.flush_fraction);
+    if (!rc && system && system[0] != '@') rc = cli_usage("--system takes @FILE");
+    char *persona_text = NULL, *human_text = NULL, *system_text = NULL;
+    if (!rc) rc = read_text_option(persona, &persona_text);
+    if (!rc) rc = read_text_option(human, &human_text);
+    if (!rc) rc = read_text_option(system, &system_text);
+    if (!rc) rc = cli_open_store(c);
+    if (!rc) {
+        cfg.persona = persona_text;
+        cfg.human = human_text;
+        cfg.system_prompt = system_text;
+        mg_error err = {0};
+        if (mg_agent_create(c->store, a.pos[0], &cfg, &err)) rc = cli_fail(&err);
+        else printf("created agent %s\n", a.pos[0]);
+    }
+    free(persona_text);
+    free(human_text);
+    free(system_text);
+    free(a.pos);
+    return rc;
+}
+
+static void print_agent_line(json_t *agent)
+{
+    printf("%-20s %-28s %9lld %9lld %9lld\n", json_string_value(json_object_get(agent, "name")),
+           json_string_value(json_object_get(agent, "model")),
+           (long long)json_integer_value(json_object_get(agent, "context_window")),
+           (long long)json_integer_value(json_object_get(agent, "messages")),
+           (long long)json_integer_value(json_object_get(agent, "passages")));
+}
+
+static int agents_list(cli *c, int argc, char **argv)
+{
+    int json = 0;
+    option opts[] = {{"--json", NULL, &json}, {0}};
+    args a;
+    int rc = parse_options(argc, argv, opts, &a);
+    if (!rc && a.npos) rc = cli_usage("agents list takes no arguments");
+    free(a.pos);
+    if (!rc) rc = cli_open_store(c);
+    if (rc) return rc;
+    char *text;
+    mg_error err = {0};
+    mg_status st = mg_agent_list(c->store, &text, &err);
+    if (st || json) return print_json_text(text, st, &err);
+    json_t *list = json_loads(text, 0, NULL);
+    mg_free(text);
+    if (json_array_size(list) == 0) {
+        printf("no agents yet (create one with: memgpt agents create NAME)\n");
+    } else {
+        printf("%-20s %-28s %9s %9s %9s\n", "NAME", "MODEL", "WINDOW", "MESSAGES", "PASSAGES");
+        size_t i;
+        json_t *agent;
+        json_array_foreach(list, i, agent) print_agent_line(agent);
+    }
+    json_decref(list);
+    return EXIT_OK;
+}
+
+static int agents_show(cli *c, int argc, char **argv)
+{
+    int json = 0;
+    option opts[] = {{"--json", NULL, &json}, {0}};
+    args a;
+    int rc = parse_options(argc, argv, opts, &a);
+    if (!rc && a.npos != 1) rc = cli_usage("agents show needs exactly one NAME");
+    mg_agent *agent = NULL;
+    if (!rc) rc = cli_open_store(c);
+    mg_error err = {0};
+    if (!rc && mg_agent_open(c->store, a.pos[0], &agent, &err)) rc = cli_fail(&err);
+    free(a.pos);
+    if (rc) return rc;
+    char *text;
+    mg_status st = mg_agent_describe(agent, &text, &err);
+    mg_agent_free(agent);
+    if (st || json) return print_json_text(text, st, &err);
+    json_t *obj = json_loads(text, 0, NULL);
+    mg_free(text);
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value)
+    {
+        char *v = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        printf("%-16s %s\n", key, json_is_string(value) ? json_string_value(value) : v);
+        free(v);
+    }
+    json_decref(obj);
+    return EXIT_OK;
+}
+
+static int agents_delete(cli *c, int argc, char **argv)
+{
+    option opts[] = {{0}};
+    args a;
+    int rc = parse_options(argc, argv, opts, &a);
+    if (!rc && a.npos != 1) rc = cli_usage("agents delete needs exactly one NAME");
+    if (!rc) rc = cli_open_store(c);
+    mg_error err = {0};
+    if (!rc && mg_agent_delete(c->store, a.pos[0], &err)) rc = cli_fail(&err);
+    if (!rc) printf("deleted agent %s\n", a.pos[0]);
+    free(a.pos);
+    return rc;
+}
+
+static int cmd_agents(cli *c, int argc, char **argv)
+{
+    if (argc < 1) return cli_usage("agents needs a subcommand: create, list, show or delete");
+    if (strcmp(argv[0], "create") == 0) return agents_create(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "list") == 0) return agents_list(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "show") == 0) return agents_show(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "delete") == 0) return agents_delete(c, argc - 1, argv + 1);
+    return cli_usage("unknown agents subcommand '%s'", argv[0]);
+}
+
+/* ------------------------------------------------------------ memory */
+
+void cli_print_memory(const char *json)
+{
+    json_t *blocks = json_loads(json, 0, NULL);
+    size_t i;
+    json_t *b;
+    json_array_foreach(blocks, i, b)
+    {
+        printf("== %s (%lld/%lld chars%s) ==\n%s\n\n",
+               json_string_value(json_object_get(b, "label")),
+               (long long)json_integer_value(json_object_get(b, "chars")),
+               (long long)json_integer_value(json_object_get(b, "limit")),
+               json_is_true(json_object_get(b, "read_only")) ? ", read-only" : "",
+               json_string_value(json_object_get(b, "value")));
+    }
+    json_decref(blocks);
+}
+
+static int cmd_memory(cli *c, int argc, char **argv)
+{
+    if (argc < 1) return cli_usage("memory needs a subcommand: show or set");
+    const char *agent_name = NULL;
+    int json = 0;
+    option opts[] = {{"--agent", &agent_name, NULL}, {"--json", NULL, &json}, {0}};
+    args a;
+    int rc = parse_options(argc - 1, argv + 1, opts, &a);
+    int show = strcmp(argv[0], "show") == 0, set = strcmp(argv[0], "set") == 0;
+    if (!rc && !show && !set) rc = cli_usage("unknown memory subcommand '%s'", argv[0]);
+    if (!rc && show && a.npos) rc = cli_usage("memory show takes no arguments");
+    if (!rc && set && a.npos != 2) rc = cli_usage("memory set needs LABEL and TEXT|@FILE");
+    mg_agent *agent = NULL;
+    if (!rc) rc = cli_open_agent(c, agent_name, &agent);
+    mg_error err = {0};
+    if (!rc && show) {
+        char *text;
+        mg_status st = mg_memory_json(agent, &text, &err);
+        if (st || json) rc = print_json_text(text, st, &err);
+        else {
+            cli_print_memory(text);
+            mg_free(text);
+        }
+    } else if (!rc) {
+        char *value = cli_text_arg(a.pos[1]);
+        if (!value) rc = EXIT_RUNTIME;
+        else if (mg_memory_set(agent, a.pos[0], value, &err)) rc = cli_fail(&err);
+        free(value);
+    }
+    mg_agent_free(agent);
+    free(a.pos);
+    return rc;
+}
+
+/* -------------------------------------------------- recall / archival */
+
+void cli_print_results(const char *json, int show_role)
+{
+    json_t *found = json_loads(json, 0, NULL);
+    json_t *results = json_is_array(found) ? found : json_object_get(found, "results");
+    if (json_is_object(found))
+        printf("%lld result(s), page %lld of %lld\n",
+               (long long)json_integer_value(json_object_get(found, "total")),
+               (long long)json_integer_value(json_object_get(found, "page")),
+               (long long)json_integer_value(json_object_get(found, "pages")));
+    size_t i;
+    json_t *r;
+    json_array_foreach(results, i, r)
+    {
+        printf("[%s]", json_string_value(json_object_get(r, "time")));
+        if (show_role) printf(" %s:", json_string_value(json_object_get(r, "role")));
+        printf(" %s\n", json_string_value(json_object_get(r, "text")));
+    }
+    json_decref(found);
+}
+
+typedef struct search_opts {
+    const char *agent, *limit, *page, *from, *to;
+    int json;
+    args a;
+    mg_search search;
+    char *query;
+} search_opts;
+
+static int parse_search(int argc, char **argv, search_opts *s)
+{
+    option opts[] = {{"--agent", &s->agent, NULL}, {"--json", NULL, &s->json},
+                     {"--limit", &s->limit, NULL}, {"--page", &s->page, NULL},
+                     {"--from", &s->from, NULL},   {"--to", &s->to, NULL},
+                     {0}};
+    int rc = parse_options(argc, argv, opts, &s->a);
+    if (!rc && s->limit) rc = parse_int(s->limit, "--limit", 1, &s->search.limit);
+    if (!rc && s->page) rc = parse_int(s->page, "--page", 0, &s->search.page);
+    mg_error err = {0};
+    if (!rc && s->from && mg_parse_time(s->from, 0, &s->search.from_ms, &err)) rc = cli_fail(&err);
+    if (!rc && s->to && mg_parse_time(s->to, 1, &s->search.to_ms, &err)) rc = cli_fail(&err);
+    s->query = cli_join(s->a.npos, s->a.pos);
+    s->search.query = s->query;
+    return rc;
+}
+
+static int cmd_recall(cli *c, int argc, char **argv)
+{
+    if (argc < 1) return cli_usage("recall needs a subcommand: list or search");
+    int list = strcmp(argv[0], "list") == 0, search = strcmp(argv[0], "search") == 0;
+    if (!list && !search) return cli_usage("unknown recall subcommand '%s'", argv[0]);
+    search_opts s = {0};
+    int rc = parse_search(argc - 1, argv + 1, &s);
+    if (!rc && list && s.a.npos) rc = cli_usage("recall list takes no query");
+    if (!rc && search && !s.a.npos && !s.from && !s.to)
+        rc = cli_usage("recall search needs a QUERY or a date range");
+    mg_agent *agent = NULL;
+    if (!rc) rc = cli_open_agent(c, s.agent, &agent);
+    if (!rc) {
+        char *text;
+        mg_error err = {0};
+        mg_status st = list ? mg_recall_list(agent, s.search.limit, &text, &err)
+                            : mg_recall_search(agent, &s.search, &text, &err);
+        if (st || s.json) rc = print_json_text(text, st, &err);
+        else {
+            cli_print_results(text, 1);
+            mg_free(text);
+        }
+    }
+    mg_agent_free(agent);
+    free(s.a.pos);
+    free(s.query);
+    return rc;
+}
+
+/* One passage per non-empty line (or one JSON object per line). */
+static int insert_lines(mg_agent *agent, char *input, int jsonl)
+{
+    int count = 0, line_no = 0;
+    for (char *line = strtok(input, "\n"); line; line = strtok(NULL, "\n")) {
+        line_no++;
+        size_t n = strlen(line);
+        if (n && line[n - 1] == '\r') line[n - 1] = '\0';
+        if (!*line) continue;
+        mg_error err = {0};
+        mg_status st = jsonl ? mg_archival_insert_json(agent, line, &err)
+                             : mg_archival_insert(agent, line, NULL, 0, &err);
+        if (st) {
+            fprintf(stderr, "memgpt: line %d: %s\n", line_no, err.message);
+            return st == MG_ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME;
+        }
+        count++;
+    }
+    printf("inserted %d passage%s\n", count, count == 1 ? "" : "s");
+    return EXIT_OK;
+}
+
+static int cmd_archival(cli *c, int argc, char **argv)
+{
+    if (argc < 1) return cli_usage("archival needs a subcommand: insert or search");
+    int insert = strcmp(argv[0], "insert") == 0, search = strcmp(argv[0], "search") == 0;
+    if (!insert && !search) return cli_usage("unknown archival subcommand '%s'", argv[0]);
+    if (search) {
+        search_opts s = {0};
+        int rc = parse_search(argc - 1, argv + 1, &s);
+        if (!rc && !s.a.npos) rc = cli_usage("archival search needs a QUERY");
+        mg_agent *agent = NULL;
+        if (!rc) rc = cli_open_agent(c, s.agent, &agent);
+        if (!rc) {
+            char *text;
+            mg_error err = {0};
+            mg_status st = mg_archival_search(agent, &s.search, &text, &err);
+            if (st || s.json) rc = print_json_text(text, st, &err);
+            else {
+                cli_print_results(text, 0);
+                mg_free(text);
+            }
+        }
+        mg_agent_free(agent);
+        free(s.a.pos);
+        free(s.query);
+        return rc;
+    }
+    const char *agent_name = NULL;
+    int jsonl = 0;
+    option opts[] = {{"--agent", &agent_name, NULL}, {"--jsonl", NULL, &jsonl}, {0}};
+    args a;
+    int rc = parse_options(argc - 1, argv + 1, opts, &a);
+    if (!rc && !a.npos) rc = cli_usage("archival insert needs TEXT, or - to read stdin");
+    int from_stdin = !rc && a.npos == 1 && strcmp(a.pos[0], "-") == 0;
+    if (!rc && jsonl && !from_stdin) rc = cli_usage("--jsonl reads stdin: pass -");
+    mg_agent *agent = NULL;
+    if (!rc) rc = cli_open_agent(c, agent_name, &agent);
+    if (!rc) {
+        char *input = from_stdin ? cli_read_stdin() : cli_join(a.npos, a.pos);
+        if (from_stdin) {
+            rc = insert_lines(agent, input, jsonl);
+        } else {
+            mg_error err = {0};
+            if (mg_archival_insert(agent, input, NULL, 0, &err)) rc = cli_fail(&err);
+            else printf("inserted 1 passage\n");
+        }
+        free(input);
+    }
+    mg_agent_free(agent);
+    free(a.pos);
+    return rc;
+}
+
+/* ----------------------------------------------------------- context */
+
+void cli_print_context(const char *json)
+{
+    json_t *ctx = json_loads(json, 0, NULL);
+    json_t *tokens = json_object_get(ctx, "tokens");
+    const char *key;
+    json_t *value;
+    json_object_foreach(tokens, key, value)
+        printf("  %-22s %8lld tokens\n", key, (long long)json_integer_value(value));
+    printf("  %-22s %8lld of %lld (warn at %lld, flush at %lld)\n", "total",
+           (long long)json_integer_value(json_object_get(ctx, "total")),
+           (long long)json_integer_value(json_object_get(ctx, "context_window")),
+           (long long)json_integer_value(json_object_get(ctx, "warn_at")),
+           (long long)json_integer_value(json_object_get(ctx, "flush_at")));
+    printf("  %-22s %8lld\n", "messages in view",
+           (long long)json_integer_value(json_object_get(ctx, "messages_in_view")));
+    printf("  counter: %s\n", json_string_value(json_object_get(ctx, "counter")));
+    json_decref(ctx);
+}
+
+static int cmd_context(cli *c, int argc, char **argv)
+{
+    const char *agent_name = NULL;
+    int json = 0;
+    option opts[] = {{"--agent", &agent_name, NULL}, {"--json", NULL, &json}, {0}};
+    args a;
+    int rc = parse_options(argc, argv, opts, &a);
+    if (!rc && a.npos) rc = cli_usage("context takes no arguments");
+    free(a.pos);
+    mg_agent *agent = NULL;
+    if (!rc) rc = cli_open_agent(c, agent_name, &agent);
+    if (!rc) {
+        char *text;
+        mg_error err = {0};
+        mg_status st = mg_context_json(agent, &text, &err);
+        if (st || json) rc = print_json_text(text, st, &err);
+        else {
+            cli_print_context(text);
+            mg_free(text);
+        }
+    }
+    mg_agent_free(agent);
+    return rc;
+}
+
+/* -------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+            c.home_arg = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("memgpt %s\n", MG_VERSION);
+            return EXIT_OK;
+        } else {
+            return cli_usage("unknown option %s", argv[i]);
+        }
+    }
+    if (i >= argc) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    const char *command = argv[i];
+    int rest = argc - i - 1;
+    char **rest_argv = argv + i + 1;
+    int rc;
+    if (strcmp(command, "chat") == 0) rc = cmd_chat(&c, rest, rest_argv);
+    else if (strcmp(command, "send") == 0) rc = cmd_send(&c, rest, rest_argv);
+    else if (strcmp(command, "agents") == 0) rc = cmd_agents(&c, rest, rest_argv);
+    else if (strcmp(command, "memory") == 0) rc = cmd_memory(&c, rest, rest_argv);
+    else if (strcmp(command, "recall") == 0) rc = cmd_recall(&c, rest, rest_argv);
+    else if (strcmp(command, "archival") == 0) rc = cmd_archival(&c, rest, rest_argv);
+    else if (strcmp(command, "context") == 0) rc = cmd_context(&c, rest, rest_argv);
+    else rc = cli_usage("unknown command '%s'", command);
+    mg_store_close(c.store);
+    free(c.home);
+    return rc;
+}

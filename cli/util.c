@@ -1,0 +1,136 @@
+/*
+ * util.c - helpers shared by the CLI commands.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_fail(const mg_error *err)
+{
+    fprintf(stderr, "memgpt: %s\n", err->message[0] ? err->message : mg_status_name(err->code));
+    return err->code == MG_ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
+int cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("memgpt: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see memgpt --help)\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_open_store(cli *c)
+{
+    if (c->store) return EXIT_OK;
+    c->home = mg_home_resolve(c->home_arg);
+    if (!c->home) {
+        fprintf(stderr, "memgpt: no data directory: set --home, MEMGPT_HOME or HOME\n");
+        return EXIT_RUNTIME;
+    }
+    mg_error err = {0};
+    if (mg_store_open(c->home, &c->store, &err)) return cli_fail(&err);
+    return EXIT_OK;
+}
+
+int cli_open_agent(cli *c, const char *name, mg_agent **out)
+{
+    int rc = cli_open_store(c);
+    if (rc) return rc;
+    if (!name || !*name) name = getenv("MEMGPT_AGENT");
+    if (!name || !*name) name = "default";
+    mg_error err = {0};
+    mg_status st = mg_agent_open(c->store, name, out, &err);
+    if (st == MG_ERR_NOT_FOUND && strcmp(name, "default") == 0) {
+        mg_error create_err = {0};
+        if (mg_agent_create(c->store, name, NULL, &create_err) != MG_OK &&
+            create_err.code != MG_ERR_EXISTS)
+            return cli_fail(&create_err);
+        st = mg_agent_open(c->store, name, out, &err);
+    }
+    if (st == MG_ERR_NOT_FOUND)
+        snprintf(err.message, sizeof err.message,
+                 "no agent named '%s' (create it with: memgpt agents create %s)", name, name);
+    return st ? cli_fail(&err) : EXIT_OK;
+}
+
+static char *read_stream(FILE *f)
+{
+    size_t cap = 4096, len = 0;
+    char *data = malloc(cap);
+    size_t n;
+    while (data && (n = fread(data + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len - 1 == 0) {
+            char *bigger = realloc(data, cap * 2);
+            if (!bigger) {
+                free(data);
+                return NULL;
+            }
+            data = bigger;
+            cap *= 2;
+        }
+    }
+    if (data) data[len] = '\0';
+    return data;
+}
+
+char *cli_read_stdin(void)
+{
+    return read_stream(stdin);
+}
+
+char *cli_text_arg(const char *arg)
+{
+    if (arg[0] != '@') return strdup(arg);
+    FILE *f = fopen(arg + 1, "rb");
+    if (!f) {
+        fprintf(stderr, "memgpt: cannot read %s: %s\n", arg + 1, strerror(errno));
+        return NULL;
+    }
+    char *text = read_stream(f);
+    fclose(f);
+    return text;
+}
+
+char *cli_join(int argc, char **argv)
+{
+    size_t len = 1;
+    for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
+    char *out = malloc(len);
+    if (!out) return NULL;
+    out[0] = '\0';
+    for (int i = 0; i < argc; i++) {
+        if (i) strcat(out, " ");
+        strcat(out, argv[i]);
+    }
+    return out;
+}
+
+void cli_print_event(const mg_event *ev, FILE *out, int verbose)
+{
+    switch (ev->type) {
+    case MG_EVENT_ASSISTANT: fprintf(out, "%s\n", ev->text); break;
+    case MG_EVENT_REASONING:
+        if (verbose) fprintf(out, "  (thinking) %s\n", ev->text);
+        break;
+    case MG_EVENT_TOOL_CALL:
+        if (verbose) fprintf(out, "  -> %s(%s)\n", ev->tool_name, ev->tool_args);
+        break;
+    case MG_EVENT_TOOL_RETURN:
+        if (verbose) fprintf(out, "  <- %s\n", ev->text);
+        break;
+    case MG_EVENT_SYSTEM: fprintf(verbose ? out : stderr, "  [system] %s\n", ev->text); break;
+    case MG_EVENT_USAGE:
+        if (verbose)
+            fprintf(out, "  [usage] %d steps, %d prompt + %d completion tokens\n", ev->step_count,
+                    ev->prompt_tokens, ev->completion_tokens);
+        break;
+    }
+    fflush(out);
+}

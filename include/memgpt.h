@@ -1,0 +1,269 @@
+/*
+ * memgpt.h - the public interface of libmemgpt.
+ *
+ * libmemgpt runs MemGPT agents: an LLM whose fixed context window is managed
+ * like RAM, with a database as disk. The agent keeps facts in labelled core
+ * memory blocks, every message in recall memory, and passages in archival
+ * memory, and it edits and searches them itself through function calls.
+ *
+ * Conventions, true of every function below:
+ *
+ *  - Names: every public symbol starts with mg_ (types, functions) or MG_
+ *    (constants).
+ *  - Handles are opaque and have explicit lifecycles: mg_store_open /
+ *    mg_store_close, mg_agent_open / mg_agent_free. An agent borrows its store;
+ *    close the store only after freeing every agent opened from it.
+ *  - Errors: functions return an mg_status; MG_OK (0) is success. When they
+ *    fail they fill the caller's mg_error (if not NULL) with the same code and
+ *    one human-readable line. Nothing in the library exits the process or
+ *    writes to stdout/stderr.
+ *  - Ownership: strings passed in are borrowed for the duration of the call.
+ *    Any char * or array handed out is owned by the caller and freed with the
+ *    mg_*_free function named in its comment (plain strings: mg_free).
+ *    Pointers inside an mg_event are valid only during the callback.
+ *  - Threads: a handle may be used by one thread at a time. Different stores
+ *    may be used from different threads. There is no hidden global state apart
+ *    from libcurl's process-wide init, done once by mg_store_open.
+ */
+#ifndef MEMGPT_H
+#define MEMGPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MG_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum mg_status {
+    MG_OK = 0,
+    MG_ERR_USAGE,     /* the caller passed something invalid */
+    MG_ERR_NOT_FOUND, /* no such agent, block, passage, ... */
+    MG_ERR_EXISTS,    /* an agent of that name already exists */
+    MG_ERR_IO,        /* the file system refused (read-only, full, missing) */
+    MG_ERR_DB,        /* SQLite failed */
+    MG_ERR_CORRUPT,   /* the file is not a memgpt database; it was left untouched */
+    MG_ERR_AUTH,      /* the provider refused the credentials (401/403) */
+    MG_ERR_PROVIDER,  /* the provider failed, after retries, or answered nonsense */
+    MG_ERR_TOO_LARGE, /* input larger than the agent can ever hold */
+    MG_ERR_CONTEXT,   /* the request did not fit the model's context window */
+    MG_ERR_NOMEM,
+    MG_ERR_INTERNAL
+} mg_status;
+
+typedef struct mg_error {
+    mg_status code;
+    char message[512];
+} mg_error;
+
+/* A short constant name for a status ("not found", ...). */
+const char *mg_status_name(mg_status code);
+
+/* Frees any plain string the library handed out. NULL is fine. */
+void mg_free(void *ptr);
+
+/* ------------------------------------------------------------------- store */
+
+/* One data directory: a single SQLite database (memgpt.db) holding every
+ * agent. */
+typedef struct mg_store mg_store;
+
+/* Resolves the data directory: `explicit_home` if not NULL, else $MEMGPT_HOME,
+ * else $XDG_DATA_HOME/memgpt, else ~/.local/share/memgpt. Returns a string the
+ * caller frees with mg_free, or NULL if no home can be found. */
+char *mg_home_resolve(const char *explicit_home);
+
+/* Opens (creating if needed) the database in `home` and migrates it to the
+ * current schema. A file that is not a memgpt database is refused with
+ * MG_ERR_CORRUPT and never modified. */
+mg_status mg_store_open(const char *home, mg_store **out, mg_error *err);
+void mg_store_close(mg_store *store);
+
+/* ------------------------------------------------------------------ agents */
+
+typedef struct mg_agent mg_agent;
+
+/* Settings of an agent. Zero/NULL fields take the documented default, so
+ * `mg_agent_config c = {0};` is a valid start. */
+typedef struct mg_agent_config {
+    const char *model;          /* "openai/gpt-4o-mini" (default) */
+    int context_window;         /* tokens; default from the model, else 8192 */
+    const char *persona;        /* initial `persona` block; default built in */
+    const char *human;          /* initial `human` block; default built in */
+    const char *system_prompt;  /* NULL: the built-in system instructions */
+    const char *embedder;       /* "offline" (default) or "openai/MODEL" */
+    int step_limit;             /* LLM calls per event; default 10 */
+    int reflect_every;          /* user messages between reflections; default 10, -1 = off */
+    int idle_seconds;           /* chat idle time before a timed heartbeat; default 600, -1 = off */
+    double warn_fraction;       /* default 0.75 */
+    double flush_fraction;      /* default 1.0 */
+} mg_agent_config;
+
+/* Creates agent `name` (1-64 chars of [A-Za-z0-9_.-]). MG_ERR_EXISTS if taken. */
+mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_config *config,
+                          mg_error *err);
+
+/* Opens an existing agent. MG_ERR_NOT_FOUND if there is none. */
+mg_status mg_agent_open(mg_store *store, const char *name, mg_agent **out, mg_error *err);
+void mg_agent_free(mg_agent *agent);
+
+/* Deletes the agent and everything it remembers. */
+mg_status mg_agent_delete(mg_store *store, const char *name, mg_error *err);
+
+/* Describes an agent as a JSON object (name, model, context_window, counts,
+ * settings, created_at). Caller frees *json_out with mg_free. */
+mg_status mg_agent_describe(mg_agent *agent, char **json_out, mg_error *err);
+
+/* Lists every agent as a JSON array of the objects mg_agent_describe gives,
+ * ordered by name. Caller frees with mg_free. */
+mg_status mg_agent_list(mg_store *store, char **json_out, mg_error *err);
+
+const char *mg_agent_name(const mg_agent *agent);
+
+/* Checks that the agent's provider is configured (credentials, base URL)
+ * without contacting it. MG_ERR_AUTH says which variables to set. */
+mg_status mg_agent_check_provider(mg_agent *agent, mg_error *err);
+
+/* ------------------------------------------------------------------ events */
+
+/* What a turn produces, in order. The names match the `message_type` values of
+ * the JSON form (mg_event_to_json). */
+typedef enum mg_event_type {
+    MG_EVENT_REASONING,   /* inner monologue: never the reply */
+    MG_EVENT_TOOL_CALL,   /* the agent called a function */
+    MG_EVENT_TOOL_RETURN, /* the function's result as the agent sees it */
+    MG_EVENT_ASSISTANT,   /* a reply to the user (send_message) */
+    MG_EVENT_SYSTEM,      /* runtime notices: alerts, flushes, step limit */
+    MG_EVENT_USAGE        /* token usage of the turn; always last */
+} mg_event_type;
+
+typedef struct mg_event {
+    mg_event_type type;
+    const char *text;         /* reasoning, reply, notice, or tool result */
+    const char *tool_name;    /* TOOL_CALL, TOOL_RETURN */
+    const char *tool_args;    /* TOOL_CALL: the arguments as JSON text */
+    const char *tool_call_id; /* TOOL_CALL, TOOL_RETURN */
+    int tool_ok;              /* TOOL_RETURN: 1 if the function succeeded */
+    int64_t time_ms;          /* when it happened, Unix epoch milliseconds */
+    /* USAGE only */
+    int prompt_tokens;
+    int completion_tokens;
+    int step_count;
+} mg_event;
+
+/* Called once per event, synchronously, from inside the turn. */
+typedef void (*mg_event_fn)(const mg_event *event, void *user);
+
+/* "reasoning_message", "tool_call_message", ... */
+const char *mg_event_type_name(mg_event_type type);
+
+/* The event as one line of JSON with a `message_type` field. Caller frees. */
+char *mg_event_to_json(const mg_event *event);
+
+/* -------------------------------------------------------------------- turns */
+
+/* Sends one user message and runs the whole turn: LLM steps, function calls
+ * and heartbeats, until the agent stops asking for heartbeats or the step
+ * limit is reached. Events are delivered to `on_event` after the step that
+ * produced them has been committed to disk. */
+mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
+                        mg_error *err);
+
+/* Kinds of event the runtime raises by itself. */
+typedef enum mg_system_event {
+    MG_SYSTEM_LOGIN,          /* a user session starts (chat start-up) */
+    MG_SYSTEM_TIMED_HEARTBEAT /* the user has been idle: a chance to think */
+} mg_system_event;
+
+/* Runs a turn driven by a runtime event instead of a user message. A timed
+ * heartbeat while heartbeats are paused does nothing and returns MG_OK. */
+mg_status mg_agent_system_event(mg_agent *agent, mg_system_event kind, mg_event_fn on_event,
+                                void *user, mg_error *err);
+
+/* Seconds of user idleness before chat should raise a timed heartbeat, or -1
+ * if off or currently paused by pause_heartbeats. */
+int mg_agent_idle_heartbeat_seconds(mg_agent *agent);
+
+/* ----------------------------------------------------- editing the history */
+
+/* Removes the newest `count` messages from the context window (they stay in
+ * recall memory). Never leaves a function call without its result. */
+mg_status mg_agent_pop(mg_agent *agent, int count, mg_error *err);
+
+/* Re-runs the turn of the last user message: drops everything after it from
+ * the context window, then steps again. */
+mg_status mg_agent_retry(mg_agent *agent, mg_event_fn on_event, void *user, mg_error *err);
+
+/* Replaces the text of the last inner monologue (rethink) or the last reply
+ * (rewrite) in the context window. */
+mg_status mg_agent_rethink(mg_agent *agent, const char *text, mg_error *err);
+mg_status mg_agent_rewrite(mg_agent *agent, const char *text, mg_error *err);
+
+/* Evicts old messages now and updates the recursive summary. */
+mg_status mg_agent_summarize(mg_agent *agent, mg_event_fn on_event, void *user, mg_error *err);
+
+/* ------------------------------------------------------------- core memory */
+
+/* Core memory as a JSON array of blocks {label, value, limit, description,
+ * read_only, chars}. Caller frees. */
+mg_status mg_memory_json(mg_agent *agent, char **json_out, mg_error *err);
+
+/* Sets block `label` to `value`, creating it if needed. Fails if the value
+ * passes the block's limit. The user may set read-only blocks. */
+mg_status mg_memory_set(mg_agent *agent, const char *label, const char *value, mg_error *err);
+
+/* --------------------------------------------------------- recall/archival */
+
+/* A search. Zero fields take defaults (limit 10, no date bounds). */
+typedef struct mg_search {
+    const char *query;   /* may be NULL/empty for a pure date search */
+    int64_t from_ms;     /* inclusive lower bound, 0 = none */
+    int64_t to_ms;       /* exclusive upper bound, 0 = none */
+    int limit;           /* results per page */
+    int page;            /* 0-based */
+} mg_search;
+
+/* Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) into epoch ms.
+ * For a bare date, `end_of_day` selects the start of the next day. */
+mg_status mg_parse_time(const char *text, int end_of_day, int64_t *out_ms, mg_error *err);
+
+/* Recall memory. The newest `limit` messages (oldest first) as a JSON array of
+ * {id, time, role, kind, text}. Caller frees. */
+mg_status mg_recall_list(mg_agent *agent, int limit, char **json_out, mg_error *err);
+
+/* Recall memory search, BM25 ranked (date-ordered for a query-less search).
+ * JSON object {total, page, results: [{id, time, role, kind, text, score}]}.
+ * Caller frees. */
+mg_status mg_recall_search(mg_agent *agent, const mg_search *search, char **json_out,
+                           mg_error *err);
+
+/* Stores a passage in archival memory. `tags_json` is a JSON array of strings
+ * or NULL; `time_ms` 0 means now. */
+mg_status mg_archival_insert(mg_agent *agent, const char *text, const char *tags_json,
+                             int64_t time_ms, mg_error *err);
+
+/* Stores a passage given as one JSON object {"text", "tags", "time"}: tags
+ * an optional array of strings, time optional (ISO 8601 date or date-time,
+ * or epoch seconds). For bulk loading (JSON Lines). */
+mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_error *err);
+
+/* Archival memory search by meaning. JSON object {total, page, results: [{id,
+ * time, text, tags, score}]}. Caller frees. */
+mg_status mg_archival_search(mg_agent *agent, const mg_search *search, char **json_out,
+                             mg_error *err);
+
+/* ----------------------------------------------------------------- context */
+
+/* What the next request would hold: tokens per part (system, core memory,
+ * summary, messages, tools), the window, the warning and flush thresholds,
+ * and the message count. A JSON object; caller frees. */
+mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MEMGPT_H */

@@ -1,0 +1,352 @@
+/*
+ * agent.c - creating, opening, describing and deleting agents.
+ *
+ * An agent is one row of `agents` plus its blocks, messages and passages
+ * (all deleted with it by foreign-key cascade). Opening loads only what a
+ * turn needs: the row, core memory and the in-context messages, never the
+ * whole history, so start-up cost does not grow with the conversation.
+ */
+#include "agent/agent.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/prompts.h"
+#include "context/context.h"
+#include "embed/embedder.h"
+#include "functions/functions.h"
+#include "memory/archival.h"
+#include "memory/recall.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/text.h"
+#include "util/timeutil.h"
+
+#define DEFAULT_MODEL "openai/gpt-4o-mini"
+#define DEFAULT_WINDOW 8192
+#define MIN_WINDOW 512
+
+static mg_status check_name(const char *name, mg_error *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    int ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)name[i]) || strchr("_.-", name[i]);
+    if (!ok)
+        return mg_err_set(err, MG_ERR_USAGE,
+                          "invalid agent name '%.64s': use 1-64 letters, digits, '_', '.' or '-'",
+                          name ? name : "");
+    return MG_OK;
+}
+
+/* Fills the zero fields of a config with defaults and checks the rest. */
+static mg_status resolve_config(const mg_agent_config *in, mg_agent_config *out, mg_error *err)
+{
+    *out = in ? *in : (mg_agent_config){0};
+    if (!out->model) out->model = DEFAULT_MODEL;
+    mg_status st = mg_model_handle_check(out->model, err);
+    if (st) return st;
+    if (!out->context_window) out->context_window = mg_model_context_window(out->model);
+    if (!out->context_window) out->context_window = DEFAULT_WINDOW;
+    if (out->context_window < MIN_WINDOW)
+        return mg_err_set(err, MG_ERR_USAGE, "the context window must be at least %d tokens",
+                          MIN_WINDOW);
+    if (!out->persona) out->persona = mg_prompt_default_persona;
+    if (!out->human) out->human = mg_prompt_default_human;
+    if (!out->embedder) out->embedder = "offline";
+    if ((st = mg_embedder_check(out->embedder, err))) return st;
+    if (!out->step_limit) out->step_limit = 10;
+    if (!out->reflect_every) out->reflect_every = 10;
+    if (!out->idle_seconds) out->idle_seconds = 600;
+    if (out->warn_fraction == 0) out->warn_fraction = 0.75;
+    if (out->flush_fraction == 0) out->flush_fraction = 1.0;
+    if (out->step_limit < 1 || out->step_limit > 1000)
+        return mg_err_set(err, MG_ERR_USAGE, "the step limit must be between 1 and 1000");
+    if (out->warn_fraction <= 0.1 || out->flush_fraction > 1.0 ||
+        out->warn_fraction >= out->flush_fraction)
+        return mg_err_set(err, MG_ERR_USAGE,
+                          "need 0.1 < warn fraction < flush fraction <= 1.0");
+    const char *texts[] = {out->persona, out->human, out->system_prompt};
+    for (int i = 0; i < 3; i++)
+        if (texts[i] && !mg_utf8_valid(texts[i], strlen(texts[i])))
+            return mg_err_set(err, MG_ERR_USAGE, "persona, human and system text must be UTF-8");
+    return MG_OK;
+}
+
+static int block_limit(const char *value)
+{
+    size_t chars = mg_utf8_chars(value);
+    return chars > MG_BLOCK_DEFAULT_LIMIT ? (int)chars : MG_BLOCK_DEFAULT_LIMIT;
+}
+
+mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_config *config,
+                          mg_error *err)
+{
+    mg_agent_config c;
+    mg_status st = check_name(name, err);
+    if (!st) st = resolve_config(config, &c, err);
+    if (st) return st;
+    if ((st = store_begin(store, err))) return st;
+    sqlite3_stmt *stmt;
+    if ((st = store_prepare(store,
+                            "INSERT INTO agents(name, model, context_window, system_prompt, "
+                            "embedder, step_limit, reflect_every, idle_seconds, warn_fraction, "
+                            "flush_fraction, memory_updated_at, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            &stmt, err)))
+        goto fail;
+    int64_t now = mg_now_ms();
+    store_bind_text(stmt, 1, name);
+    store_bind_text(stmt, 2, c.model);
+    sqlite3_bind_int(stmt, 3, c.context_window);
+    store_bind_text(stmt, 4, c.system_prompt);
+    store_bind_text(stmt, 5, c.embedder);
+    sqlite3_bind_int(stmt, 6, c.step_limit);
+    sqlite3_bind_int(stmt, 7, c.reflect_every);
+    sqlite3_bind_int(stmt, 8, c.idle_seconds);
+    sqlite3_bind_double(stmt, 9, c.warn_fraction);
+    sqlite3_bind_double(stmt, 10, c.flush_fraction);
+    sqlite3_bind_int64(stmt, 11, now);
+    sqlite3_bind_int64(stmt, 12, now);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_CONSTRAINT || (sqlite3_extended_errcode(store->db) & 0xFF) == SQLITE_CONSTRAINT) {
+        st = mg_err_set(err, MG_ERR_EXISTS, "an agent named '%s' already exists", name);
+        goto fail;
+    }
+    if (rc != SQLITE_DONE) {
+        st = store_fail(store, err, "creating the agent");
+        goto fail;
+    }
+    int64_t id = sqlite3_last_insert_rowid(store->db);
+    if ((st = core_memory_add(store, id, "persona", c.persona,
+                              "Who you are: your personality and how you speak.",
+                              block_limit(c.persona), 0, 0, err)) ||
+        (st = core_memory_add(store, id, "human", c.human,
+                              "What you know about the user you talk with.", block_limit(c.human),
+                              0, 1, err)))
+        goto fail;
+    return store_commit(store, err);
+fail:
+    store_rollback(store);
+    return st;
+}
+
+static const char *const agent_columns =
+    "id, name, model, context_window, system_prompt, embedder, step_limit, reflect_every, "
+    "idle_seconds, warn_fraction, flush_fraction, summary, summarized_count, warned, "
+    "user_since_reflect, paused_until, token_scale, memory_updated_at, last_login, created_at";
+
+static void read_row(sqlite3_stmt *s, mg_agent *a)
+{
+    a->id = sqlite3_column_int64(s, 0);
+    a->name = store_column_strdup(s, 1);
+    a->model = store_column_strdup(s, 2);
+    a->context_window = sqlite3_column_int(s, 3);
+    a->system_prompt = store_column_strdup(s, 4);
+    a->embedder = store_column_strdup(s, 5);
+    a->step_limit = sqlite3_column_int(s, 6);
+    a->reflect_every = sqlite3_column_int(s, 7);
+    a->idle_seconds = sqlite3_column_int(s, 8);
+    a->warn_fraction = sqlite3_column_double(s, 9);
+    a->flush_fraction = sqlite3_column_double(s, 10);
+    a->summary = store_column_strdup(s, 11);
+    a->summarized_count = sqlite3_column_int64(s, 12);
+    a->warned = sqlite3_column_int(s, 13);
+    a->user_since_reflect = sqlite3_column_int(s, 14);
+    a->paused_until = sqlite3_column_int64(s, 15);
+    a->token_scale = sqlite3_column_double(s, 16);
+    a->core.updated_at = sqlite3_column_int64(s, 17);
+    a->last_login = sqlite3_column_int64(s, 18);
+    a->created_at = sqlite3_column_int64(s, 19);
+}
+
+/* Frees everything loaded from disk, keeping store and provider. */
+static void drop_cache(mg_agent *a)
+{
+    free(a->name);
+    free(a->model);
+    free(a->system_prompt);
+    free(a->embedder);
+    free(a->summary);
+    a->name = a->model = a->system_prompt = a->embedder = a->summary = NULL;
+    core_memory_free(&a->core);
+    mg_msg_list_free(&a->queue);
+}
+
+static mg_status load(mg_agent *a, const char *name, mg_error *err)
+{
+    buf sql = BUF_INIT;
+    buf_printf(&sql, "SELECT %s FROM agents WHERE name = ?", agent_columns);
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(a->store, buf_str(&sql), &stmt, err);
+    buf_free(&sql);
+    if (st) return st;
+    store_bind_text(stmt, 1, name);
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) read_row(stmt, a);
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_DONE) return mg_err_set(err, MG_ERR_NOT_FOUND, "no agent named '%s'", name);
+    if (rc != SQLITE_ROW) return store_fail(a->store, err, "loading the agent");
+    int64_t updated_at = a->core.updated_at;
+    if ((st = core_memory_load(a->store, a->id, &a->core, err))) return st;
+    a->core.updated_at = updated_at;
+    if ((st = recall_load_context(a->store, a->id, &a->queue, err)) ||
+        (st = recall_count(a->store, a->id, &a->recall_count, err)) ||
+        (st = archival_count(a->store, a->id, &a->archival_count, err)))
+        return st;
+    for (int i = 0; i < a->queue.count; i++)
+        a->queue.items[i].tokens = context_message_tokens(&a->queue.items[i]);
+    return MG_OK;
+}
+
+mg_status mg_agent_open(mg_store *store, const char *name, mg_agent **out, mg_error *err)
+{
+    *out = NULL;
+    mg_agent *a = mg_xcalloc(1, sizeof *a);
+    a->store = store;
+    mg_status st = load(a, name, err);
+    if (st) {
+        mg_agent_free(a);
+        return st;
+    }
+    a->tools = mg_functions_schemas();
+    *out = a;
+    return MG_OK;
+}
+
+mg_status agent_reload(mg_agent *a, mg_error *err)
+{
+    char *name = mg_xstrdup(a->name);
+    drop_cache(a);
+    mg_status st = load(a, name, err);
+    free(name);
+    return st;
+}
+
+void mg_agent_free(mg_agent *a)
+{
+    if (!a) return;
+    drop_cache(a);
+    json_decref(a->tools);
+    mg_provider_free(a->provider);
+    free(a);
+}
+
+const char *mg_agent_name(const mg_agent *a)
+{
+    return a->name;
+}
+
+mg_status agent_save_state(mg_agent *a, mg_error *err)
+{
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(a->store,
+                                 "UPDATE agents SET summary = ?, summarized_count = ?, warned = ?, "
+                                 "user_since_reflect = ?, paused_until = ?, token_scale = ?, "
+                                 "last_login = ? WHERE id = ?",
+                                 &stmt, err);
+    if (st) return st;
+    store_bind_text(stmt, 1, a->summary ? a->summary : "");
+    sqlite3_bind_int64(stmt, 2, a->summarized_count);
+    sqlite3_bind_int(stmt, 3, a->warned);
+    sqlite3_bind_int(stmt, 4, a->user_since_reflect);
+    sqlite3_bind_int64(stmt, 5, a->paused_until);
+    sqlite3_bind_double(stmt, 6, a->token_scale);
+    sqlite3_bind_int64(stmt, 7, a->last_login);
+    sqlite3_bind_int64(stmt, 8, a->id);
+    st = store_step_done(a->store, stmt, err);
+    sqlite3_finalize(stmt);
+    return st;
+}
+
+mg_status agent_append_message(mg_agent *a, mg_msg m, mg_msg **queued, mg_error *err)
+{
+    mg_status st = recall_insert(a->store, a->id, &m, err);
+    if (st) {
+        mg_msg_clear(&m);
+        return st;
+    }
+    m.tokens = context_message_tokens(&m);
+    a->recall_count++;
+    mg_msg *q = mg_msg_list_push(&a->queue, m);
+    if (queued) *queued = q;
+    return MG_OK;
+}
+
+mg_status agent_provider(mg_agent *a, mg_provider **out, mg_error *err)
+{
+    if (!a->provider) {
+        mg_status st = mg_provider_open(a->model, &a->provider, err);
+        if (st) return st;
+    }
+    *out = a->provider;
+    return MG_OK;
+}
+
+mg_status mg_agent_check_provider(mg_agent *a, mg_error *err)
+{
+    mg_provider *p;
+    return agent_provider(a, &p, err);
+}
+
+mg_status mg_agent_delete(mg_store *store, const char *name, mg_error *err)
+{
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(store, "DELETE FROM agents WHERE name = ?", &stmt, err);
+    if (st) return st;
+    store_bind_text(stmt, 1, name);
+    st = store_step_done(store, stmt, err);
+    sqlite3_finalize(stmt);
+    if (!st && sqlite3_changes(store->db) == 0)
+        st = mg_err_set(err, MG_ERR_NOT_FOUND, "no agent named '%s'", name ? name : "");
+    return st;
+}
+
+static json_t *describe(mg_agent *a)
+{
+    char created[32];
+    mg_time_iso(a->created_at, created, sizeof created);
+    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:I, s:{s:i, s:i, s:i, s:f, s:f}, "
+                     "s:b}",
+                     "name", a->name, "model", a->model, "context_window", a->context_window,
+                     "embedder", a->embedder, "created_at", created, "messages",
+                     (json_int_t)a->recall_count, "passages", (json_int_t)a->archival_count,
+                     "in_context", a->queue.count, "summarized", (json_int_t)a->summarized_count,
+                     "settings", "step_limit", a->step_limit, "reflect_every", a->reflect_every,
+                     "idle_seconds", a->idle_seconds, "warn_fraction", a->warn_fraction,
+                     "flush_fraction", a->flush_fraction, "custom_system_prompt",
+                     a->system_prompt != NULL);
+}
+
+mg_status mg_agent_describe(mg_agent *a, char **json_out, mg_error *err)
+{
+    json_t *obj = describe(a);
+    *json_out = json_dumps(obj, JSON_INDENT(2));
+    json_decref(obj);
+    return MG_OK;
+}
+
+mg_status mg_agent_list(mg_store *store, char **json_out, mg_error *err)
+{
+    *json_out = NULL;
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(store, "SELECT name FROM agents ORDER BY name", &stmt, err);
+    if (st) return st;
+    json_t *arr = json_array();
+    int rc = SQLITE_DONE;
+    while (!st && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        mg_agent *a;
+        st = mg_agent_open(store, (const char *)sqlite3_column_text(stmt, 0), &a, err);
+        if (st) break;
+        json_array_append_new(arr, describe(a));
+        mg_agent_free(a);
+    }
+    if (!st && rc != SQLITE_DONE) st = store_fail(store, err, "listing agents");
+    sqlite3_finalize(stmt);
+    if (!st) *json_out = json_dumps(arr, JSON_INDENT(2));
+    json_decref(arr);
+    return st;
+}

@@ -1,0 +1,314 @@
+/*
+ * loop.c - events in, steps out: the agent's control loop.
+ *
+ * A turn starts with one event (a user message, login, timed heartbeat or
+ * reflection), stored before anything else happens. Then it steps: one LLM
+ * call, then each requested function in order. A step is one transaction:
+ * the assistant message, every function result, the memory edits and the
+ * heartbeat that follows all commit together, and only then are its events
+ * shown. The turn continues while the model asks for a heartbeat or a
+ * function failed, up to the agent's step limit.
+ *
+ * Before each call, overflow_check keeps the request inside the window; a
+ * context-length error from the provider (our estimate was short) forces a
+ * flush and one more try.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "agent/events.h"
+#include "agent/prompts.h"
+#include "context/context.h"
+#include "context/overflow.h"
+#include "context/tokens.h"
+#include "functions/functions.h"
+#include "memory/recall.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/text.h"
+#include "util/timeutil.h"
+
+#define CONTEXT_RETRIES 2
+
+/* Largest share of the window one user message may take. */
+#define MAX_MESSAGE_SHARE 0.4
+
+typedef struct turn {
+    mg_agent *agent;
+    mg_event_queue events;
+    mg_event_fn on_event;
+    void *user;
+    int steps;
+    int replied; /* a send_message reached the user this turn */
+    int prompt_tokens, completion_tokens;
+} turn;
+
+/* A runtime event as the JSON envelope the model reads. */
+static mg_msg envelope(const char *kind, const char *key, const char *text)
+{
+    char when[64];
+    int64_t now = mg_now_ms();
+    mg_time_human(now, when, sizeof when);
+    json_t *obj = json_pack("{s:s}", "type", kind);
+    if (key) json_object_set_new(obj, key, json_string(text));
+    json_object_set_new(obj, "time", json_string(when));
+    mg_msg m = {.role = MG_ROLE_USER, .kind = mg_xstrdup(kind),
+                .content = json_dumps(obj, JSON_COMPACT), .time_ms = now};
+    json_decref(obj);
+    return m;
+}
+
+/* Stores one event message in its own transaction. */
+static mg_status store_event(mg_agent *agent, mg_msg m, mg_error *err)
+{
+    mg_status st = store_begin(agent->store, err);
+    if (st) {
+        mg_msg_clear(&m);
+        return st;
+    }
+    if ((st = agent_append_message(agent, m, NULL, err)) || (st = agent_save_state(agent, err))) {
+        store_rollback(agent->store);
+        agent_reload(agent, NULL);
+        return st;
+    }
+    return store_commit(agent->store, err);
+}
+
+static void flush_events(turn *t)
+{
+    evq_deliver(&t->events, t->on_event, t->user);
+}
+
+/* One LLM call, flushing and retrying when the request does not fit. */
+static mg_status call_model(turn *t, mg_llm_reply *reply, mg_error *err)
+{
+    mg_agent *agent = t->agent;
+    mg_provider *provider;
+    mg_status st = agent_provider(agent, &provider, err);
+    for (int attempt = 0; !st; attempt++) {
+        if ((st = overflow_check(agent, &t->events, err))) break;
+        flush_events(t);
+        buf system = BUF_INIT;
+        context_system_message(agent, &system, NULL);
+        mg_llm_request req = {buf_str(&system), agent->queue.items, agent->queue.count,
+                              agent->tools, 0};
+        int raw = context_raw_total(agent);
+        st = mg_provider_chat(provider, &req, reply, err);
+        buf_free(&system);
+        if (!st) {
+            context_learn_scale(agent, raw, reply->prompt_tokens);
+            t->prompt_tokens += reply->prompt_tokens;
+            t->completion_tokens += reply->completion_tokens;
+            return MG_OK;
+        }
+        if (st != MG_ERR_CONTEXT || attempt >= CONTEXT_RETRIES) break;
+        /* Our estimate was short of the provider's count: learn from it and evict. */
+        agent->token_scale *= 1.25;
+        mg_err_clear(err);
+        st = overflow_flush(agent, 1, &t->events, err);
+        flush_events(t);
+    }
+    return st;
+}
+
+static void push_call_events(turn *t, const mg_tool_call *call, const mg_fn_outcome *out)
+{
+    mg_event ev = {.type = MG_EVENT_TOOL_CALL, .tool_name = call->name,
+                   .tool_args = call->arguments, .tool_call_id = call->id};
+    evq_push(&t->events, &ev);
+    if (out->reply) evq_text(&t->events, MG_EVENT_ASSISTANT, out->reply);
+    mg_event ret = {.type = MG_EVENT_TOOL_RETURN, .tool_name = call->name,
+                    .tool_call_id = call->id, .text = out->result, .tool_ok = out->ok};
+    evq_push(&t->events, &ret);
+}
+
+/* Runs the reply's function calls and stores everything the step produced.
+ * Inside the step's transaction. Sets *heartbeat when the turn continues. */
+static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_error *err)
+{
+    mg_agent *agent = t->agent;
+    mg_msg assistant = {.role = MG_ROLE_ASSISTANT, .kind = mg_xstrdup("assistant"),
+                        .content = reply->content, .calls = reply->calls,
+                        .ncalls = reply->ncalls, .time_ms = mg_now_ms()};
+    reply->content = NULL; /* the message owns them now */
+    reply->calls = NULL;
+    reply->ncalls = 0;
+    mg_msg *stored;
+    mg_status st = agent_append_message(agent, assistant, &stored, err);
+    if (st) return st;
+    if (stored->content && *stored->content)
+        evq_text(&t->events, MG_EVENT_REASONING, stored->content);
+
+    int failed = 0, requested = 0;
+    /* Copy the calls: appending results may move the queue's storage. */
+    int ncalls = stored->ncalls;
+    char *content = stored->content ? mg_xstrdup(stored->content) : NULL;
+    mg_tool_call *calls = mg_xcalloc(ncalls ? (size_t)ncalls : 1, sizeof *calls);
+    for (int i = 0; i < ncalls; i++) {
+        calls[i].id = mg_xstrdup(stored->calls[i].id);
+        calls[i].name = mg_xstrdup(stored->calls[i].name);
+        calls[i].arguments = mg_xstrdup(stored->calls[i].arguments);
+    }
+    for (int i = 0; i < ncalls && !st; i++) {
+        mg_fn_outcome out;
+        if ((st = mg_functions_call(agent, &calls[i], &out, err))) break;
+        failed |= !out.ok;
+        requested |= out.request_heartbeat;
+        if (out.reply) t->replied = 1;
+        mg_msg result = {.role = MG_ROLE_TOOL, .kind = mg_xstrdup("tool"),
+                         .content = mg_xstrdup(out.result), .tool_call_id = mg_xstrdup(calls[i].id),
+                         .tool_name = mg_xstrdup(calls[i].name), .time_ms = mg_now_ms()};
+        st = agent_append_message(agent, result, NULL, err);
+        if (!st) push_call_events(t, &calls[i], &out);
+        mg_fn_outcome_clear(&out);
+    }
+    mg_tool_calls_free(calls, ncalls);
+    if (!st && ncalls == 0 && content && !mg_text_blank(content) && !t->replied) {
+        /* Weaker models answer in plain text; that text is the reply. */
+        evq_text(&t->events, MG_EVENT_ASSISTANT, content);
+        t->replied = 1;
+    }
+    free(content);
+    *heartbeat = 0;
+    if (!st && ncalls > 0 && (failed || requested)) {
+        *heartbeat = 1;
+        st = agent_append_message(agent,
+                                  envelope("heartbeat", "reason",
+                                           failed ? mg_prompt_heartbeat_failed
+                                                  : mg_prompt_heartbeat_requested),
+                                  NULL, err);
+    }
+    if (!st) st = agent_save_state(agent, err);
+    return st;
+}
+
+static mg_status step(turn *t, int *heartbeat, mg_error *err)
+{
+    mg_llm_reply reply;
+    mg_status st = call_model(t, &reply, err);
+    if (st) return st;
+    if ((st = store_begin(t->agent->store, err))) {
+        mg_llm_reply_clear(&reply);
+        return st;
+    }
+    st = apply_reply(t, &reply, heartbeat, err);
+    mg_llm_reply_clear(&reply);
+    if (!st) st = store_commit(t->agent->store, err);
+    else store_rollback(t->agent->store);
+    if (st) {
+        evq_clear(&t->events);
+        mg_error ignored;
+        agent_reload(t->agent, &ignored);
+        return st;
+    }
+    flush_events(t);
+    return MG_OK;
+}
+
+/* Steps until the agent stops asking to continue. The event that started the
+ * turn is already in the queue. */
+static mg_status run_turn(turn *t, mg_error *err)
+{
+    mg_status st = MG_OK;
+    for (int heartbeat = 1; heartbeat && !st;) {
+        if (t->steps == t->agent->step_limit) {
+            buf note = BUF_INIT;
+            buf_printf(&note,
+                       "Step limit reached: the agent took %d steps for this event and was "
+                       "stopped.",
+                       t->steps);
+            evq_text(&t->events, MG_EVENT_SYSTEM, buf_str(&note));
+            buf_free(&note);
+            break;
+        }
+        t->steps++;
+        st = step(t, &heartbeat, err);
+    }
+    return st;
+}
+
+static void finish_turn(turn *t)
+{
+    mg_event usage = {.type = MG_EVENT_USAGE, .prompt_tokens = t->prompt_tokens,
+                      .completion_tokens = t->completion_tokens, .step_count = t->steps};
+    evq_push(&t->events, &usage);
+    flush_events(t);
+    evq_free(&t->events);
+}
+
+/* Runs a turn for an event message, then a reflection turn if one is due. */
+static mg_status run_event(mg_agent *agent, mg_msg event, int is_user, mg_event_fn on_event,
+                           void *user, mg_error *err)
+{
+    mg_provider *provider;
+    mg_status st = agent_provider(agent, &provider, err);
+    if (st) {
+        mg_msg_clear(&event);
+        return st;
+    }
+    turn t = {.agent = agent, .on_event = on_event, .user = user};
+    if (is_user) agent->user_since_reflect++;
+    if ((st = store_event(agent, event, err))) return st;
+    st = run_turn(&t, err);
+    if (!st && is_user && agent->reflect_every > 0 &&
+        agent->user_since_reflect >= agent->reflect_every) {
+        agent->user_since_reflect = 0;
+        t.steps = 0;
+        st = store_event(agent, envelope("system_alert", "message", mg_prompt_reflection), err);
+        if (!st) st = run_turn(&t, err);
+    }
+    finish_turn(&t);
+    return st;
+}
+
+mg_status agent_resume_turn(mg_agent *agent, mg_event_fn on_event, void *user, mg_error *err)
+{
+    mg_provider *provider;
+    mg_status st = agent_provider(agent, &provider, err);
+    if (st) return st;
+    turn t = {.agent = agent, .on_event = on_event, .user = user};
+    st = run_turn(&t, err);
+    finish_turn(&t);
+    return st;
+}
+
+mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
+                        mg_error *err)
+{
+    if (!text || mg_text_blank(text))
+        return mg_err_set(err, MG_ERR_USAGE, "the message is empty");
+    size_t len = strlen(text);
+    if (!mg_utf8_valid(text, len))
+        return mg_err_set(err, MG_ERR_USAGE, "the message is not valid UTF-8");
+    int tokens = context_scale(agent, mg_tokens_of(text));
+    int max_tokens = (int)(agent->context_window * MAX_MESSAGE_SHARE);
+    if (tokens > max_tokens)
+        return mg_err_set(err, MG_ERR_TOO_LARGE,
+                          "the message is about %d tokens, more than this agent's %d-token "
+                          "context window can take in one message (%d); store long documents "
+                          "in archival memory instead",
+                          tokens, agent->context_window, max_tokens);
+    return run_event(agent, envelope("user_message", "message", text), 1, on_event, user, err);
+}
+
+mg_status mg_agent_system_event(mg_agent *agent, mg_system_event kind, mg_event_fn on_event,
+                                void *user, mg_error *err)
+{
+    if (kind == MG_SYSTEM_TIMED_HEARTBEAT) {
+        if (agent->paused_until > mg_now_ms()) return MG_OK;
+        return run_event(agent, envelope("heartbeat", "reason", mg_prompt_heartbeat_timed), 0,
+                         on_event, user, err);
+    }
+    char last[64] = "never";
+    if (agent->last_login) mg_time_human(agent->last_login, last, sizeof last);
+    agent->last_login = mg_now_ms();
+    return run_event(agent, envelope("login", "last_login", last), 0, on_event, user, err);
+}
+
+int mg_agent_idle_heartbeat_seconds(mg_agent *agent)
+{
+    if (agent->idle_seconds < 0 || agent->paused_until > mg_now_ms()) return -1;
+    return agent->idle_seconds;
+}

@@ -1,0 +1,116 @@
+/*
+ * memory_api.c - the public calls that read and edit an agent's memory tiers
+ * and inspect its context, outside any turn (the CLI's memory, recall,
+ * archival and context commands).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "context/context.h"
+#include "memory/archival.h"
+#include "memory/recall.h"
+#include "store/store.h"
+#include "util/err.h"
+#include "util/text.h"
+
+static mg_status dump(json_t *value, char **json_out)
+{
+    *json_out = json_dumps(value, JSON_INDENT(2));
+    json_decref(value);
+    return MG_OK;
+}
+
+mg_status mg_memory_json(mg_agent *agent, char **json_out, mg_error *err)
+{
+    *json_out = core_memory_json(&agent->core);
+    return MG_OK;
+}
+
+mg_status mg_memory_set(mg_agent *agent, const char *label, const char *value, mg_error *err)
+{
+    if (!label || !*label || strlen(label) > 64)
+        return mg_err_set(err, MG_ERR_USAGE, "a block label must be 1-64 characters");
+    if (!value || !mg_utf8_valid(value, strlen(value)))
+        return mg_err_set(err, MG_ERR_USAGE, "the block text must be valid UTF-8");
+    mg_status st = store_begin(agent->store, err);
+    if (st) return st;
+    if ((st = core_memory_set(&agent->core, label, value, err))) {
+        store_rollback(agent->store);
+        agent_reload(agent, NULL);
+        return st;
+    }
+    return store_commit(agent->store, err);
+}
+
+mg_status mg_recall_list(mg_agent *agent, int limit, char **json_out, mg_error *err)
+{
+    json_t *rows;
+    mg_status st = recall_list(agent->store, agent->id, limit, &rows, err);
+    return st ? st : dump(rows, json_out);
+}
+
+mg_status mg_recall_search(mg_agent *agent, const mg_search *search, char **json_out,
+                           mg_error *err)
+{
+    json_t *found;
+    mg_status st = recall_search(agent->store, agent->id, search, &found, err);
+    return st ? st : dump(found, json_out);
+}
+
+mg_status mg_archival_insert(mg_agent *agent, const char *text, const char *tags_json,
+                             int64_t time_ms, mg_error *err)
+{
+    if (!text || !mg_utf8_valid(text, strlen(text)))
+        return mg_err_set(err, MG_ERR_USAGE, "the passage must be valid UTF-8");
+    mg_status st = archival_insert(agent->store, agent->id, agent->embedder, text, tags_json,
+                                   time_ms, err);
+    if (!st) agent->archival_count++;
+    return st;
+}
+
+mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_error *err)
+{
+    json_error_t jerr;
+    json_t *obj = json_loads(json_object, 0, &jerr);
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return mg_err_set(err, MG_ERR_USAGE, "not a JSON object: %s", obj ? "wrong type" : jerr.text);
+    }
+    mg_status st = MG_OK;
+    const char *text = json_string_value(json_object_get(obj, "text"));
+    json_t *tags = json_object_get(obj, "tags"), *when = json_object_get(obj, "time");
+    int64_t time_ms = 0;
+    char *tags_json = tags && !json_is_null(tags) ? json_dumps(tags, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (!text) st = mg_err_set(err, MG_ERR_USAGE, "the object has no \"text\" string");
+    else if (json_is_integer(when)) time_ms = json_integer_value(when) * 1000;
+    else if (json_is_string(when)) st = mg_parse_time(json_string_value(when), 0, &time_ms, err);
+    else if (when && !json_is_null(when))
+        st = mg_err_set(err, MG_ERR_USAGE, "\"time\" must be a date string or epoch seconds");
+    if (!st) st = mg_archival_insert(agent, text, tags_json, time_ms, err);
+    free(tags_json);
+    json_decref(obj);
+    return st;
+}
+
+mg_status mg_archival_search(mg_agent *agent, const mg_search *search, char **json_out,
+                             mg_error *err)
+{
+    json_t *found;
+    mg_status st = archival_search(agent->store, agent->id, agent->embedder, search, &found, err);
+    return st ? st : dump(found, json_out);
+}
+
+mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err)
+{
+    mg_context_usage u;
+    context_measure(agent, &u);
+    json_t *obj = json_pack(
+        "{s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:b}", "tokens",
+        "system_instructions", u.instructions, "core_memory", u.core, "memory_statistics",
+        u.stats, "summary", u.summary, "messages", u.messages, "tools", u.tools, "total", u.total,
+        "context_window", u.window, "warn_at", u.warn_at, "flush_at", u.flush_at, "messages_in_view",
+        u.nmessages, "token_scale", agent->token_scale, "counter",
+        "estimate (conservative, scaled by provider-reported usage)", "warned", agent->warned);
+    return dump(obj, json_out);
+}

@@ -1,0 +1,440 @@
+/*
+ * functions.c - schemas and handlers of the agent's functions.
+ *
+ * A call goes: parse the arguments (must be a JSON object), look the name up
+ * in the handler table, let the handler read its arguments through the arg_*
+ * helpers (which record the first problem as a Failed result), then wrap the
+ * handler's message as {"status", "message", "time"} and cut it to size.
+ */
+#include "functions/functions.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "memory/archival.h"
+#include "memory/core_memory.h"
+#include "memory/recall.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/text.h"
+#include "util/timeutil.h"
+
+static const char *const schemas_json =
+    "["
+    "{\"name\": \"send_message\","
+    " \"description\": \"Send a message to the user. This is the only way the user hears you.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"message\": {\"type\": \"string\", \"description\": \"The text to send. Plain text; "
+    "the user sees it exactly.\"}},"
+    "  \"required\": [\"message\"]}},"
+    "{\"name\": \"core_memory_append\","
+    " \"description\": \"Add a line to a core memory block (always in view). Use it for "
+    "lasting facts about the user or yourself.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"label\": {\"type\": \"string\", \"description\": \"Which block, e.g. 'human' or "
+    "'persona'.\"},"
+    "   \"content\": {\"type\": \"string\", \"description\": \"The text to add.\"},"
+    "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
+    "again after this returns.\"}},"
+    "  \"required\": [\"label\", \"content\"]}},"
+    "{\"name\": \"core_memory_replace\","
+    " \"description\": \"Replace text in a core memory block. old_content must match exactly; "
+    "an empty new_content deletes it.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"label\": {\"type\": \"string\", \"description\": \"Which block.\"},"
+    "   \"old_content\": {\"type\": \"string\", \"description\": \"The exact text to replace.\"},"
+    "   \"new_content\": {\"type\": \"string\", \"description\": \"The new text; empty to "
+    "delete.\"},"
+    "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
+    "again after this returns.\"}},"
+    "  \"required\": [\"label\", \"old_content\", \"new_content\"]}},"
+    "{\"name\": \"conversation_search\","
+    " \"description\": \"Search the whole conversation history (recall memory) by words, "
+    "best matches first.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"query\": {\"type\": \"string\", \"description\": \"Words to look for.\"},"
+    "   \"page\": {\"type\": \"integer\", \"description\": \"Result page, 0 for the first.\"},"
+    "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
+    "again after this returns (usually wanted, to use the results).\"}},"
+    "  \"required\": [\"query\"]}},"
+    "{\"name\": \"conversation_search_date\","
+    " \"description\": \"List the conversation history between two dates (inclusive), "
+    "oldest first.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"start_date\": {\"type\": \"string\", \"description\": \"YYYY-MM-DD\"},"
+    "   \"end_date\": {\"type\": \"string\", \"description\": \"YYYY-MM-DD\"},"
+    "   \"page\": {\"type\": \"integer\", \"description\": \"Result page, 0 for the first.\"},"
+    "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
+    "again after this returns.\"}},"
+    "  \"required\": [\"start_date\", \"end_date\"]}},"
+    "{\"name\": \"archival_memory_insert\","
+    " \"description\": \"Store a passage in archival memory, your long-term store searched by "
+    "meaning. Write it so it makes sense on its own later.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"content\": {\"type\": \"string\", \"description\": \"The passage.\"},"
+    "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
+    "again after this returns.\"}},"
+    "  \"required\": [\"content\"]}},"
+    "{\"name\": \"archival_memory_search\","
+    " \"description\": \"Search archival memory by meaning, best matches first.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"query\": {\"type\": \"string\", \"description\": \"What to look for.\"},"
+    "   \"page\": {\"type\": \"integer\", \"description\": \"Result page, 0 for the first.\"},"
+    "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
+    "again after this returns (usually wanted, to use the results).\"}},"
+    "  \"required\": [\"query\"]}},"
+    "{\"name\": \"pause_heartbeats\","
+    " \"description\": \"Stop timed heartbeats for a while (they wake you when the user is "
+    "idle).\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"minutes\": {\"type\": \"integer\", \"description\": \"How long, 1 to 360.\"}},"
+    "  \"required\": [\"minutes\"]}}"
+    "]";
+
+json_t *mg_functions_schemas(void)
+{
+    return json_loads(schemas_json, 0, NULL);
+}
+
+/* One call in progress: the arguments and the first problem found. */
+typedef struct call_ctx {
+    mg_agent *agent;
+    json_t *args;
+    buf problem;  /* set by arg_* on the first bad argument */
+    buf message;  /* the handler's message for the model */
+    int ok;
+    char *reply;
+} call_ctx;
+
+static void fail(call_ctx *c, const char *text)
+{
+    if (c->problem.len == 0) buf_puts(&c->problem, text);
+}
+
+static const char *arg_string(call_ctx *c, const char *name, int required)
+{
+    json_t *v = json_object_get(c->args, name);
+    if (json_is_string(v)) return json_string_value(v);
+    char text[160];
+    if (v && !json_is_null(v))
+        snprintf(text, sizeof text, "argument '%s' must be a string", name);
+    else if (required)
+        snprintf(text, sizeof text, "missing required argument '%s'", name);
+    else
+        return NULL;
+    fail(c, text);
+    return NULL;
+}
+
+/* An integer, also accepted as a string of digits (weaker models send "2"). */
+static int arg_int(call_ctx *c, const char *name, int fallback, int required)
+{
+    json_t *v = json_object_get(c->args, name);
+    char text[160];
+    if (json_is_integer(v)) return (int)json_integer_value(v);
+    if (json_is_real(v) && json_real_value(v) == (double)(int)json_real_value(v))
+        return (int)json_real_value(v);
+    if (json_is_string(v)) {
+        char *end;
+        long n = strtol(json_string_value(v), &end, 10);
+        if (*json_string_value(v) && !*end) return (int)n;
+    }
+    if (!v || json_is_null(v)) {
+        if (!required) return fallback;
+        snprintf(text, sizeof text, "missing required argument '%s'", name);
+    } else {
+        snprintf(text, sizeof text, "argument '%s' must be an integer", name);
+    }
+    fail(c, text);
+    return fallback;
+}
+
+static int request_heartbeat(json_t *args)
+{
+    json_t *v = json_object_get(args, "request_heartbeat");
+    if (json_is_boolean(v)) return json_is_true(v);
+    if (json_is_string(v)) return strcmp(json_string_value(v), "true") == 0;
+    return 0;
+}
+
+/* ---- handlers: each reads its arguments, then acts if none was bad ---- */
+
+static mg_status fn_send_message(call_ctx *c, mg_error *err)
+{
+    const char *text = arg_string(c, "message", 1);
+    if (c->problem.len) return MG_OK;
+    if (mg_text_blank(text)) {
+        fail(c, "message is empty; nothing was sent");
+        return MG_OK;
+    }
+    c->reply = mg_xstrdup(text);
+    buf_puts(&c->message, "Sent.");
+    c->ok = 1;
+    return MG_OK;
+}
+
+/* Runtime failures abort the step; the model's mistakes become its result. */
+static mg_status model_error(call_ctx *c, mg_status st, mg_error *err)
+{
+    if (st == MG_ERR_DB || st == MG_ERR_IO || st == MG_ERR_CORRUPT || st == MG_ERR_NOMEM) return st;
+    fail(c, err->message);
+    mg_err_clear(err);
+    return MG_OK;
+}
+
+static mg_status fn_core_memory_append(call_ctx *c, mg_error *err)
+{
+    const char *label = arg_string(c, "label", 1);
+    const char *content = arg_string(c, "content", 1);
+    if (c->problem.len) return MG_OK;
+    mg_status st = core_memory_append(&c->agent->core, label, content, err);
+    if (st) return model_error(c, st, err);
+    mg_block *b = core_memory_find(&c->agent->core, label);
+    buf_printf(&c->message, "Appended to '%s' (%zu/%d characters).", label,
+               mg_utf8_chars(b->value), b->limit);
+    c->ok = 1;
+    return MG_OK;
+}
+
+static mg_status fn_core_memory_replace(call_ctx *c, mg_error *err)
+{
+    const char *label = arg_string(c, "label", 1);
+    const char *old_content = arg_string(c, "old_content", 1);
+    const char *new_content = arg_string(c, "new_content", 1);
+    if (c->problem.len) return MG_OK;
+    int replaced;
+    mg_status st = core_memory_replace(&c->agent->core, label, old_content, new_content, &replaced, err);
+    if (st) return model_error(c, st, err);
+    mg_block *b = core_memory_find(&c->agent->core, label);
+    buf_printf(&c->message, "%s %d occurrence%s in '%s' (%zu/%d characters).",
+               *new_content ? "Replaced" : "Deleted", replaced, replaced == 1 ? "" : "s", label,
+               mg_utf8_chars(b->value), b->limit);
+    c->ok = 1;
+    return MG_OK;
+}
+
+/* Formats a {total, page, pages, results} search answer for the model. */
+static void describe_results(call_ctx *c, json_t *found, const char *what, int with_role)
+{
+    json_int_t total = json_integer_value(json_object_get(found, "total"));
+    int page = (int)json_integer_value(json_object_get(found, "page"));
+    json_int_t pages = json_integer_value(json_object_get(found, "pages"));
+    json_t *results = json_object_get(found, "results");
+    if (total == 0) {
+        buf_printf(&c->message, "No results: nothing in %s matches.", what);
+        c->ok = 1;
+        return;
+    }
+    if (json_array_size(results) == 0) {
+        buf_printf(&c->message,
+                   "Page %d is past the end: there %s %lld page%s of results (pages count from 0).",
+                   page, pages == 1 ? "is" : "are", (long long)pages, pages == 1 ? "" : "s");
+        fail(c, buf_str(&c->message));
+        return;
+    }
+    buf_printf(&c->message, "%lld result%s in %s; page %d of %lld:", (long long)total,
+               total == 1 ? "" : "s", what, page, (long long)pages);
+    size_t i;
+    json_t *r;
+    json_array_foreach(results, i, r)
+    {
+        buf_printf(&c->message, "\n[%s]", json_string_value(json_object_get(r, "time")));
+        if (with_role) buf_printf(&c->message, " %s:", json_string_value(json_object_get(r, "role")));
+        buf_printf(&c->message, " %s", json_string_value(json_object_get(r, "text")));
+    }
+    c->ok = 1;
+}
+
+static mg_status run_recall_search(call_ctx *c, mg_search *s, mg_error *err)
+{
+    if (c->problem.len) return MG_OK;
+    if (s->page < 0) {
+        fail(c, "page must be 0 or more");
+        return MG_OK;
+    }
+    json_t *found;
+    mg_status st = recall_search(c->agent->store, c->agent->id, s, &found, err);
+    if (st) return model_error(c, st, err);
+    describe_results(c, found, "the conversation history", 1);
+    json_decref(found);
+    return MG_OK;
+}
+
+static mg_status fn_conversation_search(call_ctx *c, mg_error *err)
+{
+    mg_search s = {0};
+    s.query = arg_string(c, "query", 1);
+    s.page = arg_int(c, "page", 0, 0);
+    s.limit = MG_FUNCTION_PAGE_SIZE;
+    if (!c->problem.len && mg_text_blank(s.query)) fail(c, "query is empty");
+    return run_recall_search(c, &s, err);
+}
+
+static mg_status fn_conversation_search_date(call_ctx *c, mg_error *err)
+{
+    mg_search s = {0};
+    const char *start = arg_string(c, "start_date", 1);
+    const char *end = arg_string(c, "end_date", 1);
+    s.page = arg_int(c, "page", 0, 0);
+    s.limit = MG_FUNCTION_PAGE_SIZE;
+    if (c->problem.len) return MG_OK;
+    if (mg_parse_time(start, 0, &s.from_ms, err) || mg_parse_time(end, 1, &s.to_ms, err))
+        return model_error(c, err->code, err);
+    if (s.to_ms <= s.from_ms) {
+        fail(c, "end_date is before start_date");
+        return MG_OK;
+    }
+    return run_recall_search(c, &s, err);
+}
+
+static mg_status fn_archival_memory_insert(call_ctx *c, mg_error *err)
+{
+    const char *content = arg_string(c, "content", 1);
+    if (c->problem.len) return MG_OK;
+    mg_status st = archival_insert(c->agent->store, c->agent->id, c->agent->embedder, content, NULL, 0, err);
+    if (st) return model_error(c, st, err);
+    c->agent->archival_count++;
+    buf_puts(&c->message, "Stored in archival memory.");
+    c->ok = 1;
+    return MG_OK;
+}
+
+static mg_status fn_archival_memory_search(call_ctx *c, mg_error *err)
+{
+    mg_search s = {0};
+    s.query = arg_string(c, "query", 1);
+    s.page = arg_int(c, "page", 0, 0);
+    s.limit = MG_FUNCTION_PAGE_SIZE;
+    if (c->problem.len) return MG_OK;
+    if (s.page < 0) {
+        fail(c, "page must be 0 or more");
+        return MG_OK;
+    }
+    json_t *found;
+    mg_status st = archival_search(c->agent->store, c->agent->id, c->agent->embedder, &s, &found, err);
+    if (st) return model_error(c, st, err);
+    describe_results(c, found, "archival memory", 0);
+    json_decref(found);
+    return MG_OK;
+}
+
+static mg_status fn_pause_heartbeats(call_ctx *c, mg_error *err)
+{
+    int minutes = arg_int(c, "minutes", 0, 1);
+    if (c->problem.len) return MG_OK;
+    if (minutes < 1 || minutes > 360) {
+        fail(c, "minutes must be between 1 and 360");
+        return MG_OK;
+    }
+    c->agent->paused_until = mg_now_ms() + (int64_t)minutes * 60000;
+    mg_status st = agent_save_state(c->agent, err);
+    if (st) return st;
+    buf_printf(&c->message, "Timed heartbeats paused for %d minute%s.", minutes,
+               minutes == 1 ? "" : "s");
+    c->ok = 1;
+    return MG_OK;
+}
+
+typedef struct handler {
+    const char *name;
+    mg_status (*run)(call_ctx *c, mg_error *err);
+} handler;
+
+static const handler handlers[] = {
+    {"send_message", fn_send_message},
+    {"core_memory_append", fn_core_memory_append},
+    {"core_memory_replace", fn_core_memory_replace},
+    {"conversation_search", fn_conversation_search},
+    {"conversation_search_date", fn_conversation_search_date},
+    {"archival_memory_insert", fn_archival_memory_insert},
+    {"archival_memory_search", fn_archival_memory_search},
+    {"pause_heartbeats", fn_pause_heartbeats},
+};
+
+static const handler *find_handler(const char *name)
+{
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
+        if (strcmp(handlers[i].name, name) == 0) return &handlers[i];
+    return NULL;
+}
+
+static void unknown_function(call_ctx *c, const char *name)
+{
+    buf text = BUF_INIT;
+    buf_printf(&text, "there is no function named '%.64s'; the functions are:", name);
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
+        buf_printf(&text, "%s %s", i ? "," : "", handlers[i].name);
+    fail(c, buf_str(&text));
+    buf_free(&text);
+}
+
+/* {"status", "message", "time"}, with the message cut to the agent's limit. */
+static char *format_result(const mg_agent *agent, int ok, const char *message)
+{
+    size_t limit = MG_FUNCTION_RESULT_MAX_BYTES;
+    size_t window_limit = (size_t)agent->context_window * 3 / 8;
+    if (window_limit < limit) limit = window_limit;
+    size_t len = strlen(message);
+    buf text = BUF_INIT;
+    if (len > limit) {
+        size_t cut = mg_utf8_cut(message, len, limit);
+        buf_append(&text, message, cut);
+        buf_printf(&text, "\n[cut: this result was %zu bytes; only the first %zu are shown. Narrow "
+                          "the search or ask for the next page.]",
+                   len, cut);
+    } else {
+        buf_puts(&text, message);
+    }
+    char when[64];
+    mg_time_human(mg_now_ms(), when, sizeof when);
+    json_t *obj = json_pack("{s:s, s:s, s:s}", "status", ok ? "OK" : "Failed", "message",
+                            buf_str(&text), "time", when);
+    buf_free(&text);
+    char *s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    return s;
+}
+
+mg_status mg_functions_call(mg_agent *agent, const mg_tool_call *call, mg_fn_outcome *out,
+                            mg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    call_ctx c = {.agent = agent, .problem = BUF_INIT, .message = BUF_INIT};
+    json_error_t jerr;
+    c.args = json_loads(call->arguments ? call->arguments : "", JSON_REJECT_DUPLICATES, &jerr);
+    mg_status st = MG_OK;
+    const handler *h = find_handler(call->name);
+    if (!h) {
+        unknown_function(&c, call->name);
+    } else if (!json_is_object(c.args)) {
+        buf text = BUF_INIT;
+        buf_printf(&text, "the arguments of %s are not a JSON object (%s); send them as JSON",
+                   call->name, c.args ? "wrong type" : jerr.text);
+        fail(&c, buf_str(&text));
+        buf_free(&text);
+    } else {
+        out->request_heartbeat = request_heartbeat(c.args);
+        st = h->run(&c, err);
+    }
+    if (!st) {
+        out->ok = c.ok && c.problem.len == 0;
+        const char *message = out->ok ? buf_str(&c.message) : buf_str(&c.problem);
+        if (!out->ok && c.problem.len == 0) message = "the function failed";
+        out->result = format_result(agent, out->ok, message);
+        out->reply = c.reply;
+        c.reply = NULL;
+    }
+    free(c.reply);
+    json_decref(c.args);
+    buf_free(&c.problem);
+    buf_free(&c.message);
+    return st;
+}
+
+void mg_fn_outcome_clear(mg_fn_outcome *out)
+{
+    free(out->result);
+    free(out->reply);
+    memset(out, 0, sizeof *out);
+}

@@ -1,0 +1,45 @@
+/*
+ * functions.h - the functions the agent can call.
+ *
+ * Each function validates its arguments itself, because they come from the
+ * model and are untrusted: missing, mistyped or malformed arguments, unknown
+ * function names and failed edits all come back as a Failed result (and a
+ * heartbeat) so the model can correct itself. Only failures of the runtime
+ * (the database) are returned as an error status and abort the step.
+ *
+ * To add a function: add its schema to the table in functions.c, write its
+ * handler there (it gets the parsed arguments), and describe it in the system
+ * prompt (agent/prompts.c) if it needs more than its schema says.
+ */
+#ifndef MG_FUNCTIONS_FUNCTIONS_H
+#define MG_FUNCTIONS_FUNCTIONS_H
+
+#include <jansson.h>
+
+#include "context/message.h"
+#include "memgpt.h"
+
+/* Results longer than this many bytes are cut (with a note saying so). The
+ * agent uses the smaller of this and 3/8 of its context window in tokens. */
+#define MG_FUNCTION_RESULT_MAX_BYTES 6000
+
+/* Results per page of conversation_search and archival_memory_search. */
+#define MG_FUNCTION_PAGE_SIZE 5
+
+typedef struct mg_fn_outcome {
+    int ok;                /* the function did what was asked */
+    int request_heartbeat; /* the model asked to continue */
+    char *result;          /* the tool message content: {"status","message","time"} JSON */
+    char *reply;           /* send_message only: the text for the user */
+} mg_fn_outcome;
+
+/* The schemas: a new array of {name, description, parameters}. */
+json_t *mg_functions_schemas(void);
+
+/* Runs one call. Returns non-OK only for runtime failures. */
+mg_status mg_functions_call(mg_agent *agent, const mg_tool_call *call, mg_fn_outcome *out,
+                            mg_error *err);
+
+void mg_fn_outcome_clear(mg_fn_outcome *out);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * migrations.c - the schema, as an ordered list of migrations.
+ *
+ * Migration i (1-based) takes the database from user_version i-1 to i. Never
+ * edit a migration that has shipped: append a new one. Each runs inside one
+ * transaction together with the user_version bump, so a crash mid-migration
+ * leaves the previous version intact.
+ *
+ * Times are epoch milliseconds. Messages are never deleted by the runtime:
+ * eviction only clears in_context. search_text is the text worth finding
+ * (what was said, not the JSON envelope), kept in an external-content FTS5
+ * table by triggers.
+ */
+#include "store/migrations.h"
+
+static const char *const migrations[] = {
+    /* 1: agents, core memory blocks, recall messages, archival passages. */
+    "CREATE TABLE agents("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  model TEXT NOT NULL,"
+    "  context_window INTEGER NOT NULL CHECK(context_window > 0),"
+    "  system_prompt TEXT,"
+    "  embedder TEXT NOT NULL,"
+    "  step_limit INTEGER NOT NULL,"
+    "  reflect_every INTEGER NOT NULL,"
+    "  idle_seconds INTEGER NOT NULL,"
+    "  warn_fraction REAL NOT NULL,"
+    "  flush_fraction REAL NOT NULL,"
+    "  summary TEXT NOT NULL DEFAULT '',"
+    "  summarized_count INTEGER NOT NULL DEFAULT 0,"
+    "  warned INTEGER NOT NULL DEFAULT 0,"
+    "  user_since_reflect INTEGER NOT NULL DEFAULT 0,"
+    "  paused_until INTEGER NOT NULL DEFAULT 0,"
+    "  token_scale REAL NOT NULL DEFAULT 1.0,"
+    "  memory_updated_at INTEGER NOT NULL,"
+    "  last_login INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE blocks("
+    "  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+    "  label TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  char_limit INTEGER NOT NULL CHECK(char_limit > 0),"
+    "  description TEXT,"
+    "  read_only INTEGER NOT NULL DEFAULT 0,"
+    "  position INTEGER NOT NULL,"
+    "  PRIMARY KEY(agent_id, label)"
+    ");"
+    "CREATE TABLE messages("
+    "  id INTEGER PRIMARY KEY,"
+    "  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+    "  role TEXT NOT NULL CHECK(role IN ('user', 'assistant', 'tool')),"
+    "  kind TEXT NOT NULL,"
+    "  content TEXT,"
+    "  tool_calls TEXT,"
+    "  tool_call_id TEXT,"
+    "  tool_name TEXT,"
+    "  search_text TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  in_context INTEGER NOT NULL DEFAULT 1"
+    ");"
+    "CREATE INDEX messages_context ON messages(agent_id, in_context, id);"
+    "CREATE INDEX messages_time ON messages(agent_id, created_at);"
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(search_text, content='messages',"
+    "  content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
+    "  INSERT INTO messages_fts(rowid, search_text) VALUES (new.id, new.search_text);"
+    "END;"
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
+    "  INSERT INTO messages_fts(messages_fts, rowid, search_text)"
+    "    VALUES ('delete', old.id, old.search_text);"
+    "END;"
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF search_text ON messages BEGIN"
+    "  INSERT INTO messages_fts(messages_fts, rowid, search_text)"
+    "    VALUES ('delete', old.id, old.search_text);"
+    "  INSERT INTO messages_fts(rowid, search_text) VALUES (new.id, new.search_text);"
+    "END;"
+    "CREATE TABLE passages("
+    "  id INTEGER PRIMARY KEY,"
+    "  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+    "  text TEXT NOT NULL,"
+    "  tags TEXT NOT NULL DEFAULT '[]',"
+    "  created_at INTEGER NOT NULL,"
+    "  embedder TEXT NOT NULL,"
+    "  embedding BLOB NOT NULL"
+    ");"
+    "CREATE INDEX passages_agent ON passages(agent_id, id);"
+    "CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='passages',"
+    "  content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER passages_fts_insert AFTER INSERT ON passages BEGIN"
+    "  INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);"
+    "END;"
+    "CREATE TRIGGER passages_fts_delete AFTER DELETE ON passages BEGIN"
+    "  INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
+    "END;",
+};
+
+int mg_schema_version(void)
+{
+    return (int)(sizeof migrations / sizeof migrations[0]);
+}
+
+const char *mg_schema_migration(int version)
+{
+    if (version < 1 || version > mg_schema_version()) return 0;
+    return migrations[version - 1];
+}

@@ -1,0 +1,258 @@
+/*
+ * store.c - opening, checking and migrating the database; transactions.
+ *
+ * Opening is careful because the file is the user's memory: before SQLite
+ * touches an existing file we read its first 16 bytes, and anything that is
+ * not "SQLite format 3" is refused. A SQLite file with someone else's tables
+ * (application_id not ours and a non-empty schema) is refused too. Only a new
+ * or empty file is initialised.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "provider/http.h"
+#include "store/migrations.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+mg_status store_fail(mg_store *store, mg_error *err, const char *what)
+{
+    int rc = sqlite3_extended_errcode(store->db) & 0xFF;
+    mg_status code = MG_ERR_DB;
+    if (rc == SQLITE_FULL || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN || rc == SQLITE_IOERR ||
+        rc == SQLITE_PERM)
+        code = MG_ERR_IO;
+    else if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+        code = MG_ERR_CORRUPT;
+    const char *hint = "";
+    if (rc == SQLITE_FULL) hint = " (the disk is full)";
+    else if (rc == SQLITE_READONLY) hint = " (the data directory is read-only)";
+    return mg_err_set(err, code, "%s: %s%s", what, sqlite3_errmsg(store->db), hint);
+}
+
+mg_status store_exec(mg_store *store, const char *sql, mg_error *err)
+{
+    if (sqlite3_exec(store->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return store_fail(store, err, "database");
+    return MG_OK;
+}
+
+mg_status store_prepare(mg_store *store, const char *sql, sqlite3_stmt **out, mg_error *err)
+{
+    if (sqlite3_prepare_v2(store->db, sql, -1, out, NULL) != SQLITE_OK)
+        return store_fail(store, err, "preparing a query");
+    return MG_OK;
+}
+
+mg_status store_step_done(mg_store *store, sqlite3_stmt *stmt, mg_error *err)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return store_fail(store, err, "writing");
+    return MG_OK;
+}
+
+void store_bind_text(sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text) sqlite3_bind_text(stmt, index, text, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(stmt, index);
+}
+
+char *store_column_strdup(sqlite3_stmt *stmt, int column)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, column);
+    if (!text) return NULL;
+    return mg_xstrndup((const char *)text, (size_t)sqlite3_column_bytes(stmt, column));
+}
+
+mg_status store_query_int(mg_store *store, const char *sql, int64_t bind1, int64_t fallback,
+                          int64_t *out, mg_error *err)
+{
+    sqlite3_stmt *stmt;
+    if (store_prepare(store, sql, &stmt, err)) return err ? err->code : MG_ERR_DB;
+    if (sqlite3_bind_parameter_count(stmt) >= 1) sqlite3_bind_int64(stmt, 1, bind1);
+    int rc = sqlite3_step(stmt);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : fallback;
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(store, err, "reading");
+    return MG_OK;
+}
+
+mg_status store_begin(mg_store *store, mg_error *err)
+{
+    char sql[32];
+    if (store->tx_depth == 0) snprintf(sql, sizeof sql, "BEGIN IMMEDIATE");
+    else snprintf(sql, sizeof sql, "SAVEPOINT sp%d", store->tx_depth);
+    if (sqlite3_exec(store->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return store_fail(store, err, "starting a transaction");
+    store->tx_depth++;
+    return MG_OK;
+}
+
+mg_status store_commit(mg_store *store, mg_error *err)
+{
+    char sql[32];
+    store->tx_depth--;
+    if (store->tx_depth == 0) snprintf(sql, sizeof sql, "COMMIT");
+    else snprintf(sql, sizeof sql, "RELEASE sp%d", store->tx_depth);
+    if (sqlite3_exec(store->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        mg_status st = store_fail(store, err, "committing");
+        store->tx_depth++;
+        store_rollback(store);
+        return st;
+    }
+    return MG_OK;
+}
+
+void store_rollback(mg_store *store)
+{
+    char sql[64];
+    store->tx_depth--;
+    if (store->tx_depth == 0) snprintf(sql, sizeof sql, "ROLLBACK");
+    else snprintf(sql, sizeof sql, "ROLLBACK TO sp%d; RELEASE sp%d", store->tx_depth, store->tx_depth);
+    sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+}
+
+char *mg_home_resolve(const char *explicit_home)
+{
+    if (explicit_home && *explicit_home) return mg_xstrdup(explicit_home);
+    const char *env = getenv("MEMGPT_HOME");
+    if (env && *env) return mg_xstrdup(env);
+    buf b = BUF_INIT;
+    env = getenv("XDG_DATA_HOME");
+    if (env && *env) {
+        buf_printf(&b, "%s/memgpt", env);
+        return buf_take(&b);
+    }
+    env = getenv("HOME");
+    if (!env || !*env) return NULL;
+    buf_printf(&b, "%s/.local/share/memgpt", env);
+    return buf_take(&b);
+}
+
+/* mkdir -p. */
+static mg_status make_dirs(const char *path, mg_error *err)
+{
+    char *copy = mg_xstrdup(path);
+    for (char *p = copy + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+            mg_status st = mg_err_set(err, MG_ERR_IO, "cannot create data directory %s: %s", copy,
+                                      strerror(errno));
+            free(copy);
+            return st;
+        }
+        *p = saved;
+        if (!saved) break;
+    }
+    free(copy);
+    return MG_OK;
+}
+
+/* Refuses a file that exists, is non-empty and does not start with the
+ * SQLite header, before SQLite gets a chance to open it. */
+static mg_status check_file_header(const char *path, mg_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return MG_OK; /* missing: SQLite will create it, or report why not */
+    char header[16];
+    size_t n = fread(header, 1, sizeof header, f);
+    fclose(f);
+    if (n == 0) return MG_OK;
+    if (n < sizeof header || memcmp(header, "SQLite format 3", 16) != 0)
+        return mg_err_set(err, MG_ERR_CORRUPT,
+                          "%s is not a memgpt database (not SQLite); refusing to touch it", path);
+    return MG_OK;
+}
+
+static mg_status check_identity(mg_store *store, int64_t *version, mg_error *err)
+{
+    int64_t app_id, tables;
+    mg_status st = store_query_int(store, "PRAGMA application_id", 0, 0, &app_id, err);
+    if (!st) st = store_query_int(store, "PRAGMA user_version", 0, 0, version, err);
+    if (!st)
+        st = store_query_int(store, "SELECT count(*) FROM sqlite_master", 0, 0, &tables, err);
+    if (st) return mg_err_wrap(err, "%s: ", store->path);
+    if (app_id != MG_APPLICATION_ID && (tables > 0 || *version != 0))
+        return mg_err_set(err, MG_ERR_CORRUPT,
+                          "%s is a SQLite database but not a memgpt one; refusing to touch it",
+                          store->path);
+    if (*version > mg_schema_version())
+        return mg_err_set(err, MG_ERR_CORRUPT,
+                          "%s has schema version %lld, newer than this memgpt (%d); upgrade memgpt",
+                          store->path, (long long)*version, mg_schema_version());
+    return MG_OK;
+}
+
+static mg_status migrate(mg_store *store, int64_t from, mg_error *err)
+{
+    for (int v = (int)from + 1; v <= mg_schema_version(); v++) {
+        char pragma[96];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d; PRAGMA application_id = %d;", v,
+                 MG_APPLICATION_ID);
+        mg_status st = store_begin(store, err);
+        if (st) return st;
+        if ((st = store_exec(store, mg_schema_migration(v), err)) ||
+            (st = store_exec(store, pragma, err))) {
+            store_rollback(store);
+            return mg_err_wrap(err, "migrating the database to version %d: ", v);
+        }
+        if ((st = store_commit(store, err))) return st;
+    }
+    return MG_OK;
+}
+
+mg_status mg_store_open(const char *home, mg_store **out, mg_error *err)
+{
+    *out = NULL;
+    if (!home || !*home) return mg_err_set(err, MG_ERR_USAGE, "no data directory given");
+    mg_status st = make_dirs(home, err);
+    if (st) return st;
+    mg_http_global_init();
+
+    mg_store *store = mg_xcalloc(1, sizeof *store);
+    store->home = mg_xstrdup(home);
+    buf path = BUF_INIT;
+    buf_printf(&path, "%s/memgpt.db", home);
+    store->path = buf_take(&path);
+
+    if ((st = check_file_header(store->path, err))) goto fail;
+    if (sqlite3_open_v2(store->path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        st = mg_err_set(err, MG_ERR_IO, "cannot open %s: %s", store->path,
+                        store->db ? sqlite3_errmsg(store->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(store->db, 5000);
+    sqlite3_extended_result_codes(store->db, 1);
+
+    int64_t version = 0;
+    if ((st = check_identity(store, &version, err))) goto fail;
+    if ((st = store_exec(store, "PRAGMA journal_mode = WAL", err)) ||
+        (st = store_exec(store, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", err))) {
+        mg_err_wrap(err, "%s: ", store->path);
+        goto fail;
+    }
+    if ((st = migrate(store, version, err))) goto fail;
+    *out = store;
+    return MG_OK;
+fail:
+    mg_store_close(store);
+    return st;
+}
+
+void mg_store_close(mg_store *store)
+{
+    if (!store) return;
+    sqlite3_close_v2(store->db);
+    free(store->home);
+    free(store->path);
+    free(store);
+}

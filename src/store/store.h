@@ -1,0 +1,60 @@
+/*
+ * store.h - the SQLite database behind a data directory.
+ *
+ * One file, HOME/memgpt.db, holds every agent. The store owns the connection
+ * and the schema; the memory modules (core, recall, archival) and the agent
+ * own their own SQL against it.
+ *
+ * Invariants enforced here:
+ *  - WAL journal, foreign keys on, a 5 s busy timeout (two processes may share
+ *    a home: a chat and a script).
+ *  - PRAGMA application_id marks the file as ours and PRAGMA user_version is
+ *    the schema version. A file that is not SQLite, or SQLite that is not
+ *    ours, or ours but newer than this binary, is refused and never written.
+ *  - Migrations run in one transaction each, in order, at open.
+ */
+#ifndef MG_STORE_STORE_H
+#define MG_STORE_STORE_H
+
+#include <sqlite3.h>
+
+#include "memgpt.h"
+
+struct mg_store {
+    sqlite3 *db;
+    char *home;
+    char *path;
+    int tx_depth; /* nesting of store_begin; 0 = no transaction */
+};
+
+/* Maps a SQLite failure to an mg_status (full disk and read-only files are
+ * MG_ERR_IO, "not a database" is MG_ERR_CORRUPT) with "what: sqlite text". */
+mg_status store_fail(mg_store *store, mg_error *err, const char *what);
+
+/* Runs SQL with no results. */
+mg_status store_exec(mg_store *store, const char *sql, mg_error *err);
+
+/* Prepares one statement; the caller finalizes it. */
+mg_status store_prepare(mg_store *store, const char *sql, sqlite3_stmt **out, mg_error *err);
+
+/* Steps a statement that returns no rows (INSERT/UPDATE/DELETE) and resets it. */
+mg_status store_step_done(mg_store *store, sqlite3_stmt *stmt, mg_error *err);
+
+/* Transactions nest: the outermost is BEGIN IMMEDIATE (so a writer never
+ * deadlocks on upgrading a read lock), inner ones are savepoints. Every
+ * store_begin is matched by exactly one store_commit or store_rollback. */
+mg_status store_begin(mg_store *store, mg_error *err);
+mg_status store_commit(mg_store *store, mg_error *err);
+void store_rollback(mg_store *store);
+
+/* Binds a C string or NULL as text. */
+void store_bind_text(sqlite3_stmt *stmt, int index, const char *text);
+
+/* A column as a fresh malloc'd string (NULL if the column is NULL). */
+char *store_column_strdup(sqlite3_stmt *stmt, int column);
+
+/* The single value of a one-row, one-column integer query; `fallback` if none. */
+mg_status store_query_int(mg_store *store, const char *sql, int64_t bind1, int64_t fallback,
+                          int64_t *out, mg_error *err);
+
+#endif

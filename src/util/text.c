@@ -1,0 +1,86 @@
+/*
+ * text.c - UTF-8 validation, repair and cutting.
+ *
+ * One decoder, utf8_next, serves all three: it reports the length of a valid
+ * sequence at p, or 0 if the bytes there do not start one.
+ */
+#include "util/text.h"
+
+#include <string.h>
+
+#include "util/buf.h"
+
+static size_t utf8_next(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    size_t n;
+    unsigned cp, min;
+    if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07, min = 0x10000;
+    else return 0;
+    if (n > avail) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+int mg_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_next(p + i, len - i);
+        if (!n) return 0;
+        i += n;
+    }
+    return 1;
+}
+
+char *mg_utf8_repair(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    buf out = BUF_INIT;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_next(p + i, len - i);
+        if (n == 1 && p[i] == 0) {
+            i++;
+        } else if (n) {
+            buf_append(&out, s + i, n);
+            i += n;
+        } else {
+            buf_puts(&out, "\xEF\xBF\xBD");
+            i++;
+        }
+    }
+    return buf_take(&out);
+}
+
+size_t mg_utf8_cut(const char *s, size_t len, size_t max_bytes)
+{
+    if (len <= max_bytes) return len;
+    size_t n = max_bytes;
+    /* Step back over continuation bytes to the start of the cut sequence. */
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return n;
+}
+
+size_t mg_utf8_chars(const char *s)
+{
+    size_t count = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80) count++;
+    return count;
+}
+
+int mg_text_blank(const char *s)
+{
+    for (; s && *s; s++)
+        if (!strchr(" \t\r\n\v\f", *s)) return 0;
+    return 1;
+}

@@ -1,0 +1,31 @@
+/*
+ * text.h - UTF-8 checks and safe cutting.
+ *
+ * Everything stored or sent to a provider must be valid UTF-8 (JSON requires
+ * it). Input from users is validated and refused; text from the model or the
+ * network is repaired (invalid bytes become U+FFFD) rather than refused, since
+ * refusing would lose it.
+ */
+#ifndef MG_UTIL_TEXT_H
+#define MG_UTIL_TEXT_H
+
+#include <stddef.h>
+
+/* 1 if s[0..len) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int mg_utf8_valid(const char *s, size_t len);
+
+/* A copy of s[0..len) with each invalid sequence replaced by U+FFFD and NUL
+ * bytes dropped. Caller frees. */
+char *mg_utf8_repair(const char *s, size_t len);
+
+/* The largest n <= max_bytes such that s[0..n) does not end inside a UTF-8
+ * sequence. */
+size_t mg_utf8_cut(const char *s, size_t len, size_t max_bytes);
+
+/* Number of code points in a valid UTF-8 string (the unit of block limits). */
+size_t mg_utf8_chars(const char *s);
+
+/* 1 if s is empty or only ASCII white space. */
+int mg_text_blank(const char *s);
+
+#endif
