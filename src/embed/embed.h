@@ -26,8 +26,8 @@
  * text: UTF-8; invalid bytes are treated as separators, NUL bytes too. Need not
  *       be NUL-terminated. May be NULL when len is 0.
  * out:  caller-owned, dim floats; always fully written.
- * dim:  any value >= 1 (MG_EMBED_OFFLINE_DIM in practice). dim < 1 returns 0
- *       and writes nothing.
+ * dim:  any value >= 1 (MG_EMBED_OFFLINE_DIM in practice; above 2^20 only
+ *       2^20 of the buckets are used). dim < 1 returns 0 and writes nothing.
  *
  * Returns 1 when the text had features; out then has unit length. Returns 0
  * when it had none (empty, whitespace or punctuation only); out is then all

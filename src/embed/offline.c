@@ -335,10 +335,11 @@ static size_t stem_plural(char *w, size_t n)
 static size_t stem_suffix(char *w, size_t n, int *verb)
 {
     *verb = 0;
-    if (n > 5 && ends_with(w, n, "ied")) {
+    if (n > 4 && ends_with(w, n, "ied")) { /* "tried" -> "try"; "skied" pays */
         w[n - 3] = 'y';
         return n - 2;
     }
+    if (n > 4 && ends_with(w, n, "eed")) return n - 1; /* "agreed" -> "agree" */
     if (ends_with(w, n, "ing") && n - 3 >= 3 && has_vowel(w, n - 3)) {
         *verb = 1;
         return n - 3;

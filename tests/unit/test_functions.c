@@ -1,0 +1,186 @@
+/* Unit tests: the function set as the model sees it (arguments, results,
+ * failures), and the overflow cut rules. */
+#include "testutil.h"
+
+#include "agent/agent.h"
+#include "context/overflow.h"
+#include "functions/functions.h"
+
+/* Runs one call and returns its parsed result object (caller decrefs). */
+static json_t *call(fixture *f, const char *name, const char *args, mg_fn_outcome *out)
+{
+    mg_tool_call tc = {(char *)"call_1", (char *)name, (char *)args};
+    mg_error err = {0};
+    assert_int_equal(mg_functions_call(f->agent, &tc, out, &err), MG_OK);
+    json_t *result = json_loads(out->result, 0, NULL);
+    assert_non_null(result);
+    assert_non_null(json_object_get(result, "time"));
+    return result;
+}
+
+static void expect_failure(fixture *f, const char *name, const char *args, const char *fragment)
+{
+    mg_fn_outcome out;
+    json_t *r = call(f, name, args, &out);
+    assert_false(out.ok);
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "Failed");
+    const char *msg = json_string_value(json_object_get(r, "message"));
+    if (!strstr(msg, fragment)) fail_msg("'%s' does not mention '%s'", msg, fragment);
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+}
+
+static void test_schemas(void **state)
+{
+    json_t *schemas = mg_functions_schemas();
+    assert_int_equal(json_array_size(schemas), 8);
+    size_t i;
+    json_t *s;
+    json_array_foreach(schemas, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        json_t *props = json_object_get(json_object_get(s, "parameters"), "properties");
+        int has_heartbeat = json_object_get(props, "request_heartbeat") != NULL;
+        int exempt = !strcmp(name, "send_message") || !strcmp(name, "pause_heartbeats");
+        assert_int_equal(has_heartbeat, !exempt);
+        assert_non_null(json_object_get(s, "description"));
+    }
+    json_decref(schemas);
+}
+
+static void test_send_message(void **state)
+{
+    fixture *f = *state;
+    mg_fn_outcome out;
+    json_t *r = call(f, "send_message", "{\"message\": \"hi there\"}", &out);
+    assert_true(out.ok);
+    assert_string_equal(out.reply, "hi there");
+    assert_false(out.request_heartbeat);
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+    expect_failure(f, "send_message", "{\"message\": \"  \"}", "empty");
+}
+
+static void test_model_mistakes(void **state)
+{
+    fixture *f = *state;
+    expect_failure(f, "send_message", "{not json", "not a JSON object");
+    expect_failure(f, "send_message", "[1, 2]", "not a JSON object");
+    expect_failure(f, "send_message", "{\"message\": 1, \"message\": 2}", "not a JSON object");
+    expect_failure(f, "teleport", "{}", "no function named 'teleport'");
+    expect_failure(f, "core_memory_append", "{\"label\": \"human\"}", "missing required argument 'content'");
+    expect_failure(f, "core_memory_append", "{\"label\": 5, \"content\": \"x\"}", "'label' must be a string");
+    expect_failure(f, "core_memory_append", "{\"label\": \"diary\", \"content\": \"x\"}", "no core memory block");
+    expect_failure(f, "core_memory_replace",
+                   "{\"label\": \"human\", \"old_content\": \"zebra\", \"new_content\": \"x\"}",
+                   "not found");
+    expect_failure(f, "conversation_search", "{\"query\": \"x\", \"page\": \"two\"}", "integer");
+    expect_failure(f, "conversation_search", "{\"query\": \"x\", \"page\": -1}", "0 or more");
+    expect_failure(f, "conversation_search_date",
+                   "{\"start_date\": \"last week\", \"end_date\": \"2024-01-01\"}", "invalid date");
+    expect_failure(f, "conversation_search_date",
+                   "{\"start_date\": \"2024-02-01\", \"end_date\": \"2024-01-01\"}", "before");
+    expect_failure(f, "pause_heartbeats", "{\"minutes\": 100000}", "between 1 and 360");
+    expect_failure(f, "archival_memory_insert", "{\"content\": \"\"}", "empty");
+
+    char big[2200 + 64];
+    memset(big, 0, sizeof big);
+    strcpy(big, "{\"label\": \"human\", \"content\": \"");
+    memset(big + strlen(big), 'y', 2100);
+    strcat(big, "\"}");
+    expect_failure(f, "core_memory_append", big, "over its limit");
+}
+
+static void test_search_results(void **state)
+{
+    fixture *f = *state;
+    mg_fn_outcome out;
+    json_t *r = call(f, "archival_memory_search", "{\"query\": \"anything\", \"request_heartbeat\": true}", &out);
+    assert_true(out.ok);
+    assert_true(out.request_heartbeat);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "message")), "No results"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+
+    for (int i = 0; i < 7; i++) {
+        char args[96];
+        snprintf(args, sizeof args, "{\"content\": \"note %d about gardening roses\"}", i);
+        r = call(f, "archival_memory_insert", args, &out);
+        assert_true(out.ok);
+        json_decref(r);
+        mg_fn_outcome_clear(&out);
+    }
+    r = call(f, "archival_memory_search", "{\"query\": \"gardening roses\", \"page\": 1}", &out);
+    const char *msg = json_string_value(json_object_get(r, "message"));
+    assert_non_null(strstr(msg, "7 results"));
+    assert_non_null(strstr(msg, "page 1 of 2"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+    expect_failure(f, "archival_memory_search", "{\"query\": \"gardening\", \"page\": 9}",
+                   "past the end");
+}
+
+static void test_long_results_are_cut(void **state)
+{
+    fixture *f = *state;
+    /* Fill archival memory with long passages so one page is far over the limit. */
+    char passage[1500];
+    for (int i = 0; i < 5; i++) {
+        memset(passage, 0, sizeof passage);
+        snprintf(passage, 40, "volcano fact %d ", i);
+        memset(passage + strlen(passage), 'z', 1400);
+        mg_error err = {0};
+        assert_int_equal(mg_archival_insert(f->agent, passage, NULL, 0, &err), MG_OK);
+    }
+    mg_fn_outcome out;
+    json_t *r = call(f, "archival_memory_search", "{\"query\": \"volcano fact\"}", &out);
+    const char *msg = json_string_value(json_object_get(r, "message"));
+    assert_true(strlen(msg) < MG_FUNCTION_RESULT_MAX_BYTES + 300);
+    assert_non_null(strstr(msg, "[cut: this result was"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+}
+
+static void push(fixture *f, mg_role role, int ncalls)
+{
+    mg_msg m = {.role = role, .kind = mg_xstrdup(role == MG_ROLE_USER ? "user_message" : "x"),
+                .content = mg_xstrdup("some words in this message to take up a little space")};
+    if (ncalls) {
+        m.calls = mg_xcalloc(1, sizeof *m.calls);
+        m.ncalls = 1;
+        m.calls[0] = (mg_tool_call){mg_xstrdup("c"), mg_xstrdup("send_message"), mg_xstrdup("{}")};
+    }
+    if (role == MG_ROLE_TOOL) m.tool_call_id = mg_xstrdup("c");
+    mg_error err = {0};
+    assert_int_equal(agent_append_message(f->agent, m, NULL, &err), MG_OK);
+}
+
+static void test_overflow_cut_rules(void **state)
+{
+    fixture *f = *state;
+    /* user, assistant(call), tool, repeated: cuts may only land before a user message. */
+    for (int i = 0; i < 10; i++) {
+        push(f, MG_ROLE_USER, 0);
+        push(f, MG_ROLE_ASSISTANT, 1);
+        push(f, MG_ROLE_TOOL, 0);
+    }
+    int n = overflow_pick(f->agent, 0, 100); /* an impossible target: evict the most allowed */
+    assert_true(n > 0);
+    assert_true(n <= f->agent->queue.count - MG_OVERFLOW_KEEP_LAST);
+    assert_int_equal(f->agent->queue.items[n].role, MG_ROLE_USER);
+    /* A generous target (a forced flush) evicts only up to the first clean cut. */
+    assert_int_equal(overflow_pick(f->agent, 1000000, 100), 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schemas),
+        cmocka_unit_test_setup_teardown(test_send_message, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_model_mistakes, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_search_results, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_long_results_are_cut, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_overflow_cut_rules, fixture_setup, fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,172 @@
+/* Unit tests: opening, migrating and refusing databases; agent lifecycle. */
+#include "testutil.h"
+
+#include <sqlite3.h>
+
+#include "store/migrations.h"
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = malloc(*len + 1);
+    assert_int_equal(fread(data, 1, *len, f), *len);
+    fclose(f);
+    return data;
+}
+
+static void test_open_creates_and_reopens(void **state)
+{
+    char home[64];
+    make_home(home, sizeof home);
+    mg_store *s;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &s, &err), MG_OK);
+    mg_store_close(s);
+    assert_int_equal(mg_store_open(home, &s, &err), MG_OK);
+    mg_store_close(s);
+
+    char path[128];
+    snprintf(path, sizeof path, "%s/memgpt.db", home);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(stmt, 0), mg_schema_version());
+    sqlite3_finalize(stmt);
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    remove_home(home);
+}
+
+static void test_refuses_non_sqlite_file_untouched(void **state)
+{
+    char home[64], path[128];
+    make_home(home, sizeof home);
+    snprintf(path, sizeof path, "%s/memgpt.db", home);
+    const char junk[] = "this is not a database, it is a diary. do not overwrite it.";
+    write_file(path, junk, sizeof junk);
+    mg_store *s;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &s, &err), MG_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "not a memgpt database"));
+    size_t len;
+    char *after = read_file(path, &len);
+    assert_int_equal(len, sizeof junk);
+    assert_memory_equal(after, junk, len);
+    free(after);
+    remove_home(home);
+}
+
+static void test_refuses_foreign_sqlite(void **state)
+{
+    char home[64], path[128];
+    make_home(home, sizeof home);
+    snprintf(path, sizeof path, "%s/memgpt.db", home);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_exec(db, "CREATE TABLE photos(id INTEGER); INSERT INTO photos VALUES (1);", 0, 0, 0);
+    sqlite3_close(db);
+    mg_store *s;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &s, &err), MG_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "not a memgpt one"));
+    remove_home(home);
+}
+
+static void test_refuses_newer_schema(void **state)
+{
+    char home[64], path[128];
+    make_home(home, sizeof home);
+    mg_store *s;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &s, &err), MG_OK);
+    mg_store_close(s);
+    snprintf(path, sizeof path, "%s/memgpt.db", home);
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    sqlite3_exec(db, "PRAGMA user_version = 999", 0, 0, 0);
+    sqlite3_close(db);
+    assert_int_equal(mg_store_open(home, &s, &err), MG_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "newer"));
+    remove_home(home);
+}
+
+static void test_unwritable_home(void **state)
+{
+    mg_store *s;
+    mg_error err = {0};
+    /* A regular file where a directory must be created. */
+    assert_int_equal(mg_store_open("/dev/null/memgpt", &s, &err), MG_ERR_IO);
+    assert_non_null(strstr(err.message, "cannot create data directory"));
+}
+
+static void test_agent_lifecycle(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    assert_int_equal(mg_agent_create(f->store, "t", NULL, &err), MG_ERR_EXISTS);
+    assert_int_equal(mg_agent_create(f->store, "bad name!", NULL, &err), MG_ERR_USAGE);
+    mg_agent_config bad_model = {.model = "acme/thing"};
+    assert_int_equal(mg_agent_create(f->store, "x", &bad_model, &err), MG_ERR_USAGE);
+    assert_non_null(strstr(err.message, "openai/MODEL"));
+    mg_agent_config tiny = {.context_window = 10};
+    assert_int_equal(mg_agent_create(f->store, "x", &tiny, &err), MG_ERR_USAGE);
+
+    assert_int_equal(mg_agent_create(f->store, "second", NULL, &err), MG_OK);
+    char *json;
+    assert_int_equal(mg_agent_list(f->store, &json, &err), MG_OK);
+    assert_non_null(strstr(json, "\"second\""));
+    assert_non_null(strstr(json, "\"t\""));
+    mg_free(json);
+    assert_int_equal(mg_agent_delete(f->store, "second", &err), MG_OK);
+    assert_int_equal(mg_agent_delete(f->store, "second", &err), MG_ERR_NOT_FOUND);
+    mg_agent *a;
+    assert_int_equal(mg_agent_open(f->store, "second", &a, &err), MG_ERR_NOT_FOUND);
+}
+
+static void test_delete_cascades(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    assert_int_equal(mg_archival_insert(f->agent, "a passage to forget", NULL, 0, &err), MG_OK);
+    mg_agent_free(f->agent);
+    f->agent = NULL;
+    assert_int_equal(mg_agent_delete(f->store, "t", &err), MG_OK);
+    assert_int_equal(mg_agent_create(f->store, "t", NULL, &err), MG_OK);
+    assert_int_equal(mg_agent_open(f->store, "t", &f->agent, &err), MG_OK);
+    mg_search s = {.query = "passage forget"};
+    char *json;
+    assert_int_equal(mg_archival_search(f->agent, &s, &json, &err), MG_OK);
+    assert_non_null(strstr(json, "\"total\": 0"));
+    mg_free(json);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_creates_and_reopens),
+        cmocka_unit_test(test_refuses_non_sqlite_file_untouched),
+        cmocka_unit_test(test_refuses_foreign_sqlite),
+        cmocka_unit_test(test_refuses_newer_schema),
+        cmocka_unit_test(test_unwritable_home),
+        cmocka_unit_test_setup_teardown(test_agent_lifecycle, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_cascades, fixture_setup, fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
