@@ -126,7 +126,7 @@ static const char *const chat_help =
     "  /verbose           show or hide inner monologue and function calls\n"
     "  /exit              leave (so does Ctrl-D)\n";
 
-/* Runs a JSON-returning query and prints it with `render`. */
+/* Prints a JSON answer with `render`, or the error. */
 static void show_json(mg_status st, char *json, const mg_error *err, void (*render)(const char *))
 {
     if (st) {
@@ -162,16 +162,23 @@ static int slash_command(chat *ch, const char *line)
 
     if (!strcmp(cmd, "/exit") || !strcmp(cmd, "/quit")) return 0;
     if (!strcmp(cmd, "/help")) fputs(chat_help, stdout);
-    else if (!strcmp(cmd, "/memory"))
-        show_json(mg_memory_json(ch->agent, &json, &err), json, &err, cli_print_memory);
-    else if (!strcmp(cmd, "/context"))
-        show_json(mg_context_json(ch->agent, &json, &err), json, &err, cli_print_context);
-    else if (!strcmp(cmd, "/search"))
-        show_json(mg_recall_search(ch->agent, &search, &json, &err), json, &err,
-                  render_history_results);
-    else if (!strcmp(cmd, "/archival"))
-        show_json(mg_archival_search(ch->agent, &search, &json, &err), json, &err,
-                  render_archival_results);
+    /* Each query runs before show_json reads `json`: argument order is unspecified. */
+    else if (!strcmp(cmd, "/memory")) {
+        mg_status st = mg_memory_json(ch->agent, &json, &err);
+        show_json(st, json, &err, cli_print_memory);
+    } else if (!strcmp(cmd, "/context")) {
+        mg_status st = mg_context_json(ch->agent, &json, &err);
+        show_json(st, json, &err, cli_print_context);
+    } else if (!strcmp(cmd, "/search") || !strcmp(cmd, "/archival")) {
+        int history = !strcmp(cmd, "/search");
+        if (!*arg) {
+            printf("usage: %s QUERY\n", cmd);
+            return 1;
+        }
+        mg_status st = history ? mg_recall_search(ch->agent, &search, &json, &err)
+                               : mg_archival_search(ch->agent, &search, &json, &err);
+        show_json(st, json, &err, history ? render_history_results : render_archival_results);
+    }
     else if (!strcmp(cmd, "/pop")) report(mg_agent_pop(ch->agent, *arg ? atoi(arg) : 1, &err), &err);
     else if (!strcmp(cmd, "/retry")) report(mg_agent_retry(ch->agent, on_chat_event, ch, &err), &err);
     else if (!strcmp(cmd, "/rethink")) report(mg_agent_rethink(ch->agent, arg, &err), &err);
@@ -215,6 +222,7 @@ int cmd_chat(cli *c, int argc, char **argv)
 
     printf("memgpt chat with agent '%s'. Type /help for commands, /exit to leave.\n",
            mg_agent_name(ch.agent));
+    fflush(stdout);
     mg_error err = {0};
     int provider_ok = mg_agent_check_provider(ch.agent, &err) == MG_OK;
     if (!provider_ok) print_setup_hint(&err);

@@ -26,7 +26,8 @@
 
 #define DEFAULT_MODEL "openai/gpt-4o-mini"
 #define DEFAULT_WINDOW 8192
-#define MIN_WINDOW 512
+/* Below this the instructions and function schemas leave no room to talk. */
+#define MIN_WINDOW 2048
 
 static mg_status check_name(const char *name, mg_error *err)
 {

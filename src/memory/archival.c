@@ -143,7 +143,7 @@ static mg_status vector_hits(mg_store *store, int64_t agent_id, const char *embe
     sqlite3_finalize(stmt);
     if (!st && rc != SQLITE_DONE) st = store_fail(store, err, "searching archival memory");
     if (st) return st;
-    qsort(hits->items, (size_t)hits->count, sizeof *hits->items, by_similarity);
+    if (hits->count > 1) qsort(hits->items, (size_t)hits->count, sizeof *hits->items, by_similarity);
     for (int i = 0; i < hits->count; i++) hits->items[i].vector_rank = i + 1;
     return MG_OK;
 }
@@ -246,7 +246,7 @@ mg_status archival_search(mg_store *store, int64_t agent_id, const char *embedde
         h->fused = (h->vector_rank ? 1.0 / (RRF_K + h->vector_rank) : 0) +
                    (h->text_rank ? 1.0 / (RRF_K + h->text_rank) : 0);
     }
-    qsort(hits.items, (size_t)hits.count, sizeof *hits.items, by_fused);
+    if (hits.count > 1) qsort(hits.items, (size_t)hits.count, sizeof *hits.items, by_fused);
     json_t *results = json_array();
     int64_t first = (int64_t)page * limit;
     if (first < hits.count) {
