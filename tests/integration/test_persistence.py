@@ -336,7 +336,7 @@ class KillTest(PersistenceCase):
             self.mock.push({"delay": step, "content": f"turn {k} step three", "tool_calls": [
                 {"name": "send_message", "arguments": {"message": f"reply {k}.3"}}]})
             proc = self.start_send(f"user turn {k}", "a")
-            wait = rng.uniform(0.0, 0.55)
+            wait = rng.uniform(0.0, 0.42)
             time.sleep(wait)
             out, err = self.kill9(proc)
             where = f"(iteration {k}, kill after {wait:.3f}s, seed {seed}, rc {proc.returncode})"
