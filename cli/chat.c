@@ -126,27 +126,6 @@ static const char *const chat_help =
     "  /verbose           show or hide inner monologue and function calls\n"
     "  /exit              leave (so does Ctrl-D)\n";
 
-/* Prints a JSON answer with `render`, or the error. */
-static void show_json(mg_status st, char *json, const mg_error *err, void (*render)(const char *))
-{
-    if (st) {
-        report(st, err);
-        return;
-    }
-    render(json);
-    mg_free(json);
-}
-
-static void render_history_results(const char *json)
-{
-    cli_print_results(json, 1);
-}
-
-static void render_archival_results(const char *json)
-{
-    cli_print_results(json, 0);
-}
-
 /* Returns 0 to leave the chat. */
 static int slash_command(chat *ch, const char *line)
 {
@@ -165,10 +144,10 @@ static int slash_command(chat *ch, const char *line)
     /* Each query runs before show_json reads `json`: argument order is unspecified. */
     else if (!strcmp(cmd, "/memory")) {
         mg_status st = mg_memory_json(ch->agent, &json, &err);
-        show_json(st, json, &err, cli_print_memory);
+        cli_print_answer(st, json, &err, 0, cli_print_memory);
     } else if (!strcmp(cmd, "/context")) {
         mg_status st = mg_context_json(ch->agent, &json, &err);
-        show_json(st, json, &err, cli_print_context);
+        cli_print_answer(st, json, &err, 0, cli_print_context);
     } else if (!strcmp(cmd, "/search") || !strcmp(cmd, "/archival")) {
         int history = !strcmp(cmd, "/search");
         if (!*arg) {
@@ -177,7 +156,7 @@ static int slash_command(chat *ch, const char *line)
         }
         mg_status st = history ? mg_recall_search(ch->agent, &search, &json, &err)
                                : mg_archival_search(ch->agent, &search, &json, &err);
-        show_json(st, json, &err, history ? render_history_results : render_archival_results);
+        cli_print_answer(st, json, &err, 0, history ? cli_print_history : cli_print_passages);
     }
     else if (!strcmp(cmd, "/pop")) report(mg_agent_pop(ch->agent, *arg ? atoi(arg) : 1, &err), &err);
     else if (!strcmp(cmd, "/retry")) report(mg_agent_retry(ch->agent, on_chat_event, ch, &err), &err);

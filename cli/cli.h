@@ -45,10 +45,17 @@ char *cli_join(int argc, char **argv);
 /* Prints a turn's event for a human: replies always, the rest if verbose. */
 void cli_print_event(const mg_event *ev, FILE *out, int verbose);
 
+/* Prints a JSON answer from the library: raw when `raw` (--json) or no
+ * renderer, else through `render`. Frees the JSON; returns the exit code. */
+int cli_print_answer(mg_status st, char *json, const mg_error *err, int raw,
+                     void (*render)(const char *));
+
 /* Human renderings of the library's JSON. */
 void cli_print_memory(const char *json);
 void cli_print_context(const char *json);
 void cli_print_results(const char *json, int show_role);
+void cli_print_history(const char *json);  /* recall results, with roles */
+void cli_print_passages(const char *json); /* archival results */
 
 int cmd_chat(cli *c, int argc, char **argv);
 

@@ -86,14 +86,6 @@ static int parse_int(const char *text, const char *what, int min, int *out)
     return 0;
 }
 
-static int print_json_text(char *json, mg_status st, const mg_error *err)
-{
-    if (st) return cli_fail(err);
-    printf("%s\n", json);
-    mg_free(json);
-    return EXIT_OK;
-}
-
 /* -------------------------------------------------------------- send */
 
 typedef struct send_output {
@@ -232,7 +224,7 @@ static int agents_list(cli *c, int argc, char **argv)
     char *text;
     mg_error err = {0};
     mg_status st = mg_agent_list(c->store, &text, &err);
-    if (st || json) return print_json_text(text, st, &err);
+    if (st || json) return cli_print_answer(st, text, &err, 1, NULL);
     json_t *list = json_loads(text, 0, NULL);
     mg_free(text);
     if (json_array_size(list) == 0) {
@@ -263,7 +255,7 @@ static int agents_show(cli *c, int argc, char **argv)
     char *text;
     mg_status st = mg_agent_describe(agent, &text, &err);
     mg_agent_free(agent);
-    if (st || json) return print_json_text(text, st, &err);
+    if (st || json) return cli_print_answer(st, text, &err, 1, NULL);
     json_t *obj = json_loads(text, 0, NULL);
     mg_free(text);
     const char *key;
@@ -337,13 +329,9 @@ static int cmd_memory(cli *c, int argc, char **argv)
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);
     mg_error err = {0};
     if (!rc && show) {
-        char *text;
+        char *text = NULL;
         mg_status st = mg_memory_json(agent, &text, &err);
-        if (st || json) rc = print_json_text(text, st, &err);
-        else {
-            cli_print_memory(text);
-            mg_free(text);
-        }
+        rc = cli_print_answer(st, text, &err, json, cli_print_memory);
     } else if (!rc) {
         char *value = cli_text_arg(a.pos[1]);
         if (!value) rc = EXIT_RUNTIME;
@@ -375,6 +363,16 @@ void cli_print_results(const char *json, int show_role)
         printf(" %s\n", json_string_value(json_object_get(r, "text")));
     }
     json_decref(found);
+}
+
+void cli_print_history(const char *json)
+{
+    cli_print_results(json, 1);
+}
+
+void cli_print_passages(const char *json)
+{
+    cli_print_results(json, 0);
 }
 
 typedef struct search_opts {
@@ -415,15 +413,11 @@ static int cmd_recall(cli *c, int argc, char **argv)
     mg_agent *agent = NULL;
     if (!rc) rc = cli_open_agent(c, s.agent, &agent);
     if (!rc) {
-        char *text;
+        char *text = NULL;
         mg_error err = {0};
         mg_status st = list ? mg_recall_list(agent, s.search.limit, &text, &err)
                             : mg_recall_search(agent, &s.search, &text, &err);
-        if (st || s.json) rc = print_json_text(text, st, &err);
-        else {
-            cli_print_results(text, 1);
-            mg_free(text);
-        }
+        rc = cli_print_answer(st, text, &err, s.json, cli_print_history);
     }
     mg_agent_free(agent);
     free(s.a.pos);
@@ -465,14 +459,10 @@ static int cmd_archival(cli *c, int argc, char **argv)
         mg_agent *agent = NULL;
         if (!rc) rc = cli_open_agent(c, s.agent, &agent);
         if (!rc) {
-            char *text;
+            char *text = NULL;
             mg_error err = {0};
             mg_status st = mg_archival_search(agent, &s.search, &text, &err);
-            if (st || s.json) rc = print_json_text(text, st, &err);
-            else {
-                cli_print_results(text, 0);
-                mg_free(text);
-            }
+            rc = cli_print_answer(st, text, &err, s.json, cli_print_passages);
         }
         mg_agent_free(agent);
         free(s.a.pos);
@@ -538,14 +528,10 @@ static int cmd_context(cli *c, int argc, char **argv)
     mg_agent *agent = NULL;
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);
     if (!rc) {
-        char *text;
+        char *text = NULL;
         mg_error err = {0};
         mg_status st = mg_context_json(agent, &text, &err);
-        if (st || json) rc = print_json_text(text, st, &err);
-        else {
-            cli_print_context(text);
-            mg_free(text);
-        }
+        rc = cli_print_answer(st, text, &err, json, cli_print_context);
     }
     mg_agent_free(agent);
     return rc;

@@ -134,3 +134,13 @@ void cli_print_event(const mg_event *ev, FILE *out, int verbose)
     }
     fflush(out);
 }
+
+int cli_print_answer(mg_status st, char *json, const mg_error *err, int raw,
+                     void (*render)(const char *))
+{
+    if (st) return cli_fail(err);
+    if (raw || !render) printf("%s\n", json);
+    else render(json);
+    mg_free(json);
+    return EXIT_OK;
+}

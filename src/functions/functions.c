@@ -246,17 +246,21 @@ static void describe_results(call_ctx *c, json_t *found, const char *what, int w
     c->ok = 1;
 }
 
-static mg_status run_recall_search(call_ctx *c, mg_search *s, mg_error *err)
+/* Runs a search for the model: recall memory or archival memory. */
+static mg_status run_search(call_ctx *c, mg_search *s, int archival, mg_error *err)
 {
     if (c->problem.len) return MG_OK;
     if (s->page < 0) {
         fail(c, "page must be 0 or more");
         return MG_OK;
     }
+    mg_agent *a = c->agent;
     json_t *found;
-    mg_status st = recall_search(c->agent->store, c->agent->id, s, &found, err);
+    mg_status st = archival ? archival_search(a->store, a->id, a->embedder, s, &found, err)
+                            : recall_search(a->store, a->id, s, &found, err);
     if (st) return model_error(c, st, err);
-    describe_results(c, found, "the conversation history", 1);
+    describe_results(c, found, archival ? "archival memory" : "the conversation history",
+                     !archival);
     json_decref(found);
     return MG_OK;
 }
@@ -268,7 +272,7 @@ static mg_status fn_conversation_search(call_ctx *c, mg_error *err)
     s.page = arg_int(c, "page", 0, 0);
     s.limit = MG_FUNCTION_PAGE_SIZE;
     if (!c->problem.len && mg_text_blank(s.query)) fail(c, "query is empty");
-    return run_recall_search(c, &s, err);
+    return run_search(c, &s, 0, err);
 }
 
 static mg_status fn_conversation_search_date(call_ctx *c, mg_error *err)
@@ -285,7 +289,7 @@ static mg_status fn_conversation_search_date(call_ctx *c, mg_error *err)
         fail(c, "end_date is before start_date");
         return MG_OK;
     }
-    return run_recall_search(c, &s, err);
+    return run_search(c, &s, 0, err);
 }
 
 static mg_status fn_archival_memory_insert(call_ctx *c, mg_error *err)
@@ -306,17 +310,7 @@ static mg_status fn_archival_memory_search(call_ctx *c, mg_error *err)
     s.query = arg_string(c, "query", 1);
     s.page = arg_int(c, "page", 0, 0);
     s.limit = MG_FUNCTION_PAGE_SIZE;
-    if (c->problem.len) return MG_OK;
-    if (s.page < 0) {
-        fail(c, "page must be 0 or more");
-        return MG_OK;
-    }
-    json_t *found;
-    mg_status st = archival_search(c->agent->store, c->agent->id, c->agent->embedder, &s, &found, err);
-    if (st) return model_error(c, st, err);
-    describe_results(c, found, "archival memory", 0);
-    json_decref(found);
-    return MG_OK;
+    return run_search(c, &s, 1, err);
 }
 
 static mg_status fn_pause_heartbeats(call_ctx *c, mg_error *err)

@@ -154,9 +154,7 @@ class AgentsTest(CliTestCase):
         self.assertIn("x" * 64, self.names())
 
     def test_persona_and_human_from_file(self):
-        persona = os.path.join(self.home, "..", os.path.basename(self.home) + "-persona.txt")
-        persona = os.path.abspath(persona)
-        self.addCleanup(lambda: os.path.exists(persona) and os.remove(persona))
+        persona = os.path.join(self.home, "persona.txt")
         text = "I am Sage.\nI speak in haiku. ✿ Über-calm."
         with open(persona, "w", encoding="utf-8") as f:
             f.write(text)
@@ -684,42 +682,83 @@ class DataFileTest(CliTestCase):
         self.assertEqual(os.listdir(self.db()), [])
         self.assertEqual(self.mock.chat_requests(), [])
 
+    # The read-only cases need a user that file permissions apply to. As root
+    # (common in containers) they run the binary as "nobody" instead.
+    NOBODY = 65534
+
+    def unprivileged(self):
+        """Keyword arguments for subprocess.run that drop root, or {}."""
+        if os.geteuid() != 0:
+            return {}
+        return {"user": self.NOBODY, "group": self.NOBODY, "extra_groups": []}
+
+    def give_home_away(self):
+        """As root: hands the data directory to the unprivileged user."""
+        if os.geteuid() != 0:
+            return
+        for root, dirs, files in os.walk(self.home):
+            for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+                os.chown(name, self.NOBODY, self.NOBODY)
+
+    def run_limited(self, *args, home=None):
+        cmd = [MEMGPT_BIN, "--home", home or self.home, *args]
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, env=self.memgpt_env(),
+                                  stdin=subprocess.DEVNULL, timeout=30, **self.unprivileged())
+        except PermissionError as exc:  # cannot switch user here
+            self.skipTest(f"cannot run the binary as an unprivileged user: {exc}")
+
+    def check_unprivileged_can_write(self):
+        """Skips when permissions would not stop the process (root without a
+        way to drop privileges)."""
+        probe = os.path.join(self.home, "probe")
+        os.mkdir(probe)
+        self.give_home_away()
+        os.chmod(probe, 0o555)
+        proc = self.run_limited("agents", "list", home=os.path.join(probe, "x"))
+        os.chmod(probe, 0o755)
+        os.rmdir(os.path.join(probe, "x")) if os.path.isdir(os.path.join(probe, "x")) else None
+        os.rmdir(probe)
+        if proc.returncode == 0:
+            self.skipTest("file permissions do not stop this process from writing "
+                          "(running as root without a usable unprivileged user)")
+
     def test_read_only_data_directory(self):
-        if os.geteuid() == 0:
-            self.skipTest("running as root: chmod 0555 does not stop root from writing "
-                          "(the unopenable-path cases are covered by "
-                          "test_unwritable_data_directory)")
+        self.check_unprivileged_can_write()
+        self.give_home_away()
         self.addCleanup(os.chmod, self.home, 0o755)
         os.chmod(self.home, 0o555)
-        self.assert_error(self.run_memgpt("agents", "list"), 1)
-        self.assert_error(self.run_memgpt("agents", "create", "x"), 1)
-        self.assert_error(self.send("hi", check=None), 1)
+        for args in (("agents", "list"), ("agents", "create", "x"), ("send", "hi")):
+            with self.subTest(args=args):
+                self.assert_error(self.run_limited(*args), 1, self.home)
         self.assertEqual(os.listdir(self.home), [])
         # A home that would have to be created inside the read-only directory.
-        proc = subprocess.run([MEMGPT_BIN, "--home", os.path.join(self.home, "sub"),
-                               "agents", "list"], capture_output=True, text=True,
-                              env=self.memgpt_env(), stdin=subprocess.DEVNULL, timeout=30)
-        self.assert_error(proc, 1)
+        sub = os.path.join(self.home, "sub")
+        self.assert_error(self.run_limited("agents", "list", home=sub), 1, sub)
         self.assertEqual(self.mock.chat_requests(), [])
 
     def test_read_only_existing_database(self):
-        if os.geteuid() == 0:
-            self.skipTest("running as root: file permissions do not stop root from writing")
+        self.check_unprivileged_can_write()
         self.create("ro")
         self.send("before", agent="ro")
         db = self.db()
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(db + suffix):
-                self.addCleanup(os.chmod, db + suffix, 0o644)
+        files = [db + s for s in ("", "-wal", "-shm") if os.path.exists(db + s)]
+        before = {f: file_digest(f) for f in files}
+        self.give_home_away()
         self.addCleanup(os.chmod, self.home, 0o755)
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(db + suffix):
-                os.chmod(db + suffix, 0o444)
+        for f in files:
+            self.addCleanup(os.chmod, f, 0o644)
+            os.chmod(f, 0o444)
         os.chmod(self.home, 0o555)
-        proc = self.send("after", agent="ro", check=None)
-        self.assertEqual(proc.returncode, 1, proc.stderr)
-        self.assertTrue(proc.stderr.startswith("memgpt: "), proc.stderr)
-        self.assertEqual(proc.stderr.count("\n"), 1, proc.stderr)
+        requests = len(self.mock.chat_requests())
+        proc = self.run_limited("send", "--agent", "ro", "after")
+        self.assert_error(proc, 1)
+        self.assertEqual({f: file_digest(f) for f in files}, before)
+        self.assertEqual(len(self.mock.chat_requests()), requests)
+        # Reading still works, or fails with one clear line.
+        proc = self.run_limited("memory", "show", "--agent", "ro")
+        if proc.returncode:
+            self.assert_error(proc, 1)
 
 
 if __name__ == "__main__":

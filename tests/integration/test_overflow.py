@@ -348,6 +348,70 @@ class ContextLengthExceededTest(OverflowCase):
         self.assert_all_requests_valid()
 
 
+class StressTest(OverflowCase):
+
+    def test_random_large_messages_stay_valid(self):
+        import random
+        seed = int(os.environ.get("MEMGPT_TEST_SEED", "7"))
+        rng = random.Random(seed)
+        self.create_agent("a", 8000, "--reflect-every", "off")
+        words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+        sent = []
+        for i in range(40):
+            # Up to ~2000 tokens; the echo doubles it in the next request.
+            n = rng.choice([1, 5, 50, 400, 900, 1500])
+            text = f"msg {i}: " + " ".join(rng.choice(words) for _ in range(n))
+            events = self.turn(text, "a")
+            self.assertEqual(events[-1]["message_type"], "usage_statistics",
+                             f"seed {seed} turn {i}: {events[-3:]}")
+            sent.append(text)
+        self.assertTrue(self.mock.summaries, "40 large turns in 8000 tokens never flushed")
+        self.assert_no_refusals()
+        users = [m["text"] for m in self.recall_all("a") if m["kind"] == "user_message"]
+        self.assertEqual(users, sent)
+
+    def test_big_tool_result_mid_turn_stays_valid(self):
+        # A search whose result is large lands mid-turn; the follow-up step
+        # must still fit in the window (the mock refuses anything bigger).
+        self.create_agent("a", 5000, "--reflect-every", "off")
+        long_text = "needle " + "haystack straw " * 120
+        for i in range(8):
+            self.turn(f"{long_text} #{i}", "a")
+        for i in range(3):
+            self.mock.push({"tool_calls": [{
+                "name": "conversation_search",
+                "arguments": {"query": "needle haystack", "page": i,
+                              "request_heartbeat": True}}]})
+        events = self.turn("search for the needle please", "a")
+        self.assertEqual(events[-1]["message_type"], "usage_statistics", events)
+        returns = [e for e in events if e["message_type"] == "tool_return_message"]
+        self.assertEqual(len(returns), 3, events)
+        self.assert_no_refusals()
+
+    def test_persistent_context_length_exceeded_fails_cleanly(self):
+        self.create_agent("a", 6000, "--reflect-every", "off")
+        for i in range(5):
+            self.turn(f"warm-up {i}", "a")
+        n = len(self.mock.requests)
+        for _ in range(40):
+            self.mock.push({"context_length_exceeded": True})
+        proc = self.send("this will never fit", agent="a", check=None, timeout=60)
+        self.assertEqual(proc.returncode, 1,
+                         f"expected exit 1\n{proc.stdout}\n{proc.stderr}\n"
+                         f"{self.describe_requests()}")
+        lines = proc.stderr.strip().splitlines()
+        self.assertTrue(lines and lines[-1].startswith("memgpt: "), proc.stderr)
+        self.assertLess(len(self.mock.requests) - n, 40,
+                        "the client kept retrying an over-long request")
+        users = [m["text"] for m in self.recall_all("a") if m["kind"] == "user_message"]
+        self.assertIn("this will never fit", users)
+        self.assertEqual(len(users), 6, "a message was lost")
+        # And the agent is usable afterwards.
+        self.mock.reset()
+        self.turn("does it still work?", "a")
+        self.assert_all_requests_valid()
+
+
 class SummarizeCommandTest(OverflowCase):
 
     def test_summarize_in_chat_forces_flush(self):

@@ -314,6 +314,46 @@ class KillTest(PersistenceCase):
         self.assert_db_sound("after the next send")
         self.assert_all_requests_valid()
 
+    def test_kill_9_during_flush(self):
+        self.mock.set_window(MODEL, 6000)
+        self.create("a", "--context-window", "6000")
+        texts = [f"early turn {i}: FACT: acorn{i}" for i in range(6)]
+        for t in texts:
+            self.send(t, agent="a")
+        before = self.show("a")
+        n = len(self.mock.requests)
+        # The provider refuses the request as too long, so the binary
+        # flushes; the summarizer call hangs and the process is killed.
+        self.mock.push({"context_length_exceeded": True})
+        self.mock.push({"delay": 3.0})
+        proc = self.start_send("the turn that forced a flush", "a")
+        self.wait_for_requests(n + 2)
+        time.sleep(0.2)
+        self.assertFalse(self.mock.requests[n + 1]["body"].get("tools"),
+                         "the second request should be the summarizer call")
+        self.kill9(proc)
+        self.assertEqual(proc.returncode, -signal.SIGKILL)
+        self.assert_db_sound("after kill -9 during a flush")
+
+        after = self.show("a")
+        self.assertEqual(after["summarized"], before["summarized"],
+                         "a summary that was never produced is recorded as done")
+        recall = self.recall_all("a")
+        users = [m["text"] for m in recall if m["kind"] == "user_message"]
+        self.assertEqual(users, texts + ["the turn that forced a flush"])
+
+        self.mock.reset()
+        proc = self.send("after the interrupted flush", agent="a")
+        self.assertEqual(proc.stdout.strip(), "You said: after the interrupted flush")
+        last = self.mock.chat_requests()[-1]
+        body = request_text(last)
+        # Nothing was evicted, so the whole conversation is still in view.
+        for t in texts:
+            self.assertIn(t, body)
+        self.assertIn("No messages have left your view yet.", system_text(last))
+        self.assert_all_requests_valid()
+        self.assert_db_sound("after the next send")
+
     def test_kill_9_at_random_points(self):
         seed = int(os.environ.get("MEMGPT_TEST_SEED", "20240611"))
         rng = random.Random(seed)
