@@ -425,20 +425,24 @@ static int cmd_recall(cli *c, int argc, char **argv)
     return rc;
 }
 
-/* One passage per non-empty line (or one JSON object per line). */
+/* One passage per non-blank line (or one JSON object per line). Stops at the
+ * first bad line, saying how many were stored before it. */
 static int insert_lines(mg_agent *agent, char *input, int jsonl)
 {
     int count = 0, line_no = 0;
-    for (char *line = strtok(input, "\n"); line; line = strtok(NULL, "\n")) {
+    for (char *line = input, *next; line && *line; line = next) {
         line_no++;
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
         size_t n = strlen(line);
         if (n && line[n - 1] == '\r') line[n - 1] = '\0';
-        if (!*line) continue;
+        if (line[strspn(line, " \t")] == '\0') continue;
         mg_error err = {0};
         mg_status st = jsonl ? mg_archival_insert_json(agent, line, &err)
                              : mg_archival_insert(agent, line, NULL, 0, &err);
         if (st) {
-            fprintf(stderr, "memgpt: line %d: %s\n", line_no, err.message);
+            fprintf(stderr, "memgpt: line %d: %s (%d passage%s before it stored)\n", line_no,
+                    err.message, count, count == 1 ? " was" : "s were");
             return st == MG_ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME;
         }
         count++;

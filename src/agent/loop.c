@@ -40,7 +40,8 @@ typedef struct turn {
     mg_event_queue events;
     mg_event_fn on_event;
     void *user;
-    int steps;
+    int steps;       /* LLM calls for the current event (the step limit counts these) */
+    int total_steps; /* for the usage report, across the reflection turn too */
     int replied; /* a send_message reached the user this turn */
     int prompt_tokens, completion_tokens;
 } turn;
@@ -224,6 +225,7 @@ static mg_status run_turn(turn *t, mg_error *err)
             break;
         }
         t->steps++;
+        t->total_steps++;
         st = step(t, &heartbeat, err);
     }
     return st;
@@ -232,7 +234,7 @@ static mg_status run_turn(turn *t, mg_error *err)
 static void finish_turn(turn *t)
 {
     mg_event usage = {.type = MG_EVENT_USAGE, .prompt_tokens = t->prompt_tokens,
-                      .completion_tokens = t->completion_tokens, .step_count = t->steps};
+                      .completion_tokens = t->completion_tokens, .step_count = t->total_steps};
     evq_push(&t->events, &usage);
     flush_events(t);
     evq_free(&t->events);
@@ -286,9 +288,9 @@ mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event,
     int max_tokens = (int)(agent->context_window * MAX_MESSAGE_SHARE);
     if (tokens > max_tokens)
         return mg_err_set(err, MG_ERR_TOO_LARGE,
-                          "the message is about %d tokens, more than this agent's %d-token "
-                          "context window can take in one message (%d); store long documents "
-                          "in archival memory instead",
+                          "the message is too large: about %d tokens, more than this agent's "
+                          "%d-token context window takes in one message (%d); store long "
+                          "documents in archival memory instead",
                           tokens, agent->context_window, max_tokens);
     return run_event(agent, envelope("user_message", "message", text), 1, on_event, user, err);
 }

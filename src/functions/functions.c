@@ -127,20 +127,26 @@ static const char *arg_string(call_ctx *c, const char *name, int required)
     return NULL;
 }
 
-/* An integer, also accepted as a string of digits (weaker models send "2"). */
+/* An integer, also accepted as a string of digits (weaker models send "2").
+ * Values outside int range are refused rather than wrapped. */
 static int arg_int(call_ctx *c, const char *name, int fallback, int required)
 {
     json_t *v = json_object_get(c->args, name);
     char text[160];
-    if (json_is_integer(v)) return (int)json_integer_value(v);
-    if (json_is_real(v) && json_real_value(v) == (double)(int)json_real_value(v))
-        return (int)json_real_value(v);
-    if (json_is_string(v)) {
+    double value = 0;
+    int have = 0;
+    if (json_is_integer(v)) value = (double)json_integer_value(v), have = 1;
+    else if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
+        value = json_real_value(v), have = 1;
+    else if (json_is_string(v)) {
         char *end;
-        long n = strtol(json_string_value(v), &end, 10);
-        if (*json_string_value(v) && !*end) return (int)n;
+        const char *str = json_string_value(v);
+        long long n = strtoll(str, &end, 10);
+        if (*str && !*end) value = (double)n, have = 1;
     }
-    if (!v || json_is_null(v)) {
+    if (have && value >= -2147483648.0 && value <= 2147483647.0) return (int)value;
+    if (have) snprintf(text, sizeof text, "argument '%s' is out of range", name);
+    else if (!v || json_is_null(v)) {
         if (!required) return fallback;
         snprintf(text, sizeof text, "missing required argument '%s'", name);
     } else {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "provider/http.h"
 #include "store/migrations.h"
@@ -224,6 +225,12 @@ mg_status mg_store_open(const char *home, mg_store **out, mg_error *err)
     store->path = buf_take(&path);
 
     if ((st = check_file_header(store->path, err))) goto fail;
+    /* SQLite's own word for this is "unable to open database file". */
+    if (access(home, W_OK) != 0) {
+        st = mg_err_set(err, MG_ERR_IO, "the data directory %s is not writable: %s", home,
+                        strerror(errno));
+        goto fail;
+    }
     if (sqlite3_open_v2(store->path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         st = mg_err_set(err, MG_ERR_IO, "cannot open %s: %s", store->path,

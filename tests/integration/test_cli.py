@@ -11,7 +11,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,6 +116,27 @@ class AgentsTest(CliTestCase):
         self.assertEqual(self.json_of("agents", "list", "--json"), [])
         self.assertEqual(self.run_memgpt("agents", "list", check=0).returncode, 0)
         self.assert_all_requests_valid()
+
+    def test_agents_are_isolated(self):
+        self.create("one")
+        self.create("two")
+        self.send("the secret word is marmalade", agent="one")
+        self.run_memgpt("archival", "insert", "--agent", "one", "marmalade recipe", check=0)
+        self.run_memgpt("memory", "set", "--agent", "one", "human", "likes marmalade", check=0)
+        self.assertEqual(self.json_of("recall", "search", "--agent", "two", "--json",
+                                      "marmalade")["total"], 0)
+        self.assertEqual(self.json_of("archival", "search", "--agent", "two", "--json",
+                                      "marmalade")["total"], 0)
+        self.assertNotIn("marmalade", self.memory("two")["human"]["value"])
+        self.assertEqual(self.recall("two"), [])
+        self.assertGreater(self.json_of("recall", "search", "--agent", "one", "--json",
+                                        "marmalade")["total"], 0)
+        # Deleting an agent removes its passages too.
+        self.run_memgpt("agents", "delete", "one", check=0)
+        self.create("one")
+        self.assertEqual(self.json_of("agents", "show", "one", "--json")["passages"], 0)
+        self.assertEqual(self.json_of("archival", "search", "--agent", "one", "--json",
+                                      "marmalade")["total"], 0)
 
     def test_duplicate_name(self):
         self.create("dup", "--persona", "first persona")
@@ -427,8 +447,8 @@ class ArchivalCliTest(CliTestCase):
         self.assert_error(self.run_memgpt("archival", "search", "--agent", "a"), 2)
 
     def test_insert_from_stdin(self):
-        lines = "first passage about owls\n\nsecond passage about otters\r\n   \n" \
-                "third passage about ospreys"
+        lines = "first passage about owls\n\nsecond passage about otters\r\n\n\n" \
+                "third passage about ospreys\n"
         proc = self.run_memgpt("archival", "insert", "--agent", "a", "-", input=lines, check=0)
         self.assertIn("3", proc.stdout)
         self.assertEqual(self.passages(), 3)
@@ -436,6 +456,14 @@ class ArchivalCliTest(CliTestCase):
                          "second passage about otters")
         owls = self.search("owls")
         self.assertEqual(owls["results"][0]["text"], "first passage about owls")
+
+    def test_insert_from_stdin_skips_blank_lines(self):
+        # "One passage per non-empty line": a line of only spaces holds no
+        # passage (the binary itself calls it "empty"), so it is skipped too.
+        lines = "owls hoot\n   \n\t\nherons wade\n"
+        proc = self.run_memgpt("archival", "insert", "--agent", "a", "-", input=lines)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(self.passages(), 2)
 
     def test_insert_jsonl(self):
         lines = "\n".join([
@@ -470,6 +498,14 @@ class ArchivalCliTest(CliTestCase):
                 self.assertIn("line 2", proc.stderr)
         self.assert_error(self.run_memgpt("archival", "insert", "--agent", "a", "--jsonl",
                                           "text"), 2)
+
+    def test_malformed_line_number_counts_blank_lines(self):
+        # The error must name the line of the input, blank lines included.
+        good = json.dumps({"text": "a fine passage"})
+        proc = self.run_memgpt("archival", "insert", "--agent", "a", "--jsonl", "-",
+                               input=good + "\n\n\n" + "{broken\n")
+        self.assertIn(proc.returncode, (1, 2), proc.stderr)
+        self.assertIn("line 4", proc.stderr)
 
     def test_search_pages(self):
         lines = "\n".join(f"heron fact number {i}" for i in range(7))
@@ -552,6 +588,18 @@ class ExitCodeTest(CliTestCase):
         self.assertEqual(proc.stderr, "")
         self.assertEqual(proc.stdout, "You said: hi\n")
 
+    def test_memgpt_home_env(self):
+        # Without --home, MEMGPT_HOME names the data directory.
+        home = os.path.join(self.home, "via-env")
+        env = self.memgpt_env({"MEMGPT_HOME": home})
+        proc = subprocess.run([MEMGPT_BIN, "agents", "create", "envy"], capture_output=True,
+                              text=True, env=env, stdin=subprocess.DEVNULL, timeout=30)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(os.path.isfile(os.path.join(home, "memgpt.db")))
+        self.assertEqual(self.names(), [])  # not in --home
+        proc = self.run_memgpt("agents", "list", "--json", check=0, env={"MEMGPT_HOME": home})
+        self.assertEqual(json.loads(proc.stdout), [], "--home must win over MEMGPT_HOME")
+
     def test_runtime_errors_exit_1(self):
         self.create("x")
         self.assert_error(self.create("x", check=None), 1, "already exists")
@@ -585,14 +633,17 @@ class InputErrorTest(CliTestCase):
     def test_huge_message(self):
         big = ("lorem ipsum dolor sit amet " * 40000)[:1_000_000]
         proc = self.run_memgpt("send", "--agent", "in", "-", input=big)
-        self.assert_error(proc, 1, "too large")
+        self.assert_error(proc, 1)
         self.assert_nothing_stored()
-        proc = self.run_memgpt("send", "--agent", "in", "--json", "-", input=big)
-        self.assert_error(proc, 1, "too large")
+        proc_json = self.run_memgpt("send", "--agent", "in", "--json", "-", input=big)
+        self.assert_error(proc_json, 1)
         self.assert_nothing_stored()
         # The agent still works afterwards.
         self.send("small one", agent="in")
         self.assertEqual(len(self.mock.chat_requests()), 1)
+        # The reference's wording: a "too large" error.
+        self.assertIn("too large", proc.stderr.lower())
+        self.assertIn("too large", proc_json.stderr.lower())
 
     def test_invalid_utf8(self):
         for raw in (b"caf\xe9 au lait", b"\xff\xfe\xfd", b"ok then \xc3", b"\xed\xa0\x80 surrogate",
@@ -642,6 +693,28 @@ class DataFileTest(CliTestCase):
     def test_short_text_file_refused(self):
         with open(self.db(), "w") as f:
             f.write("hello\n")
+        self.assert_refused("memgpt.db")
+
+    def test_sqlite_header_then_garbage_refused(self):
+        with open(self.db(), "wb") as f:
+            f.write(b"SQLite format 3\x00" + os.urandom(9000))
+        self.assert_refused("memgpt.db")
+
+    def test_truncated_memgpt_database_refused(self):
+        self.create("t")
+        for i in range(5):
+            self.run_memgpt("archival", "insert", "--agent", "t", f"passage {i} " * 200,
+                            check=0)
+        with open(self.db(), "rb") as f:
+            data = f.read()
+        self.assertFalse(os.path.exists(self.db() + "-wal") and
+                         os.path.getsize(self.db() + "-wal") > 0,
+                         "the database should be checkpointed after the binary exits")
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(self.db() + suffix):
+                os.remove(self.db() + suffix)
+        with open(self.db(), "wb") as f:
+            f.write(data[:len(data) // 2])
         self.assert_refused("memgpt.db")
 
     def test_foreign_sqlite_refused(self):
@@ -730,7 +803,13 @@ class DataFileTest(CliTestCase):
         os.chmod(self.home, 0o555)
         for args in (("agents", "list"), ("agents", "create", "x"), ("send", "hi")):
             with self.subTest(args=args):
-                self.assert_error(self.run_limited(*args), 1, self.home)
+                proc = self.run_limited(*args)
+                self.assert_error(proc, 1, self.home)
+                # A clear error says why, not only that opening failed.
+                self.assertTrue(any(w in proc.stderr.lower() for w in
+                                    ("read-only", "read only", "permission", "not writable")),
+                                f"the error does not say the directory is read-only: "
+                                f"{proc.stderr!r}")
         self.assertEqual(os.listdir(self.home), [])
         # A home that would have to be created inside the read-only directory.
         sub = os.path.join(self.home, "sub")

@@ -12,11 +12,11 @@ import calendar
 import json
 import os
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import MemgptTestCase, main  # noqa: E402
+from openai_mock import count_prompt_tokens  # noqa: E402  (harness put it on the path)
 
 AGENT = "fn"
 
@@ -135,6 +135,46 @@ class SendMessageTest(FunctionTestCase):
         payload = event_payload(user)
         self.assertEqual(payload["type"], "user_message")
         self.assertEqual(payload["message"], "again")
+        self.assert_all_requests_valid()
+
+    def test_stdout_has_each_message_on_its_own_line(self):
+        self.create_agent()
+        self.mock.push({"content": "thinking, not for the user", "tool_calls": [
+            call("send_message", {"message": "Grüße 👋"}, "u1"),
+            call("send_message", {"message": "line one\nline two"}, "u2")]})
+        proc = self.send("hi", agent=AGENT)
+        self.assertEqual(proc.stdout, "Grüße 👋\nline one\nline two\n")
+        self.assert_all_requests_valid()
+
+    def test_missing_tool_call_ids_are_filled_in(self):
+        # Some OpenAI-compatible servers send empty ids; results must still pair up.
+        self.create_agent()
+        events = self.turn("hi", {"content": None, "tool_calls": [
+            call("archival_memory_insert", {"content": "id-less one",
+                                            "request_heartbeat": True}, ""),
+            call("archival_memory_insert", {"content": "id-less two"}, "")]},
+            say("done"))
+        ids = [e["tool_call"]["tool_call_id"] for e in of_type(events, "tool_call_message")]
+        self.assertEqual(len(ids), 3)
+        self.assertTrue(all(ids), ids)
+        self.assertEqual(len(set(ids[:2])), 2, ids)
+        self.assertEqual(len(self.mock.chat_requests()), 2)
+        self.assert_all_requests_valid()
+
+    def test_plain_text_not_delivered_after_send_message(self):
+        self.create_agent()
+        events = self.turn("hi", {"content": None, "tool_calls": [call(
+            "send_message", {"message": "The real reply.", "request_heartbeat": True}, "t1")]},
+            {"content": "Private afterthought."})
+        self.assertEqual([e["content"] for e in of_type(events, "assistant_message")],
+                         ["The real reply."])
+        self.assertEqual(len(self.mock.chat_requests()), 2)
+        # Without a send_message earlier in the turn, the text is the reply.
+        events = self.turn("again", {"content": None, "tool_calls": [call(
+            "archival_memory_insert", {"content": "note", "request_heartbeat": True}, "t2")]},
+            {"content": "Plain answer after a step."})
+        self.assertEqual([e["content"] for e in of_type(events, "assistant_message")],
+                         ["Plain answer after a step."])
         self.assert_all_requests_valid()
 
     def test_plain_text_reply_fallback(self):
@@ -293,6 +333,13 @@ class ConversationSearchTest(FunctionTestCase):
         for other in ("alpha", "gamma", "2024-03-01", "2024-03-09", "2024-03-20"):
             self.assertNotIn(other, one["message"])
         both = self.assert_ok_result(events, "d2", "6 results", "alpha", "beta", "gamma")
+        # A single day: both dates are inclusive.
+        events = self.turn("and on the fifth?", {"content": None, "tool_calls": [call(
+            "conversation_search_date",
+            {"start_date": "2024-03-05", "end_date": "2024-03-05", "request_heartbeat": True},
+            "d3")]}, say("Beta."), env=later)
+        day = self.assert_ok_result(events, "d3", "2 results", "beta")
+        self.assertNotIn("alpha", day["message"])
         # Oldest first.
         text = both["message"]
         self.assertLess(text.index("alpha"), text.index("beta"))
@@ -436,6 +483,38 @@ class LoopTest(FunctionTestCase):
         self.assertEqual(cli["total"], 1)
         self.assert_all_requests_valid()
 
+    def assert_usage_matches_requests(self, usage, bodies):
+        self.assertEqual(usage["step_count"], len(bodies),
+                         "step_count must count every LLM call of this send")
+        self.assertEqual(usage["prompt_tokens"], sum(count_prompt_tokens(b) for b in bodies))
+        self.assertEqual(usage["total_tokens"],
+                         usage["prompt_tokens"] + usage["completion_tokens"])
+
+    def test_usage_statistics(self):
+        self.create_agent()
+        events = self.turn(
+            "count me",
+            {"content": None, "tool_calls": [call(
+                "archival_memory_insert", {"content": "one", "request_heartbeat": True}, "k1")]},
+            {"content": None, "tool_calls": [call(
+                "archival_memory_insert", {"content": "two", "request_heartbeat": True}, "k2")]},
+            say("three steps"))
+        self.assertEqual(len(of_type(events, "usage_statistics")), 1)
+        self.assert_usage_matches_requests(events[-1], self.mock.chat_requests())
+
+    def test_usage_statistics_include_reflection(self):
+        self.create_agent("--reflect-every", "1")
+        events = self.turn(
+            "count me",
+            {"content": None, "tool_calls": [call(
+                "archival_memory_insert", {"content": "one", "request_heartbeat": True}, "k1")]},
+            say("two steps"))  # then the reflection turn (mock default reply)
+        bodies = self.mock.chat_requests()
+        self.assertEqual(len(bodies), 3)
+        self.assertEqual(event_payload(bodies[2]["messages"][-1])["type"], "system_alert")
+        self.assertEqual(len(of_type(events, "usage_statistics")), 1)
+        self.assert_usage_matches_requests(events[-1], bodies)
+
     def test_step_limit(self):
         self.create_agent("--step-limit", "2")
         def looping(n):
@@ -553,6 +632,9 @@ class BadModelInputTest(FunctionTestCase):
         self.fail_call("core_memory_append", {"label": "human", "content": "x" * (limit + 1)},
                        "limit", str(limit))
         self.assertEqual(self.memory()["human"]["value"], "Name: Zed")
+        self.fail_call("core_memory_replace", {"label": "human", "old_content": "Zed",
+                                               "new_content": "z" * limit}, "limit")
+        self.assertEqual(self.memory()["human"]["value"], "Name: Zed")
 
     def test_unknown_label(self):
         message = self.fail_call("core_memory_append", {"label": "hobbies", "content": "chess"},
@@ -621,6 +703,24 @@ class BadModelInputTest(FunctionTestCase):
                     self.assertNotIn(leak, result["message"].lower())
         self.assertEqual(self.mock.pending(), 0)
         self.assert_all_requests_valid()
+
+    def test_huge_page_number(self):
+        for i in range(3):
+            self.send(f"wombat burrow {i}", agent=AGENT)
+        # 2**32 must not wrap around to page 0 (or any other real page).
+        self.fail_call("conversation_search", {"query": "wombat", "page": 2 ** 32}, "page")
+        self.fail_call("conversation_search", {"query": "wombat", "page": 2 ** 32 + 1}, "page")
+        self.run_memgpt("archival", "insert", "--agent", AGENT, "wombats dig burrows", check=0)
+        self.fail_call("archival_memory_search", {"query": "wombat", "page": 2 ** 32}, "page")
+
+    def test_empty_edits(self):
+        self.fail_call("core_memory_append", {"label": "human", "content": ""}, "empty")
+        self.fail_call("core_memory_replace",
+                       {"label": "human", "old_content": "", "new_content": "x"}, "old_content")
+        self.fail_call("conversation_search", {"query": "  "}, "query")
+        self.fail_call("archival_memory_search", {"query": ""}, "query")
+        self.fail_call("archival_memory_insert", {"content": " "}, "empty")
+        self.assertEqual(self.memory()["human"]["value"], "Name: Zed")
 
     def test_bad_pause(self):
         self.fail_call("pause_heartbeats", {"minutes": 0}, "minutes")

@@ -281,6 +281,28 @@ class IsolationTest(PersistenceCase):
         self.assert_all_requests_valid()
 
 
+    def test_concurrent_sends_to_different_agents(self):
+        # Separate processes writing to the same database at the same time
+        # (different agents) must all succeed: SQLite busy waits, not errors.
+        names = [f"par{i}" for i in range(8)]
+        for n in names:
+            self.create(n)
+        for rnd in range(3):
+            procs = [(n, self.start_send(f"{n} parallel {rnd}", n)) for n in names]
+            for n, proc in procs:
+                out, err = proc.communicate(timeout=60)
+                self.assertEqual(proc.returncode, 0, f"{n} round {rnd}: {err}")
+                self.assertEqual(out, f"You said: {n} parallel {rnd}\n")
+        for n in names:
+            users = [m["text"] for m in self.recall_all(n) if m["kind"] == "user_message"]
+            self.assertEqual(users, [f"{n} parallel {r}" for r in range(3)])
+        for body in self.mock.chat_requests():
+            owners = {t.split()[0] for t in user_messages(body)}
+            self.assertEqual(len(owners), 1, f"a request mixes agents: {owners}")
+        self.assert_db_sound()
+        self.assert_all_requests_valid()
+
+
 class KillTest(PersistenceCase):
 
     def test_kill_9_mid_request(self):
