@@ -2,7 +2,7 @@
  * bench_step.c - the runtime overhead of one agent step, on a big agent.
  *
  *   bench_step [--messages N] [--passages N] [--turns N] [--searches N]
- *              [--search-budget SEC] [--json FILE] DATA_DIR
+ *              [--search-budget SEC] [--reuse] [--json FILE] DATA_DIR
  *
  * 1. Creates agent "big" in DATA_DIR (which must not hold one yet) and fills
  *    recall memory with N messages (default 100,000: user message, assistant
@@ -25,6 +25,9 @@
  *    the OpenAI provider adds; the JSON encoding is estimated separately here
  *    (the provider builds the same body shape with jansson, timed apart), and
  *    bench_send.py measures the whole real path.
+ *    With --reuse, a DATA_DIR that already holds agent "big" (from an earlier
+ *    run) is used as it is and step 1 is skipped: for profiling, e.g.
+ *    valgrind --tool=callgrind --toggle-collect=mg_agent_send.
  * 3. Trims the context back to the newest ~20 messages, so bench_send.py
  *    finds the agent in the shape described above, and keeps DATA_DIR.
  *
@@ -542,7 +545,7 @@ static void trim_context(mg_agent *agent)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_step [--messages N] [--passages N] [--turns N] [--searches N] "
-                    "[--search-budget SEC] [--json FILE] DATA_DIR\n");
+                    "[--search-budget SEC] [--reuse] [--json FILE] DATA_DIR\n");
     exit(2);
 }
 
@@ -551,6 +554,7 @@ int main(int argc, char **argv)
     int64_t nmessages = 100000;
     int npassages = 10000, nturns = 2000, warmup = 20, nsearches = 20;
     double search_budget = 60;
+    int reuse = 0;
     const char *dir = NULL, *json_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--messages") == 0) nmessages = atoll(argv[++i]);
@@ -560,6 +564,7 @@ int main(int argc, char **argv)
         else if (i + 1 < argc && strcmp(argv[i], "--search-budget") == 0)
             search_budget = atof(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--json") == 0) json_path = argv[++i];
+        else if (strcmp(argv[i], "--reuse") == 0) reuse = 1;
         else if (argv[i][0] == '-' || dir) usage();
         else dir = argv[i];
     }
@@ -575,20 +580,30 @@ int main(int argc, char **argv)
     if (mg_store_open(dir, &store, &err)) die("opening the store", &err);
     double store_open_new = now_sec() - t0;
     mg_agent_config cfg = {.model = "openai/gpt-4o-mini", .reflect_every = -1};
-    if (mg_agent_create(store, "big", &cfg, &err)) die("creating agent 'big'", &err);
+    mg_status created = mg_agent_create(store, "big", &cfg, &err);
+    if (created && !(created == MG_ERR_EXISTS && reuse)) die("creating agent 'big'", &err);
     mg_agent *agent;
     if (mg_agent_open(store, "big", &agent, &err)) die("opening agent 'big'", &err);
 
-    printf("bench_step: %lld messages, %d passages, %d turns (+%d warm-up) in %s\n",
-           (long long)nmessages, npassages, nturns - warmup, warmup, dir);
-    fflush(stdout);
-    double msg_rate, passage_rate;
-    double tp = now_sec();
-    int64_t evicted = populate_messages(agent, nmessages, &msg_rate);
-    double msg_sec = now_sec() - tp;
-    tp = now_sec();
-    populate_passages(agent, npassages, &passage_rate);
-    double passage_sec = now_sec() - tp;
+    double msg_rate = 0, passage_rate = 0, msg_sec = 0, passage_sec = 0;
+    int64_t evicted = 0;
+    if (created == MG_OK) {
+        printf("bench_step: %lld messages, %d passages, %d turns (+%d warm-up) in %s\n",
+               (long long)nmessages, npassages, nturns - warmup, warmup, dir);
+        fflush(stdout);
+        double tp = now_sec();
+        evicted = populate_messages(agent, nmessages, &msg_rate);
+        msg_sec = now_sec() - tp;
+        tp = now_sec();
+        populate_passages(agent, npassages, &passage_rate);
+        passage_sec = now_sec() - tp;
+    } else {
+        nmessages = agent->recall_count;
+        npassages = (int)agent->archival_count;
+        printf("bench_step: reusing agent 'big' in %s (%lld messages, %d passages), %d turns "
+               "(+%d warm-up)\n",
+               dir, (long long)nmessages, npassages, nturns - warmup, warmup);
+    }
     mg_agent_free(agent);
     mg_store_close(store);
 

@@ -10,11 +10,12 @@ its context grow past the window fails loudly here.
 
 import json
 import os
+import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import MemgptTestCase, main, parse_json_lines  # noqa: E402
+from harness import MemgptTestCase, main  # noqa: E402
 
 MODEL = "gpt-4o-mini"
 PRESSURE = "Memory pressure"
@@ -351,7 +352,6 @@ class ContextLengthExceededTest(OverflowCase):
 class StressTest(OverflowCase):
 
     def test_random_large_messages_stay_valid(self):
-        import random
         seed = int(os.environ.get("MEMGPT_TEST_SEED", "7"))
         rng = random.Random(seed)
         self.create_agent("a", 8000, "--reflect-every", "off")

@@ -206,5 +206,57 @@ class PermanentFailureTest(ProviderErrorCase):
         self.assertEqual(self.mock.requests, [])
 
 
+class SummarizerErrorTest(ProviderErrorCase):
+    """Errors on the summarizer call made by a flush. The provider's
+    context_length_exceeded answer forces the flush deterministically."""
+
+    def warm_up(self):
+        for i in range(5):
+            self.send(f"warm-up {i}", agent="a")
+        self.base = len(self.attempts())
+
+    def agent_info(self):
+        return json.loads(self.run_memgpt("agents", "show", "a", "--json", check=0).stdout)
+
+    def test_summarizer_retried_after_503(self):
+        self.warm_up()
+        self.mock.push({"context_length_exceeded": True})
+        self.mock.push({"status": 503})
+        proc = self.send("needs a flush", agent="a")
+        self.assertEqual(proc.stdout, "You said: needs a flush\n")
+        new = self.attempts()[self.base:]
+        shape = [(r["status"], bool(r["body"].get("tools"))) for r in new]
+        self.assertEqual(shape, [(400, True), (503, False), (200, False), (200, True)])
+        self.assertEqual(len(self.mock.summaries), 1)
+        self.assertGreater(self.agent_info()["summarized"], 0)
+
+    def test_summarizer_failing_for_good_loses_nothing(self):
+        self.warm_up()
+        before = self.agent_info()
+        self.mock.push({"context_length_exceeded": True})
+        for _ in range(5):
+            self.mock.push({"status": 500})
+        proc = self.send("flush will fail", agent="a", check=None,
+                         env={"MEMGPT_MAX_RETRIES": "3"})
+        self.assert_clean_failure(proc, "500")
+        new = self.attempts()[self.base:]
+        shape = [(r["status"], bool(r["body"].get("tools"))) for r in new]
+        self.assertEqual(shape, [(400, True), (500, False), (500, False), (500, False)])
+        after = self.agent_info()
+        self.assertEqual(after["summarized"], before["summarized"],
+                         "messages counted as summarized although the summary failed")
+        self.assertEqual(self.user_texts(), [f"warm-up {i}" for i in range(5)]
+                         + ["flush will fail"])
+        # Nothing was evicted: the next turn still sees the whole conversation.
+        self.mock.reset()
+        self.send("try again", agent="a")
+        last = self.mock.chat_requests()[-1]
+        dumped = json.dumps(last["messages"])
+        for i in range(5):
+            self.assertIn(f"warm-up {i}", dumped)
+        self.assertIn("No messages have left your view yet.", last["messages"][0]["content"])
+        self.assert_all_requests_valid()
+
+
 if __name__ == "__main__":
     main()
