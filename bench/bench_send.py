@@ -26,7 +26,11 @@ alike:
            floor (start to exit), the reference for the ratios;
   - big:   agent "big" in --big-home (bench_step's data dir: 100k messages,
            10k passages, ~20 in context);
-  - small: a fresh agent made here in its own data dir.
+  - small: a fresh agent made here in its own data dir;
+  - full:  (with --full-agent) an agent in --big-home whose context window is
+           60% full (bench_step makes one named "full"): the largest request
+           a 128k-window agent sends routinely. Not part of the targets' own
+           definition; it shows how the figures move with the context size.
 The first --warmup runs of each case are discarded.
 """
 
@@ -187,6 +191,7 @@ def main():
     ap.add_argument("--bin", required=True, help="the memgpt binary")
     ap.add_argument("--big-home", required=True, help="data dir holding agent 'big' (bench_step)")
     ap.add_argument("--big-agent", default="big")
+    ap.add_argument("--full-agent", help="also measure this agent of --big-home (a full context)")
     ap.add_argument("--spawn-rss", help="the spawn_rss helper (default: bench_spawn_rss next to --bin)")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
@@ -226,6 +231,8 @@ def main():
             "big": [memgpt, "--home", args.big_home, "send", "--agent", args.big_agent, "hi"],
             "small": [memgpt, "--home", small_home, "send", "--agent", "small", "hi"],
         }
+        if args.full_agent:
+            cases["full"] = [memgpt, "--home", args.big_home, "send", "--agent", args.full_agent, "hi"]
         first_byte = {k: [] for k in cases}
         wall = {k: [] for k in cases}
         rss = {k: [] for k in cases}
@@ -274,16 +281,22 @@ def main():
 
     print("memgpt send (%d runs each, interleaved, after %d warm-up runs), ms:" % (args.runs, args.warmup))
     print("  %-34s %9s %9s %9s %11s %10s %10s" % ("case", "p50", "p95", "max", "x floor", "RSS p50", "RSS max"))
-    for name, label in (("true", "/bin/true, start to exit (floor)"),
-                        ("small", "small agent, start to first byte"),
-                        ("big", "big agent, start to first byte")):
+    labels = (("true", "/bin/true, start to exit (floor)"),
+              ("small", "small agent, start to first byte"),
+              ("big", "big agent, start to first byte"),
+              ("full", "full-context agent, to first byte"))
+    for name, label in labels:
+        if name not in results["cases"]:
+            continue
         c = results["cases"][name]
         d = c.get("first_byte_ms", c["wall_ms"])
         ratio = d["median"] / floor
         print("  %-34s %9.2f %9.2f %9.2f %10.1fx %7.1f MB %7.1f MB" %
               (label, d["p50"], d["p95"], d["max"], ratio,
                c["maxrss_kib"]["median"] / 1024, c["maxrss_kib"]["max"] / 1024))
-    for name in ("small", "big"):
+    for name in ("small", "big", "full"):
+        if name not in results["cases"]:
+            continue
         c = results["cases"][name]
         print("  %-34s %9.2f %9.2f %9.2f   (whole process; request %.0f KB)" %
               (name + " agent, start to exit", c["wall_ms"]["p50"], c["wall_ms"]["p95"],

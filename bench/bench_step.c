@@ -30,6 +30,10 @@
  *    valgrind --tool=callgrind --toggle-collect=mg_agent_send.
  * 3. Trims the context back to the newest ~20 messages, so bench_send.py
  *    finds the agent in the shape described above, and keeps DATA_DIR.
+ *    Also creates agent "full" there, whose context window is 60% full
+ *    (~1,500 short messages, ~90k estimated tokens of gpt-4o-mini's 128k):
+ *    the largest request a 128k-window agent sends routinely, for the extra
+ *    "full context" case of bench_send.py.
  *
  * The agent has reflection off (reflect_every -1) so a plain turn is exactly
  * one step. Its model is openai/gpt-4o-mini (128k window): over 2,000 turns
@@ -542,6 +546,32 @@ static void trim_context(mg_agent *agent)
     mg_msg_list_drop_front(&agent->queue, cut);
 }
 
+/* Agent "full": a context window filled to `fraction` with synthetic history. */
+static int make_full_agent(mg_store *store, const mg_agent_config *cfg, double fraction)
+{
+    mg_error err = {0};
+    mg_status st = mg_agent_create(store, "full", cfg, &err);
+    if (st == MG_ERR_EXISTS) return -1;
+    if (st) die("creating agent 'full'", &err);
+    mg_agent *a;
+    if (mg_agent_open(store, "full", &a, &err)) die("opening agent 'full'", &err);
+    int64_t now = mg_now_ms();
+    if (store_begin(store, &err)) die("begin", &err);
+    for (int64_t i = 0;; i++) {
+        if (i % 3 == 0) {
+            mg_context_usage u;
+            context_measure(a, &u);
+            if (u.total >= fraction * u.window) break;
+        }
+        if (agent_append_message(a, history_message(i, now - (100000 - i) * 60000), NULL, &err))
+            die("agent_append_message", &err);
+    }
+    if (store_commit(store, &err)) die("commit", &err);
+    int n = a->queue.count;
+    mg_agent_free(a);
+    return n;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_step [--messages N] [--passages N] [--turns N] [--searches N] "
@@ -723,6 +753,7 @@ int main(int argc, char **argv)
     trim_context(agent);
     int64_t recall_total = agent->recall_count, archival_total = agent->archival_count;
     mg_agent_free(agent);
+    int full_count = make_full_agent(store, &cfg, 0.6);
     mg_store_close(store);
 
     printf("  turns: %d in %.2f s; in-context queue grew to %d messages (largest request %.0f KB "
@@ -756,6 +787,9 @@ int main(int argc, char **argv)
     printf("  data dir kept: %s (agent 'big': %lld messages, %lld passages, context trimmed to "
            "the newest ~20)\n",
            dir, (long long)recall_total, (long long)archival_total);
+    if (full_count >= 0)
+        printf("  agent 'full' made there too: %d messages in context (60%% of the window)\n",
+               full_count);
 
     if (json_path) {
         json_t *out = json_pack(

@@ -23,7 +23,8 @@ static const char *const usage_text =
     "                [--warn-fraction F] [--flush-fraction F]\n"
     "  agents list [--json] | show NAME [--json] | delete NAME\n"
     "  memory show [--agent NAME] [--json]\n"
-    "  memory set [--agent NAME] LABEL TEXT|@FILE\n"
+    "  memory set [--agent NAME] [--limit N] [--description TEXT] [--read-only|--writable]\n"
+    "             LABEL [TEXT|@FILE]\n"
     "  recall list [--agent NAME] [--json] [--limit K]\n"
     "  recall search [--agent NAME] [--json] [--limit K] [--page P] [--from DATE] [--to DATE] "
     "QUERY\n"
@@ -316,15 +317,23 @@ void cli_print_memory(const char *json)
 static int cmd_memory(cli *c, int argc, char **argv)
 {
     if (argc < 1) return cli_usage("memory needs a subcommand: show or set");
-    const char *agent_name = NULL;
-    int json = 0;
-    option opts[] = {{"--agent", &agent_name, NULL}, {"--json", NULL, &json}, {0}};
+    const char *agent_name = NULL, *limit_text = NULL, *description = NULL;
+    int json = 0, read_only = 0, writable = 0;
+    option opts[] = {{"--agent", &agent_name, NULL},   {"--json", NULL, &json},
+                     {"--limit", &limit_text, NULL},   {"--description", &description, NULL},
+                     {"--read-only", NULL, &read_only}, {"--writable", NULL, &writable},
+                     {0}};
     args a;
     int rc = parse_options(argc - 1, argv + 1, opts, &a);
     int show = strcmp(argv[0], "show") == 0, set = strcmp(argv[0], "set") == 0;
+    int configure = limit_text || description || read_only || writable;
+    int limit = 0;
     if (!rc && !show && !set) rc = cli_usage("unknown memory subcommand '%s'", argv[0]);
     if (!rc && show && a.npos) rc = cli_usage("memory show takes no arguments");
-    if (!rc && set && a.npos != 2) rc = cli_usage("memory set needs LABEL and TEXT|@FILE");
+    if (!rc && set && a.npos != 2 && !(configure && a.npos == 1))
+        rc = cli_usage("memory set needs LABEL and TEXT|@FILE");
+    if (!rc && read_only && writable) rc = cli_usage("--read-only and --writable conflict");
+    if (!rc && limit_text) rc = parse_int(limit_text, "--limit", 1, &limit);
     mg_agent *agent = NULL;
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);
     mg_error err = {0};
@@ -333,9 +342,13 @@ static int cmd_memory(cli *c, int argc, char **argv)
         mg_status st = mg_memory_json(agent, &text, &err);
         rc = cli_print_answer(st, text, &err, json, cli_print_memory);
     } else if (!rc) {
-        char *value = cli_text_arg(a.pos[1]);
-        if (!value) rc = EXIT_RUNTIME;
-        else if (mg_memory_set(agent, a.pos[0], value, &err)) rc = cli_fail(&err);
+        /* Settings first, so a new, larger limit applies to the new text. */
+        if (configure && mg_memory_configure(agent, a.pos[0], limit, description,
+                                             read_only ? 1 : writable ? 0 : -1, &err))
+            rc = cli_fail(&err);
+        char *value = !rc && a.npos == 2 ? cli_text_arg(a.pos[1]) : NULL;
+        if (!rc && a.npos == 2 && !value) rc = EXIT_RUNTIME;
+        else if (value && mg_memory_set(agent, a.pos[0], value, &err)) rc = cli_fail(&err);
         free(value);
     }
     mg_agent_free(agent);

@@ -175,7 +175,8 @@ mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event,
 
 /* Kinds of event the runtime raises by itself. */
 typedef enum mg_system_event {
-    MG_SYSTEM_LOGIN,          /* a user session starts (chat start-up) */
+    MG_SYSTEM_LOGIN,          /* a user session starts (chat start-up); the first
+                                 one is the agent's first boot */
     MG_SYSTEM_TIMED_HEARTBEAT /* the user has been idle: a chance to think */
 } mg_system_event;
 
@@ -215,6 +216,12 @@ mg_status mg_memory_json(mg_agent *agent, char **json_out, mg_error *err);
 /* Sets block `label` to `value`, creating it if needed. Fails if the value
  * passes the block's limit. The user may set read-only blocks. */
 mg_status mg_memory_set(mg_agent *agent, const char *label, const char *value, mg_error *err);
+
+/* Changes a block's settings, creating it (empty) if needed: `limit` in
+ * characters (0 keeps it; it may not drop below the current value's length),
+ * `description` (NULL keeps it, "" clears it), `read_only` (-1 keeps it). */
+mg_status mg_memory_configure(mg_agent *agent, const char *label, int limit,
+                              const char *description, int read_only, mg_error *err);
 
 /* --------------------------------------------------------- recall/archival */
 

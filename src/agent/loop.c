@@ -303,7 +303,7 @@ mg_status mg_agent_system_event(mg_agent *agent, mg_system_event kind, mg_event_
         return run_event(agent, envelope("heartbeat", "reason", mg_prompt_heartbeat_timed), 0,
                          on_event, user, err);
     }
-    char last[64] = "never";
+    char last[96] = "never: this is your first boot; greet the user";
     if (agent->last_login) mg_time_human(agent->last_login, last, sizeof last);
     agent->last_login = mg_now_ms();
     return run_event(agent, envelope("login", "last_login", last), 0, on_event, user, err);

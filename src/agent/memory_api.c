@@ -27,20 +27,45 @@ mg_status mg_memory_json(mg_agent *agent, char **json_out, mg_error *err)
     return MG_OK;
 }
 
-mg_status mg_memory_set(mg_agent *agent, const char *label, const char *value, mg_error *err)
+static mg_status check_label(const char *label, mg_error *err)
 {
-    if (!label || !*label || strlen(label) > 64)
-        return mg_err_set(err, MG_ERR_USAGE, "a block label must be 1-64 characters");
-    if (!value || !mg_utf8_valid(value, strlen(value)))
-        return mg_err_set(err, MG_ERR_USAGE, "the block text must be valid UTF-8");
-    mg_status st = store_begin(agent->store, err);
-    if (st) return st;
-    if ((st = core_memory_set(&agent->core, label, value, err))) {
+    if (!label || !*label || strlen(label) > 64 || !mg_utf8_valid(label, strlen(label)))
+        return mg_err_set(err, MG_ERR_USAGE, "a block label must be 1-64 characters of UTF-8");
+    return MG_OK;
+}
+
+/* Runs one core memory edit in its own transaction, reloading on failure. */
+static mg_status commit_edit(mg_agent *agent, mg_status st, mg_error *err)
+{
+    if (st) {
         store_rollback(agent->store);
         agent_reload(agent, NULL);
         return st;
     }
     return store_commit(agent->store, err);
+}
+
+mg_status mg_memory_set(mg_agent *agent, const char *label, const char *value, mg_error *err)
+{
+    mg_status st = check_label(label, err);
+    if (st) return st;
+    if (!value || !mg_utf8_valid(value, strlen(value)))
+        return mg_err_set(err, MG_ERR_USAGE, "the block text must be valid UTF-8");
+    if ((st = store_begin(agent->store, err))) return st;
+    return commit_edit(agent, core_memory_set(&agent->core, label, value, err), err);
+}
+
+mg_status mg_memory_configure(mg_agent *agent, const char *label, int limit,
+                              const char *description, int read_only, mg_error *err)
+{
+    mg_status st = check_label(label, err);
+    if (st) return st;
+    if (limit < 0) return mg_err_set(err, MG_ERR_USAGE, "a block limit must be positive");
+    if (description && !mg_utf8_valid(description, strlen(description)))
+        return mg_err_set(err, MG_ERR_USAGE, "the description must be valid UTF-8");
+    if ((st = store_begin(agent->store, err))) return st;
+    return commit_edit(
+        agent, core_memory_configure(&agent->core, label, limit, description, read_only, err), err);
 }
 
 mg_status mg_recall_list(mg_agent *agent, int limit, char **json_out, mg_error *err)

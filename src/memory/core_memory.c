@@ -198,20 +198,65 @@ mg_status core_memory_replace(mg_core_memory *cm, const char *label, const char 
     return commit_value(cm, b, buf_take(&v), err);
 }
 
+/* The block, created empty with room for `chars` characters if missing. */
+static mg_status find_or_create(mg_core_memory *cm, const char *label, size_t chars, mg_block **out,
+                                mg_error *err)
+{
+    *out = core_memory_find(cm, label);
+    if (*out) return MG_OK;
+    int limit = chars > MG_BLOCK_DEFAULT_LIMIT ? (int)chars : MG_BLOCK_DEFAULT_LIMIT;
+    mg_status st =
+        core_memory_add(cm->store, cm->agent_id, label, "", NULL, limit, 0, cm->count, err);
+    if (st) return st;
+    cm->blocks = mg_xrealloc(cm->blocks, (size_t)(cm->count + 1) * sizeof *cm->blocks);
+    mg_block *b = &cm->blocks[cm->count++];
+    *b = (mg_block){mg_xstrdup(label), mg_xstrdup(""), NULL, limit, 0};
+    *out = b;
+    return MG_OK;
+}
+
+mg_status core_memory_configure(mg_core_memory *cm, const char *label, int limit,
+                                const char *description, int read_only, mg_error *err)
+{
+    mg_block *b;
+    mg_status st = find_or_create(cm, label, 0, &b, err);
+    if (st) return st;
+    int new_limit = limit > 0 ? limit : b->limit;
+    size_t chars = mg_utf8_chars(b->value);
+    if ((size_t)new_limit < chars)
+        return mg_err_set(err, MG_ERR_TOO_LARGE,
+                          "block '%s' holds %zu characters; a limit of %d would not fit them",
+                          b->label, chars, new_limit);
+    int new_read_only = read_only >= 0 ? !!read_only : b->read_only;
+    const char *new_description = description ? description : b->description;
+    sqlite3_stmt *stmt;
+    if ((st = store_prepare(cm->store,
+                            "UPDATE blocks SET char_limit = ?, description = ?, read_only = ? "
+                            "WHERE agent_id = ? AND label = ?",
+                            &stmt, err)))
+        return st;
+    sqlite3_bind_int(stmt, 1, new_limit);
+    store_bind_text(stmt, 2, new_description && *new_description ? new_description : NULL);
+    sqlite3_bind_int(stmt, 3, new_read_only);
+    sqlite3_bind_int64(stmt, 4, cm->agent_id);
+    store_bind_text(stmt, 5, b->label);
+    st = store_step_done(cm->store, stmt, err);
+    sqlite3_finalize(stmt);
+    if (st) return st;
+    char *desc = new_description && *new_description ? mg_xstrdup(new_description) : NULL;
+    free(b->description);
+    b->description = desc;
+    b->limit = new_limit;
+    b->read_only = new_read_only;
+    return MG_OK;
+}
+
 mg_status core_memory_set(mg_core_memory *cm, const char *label, const char *value, mg_error *err)
 {
-    mg_block *b = core_memory_find(cm, label);
-    if (!b) {
-        size_t chars = mg_utf8_chars(value);
-        int limit = chars > MG_BLOCK_DEFAULT_LIMIT ? (int)chars : MG_BLOCK_DEFAULT_LIMIT;
-        mg_status st = core_memory_add(cm->store, cm->agent_id, label, "", NULL, limit, 0,
-                                       cm->count, err);
-        if (st) return st;
-        cm->blocks = mg_xrealloc(cm->blocks, (size_t)(cm->count + 1) * sizeof *cm->blocks);
-        b = &cm->blocks[cm->count++];
-        *b = (mg_block){mg_xstrdup(label), mg_xstrdup(""), NULL, limit, 0};
-    }
-    mg_status st = check_edit(b, value, 1, err);
+    mg_block *b;
+    mg_status st = find_or_create(cm, label, mg_utf8_chars(value), &b, err);
+    if (st) return st;
+    st = check_edit(b, value, 1, err);
     if (st) return st;
     return commit_value(cm, b, mg_xstrdup(value), err);
 }

@@ -57,6 +57,10 @@ mg_status core_memory_replace(mg_core_memory *cm, const char *label, const char 
  * Ignores read-only, still enforces the limit. */
 mg_status core_memory_set(mg_core_memory *cm, const char *label, const char *value, mg_error *err);
 
+/* The user's change of a block's settings (see mg_memory_configure). */
+mg_status core_memory_configure(mg_core_memory *cm, const char *label, int limit,
+                                const char *description, int read_only, mg_error *err);
+
 /* Appends the rendering the model sees to `out`. */
 void core_memory_render(const mg_core_memory *cm, buf *out);
 

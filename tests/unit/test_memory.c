@@ -63,6 +63,34 @@ static void test_core_errors(void **state)
     assert_int_equal(core_memory_set(cm, cm->blocks[0].label, "set by the user", &err), MG_OK);
 }
 
+static void test_core_configure(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    assert_int_equal(mg_memory_configure(f->agent, "todo", 20, "Things to do", 1, &err), MG_OK);
+    assert_int_equal(mg_memory_set(f->agent, "todo", "buy milk", &err), MG_OK);
+    mg_block *b = core_memory_find(&f->agent->core, "todo");
+    assert_true(b->read_only);
+    assert_string_equal(b->description, "Things to do");
+    /* The agent may not edit it; the limit cannot drop below the text. */
+    assert_int_equal(core_memory_append(&f->agent->core, "todo", "x", &err), MG_ERR_USAGE);
+    assert_int_equal(mg_memory_configure(f->agent, "todo", 3, NULL, -1, &err), MG_ERR_TOO_LARGE);
+    assert_int_equal(mg_memory_configure(f->agent, "todo", 0, "", 0, &err), MG_OK);
+    b = core_memory_find(&f->agent->core, "todo"); /* a failed edit reloads the cache */
+    assert_null(b->description);
+    assert_false(b->read_only);
+    assert_int_equal(b->limit, 20);
+    assert_int_equal(core_memory_append(&f->agent->core, "todo", "walk dog", &err), MG_OK);
+
+    /* Persisted. */
+    mg_agent *again;
+    assert_int_equal(mg_agent_open(f->store, "t", &again, &err), MG_OK);
+    b = core_memory_find(&again->core, "todo");
+    assert_string_equal(b->value, "buy milk\nwalk dog");
+    assert_int_equal(b->limit, 20);
+    mg_agent_free(again);
+}
+
 static void test_fts_query_sanitizer(void **state)
 {
     char *q = recall_fts_query("what did \"Ana\" say about (sailing) NEAR* boats OR cats:");
@@ -175,6 +203,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_core_append_replace, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_core_errors, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_core_configure, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_fts_query_sanitizer),
         cmocka_unit_test_setup_teardown(test_recall_search, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival, fixture_setup, fixture_teardown),
