@@ -24,6 +24,9 @@ Cases, interleaved run by run so that noise on a shared machine hits them
 alike:
   - true:  /bin/true through the same Popen + wait4 path: the process spawn
            floor (start to exit), the reference for the ratios;
+  - version: `memgpt --version`, start to exit: what any memgpt process pays
+           before main() does anything (exec, loading and relocating its ~40
+           shared libraries, their constructors);
   - big:   agent "big" in --big-home (bench_step's data dir: 100k messages,
            10k passages, ~20 in context);
   - small: a fresh agent made here in its own data dir;
@@ -228,6 +231,7 @@ def main():
 
         cases = {
             "true": ["/bin/true"],
+            "version": [memgpt, "--version"],
             "big": [memgpt, "--home", args.big_home, "send", "--agent", args.big_agent, "hi"],
             "small": [memgpt, "--home", small_home, "send", "--agent", "small", "hi"],
         }
@@ -255,7 +259,7 @@ def main():
                                       errfile.read().decode(errors="replace").strip()))
                     if errors:
                         sys.exit("bench_send: the server rejected a request: " + errors[0])
-                    if name != "true" and not firsts:
+                    if name not in ("true", "version") and not firsts:
                         sys.exit("bench_send: %s sent nothing to the server" % name)
                     if r < args.warmup:
                         continue
@@ -282,6 +286,7 @@ def main():
     print("memgpt send (%d runs each, interleaved, after %d warm-up runs), ms:" % (args.runs, args.warmup))
     print("  %-34s %9s %9s %9s %11s %10s %10s" % ("case", "p50", "p95", "max", "x floor", "RSS p50", "RSS max"))
     labels = (("true", "/bin/true, start to exit (floor)"),
+              ("version", "memgpt --version, start to exit"),
               ("small", "small agent, start to first byte"),
               ("big", "big agent, start to first byte"),
               ("full", "full-context agent, to first byte"))

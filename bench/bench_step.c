@@ -2,7 +2,7 @@
  * bench_step.c - the runtime overhead of one agent step, on a big agent.
  *
  *   bench_step [--messages N] [--passages N] [--turns N] [--searches N]
- *              [--search-budget SEC] [--reuse] [--json FILE] DATA_DIR
+ *              [--search-budget SEC] [--reuse] [--no-encode] [--json FILE] DATA_DIR
  *
  * 1. Creates agent "big" in DATA_DIR (which must not hold one yet) and fills
  *    recall memory with N messages (default 100,000: user message, assistant
@@ -22,16 +22,21 @@
  *    endless. The time spent inside chat is subtracted, so the figure is
  *    everything the runtime does except waiting for the LLM.
  *    Not included: encoding the request as JSON and the HTTP exchange, which
- *    the OpenAI provider adds; the JSON encoding is estimated separately here
- *    (the provider builds the same body shape with jansson, timed apart), and
- *    bench_send.py measures the whole real path.
+ *    the OpenAI provider adds. On every other turn the provider builds the
+ *    same OpenAI body as provider/openai.c with jansson and dumps it (timed
+ *    apart, reported as the encode estimate); on the others it answers
+ *    without touching the request. Both kinds of plain turn are reported:
+ *    the "instant" ones are the bare runtime, the "encoding" ones show what
+ *    the provider's JSON garbage does to the runtime's own time (glibc's
+ *    malloc_consolidate runs in the next large allocation). --no-encode makes
+ *    every turn instant. bench_send.py measures the whole real path.
  *    With --reuse, a DATA_DIR that already holds agent "big" (from an earlier
  *    run) is used as it is and step 1 is skipped: for profiling, e.g.
  *    valgrind --tool=callgrind --toggle-collect=mg_agent_send.
  * 3. Trims the context back to the newest ~20 messages, so bench_send.py
  *    finds the agent in the shape described above, and keeps DATA_DIR.
  *    Also creates agent "full" there, whose context window is 60% full
- *    (~1,500 short messages, ~90k estimated tokens of gpt-4o-mini's 128k):
+ *    (~1,200 messages, ~77k estimated tokens of gpt-4o-mini's 128k):
  *    the largest request a 128k-window agent sends routinely, for the extra
  *    "full context" case of bench_send.py.
  *
@@ -74,6 +79,8 @@ static void die(const char *what, const mg_error *err)
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static int encode_mode = 1;     /* 0: --no-encode */
+static int encode_estimate = 1; /* this turn, the provider encodes the request as OpenAI JSON */
 
 static uint64_t rng_next(void)
 {
@@ -348,7 +355,14 @@ static mg_status bench_chat(mg_provider *base, const mg_llm_request *req, mg_llm
     bench_provider *p = (bench_provider *)base;
     double t_enter = now_sec();
     double t0 = now_sec();
-    size_t bytes = encode_request(base->model, req);
+    size_t bytes = 0;
+    if (encode_estimate) {
+        bytes = encode_request(base->model, req);
+    } else {
+        bytes = strlen(req->system);
+        for (int i = 0; i < req->nmessages; i++)
+            bytes += 40 + (req->messages[i].content ? strlen(req->messages[i].content) : 0);
+    }
     p->encode_sec += now_sec() - t0;
     p->encode_bytes += bytes;
     p->serial++;
@@ -412,6 +426,12 @@ static void series_add(series *s, double x)
     s->v[s->n++] = x;
 }
 
+static void series_free(series *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -439,6 +459,7 @@ static double mean(const series *s)
 /* {n, p50, p95, p99, max, mean} in ms (values are seconds). */
 static json_t *summary_json(series *s)
 {
+    if (!s->n) return json_pack("{s:i}", "n", 0); /* JSON has no NaN */
     double p50 = pct(s, 0.50), p95 = pct(s, 0.95), p99 = pct(s, 0.99);
     double max = s->n ? s->v[s->n - 1] : NAN;
     return json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "n", s->n, "p50_ms", p50 * 1e3, "p95_ms",
@@ -575,7 +596,7 @@ static int make_full_agent(mg_store *store, const mg_agent_config *cfg, double f
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_step [--messages N] [--passages N] [--turns N] [--searches N] "
-                    "[--search-budget SEC] [--reuse] [--json FILE] DATA_DIR\n");
+                    "[--search-budget SEC] [--reuse] [--no-encode] [--json FILE] DATA_DIR\n");
     exit(2);
 }
 
@@ -595,6 +616,7 @@ int main(int argc, char **argv)
             search_budget = atof(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--json") == 0) json_path = argv[++i];
         else if (strcmp(argv[i], "--reuse") == 0) reuse = 1;
+        else if (strcmp(argv[i], "--no-encode") == 0) encode_mode = 0;
         else if (argv[i][0] == '-' || dir) usage();
         else dir = argv[i];
     }
@@ -666,9 +688,10 @@ int main(int argc, char **argv)
     bp->base.model = mg_xstrdup("gpt-4o-mini");
     agent->provider = &bp->base; /* freed by mg_agent_free through bench_destroy */
 
-    series send_turn = {0}, send_pre = {0}, send_post = {0}, conv_turn = {0}, conv_step = {0},
-           arch_turn = {0}, arch_step = {0}, encode = {0}, flush_turn = {0}, all_steps = {0};
-    series quart[4] = {{0}};
+    /* [0]: instant turns, [1]: turns whose request the provider encoded */
+    series send_turn[2] = {{0}}, send_pre[2] = {{0}}, send_post[2] = {{0}}, quart[2][4] = {{{0}}};
+    series conv_turn = {0}, conv_step = {0}, arch_turn = {0}, arch_step = {0}, encode = {0},
+           encode_quart[4] = {{0}}, flush_turn = {0}, all_steps = {0}, with_encode = {0};
     int events = 0, flushes = 0, max_queue = 0, skipped_searches = 0;
     double conv_spent = 0;
     size_t max_request = 0;
@@ -684,6 +707,8 @@ int main(int argc, char **argv)
             skipped_searches++;
         }
         char *text = sentence(4, 28);
+        encode_estimate = encode_mode && i % 2 == 0;
+        int e = encode_estimate;
         bp->plan = plan;
         bp->plan_step = 0;
         bp->ncalls = 0;
@@ -708,14 +733,19 @@ int main(int argc, char **argv)
             continue;
         }
         int steps = n;
-        series_add(&encode, bp->encode_sec / (steps ? steps : 1));
+        int q = (i - warmup) * 4 / (nturns - warmup);
+        if (q > 3) q = 3;
+        if (e) {
+            series_add(&encode, bp->encode_sec / (steps ? steps : 1));
+            series_add(&encode_quart[q], bp->encode_sec / (steps ? steps : 1));
+        }
         if (plan == PLAN_SEND && n == 1) {
-            series_add(&send_turn, overhead);
+            series_add(&send_turn[e], overhead);
             series_add(&all_steps, overhead);
-            series_add(&send_pre, bp->enter[0] - a);
-            series_add(&send_post, b - bp->leave[0]);
-            int q = (i - warmup) * 4 / (nturns - warmup);
-            series_add(&quart[q > 3 ? 3 : q], overhead);
+            series_add(&send_pre[e], bp->enter[0] - a);
+            series_add(&send_post[e], b - bp->leave[0]);
+            series_add(&quart[e][q], overhead);
+            if (e) series_add(&with_encode, overhead + bp->encode_sec);
         } else if (n == 2) {
             /* The search step: applying the search call (and running the search),
              * committing, and preparing the next request. */
@@ -763,21 +793,25 @@ int main(int argc, char **argv)
         printf("  conversation_search budget (%.0f s) spent: %d search turn(s) ran as plain turns\n",
                search_budget, skipped_searches);
     printf("step overhead (mg_agent_send minus time inside the provider), ms:\n");
-    print_row("plain turn = 1 step (send_message)", &send_turn);
-    print_row("  before the LLM call (event, check, build)", &send_pre);
-    print_row("  after the LLM call (apply, commit, events)", &send_post);
+    print_row("plain turn = 1 step, instant provider", &send_turn[0]);
+    print_row("  before the LLM call (event, check, build)", &send_pre[0]);
+    print_row("  after the LLM call (apply, commit, events)", &send_post[0]);
+    print_row("plain turn, provider encodes (time excluded)", &send_turn[1]);
+    print_row("  before the LLM call", &send_pre[1]);
+    print_row("  after the LLM call", &send_post[1]);
+    print_row("  the same turns, encode time included", &with_encode);
     print_row("conversation_search turn (2 steps)", &conv_turn);
     print_row("  conversation_search step", &conv_step);
     print_row("archival_memory_search turn (2 steps)", &arch_turn);
     print_row("  archival_memory_search step", &arch_step);
-    print_row("every step (plain and search turns)", &all_steps);
+    print_row("every step (all kinds of turn)", &all_steps);
     print_row("flush turns (evict + summarize)", &flush_turn);
     print_row("request JSON encode, per call (estimate)", &encode);
-    for (int q = 0; q < 4; q++) {
-        char label[64];
-        snprintf(label, sizeof label, "plain turn, quarter %d of the run", q + 1);
-        print_row(label, &quart[q]);
-    }
+    printf("plain turn p50 by quarter of the run (the context grows, then flushes):\n");
+    for (int q = 0; q < 4; q++)
+        printf("  quarter %d: instant %.3f ms, encoding %.3f ms; encode itself %.3f ms\n", q + 1,
+               pct(&quart[0][q], 0.5) * 1e3, pct(&quart[1][q], 0.5) * 1e3,
+               pct(&encode_quart[q], 0.5) * 1e3);
     printf("components, alone, on the final %d-message context:\n", final_queue);
     print_row("context_system_message (built 3x per step)", &c_system);
     print_row("json_dumps(tools) (inside each build)", &c_tools);
@@ -800,9 +834,13 @@ int main(int argc, char **argv)
             store_open_new * 1e3, "max_queue", max_queue, "flushes", flushes, "final_queue",
             final_queue, "max_request_bytes", (json_int_t)max_request);
         json_object_set_new(out, "skipped_conv_searches", json_integer(skipped_searches));
-        json_object_set_new(out, "plain_turn", summary_json(&send_turn));
-        json_object_set_new(out, "plain_pre", summary_json(&send_pre));
-        json_object_set_new(out, "plain_post", summary_json(&send_post));
+        json_object_set_new(out, "plain_turn", summary_json(&send_turn[0]));
+        json_object_set_new(out, "plain_pre", summary_json(&send_pre[0]));
+        json_object_set_new(out, "plain_post", summary_json(&send_post[0]));
+        json_object_set_new(out, "plain_turn_enc", summary_json(&send_turn[1]));
+        json_object_set_new(out, "plain_pre_enc", summary_json(&send_pre[1]));
+        json_object_set_new(out, "plain_post_enc", summary_json(&send_post[1]));
+        json_object_set_new(out, "plain_turn_with_encode", summary_json(&with_encode));
         json_object_set_new(out, "conv_turn", summary_json(&conv_turn));
         json_object_set_new(out, "conv_step", summary_json(&conv_step));
         json_object_set_new(out, "arch_turn", summary_json(&arch_turn));
@@ -815,14 +853,33 @@ int main(int argc, char **argv)
         json_object_set_new(out, "save_state_tx", summary_json(&c_tx));
         json_object_set_new(out, "store_open", summary_json(&open_store));
         json_object_set_new(out, "agent_open", summary_json(&open_agent));
-        json_t *qs = json_array();
-        for (int q = 0; q < 4; q++) json_array_append_new(qs, summary_json(&quart[q]));
-        json_object_set_new(out, "plain_turn_by_quarter", qs);
+        const char *qnames[] = {"plain_turn_by_quarter", "plain_turn_enc_by_quarter"};
+        for (int k = 0; k < 2; k++) {
+            json_t *qs = json_array();
+            for (int q = 0; q < 4; q++) json_array_append_new(qs, summary_json(&quart[k][q]));
+            json_object_set_new(out, qnames[k], qs);
+        }
+        json_t *eq = json_array();
+        for (int q = 0; q < 4; q++) json_array_append_new(eq, summary_json(&encode_quart[q]));
+        json_object_set_new(out, "encode_by_quarter", eq);
         if (json_dump_file(out, json_path, JSON_INDENT(2)) != 0) {
             fprintf(stderr, "bench_step: cannot write %s\n", json_path);
             return 1;
         }
         json_decref(out);
     }
+
+    series *all[] = {&conv_turn, &conv_step, &arch_turn, &arch_step, &encode, &flush_turn,
+                     &all_steps, &with_encode, &c_system, &c_tools, &c_tx, &open_store,
+                     &open_agent};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) series_free(all[i]);
+    for (int k = 0; k < 2; k++) {
+        series_free(&send_turn[k]);
+        series_free(&send_pre[k]);
+        series_free(&send_post[k]);
+        for (int q = 0; q < 4; q++) series_free(&quart[k][q]);
+    }
+    for (int q = 0; q < 4; q++) series_free(&encode_quart[q]);
+    for (int i = 0; i < VOCAB; i++) free(vocab[i]);
     return 0;
 }
