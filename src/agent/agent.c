@@ -14,6 +14,7 @@
 
 #include "agent/prompts.h"
 #include "context/context.h"
+#include "context/tokens.h"
 #include "embed/embedder.h"
 #include "functions/functions.h"
 #include "memory/archival.h"
@@ -214,6 +215,9 @@ mg_status mg_agent_open(mg_store *store, const char *name, mg_agent **out, mg_er
         return st;
     }
     a->tools = mg_functions_schemas();
+    char *tools_text = json_dumps(a->tools, JSON_COMPACT);
+    a->tools_tokens = mg_tokens_of(tools_text);
+    free(tools_text);
     *out = a;
     return MG_OK;
 }

@@ -46,6 +46,7 @@ struct mg_agent {
     mg_core_memory core;
     mg_msg_list queue; /* in-context messages, oldest first */
     json_t *tools;     /* function schemas sent with each request */
+    int tools_tokens;  /* their raw token estimate, computed once */
     mg_provider *provider; /* opened on first LLM call */
 };
 

@@ -15,16 +15,6 @@
 #include "context/tokens.h"
 #include "util/timeutil.h"
 
-/* Raw tokens of the tool schemas; computed from their JSON text. */
-static int tools_tokens(mg_agent *agent)
-{
-    if (!agent->tools) return 0;
-    char *text = json_dumps(agent->tools, JSON_COMPACT);
-    int n = mg_tokens_of(text);
-    free(text);
-    return n;
-}
-
 int context_scale(const mg_agent *agent, int raw)
 {
     return (int)ceil(raw * agent->token_scale);
@@ -80,7 +70,7 @@ void context_system_message(mg_agent *agent, buf *out, mg_context_usage *usage)
     int messages = 0;
     for (int i = 0; i < agent->queue.count; i++) messages += agent->queue.items[i].tokens;
     usage->messages = context_scale(agent, messages);
-    usage->tools = context_scale(agent, tools_tokens(agent));
+    usage->tools = context_scale(agent, agent->tools_tokens);
     usage->total = usage->instructions + usage->core + usage->stats + usage->summary +
                    usage->messages + usage->tools;
     usage->nmessages = agent->queue.count;

@@ -170,6 +170,11 @@ int mg_vec_from_blob(const void *blob, int bytes, float *out, int dim)
 {
     if (dim < 0 || bytes < 0 || (int64_t)bytes != 4 * (int64_t)dim) return 0;
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* The stored order is the machine's: one copy (the blob may be unaligned). */
+    memcpy(out, blob, (size_t)bytes);
+    return 1;
+#endif
     const unsigned char *p = blob;
     for (int i = 0; i < dim; i++) {
         uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |

@@ -94,8 +94,8 @@ mg_status archival_insert(mg_store *store, int64_t agent_id, const char *embedde
 
 mg_status archival_count(mg_store *store, int64_t agent_id, int64_t *out, mg_error *err)
 {
-    return store_query_int(store, "SELECT count(*) FROM passages WHERE agent_id = ?", agent_id, 0,
-                           out, err);
+    return store_query_int(store, "SELECT passage_count FROM agents WHERE id = ?", agent_id, 0, out,
+                           err);
 }
 
 static void bind_scope(sqlite3_stmt *stmt, int64_t agent_id, const mg_search *s)
@@ -148,11 +148,27 @@ static mg_status vector_hits(mg_store *store, int64_t agent_id, const char *embe
     return MG_OK;
 }
 
-static hit *find_hit(hit_list *hits, int64_t id, int upto)
+static int by_id(const void *a, const void *b)
 {
-    for (int i = 0; i < upto; i++)
-        if (hits->items[i].id == id) return &hits->items[i];
-    return NULL;
+    int64_t x = (*(const hit *const *)a)->id, y = (*(const hit *const *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* Pointers to the vector hits sorted by id, so each BM25 hit finds its
+ * vector twin in O(log n). Caller frees. */
+static hit **index_by_id(hit_list *hits, int n)
+{
+    hit **index = mg_xmalloc((size_t)(n ? n : 1) * sizeof *index);
+    for (int i = 0; i < n; i++) index[i] = &hits->items[i];
+    if (n > 1) qsort(index, (size_t)n, sizeof *index, by_id);
+    return index;
+}
+
+static hit *find_hit(hit **index, int n, int64_t id)
+{
+    hit key = {.id = id}, *keyp = &key;
+    hit **found = n ? bsearch(&keyp, index, (size_t)n, sizeof *index, by_id) : NULL;
+    return found ? *found : NULL;
 }
 
 static mg_status text_hits(mg_store *store, int64_t agent_id, const mg_search *s, hit_list *hits,
@@ -163,7 +179,7 @@ static mg_status text_hits(mg_store *store, int64_t agent_id, const mg_search *s
     sqlite3_stmt *stmt;
     mg_status st = store_prepare(
         store,
-        "SELECT p.id FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid WHERE "
+        "SELECT p.id FROM passages_fts CROSS JOIN passages p ON p.id = passages_fts.rowid WHERE "
         "p.agent_id = ?1 AND p.created_at >= ?2 AND p.created_at < ?3 AND passages_fts MATCH ?4 "
         "ORDER BY bm25(passages_fts), p.id DESC LIMIT ?5",
         &stmt, err);
@@ -174,13 +190,20 @@ static mg_status text_hits(mg_store *store, int64_t agent_id, const mg_search *s
     bind_scope(stmt, agent_id, s);
     store_bind_text(stmt, 4, match);
     sqlite3_bind_int(stmt, 5, FTS_CANDIDATES);
+    /* Text-only hits are collected apart: pushing onto `hits` would move the
+     * array the index points into. */
     int vector_count = hits->count, rank = 0, rc;
+    hit **index = index_by_id(hits, vector_count);
+    hit_list text_only = {0};
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(stmt, 0);
-        hit *h = find_hit(hits, id, vector_count);
-        if (!h) h = hit_push(hits, id);
+        hit *h = find_hit(index, vector_count, id);
+        if (!h) h = hit_push(&text_only, id);
         h->text_rank = ++rank;
     }
+    free(index);
+    for (int i = 0; i < text_only.count; i++) *hit_push(hits, 0) = text_only.items[i];
+    free(text_only.items);
     sqlite3_finalize(stmt);
     free(match);
     if (rc != SQLITE_DONE) return store_fail(store, err, "searching archival memory");

@@ -1,6 +1,10 @@
 /*
  * recall.c - storing, loading and searching the message history.
  *
+ * Query plans: the FTS table must drive the join (CROSS JOIN fixes the
+ * order). Left to itself SQLite may walk the agent's messages by index and
+ * probe FTS once per row, which is linear in the history.
+ *
  * Search safety: neither users nor models write FTS5 syntax, and FTS5 treats
  * quotes, parentheses, '*', ':' and words like NEAR or OR as operators. So a
  * query is never passed through: recall_fts_query keeps only word characters
@@ -154,8 +158,8 @@ mg_status recall_evict_range(mg_store *store, int64_t agent_id, int64_t first_id
 
 mg_status recall_count(mg_store *store, int64_t agent_id, int64_t *out, mg_error *err)
 {
-    return store_query_int(store, "SELECT count(*) FROM messages WHERE agent_id = ?", agent_id, 0,
-                           out, err);
+    return store_query_int(store, "SELECT message_count FROM agents WHERE id = ?", agent_id, 0, out,
+                           err);
 }
 
 static int is_stop_word(const char *w, size_t n)
@@ -237,12 +241,12 @@ mg_status recall_search(mg_store *store, int64_t agent_id, const mg_search *sear
     buf count_sql = BUF_INIT, rows_sql = BUF_INIT;
     if (match) {
         buf_printf(&count_sql,
-                   "SELECT count(*) FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-                   "WHERE messages_fts MATCH ?4 AND %s",
+                   "SELECT count(*) FROM messages_fts CROSS JOIN messages m ON m.id = "
+                   "messages_fts.rowid WHERE messages_fts MATCH ?4 AND %s",
                    filter);
         buf_printf(&rows_sql,
                    "SELECT m.id, m.created_at, m.role, m.kind, m.search_text, "
-                   "bm25(messages_fts) AS rank FROM messages_fts JOIN messages m ON m.id = "
+                   "bm25(messages_fts) AS rank FROM messages_fts CROSS JOIN messages m ON m.id = "
                    "messages_fts.rowid WHERE messages_fts MATCH ?4 AND %s "
                    "ORDER BY rank, m.id DESC LIMIT ?5 OFFSET ?6",
                    filter);

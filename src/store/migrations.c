@@ -94,6 +94,26 @@ static const char *const migrations[] = {
     "CREATE TRIGGER passages_fts_delete AFTER DELETE ON passages BEGIN"
     "  INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);"
     "END;",
+
+    /* 2: per-agent counts kept by triggers, so opening an agent (every
+     * `memgpt send`) does not count its whole history. */
+    "ALTER TABLE agents ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN passage_count INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE agents SET"
+    "  message_count = (SELECT count(*) FROM messages WHERE agent_id = agents.id),"
+    "  passage_count = (SELECT count(*) FROM passages WHERE agent_id = agents.id);"
+    "CREATE TRIGGER messages_count_insert AFTER INSERT ON messages BEGIN"
+    "  UPDATE agents SET message_count = message_count + 1 WHERE id = new.agent_id;"
+    "END;"
+    "CREATE TRIGGER messages_count_delete AFTER DELETE ON messages BEGIN"
+    "  UPDATE agents SET message_count = message_count - 1 WHERE id = old.agent_id;"
+    "END;"
+    "CREATE TRIGGER passages_count_insert AFTER INSERT ON passages BEGIN"
+    "  UPDATE agents SET passage_count = passage_count + 1 WHERE id = new.agent_id;"
+    "END;"
+    "CREATE TRIGGER passages_count_delete AFTER DELETE ON passages BEGIN"
+    "  UPDATE agents SET passage_count = passage_count - 1 WHERE id = old.agent_id;"
+    "END;",
 };
 
 int mg_schema_version(void)

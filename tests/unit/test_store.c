@@ -107,6 +107,53 @@ static void test_refuses_newer_schema(void **state)
     remove_home(home);
 }
 
+static void test_migrates_old_schema_with_data(void **state)
+{
+    char home[64], path[128];
+    make_home(home, sizeof home);
+    snprintf(path, sizeof path, "%s/memgpt.db", home);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char pragma[96];
+    snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d; PRAGMA user_version = 1;",
+             MG_APPLICATION_ID);
+    assert_int_equal(sqlite3_exec(db, mg_schema_migration(1), 0, 0, 0), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, pragma, 0, 0, 0), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO agents(id, name, model, context_window, embedder, step_limit, "
+                     "reflect_every, idle_seconds, warn_fraction, flush_fraction, "
+                     "memory_updated_at, created_at) VALUES (1, 'old', 'openai/gpt-4o-mini', "
+                     "8192, 'offline', 10, 10, 600, 0.75, 1.0, 0, 0);"
+                     "INSERT INTO blocks VALUES (1, 'human', 'Ana', 2000, NULL, 0, 0);"
+                     "INSERT INTO messages(agent_id, role, kind, content, search_text, created_at) "
+                     "VALUES (1, 'user', 'user_message', '{}', 'hello', 0), "
+                     "(1, 'user', 'user_message', '{}', 'again', 0);",
+                     0, 0, 0),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    mg_store *s;
+    mg_agent *a;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &s, &err), MG_OK);
+    assert_int_equal(mg_agent_open(s, "old", &a, &err), MG_OK);
+    char *json;
+    assert_int_equal(mg_agent_describe(a, &json, &err), MG_OK);
+    assert_non_null(strstr(json, "\"messages\": 2"));
+    mg_free(json);
+    /* The counts stay current after the migration. */
+    assert_int_equal(mg_archival_insert(a, "kept by a trigger", NULL, 0, &err), MG_OK);
+    mg_agent_free(a);
+    assert_int_equal(mg_agent_open(s, "old", &a, &err), MG_OK);
+    assert_int_equal(mg_agent_describe(a, &json, &err), MG_OK);
+    assert_non_null(strstr(json, "\"passages\": 1"));
+    mg_free(json);
+    mg_agent_free(a);
+    mg_store_close(s);
+    remove_home(home);
+}
+
 static void test_unwritable_home(void **state)
 {
     mg_store *s;
@@ -164,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_refuses_non_sqlite_file_untouched),
         cmocka_unit_test(test_refuses_foreign_sqlite),
         cmocka_unit_test(test_refuses_newer_schema),
+        cmocka_unit_test(test_migrates_old_schema_with_data),
         cmocka_unit_test(test_unwritable_home),
         cmocka_unit_test_setup_teardown(test_agent_lifecycle, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascades, fixture_setup, fixture_teardown),
