@@ -479,5 +479,38 @@ class SummarizeCommandTest(OverflowCase):
         self.assert_no_refusals()
 
 
+
+
+class ChunkedSummaryTest(MemgptTestCase):
+    """Evicted material larger than one summarizer call is folded in parts:
+    each call gets the summary so far plus the next chunk."""
+
+    def test_flush_summarizes_in_chunks(self):
+        self.run_memgpt("agents", "create", "c", "--context-window", "8000",
+                        "--reflect-every", "off", check=0)
+        self.mock.set_window("gpt-4o-mini", 8000)
+        words = " ".join(f"FACT: item{i} lorem ipsum dolor sit amet" for i in range(150))
+        for turn in range(8):
+            self.send(f"turn {turn}: {words}", agent="c")
+        bodies = [r["body"] for r in self.mock.requests
+                  if r["path"].endswith("/chat/completions") and r["status"] == 200]
+        runs, current = [], 0
+        for body in bodies:
+            if "tools" in body:
+                if current:
+                    runs.append(current)
+                current = 0
+            else:
+                current += 1
+        self.assertTrue(any(n >= 2 for n in runs),
+                        f"no flush needed more than one summarizer call: {runs}")
+        summaries = [b for b in bodies if "tools" not in b]
+        # Each later call in a run carries the previous call's summary forward.
+        for earlier, later in zip(summaries, summaries[1:]):
+            previous = self.mock.summaries[summaries.index(earlier)]
+            self.assertIn(previous, later["messages"][-1]["content"])
+        self.assert_all_requests_valid()
+
+
 if __name__ == "__main__":
     main()
