@@ -105,27 +105,32 @@ static int rng_range(int lo, int hi) /* inclusive */
 /* ------------------------------------------------------------ vocabulary */
 
 static const char *const common_words[] = {
-    "the", "be", "to", "of", "and", "a", "in", "that", "have", "i", "it", "for", "not", "on",
-    "with", "he", "as", "you", "do", "at", "this", "but", "his", "by", "from", "they", "we",
-    "say", "her", "she", "or", "an", "will", "my", "one", "all", "would", "there", "their",
-    "what", "so", "up", "out", "if", "about", "who", "get", "which", "go", "me", "when", "make",
-    "can", "like", "time", "no", "just", "him", "know", "take", "people", "into", "year",
-    "your", "good", "some", "could", "them", "see", "other", "than", "then", "now", "look",
-    "only", "come", "its", "over", "think", "also", "back", "after", "use", "two", "how", "our",
-    "work", "first", "well", "way", "even", "new", "want", "because", "any", "these", "give",
-    "day", "most", "us", "trip", "dinner", "sister", "garden", "meeting", "project", "book",
-    "movie", "coffee", "weekend", "birthday", "doctor", "school", "music", "recipe", "train",
-    "holiday", "family", "friend", "office", "report", "deadline", "concert", "hiking",
-    "weather", "running", "painting", "kitchen", "camera", "guitar", "piano", "beach",
-    "mountain", "river", "city", "museum", "flight", "hotel", "budget", "salary", "interview",
-    "language", "lesson", "exam", "garage", "bicycle", "dog", "cat", "plant", "tomato",
+    "the",     "be",       "to",      "of",     "and",       "a",        "in",       "that",
+    "have",    "i",        "it",      "for",    "not",       "on",       "with",     "he",
+    "as",      "you",      "do",      "at",     "this",      "but",      "his",      "by",
+    "from",    "they",     "we",      "say",    "her",       "she",      "or",       "an",
+    "will",    "my",       "one",     "all",    "would",     "there",    "their",    "what",
+    "so",      "up",       "out",     "if",     "about",     "who",      "get",      "which",
+    "go",      "me",       "when",    "make",   "can",       "like",     "time",     "no",
+    "just",    "him",      "know",    "take",   "people",    "into",     "year",     "your",
+    "good",    "some",     "could",   "them",   "see",       "other",    "than",     "then",
+    "now",     "look",     "only",    "come",   "its",       "over",     "think",    "also",
+    "back",    "after",    "use",     "two",    "how",       "our",      "work",     "first",
+    "well",    "way",      "even",    "new",    "want",      "because",  "any",      "these",
+    "give",    "day",      "most",    "us",     "trip",      "dinner",   "sister",   "garden",
+    "meeting", "project",  "book",    "movie",  "coffee",    "weekend",  "birthday", "doctor",
+    "school",  "music",    "recipe",  "train",  "holiday",   "family",   "friend",   "office",
+    "report",  "deadline", "concert", "hiking", "weather",   "running",  "painting", "kitchen",
+    "camera",  "guitar",   "piano",   "beach",  "mountain",  "river",    "city",     "museum",
+    "flight",  "hotel",    "budget",  "salary", "interview", "language", "lesson",   "exam",
+    "garage",  "bicycle",  "dog",     "cat",    "plant",     "tomato",
 };
 #define NCOMMON (sizeof common_words / sizeof common_words[0])
 
 static const char *const syllables[] = {
-    "ka", "lo", "mi", "ren", "tas", "vo", "pel", "dra", "shi", "nu", "bar", "qui", "zen", "ost",
-    "ler", "ma", "tri", "gon", "eph", "ula", "san", "dor", "wen", "ix", "cal", "bri", "fen",
-    "har", "jo", "ky",
+    "ka",  "lo",  "mi",  "ren", "tas", "vo",  "pel", "dra", "shi", "nu",
+    "bar", "qui", "zen", "ost", "ler", "ma",  "tri", "gon", "eph", "ula",
+    "san", "dor", "wen", "ix",  "cal", "bri", "fen", "har", "jo",  "ky",
 };
 #define NSYLL (sizeof syllables / sizeof syllables[0])
 
@@ -152,7 +157,8 @@ static void vocab_init(void)
         vocab[i] = buf_take(&w);
     }
     double sum = 0;
-    for (int i = 0; i < VOCAB; i++) sum += 1.0 / pow(i + 1, 1.05);
+    for (int i = 0; i < VOCAB; i++)
+        sum += 1.0 / pow(i + 1, 1.05);
     double acc = 0;
     for (int i = 0; i < VOCAB; i++) {
         acc += 1.0 / pow(i + 1, 1.05) / sum;
@@ -166,8 +172,10 @@ static const char *word_zipf(void)
     int lo = 0, hi = VOCAB - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (zipf_cdf[mid] < u) lo = mid + 1;
-        else hi = mid;
+        if (zipf_cdf[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return vocab[lo];
 }
@@ -280,9 +288,9 @@ enum { PLAN_SEND, PLAN_CONV_SEARCH, PLAN_ARCH_SEARCH };
 
 typedef struct bench_provider {
     mg_provider base;
-    int plan;       /* what the current turn does */
-    int plan_step;  /* chat calls answered in this turn (tool calls only) */
-    int ncalls;     /* chat calls in this turn, summarizer included */
+    int plan;      /* what the current turn does */
+    int plan_step; /* chat calls answered in this turn (tool calls only) */
+    int ncalls;    /* chat calls in this turn, summarizer included */
     double enter[MAX_CALLS_PER_TURN], leave[MAX_CALLS_PER_TURN];
     double encode_sec; /* this turn: time to encode requests as OpenAI JSON */
     size_t encode_bytes;
@@ -295,8 +303,8 @@ typedef struct bench_provider {
 static size_t encode_request(const char *model, const mg_llm_request *req)
 {
     json_t *messages = json_array();
-    json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content",
-                                              req->system));
+    json_array_append_new(messages,
+                          json_pack("{s:s, s:s}", "role", "system", "content", req->system));
     for (int i = 0; i < req->nmessages; i++) {
         const mg_msg *m = &req->messages[i];
         json_t *o;
@@ -312,10 +320,10 @@ static size_t encode_request(const char *model, const mg_llm_request *req)
             if (m->ncalls) {
                 json_t *calls = json_array();
                 for (int k = 0; k < m->ncalls; k++)
-                    json_array_append_new(
-                        calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", m->calls[k].id, "type",
-                                         "function", "function", "name", m->calls[k].name,
-                                         "arguments", m->calls[k].arguments));
+                    json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id",
+                                                           m->calls[k].id, "type", "function",
+                                                           "function", "name", m->calls[k].name,
+                                                           "arguments", m->calls[k].arguments));
                 json_object_set_new(o, "tool_calls", calls);
             }
         }
@@ -326,8 +334,8 @@ static size_t encode_request(const char *model, const mg_llm_request *req)
         json_t *tools = json_array();
         size_t i;
         json_t *t;
-        json_array_foreach(req->tools, i, t)
-            json_array_append_new(tools, json_pack("{s:s, s:O}", "type", "function", "function", t));
+        json_array_foreach(req->tools, i, t) json_array_append_new(
+            tools, json_pack("{s:s, s:O}", "type", "function", "function", t));
         json_object_set_new(body, "tools", tools);
         json_object_set_new(body, "tool_choice", json_string("auto"));
     }
@@ -452,7 +460,8 @@ static double pct(series *s, double q)
 static double mean(const series *s)
 {
     double sum = 0;
-    for (int i = 0; i < s->n; i++) sum += s->v[i];
+    for (int i = 0; i < s->n; i++)
+        sum += s->v[i];
     return s->n ? sum / s->n : NAN;
 }
 
@@ -463,8 +472,7 @@ static json_t *summary_json(series *s)
     double p50 = pct(s, 0.50), p95 = pct(s, 0.95), p99 = pct(s, 0.99);
     double max = s->n ? s->v[s->n - 1] : NAN;
     return json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "n", s->n, "p50_ms", p50 * 1e3, "p95_ms",
-                     p95 * 1e3, "p99_ms", p99 * 1e3, "max_ms", max * 1e3, "mean_ms",
-                     mean(s) * 1e3);
+                     p95 * 1e3, "p99_ms", p99 * 1e3, "max_ms", max * 1e3, "mean_ms", mean(s) * 1e3);
 }
 
 static void print_row(const char *label, series *s)
@@ -474,8 +482,8 @@ static void print_row(const char *label, series *s)
         return;
     }
     double p50 = pct(s, 0.50), p95 = pct(s, 0.95), p99 = pct(s, 0.99), max = s->v[s->n - 1];
-    printf("  %-44s n=%-5d p50 %8.3f  p95 %8.3f  p99 %8.3f  max %8.3f ms\n", label, s->n,
-           p50 * 1e3, p95 * 1e3, p99 * 1e3, max * 1e3);
+    printf("  %-44s n=%-5d p50 %8.3f  p95 %8.3f  p99 %8.3f  max %8.3f ms\n", label, s->n, p50 * 1e3,
+           p95 * 1e3, p99 * 1e3, max * 1e3);
 }
 
 /* ------------------------------------------------------------ phases */
@@ -511,7 +519,8 @@ static int64_t populate_messages(mg_agent *agent, int64_t count, double *rate)
 
     /* A long-running agent: only the newest messages in view, the rest summarized. */
     if (store_begin(agent->store, &err)) die("begin", &err);
-    if (cut_id > first_id && recall_evict_range(agent->store, agent->id, first_id, cut_id - 1, &err))
+    if (cut_id > first_id &&
+        recall_evict_range(agent->store, agent->id, first_id, cut_id - 1, &err))
         die("recall_evict_range", &err);
     free(agent->summary);
     agent->summary = mg_xstrdup(summary_text);
@@ -538,8 +547,8 @@ static void populate_passages(mg_agent *agent, int count, double *rate)
         }
         char tags[64];
         snprintf(tags, sizeof tags, "[\"bench\", \"topic%d\"]", i % 37);
-        if (mg_archival_insert(agent, buf_str(&text), tags, now - span + (int64_t)i * (span / count),
-                               &err))
+        if (mg_archival_insert(agent, buf_str(&text), tags,
+                               now - span + (int64_t)i * (span / count), &err))
             die("mg_archival_insert", &err);
         buf_free(&text);
     }
@@ -608,17 +617,26 @@ int main(int argc, char **argv)
     int reuse = 0;
     const char *dir = NULL, *json_path = NULL;
     for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && strcmp(argv[i], "--messages") == 0) nmessages = atoll(argv[++i]);
-        else if (i + 1 < argc && strcmp(argv[i], "--passages") == 0) npassages = atoi(argv[++i]);
-        else if (i + 1 < argc && strcmp(argv[i], "--turns") == 0) nturns = atoi(argv[++i]);
-        else if (i + 1 < argc && strcmp(argv[i], "--searches") == 0) nsearches = atoi(argv[++i]);
+        if (i + 1 < argc && strcmp(argv[i], "--messages") == 0)
+            nmessages = atoll(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--passages") == 0)
+            npassages = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--turns") == 0)
+            nturns = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--searches") == 0)
+            nsearches = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--search-budget") == 0)
             search_budget = atof(argv[++i]);
-        else if (i + 1 < argc && strcmp(argv[i], "--json") == 0) json_path = argv[++i];
-        else if (strcmp(argv[i], "--reuse") == 0) reuse = 1;
-        else if (strcmp(argv[i], "--no-encode") == 0) encode_mode = 0;
-        else if (argv[i][0] == '-' || dir) usage();
-        else dir = argv[i];
+        else if (i + 1 < argc && strcmp(argv[i], "--json") == 0)
+            json_path = argv[++i];
+        else if (strcmp(argv[i], "--reuse") == 0)
+            reuse = 1;
+        else if (strcmp(argv[i], "--no-encode") == 0)
+            encode_mode = 0;
+        else if (argv[i][0] == '-' || dir)
+            usage();
+        else
+            dir = argv[i];
     }
     if (!dir || nmessages < 30 || npassages < 1 || nturns < 1 || nsearches < 0) usage();
     if (nturns <= warmup * 2) warmup = 0;
@@ -723,7 +741,8 @@ int main(int argc, char **argv)
         if (bp->encode_bytes > max_request) max_request = bp->encode_bytes;
         int n = bp->ncalls < MAX_CALLS_PER_TURN ? bp->ncalls : MAX_CALLS_PER_TURN;
         double in_chat = 0;
-        for (int k = 0; k < n; k++) in_chat += bp->leave[k] - bp->enter[k];
+        for (int k = 0; k < n; k++)
+            in_chat += bp->leave[k] - bp->enter[k];
         double overhead = (b - a) - in_chat;
         if (plan == PLAN_CONV_SEARCH) conv_spent += overhead;
         if (i < warmup) continue;
@@ -790,8 +809,9 @@ int main(int argc, char **argv)
            "as JSON); %d flush turn(s); %d events\n",
            nturns, bench_sec, max_queue, (double)max_request / 1024, flushes, events);
     if (skipped_searches)
-        printf("  conversation_search budget (%.0f s) spent: %d search turn(s) ran as plain turns\n",
-               search_budget, skipped_searches);
+        printf(
+            "  conversation_search budget (%.0f s) spent: %d search turn(s) ran as plain turns\n",
+            search_budget, skipped_searches);
     printf("step overhead (mg_agent_send minus time inside the provider), ms:\n");
     print_row("plain turn = 1 step, instant provider", &send_turn[0]);
     print_row("  before the LLM call (event, check, build)", &send_pre[0]);
@@ -856,11 +876,13 @@ int main(int argc, char **argv)
         const char *qnames[] = {"plain_turn_by_quarter", "plain_turn_enc_by_quarter"};
         for (int k = 0; k < 2; k++) {
             json_t *qs = json_array();
-            for (int q = 0; q < 4; q++) json_array_append_new(qs, summary_json(&quart[k][q]));
+            for (int q = 0; q < 4; q++)
+                json_array_append_new(qs, summary_json(&quart[k][q]));
             json_object_set_new(out, qnames[k], qs);
         }
         json_t *eq = json_array();
-        for (int q = 0; q < 4; q++) json_array_append_new(eq, summary_json(&encode_quart[q]));
+        for (int q = 0; q < 4; q++)
+            json_array_append_new(eq, summary_json(&encode_quart[q]));
         json_object_set_new(out, "encode_by_quarter", eq);
         if (json_dump_file(out, json_path, JSON_INDENT(2)) != 0) {
             fprintf(stderr, "bench_step: cannot write %s\n", json_path);
@@ -869,17 +891,21 @@ int main(int argc, char **argv)
         json_decref(out);
     }
 
-    series *all[] = {&conv_turn, &conv_step, &arch_turn, &arch_step, &encode, &flush_turn,
-                     &all_steps, &with_encode, &c_system, &c_tools, &c_tx, &open_store,
-                     &open_agent};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) series_free(all[i]);
+    series *all[] = {&conv_turn,  &conv_step,  &arch_turn,   &arch_step, &encode,
+                     &flush_turn, &all_steps,  &with_encode, &c_system,  &c_tools,
+                     &c_tx,       &open_store, &open_agent};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        series_free(all[i]);
     for (int k = 0; k < 2; k++) {
         series_free(&send_turn[k]);
         series_free(&send_pre[k]);
         series_free(&send_post[k]);
-        for (int q = 0; q < 4; q++) series_free(&quart[k][q]);
+        for (int q = 0; q < 4; q++)
+            series_free(&quart[k][q]);
     }
-    for (int q = 0; q < 4; q++) series_free(&encode_quart[q]);
-    for (int i = 0; i < VOCAB; i++) free(vocab[i]);
+    for (int q = 0; q < 4; q++)
+        series_free(&encode_quart[q]);
+    for (int i = 0; i < VOCAB; i++)
+        free(vocab[i]);
     return 0;
 }

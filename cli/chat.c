@@ -48,7 +48,8 @@ static int wait_input(int seconds)
     FD_SET(STDIN_FILENO, &fds);
     struct timeval tv = {seconds, 0};
     int rc;
-    do rc = select(STDIN_FILENO + 1, &fds, NULL, NULL, seconds < 0 ? NULL : &tv);
+    do
+        rc = select(STDIN_FILENO + 1, &fds, NULL, NULL, seconds < 0 ? NULL : &tv);
     while (rc < 0 && errno == EINTR);
     return rc > 0;
 }
@@ -134,7 +135,8 @@ static int slash_command(chat *ch, const char *line)
     if (n >= sizeof cmd) n = sizeof cmd - 1;
     memcpy(cmd, line, n);
     const char *arg = line + strcspn(line, " \t");
-    while (*arg == ' ' || *arg == '\t') arg++;
+    while (*arg == ' ' || *arg == '\t')
+        arg++;
     mg_error err = {0};
     char *json = NULL;
     mg_search search = {.query = arg, .limit = 10};
@@ -157,11 +159,14 @@ static int slash_command(chat *ch, const char *line)
         mg_status st = history ? mg_recall_search(ch->agent, &search, &json, &err)
                                : mg_archival_search(ch->agent, &search, &json, &err);
         cli_print_answer(st, json, &err, 0, history ? cli_print_history : cli_print_passages);
-    }
-    else if (!strcmp(cmd, "/pop")) report(mg_agent_pop(ch->agent, *arg ? atoi(arg) : 1, &err), &err);
-    else if (!strcmp(cmd, "/retry")) report(mg_agent_retry(ch->agent, on_chat_event, ch, &err), &err);
-    else if (!strcmp(cmd, "/rethink")) report(mg_agent_rethink(ch->agent, arg, &err), &err);
-    else if (!strcmp(cmd, "/rewrite")) report(mg_agent_rewrite(ch->agent, arg, &err), &err);
+    } else if (!strcmp(cmd, "/pop"))
+        report(mg_agent_pop(ch->agent, *arg ? atoi(arg) : 1, &err), &err);
+    else if (!strcmp(cmd, "/retry"))
+        report(mg_agent_retry(ch->agent, on_chat_event, ch, &err), &err);
+    else if (!strcmp(cmd, "/rethink"))
+        report(mg_agent_rethink(ch->agent, arg, &err), &err);
+    else if (!strcmp(cmd, "/rewrite"))
+        report(mg_agent_rewrite(ch->agent, arg, &err), &err);
     else if (!strcmp(cmd, "/summarize"))
         report(mg_agent_summarize(ch->agent, on_chat_event, ch, &err), &err);
     else if (!strcmp(cmd, "/verbose")) {
@@ -188,8 +193,10 @@ int cmd_chat(cli *c, int argc, char **argv)
 {
     const char *agent_name = NULL;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--agent") && i + 1 < argc) agent_name = argv[++i];
-        else return cli_usage("unknown chat argument %s", argv[i]);
+        if (!strcmp(argv[i], "--agent") && i + 1 < argc)
+            agent_name = argv[++i];
+        else
+            return cli_usage("unknown chat argument %s", argv[i]);
     }
     chat ch = {.c = c, .tty = isatty(STDIN_FILENO)};
     int rc = cli_open_agent(c, agent_name, &ch.agent);
@@ -204,8 +211,10 @@ int cmd_chat(cli *c, int argc, char **argv)
     fflush(stdout);
     mg_error err = {0};
     int provider_ok = mg_agent_check_provider(ch.agent, &err) == MG_OK;
-    if (!provider_ok) print_setup_hint(&err);
-    else report(mg_agent_system_event(ch.agent, MG_SYSTEM_LOGIN, on_chat_event, &ch, &err), &err);
+    if (!provider_ok)
+        print_setup_hint(&err);
+    else
+        report(mg_agent_system_event(ch.agent, MG_SYSTEM_LOGIN, on_chat_event, &ch, &err), &err);
 
     for (;;) {
         fflush(stdout);
@@ -221,12 +230,15 @@ int cmd_chat(cli *c, int argc, char **argv)
             continue;
         }
         const char *text = line;
-        while (*text == ' ' || *text == '\t') text++;
+        while (*text == ' ' || *text == '\t')
+            text++;
         int keep_going = 1;
         if (*text) {
             if (ch.tty) add_history(text);
-            if (text[0] == '/') keep_going = slash_command(&ch, text);
-            else report(mg_agent_send(ch.agent, text, on_chat_event, &ch, &turn_err), &turn_err);
+            if (text[0] == '/')
+                keep_going = slash_command(&ch, text);
+            else
+                report(mg_agent_send(ch.agent, text, on_chat_event, &ch, &turn_err), &turn_err);
         }
         free(line);
         if (!keep_going) break;

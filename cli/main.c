@@ -65,7 +65,8 @@ static int parse_options(int argc, char **argv, const option *opts, args *out)
             continue;
         }
         const option *o = opts;
-        while (o->name && strcmp(o->name, a) != 0) o++;
+        while (o->name && strcmp(o->name, a) != 0)
+            o++;
         if (!o->name) return cli_usage("unknown option %s", a);
         if (o->flag) {
             *o->flag = 1;
@@ -115,8 +116,9 @@ static int cmd_send(cli *c, int argc, char **argv)
     int rc = parse_options(argc, argv, opts, &a);
     char *text = NULL;
     if (!rc && a.npos == 0) rc = cli_usage("send needs the message text");
-    if (!rc) text = (a.npos == 1 && strcmp(a.pos[0], "-") == 0) ? cli_read_stdin()
-                                                               : cli_join(a.npos, a.pos);
+    if (!rc)
+        text = (a.npos == 1 && strcmp(a.pos[0], "-") == 0) ? cli_read_stdin()
+                                                           : cli_join(a.npos, a.pos);
     mg_agent *agent = NULL;
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);
     if (!rc) {
@@ -193,8 +195,10 @@ static int agents_create(cli *c, int argc, char **argv)
         cfg.human = human_text;
         cfg.system_prompt = system_text;
         mg_error err = {0};
-        if (mg_agent_create(c->store, a.pos[0], &cfg, &err)) rc = cli_fail(&err);
-        else printf("created agent %s\n", a.pos[0]);
+        if (mg_agent_create(c->store, a.pos[0], &cfg, &err))
+            rc = cli_fail(&err);
+        else
+            printf("created agent %s\n", a.pos[0]);
     }
     free(persona_text);
     free(human_text);
@@ -319,9 +323,12 @@ static int cmd_memory(cli *c, int argc, char **argv)
     if (argc < 1) return cli_usage("memory needs a subcommand: show or set");
     const char *agent_name = NULL, *limit_text = NULL, *description = NULL;
     int json = 0, read_only = 0, writable = 0;
-    option opts[] = {{"--agent", &agent_name, NULL},   {"--json", NULL, &json},
-                     {"--limit", &limit_text, NULL},   {"--description", &description, NULL},
-                     {"--read-only", NULL, &read_only}, {"--writable", NULL, &writable},
+    option opts[] = {{"--agent", &agent_name, NULL},
+                     {"--json", NULL, &json},
+                     {"--limit", &limit_text, NULL},
+                     {"--description", &description, NULL},
+                     {"--read-only", NULL, &read_only},
+                     {"--writable", NULL, &writable},
                      {0}};
     args a;
     int rc = parse_options(argc - 1, argv + 1, opts, &a);
@@ -344,11 +351,16 @@ static int cmd_memory(cli *c, int argc, char **argv)
     } else if (!rc) {
         /* Settings first, so a new, larger limit applies to the new text. */
         if (configure && mg_memory_configure(agent, a.pos[0], limit, description,
-                                             read_only ? 1 : writable ? 0 : -1, &err))
+                                             read_only  ? 1
+                                             : writable ? 0
+                                                        : -1,
+                                             &err))
             rc = cli_fail(&err);
         char *value = !rc && a.npos == 2 ? cli_text_arg(a.pos[1]) : NULL;
-        if (!rc && a.npos == 2 && !value) rc = EXIT_RUNTIME;
-        else if (value && mg_memory_set(agent, a.pos[0], value, &err)) rc = cli_fail(&err);
+        if (!rc && a.npos == 2 && !value)
+            rc = EXIT_RUNTIME;
+        else if (value && mg_memory_set(agent, a.pos[0], value, &err))
+            rc = cli_fail(&err);
         free(value);
     }
     mg_agent_free(agent);
@@ -398,9 +410,12 @@ typedef struct search_opts {
 
 static int parse_search(int argc, char **argv, search_opts *s)
 {
-    option opts[] = {{"--agent", &s->agent, NULL}, {"--json", NULL, &s->json},
-                     {"--limit", &s->limit, NULL}, {"--page", &s->page, NULL},
-                     {"--from", &s->from, NULL},   {"--to", &s->to, NULL},
+    option opts[] = {{"--agent", &s->agent, NULL},
+                     {"--json", NULL, &s->json},
+                     {"--limit", &s->limit, NULL},
+                     {"--page", &s->page, NULL},
+                     {"--from", &s->from, NULL},
+                     {"--to", &s->to, NULL},
                      {0}};
     int rc = parse_options(argc, argv, opts, &s->a);
     if (!rc && s->limit) rc = parse_int(s->limit, "--limit", 1, &s->search.limit);
@@ -502,8 +517,10 @@ static int cmd_archival(cli *c, int argc, char **argv)
             rc = insert_lines(agent, input, jsonl);
         } else {
             mg_error err = {0};
-            if (mg_archival_insert(agent, input, NULL, 0, &err)) rc = cli_fail(&err);
-            else printf("inserted 1 passage\n");
+            if (mg_archival_insert(agent, input, NULL, 0, &err))
+                rc = cli_fail(&err);
+            else
+                printf("inserted 1 passage\n");
         }
         free(input);
     }
@@ -581,14 +598,22 @@ int main(int argc, char **argv)
     int rest = argc - i - 1;
     char **rest_argv = argv + i + 1;
     int rc;
-    if (strcmp(command, "chat") == 0) rc = cmd_chat(&c, rest, rest_argv);
-    else if (strcmp(command, "send") == 0) rc = cmd_send(&c, rest, rest_argv);
-    else if (strcmp(command, "agents") == 0) rc = cmd_agents(&c, rest, rest_argv);
-    else if (strcmp(command, "memory") == 0) rc = cmd_memory(&c, rest, rest_argv);
-    else if (strcmp(command, "recall") == 0) rc = cmd_recall(&c, rest, rest_argv);
-    else if (strcmp(command, "archival") == 0) rc = cmd_archival(&c, rest, rest_argv);
-    else if (strcmp(command, "context") == 0) rc = cmd_context(&c, rest, rest_argv);
-    else rc = cli_usage("unknown command '%s'", command);
+    if (strcmp(command, "chat") == 0)
+        rc = cmd_chat(&c, rest, rest_argv);
+    else if (strcmp(command, "send") == 0)
+        rc = cmd_send(&c, rest, rest_argv);
+    else if (strcmp(command, "agents") == 0)
+        rc = cmd_agents(&c, rest, rest_argv);
+    else if (strcmp(command, "memory") == 0)
+        rc = cmd_memory(&c, rest, rest_argv);
+    else if (strcmp(command, "recall") == 0)
+        rc = cmd_recall(&c, rest, rest_argv);
+    else if (strcmp(command, "archival") == 0)
+        rc = cmd_archival(&c, rest, rest_argv);
+    else if (strcmp(command, "context") == 0)
+        rc = cmd_context(&c, rest, rest_argv);
+    else
+        rc = cli_usage("unknown command '%s'", command);
     mg_store_close(c.store);
     free(c.home);
     return rc;

@@ -101,7 +101,8 @@ char *cli_text_arg(const char *arg)
 char *cli_join(int argc, char **argv)
 {
     size_t len = 1;
-    for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 1;
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
     char *out = malloc(len);
     if (!out) return NULL;
     out[0] = '\0';
@@ -115,7 +116,9 @@ char *cli_join(int argc, char **argv)
 void cli_print_event(const mg_event *ev, FILE *out, int verbose)
 {
     switch (ev->type) {
-    case MG_EVENT_ASSISTANT: fprintf(out, "%s\n", ev->text); break;
+    case MG_EVENT_ASSISTANT:
+        fprintf(out, "%s\n", ev->text);
+        break;
     case MG_EVENT_REASONING:
         if (verbose) fprintf(out, "  (thinking) %s\n", ev->text);
         break;
@@ -125,7 +128,9 @@ void cli_print_event(const mg_event *ev, FILE *out, int verbose)
     case MG_EVENT_TOOL_RETURN:
         if (verbose) fprintf(out, "  <- %s\n", ev->text);
         break;
-    case MG_EVENT_SYSTEM: fprintf(verbose ? out : stderr, "  [system] %s\n", ev->text); break;
+    case MG_EVENT_SYSTEM:
+        fprintf(verbose ? out : stderr, "  [system] %s\n", ev->text);
+        break;
     case MG_EVENT_USAGE:
         if (verbose)
             fprintf(out, "  [usage] %d steps, %d prompt + %d completion tokens\n", ev->step_count,
@@ -139,8 +144,10 @@ int cli_print_answer(mg_status st, char *json, const mg_error *err, int raw,
                      void (*render)(const char *))
 {
     if (st) return cli_fail(err);
-    if (raw || !render) printf("%s\n", json);
-    else render(json);
+    if (raw || !render)
+        printf("%s\n", json);
+    else
+        render(json);
     mg_free(json);
     return EXIT_OK;
 }

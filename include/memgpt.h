@@ -90,17 +90,17 @@ typedef struct mg_agent mg_agent;
 /* Settings of an agent. Zero/NULL fields take the documented default, so
  * `mg_agent_config c = {0};` is a valid start. */
 typedef struct mg_agent_config {
-    const char *model;          /* "openai/gpt-4o-mini" (default) */
-    int context_window;         /* tokens; default from the model, else 8192 */
-    const char *persona;        /* initial `persona` block; default built in */
-    const char *human;          /* initial `human` block; default built in */
-    const char *system_prompt;  /* NULL: the built-in system instructions */
-    const char *embedder;       /* "offline" (default) or "openai/MODEL" */
-    int step_limit;             /* LLM calls per event; default 10 */
-    int reflect_every;          /* user messages between reflections; default 10, -1 = off */
-    int idle_seconds;           /* chat idle time before a timed heartbeat; default 600, -1 = off */
-    double warn_fraction;       /* default 0.75 */
-    double flush_fraction;      /* default 1.0 */
+    const char *model;         /* "openai/gpt-4o-mini" (default) */
+    int context_window;        /* tokens; default from the model, else 8192 */
+    const char *persona;       /* initial `persona` block; default built in */
+    const char *human;         /* initial `human` block; default built in */
+    const char *system_prompt; /* NULL: the built-in system instructions */
+    const char *embedder;      /* "offline" (default) or "openai/MODEL" */
+    int step_limit;            /* LLM calls per event; default 10 */
+    int reflect_every;         /* user messages between reflections; default 10, -1 = off */
+    int idle_seconds;          /* chat idle time before a timed heartbeat; default 600, -1 = off */
+    double warn_fraction;      /* default 0.75 */
+    double flush_fraction;     /* default 1.0 */
 } mg_agent_config;
 
 /* Creates agent `name` (1-64 chars of [A-Za-z0-9_.-]). MG_ERR_EXISTS if taken. */
@@ -227,11 +227,11 @@ mg_status mg_memory_configure(mg_agent *agent, const char *label, int limit,
 
 /* A search. Zero fields take defaults (limit 10, no date bounds). */
 typedef struct mg_search {
-    const char *query;   /* may be NULL/empty for a pure date search */
-    int64_t from_ms;     /* inclusive lower bound, 0 = none */
-    int64_t to_ms;       /* exclusive upper bound, 0 = none */
-    int limit;           /* results per page */
-    int page;            /* 0-based */
+    const char *query; /* may be NULL/empty for a pure date search */
+    int64_t from_ms;   /* inclusive lower bound, 0 = none */
+    int64_t to_ms;     /* exclusive upper bound, 0 = none */
+    int limit;         /* results per page */
+    int page;          /* 0-based */
 } mg_search;
 
 /* Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) into epoch ms.

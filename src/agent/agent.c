@@ -25,7 +25,7 @@
 #include "util/text.h"
 #include "util/timeutil.h"
 
-#define DEFAULT_MODEL "openai/gpt-4o-mini"
+#define DEFAULT_MODEL  "openai/gpt-4o-mini"
 #define DEFAULT_WINDOW 8192
 /* Below this the instructions and function schemas leave no room to talk. */
 #define MIN_WINDOW 2048
@@ -68,8 +68,7 @@ static mg_status resolve_config(const mg_agent_config *in, mg_agent_config *out,
         return mg_err_set(err, MG_ERR_USAGE, "the step limit must be between 1 and 1000");
     if (out->warn_fraction <= 0.1 || out->flush_fraction > 1.0 ||
         out->warn_fraction >= out->flush_fraction)
-        return mg_err_set(err, MG_ERR_USAGE,
-                          "need 0.1 < warn fraction < flush fraction <= 1.0");
+        return mg_err_set(err, MG_ERR_USAGE, "need 0.1 < warn fraction < flush fraction <= 1.0");
     const char *texts[] = {out->persona, out->human, out->system_prompt};
     for (int i = 0; i < 3; i++)
         if (texts[i] && !mg_utf8_valid(texts[i], strlen(texts[i])))
@@ -114,7 +113,8 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
     sqlite3_bind_int64(stmt, 12, now);
     int rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
-    if (rc == SQLITE_CONSTRAINT || (sqlite3_extended_errcode(store->db) & 0xFF) == SQLITE_CONSTRAINT) {
+    if (rc == SQLITE_CONSTRAINT ||
+        (sqlite3_extended_errcode(store->db) & 0xFF) == SQLITE_CONSTRAINT) {
         st = mg_err_set(err, MG_ERR_EXISTS, "an agent named '%s' already exists", name);
         goto fail;
     }
@@ -314,16 +314,15 @@ static json_t *describe(mg_agent *a)
 {
     char created[32];
     mg_time_iso(a->created_at, created, sizeof created);
-    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:I, s:{s:i, s:i, s:i, s:f, s:f}, "
-                     "s:b}",
-                     "name", a->name, "model", a->model, "context_window", a->context_window,
-                     "embedder", a->embedder, "created_at", created, "messages",
-                     (json_int_t)a->recall_count, "passages", (json_int_t)a->archival_count,
-                     "in_context", a->queue.count, "summarized", (json_int_t)a->summarized_count,
-                     "settings", "step_limit", a->step_limit, "reflect_every", a->reflect_every,
-                     "idle_seconds", a->idle_seconds, "warn_fraction", a->warn_fraction,
-                     "flush_fraction", a->flush_fraction, "custom_system_prompt",
-                     a->system_prompt != NULL);
+    return json_pack(
+        "{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:I, s:{s:i, s:i, s:i, s:f, s:f}, "
+        "s:b}",
+        "name", a->name, "model", a->model, "context_window", a->context_window, "embedder",
+        a->embedder, "created_at", created, "messages", (json_int_t)a->recall_count, "passages",
+        (json_int_t)a->archival_count, "in_context", a->queue.count, "summarized",
+        (json_int_t)a->summarized_count, "settings", "step_limit", a->step_limit, "reflect_every",
+        a->reflect_every, "idle_seconds", a->idle_seconds, "warn_fraction", a->warn_fraction,
+        "flush_fraction", a->flush_fraction, "custom_system_prompt", a->system_prompt != NULL);
 }
 
 mg_status mg_agent_describe(mg_agent *a, char **json_out, mg_error *err)

@@ -39,14 +39,14 @@ struct mg_agent {
     int user_since_reflect;
     int64_t paused_until; /* timed heartbeats paused until (ms) */
     int64_t last_login;
-    double token_scale; /* provider's prompt tokens / our estimate */
+    double token_scale;     /* provider's prompt tokens / our estimate */
     int64_t recall_count;   /* messages in recall memory (kept current, for the statistics) */
     int64_t archival_count; /* passages in archival memory */
 
     mg_core_memory core;
-    mg_msg_list queue; /* in-context messages, oldest first */
-    json_t *tools;     /* function schemas sent with each request */
-    int tools_tokens;  /* their raw token estimate, computed once */
+    mg_msg_list queue;     /* in-context messages, oldest first */
+    json_t *tools;         /* function schemas sent with each request */
+    int tools_tokens;      /* their raw token estimate, computed once */
     mg_provider *provider; /* opened on first LLM call */
 };
 

@@ -50,7 +50,8 @@ void evq_clear(mg_event_queue *q)
 
 void evq_deliver(mg_event_queue *q, mg_event_fn on_event, void *user)
 {
-    for (int i = 0; on_event && i < q->count; i++) on_event(&q->items[i], user);
+    for (int i = 0; on_event && i < q->count; i++)
+        on_event(&q->items[i], user);
     evq_clear(q);
 }
 
@@ -64,12 +65,18 @@ void evq_free(mg_event_queue *q)
 const char *mg_event_type_name(mg_event_type type)
 {
     switch (type) {
-    case MG_EVENT_REASONING: return "reasoning_message";
-    case MG_EVENT_TOOL_CALL: return "tool_call_message";
-    case MG_EVENT_TOOL_RETURN: return "tool_return_message";
-    case MG_EVENT_ASSISTANT: return "assistant_message";
-    case MG_EVENT_SYSTEM: return "system_message";
-    case MG_EVENT_USAGE: return "usage_statistics";
+    case MG_EVENT_REASONING:
+        return "reasoning_message";
+    case MG_EVENT_TOOL_CALL:
+        return "tool_call_message";
+    case MG_EVENT_TOOL_RETURN:
+        return "tool_return_message";
+    case MG_EVENT_ASSISTANT:
+        return "assistant_message";
+    case MG_EVENT_SYSTEM:
+        return "system_message";
+    case MG_EVENT_USAGE:
+        return "usage_statistics";
     }
     return "unknown";
 }
@@ -83,11 +90,18 @@ char *mg_event_to_json(const mg_event *ev)
 {
     char when[32];
     mg_time_iso(ev->time_ms, when, sizeof when);
-    json_t *obj = json_pack("{s:s, s:s}", "message_type", mg_event_type_name(ev->type), "date", when);
+    json_t *obj =
+        json_pack("{s:s, s:s}", "message_type", mg_event_type_name(ev->type), "date", when);
     switch (ev->type) {
-    case MG_EVENT_REASONING: set_string(obj, "reasoning", ev->text); break;
-    case MG_EVENT_ASSISTANT: set_string(obj, "content", ev->text); break;
-    case MG_EVENT_SYSTEM: set_string(obj, "content", ev->text); break;
+    case MG_EVENT_REASONING:
+        set_string(obj, "reasoning", ev->text);
+        break;
+    case MG_EVENT_ASSISTANT:
+        set_string(obj, "content", ev->text);
+        break;
+    case MG_EVENT_SYSTEM:
+        set_string(obj, "content", ev->text);
+        break;
     case MG_EVENT_TOOL_CALL: {
         json_t *call = json_object();
         set_string(call, "name", ev->tool_name);

@@ -35,9 +35,10 @@ mg_status mg_agent_pop(mg_agent *agent, int count, mg_error *err)
     int keep = agent->queue.count - count;
     if (keep < 0) keep = 0;
     /* Never keep a call whose results are popped, nor results without their call. */
-    while (keep > 0 && ((keep < agent->queue.count && agent->queue.items[keep].role == MG_ROLE_TOOL) ||
-                        (agent->queue.items[keep - 1].role == MG_ROLE_ASSISTANT &&
-                         agent->queue.items[keep - 1].ncalls > 0 && keep < agent->queue.count)))
+    while (keep > 0 &&
+           ((keep < agent->queue.count && agent->queue.items[keep].role == MG_ROLE_TOOL) ||
+            (agent->queue.items[keep - 1].role == MG_ROLE_ASSISTANT &&
+             agent->queue.items[keep - 1].ncalls > 0 && keep < agent->queue.count)))
         keep--;
     return truncate_queue(agent, keep, err);
 }
@@ -52,7 +53,8 @@ static int last_user_message(const mg_agent *agent)
 mg_status mg_agent_retry(mg_agent *agent, mg_event_fn on_event, void *user, mg_error *err)
 {
     int i = last_user_message(agent);
-    if (i < 0) return mg_err_set(err, MG_ERR_NOT_FOUND, "there is no user message in view to retry");
+    if (i < 0)
+        return mg_err_set(err, MG_ERR_NOT_FOUND, "there is no user message in view to retry");
     mg_status st = truncate_queue(agent, i + 1, err);
     if (st) return st;
     return agent_resume_turn(agent, on_event, user, err);
@@ -81,7 +83,8 @@ mg_status mg_agent_rethink(mg_agent *agent, const char *text, mg_error *err)
 {
     if (!text || !*text) return mg_err_set(err, MG_ERR_USAGE, "rethink needs the new text");
     mg_msg *m = last_assistant(agent, 0);
-    if (!m) return mg_err_set(err, MG_ERR_NOT_FOUND, "there is no inner monologue in view to rethink");
+    if (!m)
+        return mg_err_set(err, MG_ERR_NOT_FOUND, "there is no inner monologue in view to rethink");
     char *old = m->content;
     m->content = mg_xstrdup(text);
     mg_status st = save_edit(agent, m, err);

@@ -42,7 +42,7 @@ typedef struct turn {
     void *user;
     int steps;       /* LLM calls for the current event (the step limit counts these) */
     int total_steps; /* for the usage report, across the reflection turn too */
-    int replied; /* a send_message reached the user this turn */
+    int replied;     /* a send_message reached the user this turn */
     int prompt_tokens, completion_tokens;
 } turn;
 
@@ -55,8 +55,10 @@ static mg_msg envelope(const char *kind, const char *key, const char *text)
     json_t *obj = json_pack("{s:s}", "type", kind);
     if (key) json_object_set_new(obj, key, json_string(text));
     json_object_set_new(obj, "time", json_string(when));
-    mg_msg m = {.role = MG_ROLE_USER, .kind = mg_xstrdup(kind),
-                .content = json_dumps(obj, JSON_COMPACT), .time_ms = now};
+    mg_msg m = {.role = MG_ROLE_USER,
+                .kind = mg_xstrdup(kind),
+                .content = json_dumps(obj, JSON_COMPACT),
+                .time_ms = now};
     json_decref(obj);
     return m;
 }
@@ -116,12 +118,17 @@ static mg_status call_model(turn *t, mg_llm_reply *reply, mg_error *err)
 
 static void push_call_events(turn *t, const mg_tool_call *call, const mg_fn_outcome *out)
 {
-    mg_event ev = {.type = MG_EVENT_TOOL_CALL, .tool_name = call->name,
-                   .tool_args = call->arguments, .tool_call_id = call->id};
+    mg_event ev = {.type = MG_EVENT_TOOL_CALL,
+                   .tool_name = call->name,
+                   .tool_args = call->arguments,
+                   .tool_call_id = call->id};
     evq_push(&t->events, &ev);
     if (out->reply) evq_text(&t->events, MG_EVENT_ASSISTANT, out->reply);
-    mg_event ret = {.type = MG_EVENT_TOOL_RETURN, .tool_name = call->name,
-                    .tool_call_id = call->id, .text = out->result, .tool_ok = out->ok};
+    mg_event ret = {.type = MG_EVENT_TOOL_RETURN,
+                    .tool_name = call->name,
+                    .tool_call_id = call->id,
+                    .text = out->result,
+                    .tool_ok = out->ok};
     evq_push(&t->events, &ret);
 }
 
@@ -130,9 +137,12 @@ static void push_call_events(turn *t, const mg_tool_call *call, const mg_fn_outc
 static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_error *err)
 {
     mg_agent *agent = t->agent;
-    mg_msg assistant = {.role = MG_ROLE_ASSISTANT, .kind = mg_xstrdup("assistant"),
-                        .content = reply->content, .calls = reply->calls,
-                        .ncalls = reply->ncalls, .time_ms = mg_now_ms()};
+    mg_msg assistant = {.role = MG_ROLE_ASSISTANT,
+                        .kind = mg_xstrdup("assistant"),
+                        .content = reply->content,
+                        .calls = reply->calls,
+                        .ncalls = reply->ncalls,
+                        .time_ms = mg_now_ms()};
     reply->content = NULL; /* the message owns them now */
     reply->calls = NULL;
     reply->ncalls = 0;
@@ -158,9 +168,12 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_er
         failed |= !out.ok;
         requested |= out.request_heartbeat;
         if (out.reply) t->replied = 1;
-        mg_msg result = {.role = MG_ROLE_TOOL, .kind = mg_xstrdup("tool"),
-                         .content = mg_xstrdup(out.result), .tool_call_id = mg_xstrdup(calls[i].id),
-                         .tool_name = mg_xstrdup(calls[i].name), .time_ms = mg_now_ms()};
+        mg_msg result = {.role = MG_ROLE_TOOL,
+                         .kind = mg_xstrdup("tool"),
+                         .content = mg_xstrdup(out.result),
+                         .tool_call_id = mg_xstrdup(calls[i].id),
+                         .tool_name = mg_xstrdup(calls[i].name),
+                         .time_ms = mg_now_ms()};
         st = agent_append_message(agent, result, NULL, err);
         if (!st) push_call_events(t, &calls[i], &out);
         mg_fn_outcome_clear(&out);
@@ -175,11 +188,11 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_er
     *heartbeat = 0;
     if (!st && ncalls > 0 && (failed || requested)) {
         *heartbeat = 1;
-        st = agent_append_message(agent,
-                                  envelope("heartbeat", "reason",
-                                           failed ? mg_prompt_heartbeat_failed
-                                                  : mg_prompt_heartbeat_requested),
-                                  NULL, err);
+        st = agent_append_message(
+            agent,
+            envelope("heartbeat", "reason",
+                     failed ? mg_prompt_heartbeat_failed : mg_prompt_heartbeat_requested),
+            NULL, err);
     }
     if (!st) st = agent_save_state(agent, err);
     return st;
@@ -196,8 +209,10 @@ static mg_status step(turn *t, int *heartbeat, mg_error *err)
     }
     st = apply_reply(t, &reply, heartbeat, err);
     mg_llm_reply_clear(&reply);
-    if (!st) st = store_commit(t->agent->store, err);
-    else store_rollback(t->agent->store);
+    if (!st)
+        st = store_commit(t->agent->store, err);
+    else
+        store_rollback(t->agent->store);
     if (st) {
         evq_clear(&t->events);
         mg_error ignored;
@@ -233,8 +248,10 @@ static mg_status run_turn(turn *t, mg_error *err)
 
 static void finish_turn(turn *t)
 {
-    mg_event usage = {.type = MG_EVENT_USAGE, .prompt_tokens = t->prompt_tokens,
-                      .completion_tokens = t->completion_tokens, .step_count = t->total_steps};
+    mg_event usage = {.type = MG_EVENT_USAGE,
+                      .prompt_tokens = t->prompt_tokens,
+                      .completion_tokens = t->completion_tokens,
+                      .step_count = t->total_steps};
     evq_push(&t->events, &usage);
     flush_events(t);
     evq_free(&t->events);
@@ -279,8 +296,7 @@ mg_status agent_resume_turn(mg_agent *agent, mg_event_fn on_event, void *user, m
 mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
                         mg_error *err)
 {
-    if (!text || mg_text_blank(text))
-        return mg_err_set(err, MG_ERR_USAGE, "the message is empty");
+    if (!text || mg_text_blank(text)) return mg_err_set(err, MG_ERR_USAGE, "the message is empty");
     size_t len = strlen(text);
     if (!mg_utf8_valid(text, len))
         return mg_err_set(err, MG_ERR_USAGE, "the message is not valid UTF-8");

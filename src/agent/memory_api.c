@@ -75,8 +75,7 @@ mg_status mg_recall_list(mg_agent *agent, int limit, char **json_out, mg_error *
     return st ? st : dump(rows, json_out);
 }
 
-mg_status mg_recall_search(mg_agent *agent, const mg_search *search, char **json_out,
-                           mg_error *err)
+mg_status mg_recall_search(mg_agent *agent, const mg_search *search, char **json_out, mg_error *err)
 {
     json_t *found;
     mg_status st = recall_search(agent->store, agent->id, search, &found, err);
@@ -88,8 +87,8 @@ mg_status mg_archival_insert(mg_agent *agent, const char *text, const char *tags
 {
     if (!text || !mg_utf8_valid(text, strlen(text)))
         return mg_err_set(err, MG_ERR_USAGE, "the passage must be valid UTF-8");
-    mg_status st = archival_insert(agent->store, agent->id, agent->embedder, text, tags_json,
-                                   time_ms, err);
+    mg_status st =
+        archival_insert(agent->store, agent->id, agent->embedder, text, tags_json, time_ms, err);
     if (!st) agent->archival_count++;
     return st;
 }
@@ -100,16 +99,21 @@ mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_e
     json_t *obj = json_loads(json_object, 0, &jerr);
     if (!json_is_object(obj)) {
         json_decref(obj);
-        return mg_err_set(err, MG_ERR_USAGE, "not a JSON object: %s", obj ? "wrong type" : jerr.text);
+        return mg_err_set(err, MG_ERR_USAGE, "not a JSON object: %s",
+                          obj ? "wrong type" : jerr.text);
     }
     mg_status st = MG_OK;
     const char *text = json_string_value(json_object_get(obj, "text"));
     json_t *tags = json_object_get(obj, "tags"), *when = json_object_get(obj, "time");
     int64_t time_ms = 0;
-    char *tags_json = tags && !json_is_null(tags) ? json_dumps(tags, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    if (!text) st = mg_err_set(err, MG_ERR_USAGE, "the object has no \"text\" string");
-    else if (json_is_integer(when)) time_ms = json_integer_value(when) * 1000;
-    else if (json_is_string(when)) st = mg_parse_time(json_string_value(when), 0, &time_ms, err);
+    char *tags_json =
+        tags && !json_is_null(tags) ? json_dumps(tags, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (!text)
+        st = mg_err_set(err, MG_ERR_USAGE, "the object has no \"text\" string");
+    else if (json_is_integer(when))
+        time_ms = json_integer_value(when) * 1000;
+    else if (json_is_string(when))
+        st = mg_parse_time(json_string_value(when), 0, &time_ms, err);
     else if (when && !json_is_null(when))
         st = mg_err_set(err, MG_ERR_USAGE, "\"time\" must be a date string or epoch seconds");
     if (!st) st = mg_archival_insert(agent, text, tags_json, time_ms, err);
@@ -132,10 +136,10 @@ mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err)
     context_measure(agent, &u);
     json_t *obj = json_pack(
         "{s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:b}", "tokens",
-        "system_instructions", u.instructions, "core_memory", u.core, "memory_statistics",
-        u.stats, "summary", u.summary, "messages", u.messages, "tools", u.tools, "total", u.total,
-        "context_window", u.window, "warn_at", u.warn_at, "flush_at", u.flush_at, "messages_in_view",
-        u.nmessages, "token_scale", agent->token_scale, "counter",
+        "system_instructions", u.instructions, "core_memory", u.core, "memory_statistics", u.stats,
+        "summary", u.summary, "messages", u.messages, "tools", u.tools, "total", u.total,
+        "context_window", u.window, "warn_at", u.warn_at, "flush_at", u.flush_at,
+        "messages_in_view", u.nmessages, "token_scale", agent->token_scale, "counter",
         "estimate (conservative, scaled by provider-reported usage)", "warned", agent->warned);
     return dump(obj, json_out);
 }

@@ -30,8 +30,8 @@ void context_system_message(mg_agent *agent, buf *out, mg_context_usage *usage)
 {
     buf part = BUF_INIT;
     char when[64];
-    int instructions = append_measured(out, agent->system_prompt ? agent->system_prompt
-                                                                 : mg_prompt_system);
+    int instructions =
+        append_measured(out, agent->system_prompt ? agent->system_prompt : mg_prompt_system);
 
     buf_puts(&part, "\n\n## Core memory\n");
     core_memory_render(&agent->core, &part);
@@ -68,7 +68,8 @@ void context_system_message(mg_agent *agent, buf *out, mg_context_usage *usage)
     usage->stats = context_scale(agent, stats);
     usage->summary = context_scale(agent, summary);
     int messages = 0;
-    for (int i = 0; i < agent->queue.count; i++) messages += agent->queue.items[i].tokens;
+    for (int i = 0; i < agent->queue.count; i++)
+        messages += agent->queue.items[i].tokens;
     usage->messages = context_scale(agent, messages);
     usage->tools = context_scale(agent, agent->tools_tokens);
     usage->total = usage->instructions + usage->core + usage->stats + usage->summary +

@@ -58,13 +58,15 @@ mg_msg *mg_msg_list_push(mg_msg_list *list, mg_msg m)
 
 void mg_msg_list_pop(mg_msg_list *list, int n)
 {
-    while (n-- > 0 && list->count > 0) mg_msg_clear(&list->items[--list->count]);
+    while (n-- > 0 && list->count > 0)
+        mg_msg_clear(&list->items[--list->count]);
 }
 
 void mg_msg_list_drop_front(mg_msg_list *list, int n)
 {
     if (n > list->count) n = list->count;
-    for (int i = 0; i < n; i++) mg_msg_clear(&list->items[i]);
+    for (int i = 0; i < n; i++)
+        mg_msg_clear(&list->items[i]);
     memmove(list->items, list->items + n, (size_t)(list->count - n) * sizeof *list->items);
     list->count -= n;
 }

@@ -79,11 +79,14 @@ static void transcript_line(const mg_msg *m, buf *out)
     char *text = recall_search_text(m);
     switch (m->role) {
     case MG_ROLE_USER:
-        if (strcmp(m->kind, "user_message") == 0) buf_printf(out, "[%s] user: %s\n", when, text);
-        else buf_printf(out, "[%s] (%s) %s\n", when, m->kind, text);
+        if (strcmp(m->kind, "user_message") == 0)
+            buf_printf(out, "[%s] user: %s\n", when, text);
+        else
+            buf_printf(out, "[%s] (%s) %s\n", when, m->kind, text);
         break;
     case MG_ROLE_ASSISTANT:
-        if (m->content && *m->content) buf_printf(out, "[%s] assistant thought: %s\n", when, m->content);
+        if (m->content && *m->content)
+            buf_printf(out, "[%s] assistant thought: %s\n", when, m->content);
         for (int i = 0; i < m->ncalls; i++)
             buf_printf(out, "[%s] assistant called %s(%s)\n", when, m->calls[i].name,
                        m->calls[i].arguments);
@@ -107,7 +110,8 @@ static mg_status summarize_chunk(mg_agent *agent, const char *previous, const ch
     buf_printf(&system, mg_prompt_summarizer, budget * 3 / 4);
     buf_printf(&input, "Previous summary:\n%s\n\nMessages leaving the context window:\n%s",
                previous && *previous ? previous : "(none yet)", chunk);
-    mg_msg msg = {.role = MG_ROLE_USER, .kind = "summary_request", .content = (char *)buf_str(&input)};
+    mg_msg msg = {
+        .role = MG_ROLE_USER, .kind = "summary_request", .content = (char *)buf_str(&input)};
     mg_llm_request req = {buf_str(&system), &msg, 1, NULL, budget};
     mg_llm_reply reply;
     st = mg_provider_chat(provider, &req, &reply, err);
@@ -115,7 +119,8 @@ static mg_status summarize_chunk(mg_agent *agent, const char *previous, const ch
     buf_free(&input);
     if (st) return mg_err_wrap(err, "summarizing evicted messages: ");
     const char *text = reply.content ? reply.content : "";
-    while (*text == ' ' || *text == '\n') text++;
+    while (*text == ' ' || *text == '\n')
+        text++;
     size_t len = strlen(text), max = (size_t)budget * 6;
     *summary = mg_xstrndup(text, mg_utf8_cut(text, len, max));
     mg_llm_reply_clear(&reply);
@@ -182,7 +187,9 @@ mg_status overflow_flush(mg_agent *agent, int force, mg_event_queue *events, mg_
     int target = before.warn_at / 2;
     int n = overflow_pick(agent, target, overflow_summary_budget(agent));
     if (n == 0) {
-        if (force) evq_text(events, MG_EVENT_SYSTEM, "Nothing to evict: the context holds only the newest messages.");
+        if (force)
+            evq_text(events, MG_EVENT_SYSTEM,
+                     "Nothing to evict: the context holds only the newest messages.");
         return MG_OK;
     }
     char *summary;
@@ -227,8 +234,10 @@ static mg_status give_warning(mg_agent *agent, mg_event_queue *events, mg_error 
     mg_time_human(mg_now_ms(), when, sizeof when);
     json_t *env = json_pack("{s:s, s:s, s:s}", "type", "system_alert", "message",
                             mg_prompt_memory_pressure, "time", when);
-    mg_msg m = {.role = MG_ROLE_USER, .kind = mg_xstrdup("system_alert"),
-                .content = json_dumps(env, JSON_COMPACT), .time_ms = mg_now_ms()};
+    mg_msg m = {.role = MG_ROLE_USER,
+                .kind = mg_xstrdup("system_alert"),
+                .content = json_dumps(env, JSON_COMPACT),
+                .time_ms = mg_now_ms()};
     json_decref(env);
     agent->warned = 1;
     mg_status st = store_begin(agent->store, err);
@@ -238,7 +247,8 @@ static mg_status give_warning(mg_agent *agent, mg_event_queue *events, mg_error 
         return st;
     }
     mg_msg *queued;
-    if ((st = agent_append_message(agent, m, &queued, err)) || (st = agent_save_state(agent, err))) {
+    if ((st = agent_append_message(agent, m, &queued, err)) ||
+        (st = agent_save_state(agent, err))) {
         store_rollback(agent->store);
         agent->warned = 0;
         return st;

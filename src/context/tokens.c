@@ -36,7 +36,8 @@ static int is_digit(unsigned char c)
 static size_t run_length(const unsigned char *p, size_t i, size_t len, int (*pred)(unsigned char))
 {
     size_t j = i;
-    while (j < len && pred(p[j])) j++;
+    while (j < len && pred(p[j]))
+        j++;
     return j - i;
 }
 
@@ -67,7 +68,8 @@ int mg_tokens_estimate(const char *text, size_t len)
         } else {
             /* One code point: a lead byte and its continuation bytes. */
             n = 1;
-            while (i + n < len && (p[i + n] & 0xC0) == 0x80) n++;
+            while (i + n < len && (p[i + n] & 0xC0) == 0x80)
+                n++;
             tokens++;
         }
         i += n;

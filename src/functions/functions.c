@@ -101,8 +101,8 @@ json_t *mg_functions_schemas(void)
 typedef struct call_ctx {
     mg_agent *agent;
     json_t *args;
-    buf problem;  /* set by arg_* on the first bad argument */
-    buf message;  /* the handler's message for the model */
+    buf problem; /* set by arg_* on the first bad argument */
+    buf message; /* the handler's message for the model */
     int ok;
     char *reply;
 } call_ctx;
@@ -135,7 +135,8 @@ static int arg_int(call_ctx *c, const char *name, int fallback, int required)
     char text[160];
     double value = 0;
     int have = 0;
-    if (json_is_integer(v)) value = (double)json_integer_value(v), have = 1;
+    if (json_is_integer(v))
+        value = (double)json_integer_value(v), have = 1;
     else if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
         value = json_real_value(v), have = 1;
     else if (json_is_string(v)) {
@@ -145,7 +146,8 @@ static int arg_int(call_ctx *c, const char *name, int fallback, int required)
         if (*str && !*end) value = (double)n, have = 1;
     }
     if (have && value >= -2147483648.0 && value <= 2147483647.0) return (int)value;
-    if (have) snprintf(text, sizeof text, "argument '%s' is out of range", name);
+    if (have)
+        snprintf(text, sizeof text, "argument '%s' is out of range", name);
     else if (!v || json_is_null(v)) {
         if (!required) return fallback;
         snprintf(text, sizeof text, "missing required argument '%s'", name);
@@ -197,8 +199,8 @@ static mg_status fn_core_memory_append(call_ctx *c, mg_error *err)
     mg_status st = core_memory_append(&c->agent->core, label, content, err);
     if (st) return model_error(c, st, err);
     mg_block *b = core_memory_find(&c->agent->core, label);
-    buf_printf(&c->message, "Appended to '%s' (%zu/%d characters).", label,
-               mg_utf8_chars(b->value), b->limit);
+    buf_printf(&c->message, "Appended to '%s' (%zu/%d characters).", label, mg_utf8_chars(b->value),
+               b->limit);
     c->ok = 1;
     return MG_OK;
 }
@@ -210,7 +212,8 @@ static mg_status fn_core_memory_replace(call_ctx *c, mg_error *err)
     const char *new_content = arg_string(c, "new_content", 1);
     if (c->problem.len) return MG_OK;
     int replaced;
-    mg_status st = core_memory_replace(&c->agent->core, label, old_content, new_content, &replaced, err);
+    mg_status st =
+        core_memory_replace(&c->agent->core, label, old_content, new_content, &replaced, err);
     if (st) return model_error(c, st, err);
     mg_block *b = core_memory_find(&c->agent->core, label);
     buf_printf(&c->message, "%s %d occurrence%s in '%s' (%zu/%d characters).",
@@ -246,7 +249,8 @@ static void describe_results(call_ctx *c, json_t *found, const char *what, int w
     json_array_foreach(results, i, r)
     {
         buf_printf(&c->message, "\n[%s]", json_string_value(json_object_get(r, "time")));
-        if (with_role) buf_printf(&c->message, " %s:", json_string_value(json_object_get(r, "role")));
+        if (with_role)
+            buf_printf(&c->message, " %s:", json_string_value(json_object_get(r, "role")));
         buf_printf(&c->message, " %s", json_string_value(json_object_get(r, "text")));
     }
     c->ok = 1;
@@ -302,7 +306,8 @@ static mg_status fn_archival_memory_insert(call_ctx *c, mg_error *err)
 {
     const char *content = arg_string(c, "content", 1);
     if (c->problem.len) return MG_OK;
-    mg_status st = archival_insert(c->agent->store, c->agent->id, c->agent->embedder, content, NULL, 0, err);
+    mg_status st =
+        archival_insert(c->agent->store, c->agent->id, c->agent->embedder, content, NULL, 0, err);
     if (st) return model_error(c, st, err);
     c->agent->archival_count++;
     buf_puts(&c->message, "Stored in archival memory.");
@@ -380,8 +385,9 @@ static char *format_result(const mg_agent *agent, int ok, const char *message)
     if (len > limit) {
         size_t cut = mg_utf8_cut(message, len, limit);
         buf_append(&text, message, cut);
-        buf_printf(&text, "\n[cut: this result was %zu bytes; only the first %zu are shown. Narrow "
-                          "the search or ask for the next page.]",
+        buf_printf(&text,
+                   "\n[cut: this result was %zu bytes; only the first %zu are shown. Narrow "
+                   "the search or ask for the next page.]",
                    len, cut);
     } else {
         buf_puts(&text, message);

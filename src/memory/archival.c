@@ -22,9 +22,9 @@
 #include "util/text.h"
 #include "util/timeutil.h"
 
-#define RRF_K 60.0
+#define RRF_K            60.0
 #define SIMILARITY_FLOOR 0.05f
-#define FTS_CANDIDATES 1000
+#define FTS_CANDIDATES   1000
 
 typedef struct hit {
     int64_t id;
@@ -73,10 +73,11 @@ mg_status archival_insert(mg_store *store, int64_t agent_id, const char *embedde
     unsigned char *blob = mg_xmalloc((size_t)dim * 4);
     mg_vec_to_blob(vec, dim, blob);
     sqlite3_stmt *stmt;
-    st = store_prepare(store,
-                       "INSERT INTO passages(agent_id, text, tags, created_at, embedder, embedding) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
-                       &stmt, err);
+    st =
+        store_prepare(store,
+                      "INSERT INTO passages(agent_id, text, tags, created_at, embedder, embedding) "
+                      "VALUES (?, ?, ?, ?, ?, ?)",
+                      &stmt, err);
     if (!st) {
         sqlite3_bind_int64(stmt, 1, agent_id);
         store_bind_text(stmt, 2, text);
@@ -143,8 +144,10 @@ static mg_status vector_hits(mg_store *store, int64_t agent_id, const char *embe
     sqlite3_finalize(stmt);
     if (!st && rc != SQLITE_DONE) st = store_fail(store, err, "searching archival memory");
     if (st) return st;
-    if (hits->count > 1) qsort(hits->items, (size_t)hits->count, sizeof *hits->items, by_similarity);
-    for (int i = 0; i < hits->count; i++) hits->items[i].vector_rank = i + 1;
+    if (hits->count > 1)
+        qsort(hits->items, (size_t)hits->count, sizeof *hits->items, by_similarity);
+    for (int i = 0; i < hits->count; i++)
+        hits->items[i].vector_rank = i + 1;
     return MG_OK;
 }
 
@@ -159,7 +162,8 @@ static int by_id(const void *a, const void *b)
 static hit **index_by_id(hit_list *hits, int n)
 {
     hit **index = mg_xmalloc((size_t)(n ? n : 1) * sizeof *index);
-    for (int i = 0; i < n; i++) index[i] = &hits->items[i];
+    for (int i = 0; i < n; i++)
+        index[i] = &hits->items[i];
     if (n > 1) qsort(index, (size_t)n, sizeof *index, by_id);
     return index;
 }
@@ -202,7 +206,8 @@ static mg_status text_hits(mg_store *store, int64_t agent_id, const mg_search *s
         h->text_rank = ++rank;
     }
     free(index);
-    for (int i = 0; i < text_only.count; i++) *hit_push(hits, 0) = text_only.items[i];
+    for (int i = 0; i < text_only.count; i++)
+        *hit_push(hits, 0) = text_only.items[i];
     free(text_only.items);
     sqlite3_finalize(stmt);
     free(match);
@@ -279,7 +284,8 @@ mg_status archival_search(mg_store *store, int64_t agent_id, const char *embedde
     if (!st)
         *out = json_pack("{s:i, s:i, s:i, s:o}", "total", hits.count, "page", page, "pages",
                          (hits.count + limit - 1) / limit, "results", results);
-    else json_decref(results);
+    else
+        json_decref(results);
     free(hits.items);
     return st;
 }

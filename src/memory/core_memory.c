@@ -23,10 +23,11 @@ mg_status core_memory_load(mg_store *store, int64_t agent_id, mg_core_memory *ou
     out->store = store;
     out->agent_id = agent_id;
     sqlite3_stmt *stmt;
-    mg_status st = store_prepare(store,
-                                 "SELECT label, value, description, char_limit, read_only FROM blocks "
-                                 "WHERE agent_id = ? ORDER BY position, label",
-                                 &stmt, err);
+    mg_status st =
+        store_prepare(store,
+                      "SELECT label, value, description, char_limit, read_only FROM blocks "
+                      "WHERE agent_id = ? ORDER BY position, label",
+                      &stmt, err);
     if (st) return st;
     sqlite3_bind_int64(stmt, 1, agent_id);
     int rc;
@@ -90,7 +91,8 @@ static mg_status unknown_label(const mg_core_memory *cm, const char *label, mg_e
     buf names = BUF_INIT;
     for (int i = 0; i < cm->count; i++)
         buf_printf(&names, "%s%s", i ? ", " : "", cm->blocks[i].label);
-    mg_err_set(err, MG_ERR_NOT_FOUND, "there is no core memory block labelled '%.64s'; the blocks are: %s",
+    mg_err_set(err, MG_ERR_NOT_FOUND,
+               "there is no core memory block labelled '%.64s'; the blocks are: %s",
                label ? label : "", buf_str(&names));
     buf_free(&names);
     return MG_ERR_NOT_FOUND;
@@ -114,9 +116,8 @@ static mg_status commit_value(mg_core_memory *cm, mg_block *b, char *new_value, 
 {
     int64_t now = 0;
     sqlite3_stmt *stmt;
-    mg_status st = store_prepare(cm->store,
-                                 "UPDATE blocks SET value = ? WHERE agent_id = ? AND label = ?", &stmt,
-                                 err);
+    mg_status st = store_prepare(
+        cm->store, "UPDATE blocks SET value = ? WHERE agent_id = ? AND label = ?", &stmt, err);
     if (!st) {
         store_bind_text(stmt, 1, new_value);
         sqlite3_bind_int64(stmt, 2, cm->agent_id);
@@ -126,8 +127,8 @@ static mg_status commit_value(mg_core_memory *cm, mg_block *b, char *new_value, 
     }
     if (!st) {
         sqlite3_stmt *touch;
-        st = store_prepare(cm->store, "UPDATE agents SET memory_updated_at = ? WHERE id = ?", &touch,
-                           err);
+        st = store_prepare(cm->store, "UPDATE agents SET memory_updated_at = ? WHERE id = ?",
+                           &touch, err);
         if (!st) {
             now = mg_now_ms();
             sqlite3_bind_int64(touch, 1, now);
@@ -278,11 +279,12 @@ char *core_memory_json(const mg_core_memory *cm)
     json_t *arr = json_array();
     for (int i = 0; i < cm->count; i++) {
         const mg_block *b = &cm->blocks[i];
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:i, s:I, s:o, s:b}", "label", b->label, "value", b->value,
-                           "limit", b->limit, "chars", (json_int_t)mg_utf8_chars(b->value),
-                           "description", b->description ? json_string(b->description) : json_null(),
-                           "read_only", b->read_only));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:i, s:I, s:o, s:b}", "label", b->label,
+                                        "value", b->value, "limit", b->limit, "chars",
+                                        (json_int_t)mg_utf8_chars(b->value), "description",
+                                        b->description ? json_string(b->description) : json_null(),
+                                        "read_only", b->read_only));
     }
     char *s = json_dumps(arr, JSON_INDENT(2));
     json_decref(arr);

@@ -165,12 +165,11 @@ mg_status recall_count(mg_store *store, int64_t agent_id, int64_t *out, mg_error
 static int is_stop_word(const char *w, size_t n)
 {
     static const char *const words[] = {
-        "a",    "an",   "and",  "are",  "as",   "at",   "be",   "but", "by",   "did",
-        "do",   "does", "for",  "from", "had",  "has",  "have", "he",  "her",  "his",
-        "how",  "i",    "in",   "is",   "it",   "its",  "me",   "my",  "of",   "on",
-        "or",   "our",  "she",  "so",   "that", "the",  "their", "them", "they", "this",
-        "to",   "was",  "we",   "were", "what", "when", "where", "which", "who", "why",
-        "will", "with", "you",  "your"};
+        "a",    "an",   "and",   "are",   "as",   "at",   "be",   "but",  "by",  "did", "do",
+        "does", "for",  "from",  "had",   "has",  "have", "he",   "her",  "his", "how", "i",
+        "in",   "is",   "it",    "its",   "me",   "my",   "of",   "on",   "or",  "our", "she",
+        "so",   "that", "the",   "their", "them", "they", "this", "to",   "was", "we",  "were",
+        "what", "when", "where", "which", "who",  "why",  "will", "with", "you", "your"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (strlen(words[i]) == n && strncasecmp(words[i], w, n) == 0) return 1;
     return 0;
@@ -192,7 +191,8 @@ char *recall_fts_query(const char *text)
             continue;
         }
         const unsigned char *start = p;
-        while (*p && is_word_byte(*p)) p++;
+        while (*p && is_word_byte(*p))
+            p++;
         size_t n = (size_t)(p - start);
         buf_printf(&all, "%s\"%.*s\"", words++ ? " OR " : "", (int)n, (const char *)start);
         if (!is_stop_word((const char *)start, n))
@@ -216,11 +216,11 @@ static json_t *result_row(sqlite3_stmt *stmt, int with_score)
 {
     char when[32];
     mg_time_iso(sqlite3_column_int64(stmt, 1), when, sizeof when);
-    json_t *row = json_pack("{s:I, s:s, s:s, s:s, s:s}", "id",
-                            (json_int_t)sqlite3_column_int64(stmt, 0), "time", when, "role",
-                            (const char *)sqlite3_column_text(stmt, 2), "kind",
-                            (const char *)sqlite3_column_text(stmt, 3), "text",
-                            (const char *)sqlite3_column_text(stmt, 4));
+    json_t *row =
+        json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)sqlite3_column_int64(stmt, 0),
+                  "time", when, "role", (const char *)sqlite3_column_text(stmt, 2), "kind",
+                  (const char *)sqlite3_column_text(stmt, 3), "text",
+                  (const char *)sqlite3_column_text(stmt, 4));
     if (with_score) json_object_set_new(row, "score", json_real(-sqlite3_column_double(stmt, 5)));
     return row;
 }
@@ -301,16 +301,18 @@ mg_status recall_list(mg_store *store, int64_t agent_id, int limit, json_t **out
 {
     *out = NULL;
     sqlite3_stmt *stmt;
-    mg_status st = store_prepare(store,
-                                 "SELECT id, created_at, role, kind, search_text FROM (SELECT * FROM "
-                                 "messages WHERE agent_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
-                                 &stmt, err);
+    mg_status st =
+        store_prepare(store,
+                      "SELECT id, created_at, role, kind, search_text FROM (SELECT * FROM "
+                      "messages WHERE agent_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                      &stmt, err);
     if (st) return st;
     sqlite3_bind_int64(stmt, 1, agent_id);
     sqlite3_bind_int(stmt, 2, limit > 0 ? limit : 20);
     json_t *rows = json_array();
     int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) json_array_append_new(rows, result_row(stmt, 0));
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        json_array_append_new(rows, result_row(stmt, 0));
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) {
         json_decref(rows);

@@ -23,7 +23,7 @@
 
 typedef struct openai_provider {
     mg_provider base;
-    char *base_url; /* without a trailing slash */
+    char *base_url;    /* without a trailing slash */
     char *auth_header; /* "Authorization: Bearer ..." or NULL */
 } openai_provider;
 
@@ -32,7 +32,8 @@ static mg_status read_config(char **base_url, char **auth_header, mg_error *err)
     const char *url = getenv("OPENAI_BASE_URL");
     if (!url || !*url) url = DEFAULT_BASE_URL;
     size_t n = strlen(url);
-    while (n > 0 && url[n - 1] == '/') n--;
+    while (n > 0 && url[n - 1] == '/')
+        n--;
     const char *key = getenv("OPENAI_API_KEY");
     if ((!key || !*key) && strncmp(url, DEFAULT_BASE_URL, strlen(DEFAULT_BASE_URL)) == 0)
         return mg_err_set(err, MG_ERR_AUTH,
@@ -63,8 +64,8 @@ static int is_context_error(long status, json_t *body)
     const char *code = json_string_value(json_object_get(e, "code"));
     if (code && strcmp(code, "context_length_exceeded") == 0) return 1;
     const char *msg = error_text(body);
-    return status == 400 && (strstr(msg, "maximum context length") || strstr(msg, "context length") ||
-                             strstr(msg, "too many tokens"));
+    return status == 400 && (strstr(msg, "maximum context length") ||
+                             strstr(msg, "context length") || strstr(msg, "too many tokens"));
 }
 
 /* POSTs JSON to base_url + path. On MG_OK, *out is the parsed 2xx body. */
@@ -116,12 +117,14 @@ static mg_status post_json(const char *base_url, const char *auth_header, const 
 static json_t *message_to_json(const mg_msg *m)
 {
     switch (m->role) {
-    case MG_ROLE_USER: return json_pack("{s:s, s:s}", "role", "user", "content", m->content ? m->content : "");
+    case MG_ROLE_USER:
+        return json_pack("{s:s, s:s}", "role", "user", "content", m->content ? m->content : "");
     case MG_ROLE_TOOL:
         return json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
                          m->tool_call_id ? m->tool_call_id : "", "content",
                          m->content ? m->content : "");
-    case MG_ROLE_ASSISTANT: break;
+    case MG_ROLE_ASSISTANT:
+        break;
     }
     json_t *msg = json_pack("{s:s}", "role", "assistant");
     json_object_set_new(msg, "content",
@@ -130,10 +133,10 @@ static json_t *message_to_json(const mg_msg *m)
     if (m->ncalls) {
         json_t *calls = json_array();
         for (int i = 0; i < m->ncalls; i++)
-            json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", m->calls[i].id,
-                                                   "type", "function", "function", "name",
-                                                   m->calls[i].name, "arguments",
-                                                   m->calls[i].arguments));
+            json_array_append_new(calls,
+                                  json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", m->calls[i].id,
+                                            "type", "function", "function", "name",
+                                            m->calls[i].name, "arguments", m->calls[i].arguments));
         json_object_set_new(msg, "tool_calls", calls);
     }
     return msg;
@@ -142,7 +145,8 @@ static json_t *message_to_json(const mg_msg *m)
 static json_t *build_chat_body(const char *model, const mg_llm_request *req)
 {
     json_t *messages = json_array();
-    json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content", req->system));
+    json_array_append_new(messages,
+                          json_pack("{s:s, s:s}", "role", "system", "content", req->system));
     for (int i = 0; i < req->nmessages; i++)
         json_array_append_new(messages, message_to_json(&req->messages[i]));
     json_t *body = json_pack("{s:s, s:o}", "model", model, "messages", messages);
@@ -150,8 +154,8 @@ static json_t *build_chat_body(const char *model, const mg_llm_request *req)
         json_t *tools = json_array();
         size_t i;
         json_t *t;
-        json_array_foreach(req->tools, i, t)
-            json_array_append_new(tools, json_pack("{s:s, s:O}", "type", "function", "function", t));
+        json_array_foreach(req->tools, i, t) json_array_append_new(
+            tools, json_pack("{s:s, s:O}", "type", "function", "function", t));
         json_object_set_new(body, "tools", tools);
         json_object_set_new(body, "tool_choice", json_string("auto"));
     }
@@ -170,7 +174,8 @@ static mg_status parse_tool_calls(json_t *calls, mg_llm_reply *reply, mg_error *
 {
     if (!calls || json_is_null(calls)) return MG_OK;
     if (!json_is_array(calls))
-        return mg_err_set(err, MG_ERR_PROVIDER, "unexpected response shape: tool_calls is not a list");
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: tool_calls is not a list");
     size_t n = json_array_size(calls);
     reply->calls = mg_xcalloc(n ? n : 1, sizeof *reply->calls);
     for (size_t i = 0; i < n; i++) {
@@ -192,9 +197,12 @@ static mg_status parse_tool_calls(json_t *calls, mg_llm_reply *reply, mg_error *
             buf_printf(&b, "call_%zu_%lld", i, (long long)mg_now_ms());
             tc->id = buf_take(&b);
         }
-        if (json_is_string(args)) tc->arguments = network_string(args);
-        else if (args) tc->arguments = json_dumps(args, JSON_COMPACT); /* object, as Ollama sends */
-        else tc->arguments = mg_xstrdup("{}");
+        if (json_is_string(args))
+            tc->arguments = network_string(args);
+        else if (args)
+            tc->arguments = json_dumps(args, JSON_COMPACT); /* object, as Ollama sends */
+        else
+            tc->arguments = mg_xstrdup("{}");
     }
     return MG_OK;
 }
@@ -259,15 +267,14 @@ mg_status mg_openai_open(const char *model, mg_provider **out, mg_error *err)
     return MG_OK;
 }
 
-mg_status mg_openai_embed(const char *model, const char *text, float **vec, int *dim,
-                          mg_error *err)
+mg_status mg_openai_embed(const char *model, const char *text, float **vec, int *dim, mg_error *err)
 {
     *vec = NULL;
     char *base_url, *auth;
     mg_status st = read_config(&base_url, &auth, err);
     if (st) return st;
-    json_t *body = json_pack("{s:s, s:s, s:s}", "model", model, "input", text, "encoding_format",
-                             "float");
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "model", model, "input", text, "encoding_format", "float");
     json_t *resp;
     st = post_json(base_url, auth, "/embeddings", body, &resp, err);
     json_decref(body);
@@ -282,7 +289,8 @@ mg_status mg_openai_embed(const char *model, const char *text, float **vec, int 
                           "unexpected embeddings response: no data[0].embedding list");
     }
     *vec = mg_xmalloc(n * sizeof **vec);
-    for (size_t i = 0; i < n; i++) (*vec)[i] = (float)json_number_value(json_array_get(emb, i));
+    for (size_t i = 0; i < n; i++)
+        (*vec)[i] = (float)json_number_value(json_array_get(emb, i));
     *dim = (int)n;
     json_decref(resp);
     return MG_OK;

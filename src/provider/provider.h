@@ -26,8 +26,8 @@ typedef struct mg_llm_request {
     const char *system;     /* the whole system message */
     const mg_msg *messages; /* the queue, oldest first */
     int nmessages;
-    json_t *tools;          /* array of {name, description, parameters}; NULL for none */
-    int max_tokens;         /* reply budget; 0 = provider default */
+    json_t *tools;  /* array of {name, description, parameters}; NULL for none */
+    int max_tokens; /* reply budget; 0 = provider default */
 } mg_llm_request;
 
 typedef struct mg_llm_reply {

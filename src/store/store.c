@@ -31,8 +31,10 @@ mg_status store_fail(mg_store *store, mg_error *err, const char *what)
     else if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
         code = MG_ERR_CORRUPT;
     const char *hint = "";
-    if (rc == SQLITE_FULL) hint = " (the disk is full)";
-    else if (rc == SQLITE_READONLY) hint = " (the data directory is read-only)";
+    if (rc == SQLITE_FULL)
+        hint = " (the disk is full)";
+    else if (rc == SQLITE_READONLY)
+        hint = " (the data directory is read-only)";
     return mg_err_set(err, code, "%s: %s%s", what, sqlite3_errmsg(store->db), hint);
 }
 
@@ -60,8 +62,10 @@ mg_status store_step_done(mg_store *store, sqlite3_stmt *stmt, mg_error *err)
 
 void store_bind_text(sqlite3_stmt *stmt, int index, const char *text)
 {
-    if (text) sqlite3_bind_text(stmt, index, text, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(stmt, index);
+    if (text)
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(stmt, index);
 }
 
 char *store_column_strdup(sqlite3_stmt *stmt, int column)
@@ -87,8 +91,10 @@ mg_status store_query_int(mg_store *store, const char *sql, int64_t bind1, int64
 mg_status store_begin(mg_store *store, mg_error *err)
 {
     char sql[32];
-    if (store->tx_depth == 0) snprintf(sql, sizeof sql, "BEGIN IMMEDIATE");
-    else snprintf(sql, sizeof sql, "SAVEPOINT sp%d", store->tx_depth);
+    if (store->tx_depth == 0)
+        snprintf(sql, sizeof sql, "BEGIN IMMEDIATE");
+    else
+        snprintf(sql, sizeof sql, "SAVEPOINT sp%d", store->tx_depth);
     if (sqlite3_exec(store->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return store_fail(store, err, "starting a transaction");
     store->tx_depth++;
@@ -99,8 +105,10 @@ mg_status store_commit(mg_store *store, mg_error *err)
 {
     char sql[32];
     store->tx_depth--;
-    if (store->tx_depth == 0) snprintf(sql, sizeof sql, "COMMIT");
-    else snprintf(sql, sizeof sql, "RELEASE sp%d", store->tx_depth);
+    if (store->tx_depth == 0)
+        snprintf(sql, sizeof sql, "COMMIT");
+    else
+        snprintf(sql, sizeof sql, "RELEASE sp%d", store->tx_depth);
     if (sqlite3_exec(store->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
         mg_status st = store_fail(store, err, "committing");
         store->tx_depth++;
@@ -114,8 +122,11 @@ void store_rollback(mg_store *store)
 {
     char sql[64];
     store->tx_depth--;
-    if (store->tx_depth == 0) snprintf(sql, sizeof sql, "ROLLBACK");
-    else snprintf(sql, sizeof sql, "ROLLBACK TO sp%d; RELEASE sp%d", store->tx_depth, store->tx_depth);
+    if (store->tx_depth == 0)
+        snprintf(sql, sizeof sql, "ROLLBACK");
+    else
+        snprintf(sql, sizeof sql, "ROLLBACK TO sp%d; RELEASE sp%d", store->tx_depth,
+                 store->tx_depth);
     sqlite3_exec(store->db, sql, NULL, NULL, NULL);
 }
 
@@ -178,8 +189,7 @@ static mg_status check_identity(mg_store *store, int64_t *version, mg_error *err
     int64_t app_id, tables;
     mg_status st = store_query_int(store, "PRAGMA application_id", 0, 0, &app_id, err);
     if (!st) st = store_query_int(store, "PRAGMA user_version", 0, 0, version, err);
-    if (!st)
-        st = store_query_int(store, "SELECT count(*) FROM sqlite_master", 0, 0, &tables, err);
+    if (!st) st = store_query_int(store, "SELECT count(*) FROM sqlite_master", 0, 0, &tables, err);
     if (st) return mg_err_wrap(err, "%s: ", store->path);
     if (app_id != MG_APPLICATION_ID && (tables > 0 || *version != 0))
         return mg_err_set(err, MG_ERR_CORRUPT,
@@ -231,8 +241,8 @@ mg_status mg_store_open(const char *home, mg_store **out, mg_error *err)
                         strerror(errno));
         goto fail;
     }
-    if (sqlite3_open_v2(store->path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(store->path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
         st = mg_err_set(err, MG_ERR_IO, "cannot open %s: %s", store->path,
                         store->db ? sqlite3_errmsg(store->db) : "out of memory");
         goto fail;

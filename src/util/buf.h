@@ -20,7 +20,10 @@ typedef struct buf {
     size_t cap;
 } buf;
 
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void buf_append(buf *b, const char *data, size_t len);
 void buf_puts(buf *b, const char *s);

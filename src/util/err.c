@@ -48,19 +48,32 @@ mg_status mg_err_wrap(mg_error *err, const char *fmt, ...)
 const char *mg_status_name(mg_status code)
 {
     switch (code) {
-    case MG_OK: return "ok";
-    case MG_ERR_USAGE: return "usage error";
-    case MG_ERR_NOT_FOUND: return "not found";
-    case MG_ERR_EXISTS: return "already exists";
-    case MG_ERR_IO: return "i/o error";
-    case MG_ERR_DB: return "database error";
-    case MG_ERR_CORRUPT: return "not a memgpt database";
-    case MG_ERR_AUTH: return "authentication failed";
-    case MG_ERR_PROVIDER: return "provider error";
-    case MG_ERR_TOO_LARGE: return "too large";
-    case MG_ERR_CONTEXT: return "context window exceeded";
-    case MG_ERR_NOMEM: return "out of memory";
-    case MG_ERR_INTERNAL: return "internal error";
+    case MG_OK:
+        return "ok";
+    case MG_ERR_USAGE:
+        return "usage error";
+    case MG_ERR_NOT_FOUND:
+        return "not found";
+    case MG_ERR_EXISTS:
+        return "already exists";
+    case MG_ERR_IO:
+        return "i/o error";
+    case MG_ERR_DB:
+        return "database error";
+    case MG_ERR_CORRUPT:
+        return "not a memgpt database";
+    case MG_ERR_AUTH:
+        return "authentication failed";
+    case MG_ERR_PROVIDER:
+        return "provider error";
+    case MG_ERR_TOO_LARGE:
+        return "too large";
+    case MG_ERR_CONTEXT:
+        return "context window exceeded";
+    case MG_ERR_NOMEM:
+        return "out of memory";
+    case MG_ERR_INTERNAL:
+        return "internal error";
     }
     return "unknown error";
 }

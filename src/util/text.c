@@ -16,10 +16,14 @@ static size_t utf8_next(const unsigned char *p, size_t avail)
     if (c < 0x80) return 1;
     size_t n;
     unsigned cp, min;
-    if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07, min = 0x10000;
-    else return 0;
+    if ((c & 0xE0) == 0xC0)
+        n = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+        n = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
     if (n > avail) return 0;
     for (size_t i = 1; i < n; i++) {
         if ((p[i] & 0xC0) != 0x80) return 0;
@@ -66,7 +70,8 @@ size_t mg_utf8_cut(const char *s, size_t len, size_t max_bytes)
     if (len <= max_bytes) return len;
     size_t n = max_bytes;
     /* Step back over continuation bytes to the start of the cut sequence. */
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
     return n;
 }
 

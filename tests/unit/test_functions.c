@@ -68,9 +68,12 @@ static void test_model_mistakes(void **state)
     expect_failure(f, "send_message", "[1, 2]", "not a JSON object");
     expect_failure(f, "send_message", "{\"message\": 1, \"message\": 2}", "not a JSON object");
     expect_failure(f, "teleport", "{}", "no function named 'teleport'");
-    expect_failure(f, "core_memory_append", "{\"label\": \"human\"}", "missing required argument 'content'");
-    expect_failure(f, "core_memory_append", "{\"label\": 5, \"content\": \"x\"}", "'label' must be a string");
-    expect_failure(f, "core_memory_append", "{\"label\": \"diary\", \"content\": \"x\"}", "no core memory block");
+    expect_failure(f, "core_memory_append", "{\"label\": \"human\"}",
+                   "missing required argument 'content'");
+    expect_failure(f, "core_memory_append", "{\"label\": 5, \"content\": \"x\"}",
+                   "'label' must be a string");
+    expect_failure(f, "core_memory_append", "{\"label\": \"diary\", \"content\": \"x\"}",
+                   "no core memory block");
     expect_failure(f, "core_memory_replace",
                    "{\"label\": \"human\", \"old_content\": \"zebra\", \"new_content\": \"x\"}",
                    "not found");
@@ -95,7 +98,8 @@ static void test_search_results(void **state)
 {
     fixture *f = *state;
     mg_fn_outcome out;
-    json_t *r = call(f, "archival_memory_search", "{\"query\": \"anything\", \"request_heartbeat\": true}", &out);
+    json_t *r = call(f, "archival_memory_search",
+                     "{\"query\": \"anything\", \"request_heartbeat\": true}", &out);
     assert_true(out.ok);
     assert_true(out.request_heartbeat);
     assert_non_null(strstr(json_string_value(json_object_get(r, "message")), "No results"));
@@ -143,7 +147,8 @@ static void test_long_results_are_cut(void **state)
 
 static void push(fixture *f, mg_role role, int ncalls)
 {
-    mg_msg m = {.role = role, .kind = mg_xstrdup(role == MG_ROLE_USER ? "user_message" : "x"),
+    mg_msg m = {.role = role,
+                .kind = mg_xstrdup(role == MG_ROLE_USER ? "user_message" : "x"),
                 .content = mg_xstrdup("some words in this message to take up a little space")};
     if (ncalls) {
         m.calls = mg_xcalloc(1, sizeof *m.calls);

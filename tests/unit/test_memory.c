@@ -53,7 +53,8 @@ static void test_core_errors(void **state)
 
     /* Limits count characters, not bytes: 1000 two-byte letters fit. */
     char accents[2001] = {0};
-    for (int i = 0; i < 1000; i++) memcpy(accents + 2 * i, "\xC3\xA9", 2);
+    for (int i = 0; i < 1000; i++)
+        memcpy(accents + 2 * i, "\xC3\xA9", 2);
     assert_int_equal(core_memory_set(cm, "human", accents, &err), MG_OK);
 
     cm->blocks[0].read_only = 1;
@@ -98,7 +99,7 @@ static void test_fts_query_sanitizer(void **state)
     /* Every word quoted; stop words dropped; no bare operators survive. */
     assert_string_equal(q, "\"Ana\" OR \"say\" OR \"about\" OR \"sailing\" OR \"NEAR\" OR "
                            "\"boats\" OR \"cats\""); /* "OR" is a stop word here */
-    assert_null(strstr(q, "(") );
+    assert_null(strstr(q, "("));
     assert_null(strstr(q, "*"));
     assert_null(strstr(q, ":"));
     free(q);
@@ -114,8 +115,10 @@ static void test_fts_query_sanitizer(void **state)
 static void add_user_message(fixture *f, const char *text, int64_t time_ms)
 {
     json_t *env = json_pack("{s:s, s:s}", "type", "user_message", "message", text);
-    mg_msg m = {.role = MG_ROLE_USER, .kind = mg_xstrdup("user_message"),
-                .content = json_dumps(env, JSON_COMPACT), .time_ms = time_ms};
+    mg_msg m = {.role = MG_ROLE_USER,
+                .kind = mg_xstrdup("user_message"),
+                .content = json_dumps(env, JSON_COMPACT),
+                .time_ms = time_ms};
     json_decref(env);
     mg_error err = {0};
     assert_int_equal(agent_append_message(f->agent, m, NULL, &err), MG_OK);
@@ -169,13 +172,14 @@ static void test_archival(void **state)
     mg_error err = {0};
     assert_int_equal(mg_archival_insert(f->agent, "The dog is named Rex", "[\"pets\"]", 0, &err),
                      MG_OK);
-    assert_int_equal(mg_archival_insert(f->agent, "Quarterly tax filing is in April", NULL, 0, &err),
-                     MG_OK);
+    assert_int_equal(
+        mg_archival_insert(f->agent, "Quarterly tax filing is in April", NULL, 0, &err), MG_OK);
     assert_int_equal(mg_archival_insert(f->agent, "   ", NULL, 0, &err), MG_ERR_USAGE);
     assert_int_equal(mg_archival_insert(f->agent, "x", "{\"not\": \"a list\"}", 0, &err),
                      MG_ERR_USAGE);
-    assert_int_equal(mg_archival_insert_json(f->agent, "{\"text\": \"Trip to Oslo\", \"time\": "
-                                                       "\"2024-05-01\", \"tags\": [\"travel\"]}",
+    assert_int_equal(mg_archival_insert_json(f->agent,
+                                             "{\"text\": \"Trip to Oslo\", \"time\": "
+                                             "\"2024-05-01\", \"tags\": [\"travel\"]}",
                                              &err),
                      MG_OK);
     assert_int_equal(mg_archival_insert_json(f->agent, "{\"tags\": []}", &err), MG_ERR_USAGE);
@@ -188,7 +192,8 @@ static void test_archival(void **state)
     mg_free(json);
     json_t *first = json_array_get(json_object_get(found, "results"), 0);
     assert_string_equal(json_string_value(json_object_get(first, "text")), "The dog is named Rex");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(first, "tags"), 0)), "pets");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(first, "tags"), 0)),
+                        "pets");
     json_decref(found);
 
     mg_search dated = {.query = "trip", .from_ms = 1714521600000LL, .to_ms = 1714608000000LL};

@@ -12,8 +12,11 @@ static void test_utf8(void **state)
     assert_false(mg_utf8_valid("\xC0\xAF", 2));         /* overlong */
     assert_false(mg_utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
     assert_false(mg_utf8_valid("\xF4\x90\x80\x80", 4)); /* > U+10FFFF */
-    char *fixed = mg_utf8_repair("a\xFF" "b\0c", 5);
-    assert_string_equal(fixed, "a\xEF\xBF\xBD" "bc");
+    char *fixed = mg_utf8_repair("a\xFF"
+                                 "b\0c",
+                                 5);
+    assert_string_equal(fixed, "a\xEF\xBF\xBD"
+                               "bc");
     free(fixed);
     const char *s = "ab\xC3\xA9";
     assert_int_equal(mg_utf8_cut(s, 4, 3), 2); /* never inside the é */
@@ -49,8 +52,8 @@ static void test_parse_time(void **state)
     assert_int_equal(ms, 1709251200000LL);
     assert_int_equal(mg_parse_time("2024-02-29T10:30:05Z", 1, &ms, &err), MG_OK);
     assert_int_equal(ms, 1709202605000LL);
-    const char *bad[] = {"", "2023-02-29", "2024-13-01", "yesterday", "2024-01-01T25:00", "2024-1-1",
-                         "2024-01-01x"};
+    const char *bad[] = {"",         "2023-02-29", "2024-13-01", "yesterday", "2024-01-01T25:00",
+                         "2024-1-1", "2024-01-01x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(mg_parse_time(bad[i], 0, &ms, &err), MG_ERR_USAGE);
         assert_non_null(strstr(err.message, "invalid date"));
@@ -60,8 +63,12 @@ static void test_parse_time(void **state)
 
 static void test_event_json(void **state)
 {
-    mg_event ev = {.type = MG_EVENT_TOOL_RETURN, .text = "{\"status\":\"OK\"}", .tool_name = "f",
-                   .tool_call_id = "c1", .tool_ok = 1, .time_ms = 1000};
+    mg_event ev = {.type = MG_EVENT_TOOL_RETURN,
+                   .text = "{\"status\":\"OK\"}",
+                   .tool_name = "f",
+                   .tool_call_id = "c1",
+                   .tool_ok = 1,
+                   .time_ms = 1000};
     char *line = mg_event_to_json(&ev);
     json_t *obj = json_loads(line, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(obj, "message_type")),
@@ -71,8 +78,8 @@ static void test_event_json(void **state)
     assert_null(strchr(line, '\n'));
     json_decref(obj);
     mg_free(line);
-    mg_event usage = {.type = MG_EVENT_USAGE, .prompt_tokens = 10, .completion_tokens = 5,
-                      .step_count = 2};
+    mg_event usage = {
+        .type = MG_EVENT_USAGE, .prompt_tokens = 10, .completion_tokens = 5, .step_count = 2};
     line = mg_event_to_json(&usage);
     assert_non_null(strstr(line, "\"total_tokens\":15"));
     mg_free(line);
