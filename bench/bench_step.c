@@ -411,7 +411,8 @@ static void bench_destroy(mg_provider *base)
     free(base);
 }
 
-static const mg_provider_ops bench_ops = {"bench", bench_chat, bench_destroy};
+static const mg_provider_ops bench_ops = {
+    .prefix = "bench", .chat = bench_chat, .destroy = bench_destroy};
 
 static void on_event(const mg_event *ev, void *user)
 {

@@ -24,9 +24,9 @@ typedef struct chat {
     int verbose;
     int tty;
     char *history_path;
-    /* pipe reader */
-    char pending[65536];
-    size_t pending_len;
+    /* pipe reader: bytes read but not yet returned as lines */
+    char *pending;
+    size_t pending_len, pending_cap;
 } chat;
 
 /* libedit hands the finished line to a callback; this is where it lands. */
@@ -72,21 +72,27 @@ static input_kind read_tty(char **line, int idle)
     return INPUT_LINE;
 }
 
+/* Lines of any length: the buffer grows, so a long paste stays one message. */
 static input_kind read_pipe(chat *ch, char **line, int idle)
 {
     for (;;) {
-        char *nl = memchr(ch->pending, '\n', ch->pending_len);
-        if (nl || ch->pending_len == sizeof ch->pending - 1) {
-            size_t n = nl ? (size_t)(nl - ch->pending) : ch->pending_len;
+        char *nl = ch->pending_len ? memchr(ch->pending, '\n', ch->pending_len) : NULL;
+        if (nl) {
+            size_t n = (size_t)(nl - ch->pending);
             *line = strndup(ch->pending, n);
-            size_t used = nl ? n + 1 : n;
-            memmove(ch->pending, ch->pending + used, ch->pending_len - used);
-            ch->pending_len -= used;
+            memmove(ch->pending, nl + 1, ch->pending_len - n - 1);
+            ch->pending_len -= n + 1;
             return INPUT_LINE;
         }
         if (!wait_input(idle)) return INPUT_IDLE;
+        if (ch->pending_cap - ch->pending_len < 4096) {
+            ch->pending_cap = ch->pending_cap ? ch->pending_cap * 2 : 65536;
+            char *bigger = realloc(ch->pending, ch->pending_cap);
+            if (!bigger) return INPUT_EOF;
+            ch->pending = bigger;
+        }
         ssize_t got = read(STDIN_FILENO, ch->pending + ch->pending_len,
-                           sizeof ch->pending - 1 - ch->pending_len);
+                           ch->pending_cap - ch->pending_len);
         if (got <= 0) {
             if (ch->pending_len == 0) return INPUT_EOF;
             *line = strndup(ch->pending, ch->pending_len);
@@ -245,6 +251,7 @@ int cmd_chat(cli *c, int argc, char **argv)
     }
     if (ch.tty) write_history(ch.history_path);
     free(ch.history_path);
+    free(ch.pending);
     mg_agent_free(ch.agent);
     return EXIT_OK;
 }

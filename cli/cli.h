@@ -58,5 +58,7 @@ void cli_print_history(const char *json);  /* recall results, with roles */
 void cli_print_passages(const char *json); /* archival results */
 
 int cmd_chat(cli *c, int argc, char **argv);
+int cmd_models(cli *c, int argc, char **argv);   /* cmd_models.c */
+int cmd_tokenize(cli *c, int argc, char **argv); /* cmd_tokenize.c */
 
 #endif

@@ -31,6 +31,8 @@ static const char *const usage_text =
     "  archival insert [--agent NAME] [--jsonl] TEXT|-\n"
     "  archival search [--agent NAME] [--json] [--limit K] [--page P] QUERY\n"
     "  context [--agent NAME] [--json]\n"
+    "  models [--provider NAME] [--json]           models a provider offers (default openai)\n"
+    "  tokenize [--encoding E] [--ids] [FILE|-]    token count/ids (E: o200k_base, cl100k_base)\n"
     "\n"
     "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, MEMGPT_HOME, MEMGPT_AGENT.\n";
 
@@ -612,6 +614,10 @@ int main(int argc, char **argv)
         rc = cmd_archival(&c, rest, rest_argv);
     else if (strcmp(command, "context") == 0)
         rc = cmd_context(&c, rest, rest_argv);
+    else if (strcmp(command, "models") == 0)
+        rc = cmd_models(&c, rest, rest_argv);
+    else if (strcmp(command, "tokenize") == 0)
+        rc = cmd_tokenize(&c, rest, rest_argv);
     else
         rc = cli_usage("unknown command '%s'", command);
     mg_store_close(c.store);

@@ -128,6 +128,14 @@ const char *mg_agent_name(const mg_agent *agent);
  * without contacting it. MG_ERR_AUTH says which variables to set. */
 mg_status mg_agent_check_provider(mg_agent *agent, mg_error *err);
 
+/* Asks a provider's configured endpoint which models it offers ("openai":
+ * GET /models; "ollama": GET /api/tags). `provider` NULL or "" means
+ * "openai". JSON array of objects, each with a string "id" (use it as
+ * "PROVIDER/ID") plus the endpoint's own fields, in the endpoint's order.
+ * MG_ERR_USAGE for an unknown provider or one that cannot list models.
+ * Caller frees *json_out with mg_free. */
+mg_status mg_models_list(const char *provider, char **json_out, mg_error *err);
+
 /* ------------------------------------------------------------------ events */
 
 /* What a turn produces, in order. The names match the `message_type` values of
@@ -269,6 +277,49 @@ mg_status mg_archival_search(mg_agent *agent, const mg_search *search, char **js
  * summary, messages, tools), the window, the warning and flush thresholds,
  * and the message count. A JSON object; caller frees. */
 mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err);
+
+/* --------------------------------------------------------------- tokenizer */
+
+/* Exact BPE token counts for OpenAI models, tiktoken-compatible (the same
+ * token ids as tiktoken's encode_ordinary: text that looks like a special
+ * token, "<|endoftext|>", is ordinary text). Any bytes encode: valid UTF-8
+ * exactly as tiktoken does, and each run of bytes that is not valid UTF-8 as
+ * a piece of its own, so decode(encode(x)) == x for every x. */
+typedef struct mg_tokenizer mg_tokenizer;
+
+/* Opens "cl100k_base" or "o200k_base" (MG_ERR_USAGE for another name). The
+ * rank file NAME.tiktoken is read from $MEMGPT_TOKENIZER_DIR if set, else
+ * from share/memgpt/ beside the executable, then ../share/memgpt/. If it is
+ * missing or damaged the tokenizer still opens, but counts are conservative
+ * estimates: see mg_tokenizer_exact and mg_tokenizer_status. Free with
+ * mg_tokenizer_free. The handle holds scratch space: one thread at a time. */
+mg_status mg_tokenizer_open(const char *encoding, mg_tokenizer **out, mg_error *err);
+void mg_tokenizer_free(mg_tokenizer *tok);
+
+/* 1 if counts are exact (the rank file loaded), 0 if they are estimates. */
+int mg_tokenizer_exact(const mg_tokenizer *tok);
+
+/* NULL when exact; otherwise one line saying why counts are estimates, for
+ * the caller to show the user once. Owned by the tokenizer. */
+const char *mg_tokenizer_status(const mg_tokenizer *tok);
+
+/* The encoding's name ("o200k_base"). */
+const char *mg_tokenizer_encoding(const mg_tokenizer *tok);
+
+/* The number of tokens in text[0..len): exact, or mg_tokenizer_status's
+ * estimate (which errs high). */
+size_t mg_tokenizer_count(mg_tokenizer *tok, const char *text, size_t len);
+
+/* The token ids of text[0..len). *ids (never NULL on success) is freed by
+ * the caller with mg_free. MG_ERR_NOT_FOUND if the tokenizer is not exact. */
+mg_status mg_tokenizer_encode(mg_tokenizer *tok, const char *text, size_t len, uint32_t **ids,
+                              size_t *n, mg_error *err);
+
+/* The bytes of ids[0..n), NUL-terminated (*len excludes the NUL; len may be
+ * NULL). Caller frees *text with mg_free. MG_ERR_USAGE for an id that is
+ * not in the encoding; MG_ERR_NOT_FOUND if the tokenizer is not exact. */
+mg_status mg_tokenizer_decode(mg_tokenizer *tok, const uint32_t *ids, size_t n, char **text,
+                              size_t *len, mg_error *err);
 
 #ifdef __cplusplus
 }

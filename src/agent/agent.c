@@ -82,6 +82,27 @@ static int block_limit(const char *value)
     return chars > MG_BLOCK_DEFAULT_LIMIT ? (int)chars : MG_BLOCK_DEFAULT_LIMIT;
 }
 
+/* The parts of every request that never shrink (instructions, core memory,
+ * statistics, function schemas) must fit under the warning line, or the agent
+ * would flush on every turn and still not fit. Runs inside the creating
+ * transaction, which sees the new rows. */
+static mg_status check_room(mg_store *store, const char *name, mg_error *err)
+{
+    mg_agent *a;
+    mg_status st = mg_agent_open(store, name, &a, err);
+    if (st) return st;
+    mg_context_usage u;
+    context_measure(a, &u);
+    if (u.total > u.warn_at)
+        st = mg_err_set(err, MG_ERR_USAGE,
+                        "a %d-token context window is too small: the instructions, core memory "
+                        "and function schemas alone take about %d tokens; use a window of at "
+                        "least %d",
+                        a->context_window, u.total, (int)(u.total / a->warn_fraction) + 1);
+    mg_agent_free(a);
+    return st;
+}
+
 mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_config *config,
                           mg_error *err)
 {
@@ -128,7 +149,8 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
                               block_limit(c.persona), 0, 0, err)) ||
         (st = core_memory_add(store, id, "human", c.human,
                               "What you know about the user you talk with.", block_limit(c.human),
-                              0, 1, err)))
+                              0, 1, err)) ||
+        (st = check_room(store, name, err)))
         goto fail;
     return store_commit(store, err);
 fail:
@@ -224,11 +246,77 @@ mg_status mg_agent_open(mg_store *store, const char *name, mg_agent **out, mg_er
 
 mg_status agent_reload(mg_agent *a, mg_error *err)
 {
-    char *name = mg_xstrdup(a->name);
+    mg_agent *fresh = mg_xcalloc(1, sizeof *fresh);
+    fresh->store = a->store;
+    mg_status st = load(fresh, a->name, err);
+    if (st) {
+        drop_cache(fresh);
+        free(fresh);
+        a->broken = 1;
+        return st;
+    }
+    /* Keep what is not loaded from disk: the provider and the schemas. */
+    fresh->provider = a->provider;
+    fresh->tools = a->tools;
+    fresh->tools_tokens = a->tools_tokens;
     drop_cache(a);
-    mg_status st = load(a, name, err);
-    free(name);
+    *a = *fresh;
+    free(fresh);
+    return MG_OK;
+}
+
+mg_status agent_tx_end(mg_agent *a, mg_status st, mg_error *err)
+{
+    if (!st) st = store_commit(a->store, err); /* rolls back itself on failure */
+    else store_rollback(a->store);
+    if (st) {
+        mg_error ignored;
+        agent_reload(a, &ignored);
+    }
     return st;
+}
+
+mg_status agent_check_usable(const mg_agent *a, mg_error *err)
+{
+    if (!a->broken) return MG_OK;
+    return mg_err_set(err, MG_ERR_DB,
+                      "agent '%s' could not be reloaded after a failed write; open it again",
+                      a->name ? a->name : "?");
+}
+
+mg_msg agent_envelope(const char *type, const char *key, const char *text)
+{
+    char when[64];
+    int64_t now = mg_now_ms();
+    mg_time_human(now, when, sizeof when);
+    json_t *obj = json_pack("{s:s}", "type", type);
+    if (key) json_object_set_new(obj, key, json_string(text));
+    json_object_set_new(obj, "time", json_string(when));
+    mg_msg m = {.role = MG_ROLE_USER,
+                .kind = mg_xstrdup(type),
+                .content = json_dumps(obj, JSON_COMPACT),
+                .time_ms = now};
+    json_decref(obj);
+    return m;
+}
+
+mg_status agent_store_event(mg_agent *a, mg_msg m, agent_event_kind kind, mg_error *err)
+{
+    mg_status st = store_begin(a->store, err);
+    if (st) {
+        mg_msg_clear(&m);
+        return st;
+    }
+    switch (kind) {
+    case AGENT_EVENT_USER: a->user_since_reflect++; break;
+    case AGENT_EVENT_LOGIN: a->last_login = m.time_ms; break;
+    case AGENT_EVENT_REFLECTION: a->user_since_reflect = 0; break;
+    case AGENT_EVENT_WARNING: a->warned = 1; break;
+    case AGENT_EVENT_PLAIN: break;
+    }
+    st = agent_append_message(a, m, NULL, err);
+    if (!st) st = agent_save_state(a, err);
+    return agent_tx_end(a, st, err);
 }
 
 void mg_agent_free(mg_agent *a)

@@ -48,12 +48,40 @@ struct mg_agent {
     json_t *tools;         /* function schemas sent with each request */
     int tools_tokens;      /* their raw token estimate, computed once */
     mg_provider *provider; /* opened on first LLM call */
+    int broken; /* a reload after a failure failed: the cache cannot be trusted */
 };
+
+/* What storing an event changes besides the queue. */
+typedef enum agent_event_kind {
+    AGENT_EVENT_PLAIN,      /* heartbeat or alert */
+    AGENT_EVENT_USER,       /* counts toward the next reflection */
+    AGENT_EVENT_LOGIN,      /* records the login time */
+    AGENT_EVENT_REFLECTION, /* restarts the reflection count */
+    AGENT_EVENT_WARNING     /* the memory-pressure alert: sets `warned` */
+} agent_event_kind;
+
+/* A runtime event as the JSON envelope the model reads: {"type": type,
+ * key: text, "time": now} (key may be NULL). Role USER; caller owns it. */
+mg_msg agent_envelope(const char *type, const char *key, const char *text);
+
+/* Stores an event message (taking ownership) in its own transaction,
+ * together with the state change its kind implies. */
+mg_status agent_store_event(mg_agent *agent, mg_msg m, agent_event_kind kind, mg_error *err);
+
+/* Ends a transaction begun with store_begin: commits when st is MG_OK, else
+ * rolls back. After any failure the cache is reloaded from disk, so memory
+ * never keeps what the database did not. Every state change of the agent
+ * must happen between store_begin and this call. Returns the final status. */
+mg_status agent_tx_end(mg_agent *agent, mg_status st, mg_error *err);
+
+/* MG_OK, or the error to return when the agent is `broken`. */
+mg_status agent_check_usable(const mg_agent *agent, mg_error *err);
 
 /* Persists the runtime state fields above (inside the caller's transaction). */
 mg_status agent_save_state(mg_agent *agent, mg_error *err);
 
-/* Drops the cache and loads state, core memory and queue from disk again. */
+/* Loads state, core memory and queue from disk again, replacing the cache
+ * only if the load succeeds (else the agent is marked broken). */
 mg_status agent_reload(mg_agent *agent, mg_error *err);
 
 /* Stores a message in recall memory, in context, and appends it to the queue

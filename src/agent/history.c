@@ -31,6 +31,7 @@ static mg_status truncate_queue(mg_agent *agent, int keep, mg_error *err)
 
 mg_status mg_agent_pop(mg_agent *agent, int count, mg_error *err)
 {
+    if (agent_check_usable(agent, err)) return err ? err->code : MG_ERR_DB;
     if (count < 1) return mg_err_set(err, MG_ERR_USAGE, "pop needs a count of at least 1");
     int keep = agent->queue.count - count;
     if (keep < 0) keep = 0;
@@ -81,6 +82,7 @@ static mg_status save_edit(mg_agent *agent, mg_msg *m, mg_error *err)
 
 mg_status mg_agent_rethink(mg_agent *agent, const char *text, mg_error *err)
 {
+    if (agent_check_usable(agent, err)) return err ? err->code : MG_ERR_DB;
     if (!text || !*text) return mg_err_set(err, MG_ERR_USAGE, "rethink needs the new text");
     mg_msg *m = last_assistant(agent, 0);
     if (!m)
@@ -99,6 +101,7 @@ mg_status mg_agent_rethink(mg_agent *agent, const char *text, mg_error *err)
 
 mg_status mg_agent_rewrite(mg_agent *agent, const char *text, mg_error *err)
 {
+    if (agent_check_usable(agent, err)) return err ? err->code : MG_ERR_DB;
     if (!text || !*text) return mg_err_set(err, MG_ERR_USAGE, "rewrite needs the new text");
     mg_msg *m = last_assistant(agent, 1);
     if (!m) return mg_err_set(err, MG_ERR_NOT_FOUND, "there is no reply in view to rewrite");
@@ -122,6 +125,7 @@ mg_status mg_agent_rewrite(mg_agent *agent, const char *text, mg_error *err)
 
 mg_status mg_agent_summarize(mg_agent *agent, mg_event_fn on_event, void *user, mg_error *err)
 {
+    if (agent_check_usable(agent, err)) return err ? err->code : MG_ERR_DB;
     mg_event_queue events = {0};
     mg_status st = overflow_flush(agent, 1, &events, err);
     evq_deliver(&events, on_event, user);

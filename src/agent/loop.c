@@ -13,6 +13,7 @@
  * context-length error from the provider (our estimate was short) forces a
  * flush and one more try.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,37 +47,9 @@ typedef struct turn {
     int prompt_tokens, completion_tokens;
 } turn;
 
-/* A runtime event as the JSON envelope the model reads. */
-static mg_msg envelope(const char *kind, const char *key, const char *text)
+static int saturating_add(int a, int b)
 {
-    char when[64];
-    int64_t now = mg_now_ms();
-    mg_time_human(now, when, sizeof when);
-    json_t *obj = json_pack("{s:s}", "type", kind);
-    if (key) json_object_set_new(obj, key, json_string(text));
-    json_object_set_new(obj, "time", json_string(when));
-    mg_msg m = {.role = MG_ROLE_USER,
-                .kind = mg_xstrdup(kind),
-                .content = json_dumps(obj, JSON_COMPACT),
-                .time_ms = now};
-    json_decref(obj);
-    return m;
-}
-
-/* Stores one event message in its own transaction. */
-static mg_status store_event(mg_agent *agent, mg_msg m, mg_error *err)
-{
-    mg_status st = store_begin(agent->store, err);
-    if (st) {
-        mg_msg_clear(&m);
-        return st;
-    }
-    if ((st = agent_append_message(agent, m, NULL, err)) || (st = agent_save_state(agent, err))) {
-        store_rollback(agent->store);
-        agent_reload(agent, NULL);
-        return st;
-    }
-    return store_commit(agent->store, err);
+    return a > INT_MAX - b ? INT_MAX : a + b;
 }
 
 static void flush_events(turn *t)
@@ -96,14 +69,14 @@ static mg_status call_model(turn *t, mg_llm_reply *reply, mg_error *err)
         buf system = BUF_INIT;
         context_system_message(agent, &system, NULL);
         mg_llm_request req = {buf_str(&system), agent->queue.items, agent->queue.count,
-                              agent->tools, 0};
+                              agent->tools, 0, agent->context_window};
         int raw = context_raw_total(agent);
         st = mg_provider_chat(provider, &req, reply, err);
         buf_free(&system);
         if (!st) {
             context_learn_scale(agent, raw, reply->prompt_tokens);
-            t->prompt_tokens += reply->prompt_tokens;
-            t->completion_tokens += reply->completion_tokens;
+            t->prompt_tokens = saturating_add(t->prompt_tokens, reply->prompt_tokens);
+            t->completion_tokens = saturating_add(t->completion_tokens, reply->completion_tokens);
             return MG_OK;
         }
         if (st != MG_ERR_CONTEXT || attempt >= CONTEXT_RETRIES) break;
@@ -142,10 +115,12 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_er
                         .content = reply->content,
                         .calls = reply->calls,
                         .ncalls = reply->ncalls,
+                        .raw_content = reply->raw_content,
                         .time_ms = mg_now_ms()};
     reply->content = NULL; /* the message owns them now */
     reply->calls = NULL;
     reply->ncalls = 0;
+    reply->raw_content = NULL;
     mg_msg *stored;
     mg_status st = agent_append_message(agent, assistant, &stored, err);
     if (st) return st;
@@ -190,7 +165,7 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_er
         *heartbeat = 1;
         st = agent_append_message(
             agent,
-            envelope("heartbeat", "reason",
+            agent_envelope("heartbeat", "reason",
                      failed ? mg_prompt_heartbeat_failed : mg_prompt_heartbeat_requested),
             NULL, err);
     }
@@ -209,14 +184,8 @@ static mg_status step(turn *t, int *heartbeat, mg_error *err)
     }
     st = apply_reply(t, &reply, heartbeat, err);
     mg_llm_reply_clear(&reply);
-    if (!st)
-        st = store_commit(t->agent->store, err);
-    else
-        store_rollback(t->agent->store);
-    if (st) {
+    if ((st = agent_tx_end(t->agent, st, err))) {
         evq_clear(&t->events);
-        mg_error ignored;
-        agent_reload(t->agent, &ignored);
         return st;
     }
     flush_events(t);
@@ -258,24 +227,24 @@ static void finish_turn(turn *t)
 }
 
 /* Runs a turn for an event message, then a reflection turn if one is due. */
-static mg_status run_event(mg_agent *agent, mg_msg event, int is_user, mg_event_fn on_event,
-                           void *user, mg_error *err)
+static mg_status run_event(mg_agent *agent, mg_msg event, agent_event_kind kind,
+                           mg_event_fn on_event, void *user, mg_error *err)
 {
     mg_provider *provider;
-    mg_status st = agent_provider(agent, &provider, err);
+    mg_status st = agent_check_usable(agent, err);
+    if (!st) st = agent_provider(agent, &provider, err);
     if (st) {
         mg_msg_clear(&event);
         return st;
     }
     turn t = {.agent = agent, .on_event = on_event, .user = user};
-    if (is_user) agent->user_since_reflect++;
-    if ((st = store_event(agent, event, err))) return st;
+    if ((st = agent_store_event(agent, event, kind, err))) return st;
     st = run_turn(&t, err);
-    if (!st && is_user && agent->reflect_every > 0 &&
+    if (!st && kind == AGENT_EVENT_USER && agent->reflect_every > 0 &&
         agent->user_since_reflect >= agent->reflect_every) {
-        agent->user_since_reflect = 0;
         t.steps = 0;
-        st = store_event(agent, envelope("system_alert", "message", mg_prompt_reflection), err);
+        st = agent_store_event(agent, agent_envelope("system_alert", "message", mg_prompt_reflection),
+                               AGENT_EVENT_REFLECTION, err);
         if (!st) st = run_turn(&t, err);
     }
     finish_turn(&t);
@@ -285,7 +254,8 @@ static mg_status run_event(mg_agent *agent, mg_msg event, int is_user, mg_event_
 mg_status agent_resume_turn(mg_agent *agent, mg_event_fn on_event, void *user, mg_error *err)
 {
     mg_provider *provider;
-    mg_status st = agent_provider(agent, &provider, err);
+    mg_status st = agent_check_usable(agent, err);
+    if (!st) st = agent_provider(agent, &provider, err);
     if (st) return st;
     turn t = {.agent = agent, .on_event = on_event, .user = user};
     st = run_turn(&t, err);
@@ -308,7 +278,8 @@ mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event,
                           "%d-token context window takes in one message (%d); store long "
                           "documents in archival memory instead",
                           tokens, agent->context_window, max_tokens);
-    return run_event(agent, envelope("user_message", "message", text), 1, on_event, user, err);
+    return run_event(agent, agent_envelope("user_message", "message", text), AGENT_EVENT_USER,
+                     on_event, user, err);
 }
 
 mg_status mg_agent_system_event(mg_agent *agent, mg_system_event kind, mg_event_fn on_event,
@@ -316,13 +287,13 @@ mg_status mg_agent_system_event(mg_agent *agent, mg_system_event kind, mg_event_
 {
     if (kind == MG_SYSTEM_TIMED_HEARTBEAT) {
         if (agent->paused_until > mg_now_ms()) return MG_OK;
-        return run_event(agent, envelope("heartbeat", "reason", mg_prompt_heartbeat_timed), 0,
-                         on_event, user, err);
+        return run_event(agent, agent_envelope("heartbeat", "reason", mg_prompt_heartbeat_timed),
+                         AGENT_EVENT_PLAIN, on_event, user, err);
     }
     char last[96] = "never: this is your first boot; greet the user";
     if (agent->last_login) mg_time_human(agent->last_login, last, sizeof last);
-    agent->last_login = mg_now_ms();
-    return run_event(agent, envelope("login", "last_login", last), 0, on_event, user, err);
+    return run_event(agent, agent_envelope("login", "last_login", last), AGENT_EVENT_LOGIN,
+                     on_event, user, err);
 }
 
 int mg_agent_idle_heartbeat_seconds(mg_agent *agent)

@@ -34,25 +34,15 @@ static mg_status check_label(const char *label, mg_error *err)
     return MG_OK;
 }
 
-/* Runs one core memory edit in its own transaction, reloading on failure. */
-static mg_status commit_edit(mg_agent *agent, mg_status st, mg_error *err)
-{
-    if (st) {
-        store_rollback(agent->store);
-        agent_reload(agent, NULL);
-        return st;
-    }
-    return store_commit(agent->store, err);
-}
-
 mg_status mg_memory_set(mg_agent *agent, const char *label, const char *value, mg_error *err)
 {
     mg_status st = check_label(label, err);
     if (st) return st;
     if (!value || !mg_utf8_valid(value, strlen(value)))
         return mg_err_set(err, MG_ERR_USAGE, "the block text must be valid UTF-8");
-    if ((st = store_begin(agent->store, err))) return st;
-    return commit_edit(agent, core_memory_set(&agent->core, label, value, err), err);
+    if (!st) st = agent_check_usable(agent, err);
+    if (st || (st = store_begin(agent->store, err))) return st;
+    return agent_tx_end(agent, core_memory_set(&agent->core, label, value, err), err);
 }
 
 mg_status mg_memory_configure(mg_agent *agent, const char *label, int limit,
@@ -63,8 +53,9 @@ mg_status mg_memory_configure(mg_agent *agent, const char *label, int limit,
     if (limit < 0) return mg_err_set(err, MG_ERR_USAGE, "a block limit must be positive");
     if (description && !mg_utf8_valid(description, strlen(description)))
         return mg_err_set(err, MG_ERR_USAGE, "the description must be valid UTF-8");
-    if ((st = store_begin(agent->store, err))) return st;
-    return commit_edit(
+    if (!st) st = agent_check_usable(agent, err);
+    if (st || (st = store_begin(agent->store, err))) return st;
+    return agent_tx_end(
         agent, core_memory_configure(&agent->core, label, limit, description, read_only, err), err);
 }
 
@@ -110,8 +101,11 @@ mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_e
         tags && !json_is_null(tags) ? json_dumps(tags, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     if (!text)
         st = mg_err_set(err, MG_ERR_USAGE, "the object has no \"text\" string");
-    else if (json_is_integer(when))
+    else if (json_is_integer(when) && json_integer_value(when) >= 0 &&
+             json_integer_value(when) < 253402300800LL) /* up to year 9999 */
         time_ms = json_integer_value(when) * 1000;
+    else if (json_is_integer(when))
+        st = mg_err_set(err, MG_ERR_USAGE, "\"time\" is out of range");
     else if (json_is_string(when))
         st = mg_parse_time(json_string_value(when), 0, &time_ms, err);
     else if (when && !json_is_null(when))

@@ -110,7 +110,11 @@ int context_raw_total(mg_agent *agent)
  * keeps a 5% margin over the provider's own count, nor beyond [0.5, 3]. */
 void context_learn_scale(mg_agent *agent, int raw_estimate, int reported)
 {
-    if (raw_estimate <= 0 || reported <= 0) return;
+    /* A figure far from the estimate is a provider's accounting quirk (or a
+     * lie), not information about our text. */
+    if (raw_estimate <= 0 || reported <= 0 || reported > 4 * raw_estimate ||
+        reported < raw_estimate / 4)
+        return;
     double observed = (double)reported / raw_estimate * 1.05;
     double next = (agent->token_scale + observed) / 2;
     if (next < observed) next = observed;

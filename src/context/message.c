@@ -43,6 +43,7 @@ void mg_msg_clear(mg_msg *m)
     mg_tool_calls_free(m->calls, m->ncalls);
     free(m->tool_call_id);
     free(m->tool_name);
+    free(m->raw_content);
     memset(m, 0, sizeof *m);
 }
 

@@ -31,6 +31,11 @@ typedef struct mg_msg {
     int ncalls;
     char *tool_call_id; /* TOOL: which call this answers */
     char *tool_name;    /* TOOL: the function's name */
+    /* ASSISTANT, optional: the provider's own content blocks (JSON text) when
+     * they carry something the fields above cannot, and the provider must get
+     * back unchanged: Anthropic's signed thinking blocks. NULL otherwise;
+     * other providers ignore it. */
+    char *raw_content;
     int64_t time_ms;
     int tokens; /* estimated size in the request, computed by the context module */
 } mg_msg;

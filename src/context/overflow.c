@@ -46,29 +46,20 @@ int overflow_pick(mg_agent *agent, int target, int summary_tokens)
     int fixed = u.total - u.messages - u.summary + context_scale(agent, summary_tokens);
     int budget = target - fixed;
     int max_n = agent->queue.count - MG_OVERFLOW_KEEP_LAST;
-    for (int want_user = 1; want_user >= 0; want_user--) {
-        int kept = u.messages, best = 0;
-        for (int n = 1; n <= max_n; n++) {
-            kept -= context_scale(agent, agent->queue.items[n - 1].tokens);
-            if (!valid_cut(agent, n, want_user)) continue;
-            best = n;
-            if (kept <= budget) return n;
-        }
-        if (best && !want_user) return best;
-        if (best && want_user) {
-            /* A user-start cut exists but cannot reach the budget; a plain cut may. */
-            int plain = 0, kept2 = u.messages;
-            for (int n = 1; n <= max_n; n++) {
-                kept2 -= context_scale(agent, agent->queue.items[n - 1].tokens);
-                if (valid_cut(agent, n, 0) && kept2 <= budget) {
-                    plain = n;
-                    break;
-                }
-            }
-            return plain ? plain : best;
-        }
+    /* One pass: the first cut before a user event that meets the budget wins;
+     * else the first plain cut that does; else the deepest cut there is. */
+    int kept = u.messages, plain_fit = 0, deepest_user = 0, deepest = 0;
+    for (int n = 1; n <= max_n; n++) {
+        kept -= context_scale(agent, agent->queue.items[n - 1].tokens);
+        if (!valid_cut(agent, n, 0)) continue;
+        int user = valid_cut(agent, n, 1);
+        if (kept <= budget && user) return n;
+        if (kept <= budget && !plain_fit) plain_fit = n;
+        if (user) deepest_user = n;
+        deepest = n;
     }
-    return 0;
+    if (plain_fit) return plain_fit;
+    return deepest_user ? deepest_user : deepest;
 }
 
 /* One message as a transcript line for the summarizer. */
@@ -112,7 +103,7 @@ static mg_status summarize_chunk(mg_agent *agent, const char *previous, const ch
                previous && *previous ? previous : "(none yet)", chunk);
     mg_msg msg = {
         .role = MG_ROLE_USER, .kind = "summary_request", .content = (char *)buf_str(&input)};
-    mg_llm_request req = {buf_str(&system), &msg, 1, NULL, budget};
+    mg_llm_request req = {buf_str(&system), &msg, 1, NULL, budget, agent->context_window};
     mg_llm_reply reply;
     st = mg_provider_chat(provider, &req, &reply, err);
     buf_free(&system);
@@ -197,18 +188,17 @@ mg_status overflow_flush(mg_agent *agent, int force, mg_event_queue *events, mg_
     if (st) return st;
 
     int64_t first = agent->queue.items[0].id, last = agent->queue.items[n - 1].id;
-    char *old_summary = agent->summary;
+    if ((st = store_begin(agent->store, err))) {
+        free(summary);
+        return st;
+    }
+    free(agent->summary);
     agent->summary = summary;
     agent->summarized_count += n;
     agent->warned = 0;
-    if ((st = store_begin(agent->store, err))) goto undo;
-    if ((st = recall_evict_range(agent->store, agent->id, first, last, err)) ||
-        (st = agent_save_state(agent, err))) {
-        store_rollback(agent->store);
-        goto undo;
-    }
-    if ((st = store_commit(agent->store, err))) goto undo;
-    free(old_summary);
+    st = recall_evict_range(agent->store, agent->id, first, last, err);
+    if (!st) st = agent_save_state(agent, err);
+    if ((st = agent_tx_end(agent, st, err))) return st; /* the reload restored the queue */
     mg_msg_list_drop_front(&agent->queue, n);
 
     mg_context_usage after;
@@ -221,41 +211,15 @@ mg_status overflow_flush(mg_agent *agent, int force, mg_event_queue *events, mg_
     evq_text(events, MG_EVENT_SYSTEM, buf_str(&note));
     buf_free(&note);
     return MG_OK;
-undo:
-    free(agent->summary);
-    agent->summary = old_summary;
-    agent->summarized_count -= n;
-    return st;
 }
 
 static mg_status give_warning(mg_agent *agent, mg_event_queue *events, mg_error *err)
 {
-    char when[64];
-    mg_time_human(mg_now_ms(), when, sizeof when);
-    json_t *env = json_pack("{s:s, s:s, s:s}", "type", "system_alert", "message",
-                            mg_prompt_memory_pressure, "time", when);
-    mg_msg m = {.role = MG_ROLE_USER,
-                .kind = mg_xstrdup("system_alert"),
-                .content = json_dumps(env, JSON_COMPACT),
-                .time_ms = mg_now_ms()};
-    json_decref(env);
-    agent->warned = 1;
-    mg_status st = store_begin(agent->store, err);
-    if (st) {
-        mg_msg_clear(&m);
-        agent->warned = 0;
-        return st;
-    }
-    mg_msg *queued;
-    if ((st = agent_append_message(agent, m, &queued, err)) ||
-        (st = agent_save_state(agent, err))) {
-        store_rollback(agent->store);
-        agent->warned = 0;
-        return st;
-    }
-    if ((st = store_commit(agent->store, err))) return st;
-    evq_text(events, MG_EVENT_SYSTEM, mg_prompt_memory_pressure);
-    return MG_OK;
+    mg_status st = agent_store_event(
+        agent, agent_envelope("system_alert", "message", mg_prompt_memory_pressure),
+        AGENT_EVENT_WARNING, err);
+    if (!st) evq_text(events, MG_EVENT_SYSTEM, mg_prompt_memory_pressure);
+    return st;
 }
 
 mg_status overflow_check(mg_agent *agent, mg_event_queue *events, mg_error *err)

@@ -41,4 +41,21 @@
  */
 int mg_embed_offline(const char *text, size_t len, float *out, int dim);
 
+/* The weight of one word of a text, for mg_embed_offline_weighted: `word` is
+ * w[0..n) as the tokenizer keeps it (lower case, accents folded, apostrophes
+ * dropped, not stemmed, not NUL-terminated). Must return a finite value >= 0;
+ * anything else counts as 1. */
+typedef float (*mg_embed_weight_fn)(void *ctx, const char *word, size_t n);
+
+/*
+ * mg_embed_offline, with every feature of a word (its stem, its character
+ * n-grams, and the geometric mean for a word pair) scaled by weight(ctx, word)
+ * - called once per distinct word. Archival search embeds queries this way
+ * with an inverse document frequency, so the query's rare words dominate its
+ * vector the way they dominate a BM25 score. With weight NULL it is
+ * mg_embed_offline. Words sharing a stem share the larger weight.
+ */
+int mg_embed_offline_weighted(const char *text, size_t len, float *out, int dim,
+                              mg_embed_weight_fn weight, void *ctx);
+
 #endif

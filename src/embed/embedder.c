@@ -1,6 +1,6 @@
 /*
- * embedder.c - dispatch from an embedder spec to the offline embedder or to
- * an OpenAI-compatible /v1/embeddings endpoint.
+ * embedder.c - dispatch from an embedder spec to the offline embedder, to an
+ * OpenAI-compatible /v1/embeddings endpoint, or to Ollama's /api/embed.
  */
 #include "embed/embedder.h"
 
@@ -10,6 +10,7 @@
 
 #include "embed/embed.h"
 #include "embed/vec.h"
+#include "provider/ollama.h"
 #include "provider/openai.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -18,8 +19,9 @@ mg_status mg_embedder_check(const char *spec, mg_error *err)
 {
     if (spec && strcmp(spec, "offline") == 0) return MG_OK;
     if (spec && strncmp(spec, "openai/", 7) == 0 && spec[7]) return MG_OK;
+    if (spec && strncmp(spec, "ollama/", 7) == 0 && spec[7]) return MG_OK;
     return mg_err_set(err, MG_ERR_USAGE,
-                      "unknown embedder '%.64s': use 'offline' or 'openai/MODEL'",
+                      "unknown embedder '%.64s': use 'offline', 'openai/MODEL' or 'ollama/MODEL'",
                       spec ? spec : "");
 }
 
@@ -34,7 +36,10 @@ mg_status mg_embed_text(const char *spec, const char *text, float **vec, int *di
         mg_embed_offline(text, strlen(text), *vec, *dim);
         return MG_OK;
     }
-    st = mg_openai_embed(spec + 7, text, vec, dim, err);
+    if (strncmp(spec, "ollama/", 7) == 0)
+        st = mg_ollama_embed(spec + 7, text, vec, dim, err);
+    else
+        st = mg_openai_embed(spec + 7, text, vec, dim, err);
     if (!st) mg_vec_normalize(*vec, *dim);
     return st;
 }

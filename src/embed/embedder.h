@@ -4,7 +4,8 @@
  * An embedder is named by a spec string stored with the agent and with every
  * passage: "offline" (the built-in lexical embedder, no network) or
  * "openai/MODEL" (any OpenAI-compatible /v1/embeddings endpoint, configured
- * by OPENAI_BASE_URL and OPENAI_API_KEY). Passages are only ever compared
+ * by OPENAI_BASE_URL and OPENAI_API_KEY) or "ollama/MODEL" (Ollama's
+ * /api/embed, configured by OLLAMA_HOST). Passages are only ever compared
  * with queries embedded by the same spec, so dimensions always agree.
  */
 #ifndef MG_EMBED_EMBEDDER_H

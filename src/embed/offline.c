@@ -91,10 +91,11 @@
  * Stronger n-grams helped that set further, but at the cost of matching
  * unrelated words that merely share fragments; the block's norm equal to
  * the stem's is the point where whole words still dominate. */
-#define W_STEM  1.0f /* a content word's stem */
-#define W_GRAMS 1.0f /* norm of all character n-grams of one stem together */
-#define W_PAIR  0.3f /* two adjacent content words, unordered */
-#define W_STOP  0.1f /* a stopword: a tie-breaker, never a match */
+static float knobf(const char *n, float d) { const char *v = getenv(n); return v && *v ? (float)atof(v) : d; } /* TEMP */
+#define W_STEM  knobf("E_STEM", 1.0f) /* a content word's stem */
+#define W_GRAMS knobf("E_GRAMS", 1.0f) /* norm of all character n-grams of one stem together */
+#define W_PAIR  knobf("E_PAIR", 0.3f) /* two adjacent content words, unordered */
+#define W_STOP  knobf("E_STOP", 0.1f) /* a stopword: a tie-breaker, never a match */
 
 /* Buckets per feature (see add_feature); at most 3, which use 63 hash bits. */
 #define PROBES      3
@@ -387,6 +388,7 @@ typedef struct stem_rec {
     uint32_t off;
     uint8_t len;
     uint8_t stop;
+    float weight; /* the caller's factor (1 without a weight function) */
 } stem_rec;
 
 typedef struct embedder {
@@ -401,7 +403,11 @@ typedef struct embedder {
     size_t nbytes, capbytes;
 
     uint64_t prev; /* key of the previous content word's stem, for pairs */
+    float prev_weight;
     int have_prev;
+
+    mg_embed_weight_fn weight_fn; /* NULL: every word weighs 1 */
+    void *weight_ctx;
 
     /* The token being built: its first MAX_WORD bytes, its full length, the
      * running hash over all of it, and whether it is plain a-z (stemmable). */
@@ -442,10 +448,16 @@ static void tok_bytes(embedder *e, const unsigned char *p, size_t n, int plain)
 
 /* Returns the 1-based index of the stem record for w[0..n) with feature key
  * `key`, creating it (and keeping a copy of the bytes) on first sight. */
-static uint32_t stem_intern(embedder *e, uint64_t key, const unsigned char *w, size_t n, int stop)
+static uint32_t stem_intern(embedder *e, uint64_t key, const unsigned char *w, size_t n, int stop,
+                            float weight)
 {
     slot *s = table_get(&e->stemtab, key);
-    if (s->val) return s->val;
+    if (s->val) {
+        /* Words sharing a stem ("sail", "sailing") share the larger weight. */
+        stem_rec *old = &e->stems[s->val - 1];
+        if (weight > old->weight) old->weight = weight;
+        return s->val;
+    }
 
     if (e->nbytes + n > e->capbytes) {
         e->capbytes = e->capbytes ? e->capbytes * 2 : 1024;
@@ -465,6 +477,7 @@ static uint32_t stem_intern(embedder *e, uint64_t key, const unsigned char *w, s
     r->off = (uint32_t)e->nbytes;
     r->len = (uint8_t)n;
     r->stop = (uint8_t)stop;
+    r->weight = weight;
     e->nbytes += n;
     return s->val = (uint32_t)e->nstems;
 }
@@ -479,12 +492,31 @@ static uint32_t word_add(embedder *e)
     memcpy(w, e->tok, n);
 
     int stop = e->tokplain && whole && is_stopword((const char *)w, n);
+    float weight = e->weight_fn ? e->weight_fn(e->weight_ctx, (const char *)w, n) : 1.0f;
+    if (!(weight >= 0.0f) || weight > 1e6f) weight = 1.0f; /* NaN, negative, absurd */
     if (e->tokplain && whole && !stop) n = stem((char *)w, n);
 
     /* A token longer than MAX_WORD is not stemmed (its ending is not in w)
      * and is identified by the hash of all of it, not of the kept prefix. */
     uint64_t key = whole ? hash_bytes(SEED_STEM, w, n) : mix64(e->tokhash ^ SEED_STEM);
-    return stem_intern(e, nonzero(key), w, n, stop);
+    return stem_intern(e, nonzero(key), w, n, stop, weight);
+}
+
+/* A pair's weight is the geometric mean of its words' weights, kept as the
+ * bits of a float in the pair's slot.val. */
+static uint32_t pair_weight_bits(const embedder *e, float wa, float wb)
+{
+    float w = e->weight_fn ? sqrtf(wa * wb) : 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &w, sizeof bits);
+    return bits;
+}
+
+static float pair_weight(const slot *s)
+{
+    float w;
+    memcpy(&w, &s->val, sizeof w);
+    return w;
 }
 
 /* Ends the current token: counts its stem and, for content words, the pair it
@@ -505,9 +537,12 @@ static void tok_finish(embedder *e)
         uint64_t a = e->prev < r->key ? e->prev : r->key;
         uint64_t b = e->prev < r->key ? r->key : e->prev;
         uint64_t key = nonzero(mix64((a * 0x9e3779b97f4a7c15ULL + b) ^ SEED_PAIR));
-        table_get(&e->pairs, key)->count++;
+        slot *p = table_get(&e->pairs, key);
+        if (!p->count) p->val = pair_weight_bits(e, e->prev_weight, r->weight);
+        p->count++;
     }
     e->prev = r->key;
+    e->prev_weight = r->weight;
     e->have_prev = 1;
 }
 
@@ -853,7 +888,7 @@ static void emit(const embedder *e, float *out, int dim)
 {
     for (size_t i = 0; i < e->nstems; i++) {
         const stem_rec *r = &e->stems[i];
-        float tf = tf_weight(r->count);
+        float tf = tf_weight(r->count) * r->weight;
         if (r->stop) {
             add_feature(out, dim, r->key, W_STOP * tf);
             continue;
@@ -863,13 +898,14 @@ static void emit(const embedder *e, float *out, int dim)
     }
     for (size_t i = 0; i <= e->pairs.mask; i++) {
         const slot *s = &e->pairs.slots[i];
-        if (s->key) add_feature(out, dim, s->key, W_PAIR * tf_weight(s->count));
+        if (s->key) add_feature(out, dim, s->key, W_PAIR * tf_weight(s->count) * pair_weight(s));
     }
 }
 
 /* ------------------------------------------------------------------ entry point */
 
-int mg_embed_offline(const char *text, size_t len, float *out, int dim)
+static int embed(const char *text, size_t len, float *out, int dim, mg_embed_weight_fn weight,
+                 void *ctx)
 {
     if (dim < 1) return 0;
     memset(out, 0, sizeof(float) * (size_t)dim);
@@ -884,6 +920,8 @@ int mg_embed_offline(const char *text, size_t len, float *out, int dim)
     table_init(&e.words, guess);
     table_init(&e.stemtab, guess);
     table_init(&e.pairs, guess);
+    e.weight_fn = weight;
+    e.weight_ctx = ctx;
     tok_reset(&e);
 
     tokenize(&e, (const unsigned char *)text, len);
@@ -907,4 +945,15 @@ int mg_embed_offline(const char *text, size_t len, float *out, int dim)
     for (int i = 0; i < dim; i++)
         out[i] = (float)(out[i] * inv);
     return 1;
+}
+
+int mg_embed_offline(const char *text, size_t len, float *out, int dim)
+{
+    return embed(text, len, out, dim, NULL, NULL);
+}
+
+int mg_embed_offline_weighted(const char *text, size_t len, float *out, int dim,
+                              mg_embed_weight_fn weight, void *ctx)
+{
+    return embed(text, len, out, dim, weight, ctx);
 }

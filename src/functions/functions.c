@@ -8,6 +8,7 @@
  */
 #include "functions/functions.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,8 +138,9 @@ static int arg_int(call_ctx *c, const char *name, int fallback, int required)
     int have = 0;
     if (json_is_integer(v))
         value = (double)json_integer_value(v), have = 1;
-    else if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
-        value = json_real_value(v), have = 1;
+    else if (json_is_real(v) && fabs(json_real_value(v)) < 4e9 &&
+             json_real_value(v) == floor(json_real_value(v)))
+        value = json_real_value(v), have = 1; /* range first: a cast of 1e300 is UB */
     else if (json_is_string(v)) {
         char *end;
         const char *str = json_string_value(v);
@@ -408,7 +410,12 @@ mg_status mg_functions_call(mg_agent *agent, const mg_tool_call *call, mg_fn_out
     memset(out, 0, sizeof *out);
     call_ctx c = {.agent = agent, .problem = BUF_INIT, .message = BUF_INIT};
     json_error_t jerr;
-    c.args = json_loads(call->arguments ? call->arguments : "", JSON_REJECT_DUPLICATES, &jerr);
+    /* Arguments are the model's own JSON: repair what strict parsing refuses
+     * (lone surrogate escapes, \u0000) instead of failing the call over it. */
+    const char *raw = call->arguments ? call->arguments : "";
+    char *repaired = mg_json_repair(raw, strlen(raw));
+    c.args = json_loads(repaired, JSON_REJECT_DUPLICATES, &jerr);
+    free(repaired);
     mg_status st = MG_OK;
     const handler *h = find_handler(call->name);
     if (!h) {

@@ -19,8 +19,23 @@ mg_status archival_insert(mg_store *store, int64_t agent_id, const char *embedde
 
 mg_status archival_count(mg_store *store, int64_t agent_id, int64_t *out, mg_error *err);
 
-/* A new JSON object {total, page, pages, results: [{id, time, text, tags, score}]}. */
+/* Which rankings a search uses. Agents always get ARCHIVAL_HYBRID (the
+ * fusion); the single rankings exist so an evaluation can measure what each
+ * contributes (bench/eval_locomo.c). */
+typedef enum archival_mode {
+    ARCHIVAL_HYBRID = 0, /* embedding cosine and BM25, fused */
+    ARCHIVAL_VECTOR,     /* embedding cosine only */
+    ARCHIVAL_TEXT,       /* BM25 only */
+} archival_mode;
+
+/* A new JSON object {total, page, pages, results: [{id, time, text, tags,
+ * score, similarity}]}, hybrid ranking. */
 mg_status archival_search(mg_store *store, int64_t agent_id, const char *embedder,
                           const mg_search *search, json_t **out, mg_error *err);
+
+/* archival_search with the ranking chosen by `mode`. */
+mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *embedder,
+                               const mg_search *search, archival_mode mode, json_t **out,
+                               mg_error *err);
 
 #endif

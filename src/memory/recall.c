@@ -23,7 +23,7 @@
 #include "util/timeutil.h"
 
 static const char *const message_columns =
-    "id, role, kind, content, tool_calls, tool_call_id, tool_name, created_at";
+    "id, role, kind, content, tool_calls, tool_call_id, tool_name, created_at, raw_content";
 
 static void read_message(sqlite3_stmt *stmt, mg_msg *m)
 {
@@ -37,6 +37,7 @@ static void read_message(sqlite3_stmt *stmt, mg_msg *m)
     m->tool_call_id = store_column_strdup(stmt, 5);
     m->tool_name = store_column_strdup(stmt, 6);
     m->time_ms = sqlite3_column_int64(stmt, 7);
+    m->raw_content = store_column_strdup(stmt, 8);
 }
 
 /* The "message" (or "reason") string of a JSON envelope, else the raw text. */
@@ -75,8 +76,8 @@ mg_status recall_insert(mg_store *store, int64_t agent_id, mg_msg *m, mg_error *
     sqlite3_stmt *stmt;
     mg_status st = store_prepare(store,
                                  "INSERT INTO messages(agent_id, role, kind, content, tool_calls, "
-                                 "tool_call_id, tool_name, search_text, created_at) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 "tool_call_id, tool_name, search_text, created_at, raw_content) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                  &stmt, err);
     if (st) return st;
     char *calls = m->ncalls ? mg_tool_calls_to_json(m->calls, m->ncalls) : NULL;
@@ -90,6 +91,7 @@ mg_status recall_insert(mg_store *store, int64_t agent_id, mg_msg *m, mg_error *
     store_bind_text(stmt, 7, m->tool_name);
     store_bind_text(stmt, 8, search);
     sqlite3_bind_int64(stmt, 9, m->time_ms);
+    store_bind_text(stmt, 10, m->raw_content);
     st = store_step_done(store, stmt, err);
     if (!st) m->id = sqlite3_last_insert_rowid(store->db);
     sqlite3_finalize(stmt);

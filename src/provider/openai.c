@@ -62,22 +62,28 @@ static int is_context_error(long status, json_t *body)
 {
     json_t *e = json_object_get(body, "error");
     const char *code = json_string_value(json_object_get(e, "code"));
+    const char *type = json_string_value(json_object_get(e, "type"));
     if (code && strcmp(code, "context_length_exceeded") == 0) return 1;
+    if (type && strcmp(type, "exceed_context_size_error") == 0) return 1; /* llama.cpp */
     const char *msg = error_text(body);
     return status == 400 && (strstr(msg, "maximum context length") ||
-                             strstr(msg, "context length") || strstr(msg, "too many tokens"));
+                             strstr(msg, "context length") ||
+                             strstr(msg, "context size") || strstr(msg, "too many tokens"));
 }
 
-/* POSTs JSON to base_url + path. On MG_OK, *out is the parsed 2xx body. */
+/* POSTs JSON to base_url + path, or GETs it when `body` is NULL. On MG_OK,
+ * *out is the parsed 2xx body. */
 static mg_status post_json(const char *base_url, const char *auth_header, const char *path,
                            json_t *body, json_t **out, mg_error *err)
 {
     *out = NULL;
     buf url = BUF_INIT;
     buf_printf(&url, "%s%s", base_url, path);
-    char *payload = json_dumps(body, JSON_COMPACT);
-    const char *headers[] = {"Content-Type: application/json", auth_header, NULL};
-    mg_http_request req = {"POST", buf_str(&url), headers, payload, strlen(payload), 0};
+    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    const char *headers[] = {body ? "Content-Type: application/json" : "Accept: application/json",
+                             auth_header, NULL};
+    mg_http_request req = {
+        body ? "POST" : "GET", buf_str(&url), headers, payload, payload ? strlen(payload) : 0, 0};
     mg_http_retry policy;
     mg_http_retry_defaults(&policy);
     mg_http_response resp = {0};
@@ -88,7 +94,10 @@ static mg_status post_json(const char *base_url, const char *auth_header, const 
         buf_free(&url);
         return st;
     }
-    json_t *parsed = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+    char *repaired = mg_json_repair(resp.body ? resp.body : "", resp.body_len);
+    json_error_t jerr;
+    json_t *parsed = json_loads(repaired, 0, &jerr);
+    free(repaired);
     if (resp.status == 401 || resp.status == 403) {
         st = mg_err_set(err, MG_ERR_AUTH,
                         "%s refused the credentials (HTTP %ld): %.200s; check OPENAI_API_KEY",
@@ -101,8 +110,9 @@ static mg_status post_json(const char *base_url, const char *auth_header, const 
                         resp.status, attempts > 1 ? " after retries" : "",
                         parsed ? error_text(parsed) : "(no JSON error body)");
     } else if (!json_is_object(parsed)) {
-        st = mg_err_set(err, MG_ERR_PROVIDER, "%s answered with a body that is not a JSON object",
-                        buf_str(&url));
+        st = mg_err_set(err, MG_ERR_PROVIDER,
+                        "%s answered with a body that is not a JSON object (%s)", buf_str(&url),
+                        parsed ? "another JSON type" : jerr.text);
     }
     buf_free(&url);
     mg_http_response_free(&resp);
@@ -142,6 +152,14 @@ static json_t *message_to_json(const mg_msg *m)
     return msg;
 }
 
+static int is_reasoning_model(const char *model)
+{
+    static const char *const prefixes[] = {"o1", "o3", "o4", "gpt-5"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(model, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+    return 0;
+}
+
 static json_t *build_chat_body(const char *model, const mg_llm_request *req)
 {
     json_t *messages = json_array();
@@ -159,15 +177,38 @@ static json_t *build_chat_body(const char *model, const mg_llm_request *req)
         json_object_set_new(body, "tools", tools);
         json_object_set_new(body, "tool_choice", json_string("auto"));
     }
-    if (req->max_tokens > 0) json_object_set_new(body, "max_tokens", json_integer(req->max_tokens));
+    if (req->max_tokens > 0) {
+        /* OpenAI's reasoning models refuse max_tokens, and spend part of the
+         * budget on hidden reasoning, so they get a larger one. */
+        if (is_reasoning_model(model))
+            json_object_set_new(body, "max_completion_tokens", json_integer(req->max_tokens * 4));
+        else
+            json_object_set_new(body, "max_tokens", json_integer(req->max_tokens));
+    }
     return body;
 }
 
-/* A copy of a string field that came from the network, repaired to UTF-8. */
-static char *network_string(json_t *v)
+/* A copy of a string field, or NULL. (Bodies are repaired to valid UTF-8
+ * without NULs before parsing, see post_json.) */
+static char *copy_string(json_t *v)
 {
     const char *s = json_string_value(v);
-    return s ? mg_utf8_repair(s, json_string_length(v)) : NULL;
+    return s ? mg_xstrdup(s) : NULL;
+}
+
+/* 1 if an earlier call of this reply already has `id`. */
+static int id_taken(const mg_llm_reply *reply, const char *id)
+{
+    for (int i = 0; i < reply->ncalls; i++)
+        if (reply->calls[i].id && strcmp(reply->calls[i].id, id) == 0) return 1;
+    return 0;
+}
+
+/* Provider usage figures are untrusted numbers: keep them in a sane range. */
+static int usage_value(json_t *usage, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(usage, key));
+    return v < 0 ? 0 : v > 100000000 ? 100000000 : (int)v;
 }
 
 static mg_status parse_tool_calls(json_t *calls, mg_llm_reply *reply, mg_error *err)
@@ -186,19 +227,22 @@ static mg_status parse_tool_calls(json_t *calls, mg_llm_reply *reply, mg_error *
         if (!json_is_string(name))
             return mg_err_set(err, MG_ERR_PROVIDER,
                               "unexpected response shape: tool call %zu has no function name", i);
-        mg_tool_call *tc = &reply->calls[reply->ncalls++];
-        tc->name = network_string(name);
         const char *id = json_string_value(json_object_get(c, "id"));
-        if (id && *id) {
-            tc->id = mg_xstrdup(id);
+        char *unique;
+        if (id && *id && !id_taken(reply, id)) {
+            unique = mg_xstrdup(id);
         } else {
-            /* Some compatible servers omit ids; the API needs them to pair results. */
+            /* Missing or repeated ids would break the pairing of calls and
+             * results, and the API would refuse every later request. */
             buf b = BUF_INIT;
-            buf_printf(&b, "call_%zu_%lld", i, (long long)mg_now_ms());
-            tc->id = buf_take(&b);
+            buf_printf(&b, "%s_%zu_%lld", id && *id ? id : "call", i, (long long)mg_now_ms());
+            unique = buf_take(&b);
         }
+        mg_tool_call *tc = &reply->calls[reply->ncalls++];
+        tc->name = copy_string(name);
+        tc->id = unique;
         if (json_is_string(args))
-            tc->arguments = network_string(args);
+            tc->arguments = copy_string(args);
         else if (args)
             tc->arguments = json_dumps(args, JSON_COMPACT); /* object, as Ollama sends */
         else
@@ -217,12 +261,12 @@ static mg_status parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error *e
     json_t *content = json_object_get(message, "content");
     if (content && !json_is_null(content) && !json_is_string(content))
         return mg_err_set(err, MG_ERR_PROVIDER, "unexpected response shape: content is not text");
-    reply->content = network_string(content);
+    reply->content = copy_string(content);
     mg_status st = parse_tool_calls(json_object_get(message, "tool_calls"), reply, err);
     if (st) return st;
     json_t *usage = json_object_get(body, "usage");
-    reply->prompt_tokens = (int)json_integer_value(json_object_get(usage, "prompt_tokens"));
-    reply->completion_tokens = (int)json_integer_value(json_object_get(usage, "completion_tokens"));
+    reply->prompt_tokens = usage_value(usage, "prompt_tokens");
+    reply->completion_tokens = usage_value(usage, "completion_tokens");
     return MG_OK;
 }
 
@@ -250,7 +294,39 @@ static void openai_destroy(mg_provider *base)
     free(p);
 }
 
-static const mg_provider_ops openai_ops = {"openai", openai_chat, openai_destroy};
+/* GET /models: {"data": [{"id", "object", "created", "owned_by"}]}. */
+static mg_status openai_list_models(mg_provider *base, json_t **models, mg_error *err)
+{
+    openai_provider *p = (openai_provider *)base;
+    *models = NULL;
+    json_t *resp;
+    mg_status st = post_json(p->base_url, p->auth_header, "/models", NULL, &resp, err);
+    if (st) return st;
+    json_t *data = json_object_get(resp, "data");
+    if (!json_is_array(data)) {
+        json_decref(resp);
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: GET /models has no data list");
+    }
+    json_t *out = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m)
+    {
+        if (!json_is_object(m) || !json_is_string(json_object_get(m, "id"))) continue;
+        json_array_append_new(out, json_deep_copy(m));
+    }
+    json_decref(resp);
+    *models = out;
+    return MG_OK;
+}
+
+static const mg_provider_ops openai_ops = {
+    .prefix = "openai",
+    .chat = openai_chat,
+    .destroy = openai_destroy,
+    .list_models = openai_list_models,
+};
 
 mg_status mg_openai_open(const char *model, mg_provider **out, mg_error *err)
 {

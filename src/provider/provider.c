@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "provider/anthropic.h"
+#include "provider/ollama.h"
 #include "provider/openai.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -17,6 +19,8 @@ typedef struct provider_entry {
 
 static const provider_entry providers[] = {
     {"openai", mg_openai_open},
+    {"anthropic", mg_anthropic_open},
+    {"ollama", mg_ollama_open},
 };
 
 #define PROVIDER_COUNT (sizeof providers / sizeof providers[0])
@@ -73,6 +77,7 @@ void mg_llm_reply_clear(mg_llm_reply *reply)
 {
     free(reply->content);
     mg_tool_calls_free(reply->calls, reply->ncalls);
+    free(reply->raw_content);
     memset(reply, 0, sizeof *reply);
 }
 
@@ -85,6 +90,7 @@ static const struct {
     {"gpt-4.1", 1047576}, {"gpt-4o-mini", 128000},  {"gpt-4o", 128000}, {"gpt-4-turbo", 128000},
     {"gpt-4", 8192},      {"gpt-3.5-turbo", 16385}, {"gpt-5", 400000},  {"o1", 200000},
     {"o3", 200000},       {"o4-mini", 200000},
+    {"claude-", 200000}, /* every current Claude model */
 };
 
 int mg_model_context_window(const char *handle)

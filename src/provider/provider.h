@@ -26,8 +26,10 @@ typedef struct mg_llm_request {
     const char *system;     /* the whole system message */
     const mg_msg *messages; /* the queue, oldest first */
     int nmessages;
-    json_t *tools;  /* array of {name, description, parameters}; NULL for none */
-    int max_tokens; /* reply budget; 0 = provider default */
+    json_t *tools;      /* array of {name, description, parameters}; NULL for none */
+    int max_tokens;     /* reply budget; 0 = provider default */
+    int context_window; /* the agent's window in tokens; 0 = unknown. Providers that size
+                           the model's window per request (Ollama's num_ctx) use it. */
 } mg_llm_request;
 
 typedef struct mg_llm_reply {
@@ -36,15 +38,24 @@ typedef struct mg_llm_reply {
     int ncalls;
     int prompt_tokens; /* as reported; 0 if the provider did not say */
     int completion_tokens;
+    char *raw_content; /* blocks to keep with the message (see mg_msg); usually NULL */
 } mg_llm_reply;
 
 typedef struct mg_provider mg_provider;
 
+/* Initialise tables with designated initializers (.chat = ...), so that adding
+ * an optional operation never breaks an existing provider. */
 typedef struct mg_provider_ops {
     const char *prefix; /* "openai" */
     mg_status (*chat)(mg_provider *p, const mg_llm_request *req, mg_llm_reply *reply,
                       mg_error *err);
     void (*destroy)(mg_provider *p);
+    /* Optional (NULL = unsupported): the models the configured endpoint offers,
+     * as a JSON array of objects that each have a string "id" (the name to put
+     * after "PROVIDER/"), plus whatever else the endpoint says of them. The
+     * caller decrefs *models. Opening the provider for listing passes a
+     * placeholder model name, which this operation must not use. */
+    mg_status (*list_models)(mg_provider *p, json_t **models, mg_error *err);
 } mg_provider_ops;
 
 struct mg_provider {

@@ -114,6 +114,11 @@ static const char *const migrations[] = {
     "CREATE TRIGGER passages_count_delete AFTER DELETE ON passages BEGIN"
     "  UPDATE agents SET passage_count = passage_count - 1 WHERE id = old.agent_id;"
     "END;",
+
+    /* 3: an assistant message's own content blocks, kept when the provider
+     * must get them back unchanged (Anthropic's signed thinking blocks); NULL
+     * for every other message. See mg_msg.raw_content. */
+    "ALTER TABLE messages ADD COLUMN raw_content TEXT;",
 };
 
 int mg_schema_version(void)

@@ -2,11 +2,25 @@
  * err.c - the one error pattern: a status code plus one readable line.
  */
 #include "util/err.h"
+#include "util/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Errors are one line: control characters (a provider's traceback, say)
+ * become spaces, and a cut never leaves half a UTF-8 character. */
+static void make_one_line(char *message, int full_length)
+{
+    size_t len = strlen(message);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)message[i] < 0x20 || message[i] == 0x7F) message[i] = ' ';
+    /* A truncated message may end inside a character: drop up to 3 bytes. */
+    for (int i = 0; i < 3 && (size_t)full_length > len && len > 0 && !mg_utf8_valid(message, len);
+         i++)
+        message[--len] = '\0';
+}
 
 mg_status mg_err_set(mg_error *err, mg_status code, const char *fmt, ...)
 {
@@ -14,8 +28,9 @@ mg_status mg_err_set(mg_error *err, mg_status code, const char *fmt, ...)
     err->code = code;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    make_one_line(err->message, n);
     return code;
 }
 

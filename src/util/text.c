@@ -6,6 +6,7 @@
  */
 #include "util/text.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
@@ -88,4 +89,55 @@ int mg_text_blank(const char *s)
     for (; s && *s; s++)
         if (!strchr(" \t\r\n\v\f", *s)) return 0;
     return 1;
+}
+
+static int hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16;
+        if (d == 16) return 0;
+        v = v * 16 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+char *mg_json_repair(const char *s, size_t len)
+{
+    char *valid = mg_utf8_repair(s, len);
+    buf out = BUF_INIT;
+    const char *p = valid;
+    while (*p) {
+        if (*p != '\\') {
+            buf_putc(&out, *p++);
+            continue;
+        }
+        unsigned u, low;
+        if (p[1] == 'u' && hex4(p + 2, &u)) {
+            int high = u >= 0xD800 && u <= 0xDBFF;
+            int paired = high && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, &low) &&
+                         low >= 0xDC00 && low <= 0xDFFF;
+            if (paired) {
+                buf_append(&out, p, 12);
+                p += 12;
+            } else {
+                /* NUL and unpaired surrogates are what strict parsers refuse. */
+                int bad = u == 0 || (u >= 0xD800 && u <= 0xDFFF);
+                buf_append(&out, bad ? "\\ufffd" : p, 6);
+                p += 6;
+            }
+        } else {
+            /* Any other escape is two characters; copying both keeps an
+             * escaped backslash from starting a false escape. */
+            buf_putc(&out, *p++);
+            if (*p) buf_putc(&out, *p++);
+        }
+    }
+    free(valid);
+    return buf_take(&out);
 }

@@ -18,6 +18,12 @@ int mg_utf8_valid(const char *s, size_t len);
  * bytes dropped. Caller frees. */
 char *mg_utf8_repair(const char *s, size_t len);
 
+/* A copy of a JSON document from the network, made parseable without
+ * changing its structure: invalid UTF-8 becomes U+FFFD, and string escapes
+ * that strict parsers refuse (\u0000, lone surrogates) become \ufffd. The
+ * structure of JSON is ASCII, so only string contents change. Caller frees. */
+char *mg_json_repair(const char *s, size_t len);
+
 /* The largest n <= max_bytes such that s[0..n) does not end inside a UTF-8
  * sequence. */
 size_t mg_utf8_cut(const char *s, size_t len, size_t max_bytes);

@@ -4,6 +4,14 @@ Every test gets a fresh loopback OpenAI mock and a fresh data directory, and
 runs the real `memgpt` binary with an environment scrubbed of the developer's
 own provider settings, so results never depend on the machine they run on.
 
+The same suite runs against other providers' mocks: MEMGPT_TEST_PROVIDER=
+anthropic starts tests/mock/anthropic_mock.py instead, points ANTHROPIC_* at
+it, and gives agents created without --model an anthropic/ model (=ollama:
+tests/mock/ollama_mock.py, OLLAMA_HOST, ollama/gpt-4o-mini). That mock
+takes the same scripts (push) and records requests in the same shape, so tests
+run unchanged. A case that is about one wire format lists it in `providers`
+and is skipped in the other runs.
+
     from harness import MemgptTestCase, main
 
     class SendTest(MemgptTestCase):
@@ -28,16 +36,68 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "mock"))
 
-from openai_mock import MockOpenAI  # noqa: E402  (needs the path above)
+from anthropic_mock import MockAnthropic  # noqa: E402  (needs the path above)
+from ollama_mock import MockOllama  # noqa: E402
+from openai_mock import MockOpenAI  # noqa: E402
 
 # CTest passes the freshly built binary; by hand, fall back to the default build.
 MEMGPT_BIN = os.environ.get("MEMGPT_BIN") or os.path.join(REPO, "build", "memgpt")
 
 API_KEY = "test-key"
 
+# The provider whose mock the provider-neutral tests run against.
+PROVIDER = os.environ.get("MEMGPT_TEST_PROVIDER") or "openai"
+
+
+class _AnthropicForSuite(MockAnthropic):
+    """MockAnthropic for tests written against MockOpenAI: the model those
+    tests name (gpt-4o-mini, the default agent's) stands for the model agents
+    get in this run, so set_window and context_windows keep their meaning."""
+
+    def __init__(self, context_windows=None, **kwargs):
+        super().__init__(context_windows={MODEL_ALIASES.get(k, k): v for k, v in
+                                          (context_windows or {}).items()}, **kwargs)
+
+    def set_window(self, model, tokens):
+        super().set_window(MODEL_ALIASES.get(model, model), tokens)
+
+
+# Per provider: the mock, the environment that points the binary at it, the
+# model given to `agents create` when a test names none (None: the binary's
+# own default), and the path of its chat endpoint.
+PROVIDERS = {
+    "openai": {"mock": MockOpenAI, "model": None, "path": "/v1/chat/completions",
+               "env": lambda mock: {"OPENAI_API_KEY": API_KEY,
+                                    "OPENAI_BASE_URL": mock.base_url}},
+    "anthropic": {"mock": _AnthropicForSuite, "model": "anthropic/claude-sonnet-4-5",
+                  "path": "/v1/messages",
+                  "env": lambda mock: {"ANTHROPIC_API_KEY": API_KEY,
+                                       "ANTHROPIC_BASE_URL": mock.base_url}},
+    # Ollama takes no key; its mock serves gpt-4o-mini, so windows keep their names.
+    "ollama": {"mock": lambda api_key=None, **kwargs: MockOllama(**kwargs),
+               "model": "ollama/gpt-4o-mini", "path": "/api/chat",
+               "env": lambda mock: {"OLLAMA_HOST": mock.host}},
+}
+MODEL_ALIASES = {"gpt-4o-mini": "claude-sonnet-4-5"}
+if PROVIDER not in PROVIDERS:
+    raise SystemExit(f"MEMGPT_TEST_PROVIDER={PROVIDER!r}: expected one of "
+                     f"{', '.join(PROVIDERS)}")
+
+# Where this run's agent requests go (for filtering self.mock.requests).
+CHAT_PATH = PROVIDERS[PROVIDER]["path"]
+
+
+def only_providers(*names):
+    """Decorates a test that is about one wire format (its key variable, its
+    default model, a reply only it can express): skipped in the other
+    providers' runs. Whole cases set the `providers` class attribute."""
+    return unittest.skipUnless(PROVIDER in names, f"specific to {', '.join(names)}; this "
+                               f"run is MEMGPT_TEST_PROVIDER={PROVIDER}")
+
+
 # Variables from the developer's shell that could point the binary at a real
 # provider, a real data directory, or change its retry/timeout behaviour.
-SCRUBBED_PREFIXES = ("OPENAI_", "ANTHROPIC_", "MEMGPT_")
+SCRUBBED_PREFIXES = ("OPENAI_", "ANTHROPIC_", "OLLAMA_", "MEMGPT_")
 
 
 def _text(data):
@@ -68,9 +128,15 @@ class MemgptTestCase(unittest.TestCase):
 
     Subclasses may set `mock_kwargs` to configure the mock, for example
     `mock_kwargs = {"context_windows": {"gpt-4o-mini": 2000}}`.
+
+    `providers` names the providers a case can run against; the default is
+    all of them. A case about one wire format (its error bodies, its key
+    variable) sets e.g. `providers = ("openai",)` and is skipped in the runs
+    for the others (MEMGPT_TEST_PROVIDER).
     """
 
     mock_kwargs = {}
+    providers = tuple(PROVIDERS)
 
     def setUp(self):
         super().setUp()
@@ -78,9 +144,12 @@ class MemgptTestCase(unittest.TestCase):
             # Fail rather than skip: a skipped suite would pass CTest silently.
             self.fail(f"memgpt binary not found at {MEMGPT_BIN}; build it first "
                       "or set MEMGPT_BIN")
+        if PROVIDER not in self.providers:
+            self.skipTest(f"specific to {', '.join(self.providers)}; this run is "
+                          f"MEMGPT_TEST_PROVIDER={PROVIDER}")
         kwargs = {"api_key": API_KEY}
         kwargs.update(self.mock_kwargs)
-        self.mock = MockOpenAI(**kwargs).start()
+        self.mock = PROVIDERS[PROVIDER]["mock"](**kwargs).start()
         # addCleanup (not only tearDown) so cleanup still happens when a
         # subclass's setUp fails after ours, or overrides tearDown.
         self.addCleanup(self.mock.stop)
@@ -97,9 +166,8 @@ class MemgptTestCase(unittest.TestCase):
     def memgpt_env(self, env=None):
         """The environment the binary runs with (see run_memgpt)."""
         out = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
+        out.update(PROVIDERS[PROVIDER]["env"](self.mock))
         out.update({
-            "OPENAI_API_KEY": API_KEY,
-            "OPENAI_BASE_URL": self.mock.base_url,
             # Keep retry back-off and timeouts short so error-path tests are fast.
             "MEMGPT_RETRY_BASE_MS": "5",
             "MEMGPT_HTTP_TIMEOUT": "5",
@@ -116,8 +184,13 @@ class MemgptTestCase(unittest.TestCase):
 
         stdin is the given text, or /dev/null so nothing can block on a
         terminal. If `check` is an int, the exit status must equal it.
+        `agents create` without --model gets this run's model (see PROVIDERS).
         """
-        cmd = [MEMGPT_BIN, "--home", self.home, *[str(a) for a in args]]
+        args = [str(a) for a in args]
+        model = PROVIDERS[PROVIDER]["model"]
+        if model and args[:2] == ["agents", "create"] and "--model" not in args:
+            args[2:2] = ["--model", model]
+        cmd = [MEMGPT_BIN, "--home", self.home, *args]
         try:
             proc = subprocess.run(
                 cmd, input=input, stdin=None if input is not None else subprocess.DEVNULL,

@@ -9,7 +9,7 @@ import select
 import subprocess
 import time
 
-from harness import MEMGPT_BIN, MemgptTestCase, main
+from harness import MEMGPT_BIN, MemgptTestCase, main, only_providers
 
 
 def last_user_event(body):
@@ -82,6 +82,7 @@ class ChatTest(MemgptTestCase):
                 proc.wait()
         self.assertEqual(proc.returncode, 0, err)
 
+    @only_providers("openai")  # names OPENAI_API_KEY
     def test_no_provider_configured(self):
         self.create()
         proc = self.chat(["/memory", "/exit"],

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import MEMGPT_BIN, MemgptTestCase, main  # noqa: E402
+from harness import MEMGPT_BIN, MemgptTestCase, main, only_providers  # noqa: E402
 
 
 def epoch(year, month, day, hour=12):
@@ -74,6 +74,7 @@ class CliTestCase(MemgptTestCase):
 # --------------------------------------------------------------------------
 
 class AgentsTest(CliTestCase):
+    @only_providers("openai")  # names openai/ models
     def test_create_list_show_delete(self):
         proc = self.create("alpha", "--model", "openai/gpt-4o", "--context-window", "4096",
                            "--step-limit", "3", "--reflect-every", "5")
@@ -204,6 +205,7 @@ class AgentsTest(CliTestCase):
         self.assertNotIn("broken", self.names())
         self.assert_all_requests_valid()
 
+    @only_providers("openai")  # the default agent is openai/gpt-4o-mini
     def test_default_agent_auto_created(self):
         self.assertEqual(self.names(), [])
         events = self.send("hello default", json_out=True)
@@ -600,6 +602,7 @@ class ExitCodeTest(CliTestCase):
         proc = self.run_memgpt("agents", "list", "--json", check=0, env={"MEMGPT_HOME": home})
         self.assertEqual(json.loads(proc.stdout), [], "--home must win over MEMGPT_HOME")
 
+    @only_providers("openai")  # names OPENAI_API_KEY
     def test_runtime_errors_exit_1(self):
         self.create("x")
         self.assert_error(self.create("x", check=None), 1, "already exists")

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import MemgptTestCase, main  # noqa: E402
+from harness import MemgptTestCase, main, only_providers  # noqa: E402
 from openai_mock import count_prompt_tokens  # noqa: E402  (harness put it on the path)
 
 AGENT = "fn"
@@ -602,10 +602,12 @@ class BadModelInputTest(FunctionTestCase):
         self.assert_all_requests_valid()
         return message
 
+    @only_providers("openai")  # Anthropic tool_use input is always an object
     def test_non_json_arguments(self):
         self.fail_call("core_memory_append", '{"label": "human", content: oops', "json")
         self.assertEqual(self.memory()["human"]["value"], "Name: Zed")
 
+    @only_providers("openai")  # Anthropic tool_use input is always an object
     def test_arguments_not_an_object(self):
         self.fail_call("send_message", '["hello"]', "json object")
 

@@ -11,9 +11,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import MemgptTestCase, main  # noqa: E402
-
-CHAT_PATH = "/v1/chat/completions"
+from harness import CHAT_PATH, MemgptTestCase, main, only_providers  # noqa: E402
 
 
 class ProviderErrorCase(MemgptTestCase):
@@ -143,6 +141,7 @@ class PermanentFailureTest(ProviderErrorCase):
         self.assertEqual(len(self.attempts()), 2, self.describe_requests())
         self.assertEqual(self.user_texts(), ["never answered"])
 
+    @only_providers("openai")  # names OPENAI_API_KEY
     def test_401_wrong_key(self):
         proc = self.send("hello", agent="a", check=None, env={"OPENAI_API_KEY": "sk-wrong-key-123"})
         self.assert_clean_failure(proc, "OPENAI_API_KEY")
@@ -151,6 +150,7 @@ class PermanentFailureTest(ProviderErrorCase):
         self.assertNotIn("sk-wrong-key-123", proc.stderr, "the key itself must not be printed")
         self.assert_recovers("hello")
 
+    @only_providers("openai")  # names OPENAI_API_KEY
     def test_403_mentions_key(self):
         self.mock.push({"status": 403})
         proc = self.send("forbidden", agent="a", check=None)
@@ -199,6 +199,7 @@ class PermanentFailureTest(ProviderErrorCase):
                                  env={"MEMGPT_MAX_RETRIES": "3"})
                 self.assert_clean_failure(proc)
 
+    @only_providers("openai")  # names OPENAI_API_KEY
     def test_no_provider_configured(self):
         proc = self.send("anyone there?", agent="a", check=None,
                          env={"OPENAI_BASE_URL": None, "OPENAI_API_KEY": None})
@@ -218,6 +219,7 @@ class SummarizerErrorTest(ProviderErrorCase):
     def agent_info(self):
         return json.loads(self.run_memgpt("agents", "show", "a", "--json", check=0).stdout)
 
+    @only_providers("openai", "anthropic")  # Ollama truncates instead of refusing
     def test_summarizer_retried_after_503(self):
         self.warm_up()
         self.mock.push({"context_length_exceeded": True})
@@ -230,6 +232,7 @@ class SummarizerErrorTest(ProviderErrorCase):
         self.assertEqual(len(self.mock.summaries), 1)
         self.assertGreater(self.agent_info()["summarized"], 0)
 
+    @only_providers("openai", "anthropic")  # Ollama truncates instead of refusing
     def test_summarizer_failing_for_good_loses_nothing(self):
         self.warm_up()
         before = self.agent_info()

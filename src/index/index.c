@@ -1,0 +1,635 @@
+/*
+ * index.c - storage, the id map, exact search and the public calls of the
+ * vector index. The graph itself is in hnsw.c, files in index_file.c and
+ * index_log.c; index_impl.h describes the layout and its invariants.
+ *
+ * Storage. Archival memory for a big agent is ~10^6 vectors of 384 floats,
+ * 1.5 GB, and the budget for everything else is 30% of that. So the vectors
+ * are one array (slot s at vecs + s * dim), and all per-slot data lives in
+ * parallel arrays of fixed-size records: 2m + 1 int32 of level-0 links, an
+ * int64 id, a level and state byte, an upper-block offset and a 16-bit
+ * visited mark; ~170 bytes a slot at m = 16. Links are 32-bit slot numbers,
+ * not pointers or 64-bit ids. The arrays grow by 1/8 (not 2x), so the
+ * capacity never wastes more than ~12% of the vectors' size; large blocks are
+ * mmapped by glibc, where realloc is a remap, not a copy. `memory_bytes` in
+ * the stats counts capacity, not length, so the figure is honest.
+ *
+ * Reusing slots. A deleted vector's slot becomes FREE at cleanup and the next
+ * add takes the lowest free slot. The new vector inherits the slot's graph
+ * level instead of drawing one: levels are independent of the vectors, so
+ * the level distribution over live vectors is unchanged, and the slot's
+ * upper-level blocks can be reused in place, so the upper pool never
+ * fragments.
+ *
+ * Exact search is a scan of the vector array with the dot kernel below and
+ * mg_topk (embed/vec.h) keeping the best k. It is what searches do while the
+ * index is small (`exact_below`): below a few thousand vectors a scan costs
+ * about what a graph search does and is never wrong.
+ *
+ * The dot kernel. mg_vec_dot is portable C with eight lanes that GCC
+ * vectorizes to SSE at -O2: one multiply and one add a lane, four lanes an
+ * instruction. On CPUs with AVX2 and FMA (checked at run time with
+ * __builtin_cpu_supports, so the library still runs anywhere) the index uses
+ * its own kernel: eight-lane fused multiply-adds into four independent
+ * accumulators, so the loop is bound by loads rather than by the latency of
+ * one accumulator chain. It rounds differently in the last bits from
+ * mg_vec_dot (fused multiply-add, another summation order); that changes the
+ * order of near-ties only. bench/bench_index.c measures both.
+ */
+#include "index/index_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "embed/vec.h"
+#include "util/buf.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define IDX_HAVE_AVX2 1
+#endif
+
+/* ------------------------------------------------------------------ dot kernel */
+
+#ifdef IDX_HAVE_AVX2
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int dim)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= dim; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= dim; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float r = _mm_cvtss_f32(h);
+    for (; i < dim; i++)
+        r += a[i] * b[i];
+    return r;
+}
+#endif
+
+static idx_dot_fn pick_dot(void)
+{
+#ifdef IDX_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return dot_avx2;
+#endif
+    return mg_vec_dot;
+}
+
+int idx_all_finite(const float *v, size_t n)
+{
+    /* isfinite per element would stop vectorization; a NaN or infinity makes
+     * x - x a NaN, which survives the sum and fails x == x at the end. */
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        acc += v[i] - v[i];
+    return acc == acc;
+}
+
+/* ------------------------------------------------------------------ params */
+
+#define DEFAULT_M           16
+#define DEFAULT_EF_BUILD    100
+#define DEFAULT_EF_SEARCH   64
+#define DEFAULT_EXACT_BELOW 2048
+#define DEFAULT_CLEANUP     0.1
+#define DEFAULT_SEED        0x6d67696e646578ULL
+
+void mg_index_params_default(mg_index_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->m = DEFAULT_M;
+    p->ef_construction = DEFAULT_EF_BUILD;
+    p->ef_search = DEFAULT_EF_SEARCH;
+    p->exact_below = DEFAULT_EXACT_BELOW;
+    p->cleanup_ratio = DEFAULT_CLEANUP;
+    p->seed = DEFAULT_SEED;
+}
+
+mg_status idx_params_resolve(const mg_index_params *in, mg_index_params *out, mg_error *err)
+{
+    mg_index_params p;
+    mg_index_params_default(&p);
+    if (in) {
+        if (in->m) p.m = in->m;
+        if (in->ef_construction) p.ef_construction = in->ef_construction;
+        if (in->ef_search) p.ef_search = in->ef_search;
+        if (in->exact_below) p.exact_below = in->exact_below;
+        if (in->cleanup_ratio != 0.0) p.cleanup_ratio = in->cleanup_ratio;
+        if (in->seed) p.seed = in->seed;
+    }
+    if (p.m < 2 || p.m > MG_INDEX_MAX_M)
+        return mg_err_set(err, MG_ERR_USAGE, "index parameter m = %d is outside 2..%d", p.m,
+                          MG_INDEX_MAX_M);
+    if (p.ef_construction < 1 || p.ef_construction > MG_INDEX_MAX_EF)
+        return mg_err_set(err, MG_ERR_USAGE, "index parameter ef_construction = %d is outside 1..%d",
+                          p.ef_construction, MG_INDEX_MAX_EF);
+    if (p.ef_search < 1 || p.ef_search > MG_INDEX_MAX_EF)
+        return mg_err_set(err, MG_ERR_USAGE, "index parameter ef_search = %d is outside 1..%d",
+                          p.ef_search, MG_INDEX_MAX_EF);
+    if (p.exact_below < -1)
+        return mg_err_set(err, MG_ERR_USAGE, "index parameter exact_below = %d is below -1",
+                          p.exact_below);
+    if (!(p.cleanup_ratio > 0.0) || !isfinite(p.cleanup_ratio))
+        return mg_err_set(err, MG_ERR_USAGE, "index parameter cleanup_ratio must be above 0");
+    *out = p;
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------------ storage */
+
+mg_index *idx_alloc(int dim, const mg_index_params *p)
+{
+    mg_index *x = mg_xcalloc(1, sizeof(*x));
+    x->dim = dim;
+    x->p = *p;
+    x->m0 = 2 * p->m;
+    x->link0_len = 1 + x->m0;
+    x->upper_len = 1 + p->m;
+    x->dot = pick_dot();
+    x->epoch = 1;
+    x->entry = -1;
+    x->max_level = -1;
+    x->rng = p->seed;
+    x->log_fd = -1;
+    return x;
+}
+
+void idx_reserve(mg_index *x, int32_t want)
+{
+    if (want <= x->cap) return;
+    /* Grow by 1/8: see the top of the file for why not 2x. */
+    int64_t cap = (int64_t)x->cap + x->cap / 8;
+    if (cap < want) cap = want;
+    if (cap < 64) cap = 64;
+    cap = (cap + 63) & ~(int64_t)63;
+    if (cap > MG_INDEX_MAX_COUNT) cap = MG_INDEX_MAX_COUNT;
+    size_t c = (size_t)cap, old = (size_t)x->cap;
+
+    x->vecs = mg_xrealloc(x->vecs, c * (size_t)x->dim * sizeof(float));
+    x->links0 = mg_xrealloc(x->links0, c * (size_t)x->link0_len * sizeof(int32_t));
+    x->ids = mg_xrealloc(x->ids, c * sizeof(int64_t));
+    x->levels = mg_xrealloc(x->levels, c);
+    x->state = mg_xrealloc(x->state, c);
+    x->upper_off = mg_xrealloc(x->upper_off, c * sizeof(uint32_t));
+    x->visited = mg_xrealloc(x->visited, c * sizeof(uint16_t));
+    /* 0 is never a current epoch, so new slots start "not visited". */
+    memset(x->visited + old, 0, (c - old) * sizeof(uint16_t));
+    x->cap = (int32_t)cap;
+}
+
+uint32_t idx_upper_alloc(mg_index *x, int levels)
+{
+    size_t need = (size_t)levels * (size_t)x->upper_len;
+    if (x->upper_used + need > x->upper_cap) {
+        size_t cap = x->upper_cap + x->upper_cap / 4;
+        if (cap < x->upper_used + need) cap = x->upper_used + need;
+        if (cap < 1024) cap = 1024;
+        x->upper = mg_xrealloc(x->upper, cap * sizeof(int32_t));
+        x->upper_cap = cap;
+    }
+    uint32_t off = (uint32_t)x->upper_used;
+    memset(x->upper + off, 0, need * sizeof(int32_t));
+    x->upper_used += need;
+    return off;
+}
+
+/* ------------------------------------------------------------------ id map */
+
+static size_t map_hash(int64_t id)
+{
+    /* splitmix64's finalizer: row ids are sequential, and linear probing
+     * needs them spread over the whole table. */
+    uint64_t z = (uint64_t)id + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (size_t)(z ^ (z >> 31));
+}
+
+int32_t idx_map_get(const mg_index *x, int64_t id)
+{
+    if (!x->map_cap) return -1;
+    size_t mask = x->map_cap - 1;
+    for (size_t i = map_hash(id) & mask;; i = (i + 1) & mask) {
+        if (x->map_vals[i] < 0) return -1;
+        if (x->map_keys[i] == id) return x->map_vals[i];
+    }
+}
+
+static void map_grow(mg_index *x)
+{
+    size_t old_cap = x->map_cap;
+    int64_t *old_keys = x->map_keys;
+    int32_t *old_vals = x->map_vals;
+    x->map_cap = old_cap ? old_cap * 2 : 64;
+    x->map_keys = mg_xmalloc(x->map_cap * sizeof(int64_t));
+    x->map_vals = mg_xmalloc(x->map_cap * sizeof(int32_t));
+    memset(x->map_vals, 0xff, x->map_cap * sizeof(int32_t));
+    x->map_count = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old_vals[i] >= 0) idx_map_put(x, old_keys[i], old_vals[i]);
+    free(old_keys);
+    free(old_vals);
+}
+
+void idx_map_put(mg_index *x, int64_t id, int32_t slot)
+{
+    /* At most half full, so probe runs stay short. */
+    if ((x->map_count + 1) * 2 > x->map_cap) map_grow(x);
+    size_t mask = x->map_cap - 1;
+    size_t i = map_hash(id) & mask;
+    while (x->map_vals[i] >= 0 && x->map_keys[i] != id)
+        i = (i + 1) & mask;
+    if (x->map_vals[i] < 0) x->map_count++;
+    x->map_keys[i] = id;
+    x->map_vals[i] = slot;
+}
+
+void idx_map_del(mg_index *x, int64_t id)
+{
+    if (!x->map_cap) return;
+    size_t mask = x->map_cap - 1;
+    size_t i = map_hash(id) & mask;
+    while (x->map_vals[i] >= 0 && x->map_keys[i] != id)
+        i = (i + 1) & mask;
+    if (x->map_vals[i] < 0) return;
+    /* Backward-shift deletion: move later members of the probe run into the
+     * hole when their home bucket does not lie strictly between the hole and
+     * them, so lookups never need tombstones. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; x->map_vals[j] >= 0; j = (j + 1) & mask) {
+        size_t home = map_hash(x->map_keys[j]) & mask;
+        int between = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (between) continue;
+        x->map_keys[hole] = x->map_keys[j];
+        x->map_vals[hole] = x->map_vals[j];
+        hole = j;
+    }
+    x->map_vals[hole] = -1;
+    x->map_count--;
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+mg_status mg_index_new(int dim, const mg_index_params *params, mg_index **out, mg_error *err)
+{
+    *out = NULL;
+    if (dim < 1 || dim > MG_INDEX_MAX_DIM)
+        return mg_err_set(err, MG_ERR_USAGE, "index dimension %d is outside 1..%d", dim,
+                          MG_INDEX_MAX_DIM);
+    mg_index_params p;
+    mg_status st = idx_params_resolve(params, &p, err);
+    if (st != MG_OK) return st;
+    *out = idx_alloc(dim, &p);
+    return MG_OK;
+}
+
+void mg_index_free(mg_index *x)
+{
+    if (!x) return;
+    if (x->log_fd >= 0) close(x->log_fd);
+    free(x->vecs);
+    free(x->links0);
+    free(x->ids);
+    free(x->levels);
+    free(x->state);
+    free(x->upper_off);
+    free(x->visited);
+    free(x->upper);
+    free(x->map_keys);
+    free(x->map_vals);
+    free(x->free_list);
+    free(x->cands.a);
+    free(x->results.a);
+    free(x->work);
+    free(x);
+}
+
+/* ------------------------------------------------------------------ add / remove */
+
+static mg_status add_check(const mg_index *x, int64_t id, const float *vec, mg_error *err)
+{
+    if (!vec) return mg_err_set(err, MG_ERR_USAGE, "index add: no vector");
+    if (!idx_all_finite(vec, (size_t)x->dim))
+        return mg_err_set(err, MG_ERR_USAGE, "index add: vector %lld has a NaN or infinite value",
+                          (long long)id);
+    if (idx_map_get(x, id) >= 0)
+        return mg_err_set(err, MG_ERR_EXISTS, "index add: id %lld is already in the index",
+                          (long long)id);
+    if (x->n_free == 0 && (int64_t)x->n >= MG_INDEX_MAX_COUNT)
+        return mg_err_set(err, MG_ERR_USAGE, "index add: the index is full (%lld vectors)",
+                          (long long)MG_INDEX_MAX_COUNT);
+    return MG_OK;
+}
+
+mg_status idx_add(mg_index *x, int64_t id, const float *vec, mg_error *err)
+{
+    mg_status st = add_check(x, id, vec, err);
+    if (st != MG_OK) return st;
+
+    int32_t s;
+    if (x->n_free > 0) {
+        s = x->free_list[--x->n_free]; /* the lowest free slot; keeps its level */
+    } else {
+        idx_reserve(x, x->n + 1);
+        s = x->n++;
+        int level = hnsw_random_level(x);
+        x->levels[s] = (uint8_t)level;
+        x->upper_off[s] = level ? idx_upper_alloc(x, level) : 0;
+    }
+    for (int l = 0; l <= x->levels[s]; l++)
+        idx_links(x, s, l)[0] = 0;
+    memcpy(x->vecs + (size_t)s * (size_t)x->dim, vec, (size_t)x->dim * sizeof(float));
+    x->ids[s] = id;
+    x->state[s] = SLOT_LIVE;
+    idx_map_put(x, id, s);
+    x->live++;
+    if (!x->has_max_id || id > x->max_id) x->max_id = id;
+    x->has_max_id = 1;
+
+    hnsw_insert(x, s);
+    return MG_OK;
+}
+
+mg_status idx_remove(mg_index *x, int64_t id, mg_error *err)
+{
+    int32_t s = idx_map_get(x, id);
+    if (s < 0)
+        return mg_err_set(err, MG_ERR_NOT_FOUND, "index remove: id %lld is not in the index",
+                          (long long)id);
+    x->state[s] = SLOT_DEAD;
+    idx_map_del(x, id);
+    x->live--;
+    x->dead++;
+    /* A handful of tombstones cost nothing; the minimum keeps small indexes
+     * from a cleanup pass on nearly every remove. */
+    if (x->dead >= 16 && (double)x->dead >= x->p.cleanup_ratio * (double)(x->live + x->dead))
+        hnsw_cleanup(x);
+    return MG_OK;
+}
+
+mg_status mg_index_add(mg_index *x, int64_t id, const float *vec, mg_error *err)
+{
+    mg_status st = add_check(x, id, vec, err);
+    if (st != MG_OK) return st;
+    st = idx_log_append(x, id, vec, err);
+    if (st != MG_OK) return st;
+    return idx_add(x, id, vec, err);
+}
+
+mg_status mg_index_remove(mg_index *x, int64_t id, mg_error *err)
+{
+    if (idx_map_get(x, id) < 0)
+        return mg_err_set(err, MG_ERR_NOT_FOUND, "index remove: id %lld is not in the index",
+                          (long long)id);
+    mg_status st = idx_log_append(x, id, NULL, err);
+    if (st != MG_OK) return st;
+    return idx_remove(x, id, err);
+}
+
+int mg_index_contains(const mg_index *x, int64_t id)
+{
+    return idx_map_get(x, id) >= 0;
+}
+
+void mg_index_cleanup(mg_index *x)
+{
+    if (x->dead > 0) hnsw_cleanup(x);
+}
+
+/* ------------------------------------------------------------------ search */
+
+static mg_status search_check(const mg_index *x, const float *q, int k, int64_t *ids, int *found,
+                              mg_error *err)
+{
+    if (!q || !ids || !found) return mg_err_set(err, MG_ERR_USAGE, "index search: missing argument");
+    if (k < 1 || k > MG_INDEX_MAX_K)
+        return mg_err_set(err, MG_ERR_USAGE, "index search: k = %d is outside 1..%d", k,
+                          MG_INDEX_MAX_K);
+    if (!idx_all_finite(q, (size_t)x->dim))
+        return mg_err_set(err, MG_ERR_USAGE, "index search: the query has a NaN or infinite value");
+    return MG_OK;
+}
+
+static void copy_out(mg_topk *t, int64_t *ids, float *scores, int *found)
+{
+    mg_topk_sort(t);
+    for (int i = 0; i < t->count; i++) {
+        ids[i] = t->ids[i];
+        if (scores) scores[i] = t->scores[i];
+    }
+    *found = t->count;
+    mg_topk_free(t);
+}
+
+static void scan_exact(mg_index *x, const float *q, int k, int64_t *ids, float *scores, int *found)
+{
+    mg_topk t;
+    mg_topk_init(&t, k);
+    for (int32_t s = 0; s < x->n; s++) {
+        if (x->state[s] != SLOT_LIVE) continue;
+        mg_topk_push(&t, x->ids[s], x->dot(q, idx_vec(x, s), x->dim));
+    }
+    copy_out(&t, ids, scores, found);
+}
+
+mg_status mg_index_search_exact(mg_index *x, const float *q, int k, int64_t *ids, float *scores,
+                                int *found, mg_error *err)
+{
+    mg_status st = search_check(x, q, k, ids, found, err);
+    if (st != MG_OK) return st;
+    scan_exact(x, q, k, ids, scores, found);
+    return MG_OK;
+}
+
+mg_status mg_index_search(mg_index *x, const float *q, int k, int ef, int64_t *ids, float *scores,
+                          int *found, mg_error *err)
+{
+    mg_status st = search_check(x, q, k, ids, found, err);
+    if (st != MG_OK) return st;
+    if (ef > MG_INDEX_MAX_EF)
+        return mg_err_set(err, MG_ERR_USAGE, "index search: ef = %d is above %d", ef,
+                          MG_INDEX_MAX_EF);
+    if (ef <= 0) ef = x->p.ef_search;
+    if (ef < k) ef = k;
+
+    if (x->live <= x->p.exact_below) {
+        scan_exact(x, q, k, ids, scores, found);
+        return MG_OK;
+    }
+    int n = hnsw_search(x, q, ef);
+    mg_topk t;
+    mg_topk_init(&t, k);
+    for (int i = 0; i < n; i++)
+        mg_topk_push(&t, x->ids[x->work[i].slot], x->work[i].sim);
+    copy_out(&t, ids, scores, found);
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------------ stats */
+
+void mg_index_get_stats(const mg_index *x, mg_index_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->dim = x->dim;
+    st->count = x->live;
+    st->deleted = x->dead;
+    st->free_slots = x->n_free;
+    st->memory_bytes = (int64_t)mg_index_memory(x);
+    st->vector_bytes = (int64_t)x->live * x->dim * (int64_t)sizeof(float);
+    st->max_level = x->max_level;
+    st->has_max_id = x->has_max_id;
+    st->max_id = x->max_id;
+    st->params = x->p;
+}
+
+int64_t mg_index_count(const mg_index *x)
+{
+    return x->live;
+}
+
+size_t mg_index_memory(const mg_index *x)
+{
+    size_t c = (size_t)x->cap;
+    size_t per_slot = (size_t)x->dim * sizeof(float) + (size_t)x->link0_len * sizeof(int32_t) +
+                      sizeof(int64_t) + 2 + sizeof(uint32_t) + sizeof(uint16_t);
+    return sizeof(*x) + c * per_slot + x->upper_cap * sizeof(int32_t) +
+           x->map_cap * (sizeof(int64_t) + sizeof(int32_t)) +
+           (size_t)x->free_cap * sizeof(int32_t) +
+           (size_t)(x->cands.cap + x->results.cap + x->work_cap) * sizeof(idx_cand);
+}
+
+int mg_index_dim(const mg_index *x)
+{
+    return x->dim;
+}
+
+int mg_index_max_id(const mg_index *x, int64_t *max_id)
+{
+    if (!x->has_max_id) return 0;
+    *max_id = x->max_id;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ invariants */
+
+static int cmp_slot_desc(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x < y) - (x > y);
+}
+
+mg_status idx_rebuild_derived(mg_index *x, mg_error *err)
+{
+    x->live = x->dead = x->n_free = 0;
+    x->map_count = 0;
+    if (x->map_vals) memset(x->map_vals, 0xff, x->map_cap * sizeof(int32_t));
+    for (int32_t s = 0; s < x->n; s++) {
+        if (x->state[s] == SLOT_LIVE) {
+            if (idx_map_get(x, x->ids[s]) >= 0)
+                return mg_err_set(err, MG_ERR_CORRUPT, "id %lld is stored twice",
+                                  (long long)x->ids[s]);
+            idx_map_put(x, x->ids[s], s);
+            x->live++;
+        } else if (x->state[s] == SLOT_DEAD) {
+            x->dead++;
+        } else {
+            if (x->n_free == x->free_cap) {
+                x->free_cap = x->free_cap ? x->free_cap * 2 : 64;
+                x->free_list = mg_xrealloc(x->free_list, (size_t)x->free_cap * sizeof(int32_t));
+            }
+            x->free_list[x->n_free++] = s;
+        }
+    }
+    qsort(x->free_list, (size_t)x->n_free, sizeof(int32_t), cmp_slot_desc);
+    return MG_OK;
+}
+
+static mg_status check_block(const mg_index *x, int32_t s, int l, mg_error *err)
+{
+    const int32_t *b = idx_links(x, s, l);
+    int cap = l ? x->p.m : x->m0;
+    if (b[0] < 0 || b[0] > cap)
+        return mg_err_set(err, MG_ERR_CORRUPT, "slot %d level %d has %d links (capacity %d)", s, l,
+                          b[0], cap);
+    if (x->state[s] == SLOT_FREE && b[0] != 0)
+        return mg_err_set(err, MG_ERR_CORRUPT, "free slot %d has links", s);
+    for (int i = 1; i <= b[0]; i++) {
+        int32_t t = b[i];
+        if (t < 0 || t >= x->n || t == s)
+            return mg_err_set(err, MG_ERR_CORRUPT, "slot %d links to invalid slot %d", s, t);
+        if (x->state[t] == SLOT_FREE || x->levels[t] < l)
+            return mg_err_set(err, MG_ERR_CORRUPT, "slot %d links to slot %d, not in level %d", s,
+                              t, l);
+        for (int j = 1; j < i; j++)
+            if (b[j] == t)
+                return mg_err_set(err, MG_ERR_CORRUPT, "slot %d links twice to slot %d", s, t);
+    }
+    return MG_OK;
+}
+
+mg_status idx_check(const mg_index *x, mg_error *err)
+{
+    int32_t live = 0, dead = 0, nfree = 0;
+    int top = -1;
+    for (int32_t s = 0; s < x->n; s++) {
+        if (x->state[s] > SLOT_FREE)
+            return mg_err_set(err, MG_ERR_CORRUPT, "slot %d has unknown state %d", s, x->state[s]);
+        if (x->levels[s] > IDX_MAX_LEVEL)
+            return mg_err_set(err, MG_ERR_CORRUPT, "slot %d has level %d (max %d)", s,
+                              x->levels[s], IDX_MAX_LEVEL);
+        if (x->levels[s] > 0 && (size_t)x->upper_off[s] + (size_t)x->levels[s] * x->upper_len >
+                                    x->upper_used)
+            return mg_err_set(err, MG_ERR_CORRUPT, "slot %d has upper links out of range", s);
+        for (int l = 0; l <= x->levels[s]; l++) {
+            mg_status st = check_block(x, s, l, err);
+            if (st != MG_OK) return st;
+        }
+        if (x->state[s] == SLOT_LIVE) {
+            live++;
+            if (idx_map_get(x, x->ids[s]) != s)
+                return mg_err_set(err, MG_ERR_CORRUPT, "id %lld of slot %d is not mapped to it",
+                                  (long long)x->ids[s], s);
+        } else if (x->state[s] == SLOT_DEAD) {
+            dead++;
+        } else {
+            nfree++;
+        }
+        if (x->state[s] != SLOT_FREE) {
+            if (x->levels[s] > top) top = x->levels[s];
+            if (!x->has_max_id || x->ids[s] > x->max_id)
+                return mg_err_set(err, MG_ERR_CORRUPT, "slot %d has id %lld above the max id", s,
+                                  (long long)x->ids[s]);
+        }
+    }
+    if (live != x->live || dead != x->dead || nfree != x->n_free ||
+        (size_t)live != x->map_count)
+        return mg_err_set(err, MG_ERR_CORRUPT,
+                          "counts disagree: %d live, %d deleted, %d free slots; expected %d, %d, %d",
+                          live, dead, nfree, x->live, x->dead, x->n_free);
+    for (int32_t i = 0; i < x->n_free; i++) {
+        int32_t s = x->free_list[i];
+        if (s < 0 || s >= x->n || x->state[s] != SLOT_FREE ||
+            (i > 0 && x->free_list[i - 1] <= s))
+            return mg_err_set(err, MG_ERR_CORRUPT, "free list entry %d is wrong", i);
+    }
+    if (live + dead == 0) {
+        if (x->entry != -1 || x->max_level != -1)
+            return mg_err_set(err, MG_ERR_CORRUPT, "an empty graph has an entry point");
+    } else if (x->entry < 0 || x->entry >= x->n || x->state[x->entry] == SLOT_FREE ||
+               x->levels[x->entry] != x->max_level || x->max_level != top) {
+        return mg_err_set(err, MG_ERR_CORRUPT, "the entry point %d is not a top-level slot",
+                          x->entry);
+    }
+    return MG_OK;
+}

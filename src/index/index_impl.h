@@ -1,0 +1,167 @@
+/*
+ * index_impl.h - the inside of an mg_index, shared by index.c (storage and
+ * the public calls), hnsw.c (the graph), index_file.c (save/load) and
+ * index_log.c (the append log). Not for use outside src/index/ (tests may
+ * read it to check invariants).
+ *
+ * Storage is "struct of arrays" over slots 0..n-1. A slot is LIVE (in the
+ * graph, returned by searches), DEAD (a tombstone: in the graph, never
+ * returned) or FREE (out of the graph, waiting for reuse). Every array is
+ * one allocation grown geometrically; nothing is allocated per vector.
+ *
+ * Graph links are stored as blocks of int32: [count, slot, slot, ...].
+ * Level 0 has one block of 1 + m0 ints per slot in links0; a slot of level
+ * L >= 1 also owns L blocks of 1 + m ints in the shared `upper` pool,
+ * starting at upper_off[slot] (level l is block l - 1). A slot keeps its
+ * level for life, also across reuse (see index.c), so its blocks never move.
+ *
+ * Invariants (checked by index_check, which load runs on every file):
+ *  - live + dead + n_free == n <= cap; the id map holds exactly the LIVE
+ *    slots' ids; the free list holds exactly the FREE slots, sorted so the
+ *    lowest slot is reused first;
+ *  - a link at level l goes from a non-FREE slot to a different non-FREE
+ *    slot whose level is >= l, with no duplicates in a block, and a block's
+ *    count is at most its capacity (m0 on level 0, m above); FREE slots
+ *    have empty blocks;
+ *  - entry is -1 iff no slot is LIVE or DEAD; otherwise it is such a slot,
+ *    and its level is max_level, the highest level among them.
+ */
+#ifndef MG_INDEX_IMPL_H
+#define MG_INDEX_IMPL_H
+
+#include <stdint.h>
+
+#include "index/index.h"
+
+enum { SLOT_LIVE = 0, SLOT_DEAD = 1, SLOT_FREE = 2 };
+
+#define IDX_MAX_LEVEL 30
+
+/* A graph search candidate: a slot and its similarity to the query. */
+typedef struct idx_cand {
+    float sim;
+    int32_t slot;
+} idx_cand;
+
+/* A binary heap of candidates; which order depends on the functions used. */
+typedef struct idx_heap {
+    idx_cand *a;
+    int len, cap;
+} idx_heap;
+
+typedef float (*idx_dot_fn)(const float *a, const float *b, int dim);
+
+struct mg_index {
+    int dim;
+    mg_index_params p; /* effective: defaults filled in */
+    int m0;            /* level-0 capacity: 2 * p.m */
+    int link0_len;     /* ints per level-0 block: 1 + m0 */
+    int upper_len;     /* ints per upper block: 1 + p.m */
+    idx_dot_fn dot;    /* the fastest kernel this CPU runs (index.c) */
+
+    /* Slots [0, n), room for cap. */
+    int32_t n, cap;
+    float *vecs;        /* cap * dim */
+    int32_t *links0;    /* cap * link0_len */
+    int64_t *ids;       /* cap */
+    uint8_t *levels;    /* cap */
+    uint8_t *state;     /* cap: SLOT_* */
+    uint32_t *upper_off; /* cap: first upper block of a slot with level >= 1 */
+    uint16_t *visited;  /* cap: == epoch means "seen by the current search" */
+    uint16_t epoch;
+
+    int32_t *upper; /* upper-level blocks, upper_used of upper_cap ints */
+    size_t upper_used, upper_cap;
+
+    /* id -> slot of the LIVE slots: open addressing, linear probing. */
+    int64_t *map_keys;
+    int32_t *map_vals; /* -1 = empty bucket */
+    size_t map_cap, map_count;
+
+    /* FREE slots, sorted descending so the lowest is popped first. */
+    int32_t *free_list;
+    int32_t n_free, free_cap;
+
+    int32_t live, dead;
+    int32_t entry;
+    int max_level;
+    int has_max_id;
+    int64_t max_id;
+    uint64_t rng;        /* level generator state */
+    uint64_t generation; /* of the last save or load; 0 = never; pairs a log with a file */
+
+    /* Scratch for searches and inserts. */
+    idx_heap cands, results;
+    idx_cand *work; /* candidate lists: sorted results, neighbour shrinking */
+    int work_cap;
+
+    /* Append log (index_log.c); fd -1 when none. */
+    int log_fd;
+    int64_t log_size; /* bytes of valid log: where the next record goes */
+};
+
+/* ---- index.c */
+
+/* Makes room for at least `want` slots (aborts on OOM). */
+void idx_reserve(mg_index *x, int32_t want);
+static inline const float *idx_vec(const mg_index *x, int32_t s)
+{
+    return x->vecs + (size_t)s * (size_t)x->dim;
+}
+/* The link block of slot s at level l (l <= levels[s]). */
+static inline int32_t *idx_links(const mg_index *x, int32_t s, int l)
+{
+    if (l == 0) return x->links0 + (size_t)s * (size_t)x->link0_len;
+    return x->upper + x->upper_off[s] + (size_t)(l - 1) * (size_t)x->upper_len;
+}
+/* Id map. */
+int32_t idx_map_get(const mg_index *x, int64_t id); /* -1 if absent */
+void idx_map_put(mg_index *x, int64_t id, int32_t slot);
+void idx_map_del(mg_index *x, int64_t id);
+/* Resolves defaults and checks ranges. */
+mg_status idx_params_resolve(const mg_index_params *in, mg_index_params *out, mg_error *err);
+/* Allocates an empty index with resolved params (no validation). */
+mg_index *idx_alloc(int dim, const mg_index_params *p);
+/* Appends upper blocks for `levels` levels and returns their offset. */
+uint32_t idx_upper_alloc(mg_index *x, int levels);
+/* The add/remove logic without logging (used by log replay too). */
+mg_status idx_add(mg_index *x, int64_t id, const float *vec, mg_error *err);
+mg_status idx_remove(mg_index *x, int64_t id, mg_error *err);
+/* Checks every invariant listed above; MG_ERR_CORRUPT with the first
+ * violation. O(n * (m0 + dim)). */
+mg_status idx_check(const mg_index *x, mg_error *err);
+/* Rebuilds the map, free list and counts from ids/state (after a load). */
+mg_status idx_rebuild_derived(mg_index *x, mg_error *err);
+/* 1 if every float is finite. */
+int idx_all_finite(const float *v, size_t n);
+
+/* ---- hnsw.c */
+
+/* Draws a level for a new slot from the index's PRNG. */
+int hnsw_random_level(mg_index *x);
+/* Links slot s (vector, level and empty blocks already set) into the graph. */
+void hnsw_insert(mg_index *x, int32_t s);
+/* Approximate search: fills x->work[0..return) with LIVE slots, best first,
+ * at most ef of them. */
+int hnsw_search(mg_index *x, const float *q, int ef);
+/* Repairs the graph around every DEAD slot and turns them FREE. */
+void hnsw_cleanup(mg_index *x);
+/* Level-0 slots reachable from the entry point (tests, diagnostics). */
+int64_t hnsw_reachable(mg_index *x);
+/* Ensures x->work holds at least n candidates. */
+void hnsw_work_reserve(mg_index *x, int n);
+
+/* ---- index_log.c */
+
+/* Appends one record if a log is attached: vec != NULL for an add, NULL for
+ * a remove. MG_ERR_IO on failure, with the log cut back to its last record. */
+mg_status idx_log_append(mg_index *x, int64_t id, const float *vec, mg_error *err);
+/* After a save with a new generation: restart the attached log empty. */
+mg_status idx_log_restart(mg_index *x, mg_error *err);
+
+/* ---- index_file.c */
+
+/* A fresh, practically unique generation number for a save. */
+uint64_t idx_new_generation(const mg_index *x);
+
+#endif

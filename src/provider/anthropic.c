@@ -1,0 +1,566 @@
+/*
+ * anthropic.c - the Anthropic Messages API over its own wire format.
+ *
+ * The neutral queue and the Messages API disagree on shape in three ways, and
+ * this file is mostly about reconciling them:
+ *
+ *  1. Turns. The API wants strictly alternating user and assistant turns,
+ *     starting (and, for us, ending) with the user. Our queue has runtime
+ *     events as role user and function results as role tool, so a step's
+ *     results and the heartbeat after them are several messages that the API
+ *     must see as one user turn holding several blocks. Merging adjacent
+ *     same-role messages does that; a placeholder user turn covers a queue
+ *     whose oldest messages were evicted up to an assistant turn.
+ *
+ *  2. Pairing. Every tool_use must be answered by a tool_result in the very
+ *     next turn and every tool_result must answer the turn before. Eviction
+ *     and history edits keep calls and results together, but the rule is
+ *     enforced here anyway, because a broken pair makes every later request
+ *     fail and the agent could never recover: an orphan result becomes plain
+ *     text, a call without a result gets an error result saying so.
+ *
+ *  3. Thinking. Extended-thinking replies carry signed thinking blocks that
+ *     must come back byte for byte in later requests. The neutral message
+ *     keeps them in mg_msg.raw_content (the whole content array as received);
+ *     everything else in the assistant turn is rebuilt from the neutral
+ *     fields, so edits of the monologue or of a reply (rethink, rewrite) reach
+ *     the model while the signatures stay valid.
+ *
+ * The translation (mg_anthropic_messages, mg_anthropic_body,
+ * mg_anthropic_parse_reply, mg_anthropic_error) is pure and unit-tested; the
+ * provider around it only adds configuration and HTTP. Retries of 429, 5xx
+ * and 529 ("overloaded") happen in the HTTP layer. Replies are checked field
+ * by field: a wrong shape fails the turn with MG_ERR_PROVIDER, never crashes.
+ */
+#include "provider/anthropic.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider/http.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/text.h"
+#include "util/timeutil.h"
+
+#define DEFAULT_BASE_URL "https://api.anthropic.com"
+
+/* Private key that carries a tool_result's function name between the two
+ * passes of mg_anthropic_messages; never sent. */
+#define NAME_KEY "_mg_function"
+
+/* Longest piece of the API's own error text copied into an error line. */
+#define ERROR_TEXT_MAX 300
+
+typedef struct anthropic_provider {
+    mg_provider base;
+    char *url;        /* the full /v1/messages URL */
+    char *key_header; /* "x-api-key: ..." or NULL */
+} anthropic_provider;
+
+/* ------------------------------------------------------------ small helpers */
+
+/* A JSON string for text we hold; repaired if it is somehow not UTF-8, since
+ * json_string refuses invalid UTF-8 and a missing field is worse. */
+static json_t *text_value(const char *s)
+{
+    json_t *v = json_string(s ? s : "");
+    if (v) return v;
+    char *fixed = mg_utf8_repair(s, strlen(s));
+    v = json_string(fixed);
+    free(fixed);
+    return v;
+}
+
+/* A copy of a string field that came from the network, repaired to UTF-8. */
+static char *network_string(json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s ? mg_utf8_repair(s, json_string_length(v)) : NULL;
+}
+
+static int is_type(json_t *block, const char *type)
+{
+    const char *t = json_string_value(json_object_get(block, "type"));
+    return t && strcmp(t, type) == 0;
+}
+
+static int same_text(const char *a, const char *b)
+{
+    if (!a || !*a) return !b || !*b;
+    return b && strcmp(a, b) == 0;
+}
+
+/* Tool ids must match ^[a-zA-Z0-9_-]+$; ids from other providers or older
+ * data may not. Mapping every other byte to '_' is deterministic, so a call
+ * and its result still agree. Caller frees. */
+static char *clean_id(const char *id)
+{
+    if (!id || !*id) return mg_xstrdup("call_unknown");
+    char *out = mg_xstrdup(id);
+    for (char *p = out; *p; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-';
+        if (!ok) *p = '_';
+    }
+    return out;
+}
+
+static json_t *text_block(const char *text)
+{
+    json_t *b = json_pack("{s:s}", "type", "text");
+    json_object_set_new(b, "text", text_value(text));
+    return b;
+}
+
+/* Appends a block to the last turn if it has `role`, else opens a new turn. */
+static void add_block(json_t *turns, const char *role, json_t *block)
+{
+    json_t *last = json_array_get(turns, json_array_size(turns) - 1);
+    const char *last_role = json_string_value(json_object_get(last, "role"));
+    if (last_role && strcmp(last_role, role) == 0) {
+        json_array_append_new(json_object_get(last, "content"), block);
+        return;
+    }
+    json_t *turn = json_pack("{s:s, s:[]}", "role", role, "content");
+    json_array_append_new(json_object_get(turn, "content"), block);
+    json_array_append_new(turns, turn);
+}
+
+static int turn_is(json_t *turn, const char *role)
+{
+    const char *r = json_string_value(json_object_get(turn, "role"));
+    return r && strcmp(r, role) == 0;
+}
+
+static json_t *placeholder_turn(void)
+{
+    return json_pack("{s:s, s:[o]}", "role", "user", "content",
+                     text_block(MG_ANTHROPIC_PLACEHOLDER));
+}
+
+/* ------------------------------------------------------ queue to messages */
+
+char *mg_anthropic_monologue(json_t *content)
+{
+    buf out = BUF_INIT;
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        json_t *text = NULL;
+        if (is_type(b, "text"))
+            text = json_object_get(b, "text");
+        else if (is_type(b, "thinking"))
+            text = json_object_get(b, "thinking");
+        char *s = network_string(text);
+        if (s && !mg_text_blank(s)) buf_printf(&out, "%s%s", out.len ? "\n\n" : "", s);
+        free(s);
+    }
+    return out.len ? buf_take(&out) : NULL;
+}
+
+/* The tool_use input for stored arguments: the API requires an object, and a
+ * model's unparseable arguments have already been answered with a Failed
+ * result, so {} loses nothing the model needs. */
+static json_t *call_input(const char *arguments)
+{
+    json_t *v = arguments ? json_loads(arguments, 0, NULL) : NULL;
+    if (json_is_object(v)) return v;
+    json_decref(v);
+    return json_object();
+}
+
+/* Appends the blocks of one assistant message to `out`. */
+static void assistant_blocks(const mg_msg *m, json_t *out)
+{
+    json_t *raw = m->raw_content ? json_loads(m->raw_content, 0, NULL) : NULL;
+    if (!json_is_array(raw)) {
+        json_decref(raw);
+        raw = NULL;
+    }
+    int raw_text = 0;
+    if (raw) {
+        char *mono = mg_anthropic_monologue(raw);
+        raw_text = same_text(mono, m->content); /* not edited since it arrived */
+        free(mono);
+        size_t i;
+        json_t *b;
+        json_array_foreach(raw, i, b)
+        {
+            if (is_type(b, "thinking") || is_type(b, "redacted_thinking"))
+                json_array_append(out, b);
+        }
+        json_array_foreach(raw, i, b)
+        {
+            const char *t = json_string_value(json_object_get(b, "text"));
+            if (raw_text && is_type(b, "text") && t && !mg_text_blank(t)) json_array_append(out, b);
+        }
+    }
+    if (!raw_text && m->content && !mg_text_blank(m->content))
+        json_array_append_new(out, text_block(m->content));
+    for (int c = 0; c < m->ncalls; c++) {
+        char *id = clean_id(m->calls[c].id);
+        json_t *b = json_pack("{s:s, s:s}", "type", "tool_use", "id", id);
+        json_object_set_new(b, "name", text_value(m->calls[c].name ? m->calls[c].name : ""));
+        json_object_set_new(b, "input", call_input(m->calls[c].arguments));
+        json_array_append_new(out, b);
+        free(id);
+    }
+    json_decref(raw);
+}
+
+/* Our function results say {"status":"Failed",...} when the call failed;
+ * the API has a flag for that. */
+static int result_failed(const char *content)
+{
+    json_t *v = content ? json_loads(content, 0, NULL) : NULL;
+    const char *status = json_string_value(json_object_get(v, "status"));
+    int failed = status && strcmp(status, "Failed") == 0;
+    json_decref(v);
+    return failed;
+}
+
+static json_t *tool_result_block(const mg_msg *m)
+{
+    char *id = clean_id(m->tool_call_id);
+    json_t *b = json_pack("{s:s, s:s}", "type", "tool_result", "tool_use_id", id);
+    free(id);
+    if (m->content && *m->content) json_object_set_new(b, "content", text_value(m->content));
+    if (result_failed(m->content)) json_object_set_new(b, "is_error", json_true());
+    json_object_set_new(b, NAME_KEY, text_value(m->tool_name ? m->tool_name : "a function"));
+    return b;
+}
+
+/* Pass 1: one block per piece of each message, adjacent same-role messages
+ * merged into one turn. */
+static json_t *merge_turns(const mg_msg *msgs, int n)
+{
+    json_t *turns = json_array();
+    for (int i = 0; i < n; i++) {
+        const mg_msg *m = &msgs[i];
+        if (m->role == MG_ROLE_ASSISTANT) {
+            json_t *blocks = json_array();
+            assistant_blocks(m, blocks);
+            size_t k;
+            json_t *b;
+            json_array_foreach(blocks, k, b) add_block(turns, "assistant", json_incref(b));
+            json_decref(blocks);
+        } else if (m->role == MG_ROLE_TOOL) {
+            add_block(turns, "user", tool_result_block(m));
+        } else if (m->content && !mg_text_blank(m->content)) {
+            add_block(turns, "user", text_block(m->content));
+        }
+    }
+    return turns;
+}
+
+static int id_in(json_t *ids, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) if (strcmp(json_string_value(v), id) == 0) return (int)i;
+    return -1;
+}
+
+/* A result whose call is not in the previous turn, as plain text. */
+static json_t *orphan_text(json_t *result)
+{
+    const char *name = json_string_value(json_object_get(result, NAME_KEY));
+    const char *id = json_string_value(json_object_get(result, "tool_use_id"));
+    const char *text = json_string_value(json_object_get(result, "content"));
+    buf t = BUF_INIT;
+    buf_printf(&t, "[Result of %s (call %s), whose call is no longer in view]: %s",
+               name ? name : "a function", id ? id : "?", text ? text : "");
+    json_t *b = text_block(buf_str(&t));
+    buf_free(&t);
+    return b;
+}
+
+/* Pass 2 for one user turn: results answering `calls` (the previous turn's
+ * tool_use ids; may be empty) first, in order, then synthetic results for
+ * calls left unanswered, then everything else. */
+static void pair_results(json_t *turn, json_t *calls)
+{
+    json_t *content = json_object_get(turn, "content");
+    json_t *results = json_array(), *others = json_array();
+    char *answered = mg_xcalloc(json_array_size(calls) + 1, 1);
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        if (!is_type(b, "tool_result")) {
+            json_array_append(others, b);
+            continue;
+        }
+        const char *id = json_string_value(json_object_get(b, "tool_use_id"));
+        int k = id ? id_in(calls, id) : -1;
+        if (k >= 0 && !answered[k]) {
+            answered[k] = 1;
+            json_object_del(b, NAME_KEY);
+            json_array_append(results, b);
+        } else {
+            json_array_append_new(others, orphan_text(b));
+        }
+    }
+    json_array_foreach(calls, i, b) if (!answered[i]) json_array_append_new(
+        results, json_pack("{s:s, s:O, s:b, s:s}", "type", "tool_result", "tool_use_id", b,
+                           "is_error", 1, "content", "No result was recorded for this call."));
+    free(answered);
+    json_array_extend(results, others);
+    json_decref(others);
+    json_object_set_new(turn, "content", results);
+}
+
+json_t *mg_anthropic_messages(const mg_msg *msgs, int n)
+{
+    json_t *turns = merge_turns(msgs, n);
+    if (!json_array_size(turns) || turn_is(json_array_get(turns, 0), "assistant"))
+        json_array_insert_new(turns, 0, placeholder_turn());
+    if (turn_is(json_array_get(turns, json_array_size(turns) - 1), "assistant"))
+        json_array_append_new(turns, placeholder_turn());
+
+    for (size_t t = 0; t < json_array_size(turns); t++) {
+        json_t *turn = json_array_get(turns, t);
+        if (!turn_is(turn, "user")) continue;
+        json_t *calls = json_array();
+        json_t *prev = t > 0 ? json_array_get(turns, t - 1) : NULL;
+        size_t i;
+        json_t *b;
+        json_array_foreach(json_object_get(prev, "content"), i, b)
+        {
+            const char *id = json_string_value(json_object_get(b, "id"));
+            if (is_type(b, "tool_use") && id && id_in(calls, id) < 0)
+                json_array_append_new(calls, json_string(id));
+        }
+        pair_results(turn, calls);
+        json_decref(calls);
+    }
+    return turns;
+}
+
+json_t *mg_anthropic_body(const char *model, const mg_llm_request *req)
+{
+    json_t *body =
+        json_pack("{s:s, s:i}", "model", model, "max_tokens",
+                  req->max_tokens > 0 ? req->max_tokens : MG_ANTHROPIC_DEFAULT_MAX_TOKENS);
+    if (req->system && *req->system) json_object_set_new(body, "system", text_value(req->system));
+    json_object_set_new(body, "messages", mg_anthropic_messages(req->messages, req->nmessages));
+    if (req->tools && json_array_size(req->tools)) {
+        json_t *tools = json_array();
+        size_t i;
+        json_t *t;
+        json_array_foreach(req->tools, i, t)
+        {
+            json_t *tool = json_pack("{s:O}", "name", json_object_get(t, "name"));
+            if (!tool) continue; /* a schema without a name cannot be offered */
+            json_t *desc = json_object_get(t, "description");
+            if (json_is_string(desc)) json_object_set(tool, "description", desc);
+            json_t *params = json_object_get(t, "parameters");
+            json_object_set_new(tool, "input_schema",
+                                json_is_object(params)
+                                    ? json_incref(params)
+                                    : json_pack("{s:s, s:{}}", "type", "object", "properties"));
+            json_array_append_new(tools, tool);
+        }
+        json_object_set_new(body, "tools", tools);
+    }
+    return body;
+}
+
+/* ------------------------------------------------------------ the answer */
+
+static int clamp_tokens(json_t *v)
+{
+    json_int_t n = json_integer_value(v);
+    return n < 0 ? 0 : n > INT_MAX / 4 ? INT_MAX / 4 : (int)n;
+}
+
+static mg_status shape_error(mg_llm_reply *reply, mg_error *err, const char *what, size_t index)
+{
+    mg_llm_reply_clear(reply);
+    return mg_err_set(err, MG_ERR_PROVIDER, "unexpected response shape: content block %zu %s",
+                      index, what);
+}
+
+static mg_status parse_tool_use(json_t *b, size_t index, mg_llm_reply *reply, mg_error *err)
+{
+    json_t *name = json_object_get(b, "name");
+    json_t *input = json_object_get(b, "input");
+    if (!json_is_string(name) || !json_string_length(name))
+        return shape_error(reply, err, "(tool_use) has no name", index);
+    if (!json_is_object(input))
+        return shape_error(reply, err, "(tool_use) has no input object", index);
+    mg_tool_call *tc = &reply->calls[reply->ncalls++];
+    tc->name = network_string(name);
+    tc->id = network_string(json_object_get(b, "id"));
+    if (!tc->id || !*tc->id) {
+        /* Compatible servers may omit ids; results are paired by them. */
+        free(tc->id);
+        buf id = BUF_INIT;
+        buf_printf(&id, "toolu_%zu_%lld", index, (long long)mg_now_ms());
+        tc->id = buf_take(&id);
+    }
+    tc->arguments = json_dumps(input, JSON_COMPACT);
+    if (!tc->arguments) tc->arguments = mg_xstrdup("{}");
+    return MG_OK;
+}
+
+mg_status mg_anthropic_parse_reply(json_t *body, mg_llm_reply *reply, mg_error *err)
+{
+    const char *type = json_string_value(json_object_get(body, "type"));
+    if (!type || strcmp(type, "message") != 0)
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: the reply is not a message object");
+    json_t *content = json_object_get(body, "content");
+    if (!json_is_array(content))
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: the reply has no content list");
+    size_t n = json_array_size(content);
+    reply->calls = mg_xcalloc(n ? n : 1, sizeof *reply->calls);
+    int keep_raw = 0;
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        if (!json_is_object(b) || !json_is_string(json_object_get(b, "type")))
+            return shape_error(reply, err, "has no type", i);
+        if (is_type(b, "text") && !json_is_string(json_object_get(b, "text")))
+            return shape_error(reply, err, "(text) has no text", i);
+        if (is_type(b, "thinking") && !json_is_string(json_object_get(b, "thinking")))
+            return shape_error(reply, err, "(thinking) has no thinking text", i);
+        if (is_type(b, "thinking") || is_type(b, "redacted_thinking")) keep_raw = 1;
+        if (is_type(b, "tool_use") && parse_tool_use(b, i, reply, err)) return MG_ERR_PROVIDER;
+    }
+    reply->content = mg_anthropic_monologue(content);
+    if (keep_raw) reply->raw_content = json_dumps(content, JSON_COMPACT);
+    json_t *usage = json_object_get(body, "usage");
+    reply->prompt_tokens = clamp_tokens(json_object_get(usage, "input_tokens")) +
+                           clamp_tokens(json_object_get(usage, "cache_creation_input_tokens")) +
+                           clamp_tokens(json_object_get(usage, "cache_read_input_tokens"));
+    reply->completion_tokens = clamp_tokens(json_object_get(usage, "output_tokens"));
+    return MG_OK;
+}
+
+/* --------------------------------------------------------------- errors */
+
+/* The API's error text ({"type":"error","error":{"type","message"}}), made
+ * one line and cut to ERROR_TEXT_MAX bytes on a character boundary. */
+static void error_text(json_t *body, char *out, size_t size)
+{
+    json_t *e = json_object_get(body, "error");
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    if (!msg) msg = json_string_value(e);
+    if (!msg) msg = body ? "" : "(no JSON error body)";
+    size_t len = mg_utf8_cut(msg, strlen(msg), size - 1);
+    memcpy(out, msg, len);
+    out[len] = '\0';
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20) *p = ' ';
+}
+
+mg_status mg_anthropic_error(long status, json_t *body, const char *url, int retried, mg_error *err)
+{
+    char text[ERROR_TEXT_MAX + 1];
+    error_text(body, text, sizeof text);
+    const char *type = json_string_value(json_object_get(json_object_get(body, "error"), "type"));
+    if (status == 401 || status == 403)
+        return mg_err_set(err, MG_ERR_AUTH,
+                          "%s refused the credentials (HTTP %ld): %s; check ANTHROPIC_API_KEY", url,
+                          status, text);
+    /* Too long for the window, or leaving no room for max_tokens in it: either
+     * way evicting old messages is the cure. */
+    if (status == 400 && (!type || strcmp(type, "invalid_request_error") == 0) &&
+        (strstr(text, "prompt is too long") ||
+         strstr(text, "input length and `max_tokens` exceed context limit")))
+        return mg_err_set(err, MG_ERR_CONTEXT, "the request is too long for the model: %s", text);
+    return mg_err_set(err, MG_ERR_PROVIDER, "%s answered HTTP %ld%s: %s%s%s", url, status,
+                      retried ? " after retries" : "", type ? type : "", type ? ": " : "", text);
+}
+
+/* -------------------------------------------------------------- provider */
+
+static mg_status read_config(char **url, char **key_header, mg_error *err)
+{
+    const char *base = getenv("ANTHROPIC_BASE_URL");
+    if (!base || !*base) base = DEFAULT_BASE_URL;
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    const char *key = getenv("ANTHROPIC_API_KEY");
+    if ((!key || !*key) && strncmp(base, DEFAULT_BASE_URL, strlen(DEFAULT_BASE_URL)) == 0)
+        return mg_err_set(err, MG_ERR_AUTH,
+                          "ANTHROPIC_API_KEY is not set: export it, or point ANTHROPIC_BASE_URL "
+                          "at a server that speaks the Anthropic Messages API");
+    /* The SDKs' base URL has no /v1; accept one that has it too. */
+    int has_v1 = n >= 3 && strncmp(base + n - 3, "/v1", 3) == 0;
+    buf u = BUF_INIT;
+    buf_printf(&u, "%.*s%s", (int)n, base, has_v1 ? "/messages" : "/v1/messages");
+    *url = buf_take(&u);
+    *key_header = NULL;
+    if (key && *key) {
+        buf h = BUF_INIT;
+        buf_printf(&h, "x-api-key: %s", key);
+        *key_header = buf_take(&h);
+    }
+    return MG_OK;
+}
+
+static mg_status anthropic_chat(mg_provider *base, const mg_llm_request *req, mg_llm_reply *reply,
+                                mg_error *err)
+{
+    anthropic_provider *p = (anthropic_provider *)base;
+    json_t *body = mg_anthropic_body(base->model, req);
+    char *payload = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!payload) return mg_err_set(err, MG_ERR_INTERNAL, "could not encode the request");
+    const char *headers[] = {"Content-Type: application/json",
+                             "anthropic-version: " MG_ANTHROPIC_VERSION, p->key_header, NULL};
+    mg_http_request hreq = {"POST", p->url, headers, payload, strlen(payload), 0};
+    mg_http_response resp = {0};
+    int attempts = 0;
+    mg_status st = mg_http_perform_retry(&hreq, NULL, &resp, &attempts, err);
+    free(payload);
+    if (st) return st;
+    json_t *parsed = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+    if (resp.status < 200 || resp.status >= 300)
+        st = mg_anthropic_error(resp.status, parsed, p->url, attempts > 1, err);
+    else if (!json_is_object(parsed))
+        st = mg_err_set(err, MG_ERR_PROVIDER, "%s answered with a body that is not a JSON object",
+                        p->url);
+    else
+        st = mg_anthropic_parse_reply(parsed, reply, err);
+    json_decref(parsed);
+    mg_http_response_free(&resp);
+    if (st) mg_llm_reply_clear(reply);
+    return st;
+}
+
+static void anthropic_destroy(mg_provider *base)
+{
+    anthropic_provider *p = (anthropic_provider *)base;
+    free(p->base.model);
+    free(p->url);
+    free(p->key_header);
+    free(p);
+}
+
+static const mg_provider_ops anthropic_ops = {
+    .prefix = "anthropic", .chat = anthropic_chat, .destroy = anthropic_destroy};
+
+mg_status mg_anthropic_open(const char *model, mg_provider **out, mg_error *err)
+{
+    *out = NULL;
+    char *url = NULL, *key = NULL;
+    mg_status st = read_config(&url, &key, err);
+    if (st) return st;
+    anthropic_provider *p = mg_xcalloc(1, sizeof *p);
+    p->base.ops = &anthropic_ops;
+    p->base.model = mg_xstrdup(model);
+    p->url = url;
+    p->key_header = key;
+    *out = &p->base;
+    return MG_OK;
+}

@@ -1,0 +1,652 @@
+/*
+ * ollama.c - chat with tool calling, embeddings and the model list over
+ * Ollama's native API (/api/chat, /api/embed, /api/tags).
+ *
+ * Ollama also speaks the OpenAI protocol under /v1, but only the native API
+ * lets a client choose the window the model is loaded with (options.num_ctx).
+ * Without it Ollama uses its default window, a few thousand tokens, and
+ * quietly drops the start of any longer prompt: the agent's instructions and
+ * core memory would vanish from long conversations with no error anywhere.
+ * So every request here carries the agent's window as num_ctx, and the agent
+ * keeps each request under it (Ollama never refuses a long prompt, so there
+ * is no context-length error to recover from; prevention is the only cure).
+ *
+ * The wire format differs from OpenAI's in small ways that matter:
+ *
+ *  - tool-call arguments are JSON objects, not JSON text. The neutral form
+ *    keeps them as text, so replies are serialised compactly and requests
+ *    parse them back. Arguments the model once got wrong (not an object) go
+ *    back as {}: the function result that followed already told the model
+ *    what was wrong.
+ *  - older servers give tool calls no id, newer ones a random one. The agent
+ *    pairs calls and results by id, so a missing, malformed or duplicate id
+ *    is replaced by one unique in the process (time, pid, counter); it is
+ *    stored with the call, so it is stable from then on.
+ *  - tool results carry the function's name (tool_name), which Ollama's chat
+ *    templates use, and the call's id (tool_call_id) for servers that pair.
+ *
+ * Errors are turned into advice: an unreachable server names OLLAMA_HOST and
+ * `ollama serve`, a missing model names `ollama pull`. Retries (429, 5xx,
+ * refused or dropped connections) happen in the HTTP layer, as for OpenAI.
+ * Everything read from the network is checked field by field; a wrong shape
+ * is MG_ERR_PROVIDER, never a crash.
+ */
+#include "provider/ollama.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "provider/http.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/text.h"
+#include "util/timeutil.h"
+
+#define DEFAULT_PORT    "11434"
+#define MAX_HOST_LEN    2048
+#define MAX_CALL_ID_LEN 64
+#define MAX_EMBED_DIM   65536
+
+/* Where and how to reach the server: shared by chat, embed and list. */
+typedef struct ollama_conn {
+    char *base_url;    /* "http://127.0.0.1:11434", no trailing slash */
+    char *auth_header; /* "Authorization: Bearer ..." or NULL */
+} ollama_conn;
+
+typedef struct ollama_provider {
+    mg_provider base;
+    ollama_conn conn;
+} ollama_provider;
+
+/* ------------------------------------------------------------ OLLAMA_HOST */
+
+static mg_status host_error(mg_error *err, const char *value, const char *why)
+{
+    return mg_err_set(err, MG_ERR_PROVIDER,
+                      "OLLAMA_HOST '%.200s' is not usable: %s (examples: 127.0.0.1:11434, "
+                      "http://gpu-box:11434)",
+                      value, why);
+}
+
+static int valid_port(const char *p)
+{
+    if (!*p || strlen(p) > 5) return 0;
+    for (const char *c = p; *c; c++)
+        if (!isdigit((unsigned char)*c)) return 0;
+    long n = strtol(p, NULL, 10);
+    return n >= 1 && n <= 65535;
+}
+
+static int valid_host_char(char c, int ipv6)
+{
+    if (isalnum((unsigned char)c) || c == '.' || c == '-') return 1;
+    return ipv6 ? (c == ':' || c == '%') : c == '_';
+}
+
+/* Splits "host", "host:port", ":port", "[v6]", "[v6]:port" or a bare IPv6
+ * address, in place. *port is "" when none was given. */
+static int split_host_port(char *hp, char **host, char **port, int *ipv6)
+{
+    *ipv6 = 0;
+    *port = hp + strlen(hp);
+    if (hp[0] == '[') {
+        char *close = strchr(hp, ']');
+        if (!close) return 0;
+        *close = '\0';
+        *host = hp + 1;
+        *ipv6 = 1;
+        if (close[1] == ':')
+            *port = close + 2;
+        else if (close[1])
+            return 0;
+        return 1;
+    }
+    char *colon = strchr(hp, ':');
+    *host = hp;
+    if (colon && strchr(colon + 1, ':')) { /* several colons: a bare IPv6 address */
+        *ipv6 = 1;
+        return 1;
+    }
+    if (colon) {
+        *colon = '\0';
+        *port = colon + 1;
+    }
+    return 1;
+}
+
+mg_status mg_ollama_base_url(const char *value, char **out, mg_error *err)
+{
+    *out = NULL;
+    const char *s = value ? value : "";
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n == 0) {
+        *out = mg_xstrdup(MG_OLLAMA_DEFAULT_HOST);
+        return MG_OK;
+    }
+    if (n > MAX_HOST_LEN) return host_error(err, "(too long)", "longer than 2048 bytes");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+            return host_error(err, s, "it contains a space or control character");
+
+    char *copy = mg_xstrndup(s, n);
+    const char *scheme = "http", *default_port = DEFAULT_PORT;
+    char *rest = copy;
+    char *sep = strstr(copy, "://");
+    if (sep) {
+        *sep = '\0';
+        for (char *c = copy; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        if (strcmp(copy, "http") == 0) {
+            default_port = "80";
+        } else if (strcmp(copy, "https") == 0) {
+            scheme = "https";
+            default_port = "443";
+        } else {
+            free(copy);
+            return host_error(err, s, "only http:// and https:// are supported");
+        }
+        rest = sep + 3;
+    } else if (strcmp(copy, "ollama.com") == 0) {
+        scheme = "https"; /* as Ollama's CLI does */
+        default_port = "443";
+    }
+
+    /* The path, if any, stays (a server behind a reverse proxy). */
+    buf path = BUF_INIT;
+    char *slash = strchr(rest, '/');
+    if (slash) {
+        buf_puts(&path, slash);
+        *slash = '\0';
+        while (path.len > 0 && buf_str(&path)[path.len - 1] == '/')
+            path.len--;
+    }
+    if (strpbrk(rest, "?#@")) {
+        buf_free(&path);
+        free(copy);
+        return host_error(err, s, "a user, query or fragment is not allowed");
+    }
+
+    char *host = NULL, *port = NULL;
+    int ipv6;
+    mg_status st = MG_OK;
+    if (!split_host_port(rest, &host, &port, &ipv6)) {
+        st = host_error(err, s, "malformed [IPv6] address");
+    } else {
+        for (const char *c = host; *c && !st; c++)
+            if (!valid_host_char(*c, ipv6)) st = host_error(err, s, "the host name is malformed");
+        if (!st && *port && !valid_port(port))
+            st = host_error(err, s, "the port is not a number from 1 to 65535");
+    }
+    if (!st) {
+        buf url = BUF_INIT;
+        const char *h = *host ? host : "127.0.0.1";
+        buf_printf(&url, "%s://%s%s%s:%s", scheme, ipv6 ? "[" : "", h, ipv6 ? "]" : "",
+                   *port ? port : default_port);
+        buf_append(&url, buf_str(&path), path.len);
+        *out = buf_take(&url);
+    }
+    buf_free(&path);
+    free(copy);
+    return st;
+}
+
+static mg_status conn_open(ollama_conn *c, mg_error *err)
+{
+    memset(c, 0, sizeof *c);
+    mg_status st = mg_ollama_base_url(getenv("OLLAMA_HOST"), &c->base_url, err);
+    if (st) return st;
+    const char *key = getenv("OLLAMA_API_KEY");
+    if (key && *key) {
+        buf h = BUF_INIT;
+        buf_printf(&h, "Authorization: Bearer %s", key);
+        c->auth_header = buf_take(&h);
+    }
+    return MG_OK;
+}
+
+static void conn_close(ollama_conn *c)
+{
+    free(c->base_url);
+    free(c->auth_header);
+    memset(c, 0, sizeof *c);
+}
+
+/* ------------------------------------------------------------------ HTTP */
+
+/* Ollama's error bodies are {"error": "text"}; proxies may nest an object. */
+static const char *error_text(json_t *body)
+{
+    json_t *e = json_object_get(body, "error");
+    const char *msg = json_string_value(e);
+    if (!msg) msg = json_string_value(json_object_get(e, "message"));
+    return msg ? msg : "";
+}
+
+static int contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0) return 1;
+    return 0;
+}
+
+/* Rewrites a transport failure (the server never answered) as advice. */
+static mg_status unreachable(const ollama_conn *c, mg_error *err)
+{
+    char cause[sizeof err->message];
+    snprintf(cause, sizeof cause, "%s", err ? err->message : "");
+    const char *colon = strstr(cause, "attempts: ");
+    const char *why = colon ? colon + strlen("attempts: ") : cause;
+    if (strstr(why, "timed out"))
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "Ollama at %s did not answer in time (%.160s); loading a large model "
+                          "can take minutes: raise MEMGPT_HTTP_TIMEOUT",
+                          c->base_url, why);
+    return mg_err_set(err, MG_ERR_PROVIDER,
+                      "cannot reach Ollama at %s (%.160s): is it running? Start it with `ollama "
+                      "serve`, or set OLLAMA_HOST to where it listens",
+                      c->base_url, why);
+}
+
+/* Maps an HTTP error status to the status the agent acts on. */
+static mg_status http_error(const ollama_conn *c, const char *path, const char *model, long status,
+                            int attempts, json_t *parsed, mg_error *err)
+{
+    const char *said = parsed ? error_text(parsed) : "";
+    if (status == 401 || status == 403)
+        return mg_err_set(err, MG_ERR_AUTH,
+                          "Ollama at %s refused the request (HTTP %ld): %.200s; if it needs a "
+                          "key, set OLLAMA_API_KEY",
+                          c->base_url, status, *said ? said : "(no error text)");
+    if (status == 404 && model && contains_ci(said, "not found"))
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "Ollama at %s does not have the model '%.100s': download it with "
+                          "`ollama pull %.100s` (Ollama said: %.160s)",
+                          c->base_url, model, model, said);
+    if (status == 404)
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "%s%s answered HTTP 404 (%.160s): is OLLAMA_HOST pointing at an "
+                          "Ollama server?",
+                          c->base_url, path, *said ? said : "no error text");
+    if (status == 400 && contains_ci(said, "does not support tools"))
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "the Ollama model '%.100s' cannot call tools, which memgpt needs "
+                          "(Ollama said: %.160s); choose a model with tool support",
+                          model ? model : "", said);
+    if (status == 400 && contains_ci(said, "context length"))
+        return mg_err_set(err, MG_ERR_CONTEXT, "the request is too long for the model: %.300s",
+                          said);
+    return mg_err_set(err, MG_ERR_PROVIDER, "%s%s answered HTTP %ld%s: %.300s", c->base_url, path,
+                      status, attempts > 1 ? " after retries" : "",
+                      *said ? said : "(no JSON error body)");
+}
+
+/* A 2xx body that is not one JSON object. A stream of JSON lines is worth
+ * naming: it means the server ignored "stream": false. */
+static mg_status bad_body(const ollama_conn *c, const char *path, const mg_http_response *resp,
+                          mg_error *err)
+{
+    const char *body = resp->body ? resp->body : "";
+    const char *nl = memchr(body, '\n', resp->body_len);
+    if (nl && nl > body) {
+        json_t *first = json_loadb(body, (size_t)(nl - body), 0, NULL);
+        int is_stream = json_is_object(first);
+        json_decref(first);
+        if (is_stream)
+            return mg_err_set(err, MG_ERR_PROVIDER,
+                              "%s%s answered with a stream of JSON lines although the request "
+                              "said \"stream\": false",
+                              c->base_url, path);
+    }
+    return mg_err_set(err, MG_ERR_PROVIDER, "%s%s answered with a body that is not a JSON object",
+                      c->base_url, path);
+}
+
+/* GETs (body NULL) or POSTs JSON to base_url + path, with retries. On MG_OK
+ * *out is the parsed 2xx object (caller decrefs). `model` (may be NULL)
+ * names the model in advice about a 404. */
+static mg_status call_api(const ollama_conn *c, const char *path, json_t *body, const char *model,
+                          json_t **out, mg_error *err)
+{
+    *out = NULL;
+    buf url = BUF_INIT;
+    buf_printf(&url, "%s%s", c->base_url, path);
+    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    const char *headers[] = {body ? "Content-Type: application/json" : "Accept: application/json",
+                             c->auth_header, NULL};
+    mg_http_request req = {
+        body ? "POST" : "GET", buf_str(&url), headers, payload, payload ? strlen(payload) : 0, 0};
+    mg_http_retry policy;
+    mg_http_retry_defaults(&policy);
+    mg_http_response resp = {0};
+    int attempts = 0;
+    mg_status st = mg_http_perform_retry(&req, &policy, &resp, &attempts, err);
+    free(payload);
+    buf_free(&url);
+    if (st) return st == MG_ERR_PROVIDER ? unreachable(c, err) : st;
+
+    json_t *parsed = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+    if (resp.status < 200 || resp.status >= 300)
+        st = http_error(c, path, model, resp.status, attempts, parsed, err);
+    else if (!json_is_object(parsed))
+        st = bad_body(c, path, &resp, err);
+    else if (json_is_string(json_object_get(parsed, "error")))
+        st = mg_err_set(err, MG_ERR_PROVIDER, "Ollama reported an error: %.300s",
+                        error_text(parsed));
+    mg_http_response_free(&resp);
+    if (st) {
+        json_decref(parsed);
+        return st;
+    }
+    *out = parsed;
+    return MG_OK;
+}
+
+/* -------------------------------------------------------------- requests */
+
+/* Stored arguments are JSON text; Ollama wants the object itself. */
+static json_t *arguments_object(const char *text)
+{
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    if (json_is_object(v)) return v;
+    json_decref(v);
+    return json_object();
+}
+
+static json_t *message_to_json(const mg_msg *m)
+{
+    const char *content = m->content ? m->content : "";
+    switch (m->role) {
+    case MG_ROLE_USER:
+        return json_pack("{s:s, s:s}", "role", "user", "content", content);
+    case MG_ROLE_TOOL: {
+        json_t *msg = json_pack("{s:s, s:s}", "role", "tool", "content", content);
+        if (m->tool_name) json_object_set_new(msg, "tool_name", json_string(m->tool_name));
+        if (m->tool_call_id) json_object_set_new(msg, "tool_call_id", json_string(m->tool_call_id));
+        return msg;
+    }
+    case MG_ROLE_ASSISTANT:
+        break;
+    }
+    json_t *msg = json_pack("{s:s, s:s}", "role", "assistant", "content", content);
+    if (m->ncalls) {
+        json_t *calls = json_array();
+        for (int i = 0; i < m->ncalls; i++) {
+            const mg_tool_call *c = &m->calls[i];
+            json_t *fn = json_pack("{s:s, s:o}", "name", c->name ? c->name : "", "arguments",
+                                   arguments_object(c->arguments));
+            json_t *call = json_pack("{s:o}", "function", fn);
+            if (c->id) json_object_set_new(call, "id", json_string(c->id));
+            json_array_append_new(calls, call);
+        }
+        json_object_set_new(msg, "tool_calls", calls);
+    }
+    return msg;
+}
+
+json_t *mg_ollama_chat_body(const char *model, const mg_llm_request *req)
+{
+    json_t *messages = json_array();
+    json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content",
+                                              req->system ? req->system : ""));
+    for (int i = 0; i < req->nmessages; i++)
+        json_array_append_new(messages, message_to_json(&req->messages[i]));
+    json_t *body = json_pack("{s:s, s:o, s:b}", "model", model, "messages", messages, "stream", 0);
+    if (req->tools && json_array_size(req->tools)) {
+        json_t *tools = json_array();
+        size_t i;
+        json_t *t;
+        json_array_foreach(req->tools, i, t) json_array_append_new(
+            tools, json_pack("{s:s, s:O}", "type", "function", "function", t));
+        json_object_set_new(body, "tools", tools);
+    }
+    json_t *options = json_object();
+    if (req->context_window > 0)
+        json_object_set_new(options, "num_ctx", json_integer(req->context_window));
+    if (req->max_tokens > 0)
+        json_object_set_new(options, "num_predict", json_integer(req->max_tokens));
+    json_object_set_new(body, "options", options);
+    return body;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+/* A copy of a string field that came from the network, repaired to UTF-8. */
+static char *network_string(json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s ? mg_utf8_repair(s, json_string_length(v)) : NULL;
+}
+
+/* An id no other call in this process has had: time, pid and a counter. */
+static char *fresh_call_id(void)
+{
+    static atomic_ulong counter;
+    unsigned long n = atomic_fetch_add(&counter, 1) + 1;
+    buf b = BUF_INIT;
+    buf_printf(&b, "call_%llx_%lx_%lu", (unsigned long long)mg_now_ms(), (unsigned long)getpid(),
+               n);
+    return buf_take(&b);
+}
+
+/* The server's id if it is a sane one not already used in this reply. */
+static char *call_id(json_t *id, const mg_llm_reply *reply)
+{
+    const char *s = json_string_value(id);
+    size_t n = s ? json_string_length(id) : 0;
+    int ok = n > 0 && n <= MAX_CALL_ID_LEN;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = s[i] > ' ' && s[i] < 0x7f;
+    for (int i = 0; ok && i < reply->ncalls; i++)
+        ok = strcmp(reply->calls[i].id, s) != 0;
+    return ok ? mg_xstrdup(s) : fresh_call_id();
+}
+
+/* Arguments as JSON text: an object (what Ollama sends) compactly, a string
+ * as it is, anything else as its JSON text, for the function layer to
+ * reject as a model mistake. */
+static char *arguments_text(json_t *args)
+{
+    if (!args || json_is_null(args)) return mg_xstrdup("{}");
+    if (json_is_string(args)) return network_string(args);
+    char *text = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+    return text ? text : mg_xstrdup("{}");
+}
+
+static mg_status parse_tool_calls(json_t *calls, mg_llm_reply *reply, mg_error *err)
+{
+    if (!calls || json_is_null(calls)) return MG_OK;
+    if (!json_is_array(calls))
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: message.tool_calls is not a list");
+    size_t n = json_array_size(calls);
+    reply->calls = mg_xcalloc(n ? n : 1, sizeof *reply->calls);
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(calls, i);
+        json_t *fn = json_object_get(c, "function");
+        json_t *name = json_object_get(fn, "name");
+        if (!json_is_string(name) || json_string_length(name) == 0)
+            return mg_err_set(err, MG_ERR_PROVIDER,
+                              "unexpected response shape: tool call %zu has no function name", i);
+        mg_tool_call tc = {.name = network_string(name),
+                           .arguments = arguments_text(json_object_get(fn, "arguments")),
+                           .id = call_id(json_object_get(c, "id"), reply)};
+        reply->calls[reply->ncalls++] = tc;
+    }
+    return MG_OK;
+}
+
+static int count_field(json_t *body, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(body, key));
+    return v > 0 && v < 1000000000 ? (int)v : 0;
+}
+
+mg_status mg_ollama_parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error *err)
+{
+    json_t *message = json_object_get(body, "message");
+    if (!json_is_object(message))
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: no message object in Ollama's reply");
+    if (json_is_false(json_object_get(body, "done")))
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response: Ollama's reply says it is not done");
+    json_t *content = json_object_get(message, "content");
+    json_t *thinking = json_object_get(message, "thinking");
+    if ((content && !json_is_null(content) && !json_is_string(content)) ||
+        (thinking && !json_is_null(thinking) && !json_is_string(thinking)))
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: message content is not text");
+    mg_status st = parse_tool_calls(json_object_get(message, "tool_calls"), reply, err);
+    if (st) return st;
+    reply->content = network_string(content);
+    /* A thinking model may put its whole monologue in `thinking`; with tool
+     * calls that monologue is what the agent's reasoning is. Without calls
+     * the content is the answer, and the thinking stays private. */
+    if ((!reply->content || !*reply->content) && reply->ncalls && json_string_length(thinking)) {
+        free(reply->content);
+        reply->content = network_string(thinking);
+    }
+    reply->prompt_tokens = count_field(body, "prompt_eval_count");
+    reply->completion_tokens = count_field(body, "eval_count");
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------ operations */
+
+static mg_status ollama_chat(mg_provider *base, const mg_llm_request *req, mg_llm_reply *reply,
+                             mg_error *err)
+{
+    ollama_provider *p = (ollama_provider *)base;
+    json_t *body = mg_ollama_chat_body(base->model, req);
+    json_t *resp;
+    mg_status st = call_api(&p->conn, "/api/chat", body, base->model, &resp, err);
+    json_decref(body);
+    if (st) return st;
+    st = mg_ollama_parse_chat_reply(resp, reply, err);
+    json_decref(resp);
+    if (st) mg_llm_reply_clear(reply);
+    return st;
+}
+
+/* GET /api/tags: {"models": [{"name", "model", "size", ...}]}. */
+static mg_status ollama_list_models(mg_provider *base, json_t **models, mg_error *err)
+{
+    ollama_provider *p = (ollama_provider *)base;
+    *models = NULL;
+    json_t *resp;
+    mg_status st = call_api(&p->conn, "/api/tags", NULL, NULL, &resp, err);
+    if (st) return st;
+    json_t *list = json_object_get(resp, "models");
+    if (!json_is_array(list) && !json_is_null(list)) {
+        json_decref(resp);
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: /api/tags has no models list");
+    }
+    json_t *out = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m)
+    {
+        json_t *name = json_object_get(m, "name");
+        if (!json_is_string(name)) name = json_object_get(m, "model");
+        if (!json_is_object(m) || !json_is_string(name)) continue; /* nothing to name it by */
+        json_t *entry = json_deep_copy(m);
+        char *id = network_string(name);
+        json_object_set_new(entry, "id", json_string(id));
+        free(id);
+        json_array_append_new(out, entry);
+    }
+    json_decref(resp);
+    *models = out;
+    return MG_OK;
+}
+
+static void ollama_destroy(mg_provider *base)
+{
+    ollama_provider *p = (ollama_provider *)base;
+    free(p->base.model);
+    conn_close(&p->conn);
+    free(p);
+}
+
+static const mg_provider_ops ollama_ops = {
+    .prefix = "ollama",
+    .chat = ollama_chat,
+    .destroy = ollama_destroy,
+    .list_models = ollama_list_models,
+};
+
+mg_status mg_ollama_open(const char *model, mg_provider **out, mg_error *err)
+{
+    *out = NULL;
+    ollama_conn conn;
+    mg_status st = conn_open(&conn, err);
+    if (st) return st;
+    ollama_provider *p = mg_xcalloc(1, sizeof *p);
+    p->base.ops = &ollama_ops;
+    p->base.model = mg_xstrdup(model);
+    p->conn = conn;
+    *out = &p->base;
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------- embeddings */
+
+/* {"model", "embeddings": [[floats]]}: the first vector, checked. */
+static mg_status read_embedding(json_t *resp, float **vec, int *dim, mg_error *err)
+{
+    json_t *all = json_object_get(resp, "embeddings");
+    if (!json_is_array(all) || json_array_size(all) < 1)
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected /api/embed answer: no embeddings[0] list");
+    json_t *emb = json_array_get(all, 0);
+    size_t n = json_array_size(emb);
+    if (!json_is_array(emb) || n == 0 || n > MAX_EMBED_DIM)
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected /api/embed answer: embeddings[0] is not a list of 1 to "
+                          "%d numbers",
+                          MAX_EMBED_DIM);
+    float *v = mg_xmalloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(emb, i);
+        double d = json_number_value(x);
+        if (!json_is_number(x) || !isfinite(d) || fabs(d) > 3.0e38) {
+            free(v);
+            return mg_err_set(err, MG_ERR_PROVIDER,
+                              "unexpected /api/embed answer: element %zu is not a finite "
+                              "number",
+                              i);
+        }
+        v[i] = (float)d;
+    }
+    *vec = v;
+    *dim = (int)n;
+    return MG_OK;
+}
+
+mg_status mg_ollama_embed(const char *model, const char *text, float **vec, int *dim, mg_error *err)
+{
+    *vec = NULL;
+    ollama_conn conn;
+    mg_status st = conn_open(&conn, err);
+    if (st) return st;
+    json_t *body = json_pack("{s:s, s:s}", "model", model, "input", text ? text : "");
+    json_t *resp;
+    st = call_api(&conn, "/api/embed", body, model, &resp, err);
+    json_decref(body);
+    conn_close(&conn);
+    if (st) return st;
+    st = read_embedding(resp, vec, dim, err);
+    json_decref(resp);
+    return st;
+}

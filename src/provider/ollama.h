@@ -1,0 +1,57 @@
+/*
+ * ollama.h - Ollama's native API: chat with tool calling, embeddings and the
+ * model list.
+ *
+ * Model handles are "ollama/MODEL" ("ollama/llama3.2", "ollama/qwen3:8b").
+ * Configuration, read at open time (and at each embedding or listing call):
+ *
+ *   OLLAMA_HOST     the server, default http://127.0.0.1:11434. Accepted the
+ *                   way Ollama's own CLI accepts it: a full URL
+ *                   ("https://ollama.example:443/prefix"), or a bare
+ *                   "host", "host:port", ":port", "[v6]:port". Without a
+ *                   scheme it is http and the port defaults to 11434; with
+ *                   http:// or https:// it defaults to 80 or 443.
+ *   OLLAMA_API_KEY  optional; sent as a Bearer token (for a server behind an
+ *                   authenticating proxy, or ollama.com itself).
+ *
+ * Requests are non-streaming ("stream": false) and always carry
+ * options.num_ctx, the agent's context window: Ollama otherwise loads the
+ * model with its own default window (a few thousand tokens) and silently
+ * drops the start of any longer prompt. Keeping each request under num_ctx
+ * is the agent's job (context/overflow.c), because Ollama never refuses an
+ * over-long prompt; it truncates it.
+ */
+#ifndef MG_PROVIDER_OLLAMA_H
+#define MG_PROVIDER_OLLAMA_H
+
+#include <jansson.h>
+
+#include "provider/provider.h"
+
+#define MG_OLLAMA_DEFAULT_HOST "http://127.0.0.1:11434"
+
+/* Opens the provider for `model` (the handle without "ollama/"). No network
+ * is touched; a malformed OLLAMA_HOST is MG_ERR_PROVIDER naming it. */
+mg_status mg_ollama_open(const char *model, mg_provider **out, mg_error *err);
+
+/* POST /api/embed for one text. *vec (caller frees) gets *dim floats, as the
+ * server sent them (the caller normalises). Retries like the chat client. */
+mg_status mg_ollama_embed(const char *model, const char *text, float **vec, int *dim,
+                          mg_error *err);
+
+/* ---- pure pieces, exposed for the unit tests ---- */
+
+/* Turns an OLLAMA_HOST value (NULL or blank: the default) into a base URL
+ * "scheme://host:port[/path]" without a trailing slash. Caller frees *out. */
+mg_status mg_ollama_base_url(const char *value, char **out, mg_error *err);
+
+/* The /api/chat body for a request. Caller decrefs. */
+json_t *mg_ollama_chat_body(const char *model, const mg_llm_request *req);
+
+/* Reads a /api/chat answer into *reply (which must start zeroed). Any shape
+ * problem is MG_ERR_PROVIDER, with *reply possibly half filled: clear it with
+ * mg_llm_reply_clear either way. Tool calls without an id (older servers)
+ * or with a duplicate one get a fresh id unique in the process. */
+mg_status mg_ollama_parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error *err);
+
+#endif

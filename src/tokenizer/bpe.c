@@ -1,0 +1,438 @@
+/*
+ * bpe.c - rank tables and the byte pair merge.
+ *
+ * The rank table. Encoding asks one question millions of times: "is this
+ * byte string a token, and which?" Tokens are stored back to back in one
+ * array, indexed by rank through an offset array (for decoding), and found
+ * by their bytes through:
+ *   - direct tables for one- and two-byte strings (every merge starts by
+ *     asking about each adjacent byte pair);
+ *   - an open-addressing hash table (linear probing, at most 60% full) of
+ *     16-byte slots holding the rank, the length and the first 8 bytes of
+ *     the token. Three quarters of all tokens, and most of the common
+ *     words, are at most 8 bytes, so a lookup usually touches one cache
+ *     line; longer tokens compare their remaining bytes in the array.
+ * A table of 200k tokens is several MB, beyond L2, and lookups are random,
+ * so memory latency, more than instructions, decides the speed: profiles
+ * show the slot load as the main cost of a lookup. (Splitting off the most
+ * frequent ranks into a small table probed first was tried and was slower:
+ * the extra probe costs more than the locality gains.)
+ *
+ * The merge. A piece that is itself a token is one id (tiktoken checks this
+ * first, and so must we: BPE could in principle reach a different split).
+ * Otherwise every byte starts as a part, and the adjacent pair whose
+ * concatenation has the lowest rank is merged, the leftmost on ties, until
+ * no pair is a token. Two implementations of that one rule:
+ *
+ *   - bpe_merge_small: tiktoken's own shape, arrays of parts and pair ranks,
+ *     a linear scan for the minimum and a memmove per merge. O(n^2) but with
+ *     tiny constants; right for the short pieces that are nearly all of them.
+ *   - bpe_merge_heap: parts as a doubly linked list over byte positions and
+ *     the candidate pairs in a binary min-heap keyed by (rank, position), so
+ *     a piece of n bytes costs O(n log n). Merging changes the pairs on both
+ *     sides of the new part; instead of deleting their old heap entries, an
+ *     entry is checked when it is popped: it is live if its part still
+ *     exists and still has that pair rank. Ranks name byte strings, so a
+ *     pair whose span changed necessarily has a different rank. The key's
+ *     position breaks ties to the left, as the scan does.
+ *
+ * The unit tests hold both against a brute-force reference and each other.
+ */
+#include "tokenizer/tokenizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+/* ------------------------------------------------------------- hashing */
+
+/* Little-endian loads, so a slot's `head` means the same on every host. The
+ * compiler turns each into one load on little-endian machines. */
+static inline uint64_t load64le(const uint8_t *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+           (uint64_t)p[7] << 56;
+}
+
+static inline uint64_t load32le(const uint8_t *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+
+/* The first min(n, 8) bytes of p as a little-endian word, zero-padded,
+ * without reading past p[n-1]: two overlapping loads (or three bytes) whose
+ * overlap holds the same bytes, so OR-ing them is exact. */
+static inline uint64_t head_of(const uint8_t *p, size_t n)
+{
+    if (n >= 8) return load64le(p);
+    if (n >= 4) return load32le(p) | load32le(p + n - 4) << (8 * (n - 4));
+    if (n > 0)
+        return (uint64_t)p[0] | (uint64_t)p[n / 2] << (8 * (n / 2)) |
+               (uint64_t)p[n - 1] << (8 * (n - 1));
+    return 0;
+}
+
+static inline uint64_t mix(uint64_t h)
+{
+    h ^= h >> 32;
+    h *= 0xD6E8FEB86659FD93ull;
+    h ^= h >> 32;
+    return h;
+}
+
+/* The hash of a token: its head and length decide it for the short tokens
+ * that are most lookups; longer ones fold in the rest, 8 bytes at a time. */
+static inline uint64_t hash_of(const uint8_t *p, size_t n, uint64_t head)
+{
+    const uint64_t k = 0x9E3779B97F4A7C15ull;
+    uint64_t h = (head ^ (uint64_t)n << 59) * k;
+    for (size_t i = 8; i < n; i += 8) {
+        uint64_t w = i + 8 <= n ? load64le(p + i) : load64le(p + n - 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    return mix(h);
+}
+
+/* Maps a hash onto [0, nslots) by multiplication (no power-of-two size). */
+static inline uint32_t home_slot(uint64_t h, uint32_t nslots)
+{
+    return (uint32_t)(((h >> 32) * nslots) >> 32);
+}
+
+static inline int slot_matches(const bpe_ranks *r, const bpe_slot *s, const uint8_t *p, size_t n,
+                               uint64_t head)
+{
+    return s->head == head && s->len == n &&
+           (n <= 8 || memcmp(r->bytes + r->off[s->rank] + 8, p + 8, n - 8) == 0);
+}
+
+uint32_t bpe_rank_of(const bpe_ranks *r, const uint8_t *p, size_t n)
+{
+    if (n == 2) return r->pair_rank[p[0] | p[1] << 8];
+    if (n == 1) return r->byte_rank[p[0]];
+    if (n > r->max_len || n == 0) return BPE_NONE;
+    uint64_t head = head_of(p, n);
+    uint32_t i = home_slot(hash_of(p, n, head), r->nslots);
+    for (;;) {
+        const bpe_slot *s = &r->slots[i];
+        if (s->rank == BPE_NONE) return BPE_NONE;
+        if (slot_matches(r, s, p, n, head)) return s->rank;
+        if (++i == r->nslots) i = 0;
+    }
+}
+
+/* Adds token `rank` (already in bytes/off). 0 if its bytes are already in. */
+static int table_insert(bpe_ranks *r, uint32_t rank)
+{
+    const uint8_t *p = r->bytes + r->off[rank];
+    size_t n = r->off[rank + 1] - r->off[rank];
+    uint64_t head = head_of(p, n);
+    uint32_t i = home_slot(hash_of(p, n, head), r->nslots);
+    while (r->slots[i].rank != BPE_NONE) {
+        if (slot_matches(r, &r->slots[i], p, n, head)) return 0;
+        if (++i == r->nslots) i = 0;
+    }
+    r->slots[i] = (bpe_slot){.head = head, .rank = rank, .len = (uint32_t)n};
+    return 1;
+}
+
+/* ------------------------------------------------------------- loading */
+
+static int base64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Decodes padded base64 s[0..n) into out (room for n/4*3 bytes). Returns the
+ * decoded length, or -1 if s is not padded base64. */
+static long base64_decode(const char *s, size_t n, uint8_t *out)
+{
+    if (n == 0 || n % 4) return -1;
+    size_t pad = 0;
+    if (s[n - 1] == '=') pad++;
+    if (pad && s[n - 2] == '=') pad++;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (int j = 0; j < 4; j++) {
+            int is_pad = i + 4 == n && j >= 4 - (int)pad;
+            v[j] = is_pad ? 0 : base64_value((unsigned char)s[i + j]);
+            if (v[j] < 0) return -1;
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[o++] = (uint8_t)(w >> 16);
+        if (i + 4 < n || pad < 2) out[o++] = (uint8_t)(w >> 8);
+        if (i + 4 < n || pad < 1) out[o++] = (uint8_t)w;
+    }
+    return (long)o;
+}
+
+void bpe_ranks_free(bpe_ranks *r)
+{
+    free(r->bytes);
+    free(r->off);
+    free(r->slots);
+    free(r->pair_rank);
+    memset(r, 0, sizeof *r);
+}
+
+/* Tokens of one or two bytes live in direct tables, not the hash table:
+ * they are the first lookups of every merge. 0 if already there. */
+static int short_insert(bpe_ranks *r, uint32_t rank)
+{
+    const uint8_t *p = r->bytes + r->off[rank];
+    uint32_t *at = r->off[rank + 1] - r->off[rank] == 1 ? &r->byte_rank[p[0]]
+                                                         : &r->pair_rank[p[0] | p[1] << 8];
+    if (*at != BPE_NONE) return 0;
+    *at = rank;
+    return 1;
+}
+
+static mg_status parse_fail(bpe_ranks *r, mg_error *err, size_t line, const char *what)
+{
+    bpe_ranks_free(r);
+    return mg_err_set(err, MG_ERR_CORRUPT, "line %zu: %s", line, what);
+}
+
+mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t expected,
+                          mg_error *err)
+{
+    memset(r, 0, sizeof *r);
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += data[i] == '\n';
+    if (len && data[len - 1] != '\n') lines++;
+    if (lines == 0 || lines >= UINT32_MAX / 2) return parse_fail(r, err, 0, "no tokens");
+    for (int b = 0; b < 256; b++)
+        r->byte_rank[b] = BPE_NONE;
+    r->pair_rank = mg_xmalloc(65536 * sizeof *r->pair_rank);
+    for (int i = 0; i < 65536; i++)
+        r->pair_rank[i] = BPE_NONE;
+    /* Decoded tokens are shorter than their lines, so len bounds the arena. */
+    r->bytes = mg_xmalloc(len + 8);
+    r->off = mg_xmalloc((lines + 1) * sizeof *r->off);
+    r->nslots = (uint32_t)(lines + lines * 2 / 3 + 1); /* at most 60% full */
+    r->slots = mg_xmalloc(r->nslots * sizeof *r->slots);
+    for (uint32_t i = 0; i < r->nslots; i++)
+        r->slots[i].rank = BPE_NONE;
+
+    size_t at = 0, used = 0;
+    uint32_t n = 0;
+    while (at < len) {
+        const char *line = data + at;
+        const char *eol = memchr(line, '\n', len - at);
+        size_t line_len = eol ? (size_t)(eol - line) : len - at;
+        at += line_len + 1;
+        if (line_len == 0) {
+            if (at >= len) break; /* a final empty line */
+            return parse_fail(r, err, n + 1, "empty line");
+        }
+        const char *space = memchr(line, ' ', line_len);
+        if (!space) return parse_fail(r, err, n + 1, "no space between token and rank");
+        size_t b64_len = (size_t)(space - line);
+        r->off[n] = (uint32_t)used;
+        long tok_len = base64_decode(line, b64_len, r->bytes + used);
+        if (tok_len <= 0) return parse_fail(r, err, n + 1, "the token is not base64");
+        uint64_t rank = 0;
+        const char *d = space + 1;
+        if (d == line + line_len) return parse_fail(r, err, n + 1, "no rank");
+        for (; d < line + line_len; d++) {
+            if (*d < '0' || *d > '9' || rank > UINT32_MAX) break;
+            rank = rank * 10 + (uint64_t)(*d - '0');
+        }
+        if (d != line + line_len) return parse_fail(r, err, n + 1, "the rank is not a number");
+        if (rank != n) return parse_fail(r, err, n + 1, "ranks are not consecutive from 0");
+        used += (size_t)tok_len;
+        r->off[n + 1] = (uint32_t)used;
+        if ((uint32_t)tok_len > r->max_len) r->max_len = (uint32_t)tok_len;
+        if (tok_len > 2 && !table_insert(r, n))
+            return parse_fail(r, err, n + 1, "duplicate token");
+        if (tok_len <= 2 && !short_insert(r, n))
+            return parse_fail(r, err, n + 1, "duplicate token");
+        n++;
+    }
+    r->n = n;
+    if (expected && n != expected) {
+        char what[96];
+        snprintf(what, sizeof what, "%u tokens, expected %u (truncated?)", n, expected);
+        return parse_fail(r, err, n, what);
+    }
+    for (int b = 0; b < 256; b++)
+        if (r->byte_rank[b] == BPE_NONE)
+            return parse_fail(r, err, n, "not every single byte is a token");
+    return MG_OK;
+}
+
+/* --------------------------------------------------------------- merge */
+
+size_t bpe_merge_small(const bpe_ranks *r, const uint8_t *p, size_t n, uint32_t *out)
+{
+    /* Part i is p[start[i] .. start[i+1]) with token rank part[i]; pair[i]
+     * is the rank of parts i and i+1 joined (BPE_NONE for the last part). */
+    uint32_t start[BPE_SMALL_PIECE + 1], part[BPE_SMALL_PIECE], pair[BPE_SMALL_PIECE];
+    size_t m = n;
+    for (size_t i = 0; i < n; i++) {
+        start[i] = (uint32_t)i;
+        part[i] = r->byte_rank[p[i]];
+        pair[i] = i + 1 < n ? bpe_rank_of(r, p + i, 2) : BPE_NONE;
+    }
+    start[n] = (uint32_t)n;
+    for (;;) {
+        uint32_t best = BPE_NONE;
+        size_t b = 0;
+        for (size_t i = 0; i + 1 < m; i++) {
+            if (pair[i] < best) {
+                best = pair[i];
+                b = i;
+            }
+        }
+        if (best == BPE_NONE) break;
+        /* Part b absorbs part b+1: drop entry b+1 of every array. */
+        part[b] = best;
+        memmove(start + b + 1, start + b + 2, (m - b - 1) * sizeof *start);
+        memmove(part + b + 1, part + b + 2, (m - b - 2) * sizeof *part);
+        memmove(pair + b + 1, pair + b + 2, (m - b - 2) * sizeof *pair);
+        m--;
+        pair[b] = b + 1 < m ? bpe_rank_of(r, p + start[b], start[b + 2] - start[b]) : BPE_NONE;
+        if (b > 0) pair[b - 1] = bpe_rank_of(r, p + start[b - 1], start[b + 1] - start[b - 1]);
+    }
+    memcpy(out, part, m * sizeof *out);
+    return m;
+}
+
+static void scratch_reserve(bpe_scratch *s, size_t n)
+{
+    if (n <= s->cap) return;
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < n)
+        cap *= 2;
+    s->next = mg_xrealloc(s->next, cap * sizeof *s->next);
+    s->prev = mg_xrealloc(s->prev, cap * sizeof *s->prev);
+    s->pair = mg_xrealloc(s->pair, cap * sizeof *s->pair);
+    s->part = mg_xrealloc(s->part, cap * sizeof *s->part);
+    s->heap = mg_xrealloc(s->heap, cap * sizeof *s->heap);
+    s->cap = cap;
+}
+
+void bpe_scratch_free(bpe_scratch *s)
+{
+    free(s->next);
+    free(s->prev);
+    free(s->pair);
+    free(s->part);
+    free(s->heap);
+    memset(s, 0, sizeof *s);
+}
+
+/* A binary min-heap of (rank << 32 | position) keys. */
+static void heap_push(uint64_t *h, size_t *len, uint64_t key)
+{
+    size_t i = (*len)++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (h[up] <= key) break;
+        h[i] = h[up];
+        i = up;
+    }
+    h[i] = key;
+}
+
+static uint64_t heap_pop(uint64_t *h, size_t *len)
+{
+    uint64_t top = h[0], last = h[--*len];
+    size_t n = *len, i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (h[c] >= last) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (n) h[i] = last;
+    return top;
+}
+
+size_t bpe_merge_heap(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, size_t n,
+                      uint32_t *out)
+{
+    scratch_reserve(s, n);
+    /* Parts are named by their first byte's position. next[i] is the next
+     * part's position (n after the last), so part i spans i .. next[i]. */
+    uint32_t *next = s->next, *prev = s->prev, *pair = s->pair, *part = s->part;
+    uint64_t *heap = s->heap;
+    size_t heap_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        next[i] = (uint32_t)(i + 1);
+        prev[i] = (uint32_t)i - 1; /* wraps for i = 0: never read */
+        part[i] = r->byte_rank[p[i]];
+        pair[i] = i + 1 < n ? bpe_rank_of(r, p + i, 2) : BPE_NONE;
+        if (pair[i] != BPE_NONE) heap[heap_len++] = (uint64_t)pair[i] << 32 | i;
+    }
+    /* Heapify the initial entries in place (cheaper than n pushes). */
+    for (size_t i = heap_len / 2; i-- > 0;) {
+        uint64_t key = heap[i];
+        size_t at = i;
+        for (;;) {
+            size_t c = 2 * at + 1;
+            if (c >= heap_len) break;
+            if (c + 1 < heap_len && heap[c + 1] < heap[c]) c++;
+            if (heap[c] >= key) break;
+            heap[at] = heap[c];
+            at = c;
+        }
+        heap[at] = key;
+    }
+    while (heap_len) {
+        uint64_t key = heap_pop(heap, &heap_len);
+        uint32_t rank = (uint32_t)(key >> 32), i = (uint32_t)key;
+        if (pair[i] != rank) continue; /* stale: the part changed or is gone */
+        uint32_t gone = next[i];
+        part[i] = rank;
+        next[i] = next[gone];
+        pair[gone] = BPE_NONE;
+        if (next[i] < n) prev[next[i]] = i;
+        if (next[i] < n) {
+            uint32_t end = next[next[i]];
+            pair[i] = bpe_rank_of(r, p + i, end - i);
+            if (pair[i] != BPE_NONE) heap_push(heap, &heap_len, (uint64_t)pair[i] << 32 | i);
+        } else {
+            pair[i] = BPE_NONE;
+        }
+        if (i > 0) {
+            uint32_t left = prev[i];
+            pair[left] = bpe_rank_of(r, p + left, next[i] - left);
+            if (pair[left] != BPE_NONE)
+                heap_push(heap, &heap_len, (uint64_t)pair[left] << 32 | left);
+        }
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i = next[i])
+        out[m++] = part[i];
+    return m;
+}
+
+size_t bpe_encode_piece(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, size_t n,
+                        uint32_t *out)
+{
+    if (n == 1) {
+        out[0] = r->byte_rank[p[0]];
+        return 1;
+    }
+    uint32_t whole = bpe_rank_of(r, p, n);
+    if (whole != BPE_NONE) {
+        out[0] = whole;
+        return 1;
+    }
+    return n <= BPE_SMALL_PIECE ? bpe_merge_small(r, p, n, out) : bpe_merge_heap(r, s, p, n, out);
+}

@@ -1,0 +1,275 @@
+/*
+ * pretokenize.c - cutting text into pieces with the encoding's regex.
+ *
+ * tiktoken splits text with one regular expression per encoding and never
+ * merges across the pieces it finds. The two patterns below say what
+ * tiktoken's do (see tiktoken_ext/openai_public.py), in PCRE2 syntax:
+ *
+ *   o200k_base, seven alternatives, the first that matches wins:
+ *     1. a word: capitals, then at least one lower-case letter ("Hello",
+ *        "HTTPServer"; "camelCase" is two), optionally led by one
+ *        non-letter, non-digit, non-newline character (so " Hello" and
+ *        "(Hello" stay whole), and optionally followed by an English
+ *        contraction ('s 't 're 've 'm 'll 'd, any case);
+ *     2. the same for a word of capitals only;
+ *     3. one to three digits;
+ *     4. a run of punctuation, optionally led by a space and followed by
+ *        newlines or slashes;
+ *     5. white space up to and including the last newline in it;
+ *     6. white space not followed by a non-space (so the last space of a run
+ *        is left to lead the next word);
+ *     7. any other white space.
+ *   cl100k_base: a contraction; an optionally led run of letters (any case);
+ *     1-3 digits; punctuation with trailing newlines; white space at the end
+ *     of the text; white space through a newline; then 6 and 7 as above.
+ *
+ * What "white space", "letter" and "end" mean must match tiktoken's regex
+ * engine, not PCRE2's defaults:
+ *   - \s there is Unicode White_Space. PCRE2 10.42's \s leaves out U+0085
+ *     and later versions changed it, so the class is spelled out (WS below).
+ *   - $ there is the end of the text. PCRE2's $ also matches before a final
+ *     newline, so \z is used.
+ *   - \p{L}, \p{N}, \p{Lu}... are the same Unicode general categories, from
+ *     PCRE2's Unicode tables (14.0 in 10.42): a letter added to Unicode later
+ *     counts as punctuation here and may split differently from tiktoken.
+ *   - (?i) on the contractions folds case by Unicode rules in both, so 'ſ
+ *     (long s) counts as 's.
+ * Equivalent rewrites make the JIT code faster without changing a match: ASCII
+ * ranges in front of the property classes (tested bitmap-first), and
+ * possessive quantifiers where the next item can never take back what they
+ * gave up. The unit tests compare every piece against the plain transcription
+ * of tiktoken's patterns on real and random text.
+ *
+ * Matching. The regex is compiled once per tokenizer with PCRE2_UTF and
+ * JIT-compiled; each piece is one anchored match at the end of the previous
+ * one (every character matches some alternative, so pieces tile the text).
+ * PCRE2 requires valid UTF-8 and checks the whole subject on every call
+ * unless told not to, which would make a long text quadratic. So the text is
+ * walked in segments: a maximal valid UTF-8 stretch, validated once here and
+ * then matched with PCRE2_NO_UTF_CHECK as a subject of its own, or a maximal
+ * run of bytes that start no valid sequence, which becomes one piece without
+ * the regex. tiktoken cannot see such bytes (it takes Python strings); this
+ * way any byte string encodes, and decodes back to itself. An invalid run
+ * acts like the end of the text for the valid text around it ($ and (?!\S)
+ * match there).
+ *
+ * The match limit is lifted: the patterns are linear (the worst backtrack,
+ * \s*[\r\n]+ over a long run of spaces, is one pass over the run per piece),
+ * and PCRE2's default limit would otherwise cut a many-megabyte run of
+ * spaces into wrong pieces.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "tokenizer/tokenizer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+/* Unicode White_Space: what \s means to tiktoken. */
+#define WS                                                                                         \
+    "\\t\\n\\x0B\\f\\r\\x20\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"  \
+    "\\x{205F}\\x{3000}"
+#define SPACE     "[" WS "]"
+#define NOT_SPACE "[^" WS "]"
+/* One non-letter, non-digit, non-newline character leading a word. */
+#define LEAD      "[^\\r\\n\\p{L}\\p{N}]"
+#define DIGIT     "[0-9\\p{N}]"
+#define PUNCT     "[^" WS "\\p{L}\\p{N}]"
+
+#define O200K_UPPER "[A-Z\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]"
+#define O200K_LOWER "[a-z\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]"
+#define CONTRACTION "(?i:'s|'t|'re|'ve|'m|'ll|'d)"
+
+/* The lead is not possessive here: it can be a mark (\p{M}), which the word
+ * classes also take, so giving it back can be what lets a word match. */
+static const char o200k_pattern[] = LEAD "?" O200K_UPPER "*" O200K_LOWER "+" CONTRACTION "?"
+                                    "|" LEAD "?" O200K_UPPER "+" O200K_LOWER "*" CONTRACTION "?"
+                                    "|" DIGIT "{1,3}"
+                                    "|\\x20?" PUNCT "++[\\r\\n/]*+"
+                                    "|" SPACE "*[\\r\\n]++"
+                                    "|" SPACE "+(?!" NOT_SPACE ")"
+                                    "|" SPACE "++";
+
+static const char cl100k_pattern[] = "'(?i:[sdmt]|ll|ve|re)"
+                                     "|" LEAD "?+[A-Za-z\\p{L}]++"
+                                     "|" DIGIT "{1,3}"
+                                     "|\\x20?" PUNCT "++[\\r\\n]*+"
+                                     "|" SPACE "++\\z"
+                                     "|" SPACE "*[\\r\\n]"
+                                     "|" SPACE "+(?!" NOT_SPACE ")"
+                                     "|" SPACE;
+
+struct pretok {
+    pcre2_code *code;
+    pcre2_match_data *match;
+    pcre2_match_context *context;
+    pcre2_jit_stack *stack;
+    int jit;
+};
+
+void pretok_free(pretok *pt)
+{
+    if (!pt) return;
+    pcre2_match_data_free(pt->match);
+    pcre2_match_context_free(pt->context);
+    pcre2_jit_stack_free(pt->stack);
+    pcre2_code_free(pt->code);
+    free(pt);
+}
+
+mg_status pretok_open(const char *encoding, pretok **out, mg_error *err)
+{
+    *out = NULL;
+    const char *pattern;
+    if (strcmp(encoding, "o200k_base") == 0)
+        pattern = o200k_pattern;
+    else if (strcmp(encoding, "cl100k_base") == 0)
+        pattern = cl100k_pattern;
+    else
+        return mg_err_set(err, MG_ERR_USAGE,
+                          "unknown encoding '%s' (known: cl100k_base, o200k_base)", encoding);
+    pretok *pt = mg_xcalloc(1, sizeof *pt);
+    int code;
+    PCRE2_SIZE offset;
+    pt->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
+                             &code, &offset, NULL);
+    if (!pt->code) {
+        PCRE2_UCHAR text[256];
+        pcre2_get_error_message(code, text, sizeof text);
+        pretok_free(pt);
+        return mg_err_set(err, MG_ERR_INTERNAL, "%s pattern: %s at %zu", encoding, (char *)text,
+                          (size_t)offset);
+    }
+    pt->match = pcre2_match_data_create(1, NULL);
+    pt->context = pcre2_match_context_create(NULL);
+    if (!pt->match || !pt->context) {
+        pretok_free(pt);
+        return mg_err_set(err, MG_ERR_NOMEM, "out of memory compiling the %s pattern", encoding);
+    }
+    pcre2_set_match_limit(pt->context, UINT32_MAX);
+    /* Without the JIT (no executable memory allowed, say) the interpreter
+     * gives the same matches, only slower. */
+    if (pcre2_jit_compile(pt->code, PCRE2_JIT_COMPLETE) == 0) {
+        pt->stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
+        if (pt->stack) {
+            pcre2_jit_stack_assign(pt->context, NULL, pt->stack);
+            pt->jit = 1;
+        }
+    }
+    *out = pt;
+    return MG_OK;
+}
+
+int pretok_is_jit(const pretok *pt)
+{
+    return pt->jit;
+}
+
+/* ---------------------------------------------------------------- UTF-8 */
+
+static inline int is_cont(uint8_t c)
+{
+    return (c & 0xC0) == 0x80;
+}
+
+/* The length of the well-formed UTF-8 sequence at p[0..n) (1-4), or 0. */
+static size_t sequence_length(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0];
+    if (c < 0x80) return 1;
+    if (c < 0xC2) return 0; /* a continuation byte, or an overlong 2-byte lead */
+    if (c < 0xE0) return n >= 2 && is_cont(p[1]) ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || !is_cont(p[2])) return 0;
+        uint8_t lo = c == 0xE0 ? 0xA0 : 0x80; /* E0: no overlongs */
+        uint8_t hi = c == 0xED ? 0x9F : 0xBF; /* ED: no surrogates */
+        return p[1] >= lo && p[1] <= hi ? 3 : 0;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || !is_cont(p[2]) || !is_cont(p[3])) return 0;
+        uint8_t lo = c == 0xF0 ? 0x90 : 0x80; /* F0: no overlongs */
+        uint8_t hi = c == 0xF4 ? 0x8F : 0xBF; /* F4: nothing past U+10FFFF */
+        return p[1] >= lo && p[1] <= hi ? 4 : 0;
+    }
+    return 0;
+}
+
+size_t pretok_valid_prefix(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, sizeof w);
+            if (!(w & 0x8080808080808080ull)) { /* eight ASCII bytes */
+                i += 8;
+                continue;
+            }
+        }
+        size_t k = sequence_length(p + i, n - i);
+        if (!k) break;
+        i += k;
+    }
+    return i;
+}
+
+size_t pretok_invalid_run(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && sequence_length(p + i, n - i) == 0)
+        i++;
+    return i;
+}
+
+/* ---------------------------------------------------------------- pieces */
+
+void pretok_begin(pretok_iter *it, const char *text, size_t len)
+{
+    memset(it, 0, sizeof *it);
+    it->text = (const uint8_t *)text;
+    it->len = len;
+}
+
+/* One anchored match at `at` in the current (valid) segment; returns the
+ * end of the piece. */
+static size_t match_at(pretok *pt, const pretok_iter *it, size_t at)
+{
+    PCRE2_SPTR subject = it->text + it->seg_start;
+    size_t length = it->seg_end - it->seg_start;
+    size_t offset = at - it->seg_start;
+    uint32_t options = PCRE2_NO_UTF_CHECK | PCRE2_ANCHORED;
+    int rc = pt->jit ? pcre2_jit_match(pt->code, subject, length, offset, options, pt->match,
+                                       pt->context)
+                     : pcre2_match(pt->code, subject, length, offset, options, pt->match,
+                                   pt->context);
+    if (rc > 0) {
+        PCRE2_SIZE end = pcre2_get_ovector_pointer(pt->match)[1];
+        if (end > offset) return it->seg_start + end;
+    }
+    /* Cannot happen (every character matches an alternative and the match
+     * limit is lifted); should PCRE2 still fail, say for lack of memory,
+     * one character is a piece rather than the text being lost. */
+    size_t k = sequence_length(it->text + at, it->seg_end - at);
+    return at + (k ? k : 1);
+}
+
+int pretok_next(pretok *pt, pretok_iter *it, size_t *start, size_t *end)
+{
+    if (it->pos >= it->len) return 0;
+    if (it->pos >= it->seg_end) {
+        const uint8_t *p = it->text + it->pos;
+        size_t rest = it->len - it->pos;
+        size_t valid = pretok_valid_prefix(p, rest);
+        it->seg_start = it->pos;
+        it->seg_valid = valid > 0;
+        it->seg_end = it->pos + (valid ? valid : pretok_invalid_run(p, rest));
+    }
+    *start = it->pos;
+    *end = it->seg_valid ? match_at(pt, it, it->pos) : it->seg_end;
+    it->pos = *end;
+    return 1;
+}

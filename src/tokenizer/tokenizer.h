@@ -1,0 +1,141 @@
+/*
+ * tokenizer.h - the insides of mg_tokenizer, shared by bpe.c, pretokenize.c,
+ * tokenizer.c and the unit tests.
+ *
+ * Encoding text is two stages, as in tiktoken:
+ *
+ *   1. pre-tokenization (pretokenize.c) cuts the text into pieces with the
+ *      encoding's regular expression (PCRE2, JIT-compiled). Bytes that are
+ *      not valid UTF-8 never reach the regex: each maximal run of them is a
+ *      piece of its own.
+ *   2. byte pair encoding (bpe.c) turns each piece into token ids: a piece
+ *      that is a token is one id; otherwise its bytes are merged pairwise,
+ *      lowest rank first, until no adjacent pair is a token.
+ *
+ * Ranks are token ids. A rank file (".tiktoken") has one line per token:
+ * the token's bytes in base64, a space, its rank. The ranks of the files we
+ * load are dense (line i has rank i), which bpe_ranks relies on.
+ *
+ * Nothing here is global: a tokenizer handle owns its ranks, its compiled
+ * pattern and its scratch space, so it is used by one thread at a time.
+ */
+#ifndef MG_TOKENIZER_TOKENIZER_H
+#define MG_TOKENIZER_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memgpt.h"
+
+/* "No rank": not a token. Larger than every real rank, so min() ignores it. */
+#define BPE_NONE UINT32_MAX
+
+/* ------------------------------------------------------------------ ranks */
+
+/* One hash table slot: a token's length and first 8 bytes (little-endian,
+ * zero-padded), so most lookups are settled by the slot alone. */
+typedef struct bpe_slot {
+    uint64_t head;
+    uint32_t rank; /* BPE_NONE: empty */
+    uint32_t len;
+} bpe_slot;
+
+/* Every token of an encoding, indexed both ways: by rank (decode) and by
+ * bytes (encode). */
+typedef struct bpe_ranks {
+    uint32_t n;          /* tokens; ranks are 0 .. n-1 */
+    uint8_t *bytes;      /* token r is bytes[off[r] .. off[r+1]) */
+    uint32_t *off;       /* n + 1 offsets */
+    bpe_slot *slots;     /* tokens of 3 bytes or more: open addressing */
+    uint32_t nslots;     /* about n / 0.6 */
+    uint32_t max_len;    /* the longest token, in bytes */
+    uint32_t byte_rank[256];
+    uint32_t *pair_rank; /* 65536: the rank of each 2-byte string, or BPE_NONE */
+} bpe_ranks;
+
+/* Parses the text of a rank file. `expected` is the number of tokens the
+ * encoding has (0: any). On failure fills err (MG_ERR_CORRUPT, naming the
+ * line) and leaves r empty. Free with bpe_ranks_free. */
+mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t expected,
+                          mg_error *err);
+void bpe_ranks_free(bpe_ranks *r);
+
+/* The rank of the token whose bytes are p[0..n), or BPE_NONE. */
+uint32_t bpe_rank_of(const bpe_ranks *r, const uint8_t *p, size_t n);
+
+/* Scratch space for merging long pieces; grows to the longest piece seen. */
+typedef struct bpe_scratch {
+    uint32_t *next, *prev, *pair, *part;
+    uint64_t *heap;
+    size_t cap;
+} bpe_scratch;
+
+void bpe_scratch_free(bpe_scratch *s);
+
+/* Pieces up to this many bytes are merged with the simple quadratic scan
+ * (fastest for short pieces); longer ones with a heap. */
+#define BPE_SMALL_PIECE 64
+
+/* The token ids of one piece p[0..n) (n >= 1), written to out (room for n
+ * ids). Returns how many. Identical to tiktoken's byte_pair_encode. */
+size_t bpe_encode_piece(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, size_t n,
+                        uint32_t *out);
+
+/* The two merge algorithms, exposed so the tests can hold them against each
+ * other: the quadratic scan (n <= BPE_SMALL_PIECE) and the heap (any n). */
+size_t bpe_merge_small(const bpe_ranks *r, const uint8_t *p, size_t n, uint32_t *out);
+size_t bpe_merge_heap(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, size_t n,
+                      uint32_t *out);
+
+/* -------------------------------------------------------- pre-tokenization */
+
+typedef struct pretok pretok;
+
+/* Compiles (and JIT-compiles) the pattern of `encoding` ("cl100k_base" or
+ * "o200k_base"). MG_ERR_USAGE for another name. Free with pretok_free. */
+mg_status pretok_open(const char *encoding, pretok **out, mg_error *err);
+void pretok_free(pretok *pt);
+
+/* 1 if the pattern runs as JIT-compiled code (else PCRE2's interpreter). */
+int pretok_is_jit(const pretok *pt);
+
+/* A walk over the pieces of one text. The text is borrowed. */
+typedef struct pretok_iter {
+    const uint8_t *text;
+    size_t len;
+    size_t pos;       /* start of the next piece */
+    size_t seg_start; /* current segment: valid UTF-8 or an invalid run */
+    size_t seg_end;
+    int seg_valid;
+} pretok_iter;
+
+void pretok_begin(pretok_iter *it, const char *text, size_t len);
+
+/* The next piece, as text[*start .. *end). Returns 0 when there is none. */
+int pretok_next(pretok *pt, pretok_iter *it, size_t *start, size_t *end);
+
+/* The length of the longest prefix of p[0..n) that is well-formed UTF-8
+ * (RFC 3629: no overlongs, surrogates or code points past U+10FFFF). */
+size_t pretok_valid_prefix(const uint8_t *p, size_t n);
+
+/* The length of the run of bytes at p[0..n) where no well-formed UTF-8
+ * sequence starts (0 if one starts at p). */
+size_t pretok_invalid_run(const uint8_t *p, size_t n);
+
+/* ---------------------------------------------------------------- handle */
+
+struct mg_tokenizer {
+    char encoding[16];
+    int exact;          /* ranks loaded: counts are exact */
+    char status[768];   /* why not exact; "" when exact */
+    bpe_ranks ranks;
+    pretok *pt;
+    bpe_scratch scratch;
+};
+
+/* Opens `encoding` with its rank file looked up in `dir` only (NULL: the
+ * usual places, see mg_tokenizer_open). For tests. */
+mg_status tokenizer_open_in(const char *encoding, const char *dir, mg_tokenizer **out,
+                            mg_error *err);
+
+#endif

@@ -1,0 +1,1056 @@
+#!/usr/bin/env python3
+"""A strict loopback mock of the Anthropic Messages API (POST /v1/messages).
+
+The integration tests run the real `memgpt` binary against this server, as
+they do against openai_mock.py. It is strict in the same spirit: it refuses
+the requests the real API refuses, with its status codes, its error shape
+({"type": "error", "error": {"type", "message"}}) and, where known, its
+wording. In particular it refuses:
+
+  - a missing or wrong x-api-key (401 authentication_error), a missing or
+    unknown anthropic-version header;
+  - unknown top-level fields, a missing max_tokens or model, a "system" role
+    inside messages (the system prompt is a top-level field);
+  - turns that do not alternate between user and assistant, or a first turn
+    that is not the user's;
+  - a tool_use whose id has no tool_result in the very next user turn, a
+    tool_result whose id matches no tool_use of the assistant turn before it,
+    tool_result blocks after other blocks in that turn, duplicate ids, tool
+    blocks in a request without tools;
+  - empty or blank text blocks, thinking blocks whose signature this mock did
+    not issue for that exact text, and a turn with tool_use that the mock
+    answered with thinking blocks but that comes back without them;
+  - a prompt over the model's window: 400 invalid_request_error
+    "prompt is too long: N tokens > W maximum".
+
+Deliberately stricter than the real service in one place: the live API now
+merges consecutive same-role turns, but an agent that relies on that merges
+tool results and events in an order it does not control, so the mock keeps
+the older rule and refuses them.
+
+Scripting is the same as MockOpenAI's, so a test suite written for one runs
+against the other unchanged: push(spec) queues responses in the OpenAI-style
+spec ({"content", "tool_calls": [{"name", "arguments", "id"}], "usage",
+"finish_reason", "status", "headers", "body", "raw_body", "drop", "delay",
+"context_length_exceeded"}), which the mock turns into content blocks (text,
+then tool_use). Anthropic-only keys: "thinking" (text or list of texts: signed
+thinking blocks, placed first), "redacted_thinking" (list of data strings),
+"stop_reason", and "blocks" (the content array, used as given).
+
+Requests are recorded with the wire body under "wire" and, under "body", a
+provider-neutral view in the OpenAI chat shape (system message first, user
+text, assistant content + tool_calls, tool results as role "tool"), so that
+assertions written against MockOpenAI's records read the same fields.
+chat_requests() returns those views; messages_requests() the wire bodies.
+Prompt tokens are openai_mock.count_prompt_tokens of the view, so windows mean
+the same thing for both mocks.
+
+Standalone use:
+
+    python3 tests/mock/anthropic_mock.py --port 8090 [--api-key KEY] [--window N]
+
+Only the Python 3.11 standard library is used.
+"""
+
+import argparse
+import collections
+import hashlib
+import hmac
+import json
+import math
+import os
+import re
+import sys
+import threading
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from openai_mock import content_text, count_prompt_tokens  # noqa: E402
+
+__all__ = ["MockAnthropic", "ApiError", "openai_view", "validate_messages_request"]
+
+# ------------------------------------------------------------------ constants
+
+API_VERSIONS = frozenset({"2023-06-01", "2023-01-01"})
+
+BODY_KEYS = frozenset({
+    "model", "messages", "max_tokens", "system", "tools", "tool_choice", "metadata",
+    "stop_sequences", "stream", "temperature", "top_p", "top_k", "thinking",
+    "service_tier", "container", "mcp_servers", "context_management",
+})
+
+TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+TOOL_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+FACT_RE = re.compile(r"FACT:\s*([\w'-]+)")
+SUMMARY_LIST_LIMIT = 300
+
+# Keys each content block may carry, by role and type.
+BLOCK_KEYS = {
+    "text": frozenset({"type", "text", "cache_control", "citations"}),
+    "tool_use": frozenset({"type", "id", "name", "input", "cache_control"}),
+    "tool_result": frozenset({"type", "tool_use_id", "content", "is_error", "cache_control"}),
+    "thinking": frozenset({"type", "thinking", "signature"}),
+    "redacted_thinking": frozenset({"type", "data"}),
+}
+USER_BLOCKS = ("text", "tool_result")
+ASSISTANT_BLOCKS = ("text", "tool_use", "thinking", "redacted_thinking")
+
+DEFAULT_ERRORS = {
+    400: ("invalid_request_error",
+          "There was an issue with the format or content of your request."),
+    401: ("authentication_error", "invalid x-api-key"),
+    403: ("permission_error",
+          "Your API key does not have permission to use the specified resource."),
+    404: ("not_found_error", "The requested resource could not be found."),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: ("rate_limit_error", "Number of requests has exceeded your rate limit."),
+    500: ("api_error", "Internal server error"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+SPEC_KEYS = frozenset({
+    "content", "tool_calls", "usage", "finish_reason", "status", "headers", "body", "drop",
+    "raw_body", "delay", "context_length_exceeded",
+    # Anthropic-only
+    "thinking", "redacted_thinking", "stop_reason", "blocks",
+})
+
+FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+                  "content_filter": "refusal"}
+
+# Signatures are an HMAC of the thinking text under a per-process key, so a
+# client can only pass validation by sending back exactly what it received.
+_SIGNING_KEY = os.urandom(16)
+
+
+class UnsupportedScript(ValueError):
+    """A scripted response the Anthropic wire format cannot express (tool_use
+    input is always a JSON object, so there are no unparseable arguments)."""
+
+
+class ApiError(Exception):
+    """An error answer in the Anthropic shape; raised anywhere while handling."""
+
+    def __init__(self, status, message, type_="invalid_request_error", headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.headers = headers or {}
+
+    def body(self, request_id=None):
+        out = {"type": "error", "error": {"type": self.type, "message": self.message}}
+        if request_id:
+            out["request_id"] = request_id
+        return out
+
+
+def _bad(message):
+    return ApiError(400, message, "invalid_request_error")
+
+
+# ------------------------------------------------------------ small helpers
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _ceil_div4(n):
+    return (n + 3) // 4
+
+
+def sign_thinking(text):
+    return hmac.new(_SIGNING_KEY, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _blocks(content):
+    """A message's content as a list of blocks (a string is one text block)."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return content
+
+
+# ------------------------------------------------------ request validation
+
+def _extra_keys(obj, allowed, param):
+    extra = sorted(set(obj) - allowed)
+    if extra:
+        raise _bad(f"{param}.{extra[0]}: Extra inputs are not permitted")
+
+
+def _check_text(block, param):
+    if not isinstance(block.get("text"), str):
+        raise _bad(f"{param}.text: Input should be a valid string")
+    if not block["text"]:
+        raise _bad("messages: text content blocks must be non-empty")
+    if not block["text"].strip():
+        raise _bad("messages: text content blocks must contain non-whitespace text")
+
+
+def _check_block(block, role, param):
+    if not isinstance(block, dict):
+        raise _bad(f"{param}: Input should be a valid dictionary or object to extract fields from")
+    kind = block.get("type")
+    allowed = USER_BLOCKS if role == "user" else ASSISTANT_BLOCKS
+    if kind not in allowed:
+        # Images, documents and server tools are real but out of this mock's scope.
+        raise _bad(f"{param}.type: Input tag {json.dumps(kind)} found using 'type' does not "
+                   f"match any of the expected tags: {', '.join(repr(a) for a in allowed)}")
+    _extra_keys(block, BLOCK_KEYS[kind], f"{param}.{kind}")
+    if kind == "text":
+        _check_text(block, param)
+    elif kind == "tool_use":
+        for key in ("id", "name", "input"):
+            if key not in block:
+                raise _bad(f"{param}.tool_use.{key}: Field required")
+        if not isinstance(block["id"], str) or not TOOL_ID_RE.match(block["id"]):
+            raise _bad(f"{param}.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'")
+        if not isinstance(block["name"], str) or not block["name"]:
+            raise _bad(f"{param}.tool_use.name: Input should be a valid string")
+        if not isinstance(block["input"], dict):
+            raise _bad(f"{param}.tool_use.input: Input should be a valid dictionary")
+    elif kind == "tool_result":
+        if not isinstance(block.get("tool_use_id"), str):
+            raise _bad(f"{param}.tool_result.tool_use_id: Field required")
+        if not TOOL_ID_RE.match(block["tool_use_id"]):
+            raise _bad(f"{param}.tool_result.tool_use_id: String should match pattern "
+                       "'^[a-zA-Z0-9_-]+$'")
+        content = block.get("content")
+        if isinstance(content, list):
+            for k, part in enumerate(content):
+                p = f"{param}.tool_result.content.{k}"
+                if not isinstance(part, dict) or part.get("type") != "text":
+                    raise _bad(f"{p}.type: only text content is supported by this mock")
+                _extra_keys(part, BLOCK_KEYS["text"], p)
+                _check_text(part, p)
+        elif content is not None and not isinstance(content, str):
+            raise _bad(f"{param}.tool_result.content: Input should be a valid string or list")
+        if "is_error" in block and not isinstance(block["is_error"], bool):
+            raise _bad(f"{param}.tool_result.is_error: Input should be a valid boolean")
+    elif kind == "thinking":
+        for key in ("thinking", "signature"):
+            if not isinstance(block.get(key), str):
+                raise _bad(f"{param}.thinking.{key}: Field required")
+        if not hmac.compare_digest(block["signature"], sign_thinking(block["thinking"])):
+            raise _bad(f"{param}: Invalid `signature` in `thinking` block")
+    elif not isinstance(block.get("data"), str):  # redacted_thinking
+        raise _bad(f"{param}.redacted_thinking.data: Field required")
+
+
+def _check_message(i, msg):
+    param = f"messages.{i}"
+    if not isinstance(msg, dict):
+        raise _bad(f"{param}: Input should be a valid dictionary")
+    role = msg.get("role")
+    if role == "system":
+        raise _bad('messages: Unexpected role "system". The Messages API accepts a top-level '
+                   '`system` parameter, not "system" as an input message role.')
+    if role not in ("user", "assistant"):
+        raise _bad(f"{param}.role: Input should be 'user' or 'assistant'")
+    _extra_keys(msg, frozenset({"role", "content"}), param)
+    if "content" not in msg:
+        raise _bad(f"{param}.content: Field required")
+    content = msg["content"]
+    if isinstance(content, str):
+        if not content:
+            raise _bad("messages: text content blocks must be non-empty")
+        return
+    if not isinstance(content, list):
+        raise _bad(f"{param}.content: Input should be a valid list")
+    for j, block in enumerate(content):
+        _check_block(block, role, f"{param}.content.{j}")
+
+
+def _check_turns(messages):
+    """Alternation, first turn, non-empty content, tool_use/tool_result pairs."""
+    if messages[0]["role"] != "user":
+        raise _bad('messages: first message must use the "user" role')
+    for i in range(1, len(messages)):
+        if messages[i]["role"] == messages[i - 1]["role"]:
+            raise _bad('messages: roles must alternate between "user" and "assistant", but '
+                       f'found multiple "{messages[i]["role"]}" roles in a row')
+    last = len(messages) - 1
+    for i, msg in enumerate(messages):
+        if not _blocks(msg["content"]) and not (i == last and msg["role"] == "assistant"):
+            raise _bad(f"messages.{i}: all messages must have non-empty content except for "
+                       "the optional final assistant message")
+    final = messages[last]
+    if final["role"] == "assistant":
+        text = "".join(b.get("text", "") for b in _blocks(final["content"])
+                       if b.get("type") == "text")
+        if text and text != text.rstrip():
+            raise _bad("messages: final assistant content cannot end with trailing whitespace")
+
+    seen_ids = set()
+    for i, msg in enumerate(messages):
+        blocks = _blocks(msg["content"])
+        if msg["role"] == "assistant":
+            for j, b in enumerate(blocks):
+                if b["type"] == "tool_use":
+                    if b["id"] in seen_ids:
+                        raise _bad(f"messages.{i}.content.{j}: `tool_use` ids must be unique")
+                    seen_ids.add(b["id"])
+            continue
+        prev = messages[i - 1] if i > 0 else None
+        calls = [b["id"] for b in _blocks(prev["content"]) if b["type"] == "tool_use"] \
+            if prev else []
+        # The results answering the previous turn must lead this turn.
+        lead = []
+        for b in blocks:
+            if b["type"] != "tool_result":
+                break
+            lead.append(b["tool_use_id"])
+        missing = [c for c in calls if c not in lead]
+        if missing:
+            raise _bad(f"messages.{i - 1}: `tool_use` ids were found without `tool_result` "
+                       f"blocks immediately after: {', '.join(missing)}. Each `tool_use` "
+                       "block must have a corresponding `tool_result` block in the next "
+                       "message.")
+        answered = set()
+        for j, b in enumerate(blocks):
+            if b["type"] != "tool_result":
+                continue
+            if b["tool_use_id"] not in calls or b["tool_use_id"] in answered:
+                raise _bad(f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
+                           f"`tool_result` blocks: {b['tool_use_id']}. Each `tool_result` "
+                           "block must have a corresponding `tool_use` block in the previous "
+                           "message.")
+            answered.add(b["tool_use_id"])
+    if final["role"] == "assistant":
+        pending = [b["id"] for b in _blocks(final["content"]) if b["type"] == "tool_use"]
+        if pending:
+            raise _bad(f"messages.{last}: `tool_use` ids were found without `tool_result` "
+                       f"blocks immediately after: {', '.join(pending)}. Each `tool_use` "
+                       "block must have a corresponding `tool_result` block in the next "
+                       "message.")
+
+
+def _check_tools(tools):
+    if not isinstance(tools, list):
+        raise _bad("tools: Input should be a valid list")
+    names = set()
+    for i, tool in enumerate(tools):
+        p = f"tools.{i}"
+        if not isinstance(tool, dict):
+            raise _bad(f"{p}: Input should be a valid dictionary")
+        if tool.get("type", "custom") != "custom":
+            raise _bad(f"{p}.type: only custom tools are supported by this mock")
+        _extra_keys(tool, frozenset({"type", "name", "description", "input_schema",
+                                     "cache_control"}), f"{p}.custom")
+        name = tool.get("name")
+        if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
+            raise _bad(f"{p}.custom.name: String should match pattern "
+                       "'^[a-zA-Z0-9_-]{1,128}$'")
+        if name in names:
+            raise _bad("tools: Tool names must be unique.")
+        names.add(name)
+        if "description" in tool and not isinstance(tool["description"], str):
+            raise _bad(f"{p}.custom.description: Input should be a valid string")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
+            raise _bad(f"{p}.custom.input_schema: Field required")
+        if schema.get("type") != "object":
+            raise _bad(f"{p}.custom.input_schema.type: Input should be 'object'")
+        props = schema.get("properties", {})
+        if not isinstance(props, dict):
+            raise _bad(f"{p}.custom.input_schema.properties: Input should be a valid "
+                       "dictionary")
+        for r in schema.get("required", []):
+            if r not in props:
+                raise _bad(f"{p}.custom.input_schema: 'required' names '{r}', which is not "
+                           "in 'properties'")
+    return names
+
+
+def _check_tool_choice(choice, names):
+    if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool",
+                                                                  "none"):
+        raise _bad("tool_choice: Input tag found using 'type' does not match any of the "
+                   "expected tags: 'auto', 'any', 'tool', 'none'")
+    if names is None and choice["type"] != "none":
+        raise _bad("tool_choice: tool_choice may only be specified while providing tools.")
+    if choice["type"] == "tool" and choice.get("name") not in (names or ()):
+        raise _bad(f"tool_choice.tool.name: Tool '{choice.get('name')}' not found in "
+                   "provided tools")
+
+
+def _check_scalars(body):
+    if "max_tokens" not in body:
+        raise _bad("max_tokens: Field required")
+    if not _is_int(body["max_tokens"]):
+        raise _bad("max_tokens: Input should be a valid integer")
+    if body["max_tokens"] < 1:
+        raise _bad("max_tokens: Input should be greater than or equal to 1")
+    if "model" not in body:
+        raise _bad("model: Field required")
+    if not isinstance(body["model"], str) or not body["model"]:
+        raise _bad("model: Input should be a valid string")
+    for key, lo, hi in (("temperature", 0, 1), ("top_p", 0, 1)):
+        if key in body:
+            if not _is_number(body[key]):
+                raise _bad(f"{key}: Input should be a valid number")
+            if not lo <= body[key] <= hi:
+                raise _bad(f"{key}: range: {lo}..{hi}")
+    if "top_k" in body and (not _is_int(body["top_k"]) or body["top_k"] < 0):
+        raise _bad("top_k: Input should be a valid non-negative integer")
+    stop = body.get("stop_sequences")
+    if stop is not None and (not isinstance(stop, list)
+                             or not all(isinstance(s, str) for s in stop)):
+        raise _bad("stop_sequences: Input should be a valid list of strings")
+    if body.get("stream") is True:
+        raise _bad("stream: streaming is not supported by this mock")
+    meta = body.get("metadata")
+    if meta is not None and (not isinstance(meta, dict) or set(meta) - {"user_id"}):
+        raise _bad("metadata: only user_id is allowed")
+    thinking = body.get("thinking")
+    if thinking is not None:
+        if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+            raise _bad("thinking: Input tag found using 'type' does not match any of the "
+                       "expected tags: 'enabled', 'disabled'")
+        if thinking["type"] == "enabled":
+            budget = thinking.get("budget_tokens")
+            if not _is_int(budget) or budget < 1024:
+                raise _bad("thinking.enabled.budget_tokens: Input should be greater than or "
+                           "equal to 1024")
+            if budget >= body["max_tokens"]:
+                raise _bad("`max_tokens` must be greater than `thinking.budget_tokens`")
+
+
+def _check_system(system):
+    if system is None or isinstance(system, str):
+        return
+    if not isinstance(system, list):
+        raise _bad("system: Input should be a valid string or list of text blocks")
+    for k, part in enumerate(system):
+        p = f"system.{k}"
+        if not isinstance(part, dict) or part.get("type") != "text":
+            raise _bad(f"{p}.type: Input should be 'text'")
+        _extra_keys(part, BLOCK_KEYS["text"], p)
+        _check_text(part, p)
+
+
+def validate_messages_request(body):
+    """Raises ApiError for anything the real API refuses (apart from the
+    window, the signatures of redacted thinking and the thinking passthrough,
+    which need the server's state)."""
+    if not isinstance(body, dict):
+        raise _bad("Input should be a valid dictionary or object to extract fields from")
+    for key in body:
+        if key not in BODY_KEYS:
+            raise _bad(f"{key}: Extra inputs are not permitted")
+    _check_scalars(body)
+    if "messages" not in body:
+        raise _bad("messages: Field required")
+    messages = body["messages"]
+    if not isinstance(messages, list):
+        raise _bad("messages: Input should be a valid list")
+    if not messages:
+        raise _bad("messages: at least one message is required")
+    _check_system(body.get("system"))
+    for i, msg in enumerate(messages):
+        _check_message(i, msg)
+    _check_turns(messages)
+    names = _check_tools(body["tools"]) if "tools" in body else None
+    if "tool_choice" in body:
+        _check_tool_choice(body["tool_choice"], names)
+    if names is None and any(b["type"] in ("tool_use", "tool_result")
+                             for m in messages for b in _blocks(m["content"])):
+        raise _bad("Requests which include `tool_use` or `tool_result` blocks must define "
+                   "tools.")
+
+
+# ------------------------------------------------------------ neutral view
+
+def _result_text(block):
+    content = block.get("content")
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content)
+    return content if isinstance(content, str) else ""
+
+
+def openai_view(body):
+    """The request as an OpenAI chat body: what assertions and the default
+    policy read. Thinking blocks are not part of that shape and are left out
+    (they are in the wire body)."""
+    messages = []
+    system = body.get("system")
+    if isinstance(system, list):
+        system = "".join(p.get("text", "") for p in system)
+    if system is not None:
+        messages.append({"role": "system", "content": system})
+    for msg in body["messages"]:
+        blocks = _blocks(msg["content"])
+        if msg["role"] == "user":
+            for b in blocks:
+                if b["type"] == "tool_result":
+                    messages.append({"role": "tool", "tool_call_id": b["tool_use_id"],
+                                     "content": _result_text(b)})
+                else:
+                    messages.append({"role": "user", "content": b["text"]})
+            continue
+        text = "".join(b["text"] for b in blocks if b["type"] == "text")
+        out = {"role": "assistant", "content": text or None}
+        calls = [{"id": b["id"], "type": "function",
+                  "function": {"name": b["name"], "arguments": json.dumps(b["input"])}}
+                 for b in blocks if b["type"] == "tool_use"]
+        if calls:
+            out["tool_calls"] = calls
+        messages.append(out)
+    view = {"model": body["model"], "messages": messages, "max_tokens": body["max_tokens"]}
+    if "tools" in body:
+        view["tools"] = [{"type": "function", "function": {
+            "name": t["name"], "description": t.get("description", ""),
+            "parameters": t["input_schema"]}} for t in body["tools"]]
+    return view
+
+
+def _check_spec(spec):
+    """Catch typos (and scripts this wire format cannot carry) at push() time."""
+    if not isinstance(spec, dict):
+        raise TypeError("a scripted response must be a dict")
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise ValueError(f"unknown scripted-response keys: {sorted(unknown)}")
+    if not _is_int(spec.get("status", 200)):
+        raise ValueError(f"scripted 'status' must be an integer: {spec!r}")
+    if not _is_number(spec.get("delay", 0)):
+        raise ValueError(f"scripted 'delay' must be a number of seconds: {spec!r}")
+    for call in spec.get("tool_calls") or []:
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise ValueError(f"scripted tool call needs a 'name': {call!r}")
+        if set(call) - {"name", "arguments", "id"}:
+            raise ValueError(f"unknown scripted tool-call keys: {call!r}")
+        args = call.get("arguments", {})
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except ValueError:
+                args = None
+        if not isinstance(args, dict):
+            raise UnsupportedScript(
+                f"tool call {call['name']!r}: Anthropic tool_use input is always a JSON "
+                f"object, so {call.get('arguments')!r} cannot be scripted")
+    thinking = spec.get("thinking")
+    if thinking is not None and not isinstance(thinking, (str, list)):
+        raise ValueError("scripted 'thinking' must be a string or a list of strings")
+
+
+# ------------------------------------------------------------------ server
+
+class _Reply:
+    __slots__ = ("status", "payload", "headers", "error", "drop")
+
+    def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False):
+        self.status = status
+        self.payload = payload
+        self.headers = headers or {}
+        self.error = error
+        self.drop = drop
+
+    @classmethod
+    def json(cls, status, obj, headers=None, error=None):
+        return cls(status, json.dumps(obj).encode("utf-8"), headers, error)
+
+    @classmethod
+    def from_error(cls, err, request_id):
+        return cls.json(err.status, err.body(request_id), err.headers, err.message)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 so curl does not stall on "Expect: 100-continue" (see openai_mock).
+    protocol_version = "HTTP/1.1"
+    server_version = "anthropic-mock/1.0"
+
+    def do_GET(self):
+        self.server.mock._handle(self)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format, *args):  # noqa: A002 - base-class signature
+        if self.server.mock.verbose:
+            sys.stderr.write("anthropic-mock: %s\n" % (format % args))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class MockAnthropic:
+    """A loopback Anthropic server. See the module docstring and push()."""
+
+    MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")
+
+    def __init__(self, api_key="test-key", context_windows=None, default_window=8192,
+                 keep_alive=False, verbose=False):
+        """Same arguments as MockOpenAI. keep_alive=False closes every
+        connection, which makes a scripted drop deterministic."""
+        self.api_key = api_key
+        self.context_windows = dict(context_windows or {})
+        self.default_window = default_window
+        self.keep_alive = keep_alive
+        self.verbose = verbose
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._queue = collections.deque()
+        self._records = []
+        self._summaries = []
+        self._issued_thinking = {}  # tool_use id -> the thinking blocks sent with it
+        self._issued_redacted = set()
+        self._message_seq = 0
+        self._call_seq = 0
+        self._request_seq = 0
+        self._server = None
+        self._thread = None
+
+    # ---------------------------------------------------------- lifecycle
+
+    def start(self):
+        self._stopping.clear()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.mock = self
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="anthropic-mock", daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve_on(self, port):
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.mock = self
+        return self._server
+
+    def stop(self):
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self):
+        """What ANTHROPIC_BASE_URL should be (the SDKs' form, without /v1)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    # ----------------------------------------------------------- scripting
+
+    def set_window(self, model, tokens):
+        with self._lock:
+            self.context_windows[model] = tokens
+
+    def window_for(self, model):
+        with self._lock:
+            return self.context_windows.get(model, self.default_window)
+
+    def push(self, spec, endpoint="chat"):
+        """Queue one scripted response (FIFO). There is no embeddings
+        endpoint in this API; endpoint="embeddings" is refused."""
+        if endpoint != "chat":
+            raise ValueError("the Anthropic API has no embeddings endpoint")
+        _check_spec(spec)
+        with self._lock:
+            self._queue.append(dict(spec))
+        return self
+
+    def pending(self):
+        with self._lock:
+            return len(self._queue)
+
+    def reset(self):
+        with self._lock:
+            self._queue.clear()
+            self._records.clear()
+            self._summaries.clear()
+
+    @property
+    def requests(self):
+        """Every request received, in arrival order: method, path, headers,
+        wire (the parsed JSON body), body (the neutral view once the request
+        validated, else the wire body), status, error, valid."""
+        with self._lock:
+            return list(self._records)
+
+    def chat_requests(self):
+        """Neutral views (OpenAI chat shape) of the valid /v1/messages requests."""
+        with self._lock:
+            return [r["body"] for r in self._records
+                    if r["path"] == "/v1/messages" and r["valid"]]
+
+    def messages_requests(self):
+        """Wire bodies of the valid /v1/messages requests."""
+        with self._lock:
+            return [r["wire"] for r in self._records
+                    if r["path"] == "/v1/messages" and r["valid"]]
+
+    def invalid_requests(self):
+        with self._lock:
+            return [r for r in self._records if not r["valid"]]
+
+    @property
+    def summaries(self):
+        with self._lock:
+            return list(self._summaries)
+
+    # ------------------------------------------------------------ handling
+
+    def _handle(self, handler):
+        method = handler.command
+        path = urlsplit(handler.path).path
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        record = {"method": method, "path": path, "headers": headers, "body": None,
+                  "wire": None, "status": None, "error": None, "valid": False}
+        with self._lock:
+            self._records.append(record)
+            self._request_seq += 1
+            request_id = f"req_mock_{self._request_seq}"
+        try:
+            raw = self._read_body(handler, headers)
+            try:
+                record["wire"] = record["body"] = json.loads(raw) if raw else None
+            except ValueError:
+                pass
+            self._check_headers(headers)
+            if method == "POST" and path == "/v1/messages":
+                reply = self._messages(headers, raw, record)
+            elif method == "GET" and path == "/v1/models":
+                reply = self._models(record)
+            else:
+                raise ApiError(404, "Not Found", "not_found_error")
+        except ApiError as err:
+            reply = _Reply.from_error(err, request_id)
+        except Exception as exc:  # a bug in the mock: make it loud, not a hang-up
+            traceback.print_exc()
+            reply = _Reply.from_error(ApiError(500, f"anthropic-mock internal error: {exc!r}",
+                                               "api_error"), request_id)
+        record["status"] = None if reply.drop else reply.status
+        record["error"] = reply.error
+        if reply.drop:
+            handler.close_connection = True
+            return
+        merged = {"content-type": ("Content-Type", "application/json"),
+                  "request-id": ("request-id", request_id)}
+        for k, v in reply.headers.items():
+            merged[k.lower()] = (k, str(v))
+        handler.send_response(reply.status)
+        for name, value in merged.values():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(reply.payload)))
+        if not self.keep_alive:
+            handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(reply.payload)
+
+    @staticmethod
+    def _read_body(handler, headers):
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            chunks = []
+            while True:
+                line = handler.rfile.readline(65537)
+                try:
+                    size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise _bad("Malformed chunked request body.") from None
+                if size == 0:
+                    while handler.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(handler.rfile.read(size))
+                handler.rfile.readline(65537)
+        length = headers.get("content-length")
+        if not length:
+            return b""
+        try:
+            n = int(length)
+        except ValueError:
+            raise _bad("Invalid Content-Length header.") from None
+        return handler.rfile.read(n)
+
+    def _check_headers(self, headers):
+        if self.api_key is not None:
+            key = headers.get("x-api-key")
+            if not key:
+                raise ApiError(401, "x-api-key header is required", "authentication_error")
+            if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+                raise ApiError(401, "invalid x-api-key", "authentication_error")
+        version = headers.get("anthropic-version")
+        if not version:
+            raise _bad("anthropic-version: header is required")
+        if version not in API_VERSIONS:
+            raise _bad(f"anthropic-version: {json.dumps(version)} is not a valid version")
+
+    @staticmethod
+    def _parse_json_object(headers, raw):
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            raise _bad("Content-Type must be application/json")
+
+        def reject_constant(name):
+            raise ValueError(name)
+
+        try:
+            body = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _bad(f"There was an error parsing the body of your request: {exc}") from None
+        return body
+
+    def _check_issued(self, body):
+        """State-dependent rules: redacted thinking must be data this mock
+        issued, and the last assistant turn, if the mock answered its tool_use
+        with thinking blocks, must carry those blocks unchanged and first (as
+        the API requires of the turn in an ongoing tool-use loop; thinking in
+        older turns may be dropped, but must be valid where present)."""
+        with self._lock:
+            issued = dict(self._issued_thinking)
+            redacted = set(self._issued_redacted)
+        last = max((i for i, m in enumerate(body["messages"]) if m["role"] == "assistant"),
+                   default=-1)
+        for i, msg in enumerate(body["messages"]):
+            if msg["role"] != "assistant":
+                continue
+            blocks = _blocks(msg["content"])
+            for j, b in enumerate(blocks):
+                if b["type"] == "redacted_thinking" and b["data"] not in redacted:
+                    raise _bad(f"messages.{i}.content.{j}: Invalid `data` in "
+                               "`redacted_thinking` block")
+            if i != last:
+                continue
+            expected = next((issued[b["id"]] for b in blocks
+                             if b["type"] == "tool_use" and b["id"] in issued), None)
+            if expected is None:
+                continue
+            lead = [b for b in blocks if b["type"] in ("thinking", "redacted_thinking")]
+            first = blocks[0]["type"] if blocks else "nothing"
+            if first not in ("thinking", "redacted_thinking"):
+                raise _bad(f"messages.{i}.content.0: Expected `thinking` or "
+                           f"`redacted_thinking`, but found `{first}`. When `thinking` is "
+                           "enabled, a final `assistant` message must start with a thinking "
+                           "block.")
+            if lead != expected:
+                raise _bad(f"messages.{i}: the thinking blocks of this turn were modified; "
+                           "they must be passed back exactly as they were received")
+
+    def _pop(self):
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
+
+    def _prompt_too_long(self, tokens, window):
+        return _bad(f"prompt is too long: {tokens} tokens > {window} maximum")
+
+    def _messages(self, headers, raw, record):
+        body = self._parse_json_object(headers, raw)
+        validate_messages_request(body)
+        self._check_issued(body)
+        view = openai_view(body)
+        record["body"] = view
+        window = self.window_for(body["model"])
+        prompt_tokens = count_prompt_tokens(view)
+        if prompt_tokens > window:
+            raise self._prompt_too_long(prompt_tokens, window)
+        record["valid"] = True
+
+        spec = self._pop() or {}
+        if spec.get("delay"):
+            self._stopping.wait(float(spec["delay"]))
+        if spec.get("context_length_exceeded"):
+            raise self._prompt_too_long(max(prompt_tokens, window + 1), window)
+        reply = self._scripted_transport(spec)
+        if reply is not None:
+            return reply
+
+        if "blocks" in spec:
+            content = spec["blocks"]
+        elif {"content", "tool_calls", "thinking", "redacted_thinking"} & set(spec):
+            content = self._scripted_blocks(spec)
+        else:
+            content = self._default_blocks(view)
+        self._remember_thinking(content)
+        uses_tools = any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content)
+        stop = spec.get("stop_reason") or FINISH_TO_STOP.get(spec.get("finish_reason")) or (
+            "tool_use" if uses_tools else "end_turn")
+        out_text = "".join(b.get("text", "") + b.get("thinking", "") + b.get("name", "")
+                           + json.dumps(b.get("input", "")) for b in content
+                           if isinstance(b, dict))
+        usage = {"input_tokens": prompt_tokens,
+                 "output_tokens": max(1, _ceil_div4(len(out_text.encode("utf-8"))))}
+        for key, value in (spec.get("usage") or {}).items():
+            usage[{"prompt_tokens": "input_tokens",
+                   "completion_tokens": "output_tokens"}.get(key, key)] = value
+        usage.pop("total_tokens", None)
+        with self._lock:
+            self._message_seq += 1
+            message_id = f"msg_mock_{self._message_seq}"
+        return _Reply.json(200, {
+            "id": message_id, "type": "message", "role": "assistant", "model": body["model"],
+            "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
+        })
+
+    def _scripted_transport(self, spec):
+        if spec.get("drop"):
+            return _Reply(drop=True)
+        headers = spec.get("headers") or {}
+        status = spec.get("status", 200)
+        if "raw_body" in spec:
+            raw = spec["raw_body"]
+            payload = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+            return _Reply(status, payload, headers,
+                          f"raw body ({status})" if status >= 400 else None)
+        if "body" in spec:
+            body = spec["body"]
+            error = None
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                error = body["error"].get("message")
+            return _Reply.json(status, body, headers, error)
+        if status >= 400:
+            type_, message = DEFAULT_ERRORS.get(
+                status, DEFAULT_ERRORS[500] if status >= 500 else DEFAULT_ERRORS[400])
+            err = ApiError(status, message, type_, headers)
+            return _Reply.json(status, err.body(), headers, message)
+        return None
+
+    def _new_call_id(self):
+        with self._lock:
+            self._call_seq += 1
+            return f"toolu_mock_{self._call_seq:04d}"
+
+    def _thinking_blocks(self, spec):
+        texts = spec.get("thinking")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        out = [{"type": "thinking", "thinking": t, "signature": sign_thinking(t)} for t in texts]
+        for data in spec.get("redacted_thinking") or []:
+            out.append({"type": "redacted_thinking", "data": data})
+        return out
+
+    def _scripted_blocks(self, spec):
+        blocks = self._thinking_blocks(spec)
+        if spec.get("content"):
+            blocks.append({"type": "text", "text": spec["content"]})
+        for call in spec.get("tool_calls") or []:
+            args = call.get("arguments", {})
+            if isinstance(args, str):
+                args = json.loads(args)
+            blocks.append({"type": "tool_use", "id": call.get("id") or self._new_call_id(),
+                           "name": call["name"], "input": args})
+        return blocks
+
+    def _remember_thinking(self, content):
+        thinking = [b for b in content if isinstance(b, dict)
+                    and b.get("type") in ("thinking", "redacted_thinking")]
+        if not thinking:
+            return
+        with self._lock:
+            for b in thinking:
+                if b["type"] == "redacted_thinking" and isinstance(b.get("data"), str):
+                    self._issued_redacted.add(b["data"])
+            for b in content:
+                if isinstance(b, dict) and b.get("type") == "tool_use":
+                    self._issued_thinking[b.get("id")] = thinking
+
+    def _default_blocks(self, view):
+        """Deterministic stand-in for a model, with MockOpenAI's policy."""
+        messages = view["messages"]
+        if not view.get("tools"):
+            return [{"type": "text", "text": self._summarize(messages)}]
+        last = messages[-1]
+        if last["role"] == "tool":
+            return [{"type": "text", "text": "Function returned; nothing more to do."}]
+        if last["role"] == "user":
+            try:
+                event = json.loads(content_text(last.get("content")))
+            except ValueError:
+                event = None
+            if isinstance(event, dict) and isinstance(event.get("type"), str):
+                if event["type"] == "user_message" and isinstance(event.get("message"), str):
+                    return [{"type": "text", "text": "User said something; replying."},
+                            {"type": "tool_use", "id": self._new_call_id(),
+                             "name": "send_message",
+                             "input": {"message": "You said: " + event["message"]}}]
+                if event["type"] != "user_message":
+                    return [{"type": "text", "text": f"Noted the {event['type']} event."}]
+        return [{"type": "text", "text": "ok"}]
+
+    def _summarize(self, messages):
+        words = []
+        for msg in messages:
+            texts = [content_text(msg.get("content"))]
+            texts += [c["function"]["arguments"] for c in msg.get("tool_calls") or []]
+            for text in texts:
+                for word in FACT_RE.findall(text):
+                    if word not in words:
+                        words.append(word)
+        listing = ""
+        for word in words:
+            candidate = f"{listing}, {word}" if listing else word
+            if len(candidate) > SUMMARY_LIST_LIMIT:
+                break
+            listing = candidate
+        with self._lock:
+            text = f"Summary #{len(self._summaries) + 1}: {listing or 'no facts'}"
+            self._summaries.append(text)
+        return text
+
+    def _models(self, record):
+        record["valid"] = True
+        with self._lock:
+            ids = sorted(set(self.MODELS) | set(self.context_windows))
+        data = [{"type": "model", "id": m, "display_name": m,
+                 "created_at": "2025-01-01T00:00:00Z"} for m in ids]
+        return _Reply.json(200, {"data": data, "has_more": False,
+                                 "first_id": ids[0] if ids else None,
+                                 "last_id": ids[-1] if ids else None})
+
+
+# -------------------------------------------------------------- standalone
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Strict loopback mock of the Anthropic API.")
+    ap.add_argument("--port", type=int, default=8090)
+    ap.add_argument("--api-key", default="test-key",
+                    help="required x-api-key (default: test-key)")
+    ap.add_argument("--no-auth", action="store_true", help="accept any (or no) key")
+    ap.add_argument("--window", type=int, default=8192,
+                    help="context window in tokens for every model (default: 8192)")
+    ap.add_argument("--keep-alive", action="store_true",
+                    help="keep connections open between requests")
+    ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    args = ap.parse_args(argv)
+    mock = MockAnthropic(api_key=None if args.no_auth else args.api_key,
+                         default_window=args.window, keep_alive=args.keep_alive,
+                         verbose=args.verbose)
+    server = mock._serve_on(args.port)
+    print(mock.base_url, flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1092 @@
+#!/usr/bin/env python3
+"""A strict loopback mock of Ollama's native API: /api/chat, /api/embed and
+/api/tags.
+
+It answers the way a current Ollama server does, and it is strict where the
+real server is, so that a client bug shows up here and not first against a
+real Ollama:
+
+- Bodies are decoded the way Ollama's Go server decodes them into its request
+  structs: a value of the wrong JSON type is a 400 with a Go-style message
+  ("json: cannot unmarshal string into Go struct field ... of type ..."). In
+  particular tool-call `arguments` must be a JSON object, not JSON text.
+- A model the server does not have is a 404
+  {"error": "model \"x\" not found, try pulling it first"} for chat and
+  {"error": "model 'x' not found"} for embeddings, as Ollama words them.
+- An option of the wrong type is a 500 {"error": "option \"num_ctx\" must be
+  of type integer"}, as Ollama's options decoder answers.
+- A prompt longer than the window is not refused: like Ollama, the mock drops
+  the oldest non-system messages until it fits and answers normally. It
+  records that it did (record["truncated"], MockOllama.truncations(), and as
+  a problem, below), so tests can assert it never happens.
+- A request without "stream": false is answered as a stream of JSON lines,
+  as Ollama does by default.
+
+Where Ollama is lenient in ways that would hide a client bug, the mock
+serves the request like Ollama but records a *problem*, and a request with
+problems counts as invalid (invalid_requests()): a truncated prompt, unknown
+fields (Go's decoder
+silently drops them, so whatever the client meant is lost), unknown options
+(Ollama only logs them), a missing or non-integral options.num_ctx (Ollama
+would fall back to its small default window), null tool-call arguments, and
+a request that does not say "stream": false.
+
+Where the facts were not certain, the mock is stricter than Ollama and says
+so in its error text ("(mock: stricter than Ollama)"): message roles must be
+exactly system/user/assistant/tool (Ollama lower-cases and does not check);
+tool results must follow the assistant message whose calls they answer,
+name one of those calls in tool_name and, if they carry tool_call_id, match
+an unanswered call id; tool definitions must have type "function", a valid
+name and an object schema whose "required" names are in "properties".
+
+Scripting follows MockOpenAI (tests/mock/openai_mock.py): push(spec) queues
+OpenAI-style specs (content, tool_calls [{name, arguments, id}], usage
+{prompt_tokens, completion_tokens}, finish_reason, status, body, raw_body,
+headers, drop, delay; plus thinking) that are mapped to Ollama's shape;
+without a script a deterministic default policy answers, and requests
+without tools are answered as summaries.
+
+Requests are recorded like MockAnthropic's: the parsed wire body under
+"wire" and, under "body", the same request in the OpenAI chat shape once it
+was served (arguments as JSON text, tool calls with type "function", tool
+results with tool_call_id, options.num_predict as max_tokens), so tests
+written against MockOpenAI read the same fields. chat_requests() returns
+those views, chat_requests(raw=True) the wire bodies. Records also say what
+the server did with the window: "num_ctx" (the window used), "prompt_tokens"
+and "truncated".
+
+Standalone use (manual trials):
+
+    python3 tests/mock/ollama_mock.py --port 11434 [--window N]
+
+Only the Python 3.11 standard library is used.
+"""
+
+import argparse
+import collections
+import datetime
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openai_mock import embed_text  # noqa: E402  (the same deterministic embedding)
+
+__all__ = ["MockOllama", "OllamaError", "count_prompt_tokens", "validate_chat_request"]
+
+# ------------------------------------------------------------------ constants
+
+# api.ChatRequest's JSON fields in a current Ollama.
+CHAT_KEYS = frozenset({
+    "model", "messages", "stream", "format", "keep_alive", "tools", "options",
+    "think", "truncate", "shift", "logprobs", "top_logprobs", "_debug_render_only",
+})
+# api.Message.
+MESSAGE_KEYS = frozenset({
+    "role", "content", "thinking", "images", "tool_calls", "tool_name", "tool_call_id",
+})
+TOOL_CALL_KEYS = frozenset({"id", "function"})
+TOOL_CALL_FUNCTION_KEYS = frozenset({"index", "name", "arguments"})
+TOOL_KEYS = frozenset({"type", "items", "function"})
+TOOL_FUNCTION_KEYS = frozenset({"name", "description", "parameters"})
+EMBED_KEYS = frozenset({"model", "input", "truncate", "dimensions", "keep_alive", "options"})
+ROLES = ("system", "user", "assistant", "tool")
+
+# api.Options (with its embedded Runner), by the kind FromMap checks.
+INT_OPTIONS = frozenset({
+    "num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx",
+    "num_batch", "num_gpu", "main_gpu", "num_thread",
+})
+FLOAT_OPTIONS = frozenset({
+    "top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
+    "presence_penalty", "frequency_penalty",
+})
+BOOL_OPTIONS = frozenset({"use_mmap"})
+LIST_OPTIONS = frozenset({"stop"})
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+FACT_RE = re.compile(r"FACT:\s*([\w'-]+)")
+SUMMARY_LIST_LIMIT = 300
+DEFAULT_NUM_CTX = 4096
+DEFAULT_EMBEDDING_DIMS = 64
+
+SPEC_KEYS = frozenset({
+    "content", "thinking", "tool_calls", "usage", "finish_reason", "status", "headers",
+    "body", "raw_body", "drop", "delay",
+})
+
+DEFAULT_ERRORS = {
+    400: "bad request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "model not found",
+    429: "too many requests",
+    500: "an error was encountered while running the model",
+    502: "bad gateway",
+    503: "server busy, please try again.  maximum pending requests exceeded",
+}
+
+STRICTER = " (mock: stricter than Ollama)"
+
+
+class OllamaError(Exception):
+    """An error answer in Ollama's shape: {"error": "text"}."""
+
+    def __init__(self, status, message, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self):
+        return {"error": self.message}
+
+
+def _bad(message):
+    return OllamaError(400, message)
+
+
+# ------------------------------------------------------------ small helpers
+
+def _go_type(value):
+    """JSON type names as Go's encoding/json words them."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _unmarshal_error(value, field, go_type):
+    return _bad(f"json: cannot unmarshal {_go_type(value)} into Go struct field {field} "
+                f"of type {go_type}")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _ceil_div4(n):
+    return (n + 3) // 4
+
+
+def _utf8_len(text):
+    return len(text.encode("utf-8"))
+
+
+def _compact(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def message_tokens(msg):
+    """4 + ceil(content bytes / 4), plus ceil((name + compact arguments) / 4)
+    per tool call: the same rule as MockOpenAI's count, so a conversation
+    costs the same on both mocks."""
+    if not isinstance(msg, dict):
+        return 0
+    content = msg.get("content") if isinstance(msg.get("content"), str) else ""
+    total = 4 + _ceil_div4(_utf8_len(content))
+    for call in msg.get("tool_calls") or []:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict):
+            name = fn.get("name") if isinstance(fn.get("name"), str) else ""
+            args = fn.get("arguments")
+            args = args if isinstance(args, str) else _compact(args if args is not None else {})
+            total += _ceil_div4(_utf8_len(name) + _utf8_len(args))
+    return total
+
+
+def count_prompt_tokens(body, messages=None):
+    """The mock's deterministic prompt size of a chat body (or of `messages`
+    with the body's tools): the per-message rule above plus ceil(len(json.dumps
+    (tools)) / 4). Not a tokenizer; stable, so tests can aim at a window."""
+    total = sum(message_tokens(m) for m in (body.get("messages") or []
+                                             if messages is None else messages))
+    if body.get("tools"):
+        total += _ceil_div4(len(json.dumps(body["tools"])))
+    return total
+
+
+# ------------------------------------------------------ request validation
+
+def _check_string(value, field, problems=None):
+    if value is not None and not isinstance(value, str):
+        raise _unmarshal_error(value, field, "string")
+
+
+def _check_unknown(obj, allowed, where, problems):
+    for key in obj:
+        if key not in allowed:
+            problems.append(f"unknown field {where}{key!r}: Ollama silently ignores it")
+
+
+def _check_tool_call(call, i, j, problems):
+    field = "ChatRequest.messages.tool_calls"
+    if not isinstance(call, dict):
+        raise _unmarshal_error(call, field, "api.ToolCall")
+    _check_unknown(call, TOOL_CALL_KEYS, f"messages[{i}].tool_calls[{j}].", problems)
+    _check_string(call.get("id"), f"{field}.id")
+    fn = call.get("function")
+    if fn is None:
+        raise _bad(f"messages[{i}].tool_calls[{j}] has no function" + STRICTER)
+    if not isinstance(fn, dict):
+        raise _unmarshal_error(fn, f"{field}.function", "api.ToolCallFunction")
+    _check_unknown(fn, TOOL_CALL_FUNCTION_KEYS, f"messages[{i}].tool_calls[{j}].function.",
+                   problems)
+    if "index" in fn and fn["index"] is not None and not _is_int(fn["index"]):
+        raise _unmarshal_error(fn["index"], f"{field}.function.index", "int")
+    _check_string(fn.get("name"), f"{field}.function.name")
+    if not fn.get("name"):
+        raise _bad(f"messages[{i}].tool_calls[{j}].function.name is empty" + STRICTER)
+    args = fn.get("arguments")
+    if args is None:
+        problems.append(f"messages[{i}].tool_calls[{j}].function.arguments is null")
+    elif not isinstance(args, dict):
+        # The classic client bug: sending OpenAI's JSON text instead of the object.
+        raise _unmarshal_error(args, f"{field}.function.arguments",
+                               "api.ToolCallFunctionArguments")
+
+
+def _check_message(i, msg, problems):
+    field = "ChatRequest.messages"
+    if not isinstance(msg, dict):
+        raise _unmarshal_error(msg, field, "api.Message")
+    _check_unknown(msg, MESSAGE_KEYS, f"messages[{i}].", problems)
+    for key in ("role", "content", "thinking", "tool_name", "tool_call_id"):
+        _check_string(msg.get(key), f"{field}.{key}")
+    images = msg.get("images")
+    if images is not None and (not isinstance(images, list)
+                               or not all(isinstance(x, str) for x in images)):
+        raise _unmarshal_error(images, f"{field}.images", "[]api.ImageData")
+    role = msg.get("role")
+    if role not in ROLES:
+        raise _bad(f"messages[{i}]: invalid role {json.dumps(role)}; expected one of "
+                   "system, user, assistant, tool" + STRICTER)
+    if msg.get("content") is None:
+        problems.append(f"messages[{i}].content is missing or null")
+    calls = msg.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            raise _unmarshal_error(calls, f"{field}.tool_calls", "[]api.ToolCall")
+        if calls and role != "assistant":
+            raise _bad(f"messages[{i}]: only assistant messages carry tool_calls" + STRICTER)
+        ids = set()
+        for j, call in enumerate(calls):
+            _check_tool_call(call, i, j, problems)
+            cid = call.get("id")
+            if cid:
+                if cid in ids:
+                    raise _bad(f"messages[{i}].tool_calls[{j}]: duplicate id {cid!r}" + STRICTER)
+                ids.add(cid)
+    if role != "tool" and (msg.get("tool_name") or msg.get("tool_call_id")):
+        problems.append(f"messages[{i}]: tool_name/tool_call_id on a {role} message")
+
+
+def _check_tool_results(messages):
+    """Each tool result follows the assistant message whose calls it answers,
+    names one of them, and (with an id) answers an unanswered call."""
+    pending = None  # {"names": set, "ids": {id: answered?}}
+    for i, msg in enumerate(messages):
+        role = msg["role"]
+        if role == "tool":
+            if pending is None:
+                raise _bad(f"messages[{i}]: a tool result must follow an assistant message "
+                           "with tool_calls" + STRICTER)
+            name = msg.get("tool_name")
+            if not name:
+                raise _bad(f"messages[{i}]: a tool result needs tool_name (the function's "
+                           "name), which the model's template shows it" + STRICTER)
+            if name not in pending["names"]:
+                raise _bad(f"messages[{i}]: tool_name {name!r} is not one of the calls "
+                           f"{sorted(pending['names'])}" + STRICTER)
+            cid = msg.get("tool_call_id")
+            if cid:
+                if cid not in pending["ids"]:
+                    raise _bad(f"messages[{i}]: tool_call_id {cid!r} answers no call of the "
+                               "preceding assistant message" + STRICTER)
+                if pending["ids"][cid]:
+                    raise _bad(f"messages[{i}]: tool_call_id {cid!r} is answered twice"
+                               + STRICTER)
+                pending["ids"][cid] = True
+            continue
+        pending = None
+        if role == "assistant" and msg.get("tool_calls"):
+            calls = msg["tool_calls"]
+            pending = {"names": {c["function"]["name"] for c in calls},
+                       "ids": {c["id"]: False for c in calls if c.get("id")}}
+
+
+def _check_tools(tools, problems):
+    field = "ChatRequest.tools"
+    if not isinstance(tools, list):
+        raise _unmarshal_error(tools, field, "api.Tools")
+    names = set()
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise _unmarshal_error(tool, field, "api.Tool")
+        _check_unknown(tool, TOOL_KEYS, f"tools[{i}].", problems)
+        _check_string(tool.get("type"), f"{field}.type")
+        if tool.get("type") != "function":
+            raise _bad(f"tools[{i}].type must be \"function\"" + STRICTER)
+        fn = tool.get("function")
+        if not isinstance(fn, dict):
+            raise _unmarshal_error(fn, f"{field}.function", "api.ToolFunction")
+        _check_unknown(fn, TOOL_FUNCTION_KEYS, f"tools[{i}].function.", problems)
+        _check_string(fn.get("name"), f"{field}.function.name")
+        _check_string(fn.get("description"), f"{field}.function.description")
+        name = fn.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise _bad(f"tools[{i}].function.name {name!r} must match "
+                       "^[a-zA-Z0-9_-]{1,64}$" + STRICTER)
+        if name in names:
+            raise _bad(f"tools: duplicate function name {name!r}" + STRICTER)
+        names.add(name)
+        params = fn.get("parameters")
+        if not isinstance(params, dict):
+            raise _unmarshal_error(params, f"{field}.function.parameters",
+                                   "api.ToolFunctionParameters")
+        props = params.get("properties")
+        if params.get("type") != "object" or not isinstance(props, dict):
+            raise _bad(f"tools[{i}].function.parameters must be an object schema with "
+                       "properties" + STRICTER)
+        for key, sub in props.items():
+            if not isinstance(sub, dict):
+                raise _unmarshal_error(sub, f"{field}.function.parameters.properties",
+                                       "api.ToolProperty")
+        required = params.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise _unmarshal_error(required, f"{field}.function.parameters.required",
+                                   "[]string")
+        for r in required:
+            if r not in props:
+                raise _bad(f"tools[{i}]: required parameter {r!r} is not in properties"
+                           + STRICTER)
+
+
+def _check_options(options, problems):
+    """Returns the num_ctx the client asked for (None if none). Type errors
+    are Ollama's 500 from its options decoder."""
+    if options is None:
+        problems.append("no options.num_ctx: Ollama would use its default window")
+        return None
+    if not isinstance(options, dict):
+        raise _unmarshal_error(options, "ChatRequest.options", "map[string]interface {}")
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key in INT_OPTIONS:
+            if not _is_number(value):
+                raise OllamaError(500, f"option {json.dumps(key)} must be of type integer")
+            if not _is_int(value) and value != int(value):
+                problems.append(f"options.{key} = {value} is not a whole number; Ollama "
+                                "truncates it")
+        elif key in FLOAT_OPTIONS:
+            if not _is_number(value):
+                raise OllamaError(500, f"option {json.dumps(key)} must be of type float32")
+        elif key in BOOL_OPTIONS:
+            if not isinstance(value, bool):
+                raise OllamaError(500, f"option {json.dumps(key)} must be of type boolean")
+        elif key in LIST_OPTIONS:
+            if not isinstance(value, list):
+                raise OllamaError(500, f"option {json.dumps(key)} must be of type array")
+            if not all(isinstance(s, str) for s in value):
+                raise OllamaError(500, f"option {json.dumps(key)} must be of an array of "
+                                  "strings")
+        else:
+            problems.append(f"unknown option {key!r}: Ollama logs 'invalid option provided' "
+                            "and ignores it")
+    num_ctx = options.get("num_ctx")
+    if num_ctx is None:
+        problems.append("no options.num_ctx: Ollama would use its default window")
+        return None
+    if int(num_ctx) < 1:
+        problems.append(f"options.num_ctx = {num_ctx}: Ollama would use its default window")
+        return None
+    return int(num_ctx)
+
+
+def validate_chat_request(body, problems):
+    """Raises OllamaError for what Ollama (or the mock, where stricter) refuses;
+    appends to `problems` what Ollama would silently accept but a correct
+    client never sends. Returns the requested num_ctx (or None)."""
+    if not isinstance(body, dict):
+        raise _bad(f"json: cannot unmarshal {_go_type(body)} into Go value of type "
+                   "api.ChatRequest")
+    _check_unknown(body, CHAT_KEYS, "", problems)
+    _check_string(body.get("model"), "ChatRequest.model")
+    if not body.get("model"):
+        raise _bad("model is required")
+    messages = body.get("messages")
+    if messages is not None and not isinstance(messages, list):
+        raise _unmarshal_error(messages, "ChatRequest.messages", "[]api.Message")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _unmarshal_error(stream, "ChatRequest.stream", "bool")
+    if stream is not False:
+        problems.append("\"stream\": false is missing, so Ollama streams JSON lines")
+    for i, msg in enumerate(messages or []):
+        _check_message(i, msg, problems)
+    _check_tool_results(messages or [])
+    if body.get("tools") is not None:
+        _check_tools(body["tools"], problems)
+    return _check_options(body.get("options"), problems)
+
+
+def _check_spec(spec):
+    """Catches typos in test scripts at push() time rather than mid-run."""
+    if not isinstance(spec, dict):
+        raise TypeError("a scripted response must be a dict")
+    if "context_length_exceeded" in spec:
+        raise ValueError("Ollama never reports an over-long prompt, it truncates it: skip "
+                         "the test in the ollama run (harness.only_providers), or let "
+                         "set_window() make the model's window small")
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise ValueError(f"unknown scripted-response keys: {sorted(unknown)}")
+    if not _is_int(spec.get("status", 200)):
+        raise ValueError(f"scripted 'status' must be an integer: {spec!r}")
+    if not _is_number(spec.get("delay", 0)):
+        raise ValueError(f"scripted 'delay' must be a number of seconds: {spec!r}")
+    for call in spec.get("tool_calls") or []:
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            raise ValueError(f"scripted tool call needs a 'name': {call!r}")
+        if set(call) - {"name", "arguments", "id"}:
+            raise ValueError(f"unknown scripted tool-call keys: {call!r}")
+
+
+def to_openai_shape(body):
+    """An Ollama chat body as the equivalent OpenAI chat-completions body, for
+    tests written against MockOpenAI: arguments become JSON text, tool calls
+    get type "function" (and their id, when the client sent one), tool results
+    keep tool_call_id (tool_name stays in the wire body), options.num_predict
+    becomes max_tokens. Options and stream are left out."""
+    out = {"model": body.get("model"), "messages": []}
+    options = body.get("options") if isinstance(body.get("options"), dict) else {}
+    if options.get("num_predict"):
+        out["max_tokens"] = options["num_predict"]
+    for msg in body.get("messages") or []:
+        m = {"role": msg.get("role"), "content": msg.get("content")}
+        if msg.get("tool_calls"):
+            m["tool_calls"] = [{
+                "id": c.get("id"), "type": "function",
+                "function": {"name": c["function"].get("name"),
+                             "arguments": _compact(c["function"].get("arguments") or {})}}
+                for c in msg["tool_calls"]]
+        if msg.get("role") == "tool":
+            m["tool_call_id"] = msg.get("tool_call_id")
+        out["messages"].append(m)
+    if body.get("tools"):
+        out["tools"] = body["tools"]
+    return out
+
+
+# ------------------------------------------------------------------ server
+
+class _Reply:
+    __slots__ = ("status", "payload", "headers", "error", "drop", "content_type")
+
+    def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False,
+                 content_type="application/json; charset=utf-8"):
+        self.status = status
+        self.payload = payload
+        self.headers = headers or {}
+        self.error = error
+        self.drop = drop
+        self.content_type = content_type
+
+    @classmethod
+    def json(cls, status, obj, headers=None, error=None):
+        return cls(status, json.dumps(obj).encode("utf-8"), headers, error)
+
+    @classmethod
+    def from_error(cls, err):
+        return cls.json(err.status, err.body(), err.headers, err.message)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ollama-mock/1.0"
+
+    def do_GET(self):
+        self.server.mock._handle(self)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+    def log_message(self, format, *args):  # noqa: A002 - base-class signature
+        if self.server.mock.verbose:
+            sys.stderr.write("ollama-mock: %s\n" % (format % args))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class MockOllama:
+    """A loopback Ollama server. See the module docstring and push()."""
+
+    MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small",
+              "llama3.2", "qwen3:8b", "nomic-embed-text")
+
+    def __init__(self, models=None, context_windows=None, default_window=None,
+                 default_num_ctx=DEFAULT_NUM_CTX, tool_call_ids=False, no_tools=(),
+                 api_key=None, keep_alive=False, verbose=False):
+        """models: the names the server has (default MODELS); context_windows:
+        each model's trained window, to which num_ctx is clamped (default
+        `default_window`, None = unlimited); default_num_ctx: the window used
+        when a request gives none; tool_call_ids: give tool calls ids, as
+        newer Ollama versions do (older ones give none); no_tools: models
+        that refuse tools; api_key: require this Bearer key (real Ollama
+        requires none)."""
+        self.models = set(models if models is not None else self.MODELS)
+        self.context_windows = dict(context_windows or {})
+        self.models |= set(self.context_windows)
+        self.default_window = default_window
+        self.default_num_ctx = default_num_ctx
+        self.tool_call_ids = tool_call_ids
+        self.no_tools = set(no_tools)
+        self.api_key = api_key
+        self.keep_alive = keep_alive
+        self.verbose = verbose
+        self.embedding_dims = DEFAULT_EMBEDDING_DIMS
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._queue = collections.deque()
+        self._embed_queue = collections.deque()
+        self._records = []
+        self._summaries = []
+        self._call_seq = 0
+        self._server = None
+        self._thread = None
+
+    # ---------------------------------------------------------- lifecycle
+
+    def start(self):
+        self._stopping.clear()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.mock = self
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="ollama-mock", daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve_on(self, port):
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.mock = self
+        return self._server
+
+    def stop(self):
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    @property
+    def host(self):
+        """The bare host:port form OLLAMA_HOST also accepts."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self):
+        """The value for OLLAMA_HOST."""
+        return f"http://{self.host}"
+
+    # ----------------------------------------------------------- scripting
+
+    def add_model(self, name, window=None):
+        with self._lock:
+            self.models.add(name)
+            if window is not None:
+                self.context_windows[name] = window
+
+    def remove_model(self, name):
+        with self._lock:
+            self.models.discard(name)
+
+    def set_window(self, model, tokens):
+        """The model's trained window: num_ctx above it is clamped to it."""
+        self.add_model(model, tokens)
+
+    def window_for(self, model, num_ctx=None):
+        """The window a request runs with: num_ctx (or the server default),
+        clamped to the model's trained window."""
+        with self._lock:
+            limit = self.context_windows.get(model, self.default_window)
+        window = num_ctx if num_ctx else self.default_num_ctx
+        return min(window, limit) if limit else window
+
+    def push(self, spec, endpoint="chat"):
+        """Queues one scripted response (FIFO), in MockOpenAI's spec format;
+        endpoint="embeddings" scripts /api/embed from a separate queue."""
+        _check_spec(spec)
+        if endpoint not in ("chat", "embeddings"):
+            raise ValueError("endpoint must be 'chat' or 'embeddings'")
+        with self._lock:
+            (self._queue if endpoint == "chat" else self._embed_queue).append(dict(spec))
+        return self
+
+    def pending(self):
+        with self._lock:
+            return len(self._queue)
+
+    def reset(self):
+        with self._lock:
+            self._queue.clear()
+            self._embed_queue.clear()
+            self._records.clear()
+            self._summaries.clear()
+
+    @property
+    def requests(self):
+        with self._lock:
+            return list(self._records)
+
+    def chat_requests(self, raw=False):
+        """Bodies of the /api/chat requests that were served, oldest first: in
+        the OpenAI shape (see to_openai_shape), or as sent with raw=True."""
+        with self._lock:
+            return [r["wire" if raw else "body"] for r in self._records
+                    if r["path"] == "/api/chat" and r["status"] == 200]
+
+    def invalid_requests(self):
+        """Requests refused, or served but with problems (see the module
+        docstring); record["error"] says why."""
+        with self._lock:
+            return [r for r in self._records if not r["valid"]]
+
+    def truncations(self):
+        """Records of chat requests whose prompt did not fit their window."""
+        with self._lock:
+            return [r for r in self._records if r.get("truncated")]
+
+    @property
+    def summaries(self):
+        with self._lock:
+            return list(self._summaries)
+
+    # ------------------------------------------------------------ handling
+
+    def _handle(self, handler):
+        method = handler.command
+        path = urlsplit(handler.path).path
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        record = {"method": method, "path": path, "headers": headers, "body": None,
+                  "wire": None, "status": None, "error": None, "valid": False, "problems": [],
+                  "truncated": None, "num_ctx": None, "prompt_tokens": None}
+        with self._lock:
+            self._records.append(record)
+        try:
+            raw = self._read_body(handler, headers)
+            try:
+                record["wire"] = record["body"] = json.loads(raw) if raw else None
+            except ValueError:
+                pass
+            self._check_auth(headers)
+            route = (method, path)
+            if route == ("POST", "/api/chat"):
+                reply = self._chat(raw, record)
+            elif route == ("POST", "/api/embed"):
+                reply = self._embed(raw, record)
+            elif route in (("GET", "/api/tags"), ("HEAD", "/api/tags")):
+                reply = self._tags(record)
+            elif route in (("GET", "/"), ("HEAD", "/")):
+                record["valid"] = True
+                reply = _Reply(200, b"Ollama is running", content_type="text/plain; charset=utf-8")
+            elif route == ("GET", "/api/version"):
+                record["valid"] = True
+                reply = _Reply.json(200, {"version": "0.12.0-mock"})
+            elif path in ("/api/chat", "/api/embed", "/api/tags", "/api/version"):
+                reply = _Reply(405, b"405 method not allowed", content_type="text/plain",
+                               error="405 method not allowed")
+            else:
+                reply = _Reply(404, b"404 page not found", content_type="text/plain",
+                               error="404 page not found")
+        except OllamaError as err:
+            reply = _Reply.from_error(err)
+        except Exception as exc:  # a bug in the mock: make it loud, not a hang-up
+            traceback.print_exc()
+            reply = _Reply.from_error(OllamaError(500, f"ollama-mock internal error: {exc!r}"))
+
+        if record["problems"]:
+            record["valid"] = False
+            if not reply.error:
+                reply.error = "; ".join(record["problems"])
+        record["status"] = None if reply.drop else reply.status
+        record["error"] = reply.error
+        if reply.drop:
+            handler.close_connection = True
+            return
+        self._write(handler, reply, method)
+
+    def _write(self, handler, reply, method):
+        merged = {"content-type": ("Content-Type", reply.content_type)}
+        for k, v in reply.headers.items():
+            merged[k.lower()] = (k, str(v))
+        handler.send_response(reply.status)
+        for name, value in merged.values():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(reply.payload)))
+        if not self.keep_alive:
+            handler.send_header("Connection", "close")
+        handler.end_headers()
+        if method != "HEAD":
+            handler.wfile.write(reply.payload)
+
+    @staticmethod
+    def _read_body(handler, headers):
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            chunks = []
+            while True:
+                line = handler.rfile.readline(65537)
+                try:
+                    size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise _bad("malformed chunked request body") from None
+                if size == 0:
+                    while handler.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(handler.rfile.read(size))
+                handler.rfile.readline(65537)
+        length = headers.get("content-length")
+        if not length:
+            return b""
+        try:
+            n = int(length)
+        except ValueError:
+            raise _bad("invalid Content-Length header") from None
+        return handler.rfile.read(n)
+
+    def _check_auth(self, headers):
+        if self.api_key is None:
+            return
+        auth = headers.get("authorization", "")
+        if auth != f"Bearer {self.api_key}":
+            raise OllamaError(401, "unauthorized")
+
+    @staticmethod
+    def _parse_json(raw):
+        """Decodes a body the way Go's decoder reports failures."""
+        if not raw or not raw.strip():
+            raise _bad("missing request body")
+
+        def reject_constant(name):
+            raise ValueError(name)
+
+        try:
+            return json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+        except UnicodeDecodeError:
+            raise _bad("invalid character in string literal") from None
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(raw.rstrip()):
+                raise _bad("unexpected EOF") from None
+            raise _bad("invalid character looking for beginning of value") from None
+
+    def _pop(self, queue):
+        with self._lock:
+            return queue.popleft() if queue else None
+
+    def _sleep(self, spec):
+        delay = spec.get("delay") if spec else None
+        if delay:
+            self._stopping.wait(float(delay))
+
+    def _scripted_transport(self, spec):
+        if spec.get("drop"):
+            return _Reply(drop=True)
+        headers = spec.get("headers") or {}
+        status = spec.get("status", 200)
+        if "raw_body" in spec:
+            raw = spec["raw_body"]
+            payload = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+            return _Reply(status, payload, headers,
+                          f"raw body ({status})" if status >= 400 else None)
+        if "body" in spec:
+            body = spec["body"]
+            error = body.get("error") if isinstance(body, dict) else None
+            return _Reply.json(status, body, headers, error if isinstance(error, str) else None)
+        if status >= 400:
+            return _Reply.from_error(OllamaError(
+                status, DEFAULT_ERRORS.get(status, "an unknown error was encountered"), headers))
+        return None
+
+    # ----------------------------------------------------------- endpoints
+
+    def _has_model(self, name):
+        with self._lock:
+            if name.endswith(":latest"):
+                return name in self.models or name[:-len(":latest")] in self.models
+            return name in self.models or f"{name}:latest" in self.models
+
+    def _chat(self, raw, record):
+        body = self._parse_json(raw)
+        num_ctx = validate_chat_request(body, record["problems"])
+        model = body["model"]
+        if not self._has_model(model):
+            raise OllamaError(404, f"model {json.dumps(model)} not found, try pulling it first")
+        if body.get("tools") and model in self.no_tools:
+            raise _bad(f"registry.ollama.ai/library/{model}:latest does not support tools")
+
+        messages = list(body.get("messages") or [])
+        window = self.window_for(model, num_ctx)
+        record["num_ctx"] = window
+        full = count_prompt_tokens(body)
+        kept = self._truncate(body, messages, window)
+        prompt_tokens = count_prompt_tokens(body, kept)
+        record["prompt_tokens"] = full
+        if len(kept) < len(messages) or full > window:
+            # Ollama drops the oldest messages and carries on: nothing tells the client.
+            record["truncated"] = {"window": window, "prompt_tokens": full,
+                                   "kept_tokens": prompt_tokens,
+                                   "dropped_messages": len(messages) - len(kept)}
+            record["problems"].append(
+                f"prompt of {full} tokens is over the {window}-token window: Ollama "
+                f"silently dropped the oldest {len(messages) - len(kept)} message(s)")
+        record["valid"] = True
+        record["body"] = to_openai_shape(body)
+
+        spec = self._pop(self._queue) or {}
+        self._sleep(spec)
+        reply = self._scripted_transport(spec)
+        if reply is not None:
+            return reply
+
+        if not messages:  # Ollama just loads the model
+            return _Reply.json(200, {"model": model, "created_at": _now_iso(),
+                                     "message": {"role": "assistant", "content": ""},
+                                     "done_reason": "load", "done": True})
+        if any(k in spec for k in ("content", "tool_calls", "thinking")):
+            content = spec.get("content") or ""
+            calls = [self._make_call(i, c.get("name"), c.get("arguments", {}), c.get("id"))
+                     for i, c in enumerate(spec.get("tool_calls") or [])]
+        else:
+            content, calls = self._default_reply(body, kept)
+        if calls and not body.get("tools"):
+            calls = []  # Ollama only parses tool calls when tools were offered
+        message = {"role": "assistant", "content": content}
+        if spec.get("thinking"):
+            message["thinking"] = spec["thinking"]
+        if calls:
+            message["tool_calls"] = calls
+        out_text = content + "".join(c["function"]["name"] + _compact(c["function"]["arguments"])
+                                     for c in calls)
+        usage = {"prompt_eval_count": prompt_tokens,
+                 "eval_count": max(1, _ceil_div4(_utf8_len(out_text)))}
+        for ours, theirs in (("prompt_tokens", "prompt_eval_count"),
+                             ("completion_tokens", "eval_count")):
+            if ours in (spec.get("usage") or {}):
+                usage[theirs] = spec["usage"][ours]
+        answer = {"model": model, "created_at": _now_iso(), "message": message,
+                  "done_reason": spec.get("finish_reason", "stop"), "done": True,
+                  "total_duration": 1200000, "load_duration": 100000,
+                  "prompt_eval_duration": 500000, "eval_duration": 600000, **usage}
+        if body.get("stream") is not False:
+            return self._as_stream(answer)
+        return _Reply.json(200, answer)
+
+    def _truncate(self, body, messages, window):
+        """Ollama's truncation: system messages stay, the oldest others go,
+        the last message always stays."""
+        kept = list(messages)
+        while count_prompt_tokens(body, kept) > window:
+            drop = next((i for i, m in enumerate(kept[:-1]) if m.get("role") != "system"), None)
+            if drop is None:
+                break
+            del kept[drop]
+        return kept
+
+    @staticmethod
+    def _as_stream(answer):
+        """The answer as Ollama streams it: content in pieces, then the final
+        object (done, counts, tool calls)."""
+        lines = []
+        content = answer["message"]["content"]
+        for piece in re.findall(r"\S*\s*", content)[:-1] or [""]:
+            lines.append({"model": answer["model"], "created_at": answer["created_at"],
+                          "message": {"role": "assistant", "content": piece}, "done": False})
+        final = dict(answer)
+        final["message"] = dict(answer["message"], content="")
+        lines.append(final)
+        payload = "".join(json.dumps(x) + "\n" for x in lines).encode("utf-8")
+        return _Reply(200, payload, content_type="application/x-ndjson")
+
+    def _make_call(self, index, name, arguments, call_id=None):
+        if isinstance(arguments, str):
+            try:
+                parsed = json.loads(arguments)
+            except ValueError:
+                parsed = None
+            # Ollama always sends an object; text that is not one is passed
+            # through as it is, to exercise the client's robustness.
+            arguments = parsed if isinstance(parsed, dict) else arguments
+        call = {"function": {"index": index, "name": name, "arguments": arguments}}
+        if call_id is None and self.tool_call_ids:
+            with self._lock:
+                self._call_seq += 1
+                call_id = "call_" + hashlib.blake2b(str(self._call_seq).encode(),
+                                                    digest_size=4).hexdigest()
+        if call_id is not None:
+            call["id"] = call_id
+        return call
+
+    def _default_reply(self, body, messages):
+        if not body.get("tools"):
+            return self._summarize(messages), []
+        last = messages[-1]
+        if last.get("role") == "tool":
+            return "Function returned; nothing more to do.", []
+        if last.get("role") == "user":
+            try:
+                event = json.loads(last.get("content") or "")
+            except ValueError:
+                event = None
+            if isinstance(event, dict) and isinstance(event.get("type"), str):
+                if event["type"] == "user_message" and isinstance(event.get("message"), str):
+                    call = self._make_call(0, "send_message",
+                                           {"message": "You said: " + event["message"]})
+                    return "User said something; replying.", [call]
+                if event["type"] != "user_message":
+                    return f"Noted the {event['type']} event.", []
+        return "ok", []
+
+    def _summarize(self, messages):
+        words = []
+        for msg in messages:
+            texts = [msg.get("content") or ""]
+            texts += [_compact(c["function"].get("arguments") or {})
+                      for c in msg.get("tool_calls") or []]
+            for text in texts:
+                for word in FACT_RE.findall(text):
+                    if word not in words:
+                        words.append(word)
+        listing = ""
+        for word in words:
+            candidate = f"{listing}, {word}" if listing else word
+            if len(candidate) > SUMMARY_LIST_LIMIT:
+                break
+            listing = candidate
+        with self._lock:
+            text = f"Summary #{len(self._summaries) + 1}: {listing or 'no facts'}"
+            self._summaries.append(text)
+        return text
+
+    def _embed(self, raw, record):
+        body = self._parse_json(raw)
+        problems = record["problems"]
+        if not isinstance(body, dict):
+            raise _bad(f"json: cannot unmarshal {_go_type(body)} into Go value of type "
+                       "api.EmbedRequest")
+        _check_unknown(body, EMBED_KEYS, "", problems)
+        _check_string(body.get("model"), "EmbedRequest.model")
+        model = body.get("model") or ""
+        if body.get("dimensions") is not None and not _is_int(body["dimensions"]):
+            raise _unmarshal_error(body["dimensions"], "EmbedRequest.dimensions", "int")
+        if not model or not self._has_model(model):
+            raise OllamaError(404, f"model '{model}' not found")
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs] if inputs else []
+        elif isinstance(inputs, list) and all(isinstance(s, str) for s in inputs):
+            pass
+        elif inputs is None:
+            inputs = []
+        else:
+            raise _bad("invalid input type")
+        record["valid"] = True
+        spec = self._pop(self._embed_queue) or {}
+        self._sleep(spec)
+        reply = self._scripted_transport(spec)
+        if reply is not None:
+            return reply
+        dims = body.get("dimensions") or self.embedding_dims
+        vectors = [embed_text(t, dims) for t in inputs]
+        return _Reply.json(200, {"model": model, "embeddings": vectors,
+                                 "total_duration": 1000000, "load_duration": 100000,
+                                 "prompt_eval_count": sum(_ceil_div4(_utf8_len(t))
+                                                          for t in inputs)})
+
+    def _tags(self, record):
+        record["valid"] = True
+        with self._lock:
+            names = sorted(self.models)
+        models = []
+        for name in names:
+            full = name if ":" in name else f"{name}:latest"
+            digest = hashlib.sha256(full.encode()).hexdigest()
+            models.append({
+                "name": full, "model": full, "modified_at": "2025-01-01T00:00:00Z",
+                "size": 1000000 + len(full), "digest": digest,
+                "details": {"parent_model": "", "format": "gguf", "family": "mock",
+                            "families": ["mock"], "parameter_size": "1B",
+                            "quantization_level": "Q4_K_M"}})
+        return _Reply.json(200, {"models": models})
+
+
+# -------------------------------------------------------------- standalone
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Strict loopback mock of Ollama's native API.")
+    ap.add_argument("--port", type=int, default=11434)
+    ap.add_argument("--window", type=int, default=None,
+                    help="every model's trained window (num_ctx is clamped to it)")
+    ap.add_argument("--tool-call-ids", action="store_true",
+                    help="give tool calls ids, as newer Ollama versions do")
+    ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    args = ap.parse_args(argv)
+    mock = MockOllama(default_window=args.window, tool_call_ids=args.tool_call_ids,
+                      verbose=args.verbose)
+    server = mock._serve_on(args.port)
+    print(mock.base_url, flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
