@@ -7,7 +7,7 @@
 #   make format     clang-format every C file
 
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config libcurl4-openssl-dev \
-                libjansson-dev libsqlite3-dev libedit-dev libcmocka-dev python3
+                libjansson-dev libsqlite3-dev libedit-dev libcmocka-dev python3 libpcre2-dev
 BUILD ?= build
 
 .PHONY: all build deps run test test-sanitize bench format clean
@@ -17,6 +17,7 @@ all: build
 build:
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD)
+	@./scripts/fetch-tokenizer-data.sh $(BUILD) || echo "warning: no tokenizer data; memgpt will estimate token counts"
 
 # Installs only what is missing, and only when it can (root + apt-get).
 deps:

@@ -1,8 +1,8 @@
 /*
  * eval_locomo.c - retrieval quality of archival memory on LoCoMo.
  *
- *   eval_locomo [--modes LIST] [--no-speaker] [--by-category] [--min-recall10 X]
- *               [--skip-missing] [--tmp DIR] FILE...
+ *   eval_locomo [--modes LIST] [--no-speaker] [--by-category] [--misses] [--typos]
+ *               [--min-recall10 X] [--skip-missing] [--tmp DIR] FILE...
  *
  * LoCoMo (Maharana et al., ACL 2024) is a set of long conversations between
  * two people, each with questions whose answers sit in known turns (the
@@ -29,14 +29,22 @@
  * conversation) are left out; evidence entries must have the form D<n>:<n>
  * and name a turn of the conversation, and a question left with none is
  * left out. recall@k of one question is the fraction of its distinct
- * evidence turns among the top k results; the tables give the mean over
- * questions, per conversation and pooled over all of them.
+ * evidence turns among the top k results. The table gives the mean over
+ * questions per conversation, over all questions ("all") and the plain mean
+ * of the conversations' figures ("conv mean"); --by-category adds one row
+ * per question category (by our reading of the questions: 1 multi-hop,
+ * 2 temporal, 3 open-domain inference, 4 single-hop).
  *
  * Rankings (--modes, default hybrid,text,vector):
  *   hybrid  what an agent gets: mg_archival_search (public API), limit 10;
- *   text    BM25 alone, and
+ *   text    plain BM25 alone, and
  *   vector  the embedder's cosine alone, both through the internal
  *           archival_search_mode, with the same query and limit.
+ *
+ * For insight: --misses prints, for each question the first mode does not
+ * fully answer, the evidence it missed and its top 3; --typos asks every
+ * question with a letter swap in every third long word, to see what the
+ * fuzzy matching of the embedder is worth; --no-speaker (above).
  *
  * --min-recall10 X makes the run fail (exit 1) when the pooled hybrid
  * recall@10 is below X: the CTest quality test uses it on one conversation,
@@ -57,8 +65,8 @@
 #include "memgpt.h"
 #include "memory/archival.h"
 
-#define TOP_K       10
-#define MAX_MODES   3
+#define TOP_K        10
+#define MAX_MODES    3
 #define MAX_CATEGORY 5
 
 static const char *const mode_names[] = {"hybrid", "vector", "text"};
@@ -68,6 +76,8 @@ typedef struct options {
     int nmodes;
     int speaker;
     int by_category;
+    int misses;
+    int typos;
     double min_recall10; /* < 0: no check */
     int skip_missing;
     const char *tmp;
@@ -111,13 +121,13 @@ static int valid_dia_id(const char *s)
 /* "1:56 pm on 8 May, 2023" -> epoch ms (UTC), or -1. */
 static int64_t parse_session_date(const char *text)
 {
-    static const char *const months[] = {"january", "february", "march",     "april",
-                                         "may",     "june",     "july",      "august",
-                                         "september", "october", "november", "december"};
+    static const char *const months[] = {"january",   "february", "march",    "april",
+                                         "may",       "june",     "july",     "august",
+                                         "september", "october",  "november", "december"};
     int hour, minute, day, year;
     char ampm[3], month[16];
-    if (sscanf(text, "%d:%d %2s on %d %15[A-Za-z], %d", &hour, &minute, ampm, &day, month,
-               &year) != 6)
+    if (sscanf(text, "%d:%d %2s on %d %15[A-Za-z], %d", &hour, &minute, ampm, &day, month, &year) !=
+        6)
         return -1;
     if (hour < 1 || hour > 12 || minute < 0 || minute > 59 || day < 1 || day > 31) return -1;
     int pm = strcasecmp(ampm, "pm") == 0;
@@ -185,7 +195,7 @@ static int insert_turns(mg_agent *agent, json_t *conv, const options *o, json_t 
             mg_error err = {0};
             if (mg_archival_insert(agent, passage, tags_json, when, &err))
                 die_err("inserting a turn", &err);
-            json_object_set_new(turns, dia, json_true());
+            json_object_set_new(turns, dia, json_string(passage));
             free(tags_json);
             json_decref(tags);
             free(passage);
@@ -258,6 +268,52 @@ static json_t *clean_evidence(json_t *qa, json_t *turns)
     return out;
 }
 
+/* For --misses: the question, the evidence not found and the top 3. */
+static void print_miss(json_t *qa, json_t *evidence, json_t *turns, char **ids, int n)
+{
+    printf("\nQ[%d] %s\n", (int)json_integer_value(json_object_get(qa, "category")),
+           json_string_value(json_object_get(qa, "question")));
+    size_t i;
+    json_t *e;
+    json_array_foreach(evidence, i, e)
+    {
+        const char *id = json_string_value(e);
+        int found = 0;
+        for (int j = 0; j < n; j++)
+            found |= strcmp(ids[j], id) == 0;
+        if (!found)
+            printf("   missed %-7s %.160s\n", id, json_string_value(json_object_get(turns, id)));
+    }
+    for (int j = 0; j < n && j < 3; j++)
+        printf("   top    %-7s %.160s\n", ids[j],
+               json_string_value(json_object_get(turns, ids[j])));
+}
+
+/* For --typos: a copy of the question in which every third word of five or
+ * more letters (counting from the first) has two inner letters swapped, as a
+ * hurried typist would: "favorite" -> "favroite". Deterministic, so runs
+ * compare. Caller frees. */
+static char *add_typos(const char *q)
+{
+    char *t = strdup(q);
+    size_t i = 0;
+    int long_words = 0;
+    while (t[i]) {
+        size_t start = i;
+        while ((t[i] | 32) >= 'a' && (t[i] | 32) <= 'z')
+            i++;
+        size_t n = i - start;
+        if (n >= 5 && long_words++ % 3 == 0) {
+            size_t k = start + n / 2;
+            char c = t[k];
+            t[k] = t[k - 1];
+            t[k - 1] = c;
+        }
+        if (t[i] && i == start) i++;
+    }
+    return t;
+}
+
 static void ask_all(mg_agent *agent, json_t *conv, json_t *turns, const options *o, tally *t,
                     tally *by_cat)
 {
@@ -268,16 +324,18 @@ static void ask_all(mg_agent *agent, json_t *conv, json_t *turns, const options 
         json_int_t cat = json_integer_value(json_object_get(qa, "category"));
         const char *question = json_string_value(json_object_get(qa, "question"));
         if (cat == 5 || !question) continue;
+        char *asked = o->typos ? add_typos(question) : strdup(question);
         json_t *evidence = clean_evidence(qa, turns);
         if (json_array_size(evidence) > 0) {
             tally *c = cat >= 1 && cat <= MAX_CATEGORY ? &by_cat[cat - 1] : NULL;
             for (int m = 0; m < o->nmodes; m++) {
                 char *ids[TOP_K];
-                int n = search(agent, question, o->modes[m], ids);
+                int n = search(agent, asked, o->modes[m], ids);
                 double r5 = recall_at(evidence, ids, n, 5), r10 = recall_at(evidence, ids, n, 10);
                 t->at5[m] += r5;
                 t->at10[m] += r10;
                 if (c) c->at5[m] += r5, c->at10[m] += r10;
+                if (o->misses && m == 0 && r10 < 1) print_miss(qa, evidence, turns, ids, n);
                 for (int j = 0; j < n; j++)
                     free(ids[j]);
             }
@@ -285,6 +343,7 @@ static void ask_all(mg_agent *agent, json_t *conv, json_t *turns, const options 
             if (c) c->questions++;
         }
         json_decref(evidence);
+        free(asked);
     }
 }
 
@@ -311,7 +370,10 @@ static void print_row(const char *name, const tally *t, const options *o, const 
     printf("%s\n", extra ? extra : "");
 }
 
-static void eval_file(const char *path, const options *o, tally *all, tally *by_cat)
+/* Evaluates one conversation file: adds its sums to `all`, its means (as
+ * one "question") to `conv_mean`, and per category to `by_cat`. */
+static void eval_file(const char *path, const options *o, tally *all, tally *conv_mean,
+                      tally *by_cat)
 {
     json_error_t jerr;
     json_t *conv = json_load_file(path, 0, &jerr);
@@ -349,11 +411,14 @@ static void eval_file(const char *path, const options *o, tally *all, tally *by_
     print_row(name, &t, o, extra);
     fflush(stdout);
 
-    for (int m = 0; m < o->nmodes; m++) {
+    for (int m = 0; m < o->nmodes && t.questions; m++) {
         all->at5[m] += t.at5[m];
         all->at10[m] += t.at10[m];
+        conv_mean->at5[m] += t.at5[m] / t.questions;
+        conv_mean->at10[m] += t.at10[m] / t.questions;
     }
     all->questions += t.questions;
+    conv_mean->questions += t.questions > 0;
     json_decref(turns);
     json_decref(conv);
     mg_agent_free(agent);
@@ -384,7 +449,8 @@ static int parse_modes(const char *list, options *o)
 static void usage(void)
 {
     fprintf(stderr, "usage: eval_locomo [--modes hybrid,text,vector] [--no-speaker] "
-                    "[--by-category] [--min-recall10 X] [--skip-missing] [--tmp DIR] FILE...\n");
+                    "[--by-category] [--misses] [--typos] [--min-recall10 X] [--skip-missing] "
+                    "[--tmp DIR] FILE...\n");
     exit(2);
 }
 
@@ -401,6 +467,10 @@ int main(int argc, char **argv)
             if (parse_modes(argv[++i], &o)) usage();
         } else if (strcmp(a, "--no-speaker") == 0) {
             o.speaker = 0;
+        } else if (strcmp(a, "--typos") == 0) {
+            o.typos = 1;
+        } else if (strcmp(a, "--misses") == 0) {
+            o.misses = 1;
         } else if (strcmp(a, "--by-category") == 0) {
             o.by_category = 1;
         } else if (strcmp(a, "--min-recall10") == 0 && i + 1 < argc) {
@@ -429,10 +499,13 @@ int main(int argc, char **argv)
         printf("   %-13s", mode_names[o.modes[m]]);
     printf("\n");
 
-    tally all = {0}, by_cat[MAX_CATEGORY] = {0};
+    tally all = {0}, conv_mean = {0}, by_cat[MAX_CATEGORY] = {0};
     for (int f = i; f < argc; f++)
-        eval_file(argv[f], &o, &all, by_cat);
-    if (argc - i > 1) print_row("all", &all, &o, "   (mean over all questions)");
+        eval_file(argv[f], &o, &all, &conv_mean, by_cat);
+    if (argc - i > 1) {
+        print_row("all", &all, &o, "   (mean over all questions)");
+        print_row("conv mean", &conv_mean, &o, "   (mean of the conversations' figures)");
+    }
     if (o.by_category) {
         for (int c = 0; c < MAX_CATEGORY; c++) {
             if (!by_cat[c].questions) continue;

@@ -60,5 +60,8 @@ void cli_print_passages(const char *json); /* archival results */
 int cmd_chat(cli *c, int argc, char **argv);
 int cmd_models(cli *c, int argc, char **argv);   /* cmd_models.c */
 int cmd_tokenize(cli *c, int argc, char **argv); /* cmd_tokenize.c */
+int cmd_archival_load(cli *c, int argc, char **argv);    /* cmd_archival_load.c */
+int cmd_archival_reembed(cli *c, int argc, char **argv); /* cmd_archival_load.c */
+int cmd_agents_set(cli *c, int argc, char **argv);       /* cmd_agents_set.c */
 
 #endif

@@ -21,6 +21,9 @@ static const char *const usage_text =
     "                [--human TEXT|@FILE] [--system @FILE] [--embedder offline|openai/MODEL]\n"
     "                [--step-limit N] [--reflect-every N] [--idle-seconds N]\n"
     "                [--warn-fraction F] [--flush-fraction F]\n"
+    "  agents set NAME [--model HANDLE] [--context-window N] [--embedder E] [--step-limit N]\n"
+    "             [--reflect-every N|off] [--idle-seconds N|off] [--warn-fraction F]\n"
+    "             [--flush-fraction F] [--system @FILE|--system-default]\n"
     "  agents list [--json] | show NAME [--json] | delete NAME\n"
     "  memory show [--agent NAME] [--json]\n"
     "  memory set [--agent NAME] [--limit N] [--description TEXT] [--read-only|--writable]\n"
@@ -30,6 +33,9 @@ static const char *const usage_text =
     "QUERY\n"
     "  archival insert [--agent NAME] [--jsonl] TEXT|-\n"
     "  archival search [--agent NAME] [--json] [--limit K] [--page P] QUERY\n"
+    "  archival load [--agent NAME] [--chunk-tokens N] [--overlap N] PATH...\n"
+    "                files or directories: .txt .md .jsonl .pdf, text without extension\n"
+    "  archival reembed [--agent NAME]             embed passages again (after a new embedder)\n"
     "  context [--agent NAME] [--json]\n"
     "  models [--provider NAME] [--json]           models a provider offers (default openai)\n"
     "  tokenize [--encoding E] [--ids] [FILE|-]    token count/ids (E: o200k_base, cl100k_base)\n"
@@ -293,8 +299,9 @@ static int agents_delete(cli *c, int argc, char **argv)
 
 static int cmd_agents(cli *c, int argc, char **argv)
 {
-    if (argc < 1) return cli_usage("agents needs a subcommand: create, list, show or delete");
+    if (argc < 1) return cli_usage("agents needs a subcommand: create, set, list, show or delete");
     if (strcmp(argv[0], "create") == 0) return agents_create(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "set") == 0) return cmd_agents_set(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "list") == 0) return agents_list(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "show") == 0) return agents_show(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "delete") == 0) return agents_delete(c, argc - 1, argv + 1);
@@ -483,7 +490,9 @@ static int insert_lines(mg_agent *agent, char *input, int jsonl)
 
 static int cmd_archival(cli *c, int argc, char **argv)
 {
-    if (argc < 1) return cli_usage("archival needs a subcommand: insert or search");
+    if (argc < 1) return cli_usage("archival needs a subcommand: insert, search, load or reembed");
+    if (strcmp(argv[0], "load") == 0) return cmd_archival_load(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "reembed") == 0) return cmd_archival_reembed(c, argc - 1, argv + 1);
     int insert = strcmp(argv[0], "insert") == 0, search = strcmp(argv[0], "search") == 0;
     if (!insert && !search) return cli_usage("unknown archival subcommand '%s'", argv[0]);
     if (search) {

@@ -114,6 +114,21 @@ void mg_agent_free(mg_agent *agent);
 /* Deletes the agent and everything it remembers. */
 mg_status mg_agent_delete(mg_store *store, const char *name, mg_error *err);
 
+/* Changes settings of agent `name` after creation. Zero/NULL fields of
+ * `changes` stay as they are; the others are checked as mg_agent_create
+ * checks them (including that the fixed parts of a request still fit under
+ * the warning line), and nothing changes if any is invalid. Notes:
+ *  - model without context_window: the window becomes the new model's known
+ *    window, or stays if the model is not known.
+ *  - system_prompt "" restores the built-in instructions.
+ *  - reflect_every / idle_seconds -1 turn them off.
+ *  - embedder: passages embedded by the old one are found by text only until
+ *    mg_archival_reembed runs.
+ *  - persona and human must be NULL: edit those blocks with mg_memory_set.
+ * Agents already open keep their old settings until opened again. */
+mg_status mg_agent_configure(mg_store *store, const char *name, const mg_agent_config *changes,
+                             mg_error *err);
+
 /* Describes an agent as a JSON object (name, model, context_window, counts,
  * settings, created_at). Caller frees *json_out with mg_free. */
 mg_status mg_agent_describe(mg_agent *agent, char **json_out, mg_error *err);
@@ -270,6 +285,89 @@ mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_e
  * time, text, tags, score}]}. Caller frees. */
 mg_status mg_archival_search(mg_agent *agent, const mg_search *search, char **json_out,
                              mg_error *err);
+
+/* ------------------------------------------------ loading documents */
+
+/* How mg_archival_load cuts files into passages. Zero fields take the
+ * defaults. */
+typedef struct mg_load_options {
+    int chunk_tokens;        /* most tokens per passage, 16-8192; default 300 */
+    int overlap_tokens;      /* tokens a passage repeats from the one before, below
+                                chunk_tokens / 2; default 50, -1 = none */
+    int batch_size;          /* passages per transaction, 1-10000; default 256 */
+    int pdf_timeout_seconds; /* per PDF; default 120 */
+} mg_load_options;
+
+/* What a load has done so far. */
+typedef struct mg_load_stats {
+    int64_t files_total;    /* loadable files found under the paths */
+    int64_t bytes_total;    /* their size in bytes */
+    int64_t files_done;     /* files finished, loaded or failed */
+    int64_t files_failed;   /* files with at least one error */
+    int64_t files_ignored;  /* files in directories skipped for their type */
+    int64_t errors;         /* error reports (a JSON Lines file may have several) */
+    int64_t bytes_done;     /* input bytes processed */
+    int64_t chunks_added;   /* passages stored */
+    int64_t chunks_skipped; /* passages already stored (same content hash): not stored again */
+    double seconds;         /* since the load began */
+} mg_load_stats;
+
+typedef enum mg_load_event_type {
+    MG_LOAD_PROGRESS,   /* the stats moved on: after each batch and each file */
+    MG_LOAD_FILE_ERROR, /* a path, file or line could not be loaded; the load goes on */
+} mg_load_event_type;
+
+typedef struct mg_load_event {
+    mg_load_event_type type;
+    const mg_load_stats *stats;
+    const char *path;      /* the file concerned (NULL before the first) */
+    int line;              /* FILE_ERROR in a JSON Lines file: its 1-based line; else 0 */
+    const mg_error *error; /* FILE_ERROR: why */
+} mg_load_event;
+
+/* Called synchronously from inside the load; the pointers are valid only
+ * during the call. */
+typedef void (*mg_load_progress_fn)(const mg_load_event *event, void *user);
+
+/* Loads files into the agent's archival memory. Each of paths[0..npaths) is
+ * a file or a directory, walked recursively (hidden names and links to
+ * directories skipped). Kinds: .txt and extension-less files (UTF-8 text),
+ * .md, .jsonl (one {"text", "tags", "time"} object per line, as
+ * mg_archival_insert_json; one passage per line unless the text is longer
+ * than a chunk), .pdf (text through the `pdftotext` program of
+ * poppler-utils, which must be on PATH). Text is cut into chunks of at most
+ * chunk_tokens (estimated) tokens at paragraph, sentence, line or word
+ * boundaries, with overlap; each passage records its source file and byte
+ * offset. A chunk whose whitespace-normalised text is already stored for the
+ * agent (by SHA-256) is skipped, so loading twice adds nothing.
+ *
+ * Chunks are embedded with the agent's embedder and stored in transactions
+ * of batch_size. A file that cannot be read (missing, permissions, binary,
+ * not UTF-8, pdftotext failure) or a bad JSON line is reported as a
+ * MG_LOAD_FILE_ERROR event and skipped. Returns MG_OK when every path was
+ * attempted - check stats->files_failed - or an error if the load had to stop
+ * (database, embedder); batches committed before that stay. `progress`,
+ * `user`, `stats` may be NULL. */
+mg_status mg_archival_load(mg_agent *agent, const char *const *paths, int npaths,
+                           const mg_load_options *opts, mg_load_progress_fn progress, void *user,
+                           mg_load_stats *stats, mg_error *err);
+
+typedef struct mg_reembed_stats {
+    int64_t total;   /* passages to re-embed, counted at the start */
+    int64_t done;    /* re-embedded so far */
+    int64_t current; /* already embedded by the agent's embedder: left alone */
+    double seconds;
+} mg_reembed_stats;
+
+typedef void (*mg_reembed_progress_fn)(const mg_reembed_stats *stats, void *user);
+
+/* Re-embeds every passage of the agent whose recorded embedder is not the
+ * agent's current one (see mg_agent_configure), in transactions of
+ * batch_size (0: 64), calling `progress` after each. Interrupted, it can be
+ * run again and continues where it stopped. `progress`, `user` and `stats`
+ * may be NULL. */
+mg_status mg_archival_reembed(mg_agent *agent, int batch_size, mg_reembed_progress_fn progress,
+                              void *user, mg_reembed_stats *stats, mg_error *err);
 
 /* ----------------------------------------------------------------- context */
 

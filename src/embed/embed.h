@@ -42,9 +42,10 @@
 int mg_embed_offline(const char *text, size_t len, float *out, int dim);
 
 /* The weight of one word of a text, for mg_embed_offline_weighted: `word` is
- * w[0..n) as the tokenizer keeps it (lower case, accents folded, apostrophes
- * dropped, not stemmed, not NUL-terminated). Must return a finite value >= 0;
- * anything else counts as 1. */
+ * word[0..n) as the tokenizer keeps it (lower case, accents folded,
+ * apostrophes dropped, not stemmed, not NUL-terminated, at most the first 64
+ * bytes of a longer token). Should return a value in [0, 1e6]; anything else
+ * (NaN, negative, larger) counts as 1. */
 typedef float (*mg_embed_weight_fn)(void *ctx, const char *word, size_t n);
 
 /*

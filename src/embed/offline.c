@@ -59,6 +59,16 @@
  *     feature pairs), and without the probes the occasional unlucky one
  *     outranks a true match; measured, three probes cut such misrankings.
  *
+ * Word weights. The text alone cannot say which of its words are rare in the
+ * memory being searched, and a cosine without that knowledge lets a name that
+ * occurs in half the passages weigh as much as the one word that finds the
+ * answer. mg_embed_offline_weighted therefore takes a weight per distinct
+ * word from the caller (archival search passes inverse document frequencies
+ * from its full-text index) and scales the word's stem and n-grams by it, and
+ * a word pair by the geometric mean of its two words' weights. Only queries
+ * are weighted: stored vectors stay independent of what else is stored, so
+ * they never go stale, and the weights still act on every dot product.
+ *
  * Speed comes from keeping the per-token path short (fold, FNV-1a hash while
  * copying, a probe of the word table, and one of the pair table for content
  * words) and doing everything else once per distinct word or feature: the
@@ -91,11 +101,10 @@
  * Stronger n-grams helped that set further, but at the cost of matching
  * unrelated words that merely share fragments; the block's norm equal to
  * the stem's is the point where whole words still dominate. */
-static float knobf(const char *n, float d) { const char *v = getenv(n); return v && *v ? (float)atof(v) : d; } /* TEMP */
-#define W_STEM  knobf("E_STEM", 1.0f) /* a content word's stem */
-#define W_GRAMS knobf("E_GRAMS", 1.0f) /* norm of all character n-grams of one stem together */
-#define W_PAIR  knobf("E_PAIR", 0.3f) /* two adjacent content words, unordered */
-#define W_STOP  knobf("E_STOP", 0.1f) /* a stopword: a tie-breaker, never a match */
+#define W_STEM  1.0f /* a content word's stem */
+#define W_GRAMS 1.0f /* norm of all character n-grams of one stem together */
+#define W_PAIR  0.3f /* two adjacent content words, unordered */
+#define W_STOP  0.1f /* a stopword: a tie-breaker, never a match */
 
 /* Buckets per feature (see add_feature); at most 3, which use 63 hash bits. */
 #define PROBES      3

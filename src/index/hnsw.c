@@ -250,6 +250,7 @@ static void search_level(mg_index *x, const float *q, int level, int ef, int onl
     while (cands->len) {
         idx_cand c = best_pop(cands);
         if (res->len >= ef && c.sim < worst) break;
+        if (cands->len) __builtin_prefetch(idx_links(x, cands->a[0].slot, level));
 
         /* Mark and prefetch every new neighbour first, then compute: the
          * memory loads of all of them overlap instead of queueing. */
@@ -338,6 +339,8 @@ static void add_link(mg_index *x, int32_t v, int32_t u, int l)
     }
     idx_cand c[2 * MG_INDEX_MAX_M + 1];
     const float *base = idx_vec(x, v);
+    for (int i = 1; i <= b[0]; i++)
+        prefetch_vec(x, b[i]);
     int n = 0;
     for (int i = 1; i <= b[0]; i++)
         c[n++] = (idx_cand){x->dot(base, idx_vec(x, b[i]), x->dim), b[i]};

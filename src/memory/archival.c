@@ -1,11 +1,47 @@
 /*
- * archival.c - storing passages and the fused vector + BM25 search.
+ * archival.c - storing passages, and searching them by words, meaning and time.
  *
- * Search is exact: every passage's embedding of the agent is scanned once
- * (streamed from SQLite, never all held in memory) and scored by dot product
- * (embeddings are unit length, so this is cosine similarity). Passages above
- * a small similarity floor, and every BM25 match, are the hits; they are
- * ranked by reciprocal rank fusion, 1/(60 + rank) summed over both lists.
+ * Search is exact: every passage of the agent in the time range is scanned
+ * once, in insertion order (streamed from SQLite; only an id, a time and a
+ * few scores per passage are kept), and its embedding is scored against the
+ * query's by dot product (embeddings are unit length, so this is cosine
+ * similarity). FTS5 gives the BM25 matches. A passage's own relevance is
+ *
+ *     1.0 * bm25 / best bm25  +  0.3 * cosine / best cosine
+ *
+ * (each term 0 when the passage is not a BM25 match, or its cosine is under a
+ * small floor). Normalizing by the best score of the query keeps the two on
+ * one scale whatever the query's length, and a query BM25 cannot match at all
+ * (typos in every word, a script FTS5 does not split into words) still gets
+ * the full vector ranking. BM25 weighs more because it knows how rare each
+ * word is across the memory; it was measured on LoCoMo (bench/README.md):
+ * there the offline embedder alone finds fewer answers than BM25 alone and
+ * mostly the same ones, while a score fusion at these weights did better than
+ * reciprocal rank fusion, which gave the weaker list an equal vote.
+ *
+ * Three refinements, all measured on the same benchmark and none knowing its
+ * data:
+ *
+ *  - The query's rare words dominate its embedding. With the offline embedder
+ *    the query (never a stored passage, so stored vectors stay valid) is
+ *    embedded with each word weighted by its inverse document frequency,
+ *    looked up in the FTS index. Without it, a name that occurs in half the
+ *    passages weighs as much as the one word that finds the answer.
+ *
+ *  - Dates in the query select by time. "What did she cook on 9 November,
+ *    2022?" asks about what was stored that day, not about passages
+ *    containing "November": dates (a day, or a month with its year) are
+ *    taken out of the words searched, and passages stored in that period,
+ *    with half a day's margin for time zones, count double.
+ *
+ *  - Neighbours share relevance. Passages stored one after the other, within
+ *    NEIGHBOUR_GAP_MS, are usually one conversation or one document, and a
+ *    passage often answers, or continues, the one before it: "What did you
+ *    take away from the book?" is found by its words, "It taught me
+ *    self-acceptance" only through its neighbour. So each passage also gets
+ *    half the relevance of the passage before it and a quarter of the one
+ *    after, halved again for the passages two away. A passage's own match
+ *    still ranks it first; its neighbours follow.
  */
 #include "memory/archival.h"
 
@@ -28,23 +64,29 @@
 #define SIMILARITY_FLOOR 0.05f
 #define FTS_CANDIDATES   1000
 
-/* TEMP tuning knobs (read from the environment while tuning). */
-static double knob(const char *name, double def)
-{
-    const char *v = getenv(name);
-    return v && *v ? atof(v) : def;
-}
+/* Fusion weights of the two rankings (see above). */
+#define WEIGHT_TEXT   1.0
+#define WEIGHT_VECTOR 0.3
+
+/* Passages stored in a period named by the query count this many times. */
+#define DATE_FACTOR 2.0
+
+/* Passages stored further apart than this are not neighbours. */
+#define NEIGHBOUR_GAP_MS (30 * 60 * 1000LL)
+
+/* The share of a neighbour's relevance a passage gets, by distance 1, 2. */
+static const double share_of_before[] = {0.5, 0.25};
+static const double share_of_after[] = {0.25, 0.125};
+#define NEIGHBOUR_REACH 2
 
 /* One passage of the agent within the search's time range. */
 typedef struct cand {
     int64_t id;
     int64_t time;
     float similarity; /* cosine with the query; 0 if embedded by another embedder */
-    double bm25;      /* BM25 relevance, larger is better; 0 = no text match */
-    int vector_rank;  /* 1-based; 0 = not in that ranking */
-    int text_rank;
-    double own;   /* the passage's relevance alone */
-    double score; /* with its neighbours' share: what results are ordered by */
+    double bm25;      /* BM25 relevance, larger is better; 0 = not a text match */
+    double own;       /* the passage's relevance by itself */
+    double score;     /* plus its neighbours' shares: what results are ordered by */
 } cand;
 
 typedef struct cand_list {
@@ -119,7 +161,62 @@ static void bind_scope(sqlite3_stmt *stmt, int64_t agent_id, const mg_search *s)
     sqlite3_bind_int64(stmt, 3, s->to_ms ? s->to_ms : INT64_MAX);
 }
 
-/* Scans every passage of the agent in range, in id order, noting its time
+/* ------------------------------------------------------------------ the query's embedding */
+
+/* Inverse document frequency of a query word, from the FTS index. */
+typedef struct idf_ctx {
+    sqlite3_stmt *df; /* SELECT count(*) ... MATCH ?1 */
+    double n;         /* passages in the index */
+} idf_ctx;
+
+/* The BM25 form, log(1 + (N - df + 0.5) / (df + 0.5)): positive however
+ * common the word, largest for words no passage has. Over the whole index,
+ * as FTS5's own bm25() counts. The word goes through FTS5's tokenizer as a
+ * quoted phrase, so "sailing" counts the passages that have "sail". */
+static float idf_weight(void *ctx, const char *word, size_t n)
+{
+    idf_ctx *c = ctx;
+    buf phrase = BUF_INIT;
+    buf_putc(&phrase, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (word[i] == '"') buf_putc(&phrase, '"');
+        buf_putc(&phrase, word[i]);
+    }
+    buf_putc(&phrase, '"');
+    sqlite3_bind_text(c->df, 1, phrase.data, (int)phrase.len, SQLITE_TRANSIENT);
+    double df = sqlite3_step(c->df) == SQLITE_ROW ? sqlite3_column_double(c->df, 0) : -1;
+    sqlite3_reset(c->df);
+    buf_free(&phrase);
+    if (df < 0) return 1.0f; /* FTS5 found no token in it (an emoji): neutral */
+    if (df > c->n) df = c->n;
+    return (float)log(1.0 + (c->n - df + 0.5) / (df + 0.5));
+}
+
+/* The query's embedding (caller frees *query): for the offline embedder
+ * weighted by inverse document frequency, for others as it comes. */
+static mg_status embed_query(mg_store *store, const char *embedder, const char *text, float **query,
+                             int *dim, mg_error *err)
+{
+    if (strcmp(embedder, "offline") != 0) return mg_embed_text(embedder, text, query, dim, err);
+    idf_ctx c;
+    int64_t n;
+    mg_status st =
+        store_query_int(store, "SELECT coalesce(sum(passage_count), 0) FROM agents", 0, 0, &n, err);
+    if (!st)
+        st = store_prepare(store, "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?1",
+                           &c.df, err);
+    if (st) return st;
+    c.n = (double)n;
+    *dim = MG_EMBED_OFFLINE_DIM;
+    *query = mg_xcalloc((size_t)*dim, sizeof **query);
+    mg_embed_offline_weighted(text, strlen(text), *query, *dim, idf_weight, &c);
+    sqlite3_finalize(c.df);
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------------ the two rankings */
+
+/* Appends every passage of the agent in range, in id order, with its time
  * and its cosine with the query. */
 static mg_status scan_passages(mg_store *store, int64_t agent_id, const char *embedder,
                                const mg_search *s, const float *query, int dim, cand_list *out,
@@ -139,7 +236,7 @@ static mg_status scan_passages(mg_store *store, int64_t agent_id, const char *em
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         cand *c = cand_push(out, sqlite3_column_int64(stmt, 0));
         c->time = sqlite3_column_int64(stmt, 1);
-        if (!sqlite3_column_int(stmt, 2)) continue;
+        if (!sqlite3_column_int(stmt, 2)) continue; /* another embedder's vector */
         if (!mg_vec_from_blob(sqlite3_column_blob(stmt, 3), sqlite3_column_bytes(stmt, 3), vec,
                               dim)) {
             st = mg_err_set(err, MG_ERR_CORRUPT,
@@ -156,13 +253,14 @@ static mg_status scan_passages(mg_store *store, int64_t agent_id, const char *em
     return st;
 }
 
-static cand *find_cand(cand_list *l, int64_t id)
+/* Binary search over the first n items, which are in id order. */
+static cand *find_cand(cand *items, int n, int64_t id)
 {
-    int lo = 0, hi = l->count;
+    int lo = 0, hi = n;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        if (l->items[mid].id == id) return &l->items[mid];
-        if (l->items[mid].id < id)
+        if (items[mid].id == id) return &items[mid];
+        if (items[mid].id < id)
             lo = mid + 1;
         else
             hi = mid;
@@ -170,10 +268,10 @@ static cand *find_cand(cand_list *l, int64_t id)
     return NULL;
 }
 
-/* Adds the BM25 matches: their relevance and rank. Matches not in `l` (a
- * text-only search scans nothing) are appended. */
-static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search *s,
-                              cand_list *l, mg_error *err)
+/* Sets the BM25 relevance of the matches. Matches not in `l` (a text-only
+ * search scans nothing) are appended. */
+static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search *s, cand_list *l,
+                              mg_error *err)
 {
     char *match = recall_fts_query(s->query);
     if (!match) return MG_OK;
@@ -192,72 +290,20 @@ static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search
     bind_scope(stmt, agent_id, s);
     store_bind_text(stmt, 4, match);
     sqlite3_bind_int(stmt, 5, FTS_CANDIDATES);
-    /* Appending may move the array, so look-ups only search the scanned part. */
-    cand_list scanned = *l;
-    int rank = 0, rc;
+    int scanned = l->count, rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(stmt, 0);
-        cand *c = find_cand(&scanned, id);
+        cand *c = find_cand(l->items, scanned, id);
         if (!c) {
             c = cand_push(l, id);
             c->time = sqlite3_column_int64(stmt, 1);
-            scanned.items = l->items;
         }
-        c->bm25 = sqlite3_column_double(stmt, 2);
-        if (c->bm25 <= 0) c->bm25 = 1e-9; /* a match, however weak */
-        c->text_rank = ++rank;
+        /* FTS5 can score a match 0 (a word in nearly every row); still a match. */
+        c->bm25 = fmax(sqlite3_column_double(stmt, 2), 1e-9);
     }
     sqlite3_finalize(stmt);
     free(match);
     if (rc != SQLITE_DONE) return store_fail(store, err, "searching archival memory");
-    return MG_OK;
-}
-
-/* Inverse document frequency of query words, looked up in the FTS index. */
-typedef struct idf_ctx {
-    sqlite3_stmt *df; /* count of passages matching ?1 */
-    double n;         /* passages in all */
-    double power;
-} idf_ctx;
-
-static float idf_weight(void *ctx, const char *word, size_t n)
-{
-    idf_ctx *c = ctx;
-    buf phrase = BUF_INIT;
-    buf_putc(&phrase, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (word[i] == '"') buf_putc(&phrase, '"');
-        buf_putc(&phrase, word[i]);
-    }
-    buf_putc(&phrase, '"');
-    sqlite3_bind_text(c->df, 1, phrase.data, (int)phrase.len, SQLITE_TRANSIENT);
-    double df = sqlite3_step(c->df) == SQLITE_ROW ? sqlite3_column_double(c->df, 0) : -1;
-    sqlite3_reset(c->df);
-    buf_free(&phrase);
-    if (df < 0) return 1.0f; /* no tokens for FTS (e.g. an emoji): neutral */
-    if (df > c->n) df = c->n;
-    double idf = log(1.0 + (c->n - df + 0.5) / (df + 0.5));
-    return (float)pow(idf, c->power);
-}
-
-static mg_status embed_query(mg_store *store, const char *embedder, const char *text,
-                             float **query, int *dim, mg_error *err)
-{
-    if (strcmp(embedder, "offline") != 0 || knob("IDF_POW", 1) == 0)
-        return mg_embed_text(embedder, text, query, dim, err);
-    idf_ctx c = {.power = knob("IDF_POW", 1)};
-    int64_t n;
-    mg_status st = store_query_int(store, "SELECT count(*) FROM passages WHERE ?1 = ?1", 0, 0,
-                                   &n, err);
-    if (st) return st;
-    c.n = (double)n;
-    st = store_prepare(store, "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?1",
-                       &c.df, err);
-    if (st) return st;
-    *dim = MG_EMBED_OFFLINE_DIM;
-    *query = mg_xcalloc((size_t)*dim, sizeof **query);
-    mg_embed_offline_weighted(text, strlen(text), *query, *dim, idf_weight, &c);
-    sqlite3_finalize(c.df);
     return MG_OK;
 }
 
@@ -278,9 +324,9 @@ typedef struct qword {
 
 static int month_of(const char *w, size_t n)
 {
-    static const char *const names[] = {"january", "february", "march",     "april",
-                                        "may",     "june",     "july",      "august",
-                                        "september", "october", "november", "december"};
+    static const char *const names[] = {"january",   "february", "march",    "april",
+                                        "may",       "june",     "july",     "august",
+                                        "september", "october",  "november", "december"};
     for (int m = 0; m < 12; m++) {
         if (n == strlen(names[m]) && strncasecmp(w, names[m], n) == 0) return m + 1;
         if (n == 3 && strncasecmp(w, names[m], 3) == 0) return m + 1;
@@ -339,55 +385,91 @@ static int64_t utc_ms(int year, int month, int day)
     return (int64_t)timegm(&tm) * 1000;
 }
 
+/* Readers of word k of the query, each 0 when it is not of that kind (or
+ * past the end). */
+typedef struct qwords {
+    const char *q;
+    const qword *w;
+    int n;
+} qwords;
+
+static int month_at(const qwords *ws, int k)
+{
+    return k < ws->n ? month_of(ws->q + ws->w[k].start, ws->w[k].len) : 0;
+}
+
+static int day_at(const qwords *ws, int k)
+{
+    return k < ws->n && ws->w[k].num >= 1 && ws->w[k].num <= 31 ? ws->w[k].num : 0;
+}
+
+static int year_at(const qwords *ws, int k)
+{
+    int v = k < ws->n && ws->w[k].len == 4 ? ws->w[k].num : 0;
+    return v >= 1000 && v <= 2999 ? v : 0;
+}
+
+static int of_at(const qwords *ws, int k)
+{
+    return k < ws->n && ws->w[k].len == 2 && strncasecmp(ws->q + ws->w[k].start, "of", 2) == 0;
+}
+
+/* "2023-10-13": three numbers joined by single hyphens. */
+static int iso_at(const qwords *ws, int k, int *year, int *month, int *day)
+{
+    if (!year_at(ws, k) || k + 2 >= ws->n) return 0;
+    const qword *w = ws->w + k;
+    if (w[1].start != w[0].start + 5 || ws->q[w[0].start + 4] != '-' ||
+        w[2].start != w[1].start + w[1].len + 1 || ws->q[w[2].start - 1] != '-')
+        return 0;
+    *year = w[0].num, *month = w[1].num, *day = w[2].num;
+    return *month >= 1 && *month <= 12 && *day >= 1 && *day <= 31;
+}
+
+/* Reads a date starting at word k: returns how many words it takes (0: none)
+ * and sets year, month and day (0 for a whole month). */
+static int date_at(const qwords *ws, int k, int *year, int *month, int *day)
+{
+    *day = 0;
+    if (iso_at(ws, k, year, month, day)) return 3;
+    if ((*month = month_at(ws, k)) && (*day = day_at(ws, k + 1)) && (*year = year_at(ws, k + 2)))
+        return 3; /* October 13, 2023 */
+    if ((*day = day_at(ws, k)) && (*month = month_at(ws, k + 1)) && (*year = year_at(ws, k + 2)))
+        return 3; /* 13 October 2023 */
+    if ((*day = day_at(ws, k)) && of_at(ws, k + 1) && (*month = month_at(ws, k + 2)) &&
+        (*year = year_at(ws, k + 3)))
+        return 4; /* 13th of October, 2023 */
+    *day = 0;
+    if ((*month = month_at(ws, k)) && (*year = year_at(ws, k + 1))) return 2; /* October 2023 */
+    return 0;
+}
+
 /* Finds calendar dates in the query - "13 October 2023", "October 13th, 2023",
- * "2023-10-13", "October 2023" - and returns their periods (a day or a month,
- * widened by DATE_MARGIN_MS); with years, a bare year too. Blanks the words
- * of each date found in `rest` (a copy of the query), so they do not also
- * count as search words. */
-static int query_dates(const char *q, char *rest, period *out, int with_years)
+ * "8th of December, 2023", "2023-10-13", "October 2023" - and returns their
+ * periods (a day or a month, widened by DATE_MARGIN_MS). A bare year is not
+ * taken: it is too wide to say which passages are meant; nor a day and month
+ * without a year. Blanks the words of each date found in `rest` (a copy of
+ * the query), so they are not also searched for as words. Looks at the first
+ * 64 words only. */
+static int query_dates(const char *q, char *rest, period *out)
 {
     qword w[64];
-    int n = query_words(q, w, 64), found = 0;
-    for (int i = 0; i < n && found < MAX_QUERY_DATES; i++) {
-        int m, day = 0, month = 0, year = 0, used = 0;
-#define MONTH(k) (i + (k) < n && (m = month_of(q + w[i + (k)].start, w[i + (k)].len)) > 0)
-#define DAY(k)   (i + (k) < n && w[i + (k)].num >= 1 && w[i + (k)].num <= 31)
-#define YEAR(k)  (i + (k) < n && w[i + (k)].num >= 1000 && w[i + (k)].num <= 2999 && w[i + (k)].len == 4)
-        if (YEAR(0) && DAY(1) && DAY(2) && w[i + 1].num <= 12 && q[w[i].start + 4] == '-' &&
-            q[w[i + 1].start + w[i + 1].len] == '-') {
-            year = w[i].num, month = w[i + 1].num, day = w[i + 2].num, used = 3;
-        } else if (MONTH(0) && DAY(1) && YEAR(2)) {
-            month = m, day = w[i + 1].num, year = w[i + 2].num, used = 3;
-        } else if (DAY(0) && MONTH(1) && YEAR(2)) {
-            day = w[i].num, month = m, year = w[i + 2].num, used = 3;
-        } else if (DAY(0) && i + 1 < n && w[i + 1].len == 2 &&
-                   strncasecmp(q + w[i + 1].start, "of", 2) == 0 && MONTH(2) && YEAR(3)) {
-            day = w[i].num, month = m, year = w[i + 3].num, used = 4;
-        } else if (MONTH(0) && YEAR(1)) {
-            month = m, year = w[i + 1].num, used = 2;
-        } else if (with_years && YEAR(0)) {
-            year = w[i].num, used = 1;
-        }
-#undef MONTH
-#undef DAY
-#undef YEAR
+    qwords ws = {q, w, query_words(q, w, 64)};
+    int found = 0;
+    for (int k = 0; k < ws.n && found < MAX_QUERY_DATES; k++) {
+        int year, month, day, used = date_at(&ws, k, &year, &month, &day);
         if (!used) continue;
         period *p = &out[found++];
-        if (day) {
-            p->from = utc_ms(year, month, day);
+        p->from = utc_ms(year, month, day ? day : 1);
+        if (day)
             p->to = p->from + 86400000LL;
-        } else if (month) {
-            p->from = utc_ms(year, month, 1);
+        else
             p->to = month == 12 ? utc_ms(year + 1, 1, 1) : utc_ms(year, month + 1, 1);
-        } else {
-            p->from = utc_ms(year, 1, 1);
-            p->to = utc_ms(year + 1, 1, 1);
-        }
         p->from -= DATE_MARGIN_MS;
         p->to += DATE_MARGIN_MS;
-        size_t end = w[i + used - 1].start + w[i + used - 1].len;
-        memset(rest + w[i].start, ' ', end - w[i].start);
-        i += used - 1;
+        size_t end = w[k + used - 1].start + w[k + used - 1].len;
+        memset(rest + w[k].start, ' ', end - w[k].start);
+        k += used - 1;
     }
     return found;
 }
@@ -399,64 +481,51 @@ static int in_periods(int64_t t, const period *p, int n)
     return 0;
 }
 
-static int by_similarity(const void *a, const void *b)
-{
-    const cand *x = *(const cand *const *)a, *y = *(const cand *const *)b;
-    if (x->similarity != y->similarity) return x->similarity < y->similarity ? 1 : -1;
-    return x->id < y->id ? 1 : -1;
-}
+/* ------------------------------------------------------------------ ranking */
 
-static void rank_vectors(cand_list *l)
+/* Each passage's own relevance (see the top of the file). */
+static void score_own(cand_list *l, archival_mode mode, const period *dates, int ndates)
 {
-    cand **order = mg_xmalloc((size_t)(l->count ? l->count : 1) * sizeof *order);
-    int n = 0;
-    for (int i = 0; i < l->count; i++)
-        if (l->items[i].similarity >= SIMILARITY_FLOOR) order[n++] = &l->items[i];
-    if (n > 1) qsort(order, (size_t)n, sizeof *order, by_similarity);
-    for (int i = 0; i < n; i++)
-        order[i]->vector_rank = i + 1;
-    free(order);
-}
-
-static void score_own(cand_list *l, archival_mode mode)
-{
-    double max_bm25 = 0, max_sim = 0;
+    double best_bm25 = 0, best_similarity = 0;
     for (int i = 0; i < l->count; i++) {
-        if (l->items[i].bm25 > max_bm25) max_bm25 = l->items[i].bm25;
-        if (l->items[i].similarity > max_sim) max_sim = l->items[i].similarity;
+        best_bm25 = fmax(best_bm25, l->items[i].bm25);
+        best_similarity = fmax(best_similarity, l->items[i].similarity);
     }
-    double rrf_k = knob("RRF_K", 60), wt = knob("W_TEXT", 1), wv = knob("W_VEC", 1);
-    int fusion = (int)knob("FUSION", 0);
     for (int i = 0; i < l->count; i++) {
         cand *c = &l->items[i];
-        int vec = c->similarity >= SIMILARITY_FLOOR;
+        double similarity = c->similarity >= SIMILARITY_FLOOR ? c->similarity : 0;
         if (mode == ARCHIVAL_TEXT) {
             c->own = c->bm25;
         } else if (mode == ARCHIVAL_VECTOR) {
-            c->own = vec ? c->similarity : 0;
-        } else if (fusion == 0) {
-            c->own = (c->vector_rank ? wv / (rrf_k + c->vector_rank) : 0) +
-                     (c->text_rank ? wt / (rrf_k + c->text_rank) : 0);
+            c->own = similarity;
         } else {
-            c->own = (max_bm25 > 0 ? wt * c->bm25 / max_bm25 : 0) +
-                     (vec && max_sim > 0 ? wv * c->similarity / max_sim : 0);
+            c->own = (c->bm25 > 0 ? WEIGHT_TEXT * c->bm25 / best_bm25 : 0) +
+                     (similarity > 0 ? WEIGHT_VECTOR * similarity / best_similarity : 0);
+            if (ndates && in_periods(c->time, dates, ndates)) c->own *= DATE_FACTOR;
         }
     }
 }
 
-/* Gives each passage a share of its neighbours' relevance. */
-static void score_neighbours(cand_list *l, archival_mode mode)
+static int neighbours(const cand *a, const cand *b)
 {
-    double prev_w = knob("PREV_W", 0), next_w = knob("NEXT_W", 0);
-    int64_t gap = (int64_t)knob("GAP_MS", 1800000);
+    return llabs(a->time - b->time) <= NEIGHBOUR_GAP_MS;
+}
+
+/* Adds to each passage its shares of its neighbours' relevance. A chain of
+ * neighbours ends at the first gap. The list is in id order. */
+static void score_neighbours(cand_list *l)
+{
     for (int i = 0; i < l->count; i++) {
         cand *c = &l->items[i];
         c->score = c->own;
-        if (mode != ARCHIVAL_HYBRID) continue;
-        if (i > 0 && llabs(c->time - l->items[i - 1].time) <= gap)
-            c->score += prev_w * l->items[i - 1].own;
-        if (i + 1 < l->count && llabs(c->time - l->items[i + 1].time) <= gap)
-            c->score += next_w * l->items[i + 1].own;
+        for (int d = 1; d <= NEIGHBOUR_REACH && i - d >= 0; d++) {
+            if (!neighbours(&l->items[i - d + 1], &l->items[i - d])) break;
+            c->score += share_of_before[d - 1] * l->items[i - d].own;
+        }
+        for (int d = 1; d <= NEIGHBOUR_REACH && i + d < l->count; d++) {
+            if (!neighbours(&l->items[i + d - 1], &l->items[i + d])) break;
+            c->score += share_of_after[d - 1] * l->items[i + d].own;
+        }
     }
 }
 
@@ -509,14 +578,15 @@ mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *em
         return mg_err_set(err, MG_ERR_USAGE, "the query is empty; say what to look for");
     int limit = search->limit > 0 ? search->limit : 10;
     int page = search->page > 0 ? search->page : 0;
-    /* Dates named in the query select passages by time, not by words. */
+
+    /* Dates select by time; the rest of the query is searched for. A query
+     * that is only a date is still searched for as words too. */
     mg_search s = *search;
-    char *rest = mg_xstrdup(search->query);
+    char *words = mg_xstrdup(search->query);
     period dates[MAX_QUERY_DATES];
-    int ndates = mode == ARCHIVAL_HYBRID && knob("DATES", 1)
-                     ? query_dates(search->query, rest, dates, (int)knob("DATE_YEARS", 0))
-                     : 0;
-    if (ndates && !mg_text_blank(rest)) s.query = rest;
+    int ndates = mode == ARCHIVAL_HYBRID ? query_dates(search->query, words, dates) : 0;
+    if (ndates && !mg_text_blank(words)) s.query = words;
+
     cand_list all = {0};
     mg_status st = MG_OK;
     if (mode != ARCHIVAL_TEXT) {
@@ -529,34 +599,35 @@ mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *em
         }
     }
     if (!st && mode != ARCHIVAL_VECTOR) st = text_matches(store, agent_id, &s, &all, err);
-    free(rest);
+    free(words);
     if (st) {
         free(all.items);
         return st;
     }
-    rank_vectors(&all);
-    score_own(&all, mode);
-    double boost = knob("DATE_BOOST", 1);
-    for (int i = 0; ndates && i < all.count; i++)
-        if (in_periods(all.items[i].time, dates, ndates)) all.items[i].own *= 1 + boost;
-    score_neighbours(&all, mode);
+    score_own(&all, mode, dates, ndates);
+    if (mode == ARCHIVAL_HYBRID) {
+        score_neighbours(&all);
+    } else {
+        for (int i = 0; i < all.count; i++)
+            all.items[i].score = all.items[i].own;
+    }
+
     /* The hits: passages with any relevance, their own or a neighbour's. */
-    cand_list hits = {0};
+    int hits = 0;
     for (int i = 0; i < all.count; i++)
-        if (all.items[i].score > 0) *cand_push(&hits, 0) = all.items[i];
-    free(all.items);
-    if (hits.count > 1) qsort(hits.items, (size_t)hits.count, sizeof *hits.items, by_score);
+        if (all.items[i].score > 0) all.items[hits++] = all.items[i];
+    if (hits > 1) qsort(all.items, (size_t)hits, sizeof *all.items, by_score);
     json_t *results = json_array();
     int64_t first = (int64_t)page * limit;
-    if (first < hits.count) {
-        int n = hits.count - (int)first < limit ? hits.count - (int)first : limit;
-        st = page_rows(store, hits.items + first, n, results, err);
+    if (first < hits) {
+        int n = hits - (int)first < limit ? hits - (int)first : limit;
+        st = page_rows(store, all.items + first, n, results, err);
     }
     if (!st)
-        *out = json_pack("{s:i, s:i, s:i, s:o}", "total", hits.count, "page", page, "pages",
-                         (hits.count + limit - 1) / limit, "results", results);
+        *out = json_pack("{s:i, s:i, s:i, s:o}", "total", hits, "page", page, "pages",
+                         (hits + limit - 1) / limit, "results", results);
     else
         json_decref(results);
-    free(hits.items);
+    free(all.items);
     return st;
 }

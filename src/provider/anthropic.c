@@ -257,11 +257,44 @@ static json_t *merge_turns(const mg_msg *msgs, int n)
     return turns;
 }
 
-static int id_in(json_t *ids, const char *id)
+/* Pass 2, assistant side: makes the turn's tool_use ids unique within the
+ * request (the API refuses repeats; a repeated id gets a "_2", "_3" suffix)
+ * and returns its calls as [[id, id as stored], ...]. `seen` holds the ids
+ * of earlier turns. */
+static json_t *collect_calls(json_t *turn, json_t *seen)
 {
+    json_t *calls = json_array();
     size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v) if (strcmp(json_string_value(v), id) == 0) return (int)i;
+    json_t *b;
+    json_array_foreach(json_object_get(turn, "content"), i, b)
+    {
+        if (!is_type(b, "tool_use")) continue;
+        char *stored = mg_xstrdup(json_string_value(json_object_get(b, "id")));
+        char *unique = mg_xstrdup(stored);
+        for (int k = 2; json_object_get(seen, unique); k++) {
+            free(unique);
+            buf u = BUF_INIT;
+            buf_printf(&u, "%s_%d", stored, k);
+            unique = buf_take(&u);
+        }
+        json_object_set_new(seen, unique, json_true());
+        json_array_append_new(calls, json_pack("[s,s]", unique, stored));
+        json_object_set_new(b, "id", json_string(unique));
+        free(unique);
+        free(stored);
+    }
+    return calls;
+}
+
+/* The unanswered call a result with `id` answers: by its id in the request,
+ * else by the id it was stored with (renamed by collect_calls); -1 if none. */
+static int match_call(json_t *calls, const char *answered, const char *id)
+{
+    for (size_t field = 0; field < 2; field++)
+        for (size_t k = 0; k < json_array_size(calls); k++) {
+            const char *c = json_string_value(json_array_get(json_array_get(calls, k), field));
+            if (!answered[k] && strcmp(c, id) == 0) return (int)k;
+        }
     return -1;
 }
 
@@ -279,9 +312,9 @@ static json_t *orphan_text(json_t *result)
     return b;
 }
 
-/* Pass 2 for one user turn: results answering `calls` (the previous turn's
- * tool_use ids; may be empty) first, in order, then synthetic results for
- * calls left unanswered, then everything else. */
+/* Pass 2, user side: results answering `calls` (from collect_calls on the
+ * previous turn; may be empty) first, in order, then error results for calls
+ * left unanswered, then everything else. */
 static void pair_results(json_t *turn, json_t *calls)
 {
     json_t *content = json_object_get(turn, "content");
@@ -296,18 +329,24 @@ static void pair_results(json_t *turn, json_t *calls)
             continue;
         }
         const char *id = json_string_value(json_object_get(b, "tool_use_id"));
-        int k = id ? id_in(calls, id) : -1;
-        if (k >= 0 && !answered[k]) {
-            answered[k] = 1;
-            json_object_del(b, NAME_KEY);
-            json_array_append(results, b);
-        } else {
+        int k = id ? match_call(calls, answered, id) : -1;
+        if (k < 0) {
             json_array_append_new(others, orphan_text(b));
+            continue;
         }
+        answered[k] = 1;
+        json_object_del(b, NAME_KEY);
+        json_object_set(b, "tool_use_id", json_array_get(json_array_get(calls, (size_t)k), 0));
+        json_array_append(results, b);
     }
-    json_array_foreach(calls, i, b) if (!answered[i]) json_array_append_new(
-        results, json_pack("{s:s, s:O, s:b, s:s}", "type", "tool_result", "tool_use_id", b,
-                           "is_error", 1, "content", "No result was recorded for this call."));
+    json_array_foreach(calls, i, b)
+    {
+        if (answered[i]) continue;
+        json_array_append_new(results,
+                              json_pack("{s:s, s:O, s:b, s:s}", "type", "tool_result",
+                                        "tool_use_id", json_array_get(b, 0), "is_error", 1,
+                                        "content", "No result was recorded for this call."));
+    }
     free(answered);
     json_array_extend(results, others);
     json_decref(others);
@@ -322,22 +361,20 @@ json_t *mg_anthropic_messages(const mg_msg *msgs, int n)
     if (turn_is(json_array_get(turns, json_array_size(turns) - 1), "assistant"))
         json_array_append_new(turns, placeholder_turn());
 
+    /* Turns alternate now, starting and ending with the user's. */
+    json_t *seen = json_object(), *calls = json_array();
     for (size_t t = 0; t < json_array_size(turns); t++) {
         json_t *turn = json_array_get(turns, t);
-        if (!turn_is(turn, "user")) continue;
-        json_t *calls = json_array();
-        json_t *prev = t > 0 ? json_array_get(turns, t - 1) : NULL;
-        size_t i;
-        json_t *b;
-        json_array_foreach(json_object_get(prev, "content"), i, b)
-        {
-            const char *id = json_string_value(json_object_get(b, "id"));
-            if (is_type(b, "tool_use") && id && id_in(calls, id) < 0)
-                json_array_append_new(calls, json_string(id));
+        if (turn_is(turn, "assistant")) {
+            json_decref(calls);
+            calls = collect_calls(turn, seen);
+        } else {
+            pair_results(turn, calls);
+            json_array_clear(calls);
         }
-        pair_results(turn, calls);
-        json_decref(calls);
     }
+    json_decref(calls);
+    json_decref(seen);
     return turns;
 }
 
@@ -524,12 +561,18 @@ static mg_status anthropic_chat(mg_provider *base, const mg_llm_request *req, mg
     mg_status st = mg_http_perform_retry(&hreq, NULL, &resp, &attempts, err);
     free(payload);
     if (st) return st;
-    json_t *parsed = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+    /* Repaired first, so a stray invalid byte or \u0000 in the model's text
+     * does not make the whole reply unreadable. */
+    char *repaired = mg_json_repair(resp.body ? resp.body : "", resp.body_len);
+    json_error_t jerr;
+    json_t *parsed = json_loads(repaired, 0, &jerr);
+    free(repaired);
     if (resp.status < 200 || resp.status >= 300)
         st = mg_anthropic_error(resp.status, parsed, p->url, attempts > 1, err);
     else if (!json_is_object(parsed))
-        st = mg_err_set(err, MG_ERR_PROVIDER, "%s answered with a body that is not a JSON object",
-                        p->url);
+        st = mg_err_set(err, MG_ERR_PROVIDER,
+                        "%s answered with a body that is not a JSON object (%s)", p->url,
+                        parsed ? "another JSON type" : jerr.text);
     else
         st = mg_anthropic_parse_reply(parsed, reply, err);
     json_decref(parsed);

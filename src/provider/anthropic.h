@@ -54,8 +54,9 @@ mg_status mg_anthropic_open(const char *model, mg_provider **out, mg_error *err)
  *    turn, and every tool_result answers a tool_use of the previous turn: a
  *    result whose call is not in view becomes a text block naming the call,
  *    and a call whose result is missing gets an is_error result saying so;
- *  - ids are made to match ^[a-zA-Z0-9_-]+$ (other bytes become '_'), the
- *    same way for a call and its result.
+ *  - ids are made to match ^[a-zA-Z0-9_-]+$ (other bytes become '_') and
+ *    unique within the request (a repeat gets a "_2", "_3" suffix), the same
+ *    way for a call and its result.
  *
  * Thinking passthrough: when an assistant message has raw_content (the
  * content blocks the API returned), its thinking and redacted_thinking blocks

@@ -10,6 +10,7 @@
  * provider's configuration rules in one place, its own file.
  */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,8 +44,11 @@ mg_status mg_models_list(const char *provider, char **json_out, mg_error *err)
     mg_status st = mg_model_handle_check(buf_str(&handle), err);
     if (st) {
         buf_free(&handle);
-        /* The handle check lists the valid PROVIDER/MODEL forms; say it of providers. */
-        return mg_err_wrap(err, "unknown provider '%s'; ", name);
+        /* The handle check lists the valid PROVIDER/MODEL forms: pass them on. */
+        const char *forms = err ? strstr(err->message, "valid forms are ") : NULL;
+        char list[256];
+        snprintf(list, sizeof list, "%s", forms ? forms + strlen("valid forms are ") : "");
+        return mg_err_set(err, MG_ERR_USAGE, "unknown provider '%s' (handles are %s)", name, list);
     }
     mg_provider *p = NULL;
     st = mg_provider_open(buf_str(&handle), &p, err);

@@ -244,8 +244,10 @@ static mg_status unreachable(const ollama_conn *c, mg_error *err)
 {
     char cause[sizeof err->message];
     snprintf(cause, sizeof cause, "%s", err ? err->message : "");
-    const char *colon = strstr(cause, "attempts: ");
-    const char *why = colon ? colon + strlen("attempts: ") : cause;
+    /* "<METHOD> <url> failed after N attempt(s): <cause>": the URL is said below. */
+    const char *after = strstr(cause, " failed after ");
+    const char *colon = after ? strstr(after, ": ") : NULL;
+    const char *why = colon ? colon + 2 : cause;
     if (strstr(why, "timed out"))
         return mg_err_set(err, MG_ERR_PROVIDER,
                           "Ollama at %s did not answer in time (%.160s); loading a large model "

@@ -87,10 +87,9 @@ static const struct {
     const char *model_prefix;
     int window;
 } known_models[] = {
-    {"gpt-4.1", 1047576}, {"gpt-4o-mini", 128000},  {"gpt-4o", 128000}, {"gpt-4-turbo", 128000},
-    {"gpt-4", 8192},      {"gpt-3.5-turbo", 16385}, {"gpt-5", 400000},  {"o1", 200000},
-    {"o3", 200000},       {"o4-mini", 200000},
-    {"claude-", 200000}, /* every current Claude model */
+    {"gpt-4.1", 1047576}, {"gpt-4o-mini", 128000},  {"gpt-4o", 128000},  {"gpt-4-turbo", 128000},
+    {"gpt-4", 8192},      {"gpt-3.5-turbo", 16385}, {"gpt-5", 400000},   {"o1", 200000},
+    {"o3", 200000},       {"o4-mini", 200000},      {"claude-", 200000},
 };
 
 int mg_model_context_window(const char *handle)

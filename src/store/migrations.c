@@ -119,6 +119,16 @@ static const char *const migrations[] = {
      * must get them back unchanged (Anthropic's signed thinking blocks); NULL
      * for every other message. See mg_msg.raw_content. */
     "ALTER TABLE messages ADD COLUMN raw_content TEXT;",
+
+    /* 4: where a loaded passage came from (`archival load`): its file, the
+     * byte offset of its text there (of its line, for JSON Lines), and the
+     * SHA-256 of its whitespace-normalised text, so loading a file twice
+     * stores nothing new. NULL for passages stored otherwise until a load
+     * hashes them. See memory/passages_db.h. */
+    "ALTER TABLE passages ADD COLUMN source TEXT;"
+    "ALTER TABLE passages ADD COLUMN position INTEGER;"
+    "ALTER TABLE passages ADD COLUMN content_hash TEXT;"
+    "CREATE INDEX passages_hash ON passages(agent_id, content_hash);",
 };
 
 int mg_schema_version(void)

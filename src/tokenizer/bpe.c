@@ -111,19 +111,27 @@ static inline int slot_matches(const bpe_ranks *r, const bpe_slot *s, const uint
            (n <= 8 || memcmp(r->bytes + r->off[s->rank] + 8, p + 8, n - 8) == 0);
 }
 
-uint32_t bpe_rank_of(const bpe_ranks *r, const uint8_t *p, size_t n)
+/* The rank of p[0..n) (n >= 3) given its head and hash, or BPE_NONE. */
+static inline uint32_t table_find(const bpe_ranks *r, const uint8_t *p, size_t n, uint64_t head,
+                                  uint64_t hash)
 {
-    if (n == 2) return r->pair_rank[p[0] | p[1] << 8];
-    if (n == 1) return r->byte_rank[p[0]];
-    if (n > r->max_len || n == 0) return BPE_NONE;
-    uint64_t head = head_of(p, n);
-    uint32_t i = home_slot(hash_of(p, n, head), r->nslots);
+    if (n > r->max_len) return BPE_NONE;
+    uint32_t i = home_slot(hash, r->nslots);
     for (;;) {
         const bpe_slot *s = &r->slots[i];
         if (s->rank == BPE_NONE) return BPE_NONE;
         if (slot_matches(r, s, p, n, head)) return s->rank;
         if (++i == r->nslots) i = 0;
     }
+}
+
+uint32_t bpe_rank_of(const bpe_ranks *r, const uint8_t *p, size_t n)
+{
+    if (n == 2) return r->pair_rank[p[0] | p[1] << 8];
+    if (n == 1) return r->byte_rank[p[0]];
+    if (n == 0) return BPE_NONE;
+    uint64_t head = head_of(p, n);
+    return table_find(r, p, n, head, hash_of(p, n, head));
 }
 
 /* Adds token `rank` (already in bytes/off). 0 if its bytes are already in. */
@@ -169,7 +177,8 @@ static long base64_decode(const char *s, size_t n, uint8_t *out)
             v[j] = is_pad ? 0 : base64_value((unsigned char)s[i + j]);
             if (v[j] < 0) return -1;
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         out[o++] = (uint8_t)(w >> 16);
         if (i + 4 < n || pad < 2) out[o++] = (uint8_t)(w >> 8);
         if (i + 4 < n || pad < 1) out[o++] = (uint8_t)w;
@@ -192,7 +201,7 @@ static int short_insert(bpe_ranks *r, uint32_t rank)
 {
     const uint8_t *p = r->bytes + r->off[rank];
     uint32_t *at = r->off[rank + 1] - r->off[rank] == 1 ? &r->byte_rank[p[0]]
-                                                         : &r->pair_rank[p[0] | p[1] << 8];
+                                                        : &r->pair_rank[p[0] | p[1] << 8];
     if (*at != BPE_NONE) return 0;
     *at = rank;
     return 1;
@@ -255,8 +264,7 @@ mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t e
         used += (size_t)tok_len;
         r->off[n + 1] = (uint32_t)used;
         if ((uint32_t)tok_len > r->max_len) r->max_len = (uint32_t)tok_len;
-        if (tok_len > 2 && !table_insert(r, n))
-            return parse_fail(r, err, n + 1, "duplicate token");
+        if (tok_len > 2 && !table_insert(r, n)) return parse_fail(r, err, n + 1, "duplicate token");
         if (tok_len <= 2 && !short_insert(r, n))
             return parse_fail(r, err, n + 1, "duplicate token");
         n++;
@@ -320,12 +328,15 @@ static void scratch_reserve(bpe_scratch *s, size_t n)
     s->prev = mg_xrealloc(s->prev, cap * sizeof *s->prev);
     s->pair = mg_xrealloc(s->pair, cap * sizeof *s->pair);
     s->part = mg_xrealloc(s->part, cap * sizeof *s->part);
-    s->heap = mg_xrealloc(s->heap, cap * sizeof *s->heap);
+    /* The heap holds at most n - 1 + (merges so far) <= 2n entries: each
+     * merge pops its own entry and pushes at most two. */
+    s->heap = mg_xrealloc(s->heap, 2 * cap * sizeof *s->heap);
     s->cap = cap;
 }
 
 void bpe_scratch_free(bpe_scratch *s)
 {
+    free(s->cache);
     free(s->next);
     free(s->prev);
     free(s->pair);
@@ -363,8 +374,7 @@ static uint64_t heap_pop(uint64_t *h, size_t *len)
     return top;
 }
 
-size_t bpe_merge_heap(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, size_t n,
-                      uint32_t *out)
+size_t bpe_merge_heap(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, size_t n, uint32_t *out)
 {
     scratch_reserve(s, n);
     /* Parts are named by their first byte's position. next[i] is the next
@@ -425,14 +435,37 @@ size_t bpe_merge_heap(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, size
 size_t bpe_encode_piece(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, size_t n,
                         uint32_t *out)
 {
-    if (n == 1) {
-        out[0] = r->byte_rank[p[0]];
-        return 1;
+    if (n <= 2) {
+        uint32_t whole = bpe_rank_of(r, p, n);
+        if (whole != BPE_NONE) {
+            out[0] = whole;
+            return 1;
+        }
+        return bpe_merge_small(r, p, n, out);
     }
-    uint32_t whole = bpe_rank_of(r, p, n);
+    uint64_t head = head_of(p, n), hash = hash_of(p, n, head);
+    uint32_t whole = table_find(r, p, n, head, hash);
     if (whole != BPE_NONE) {
         out[0] = whole;
         return 1;
     }
-    return n <= BPE_SMALL_PIECE ? bpe_merge_small(r, p, n, out) : bpe_merge_heap(r, s, p, n, out);
+    if (n > BPE_CACHE_BYTES)
+        return n <= BPE_SMALL_PIECE ? bpe_merge_small(r, p, n, out)
+                                    : bpe_merge_heap(r, s, p, n, out);
+    /* Most pieces that need merging are words outside the vocabulary that
+     * recur (names, identifiers), so their merges are remembered. */
+    if (!s->cache) s->cache = mg_xcalloc(BPE_CACHE_SLOTS, sizeof *s->cache);
+    bpe_cache_entry *e = &s->cache[hash & (BPE_CACHE_SLOTS - 1)];
+    if (e->len == n && memcmp(e->bytes, p, n) == 0) {
+        memcpy(out, e->ids, e->count * sizeof *out);
+        return e->count;
+    }
+    size_t m = bpe_merge_small(r, p, n, out);
+    if (m <= BPE_CACHE_IDS) {
+        e->len = (uint8_t)n;
+        e->count = (uint8_t)m;
+        memcpy(e->bytes, p, n);
+        memcpy(e->ids, out, m * sizeof *out);
+    }
+    return m;
 }

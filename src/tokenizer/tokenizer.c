@@ -145,8 +145,7 @@ static void load_ranks(mg_tokenizer *tok, const struct encoding_info *enc, const
             return;
         }
         if (st != MG_ERR_NOT_FOUND) { /* present but unusable: say so */
-            snprintf(tok->status, sizeof tok->status, "%s; token counts are estimates",
-                     e.message);
+            snprintf(tok->status, sizeof tok->status, "%s; token counts are estimates", e.message);
             buf_free(&looked);
             return;
         }

@@ -43,12 +43,12 @@ typedef struct bpe_slot {
 /* Every token of an encoding, indexed both ways: by rank (decode) and by
  * bytes (encode). */
 typedef struct bpe_ranks {
-    uint32_t n;          /* tokens; ranks are 0 .. n-1 */
-    uint8_t *bytes;      /* token r is bytes[off[r] .. off[r+1]) */
-    uint32_t *off;       /* n + 1 offsets */
-    bpe_slot *slots;     /* tokens of 3 bytes or more: open addressing */
-    uint32_t nslots;     /* about n / 0.6 */
-    uint32_t max_len;    /* the longest token, in bytes */
+    uint32_t n;       /* tokens; ranks are 0 .. n-1 */
+    uint8_t *bytes;   /* token r is bytes[off[r] .. off[r+1]) */
+    uint32_t *off;    /* n + 1 offsets */
+    bpe_slot *slots;  /* tokens of 3 bytes or more: open addressing */
+    uint32_t nslots;  /* about n / 0.6 */
+    uint32_t max_len; /* the longest token, in bytes */
     uint32_t byte_rank[256];
     uint32_t *pair_rank; /* 65536: the rank of each 2-byte string, or BPE_NONE */
 } bpe_ranks;
@@ -63,11 +63,24 @@ void bpe_ranks_free(bpe_ranks *r);
 /* The rank of the token whose bytes are p[0..n), or BPE_NONE. */
 uint32_t bpe_rank_of(const bpe_ranks *r, const uint8_t *p, size_t n);
 
-/* Scratch space for merging long pieces; grows to the longest piece seen. */
+/* A remembered merge: the ids of a piece that is not a single token. */
+#define BPE_CACHE_SLOTS 4096 /* a power of two */
+#define BPE_CACHE_BYTES 22
+#define BPE_CACHE_IDS   6
+typedef struct bpe_cache_entry {
+    uint8_t len; /* 0: empty */
+    uint8_t count;
+    uint8_t bytes[BPE_CACHE_BYTES];
+    uint32_t ids[BPE_CACHE_IDS];
+} bpe_cache_entry;
+
+/* A tokenizer's working memory for merges: arrays for long pieces (grown to
+ * the longest piece seen) and the merge cache (allocated on first use). */
 typedef struct bpe_scratch {
     uint32_t *next, *prev, *pair, *part;
     uint64_t *heap;
     size_t cap;
+    bpe_cache_entry *cache;
 } bpe_scratch;
 
 void bpe_scratch_free(bpe_scratch *s);
@@ -77,7 +90,9 @@ void bpe_scratch_free(bpe_scratch *s);
 #define BPE_SMALL_PIECE 64
 
 /* The token ids of one piece p[0..n) (n >= 1), written to out (room for n
- * ids). Returns how many. Identical to tiktoken's byte_pair_encode. */
+ * ids). Returns how many. Identical to tiktoken's byte_pair_encode. Pieces
+ * of up to BPE_CACHE_BYTES that merge into at most BPE_CACHE_IDS tokens are
+ * remembered in s's cache. */
 size_t bpe_encode_piece(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, size_t n,
                         uint32_t *out);
 
@@ -107,6 +122,7 @@ typedef struct pretok_iter {
     size_t seg_start; /* current segment: valid UTF-8 or an invalid run */
     size_t seg_end;
     int seg_valid;
+    size_t next_end; /* end of the second piece of the last match, or 0 */
 } pretok_iter;
 
 void pretok_begin(pretok_iter *it, const char *text, size_t len);
@@ -126,8 +142,8 @@ size_t pretok_invalid_run(const uint8_t *p, size_t n);
 
 struct mg_tokenizer {
     char encoding[16];
-    int exact;          /* ranks loaded: counts are exact */
-    char status[768];   /* why not exact; "" when exact */
+    int exact;        /* ranks loaded: counts are exact */
+    char status[768]; /* why not exact; "" when exact */
     bpe_ranks ranks;
     pretok *pt;
     bpe_scratch scratch;

@@ -6,9 +6,9 @@ own provider settings, so results never depend on the machine they run on.
 
 The same suite runs against other providers' mocks: MEMGPT_TEST_PROVIDER=
 anthropic starts tests/mock/anthropic_mock.py instead, points ANTHROPIC_* at
-it, and gives agents created without --model an anthropic/ model (=ollama:
-tests/mock/ollama_mock.py, OLLAMA_HOST, ollama/gpt-4o-mini). That mock
-takes the same scripts (push) and records requests in the same shape, so tests
+it, and gives agents created without --model an anthropic/ model; =ollama
+does the same with tests/mock/ollama_mock.py, OLLAMA_HOST and ollama/
+gpt-4o-mini. Those mocks take the same scripts (push) and records requests in the same shape, so tests
 run unchanged. A case that is about one wire format lists it in `providers`
 and is skipped in the other runs.
 

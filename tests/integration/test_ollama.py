@@ -394,6 +394,23 @@ class ModelsCommandTest(OllamaCase):
         # The home directory is never needed.
         self.assertEqual(os.listdir(self.home), [])
 
+    def test_provider_without_listing(self):
+        """A provider whose module has no list_models says so clearly (exit
+        2); once it has one, it lists from its own mock like the others."""
+        from anthropic_mock import MockAnthropic
+        anthropic = MockAnthropic(api_key="k").start()
+        self.addCleanup(anthropic.stop)
+        proc = self.run_memgpt("models", "--provider", "anthropic", check=None,
+                               env={"ANTHROPIC_API_KEY": "k",
+                                    "ANTHROPIC_BASE_URL": anthropic.base_url})
+        if proc.returncode == 2:
+            self.assertIn("listing models is not supported for provider 'anthropic' yet",
+                          proc.stderr)
+            self.assertEqual(anthropic.requests, [])
+        else:
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertTrue(proc.stdout.strip())
+
     def test_malformed_listing(self):
         for body, ok in (('{"models": "x"}', False), ('{"models": null}', True),
                          ('{"models": [{"name": 5}, 7, {"name": "ok"}]}', True)):

@@ -23,10 +23,11 @@ wording. In particular it refuses:
   - a prompt over the model's window: 400 invalid_request_error
     "prompt is too long: N tokens > W maximum".
 
-Deliberately stricter than the real service in one place: the live API now
-merges consecutive same-role turns, but an agent that relies on that merges
-tool results and events in an order it does not control, so the mock keeps
-the older rule and refuses them.
+Deliberately stricter than the real service in one place: the API used to
+refuse non-alternating roles and a first turn that is not the user's, and
+now documents that it merges consecutive same-role turns instead. A client
+that leans on the merging lets the server decide where its tool results and
+events go, so the mock keeps the older, stricter rules.
 
 Scripting is the same as MockOpenAI's, so a test suite written for one runs
 against the other unchanged: push(spec) queues responses in the OpenAI-style

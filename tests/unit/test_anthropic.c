@@ -245,6 +245,35 @@ static void test_ids_arguments_and_failures(void **state)
     free_msgs(q, 4);
 }
 
+static void test_repeated_ids_are_made_unique(void **state)
+{
+    /* Ids reused by an earlier turn, and twice within one turn (possible
+     * with other providers' data): the API refuses repeats in a request. */
+    mg_msg q[] = {user("go"),
+                  assistant(NULL, 1, "say", "send_message", "{}"),
+                  tool("say", "s", "one"),
+                  user("again"),
+                  assistant(NULL, 2, "say", "f", "{}", "say", "g", "{}"),
+                  tool("say", "f", "two"),
+                  tool("say", "g", "three")};
+    json_t *m = map(q, 7);
+    assert_int_equal(json_array_size(m), 5);
+    json_t *calls = json_object_get(json_array_get(m, 3), "content");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(calls, 0), "id")),
+                        "say_2");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(calls, 1), "id")),
+                        "say_3");
+    assert_json(json_object_get(json_array_get(m, 4), "content"),
+                "[{\"type\":\"tool_result\",\"tool_use_id\":\"say_2\",\"content\":\"two\"},"
+                "{\"type\":\"tool_result\",\"tool_use_id\":\"say_3\",\"content\":\"three\"}]");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_array_get(m, 2), "content"), 0), "tool_use_id")),
+        "say");
+    json_decref(m);
+    free_msgs(q, 7);
+}
+
 /* ------------------------------------------------------------- thinking */
 
 static const char *thinking_reply =
@@ -553,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_orphan_result_becomes_text),
         cmocka_unit_test(test_missing_result_is_answered),
         cmocka_unit_test(test_ids_arguments_and_failures),
+        cmocka_unit_test(test_repeated_ids_are_made_unique),
         cmocka_unit_test(test_parse_reply_with_thinking),
         cmocka_unit_test(test_thinking_blocks_are_sent_back_unchanged),
         cmocka_unit_test(test_no_raw_content_without_thinking),

@@ -2,7 +2,8 @@
  * test_embed.c - the offline lexical embedder.
  *
  * Quality tests compare similarities rather than fixed numbers, so they
- * survive retuning of the weights: a morphological or accented variant must
+ * survive retuning of the weights (including the caller's word weights of
+ * mg_embed_offline_weighted): a morphological or accented variant must
  * beat an unrelated text, a paraphrase sharing words must outrank unrelated
  * sentences. Robustness tests feed junk (invalid UTF-8, random bytes, a 5 MB
  * input, very long tokens) and only require a well-formed result. The
@@ -326,6 +327,60 @@ static void *embed_job(void *arg)
     return NULL;
 }
 
+/* Word weights for test_weighted: ctx is a NULL-terminated list of
+ * {word, weight} pairs; other words weigh 1. */
+typedef struct word_weight {
+    const char *word;
+    float weight;
+} word_weight;
+
+static float table_weight(void *ctx, const char *word, size_t n)
+{
+    for (const word_weight *w = ctx; w->word; w++)
+        if (strlen(w->word) == n && memcmp(w->word, word, n) == 0) return w->weight;
+    return 1.0f;
+}
+
+static float weighted_sim(const char *query, const word_weight *weights, const char *text)
+{
+    float q[DIM], t[DIM];
+    mg_embed_offline_weighted(query, strlen(query), q, DIM, table_weight, (void *)weights);
+    embed(text, t);
+    return mg_vec_dot(q, t, DIM);
+}
+
+static void test_weighted(void **state)
+{
+    (void)state;
+    const char *text = "The red boat sailed past the blue house, twice.";
+    float plain[DIM], v[DIM];
+    embed(text, plain);
+
+    /* No weights, weights of 1 and invalid weights all give the plain vector. */
+    mg_embed_offline_weighted(text, strlen(text), v, DIM, NULL, NULL);
+    assert_memory_equal(plain, v, sizeof plain);
+    const word_weight ones[] = {{"red", 1.0f}, {NULL, 0}};
+    mg_embed_offline_weighted(text, strlen(text), v, DIM, table_weight, (void *)ones);
+    assert_memory_equal(plain, v, sizeof plain);
+    const word_weight junk[] = {{"red", NAN}, {"boat", -2.0f}, {"house", 1e30f}, {NULL, 0}};
+    mg_embed_offline_weighted(text, strlen(text), v, DIM, table_weight, (void *)junk);
+    assert_memory_equal(plain, v, sizeof plain);
+
+    /* The word weighed most decides which text the query is closer to. Words
+     * reach the callback folded, before stemming. */
+    const word_weight red[] = {{"red", 8.0f}, {NULL, 0}};
+    const word_weight boats[] = {{"boats", 8.0f}, {NULL, 0}};
+    assert_true(weighted_sim("red boats", red, "a red car") >
+                weighted_sim("red boats", red, "a blue boat"));
+    assert_true(weighted_sim("Red BOATS", boats, "a blue boat") >
+                weighted_sim("Red BOATS", boats, "a red car"));
+
+    /* A weight of 0 removes a word: nothing but it shared, nothing left. */
+    const word_weight no_red[] = {{"red", 0.0f}, {NULL, 0}};
+    assert_true(fabsf(weighted_sim("red boats", no_red, "a red car")) < 0.15f);
+    assert_true(weighted_sim("red boats", no_red, "a blue boat") > 0.3f);
+}
+
 static void test_thread_safe(void **state)
 {
     (void)state;
@@ -386,8 +441,8 @@ int main(void)
         cmocka_unit_test(test_long_tokens),         cmocka_unit_test(test_large_input),
         cmocka_unit_test(test_morphology),          cmocka_unit_test(test_typos_share_fragments),
         cmocka_unit_test(test_paraphrase_ranking),  cmocka_unit_test(test_accents),
-        cmocka_unit_test(test_cjk_is_not_one_word), cmocka_unit_test(test_thread_safe),
-        cmocka_unit_test(test_throughput),
+        cmocka_unit_test(test_cjk_is_not_one_word), cmocka_unit_test(test_weighted),
+        cmocka_unit_test(test_thread_safe),         cmocka_unit_test(test_throughput),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,10 @@
 /* Unit tests: core memory edits and limits; recall search and its query
- * sanitizer; archival insert and search. */
+ * sanitizer; archival insert and search, and the search's ranking (dates,
+ * neighbours, single rankings, rare words). */
 #include "testutil.h"
 
 #include "agent/agent.h"
+#include "memory/archival.h"
 #include "memory/core_memory.h"
 #include "memory/recall.h"
 
@@ -203,6 +205,152 @@ static void test_archival(void **state)
     mg_free(json);
 }
 
+/* 2023-05-08T12:00:00Z and later times, for the ranking tests. */
+#define MAY_8_2023_NOON 1683547200000LL
+#define HOUR_MS         3600000LL
+
+static void insert_at(fixture *f, const char *text, int64_t time_ms)
+{
+    mg_error err = {0};
+    assert_int_equal(mg_archival_insert(f->agent, text, NULL, time_ms, &err), MG_OK);
+}
+
+/* Searches in `mode` and returns the result list (a new reference) and the
+ * total. */
+static json_t *search_mode(fixture *f, const char *query, archival_mode mode, int *total)
+{
+    mg_search s = {.query = query, .limit = 10};
+    mg_error err = {0};
+    json_t *found;
+    assert_int_equal(
+        archival_search_mode(f->store, f->agent->id, f->agent->embedder, &s, mode, &found, &err),
+        MG_OK);
+    json_t *results = json_incref(json_object_get(found, "results"));
+    *total = (int)json_integer_value(json_object_get(found, "total"));
+    json_decref(found);
+    return results;
+}
+
+static const char *text_at(json_t *results, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(results, i), "text"));
+}
+
+/* A date in the query picks passages stored on that day (or in that month),
+ * and is not searched for as words. */
+static void test_archival_dates(void **state)
+{
+    fixture *f = *state;
+    insert_at(f, "The concert was loud and the band played until midnight.", MAY_8_2023_NOON);
+    insert_at(f, "We went to a concert in the park, the band was great.",
+              MAY_8_2023_NOON + 24 * 24 * HOUR_MS); /* June 1 */
+    insert_at(f, "On 8 May 2023 I wrote this date into the text.",
+              MAY_8_2023_NOON + 60 * 24 * HOUR_MS);
+    int total;
+    json_t *r =
+        search_mode(f, "Which band played at the concert on 8 May, 2023?", ARCHIVAL_HYBRID, &total);
+    assert_string_equal(text_at(r, 0), "The concert was loud and the band played until midnight.");
+    json_decref(r);
+    r = search_mode(f, "Which band played at the concert on May 8th, 2023?", ARCHIVAL_HYBRID,
+                    &total);
+    assert_string_equal(text_at(r, 0), "The concert was loud and the band played until midnight.");
+    json_decref(r);
+    r = search_mode(f, "band at the concert in June 2023", ARCHIVAL_HYBRID, &total);
+    assert_string_equal(text_at(r, 0), "We went to a concert in the park, the band was great.");
+    json_decref(r);
+    /* The date's words are not search words: only the passages with
+     * "concert" or "band" match, not the one that merely mentions the date. */
+    r = search_mode(f, "concert 2023-05-08", ARCHIVAL_HYBRID, &total);
+    assert_string_equal(text_at(r, 0), "The concert was loud and the band played until midnight.");
+    for (size_t i = 0; i < json_array_size(r); i++)
+        assert_null(strstr(text_at(r, i), "wrote this date"));
+    json_decref(r);
+    /* A query that is only a date still searches its words. */
+    r = search_mode(f, "8 May 2023", ARCHIVAL_HYBRID, &total);
+    assert_true(total >= 1);
+    json_decref(r);
+}
+
+/* Passages stored together share relevance: a reply with no word of the
+ * query follows the passage it answers, but not across a gap in time. */
+static void test_archival_neighbours(void **state)
+{
+    fixture *f = *state;
+    int64_t t = MAY_8_2023_NOON;
+    insert_at(f, "Ana: What did you take away from the novel about the lighthouse keeper?", t);
+    insert_at(f, "Ben: It taught me patience, and that hope lasts.", t);
+    for (int i = 0; i < 6; i++)
+        insert_at(f, "Cleo: unrelated chatter about weekend plans and groceries.", t + 5 * HOUR_MS);
+    insert_at(f, "Dan: I loved a novel like that once.", t + 9 * HOUR_MS);
+    insert_at(f, "Eve: Me too, a minute later.", t + 9 * HOUR_MS + 60000);
+    insert_at(f, "Fay: Me too, two hours later.", t + 11 * HOUR_MS);
+
+    int total;
+    json_t *r = search_mode(f, "novel lighthouse keeper take away", ARCHIVAL_HYBRID, &total);
+    assert_string_equal(text_at(r, 0),
+                        "Ana: What did you take away from the novel about the lighthouse keeper?");
+    assert_string_equal(text_at(r, 1), "Ben: It taught me patience, and that hope lasts.");
+    assert_string_equal(text_at(r, 2), "Dan: I loved a novel like that once.");
+    /* Eve, a minute after Dan, gets a share of his relevance; Fay, two hours
+     * later, none; Cleo's chatter has no word of the query. */
+    int eve = 0;
+    for (size_t i = 0; i < json_array_size(r); i++) {
+        eve |= strncmp(text_at(r, i), "Eve:", 4) == 0;
+        assert_null(strstr(text_at(r, i), "Fay:"));
+        assert_null(strstr(text_at(r, i), "Cleo:"));
+    }
+    assert_true(eve);
+    json_decref(r);
+
+    /* Plain BM25 knows nothing of neighbours: the reply is not a hit. */
+    r = search_mode(f, "novel lighthouse keeper take away", ARCHIVAL_TEXT, &total);
+    assert_int_equal(total, 2); /* Ana and Dan */
+    for (size_t i = 0; i < json_array_size(r); i++)
+        assert_null(strstr(text_at(r, i), "Ben:"));
+    json_decref(r);
+}
+
+/* The single rankings: BM25 needs a shared word, the embedder does not. */
+static void test_archival_modes(void **state)
+{
+    fixture *f = *state;
+    insert_at(f, "I will receive the parcel tomorrow morning", 0);
+    insert_at(f, "The weather is mild", 0);
+    int total;
+    json_t *r = search_mode(f, "recieve", ARCHIVAL_TEXT, &total);
+    assert_int_equal(total, 0);
+    json_decref(r);
+    r = search_mode(f, "recieve", ARCHIVAL_VECTOR, &total);
+    assert_string_equal(text_at(r, 0), "I will receive the parcel tomorrow morning");
+    json_decref(r);
+    r = search_mode(f, "recieve", ARCHIVAL_HYBRID, &total);
+    assert_string_equal(text_at(r, 0), "I will receive the parcel tomorrow morning");
+    json_decref(r);
+    r = search_mode(f, "parcel", ARCHIVAL_TEXT, &total);
+    assert_int_equal(total, 1);
+    assert_string_equal(text_at(r, 0), "I will receive the parcel tomorrow morning");
+    json_decref(r);
+}
+
+/* The query's embedding weighs words by rarity: a name on every passage
+ * does not outweigh the one word that finds the answer. */
+static void test_archival_rare_words_lead(void **state)
+{
+    fixture *f = *state;
+    const char *chatter[] = {"Ana: hello there",  "Ana: see you soon", "Ana: so glad",
+                             "Ana: thanks a lot", "Ana: sounds great", "Ana: good morning",
+                             "Ana: how are you",  "Ana: talk later"};
+    for (size_t i = 0; i < sizeof chatter / sizeof chatter[0]; i++)
+        insert_at(f, chatter[i], 0);
+    const char *answer = "Ana: we finally took the old boat out with my uncle and his two "
+                         "dogs, a cold and windy day on the lake, but everyone loved it";
+    insert_at(f, answer, 0);
+    int total;
+    json_t *r = search_mode(f, "Ana boat", ARCHIVAL_VECTOR, &total);
+    assert_string_equal(text_at(r, 0), answer);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +360,11 @@ int main(void)
         cmocka_unit_test(test_fts_query_sanitizer),
         cmocka_unit_test_setup_teardown(test_recall_search, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_dates, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_neighbours, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_modes, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_rare_words_lead, fixture_setup,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,137 @@
+/*
+ * cmd_agents_set.c - `memgpt agents set NAME [settings]`: changes an agent's
+ * settings after creation, through mg_agent_configure.
+ *
+ * The flags are those of `agents create` (minus the initial blocks, which
+ * `memory set` edits) plus --system-default. Only the flags given change;
+ * the library checks the result as a whole, so an invalid combination
+ * changes nothing. When the embedder changes and the agent has passages,
+ * the command says how to re-embed them: until then archival search finds
+ * them by their words only.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct setting {
+    const char *name;
+    const char **value;
+} setting;
+
+static int parse_positive(const char *text, const char *what, int *out)
+{
+    if (!text) return EXIT_OK;
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || v < 1 || v > 100000000)
+        return cli_usage("%s must be a whole number >= 1", what);
+    *out = (int)v;
+    return EXIT_OK;
+}
+
+/* N, or off (also 0 or -1): -1. */
+static int parse_or_off(const char *text, const char *what, int *out)
+{
+    if (!text) return EXIT_OK;
+    if (strcmp(text, "off") == 0 || strcmp(text, "0") == 0 || strcmp(text, "-1") == 0) {
+        *out = -1;
+        return EXIT_OK;
+    }
+    return parse_positive(text, what, out);
+}
+
+static int parse_fraction(const char *text, const char *what, double *out)
+{
+    if (!text) return EXIT_OK;
+    char *end;
+    double v = strtod(text, &end);
+    if (!*text || *end || !(v > 0) || v > 1)
+        return cli_usage("%s must be a number in (0, 1]", what);
+    *out = v;
+    return EXIT_OK;
+}
+
+/* What describe says about the agent: its embedder (caller frees) and
+ * passage count. */
+static char *agent_embedder(cli *c, const char *name, long long *passages)
+{
+    mg_agent *a;
+    mg_error err = {0};
+    *passages = 0;
+    if (mg_agent_open(c->store, name, &a, &err)) return NULL;
+    char *text = NULL;
+    mg_status st = mg_agent_describe(a, &text, &err);
+    mg_agent_free(a);
+    if (st) return NULL;
+    json_t *obj = json_loads(text, 0, NULL);
+    mg_free(text);
+    const char *spec = json_string_value(json_object_get(obj, "embedder"));
+    char *out = spec ? strdup(spec) : NULL;
+    *passages = (long long)json_integer_value(json_object_get(obj, "passages"));
+    json_decref(obj);
+    return out;
+}
+
+int cmd_agents_set(cli *c, int argc, char **argv)
+{
+    const char *model = NULL, *window = NULL, *embedder = NULL, *steps = NULL, *reflect = NULL,
+               *idle = NULL, *warn = NULL, *flush = NULL, *system = NULL;
+    int system_default = 0;
+    const setting table[] = {{"--model", &model},           {"--context-window", &window},
+                             {"--embedder", &embedder},     {"--step-limit", &steps},
+                             {"--reflect-every", &reflect}, {"--idle-seconds", &idle},
+                             {"--warn-fraction", &warn},    {"--flush-fraction", &flush},
+                             {"--system", &system},         {0}};
+    const char *name = NULL;
+    int given = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--system-default") == 0) {
+            system_default = 1;
+            given++;
+            continue;
+        }
+        if (argv[i][0] != '-') {
+            if (name) return cli_usage("agents set takes one NAME (got '%s' too)", argv[i]);
+            name = argv[i];
+            continue;
+        }
+        const setting *s = table;
+        while (s->name && strcmp(s->name, argv[i]) != 0)
+            s++;
+        if (!s->name) return cli_usage("unknown option %s", argv[i]);
+        if (i + 1 >= argc) return cli_usage("%s needs a value", argv[i]);
+        *s->value = argv[++i];
+        given++;
+    }
+    if (!name) return cli_usage("agents set needs the NAME of an agent");
+    if (!given) return cli_usage("agents set needs at least one setting to change");
+    if (system && system_default) return cli_usage("--system and --system-default conflict");
+    if (system && system[0] != '@') return cli_usage("--system takes @FILE");
+    mg_agent_config changes = {.model = model, .embedder = embedder};
+    int rc = parse_positive(window, "--context-window", &changes.context_window);
+    if (!rc) rc = parse_positive(steps, "--step-limit", &changes.step_limit);
+    if (!rc) rc = parse_or_off(reflect, "--reflect-every", &changes.reflect_every);
+    if (!rc) rc = parse_or_off(idle, "--idle-seconds", &changes.idle_seconds);
+    if (!rc) rc = parse_fraction(warn, "--warn-fraction", &changes.warn_fraction);
+    if (!rc) rc = parse_fraction(flush, "--flush-fraction", &changes.flush_fraction);
+    char *system_text = NULL;
+    if (!rc && system && !(system_text = cli_text_arg(system))) rc = EXIT_RUNTIME;
+    changes.system_prompt = system_default ? "" : system_text;
+    if (!rc) rc = cli_open_store(c);
+    long long passages = 0;
+    char *old_embedder = !rc && embedder ? agent_embedder(c, name, &passages) : NULL;
+    mg_error err = {0};
+    if (!rc && mg_agent_configure(c->store, name, &changes, &err)) rc = cli_fail(&err);
+    if (!rc) {
+        printf("updated agent %s\n", name);
+        if (old_embedder && strcmp(old_embedder, embedder) != 0 && passages > 0)
+            printf("%lld archival passage%s embedded by %s: search finds them by their "
+                   "words only until you run: memgpt archival reembed --agent %s\n",
+                   passages, passages == 1 ? " was" : "s were", old_embedder, name);
+    }
+    free(old_embedder);
+    free(system_text);
+    return rc;
+}

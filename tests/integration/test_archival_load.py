@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""Integration tests of `memgpt archival load`, `memgpt archival reembed` and
+`memgpt agents set`: loading a directory tree of .txt, .md, .jsonl, .pdf and
+extension-less files, loading twice, files that cannot be read, the summary
+line and the terminal progress bar, pdftotext missing, re-embedding with a
+second embedder (the mock's embeddings endpoint), resuming a failed
+re-embedding, and the validation of `agents set`.
+"""
+
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import MEMGPT_BIN, PROVIDER, MemgptTestCase, main  # noqa: E402
+
+SUMMARY = re.compile(
+    r"^(?P<files>\d+) files?, (?P<added>\d+) chunks? added, (?P<skipped>\d+) skipped as "
+    r"duplicates?, (?P<errors>\d+) errors?, (?P<mb>[\d.]+) MB in (?P<secs>[\d.]+) s "
+    r"\((?P<rate>[\d.]+) MB/s\)(?:; (?P<failed>\d+) files? failed)?"
+    r"(?:; (?P<ignored>\d+) files? of other types ignored)?$")
+
+# A second embedder served by this run's mock, and the path its requests hit.
+SECOND_EMBEDDER = {"openai": ("openai/text-embedding-3-small", "/v1/embeddings"),
+                   "ollama": ("ollama/nomic-embed-text", "/api/embed")}.get(PROVIDER)
+
+WORDS = ("river lantern harbour keeper winter ledger the of a quietly sailed biscuit "
+         "mountain orchard copper violet").split()
+
+
+def prose(paragraphs, seed, sentences=5):
+    """Deterministic English-like paragraphs separated by blank lines."""
+    state = seed
+    out = []
+    for _ in range(paragraphs):
+        sents = []
+        for _ in range(sentences):
+            state = (state * 1103515245 + 12345) % 2**31
+            n = 5 + state % 10
+            words = []
+            for _ in range(n):
+                state = (state * 1103515245 + 12345) % 2**31
+                words.append(WORDS[state % len(WORDS)])
+            sents.append(" ".join(words).capitalize() + ".")
+        out.append(" ".join(sents))
+    return "\n\n".join(out) + "\n"
+
+
+def minimal_pdf(lines):
+    """A valid one-page PDF showing `lines` in Helvetica, written by hand:
+    catalog, page tree, page, content stream, font, and a byte-exact xref."""
+    def esc(s):
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    content = ("BT /F1 12 Tf 72 720 Td 14 TL "
+               + " ".join(f"({esc(line)}) Tj T*" for line in lines) + " ET")
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n"
+            "%%EOF\n").encode()
+    return bytes(out)
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+
+class LoadCase(MemgptTestCase):
+    def setUp(self):
+        super().setUp()
+        self.docs = tempfile.mkdtemp(prefix="memgpt-docs-")
+        self.addCleanup(shutil.rmtree, self.docs, True)
+        self.run_memgpt("agents", "create", "a", check=0)
+
+    def load(self, *args, check=0, env=None):
+        return self.run_memgpt("archival", "load", "--agent", "a", *args, check=check, env=env,
+                               timeout=120)
+
+    def summary(self, proc):
+        """The one summary line of a non-terminal run, parsed."""
+        lines = proc.stdout.splitlines()
+        self.assertEqual(len(lines), 1, f"expected one summary line: {proc.stdout!r}")
+        m = SUMMARY.match(lines[0])
+        self.assertIsNotNone(m, f"not a summary line: {lines[0]!r}")
+        return {k: (float(v) if k in ("mb", "secs", "rate") else int(v or 0))
+                for k, v in m.groupdict().items()}
+
+    def search(self, query, limit=5):
+        out = self.run_memgpt("archival", "search", "--agent", "a", "--json", "--limit", limit,
+                              query, check=0).stdout
+        return json.loads(out)["results"]
+
+    def passages(self):
+        con = sqlite3.connect(os.path.join(self.home, "memgpt.db"))
+        try:
+            return con.execute("SELECT text, source, position, content_hash, embedder, tags "
+                               "FROM passages ORDER BY id").fetchall()
+        finally:
+            con.close()
+
+    def show(self):
+        return json.loads(self.run_memgpt("agents", "show", "a", "--json", check=0).stdout)
+
+
+class LoadTreeTest(LoadCase):
+    def make_tree(self):
+        d = self.docs
+        write(f"{d}/notes.txt", prose(30, 1))
+        write(f"{d}/guide.md", "# Orchard guide\n\n" + prose(6, 2) +
+              "\n## Copper kettles\n\nThe copper kettle whistles at dawn.\n")
+        long_text = prose(20, 3).replace("\n\n", " ")
+        write(f"{d}/sub/facts.jsonl", "\n".join([
+            json.dumps({"text": "The lighthouse cat is called Biscuit.", "tags": ["cat"]}),
+            "",
+            json.dumps({"text": "Quarterly revenue grew by four percent.",
+                        "time": "2023-10-13"}),
+            json.dumps({"text": long_text}),
+        ]) + "\n")
+        write(f"{d}/sub/deeper/manual.pdf",
+              minimal_pdf(["The zeppelin pilot is named Ottoline.",
+                           "She flies over Lisbon every Tuesday."]))
+        write(f"{d}/README", "Extension-less notes: the violet umbrella is in the attic.\n")
+        write(f"{d}/.git/config", "[core]\n\thidden = true\n")
+        write(f"{d}/photo.png", b"\x89PNG\r\n\x1a\n\x00\x00")
+        return long_text
+
+    def test_tree_loads_once(self):
+        if not shutil.which("pdftotext"):
+            self.skipTest("pdftotext (poppler-utils) is not installed; `make deps` installs it")
+        long_text = self.make_tree()
+        proc = self.load(self.docs)
+        self.assertEqual(proc.stderr, "")
+        s = self.summary(proc)
+        self.assertEqual((s["files"], s["errors"], s["failed"], s["skipped"], s["ignored"]),
+                         (5, 0, 0, 0, 1))
+        rows = self.passages()
+        self.assertEqual(len(rows), s["added"])
+        self.assertEqual(self.show()["passages"], s["added"])
+        self.assertGreater(s["mb"], 0)
+
+        # Every kind was loaded, with its source, and is found by search.
+        sources = {os.path.basename(r[1]) for r in rows}
+        self.assertEqual(sources, {"notes.txt", "guide.md", "facts.jsonl", "manual.pdf",
+                                   "README"})
+        self.assertTrue(all(os.path.isabs(r[1]) for r in rows))
+        self.assertIn("Ottoline", self.search("zeppelin pilot Ottoline")[0]["text"])
+        self.assertIn("violet umbrella", self.search("violet umbrella attic")[0]["text"])
+        hit = self.search("lighthouse cat Biscuit")[0]
+        self.assertEqual((hit["text"], hit["tags"]),
+                         ("The lighthouse cat is called Biscuit.", ["cat"]))
+        revenue = [r for r in rows if r[0].startswith("Quarterly revenue")]
+        self.assertEqual(len(revenue), 1)
+        self.assertIn("copper kettle", self.search("copper kettle whistles")[0]["text"])
+
+        # Text and Markdown positions are byte offsets of the passage in its file.
+        for text, source, position, digest, embedder, _ in rows:
+            self.assertRegex(digest, r"^[0-9a-f]{64}$")
+            self.assertEqual(embedder, "offline")
+            if source.endswith((".txt", ".md", "README")):
+                with open(source, "rb") as f:
+                    raw = f.read()
+                self.assertEqual(raw[position:position + len(text.encode())].decode(), text)
+        # The long JSON line was chunked; its chunks all point at its line.
+        with open(f"{self.docs}/sub/facts.jsonl", "rb") as f:
+            line_start = f.read().index(b'{"text": "' + long_text[:20].encode())
+        long_rows = [r for r in rows if r[1].endswith("facts.jsonl") and r[2] == line_start]
+        self.assertGreater(len(long_rows), 1)
+        # Notes are cut at paragraph ends, with chunks under the token budget.
+        notes = [r[0] for r in rows if r[1].endswith("notes.txt")]
+        self.assertGreater(len(notes), 3)
+        self.assertTrue(all(t.endswith(".") for t in notes))
+
+        # Again: nothing new, everything counted as a duplicate.
+        again = self.summary(self.load(self.docs))
+        self.assertEqual((again["added"], again["skipped"], again["errors"]),
+                         (0, s["added"], 0))
+        self.assertEqual(len(self.passages()), s["added"])
+        # A file given by name, and smaller chunks: only the new chunks are added.
+        smaller = self.summary(self.load("--chunk-tokens", "60", "--overlap", "0",
+                                         f"{self.docs}/notes.txt"))
+        self.assertGreater(smaller["added"], len(notes))
+        self.assertEqual(len(self.passages()), s["added"] + smaller["added"])
+        self.assert_all_requests_valid()
+
+    def test_unreadable_files_are_reported_and_skipped(self):
+        d = self.docs
+        write(f"{d}/good.txt", "The harbour master keeps a green parrot called Juniper.\n")
+        write(f"{d}/program", b"\x7fELF\x02\x01\x01\x00\x00\x00")        # binary, no extension
+        write(f"{d}/latin1.txt", "caf\xe9 cr\xe8me".encode("latin-1"))  # not UTF-8
+        os.symlink(f"{d}/missing-target.txt", f"{d}/gone.txt")           # dangling link
+        write(f"{d}/mixed.jsonl", '{"text": "Valid line about the orchard."}\n{oops\n')
+        bad = ["program", "latin1.txt", "gone.txt", "mixed.jsonl:2"]
+        if os.geteuid() != 0:  # root reads anything: permissions only bite others
+            write(f"{d}/locked.txt", "secret")
+            os.chmod(f"{d}/locked.txt", 0)
+            self.addCleanup(os.chmod, f"{d}/locked.txt", 0o600)
+            bad.append("locked.txt")
+        proc = self.load(d, check=1)
+        errors = proc.stderr.splitlines()
+        self.assertEqual(len(errors), len(bad), proc.stderr)
+        for name in bad:
+            line = [e for e in errors if f"/{name}:" in e]
+            self.assertEqual(len(line), 1, f"{name} not reported once: {proc.stderr}")
+            self.assertTrue(line[0].startswith("memgpt: "))
+        self.assertIn("binary", [e for e in errors if "/program:" in e][0])
+        self.assertIn("UTF-8", [e for e in errors if "latin1.txt" in e][0])
+        s = self.summary(proc)
+        self.assertEqual((s["errors"], s["failed"]), (len(bad), len(bad)))
+        self.assertEqual(s["added"], 2)  # good.txt and the valid JSON line
+        self.assertIn("Juniper", self.search("green parrot Juniper")[0]["text"])
+        self.assertIn("orchard", self.search("orchard valid line")[0]["text"])
+
+        # A missing path and an unsupported file named explicitly: reported too.
+        proc = self.load(f"{d}/good.txt", f"{d}/nope", check=1)
+        self.assertIn("No such file", proc.stderr)
+        write(f"{d}/pic.gif", b"GIF89a")
+        proc = self.load(f"{d}/pic.gif", check=1)
+        self.assertIn("unsupported file type", proc.stderr)
+
+    def test_pdf_without_pdftotext(self):
+        write(f"{self.docs}/a.pdf", minimal_pdf(["Nothing to see."]))
+        write(f"{self.docs}/b.txt", "The pdf next to me will fail; I will not.\n")
+        empty_bin = tempfile.mkdtemp(prefix="memgpt-nopath-")
+        self.addCleanup(shutil.rmtree, empty_bin, True)
+        proc = self.load(self.docs, check=1, env={"PATH": empty_bin})
+        self.assertEqual(len(proc.stderr.splitlines()), 1, proc.stderr)
+        self.assertIn("a.pdf", proc.stderr)
+        self.assertIn("pdftotext", proc.stderr)
+        self.assertIn("poppler-utils", proc.stderr)
+        s = self.summary(proc)
+        self.assertEqual((s["files"], s["added"], s["failed"]), (2, 1, 1))
+
+    def test_broken_pdf(self):
+        if not shutil.which("pdftotext"):
+            self.skipTest("pdftotext (poppler-utils) is not installed; `make deps` installs it")
+        write(f"{self.docs}/broken.pdf", b"%PDF-1.4\nthis is not really a pdf\n")
+        proc = self.load(self.docs, check=1)
+        self.assertRegex(proc.stderr, r"^memgpt: .*broken\.pdf: pdftotext failed")
+
+    def test_usage_errors(self):
+        write(f"{self.docs}/a.txt", "hello there")
+        for args in (["--chunk-tokens", "5", self.docs], ["--chunk-tokens", "abc", self.docs],
+                     ["--overlap", "200", self.docs], ["--nope", self.docs], []):
+            with self.subTest(args=args):
+                proc = self.load(*args, check=2)
+                self.assertEqual(proc.stdout, "")
+                self.assertTrue(proc.stderr.startswith("memgpt: "))
+        self.assertEqual(self.passages(), [])
+
+    def test_terminal_progress_bar(self):
+        """With stdout on a terminal: a bar with rate and ETA, redrawn at most
+        ten times a second, then the summary line."""
+        for i in range(6):
+            write(f"{self.docs}/part{i}.txt", prose(700, 10 + i))
+        master, slave = pty.openpty()
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [MEMGPT_BIN, "--home", self.home, "archival", "load", "--agent", "a", "--batch", "1",
+             self.docs], stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+            env=self.memgpt_env())
+        os.close(slave)
+        output = b""
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                proc.kill()
+                self.fail("no output from the terminal for 60 s")
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(master)
+        proc.wait(timeout=60)
+        elapsed = time.monotonic() - started
+        self.assertEqual(proc.returncode, 0, proc.stderr.read())
+        proc.stderr.close()
+        text = output.decode("utf-8", "replace")
+        draws = text.count("\r[")
+        self.assertGreaterEqual(draws, 1, text)
+        self.assertRegex(text, r"\r\[[#.]+\] +\d+%  [\d.]+/[\d.]+ MB  [\d.]+ MB/s  ETA \d+:\d\d")
+        self.assertLessEqual(draws, elapsed * 10 + 3, f"{draws} redraws in {elapsed:.2f} s")
+        last = text.replace("\r\n", "\n").split("\n")[-2]  # the line after the bar's erasure
+        self.assertIsNotNone(SUMMARY.match(last.split("\x1b[K")[-1]), repr(last))
+
+
+class ReembedTest(LoadCase):
+    def setUp(self):
+        super().setUp()
+        if SECOND_EMBEDDER is None:
+            self.skipTest(f"no embeddings endpoint in the {PROVIDER} mock")
+        self.spec, self.path = SECOND_EMBEDDER
+        write(f"{self.docs}/a.txt", prose(12, 4))
+        write(f"{self.docs}/b.txt", "The zeppelin pilot is named Ottoline.\n")
+        self.loaded = self.summary(self.load(self.docs))["added"]
+
+    def embed_requests(self):
+        return [r for r in self.mock.requests if r["path"] == self.path]
+
+    def test_reembed_with_a_new_embedder(self):
+        self.assertEqual(self.embed_requests(), [])  # loaded offline
+        proc = self.run_memgpt("agents", "set", "a", "--embedder", self.spec, check=0)
+        self.assertIn("memgpt archival reembed --agent a", proc.stdout)
+        self.assertEqual(self.show()["embedder"], self.spec)
+        # Until re-embedded, passages are found by their words only.
+        before = self.search("zeppelin pilot Ottoline")
+        self.assertIn("Ottoline", before[0]["text"])
+        self.assertEqual(before[0]["similarity"], 0)
+
+        proc = self.run_memgpt("archival", "reembed", "--agent", "a", check=0)
+        n = len(self.embed_requests())
+        self.assertEqual(n, self.loaded + 1)  # + the query embedding of the search above
+        self.assertRegex(proc.stdout, rf"^re-embedded {self.loaded} of {self.loaded} passages "
+                                      rf"with {re.escape(self.spec)}, 0 already current, in ")
+        self.assertTrue(all(r[4] == self.spec for r in self.passages()))
+        after = self.search("zeppelin pilot Ottoline")
+        self.assertIn("Ottoline", after[0]["text"])
+        self.assertGreater(after[0]["similarity"], 0)
+
+        # Nothing left to do the second time.
+        before_again = len(self.embed_requests())
+        proc = self.run_memgpt("archival", "reembed", "--agent", "a", check=0)
+        self.assertRegex(proc.stdout, rf"^re-embedded 0 of 0 passages with .*, {self.loaded} "
+                                      "already current")
+        self.assertEqual(len(self.embed_requests()), before_again)
+        self.assert_all_requests_valid()
+
+    def test_reembed_resumes_after_a_failure(self):
+        self.run_memgpt("agents", "set", "a", "--embedder", self.spec, check=0)
+        ok = 3
+        for _ in range(ok):
+            self.mock.push({}, endpoint="embeddings")
+        self.mock.push({"status": 400}, endpoint="embeddings")
+        proc = self.run_memgpt("archival", "reembed", "--agent", "a", "--batch", "2", check=1)
+        self.assertRegex(proc.stdout, rf"^re-embedded 2 of {self.loaded} passages")
+        self.assertTrue(proc.stderr.startswith("memgpt: "), proc.stderr)
+        self.assertEqual(sum(r[4] == self.spec for r in self.passages()), 2)
+        proc = self.run_memgpt("archival", "reembed", "--agent", "a", "--batch", "2", check=0)
+        self.assertRegex(proc.stdout, rf"^re-embedded {self.loaded - 2} of {self.loaded - 2} "
+                                      "passages .*, 2 already current")
+        self.assertTrue(all(r[4] == self.spec for r in self.passages()))
+        # Each passage's embedding was stored once: 2 + the rest, plus the 2
+        # requests of the failed batch (one ok, one refused).
+        self.assertEqual(len(self.embed_requests()), self.loaded + 2)
+
+
+class AgentsSetTest(MemgptTestCase):
+    def show(self, name="a"):
+        return json.loads(self.run_memgpt("agents", "show", name, "--json", check=0).stdout)
+
+    def test_changes_and_validation(self):
+        self.run_memgpt("agents", "create", "a", "--context-window", "16000", check=0)
+        original = self.show()
+        proc = self.run_memgpt("agents", "set", "a", "--step-limit", "5", "--reflect-every",
+                               "off", "--idle-seconds", "30", "--warn-fraction", "0.6",
+                               "--flush-fraction", "0.9", check=0)
+        self.assertEqual(proc.stdout, "updated agent a\n")
+        s = self.show()
+        self.assertEqual(s["settings"], {"step_limit": 5, "reflect_every": -1,
+                                         "idle_seconds": 30, "warn_fraction": 0.6,
+                                         "flush_fraction": 0.9})
+        self.assertEqual((s["model"], s["context_window"], s["embedder"]),
+                         (original["model"], 16000, "offline"))
+        self.run_memgpt("agents", "set", "a", "--context-window", "20000", check=0)
+        self.assertEqual(self.show()["context_window"], 20000)
+
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write("You are a terse assistant.")
+        self.addCleanup(os.unlink, f.name)
+        self.run_memgpt("agents", "set", "a", "--system", "@" + f.name, check=0)
+        self.assertTrue(self.show()["custom_system_prompt"])
+        self.run_memgpt("agents", "set", "a", "--system-default", check=0)
+        self.assertFalse(self.show()["custom_system_prompt"])
+
+        before = self.show()
+        for args, code, words in [
+            (["--context-window", "100"], 2, "at least"),
+            (["--context-window", "2100"], 2, "too small"),
+            (["--warn-fraction", "0.95"], 2, "warn fraction"),
+            (["--warn-fraction", "0.05"], 2, "warn fraction"),
+            (["--embedder", "word2vec"], 2, "unknown embedder"),
+            (["--model", "nonsense"], 2, "unknown model handle"),
+            (["--step-limit", "0"], 2, "step-limit"),
+            (["--step-limit", "5000"], 2, "step limit"),
+            (["--system", "plain text"], 2, "@FILE"),
+            (["--system", "@x", "--system-default"], 2, "conflict"),
+            ([], 2, "at least one setting"),
+            (["--bogus", "1"], 2, "unknown option"),
+        ]:
+            with self.subTest(args=args):
+                proc = self.run_memgpt("agents", "set", "a", *args, check=code)
+                self.assertEqual(proc.stdout, "")
+                self.assertEqual(len(proc.stderr.splitlines()), 1, proc.stderr)
+                self.assertIn(words.lower(), proc.stderr.lower())
+        self.assertEqual(self.show(), before)  # nothing changed
+        proc = self.run_memgpt("agents", "set", "nobody", "--step-limit", "3", check=1)
+        self.assertIn("no agent named", proc.stderr)
+        proc = self.run_memgpt("agents", "set", "--step-limit", "3", check=2)
+        self.assertIn("NAME", proc.stderr)
+
+    def test_model_change_takes_the_model_window(self):
+        self.run_memgpt("agents", "create", "a", "--model", "openai/gpt-4", check=0)
+        self.assertEqual(self.show()["context_window"], 8192)
+        self.run_memgpt("agents", "set", "a", "--model", "openai/gpt-4o", check=0)
+        s = self.show()
+        self.assertEqual((s["model"], s["context_window"]), ("openai/gpt-4o", 128000))
+        self.run_memgpt("agents", "set", "a", "--model", "openai/gpt-4", "--context-window",
+                        "4096", check=0)
+        self.assertEqual(self.show()["context_window"], 4096)
+        # Unknown models keep the window they had.
+        self.run_memgpt("agents", "set", "a", "--model", "openai/my-local-model", check=0)
+        self.assertEqual(self.show()["context_window"], 4096)
+
+
+if __name__ == "__main__":
+    main()
