@@ -7,7 +7,8 @@
 #   make format     clang-format every C file
 
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config libcurl4-openssl-dev \
-                libjansson-dev libsqlite3-dev libedit-dev libcmocka-dev python3 libpcre2-dev
+                libjansson-dev libsqlite3-dev libedit-dev libcmocka-dev python3 libpcre2-dev \
+                poppler-utils
 BUILD ?= build
 
 .PHONY: all build deps run test test-sanitize bench format clean

@@ -98,10 +98,30 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The data directory being used, removed on any exit (see fail). */
+static char active_home[4096];
+
+static void remove_home(const char *home)
+{
+    const char *files[] = {"memgpt.db", "memgpt.db-wal", "memgpt.db-shm"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", home, files[i]);
+        unlink(path);
+    }
+    rmdir(home);
+}
+
+static void fail(void)
+{
+    if (*active_home) remove_home(active_home);
+    exit(1);
+}
+
 static void die_err(const char *what, const mg_error *err)
 {
     fprintf(stderr, "eval_locomo: %s: %s\n", what, err->message);
-    exit(1);
+    fail();
 }
 
 /* Is s exactly D<digits>:<digits>? */
@@ -172,7 +192,7 @@ static int insert_turns(mg_agent *agent, json_t *conv, const options *o, json_t 
         if (when < 0) {
             fprintf(stderr, "eval_locomo: session %d has no readable date (%s)\n", k,
                     date ? date : "none");
-            exit(1);
+            fail();
         }
         size_t i;
         json_t *turn;
@@ -349,17 +369,6 @@ static void ask_all(mg_agent *agent, json_t *conv, json_t *turns, const options 
 
 /* ------------------------------------------------------------------ one file */
 
-static void remove_home(const char *home)
-{
-    const char *files[] = {"memgpt.db", "memgpt.db-wal", "memgpt.db-shm"};
-    char path[4200];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", home, files[i]);
-        unlink(path);
-    }
-    rmdir(home);
-}
-
 static void print_row(const char *name, const tally *t, const options *o, const char *extra)
 {
     printf("%-12s %5d", name, t->questions);
@@ -381,10 +390,11 @@ static void eval_file(const char *path, const options *o, tally *all, tally *con
         fprintf(stderr, "eval_locomo: %s: %s\n", path, jerr.text);
         exit(1);
     }
-    char home[4096];
-    snprintf(home, sizeof home, "%s/eval-locomo.XXXXXX", o->tmp);
+    char *home = active_home;
+    snprintf(home, sizeof active_home, "%s/eval-locomo.XXXXXX", o->tmp);
     if (!mkdtemp(home)) {
         fprintf(stderr, "eval_locomo: mkdtemp %s: %s\n", home, strerror(errno));
+        *home = 0;
         exit(1);
     }
     mg_store *store;
@@ -424,6 +434,7 @@ static void eval_file(const char *path, const options *o, tally *all, tally *con
     mg_agent_free(agent);
     mg_store_close(store);
     remove_home(home);
+    *home = 0;
 }
 
 /* ------------------------------------------------------------------ main */

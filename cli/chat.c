@@ -6,6 +6,10 @@
  * line editing and history while we wait in select(); on a pipe, a small
  * buffered reader does the same without editing. Slash commands act on the
  * agent directly; anything else is a message.
+ *
+ * Replies stream: the agent is set to streaming, and the text of each reply
+ * is printed as the model writes it (replies.c), before the step is stored;
+ * the rest of the output (verbose lines, notices) is unchanged.
  */
 #include <editline/readline.h>
 #include <errno.h>
@@ -24,6 +28,8 @@ typedef struct chat {
     int verbose;
     int tty;
     char *history_path;
+    cli_replies replies;
+    char prefix[80]; /* "NAME> ", before each reply */
     /* pipe reader: bytes read but not yet returned as lines */
     char *pending;
     size_t pending_len, pending_cap;
@@ -106,6 +112,7 @@ static input_kind read_pipe(chat *ch, char **line, int idle)
 static void on_chat_event(const mg_event *ev, void *user)
 {
     chat *ch = user;
+    if (cli_replies_event(&ch->replies, ev)) return;
     if (ev->type == MG_EVENT_ASSISTANT) {
         printf("%s> %s\n", mg_agent_name(ch->agent), ev->text);
         fflush(stdout);
@@ -117,6 +124,13 @@ static void on_chat_event(const mg_event *ev, void *user)
 static void report(mg_status st, const mg_error *err)
 {
     if (st) fprintf(stderr, "memgpt: %s\n", err->message);
+}
+
+/* After a turn: a reply line left open by a failure is ended first. */
+static void turn_done(chat *ch, mg_status st, const mg_error *err)
+{
+    cli_replies_end(&ch->replies);
+    report(st, err);
 }
 
 static const char *const chat_help =
@@ -168,13 +182,13 @@ static int slash_command(chat *ch, const char *line)
     } else if (!strcmp(cmd, "/pop"))
         report(mg_agent_pop(ch->agent, *arg ? atoi(arg) : 1, &err), &err);
     else if (!strcmp(cmd, "/retry"))
-        report(mg_agent_retry(ch->agent, on_chat_event, ch, &err), &err);
+        turn_done(ch, mg_agent_retry(ch->agent, on_chat_event, ch, &err), &err);
     else if (!strcmp(cmd, "/rethink"))
         report(mg_agent_rethink(ch->agent, arg, &err), &err);
     else if (!strcmp(cmd, "/rewrite"))
         report(mg_agent_rewrite(ch->agent, arg, &err), &err);
     else if (!strcmp(cmd, "/summarize"))
-        report(mg_agent_summarize(ch->agent, on_chat_event, ch, &err), &err);
+        turn_done(ch, mg_agent_summarize(ch->agent, on_chat_event, ch, &err), &err);
     else if (!strcmp(cmd, "/verbose")) {
         ch->verbose = !ch->verbose;
         printf("verbose output %s\n", ch->verbose ? "on" : "off");
@@ -204,9 +218,12 @@ int cmd_chat(cli *c, int argc, char **argv)
         else
             return cli_usage("unknown chat argument %s", argv[i]);
     }
-    chat ch = {.c = c, .tty = isatty(STDIN_FILENO)};
+    chat ch = {.c = c, .tty = isatty(STDIN_FILENO), .replies = {.out = stdout}};
     int rc = cli_open_agent(c, agent_name, &ch.agent);
     if (rc) return rc;
+    mg_agent_set_streaming(ch.agent, 1);
+    snprintf(ch.prefix, sizeof ch.prefix, "%s> ", mg_agent_name(ch.agent));
+    ch.replies.prefix = ch.prefix;
     size_t len = strlen(c->home) + 16;
     ch.history_path = malloc(len);
     snprintf(ch.history_path, len, "%s/chat_history", c->home);
@@ -220,7 +237,8 @@ int cmd_chat(cli *c, int argc, char **argv)
     if (!provider_ok)
         print_setup_hint(&err);
     else
-        report(mg_agent_system_event(ch.agent, MG_SYSTEM_LOGIN, on_chat_event, &ch, &err), &err);
+        turn_done(&ch, mg_agent_system_event(ch.agent, MG_SYSTEM_LOGIN, on_chat_event, &ch, &err),
+                  &err);
 
     for (;;) {
         fflush(stdout);
@@ -230,9 +248,10 @@ int cmd_chat(cli *c, int argc, char **argv)
         if (kind == INPUT_EOF) break;
         mg_error turn_err = {0};
         if (kind == INPUT_IDLE) {
-            report(mg_agent_system_event(ch.agent, MG_SYSTEM_TIMED_HEARTBEAT, on_chat_event, &ch,
-                                         &turn_err),
-                   &turn_err);
+            turn_done(&ch,
+                      mg_agent_system_event(ch.agent, MG_SYSTEM_TIMED_HEARTBEAT, on_chat_event, &ch,
+                                            &turn_err),
+                      &turn_err);
             continue;
         }
         const char *text = line;
@@ -244,7 +263,8 @@ int cmd_chat(cli *c, int argc, char **argv)
             if (text[0] == '/')
                 keep_going = slash_command(&ch, text);
             else
-                report(mg_agent_send(ch.agent, text, on_chat_event, &ch, &turn_err), &turn_err);
+                turn_done(&ch, mg_agent_send(ch.agent, text, on_chat_event, &ch, &turn_err),
+                          &turn_err);
         }
         free(line);
         if (!keep_going) break;
@@ -252,6 +272,7 @@ int cmd_chat(cli *c, int argc, char **argv)
     if (ch.tty) write_history(ch.history_path);
     free(ch.history_path);
     free(ch.pending);
+    cli_replies_end(&ch.replies);
     mg_agent_free(ch.agent);
     return EXIT_OK;
 }

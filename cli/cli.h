@@ -45,6 +45,23 @@ char *cli_join(int argc, char **argv);
 /* Prints a turn's event for a human: replies always, the rest if verbose. */
 void cli_print_event(const mg_event *ev, FILE *out, int verbose);
 
+/* Streamed replies on a terminal or pipe (replies.c): pieces are printed as
+ * they arrive; the final reply event is then not printed again. */
+typedef struct cli_replies {
+    FILE *out;
+    const char *prefix; /* printed before each reply ("a> " in chat); NULL = none */
+    char *open_id;      /* the reply whose line is not yet ended; NULL if none */
+    struct cli_preview *previews;
+    int npreviews;
+} cli_replies;
+
+/* Returns 1 if the event was dealt with (shown, or already shown), 0 if
+ * the caller should show it as usual. Call it for every event. */
+int cli_replies_event(cli_replies *r, const mg_event *ev);
+
+/* Ends an unfinished line (a turn that failed mid-reply) and frees. */
+void cli_replies_end(cli_replies *r);
+
 /* Prints a JSON answer from the library: raw when `raw` (--json) or no
  * renderer, else through `render`. Frees the JSON; returns the exit code. */
 int cli_print_answer(mg_status st, char *json, const mg_error *err, int raw,

@@ -16,7 +16,7 @@ static const char *const usage_text =
     "usage: memgpt [--home DIR] COMMAND ...\n"
     "\n"
     "  chat [--agent NAME]                         talk interactively (/help inside)\n"
-    "  send [--agent NAME] [--json] TEXT...        one message, one full turn (\"-\" reads stdin)\n"
+    "  send [--agent NAME] [--json] [--stream] TEXT...  one full turn (\"-\" reads stdin)\n"
     "  agents create NAME [--model HANDLE] [--context-window N] [--persona TEXT|@FILE]\n"
     "                [--human TEXT|@FILE] [--system @FILE] [--embedder offline|openai/MODEL]\n"
     "                [--step-limit N] [--reflect-every N] [--idle-seconds N]\n"
@@ -100,6 +100,8 @@ static int parse_int(const char *text, const char *what, int min, int *out)
 
 typedef struct send_output {
     int json;
+    int stream;
+    cli_replies replies; /* text with --stream */
 } send_output;
 
 static void on_send_event(const mg_event *ev, void *user)
@@ -110,6 +112,8 @@ static void on_send_event(const mg_event *ev, void *user)
         printf("%s\n", line);
         mg_free(line);
         fflush(stdout);
+    } else if (o->stream && cli_replies_event(&o->replies, ev)) {
+        /* a piece of a reply, or a reply already shown piece by piece */
     } else if (ev->type == MG_EVENT_ASSISTANT || ev->type == MG_EVENT_SYSTEM) {
         cli_print_event(ev, stdout, 0);
     }
@@ -118,8 +122,9 @@ static void on_send_event(const mg_event *ev, void *user)
 static int cmd_send(cli *c, int argc, char **argv)
 {
     const char *agent_name = NULL;
-    int json = 0;
-    option opts[] = {{"--agent", &agent_name, NULL}, {"--json", NULL, &json}, {0}};
+    int json = 0, stream = 0;
+    option opts[] = {
+        {"--agent", &agent_name, NULL}, {"--json", NULL, &json}, {"--stream", NULL, &stream}, {0}};
     args a;
     int rc = parse_options(argc, argv, opts, &a);
     char *text = NULL;
@@ -130,9 +135,12 @@ static int cmd_send(cli *c, int argc, char **argv)
     mg_agent *agent = NULL;
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);
     if (!rc) {
-        send_output out = {json};
+        send_output out = {.json = json, .stream = stream, .replies = {.out = stdout}};
         mg_error err = {0};
-        if (mg_agent_send(agent, text, on_send_event, &out, &err)) rc = cli_fail(&err);
+        mg_agent_set_streaming(agent, stream);
+        mg_status st = mg_agent_send(agent, text, on_send_event, &out, &err);
+        cli_replies_end(&out.replies);
+        if (st) rc = cli_fail(&err);
     }
     mg_agent_free(agent);
     free(text);

@@ -136,6 +136,9 @@ void cli_print_event(const mg_event *ev, FILE *out, int verbose)
             fprintf(out, "  [usage] %d steps, %d prompt + %d completion tokens\n", ev->step_count,
                     ev->prompt_tokens, ev->completion_tokens);
         break;
+    case MG_EVENT_ASSISTANT_DELTA:
+        fputs(ev->text, out); /* a piece of a reply: its line is not over */
+        break;
     }
     fflush(out);
 }

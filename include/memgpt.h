@@ -156,26 +156,30 @@ mg_status mg_models_list(const char *provider, char **json_out, mg_error *err);
 /* What a turn produces, in order. The names match the `message_type` values of
  * the JSON form (mg_event_to_json). */
 typedef enum mg_event_type {
-    MG_EVENT_REASONING,   /* inner monologue: never the reply */
-    MG_EVENT_TOOL_CALL,   /* the agent called a function */
-    MG_EVENT_TOOL_RETURN, /* the function's result as the agent sees it */
-    MG_EVENT_ASSISTANT,   /* a reply to the user (send_message) */
-    MG_EVENT_SYSTEM,      /* runtime notices: alerts, flushes, step limit */
-    MG_EVENT_USAGE        /* token usage of the turn; always last */
+    MG_EVENT_REASONING,      /* inner monologue: never the reply */
+    MG_EVENT_TOOL_CALL,      /* the agent called a function */
+    MG_EVENT_TOOL_RETURN,    /* the function's result as the agent sees it */
+    MG_EVENT_ASSISTANT,      /* a reply to the user (send_message) */
+    MG_EVENT_SYSTEM,         /* runtime notices: alerts, flushes, step limit */
+    MG_EVENT_USAGE,          /* token usage of the turn; always last */
+    MG_EVENT_ASSISTANT_DELTA /* streaming only: the next piece of a reply being written */
 } mg_event_type;
 
 typedef struct mg_event {
     mg_event_type type;
-    const char *text;         /* reasoning, reply, notice, or tool result */
+    const char *text;         /* reasoning, reply, notice, tool result, or reply piece */
     const char *tool_name;    /* TOOL_CALL, TOOL_RETURN */
     const char *tool_args;    /* TOOL_CALL: the arguments as JSON text */
-    const char *tool_call_id; /* TOOL_CALL, TOOL_RETURN */
+    const char *tool_call_id; /* TOOL_CALL, TOOL_RETURN; ASSISTANT and ASSISTANT_DELTA:
+                                 the send_message call (NULL for a plain-text reply) */
     int tool_ok;              /* TOOL_RETURN: 1 if the function succeeded */
     int64_t time_ms;          /* when it happened, Unix epoch milliseconds */
     /* USAGE only */
     int prompt_tokens;
     int completion_tokens;
     int step_count;
+    int reasoning_tokens; /* of completion_tokens, hidden reasoning (0: not reported) */
+    int cached_tokens;    /* of prompt_tokens, served from the provider's cache (0: same) */
 } mg_event;
 
 /* Called once per event, synchronously, from inside the turn. */
@@ -192,9 +196,24 @@ char *mg_event_to_json(const mg_event *event);
 /* Sends one user message and runs the whole turn: LLM steps, function calls
  * and heartbeats, until the agent stops asking for heartbeats or the step
  * limit is reached. Events are delivered to `on_event` after the step that
- * produced them has been committed to disk. */
+ * produced them has been committed to disk, with the exceptions that
+ * streaming makes (mg_agent_set_streaming). */
 mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
                         mg_error *err);
+
+/* Streams replies (off by default): the provider is asked for a streamed
+ * answer, and the text of each send_message is delivered while the model
+ * writes it, as MG_EVENT_ASSISTANT_DELTA events whose texts, concatenated,
+ * are the reply (decoded, whole UTF-8 characters; tool_call_id names the
+ * call). These previews are the one exception to commit-then-show: they
+ * arrive immediately, before the step is stored. The step's events,
+ * including the final MG_EVENT_ASSISTANT with the same tool_call_id and the
+ * whole text, still come after the commit. If the stream breaks off, the
+ * call is asked again (at most twice); an MG_EVENT_SYSTEM notice ("the reply
+ * stream was interrupted; retrying") then says to discard the previews of
+ * the step so far. Nothing of a broken stream is ever stored, so a crash can
+ * only lose text that was shown as a preview and never committed. */
+void mg_agent_set_streaming(mg_agent *agent, int enabled);
 
 /* Kinds of event the runtime raises by itself. */
 typedef enum mg_system_event {
@@ -405,11 +424,12 @@ const char *mg_tokenizer_status(const mg_tokenizer *tok);
 const char *mg_tokenizer_encoding(const mg_tokenizer *tok);
 
 /* The number of tokens in text[0..len): exact, or mg_tokenizer_status's
- * estimate (which errs high). */
+ * estimate (which errs high). Texts over 4 GiB get the estimate too. */
 size_t mg_tokenizer_count(mg_tokenizer *tok, const char *text, size_t len);
 
 /* The token ids of text[0..len). *ids (never NULL on success) is freed by
- * the caller with mg_free. MG_ERR_NOT_FOUND if the tokenizer is not exact. */
+ * the caller with mg_free. MG_ERR_NOT_FOUND if the tokenizer is not exact,
+ * MG_ERR_TOO_LARGE for a text over 4 GiB. */
 mg_status mg_tokenizer_encode(mg_tokenizer *tok, const char *text, size_t len, uint32_t **ids,
                               size_t *n, mg_error *err);
 

@@ -48,6 +48,7 @@ struct mg_agent {
     json_t *tools;         /* function schemas sent with each request */
     int tools_tokens;      /* their raw token estimate, computed once */
     mg_provider *provider; /* opened on first LLM call */
+    int streaming;         /* mg_agent_set_streaming: ask for streamed replies */
     int broken; /* a reload after a failure failed: the cache cannot be trusted */
 };
 

@@ -2,30 +2,40 @@
  * archival_load.c - mg_archival_load (files into archival memory) and
  * mg_archival_reembed (every passage again, with the agent's embedder).
  *
- * A load runs in three stages. First, passages stored without a content hash
- * (by the agent, by `archival insert`, before migration 4) get one, so the
- * duplicate check sees everything. Second, every path is walked and the
- * files listed with their sizes: the byte total makes progress and ETA
- * honest from the first callback. Third, each file is read, cut into chunks
- * (memory/loader.c) and each chunk hashed; a chunk whose hash the agent
- * already has, or that is already waiting in the batch, is counted as a
- * duplicate before it costs an embedding. The batch is embedded outside any
- * transaction (an embeddings endpoint may take seconds, and a transaction
- * would block a chat sharing the database for that long), then written in one
- * short transaction that checks each hash again, so two loads racing cannot
- * store a chunk twice. A batch may span files: many small files cost one
- * commit per batch_size chunks, not one per file.
+ * A load runs in stages. Passages stored without a content hash (by the
+ * agent, by `archival insert`, before migration 4) get one, so duplicates of
+ * anything already stored are recognised. Every path is walked and the files
+ * listed with their sizes, so progress and ETA are honest from the first
+ * callback. The hashes the agent already has are read into a hash set.
+ *
+ * Then two threads form a pipeline. A producer thread reads each file, cuts
+ * it into chunks (memory/loader.c), hashes each chunk, drops those in the
+ * set (already stored, or seen earlier in this load: they never cost an
+ * embedding, which matters for a paid embeddings endpoint), and embeds the
+ * rest in batches. The calling thread takes the batches from a short queue
+ * and writes each in one transaction. Writing is the larger half of the work
+ * (the FTS5 index of passages costs more than chunking and the offline
+ * embedder together), so the two halves run side by side on two cores, and
+ * with a network embedder the requests overlap the writes. The queue holds
+ * at most QUEUED_BATCHES batches, which bounds memory.
+ *
+ * Only the calling thread touches SQLite and calls the caller's callback;
+ * the producer sends per-file errors and "file done" marks through the same
+ * queue, in order, so events arrive as if the load were sequential. A
+ * transaction checks each hash once more before inserting, so two loads
+ * running at once cannot store a chunk twice.
  *
  * Per-file trouble (unreadable, binary, bad JSON line, pdftotext failing) is
- * reported through the callback and the load goes on. Only failures that
- * would fail every later file too (database, embedder) stop it; what was
- * committed stays, and running the load again adds only what is missing.
+ * reported and the load goes on. Failures that would fail every later file
+ * too (database, embedder) stop it: the calling thread raises `cancel`, the
+ * producer stops at its next batch, the queue is drained, and what was
+ * committed stays; running the load again adds only what is missing.
  *
  * Re-embedding walks the passages whose recorded embedder is not the agent's
  * in id order, in batches, each committed on its own: it is resumable by
  * construction, since finished passages no longer match the query.
  */
-#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,69 +56,14 @@
 #define DEFAULT_PDF_TIMEOUT 120
 #define MAX_PDF_TEXT        ((size_t)256 << 20)
 #define DEFAULT_REEMBED     64
+#define QUEUED_BATCHES      2
+#define LOAD_CACHE_SIZE     "-65536" /* KiB: 64 MiB of page cache while loading */
 
 static double seconds_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* A chunk waiting for its batch to be embedded and stored. */
-typedef struct pending {
-    char *text;
-    char hash[65];
-    char *source; /* shared per file; owned by the run's `sources` list */
-    int64_t position;
-    char *tags_json;
-    int64_t time_ms;
-} pending;
-
-typedef struct load_run {
-    mg_agent *agent;
-    mg_load_options opts;
-    mg_load_progress_fn progress;
-    void *user;
-    mg_load_stats stats;
-    double started;
-    int64_t now_ms; /* the time loaded passages get, unless a JSON line says */
-    passages_db db;
-    pending *batch;
-    int nbatch;
-    char **sources; /* sources of the pending chunks, freed after each flush */
-    int nsources, cap_sources;
-    /* The file being loaded. */
-    const char *path;
-    int64_t file_base; /* bytes_done when it started */
-    int64_t file_size;
-    int file_failed;
-} load_run;
-
-static void emit(load_run *r, mg_load_event_type type, const char *path, int line,
-                 const mg_error *error)
-{
-    r->stats.seconds = seconds_now() - r->started;
-    if (!r->progress) return;
-    mg_load_event ev = {type, &r->stats, path, line, error};
-    r->progress(&ev, r->user);
-}
-
-/* A problem with one path or line: reported, counted, and the load goes on. */
-static void report(load_run *r, const char *path, int line, const mg_error *error)
-{
-    r->stats.errors++;
-    if (!r->file_failed) {
-        r->stats.files_failed++;
-        r->file_failed = 1;
-    }
-    emit(r, MG_LOAD_FILE_ERROR, path, line, error);
-}
-
-static void walk_error(void *ctx, const char *path, const mg_error *error)
-{
-    load_run *r = ctx;
-    r->file_failed = 0; /* each bad path counts as one failed file */
-    report(r, path, 0, error);
 }
 
 static mg_status check_options(const mg_load_options *in, mg_load_options *out, mg_error *err)
@@ -134,131 +89,332 @@ static mg_status check_options(const mg_load_options *in, mg_load_options *out, 
     return MG_OK;
 }
 
-static void free_pending(load_run *r)
+/* ----------------------------------------------------------- hash set */
+
+/* SHA-256 digests, open addressing, linear probing. An all-zero digest marks
+ * an empty slot (no text hashes to it in practice). */
+typedef struct hash_set {
+    unsigned char (*slots)[32];
+    size_t cap, count; /* cap is a power of two, at least twice count */
+} hash_set;
+
+static int hex_digit(char c)
 {
-    for (int i = 0; i < r->nbatch; i++) {
-        free(r->batch[i].text);
-        free(r->batch[i].tags_json);
-    }
-    r->nbatch = 0;
-    /* The current file's source stays alive for the chunks still to come. */
-    int keep = r->nsources > 0 ? 1 : 0;
-    for (int i = 0; i < r->nsources - keep; i++)
-        free(r->sources[i]);
-    if (keep) r->sources[0] = r->sources[r->nsources - 1];
-    r->nsources = keep;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
 }
 
-/* Embeds the batch, then stores it in one transaction. */
-static mg_status flush(load_run *r, mg_error *err)
+/* 64 hex digits to 32 bytes; 0 if `hex` is not that. */
+static int digest_of(const char *hex, unsigned char out[32])
 {
-    if (r->nbatch == 0) return MG_OK;
-    mg_agent *a = r->agent;
-    float **vecs = mg_xcalloc((size_t)r->nbatch, sizeof *vecs);
-    int dim = 0;
-    mg_status st = MG_OK;
-    for (int i = 0; i < r->nbatch && !st; i++) {
-        int d;
-        st = mg_embed_text(a->embedder, r->batch[i].text, &vecs[i], &d, err);
-        if (!st && i > 0 && d != dim)
-            st = mg_err_set(err, MG_ERR_PROVIDER,
-                            "the embedder changed dimensions mid-load (%d, then %d)", dim, d);
-        dim = d;
+    for (int i = 0; i < 32; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hi < 0 ? -1 : hex_digit(hex[2 * i + 1]);
+        if (lo < 0) return 0;
+        out[i] = (unsigned char)(hi << 4 | lo);
     }
-    if (st) mg_err_wrap(err, "embedding passages: ");
-    int64_t added = 0, skipped = 0;
-    if (!st) st = store_begin(a->store, err);
-    if (!st) {
-        for (int i = 0; i < r->nbatch && !st; i++) {
-            const pending *p = &r->batch[i];
-            int found;
-            st = passages_db_has_hash(&r->db, p->hash, &found, err);
-            if (st) break;
-            if (found) {
-                skipped++;
-                continue;
-            }
-            passage_new row = {p->text, p->tags_json, p->time_ms, p->source, p->position,
-                               p->hash, a->embedder,  vecs[i],    dim};
-            st = passages_db_insert(&r->db, &row, err);
-            added++;
+    return hex[64] == '\0';
+}
+
+static size_t slot_of(const hash_set *s, const unsigned char d[32])
+{
+    uint64_t h;
+    memcpy(&h, d, sizeof h); /* the digest is already uniformly spread */
+    return (size_t)h & (s->cap - 1);
+}
+
+static void set_grow(hash_set *s);
+
+/* Adds d; returns 1 if it was new, 0 if already there. */
+static int set_add(hash_set *s, const unsigned char d[32])
+{
+    static const unsigned char empty[32];
+    if (2 * (s->count + 1) > s->cap) set_grow(s);
+    for (size_t i = slot_of(s, d);; i = (i + 1) & (s->cap - 1)) {
+        if (memcmp(s->slots[i], empty, 32) == 0) {
+            memcpy(s->slots[i], d, 32);
+            s->count++;
+            return 1;
         }
-        if (st)
-            store_rollback(a->store);
-        else
-            st = store_commit(a->store, err);
+        if (memcmp(s->slots[i], d, 32) == 0) return 0;
     }
-    for (int i = 0; i < r->nbatch; i++)
-        free(vecs[i]);
-    free(vecs);
-    free_pending(r);
-    if (st) return st;
-    r->stats.chunks_added += added;
-    r->stats.chunks_skipped += skipped;
-    a->archival_count += added;
-    emit(r, MG_LOAD_PROGRESS, r->path, 0, NULL);
-    return MG_OK;
 }
 
-/* Queues one chunk (taking `text`), unless it is a duplicate. */
-static mg_status add_chunk(load_run *r, char *text, size_t len, int64_t position,
-                           const char *tags_json, int64_t time_ms, mg_error *err)
+static void set_grow(hash_set *s)
 {
-    char hash[65];
-    loader_content_hash(text, len, hash);
-    int found = 0;
-    for (int i = 0; i < r->nbatch && !found; i++)
-        found = memcmp(r->batch[i].hash, hash, 64) == 0;
-    mg_status st = found ? MG_OK : passages_db_has_hash(&r->db, hash, &found, err);
-    if (st || found) {
-        free(text);
-        if (found) r->stats.chunks_skipped++;
-        return st;
+    hash_set bigger = {mg_xcalloc(s->cap ? s->cap * 2 : 1024, 32), s->cap ? s->cap * 2 : 1024, 0};
+    static const unsigned char empty[32];
+    for (size_t i = 0; i < s->cap; i++)
+        if (memcmp(s->slots[i], empty, 32) != 0) set_add(&bigger, s->slots[i]);
+    free(s->slots);
+    *s = bigger;
+}
+
+/* Every content hash the agent has. */
+static mg_status set_load(hash_set *s, mg_store *store, int64_t agent_id, mg_error *err)
+{
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(store,
+                                 "SELECT content_hash FROM passages WHERE agent_id = ? AND "
+                                 "content_hash IS NOT NULL",
+                                 &stmt, err);
+    if (st) return st;
+    sqlite3_bind_int64(stmt, 1, agent_id);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        unsigned char d[32];
+        const char *hex = (const char *)sqlite3_column_text(stmt, 0);
+        if (hex && digest_of(hex, d)) set_add(s, d);
     }
-    pending *p = &r->batch[r->nbatch++];
-    p->text = text;
-    memcpy(p->hash, hash, sizeof hash);
-    p->source = r->sources[r->nsources - 1];
-    p->position = position;
-    p->tags_json = tags_json ? mg_xstrdup(tags_json) : NULL;
-    p->time_ms = time_ms ? time_ms : r->now_ms;
-    return r->nbatch >= r->opts.batch_size ? flush(r, err) : MG_OK;
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? MG_OK : store_fail(store, err, "reading content hashes");
+}
+
+/* -------------------------------------------------------------- queue */
+
+/* A chunk on its way to the database. */
+typedef struct pending {
+    char *text;
+    char hash[65];
+    char *source;
+    int64_t position;
+    char *tags_json;
+    int64_t time_ms;
+    float *vec;
+    int dim;
+} pending;
+
+typedef enum item_kind {
+    ITEM_BATCH,
+    ITEM_FILE_ERROR,
+    ITEM_FILE_DONE,
+    ITEM_FATAL,
+    ITEM_END
+} item_kind;
+
+/* What the producer tells the writer, in order. */
+typedef struct item {
+    struct item *next;
+    item_kind kind;
+    pending *rows; /* BATCH */
+    int n;
+    const char *path;   /* the file concerned (owned by the file list) */
+    int64_t skipped;    /* duplicates dropped since the previous item */
+    int64_t bytes_done; /* progress mark (BATCH, FILE_DONE) */
+    int line;           /* FILE_ERROR */
+    int first_error;    /* FILE_ERROR: the file's first */
+    mg_error error;     /* FILE_ERROR, FATAL */
+} item;
+
+typedef struct queue {
+    pthread_mutex_t mu;
+    pthread_cond_t changed;
+    item *head, *tail;
+    int batches; /* BATCH items waiting */
+    int cancel;  /* set by the writer: stop producing */
+} queue;
+
+/* Appends an item. A batch waits while the queue is full (unless cancelled).
+ * Returns 1 if the writer has cancelled. */
+static int queue_put(queue *q, item *it)
+{
+    pthread_mutex_lock(&q->mu);
+    while (it->kind == ITEM_BATCH && q->batches >= QUEUED_BATCHES && !q->cancel)
+        pthread_cond_wait(&q->changed, &q->mu);
+    it->next = NULL;
+    if (q->tail)
+        q->tail->next = it;
+    else
+        q->head = it;
+    q->tail = it;
+    if (it->kind == ITEM_BATCH) q->batches++;
+    int cancelled = q->cancel;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->mu);
+    return cancelled;
+}
+
+static item *queue_get(queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    while (!q->head)
+        pthread_cond_wait(&q->changed, &q->mu);
+    item *it = q->head;
+    q->head = it->next;
+    if (!q->head) q->tail = NULL;
+    if (it->kind == ITEM_BATCH) q->batches--;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->mu);
+    return it;
+}
+
+static void queue_cancel(queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->cancel = 1;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static int queue_cancelled(queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int c = q->cancel;
+    pthread_mutex_unlock(&q->mu);
+    return c;
+}
+
+static void free_rows(pending *rows, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(rows[i].text);
+        free(rows[i].source);
+        free(rows[i].tags_json);
+        free(rows[i].vec);
+    }
+    free(rows);
+}
+
+static void free_item(item *it)
+{
+    free_rows(it->rows, it->n);
+    free(it);
+}
+
+/* ----------------------------------------------------------- producer */
+
+typedef struct producer {
+    queue *q;
+    mg_load_options opts;
+    const char *embedder;
+    const loader_files *files;
+    hash_set seen;
+    int64_t now_ms; /* the time loaded passages get, unless a JSON line says */
+    pending *batch;
+    int nbatch;
+    int64_t skipped;    /* duplicates since the last item sent */
+    int64_t bytes_done; /* progress through all files */
+    int stop;           /* cancelled, or a fatal error was sent */
+    /* The file being read. */
+    const loader_file *file;
+    char *source; /* its absolute path, recorded with each passage */
+    int64_t file_base;
+    int file_failed;
+} producer;
+
+static item *new_item(producer *p, item_kind kind)
+{
+    item *it = mg_xcalloc(1, sizeof *it);
+    it->kind = kind;
+    it->path = p->file ? p->file->path : NULL;
+    it->skipped = p->skipped;
+    it->bytes_done = p->bytes_done;
+    p->skipped = 0;
+    return it;
+}
+
+static void send_item(producer *p, item *it)
+{
+    if (queue_put(p->q, it)) p->stop = 1;
+}
+
+static void send_fatal(producer *p, const mg_error *error)
+{
+    item *it = new_item(p, ITEM_FATAL);
+    it->error = *error;
+    send_item(p, it);
+    p->stop = 1;
+}
+
+/* A problem with the current file (or one of its lines). */
+static void file_error(producer *p, int line, const mg_error *error)
+{
+    item *it = new_item(p, ITEM_FILE_ERROR);
+    it->line = line;
+    it->error = *error;
+    it->first_error = !p->file_failed;
+    p->file_failed = 1;
+    send_item(p, it);
+}
+
+/* Embeds the batch and hands it to the writer. */
+static void flush(producer *p)
+{
+    if (p->nbatch == 0 || p->stop) return;
+    mg_error err = {0};
+    for (int i = 0; i < p->nbatch; i++) {
+        pending *row = &p->batch[i];
+        mg_status st = mg_embed_text(p->embedder, row->text, &row->vec, &row->dim, &err);
+        if (!st && i > 0 && row->dim != p->batch[0].dim)
+            st = mg_err_set(&err, MG_ERR_PROVIDER,
+                            "the embedder changed dimensions mid-load (%d, then %d)",
+                            p->batch[0].dim, row->dim);
+        if (st) {
+            mg_err_wrap(&err, "embedding passages: ");
+            free_rows(p->batch, p->nbatch);
+            p->batch = mg_xcalloc((size_t)p->opts.batch_size, sizeof *p->batch);
+            p->nbatch = 0;
+            send_fatal(p, &err);
+            return;
+        }
+    }
+    item *it = new_item(p, ITEM_BATCH);
+    it->rows = p->batch;
+    it->n = p->nbatch;
+    p->batch = mg_xcalloc((size_t)p->opts.batch_size, sizeof *p->batch);
+    p->nbatch = 0;
+    send_item(p, it);
+}
+
+/* Queues one chunk (taking `text`) unless the agent has it already. */
+static void add_chunk(producer *p, char *text, size_t len, int64_t position, const char *tags_json,
+                      int64_t time_ms)
+{
+    pending row = {.text = text, .position = position, .time_ms = time_ms ? time_ms : p->now_ms};
+    loader_content_hash(text, len, row.hash);
+    unsigned char d[32];
+    digest_of(row.hash, d);
+    if (!set_add(&p->seen, d)) {
+        free(text);
+        p->skipped++;
+        return;
+    }
+    row.source = mg_xstrdup(p->source);
+    row.tags_json = tags_json ? mg_xstrdup(tags_json) : NULL;
+    p->batch[p->nbatch++] = row;
+    if (p->nbatch >= p->opts.batch_size) flush(p);
 }
 
 /* Progress within the current file, as a share of its size. */
-static void advance(load_run *r, size_t done, size_t total)
+static void advance(producer *p, size_t done, size_t total)
 {
-    if (total == 0) return;
-    r->stats.bytes_done = r->file_base + (int64_t)((double)r->file_size * done / total);
+    if (total) p->bytes_done = p->file_base + (int64_t)((double)p->file->size * done / total);
 }
 
-/* Chunks text[0, len) (positions count from `base`). */
-static mg_status load_text(load_run *r, const char *text, size_t len, int64_t base,
-                           const char *tags_json, int64_t time_ms, int64_t fixed_position,
-                           mg_error *err)
+/* Chunks text[0, len); positions count from `base`, or are all
+ * `fixed_position` when that is >= 0. */
+static void load_text(producer *p, const char *text, size_t len, int64_t base,
+                      const char *tags_json, int64_t time_ms, int64_t fixed_position)
 {
     loader_chunker c;
-    loader_chunker_init(&c, text, len, r->opts.chunk_tokens, r->opts.overlap_tokens);
+    loader_chunker_init(&c, text, len, p->opts.chunk_tokens, p->opts.overlap_tokens);
     loader_chunk chunk;
-    mg_status st = MG_OK;
-    while (!st && loader_chunker_next(&c, &chunk)) {
+    while (!p->stop && loader_chunker_next(&c, &chunk)) {
         size_t n;
         char *passage = loader_chunk_text(text, &chunk, &n);
-        int64_t position = fixed_position >= 0 ? fixed_position : base + (int64_t)chunk.start;
-        st = add_chunk(r, passage, n, position, tags_json, time_ms, err);
-        if (fixed_position < 0) advance(r, chunk.end, len);
+        if (fixed_position < 0) advance(p, chunk.end, len);
+        add_chunk(p, passage, n, fixed_position >= 0 ? fixed_position : base + (int64_t)chunk.start,
+                  tags_json, time_ms);
     }
     loader_chunker_free(&c);
-    return st;
 }
 
 /* One passage per line; a line too long for one chunk is chunked. */
-static mg_status load_jsonl(load_run *r, const char *data, size_t len, mg_error *err)
+static void load_jsonl(producer *p, const char *data, size_t len)
 {
-    mg_status st = MG_OK;
     size_t pos = 0;
     int line_no = 0;
-    while (!st && pos < len) {
+    while (!p->stop && pos < len) {
         const char *line = data + pos, *nl = memchr(line, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - line) : len - pos, line_start = pos;
         pos += n + (nl ? 1 : 0);
@@ -271,62 +427,157 @@ static mg_status load_jsonl(load_run *r, const char *data, size_t len, mg_error 
         loader_record rec;
         mg_error line_err = {0};
         if (loader_jsonl_parse(line, n, &rec, &line_err)) {
-            report(r, r->path, line_no, &line_err);
+            file_error(p, line_no, &line_err);
             continue;
         }
-        if (mg_tokens_estimate(rec.text, rec.text_len) <= r->opts.chunk_tokens)
-            st = add_chunk(r, mg_xstrndup(rec.text, rec.text_len), rec.text_len,
-                           (int64_t)line_start, rec.tags_json, rec.time_ms, err);
+        advance(p, pos, len);
+        if (mg_tokens_estimate(rec.text, rec.text_len) <= p->opts.chunk_tokens)
+            add_chunk(p, mg_xstrndup(rec.text, rec.text_len), rec.text_len, (int64_t)line_start,
+                      rec.tags_json, rec.time_ms);
         else
-            st = load_text(r, rec.text, rec.text_len, 0, rec.tags_json, rec.time_ms,
-                           (int64_t)line_start, err);
+            load_text(p, rec.text, rec.text_len, 0, rec.tags_json, rec.time_ms,
+                      (int64_t)line_start);
         loader_record_clear(&rec);
-        advance(r, pos, len);
     }
-    return st;
 }
 
-static void push_source(load_run *r, const char *path)
+static void load_file(producer *p, const loader_file *f)
 {
-    if (r->nsources == r->cap_sources) {
-        r->cap_sources = r->cap_sources ? r->cap_sources * 2 : 16;
-        r->sources = mg_xrealloc(r->sources, (size_t)r->cap_sources * sizeof *r->sources);
-    }
-    char *resolved = realpath(path, NULL);
-    r->sources[r->nsources++] = resolved ? resolved : mg_xstrdup(path);
-}
-
-/* Loads one file. Only errors that must stop the whole load are returned. */
-static mg_status load_file(load_run *r, const loader_file *f, mg_error *err)
-{
-    r->path = f->path;
-    r->file_base = r->stats.bytes_done;
-    r->file_size = f->size;
-    r->file_failed = 0;
-    push_source(r, f->path);
+    p->file = f;
+    p->file_base = p->bytes_done;
+    p->file_failed = 0;
+    free(p->source);
+    p->source = realpath(f->path, NULL);
+    if (!p->source) p->source = mg_xstrdup(f->path);
     char *data = NULL;
     size_t len = 0, skip = 0;
-    mg_error file_err = {0};
-    mg_status st = MG_OK, file_st;
+    mg_error err = {0};
+    mg_status st;
     if (f->kind == LOADER_PDF) {
-        file_st = loader_pdf_text(f->path, r->opts.pdf_timeout_seconds * 1000, MAX_PDF_TEXT, &data,
-                                  &len, &file_err);
+        st = loader_pdf_text(f->path, p->opts.pdf_timeout_seconds * 1000, MAX_PDF_TEXT, &data, &len,
+                             &err);
     } else {
-        file_st = loader_read_file(f->path, LOADER_MAX_FILE_BYTES, &data, &len, &file_err);
-        if (!file_st) file_st = loader_check_text(data, len, &skip, &file_err);
+        st = loader_read_file(f->path, LOADER_MAX_FILE_BYTES, &data, &len, &err);
+        if (!st) st = loader_check_text(data, len, &skip, &err);
     }
-    if (file_st)
-        report(r, f->path, 0, &file_err);
+    if (st)
+        file_error(p, 0, &err);
     else if (f->kind == LOADER_JSONL)
-        st = load_jsonl(r, data + skip, len - skip, err);
+        load_jsonl(p, data + skip, len - skip);
     else
-        st = load_text(r, data + skip, len - skip, (int64_t)skip, NULL, 0, -1, err);
+        load_text(p, data + skip, len - skip, (int64_t)skip, NULL, 0, -1);
     free(data);
+    p->bytes_done = p->file_base + f->size;
+    if (!p->stop) send_item(p, new_item(p, ITEM_FILE_DONE));
+}
+
+static void *produce(void *arg)
+{
+    producer *p = arg;
+    for (size_t i = 0; i < p->files->count && !p->stop; i++) {
+        load_file(p, &p->files->items[i]);
+        if (queue_cancelled(p->q)) p->stop = 1;
+    }
+    flush(p);
+    queue_put(p->q, new_item(p, ITEM_END));
+    return NULL;
+}
+
+/* ------------------------------------------------------------- writer */
+
+typedef struct writer {
+    mg_agent *agent;
+    mg_load_progress_fn progress;
+    void *user;
+    mg_load_stats stats;
+    double started;
+    passages_db db;
+} writer;
+
+static void emit(writer *w, mg_load_event_type type, const char *path, int line,
+                 const mg_error *error)
+{
+    w->stats.seconds = seconds_now() - w->started;
+    if (!w->progress) return;
+    mg_load_event ev = {type, &w->stats, path, line, error};
+    w->progress(&ev, w->user);
+}
+
+static void walk_error(void *ctx, const char *path, const mg_error *error)
+{
+    writer *w = ctx;
+    w->stats.errors++;
+    w->stats.files_failed++; /* each bad path counts as one failed file */
+    emit(w, MG_LOAD_FILE_ERROR, path, 0, error);
+}
+
+/* Stores one batch in one transaction, skipping hashes stored meanwhile. */
+static mg_status store_batch(writer *w, const item *it, mg_error *err)
+{
+    mg_agent *a = w->agent;
+    int64_t added = 0, skipped = 0;
+    mg_status st = store_begin(a->store, err);
     if (st) return st;
-    r->stats.files_done++;
-    r->stats.bytes_done = r->file_base + r->file_size;
-    emit(r, MG_LOAD_PROGRESS, f->path, 0, NULL);
+    for (int i = 0; i < it->n && !st; i++) {
+        const pending *r = &it->rows[i];
+        int found;
+        st = passages_db_has_hash(&w->db, r->hash, &found, err);
+        if (st || found) {
+            skipped += found;
+            continue;
+        }
+        passage_new row = {r->text, r->tags_json, r->time_ms, r->source, r->position,
+                           r->hash, a->embedder,  r->vec,     r->dim};
+        st = passages_db_insert(&w->db, &row, err);
+        added++;
+    }
+    if (st) {
+        store_rollback(a->store);
+        return st;
+    }
+    if ((st = store_commit(a->store, err))) return st;
+    w->stats.chunks_added += added;
+    w->stats.chunks_skipped += skipped;
+    a->archival_count += added;
     return MG_OK;
+}
+
+/* Takes the producer's items until its END; returns the first fatal error. */
+static mg_status consume(writer *w, queue *q, mg_error *err)
+{
+    mg_status st = MG_OK;
+    for (;;) {
+        item *it = queue_get(q);
+        item_kind kind = it->kind;
+        if (!st) {
+            w->stats.chunks_skipped += it->skipped;
+            if (kind == ITEM_BATCH || kind == ITEM_FILE_DONE) w->stats.bytes_done = it->bytes_done;
+            switch (kind) {
+            case ITEM_BATCH:
+                st = store_batch(w, it, err);
+                if (!st) emit(w, MG_LOAD_PROGRESS, it->path, 0, NULL);
+                break;
+            case ITEM_FILE_ERROR:
+                w->stats.errors++;
+                w->stats.files_failed += it->first_error;
+                emit(w, MG_LOAD_FILE_ERROR, it->path, it->line, &it->error);
+                break;
+            case ITEM_FILE_DONE:
+                w->stats.files_done++;
+                emit(w, MG_LOAD_PROGRESS, it->path, 0, NULL);
+                break;
+            case ITEM_FATAL:
+                if (err) *err = it->error;
+                st = it->error.code ? it->error.code : MG_ERR_INTERNAL;
+                break;
+            case ITEM_END:
+                break;
+            }
+            if (st) queue_cancel(q);
+        }
+        free_item(it);
+        if (kind == ITEM_END) return st;
+    }
 }
 
 mg_status mg_archival_load(mg_agent *agent, const char *const *paths, int npaths,
@@ -334,42 +585,68 @@ mg_status mg_archival_load(mg_agent *agent, const char *const *paths, int npaths
                            mg_load_stats *stats, mg_error *err)
 {
     if (stats) memset(stats, 0, sizeof *stats);
-    load_run r = {.agent = agent, .progress = progress, .user = user, .started = seconds_now()};
+    writer w = {.agent = agent, .progress = progress, .user = user, .started = seconds_now()};
+    producer p = {.embedder = agent->embedder};
     mg_status st = agent_check_usable(agent, err);
     if (!st && (npaths < 1 || !paths))
         st = mg_err_set(err, MG_ERR_USAGE, "give at least one file or directory to load");
-    if (!st) st = check_options(opts, &r.opts, err);
+    if (!st) st = check_options(opts, &p.opts, err);
     if (!st) st = passages_db_backfill(agent->store, agent->id, NULL, err);
-    if (st) return st;
-    r.now_ms = mg_now_ms();
+    if (!st) st = set_load(&p.seen, agent->store, agent->id, err);
+    if (getenv("XP_NOIDX")) store_exec(agent->store, "DROP INDEX IF EXISTS passages_hash", NULL);
+    if (st) {
+        free(p.seen.slots);
+        return st;
+    }
+    p.now_ms = mg_now_ms();
 
     loader_files files = {0};
     for (int i = 0; i < npaths; i++)
-        loader_walk(paths[i], &files, walk_error, &r);
-    r.stats.files_ignored = files.ignored;
-    r.stats.files_total = (int64_t)files.count;
+        loader_walk(paths[i], &files, walk_error, &w);
+    w.stats.files_ignored = files.ignored;
+    w.stats.files_total = (int64_t)files.count;
     for (size_t i = 0; i < files.count; i++)
-        r.stats.bytes_total += files.items[i].size;
+        w.stats.bytes_total += files.items[i].size;
 
-    if (getenv("XP_CACHE")) { char q[64]; snprintf(q, sizeof q, "PRAGMA cache_size=%s", getenv("XP_CACHE")); store_exec(agent->store, q, err); }
-    if (getenv("XP_CKPT")) { char q[64]; snprintf(q, sizeof q, "PRAGMA wal_autocheckpoint=%s", getenv("XP_CKPT")); store_exec(agent->store, q, err); }
-    st = passages_db_open(&r.db, agent->store, agent->id, err);
+    queue q = {.head = NULL};
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.changed, NULL);
+    p.q = &q;
+    p.files = &files;
+    p.batch = mg_xcalloc((size_t)p.opts.batch_size, sizeof *p.batch);
+    /* The FTS index merges re-read what they just wrote: keep it in memory
+     * (SQLite's default cache is 2 MB); the old size comes back after. */
+    int64_t cache_pages = 0;
+    int cache_set = !store_query_int(agent->store, "PRAGMA cache_size", 0, 0, &cache_pages, NULL) &&
+                    !store_exec(agent->store, "PRAGMA cache_size = " LOAD_CACHE_SIZE, NULL);
+    st = passages_db_open(&w.db, agent->store, agent->id, err);
     if (!st) {
-        r.batch = mg_xcalloc((size_t)r.opts.batch_size, sizeof *r.batch);
-        emit(&r, MG_LOAD_PROGRESS, NULL, 0, NULL);
-        for (size_t i = 0; i < files.count && !st; i++)
-            st = load_file(&r, &files.items[i], err);
-        if (!st) st = flush(&r, err);
-        if (st) free_pending(&r);
-        passages_db_close(&r.db);
+        emit(&w, MG_LOAD_PROGRESS, NULL, 0, NULL);
+        pthread_t thread;
+        int rc = pthread_create(&thread, NULL, produce, &p);
+        if (rc) {
+            st = mg_err_set(err, MG_ERR_INTERNAL, "cannot start the loading thread: %s",
+                            strerror(rc));
+        } else {
+            st = consume(&w, &q, err);
+            { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); fprintf(stderr, "main cpu %.2f\n", t.tv_sec + t.tv_nsec/1e9); }
+            pthread_join(thread, NULL);
+        }
+        passages_db_close(&w.db);
     }
-    for (int i = 0; i < r.nsources; i++)
-        free(r.sources[i]);
-    free(r.sources);
-    free(r.batch);
+    if (cache_set) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA cache_size = %lld", (long long)cache_pages);
+        store_exec(agent->store, pragma, NULL);
+    }
+    free_rows(p.batch, p.nbatch);
+    free(p.source);
+    free(p.seen.slots);
+    pthread_cond_destroy(&q.changed);
+    pthread_mutex_destroy(&q.mu);
     loader_files_free(&files);
-    r.stats.seconds = seconds_now() - r.started;
-    if (stats) *stats = r.stats;
+    w.stats.seconds = seconds_now() - w.started;
+    if (stats) *stats = w.stats;
     return st;
 }
 
@@ -381,8 +658,8 @@ static mg_status reembed_batch(mg_agent *a, const passage_text *items, int n, mg
     int *dims = mg_xcalloc((size_t)n, sizeof *dims);
     mg_status st = MG_OK;
     for (int i = 0; i < n && !st; i++)
-        st = mg_embed_text(a->embedder, items[i].text, &vecs[i], &dims[i], err);
-    if (st) mg_err_wrap(err, "re-embedding passage %lld: ", (long long)items[0].id);
+        if ((st = mg_embed_text(a->embedder, items[i].text, &vecs[i], &dims[i], err)))
+            mg_err_wrap(err, "re-embedding passage %lld: ", (long long)items[i].id);
     if (!st) st = store_begin(a->store, err);
     if (!st) {
         for (int i = 0; i < n && !st; i++)
@@ -421,6 +698,7 @@ mg_status mg_archival_reembed(mg_agent *agent, int batch_size, mg_reembed_progre
         int n;
         st = passages_db_stale(agent->store, agent->id, agent->embedder, after, batch_size, &items,
                                &n, err);
+        if (!st && n == 0) passage_texts_free(items, 0);
         if (st || n == 0) break;
         st = reembed_batch(agent, items, n, err);
         if (!st) {

@@ -1,5 +1,9 @@
 /*
  * events.c - the event queue, and events as JSON lines.
+ *
+ * The queue holds a step's events until the step is committed. Streaming
+ * previews (MG_EVENT_ASSISTANT_DELTA) and the notice that a stream broke off
+ * never enter it: loop.c hands them to the caller at once.
  */
 #include "agent/events.h"
 
@@ -77,6 +81,8 @@ const char *mg_event_type_name(mg_event_type type)
         return "system_message";
     case MG_EVENT_USAGE:
         return "usage_statistics";
+    case MG_EVENT_ASSISTANT_DELTA:
+        return "assistant_message_delta";
     }
     return "unknown";
 }
@@ -98,6 +104,11 @@ char *mg_event_to_json(const mg_event *ev)
         break;
     case MG_EVENT_ASSISTANT:
         set_string(obj, "content", ev->text);
+        set_string(obj, "tool_call_id", ev->tool_call_id);
+        break;
+    case MG_EVENT_ASSISTANT_DELTA:
+        set_string(obj, "delta", ev->text);
+        set_string(obj, "tool_call_id", ev->tool_call_id);
         break;
     case MG_EVENT_SYSTEM:
         set_string(obj, "content", ev->text);
@@ -122,6 +133,11 @@ char *mg_event_to_json(const mg_event *ev)
         json_object_set_new(obj, "total_tokens",
                             json_integer(ev->prompt_tokens + ev->completion_tokens));
         json_object_set_new(obj, "step_count", json_integer(ev->step_count));
+        /* Only providers that report them (reasoning models, prompt caches). */
+        if (ev->reasoning_tokens > 0)
+            json_object_set_new(obj, "reasoning_tokens", json_integer(ev->reasoning_tokens));
+        if (ev->cached_tokens > 0)
+            json_object_set_new(obj, "cached_tokens", json_integer(ev->cached_tokens));
         break;
     }
     char *s = json_dumps(obj, JSON_COMPACT);

@@ -12,6 +12,15 @@
  * Before each call, overflow_check keeps the request inside the window; a
  * context-length error from the provider (our estimate was short) forces a
  * flush and one more try.
+ *
+ * Streaming (mg_agent_set_streaming) changes one thing: while the provider
+ * reads the reply, the arguments of each send_message call go through a
+ * partial-JSON extractor, and the text of its "message" is handed to the
+ * caller at once as MG_EVENT_ASSISTANT_DELTA, bypassing the event queue. It
+ * is a preview: the step is stored and its events shown exactly as without
+ * streaming. If the stream breaks off, nothing of it is kept; a system
+ * notice tells the caller to drop the preview and the call is made again, at
+ * most STREAM_RETRIES times.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -25,6 +34,7 @@
 #include "context/tokens.h"
 #include "functions/functions.h"
 #include "memory/recall.h"
+#include "provider/stream.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -32,6 +42,11 @@
 #include "util/timeutil.h"
 
 #define CONTEXT_RETRIES 2
+
+/* New calls after a stream that broke off mid-reply. */
+#define STREAM_RETRIES 2
+
+#define STREAM_RETRY_NOTICE "the reply stream was interrupted; retrying"
 
 /* Largest share of the window one user message may take. */
 #define MAX_MESSAGE_SHARE 0.4
@@ -44,7 +59,7 @@ typedef struct turn {
     int steps;       /* LLM calls for the current event (the step limit counts these) */
     int total_steps; /* for the usage report, across the reflection turn too */
     int replied;     /* a send_message reached the user this turn */
-    int prompt_tokens, completion_tokens;
+    int prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens;
 } turn;
 
 static int saturating_add(int a, int b)
@@ -57,29 +72,121 @@ static void flush_events(turn *t)
     evq_deliver(&t->events, t->on_event, t->user);
 }
 
-/* One LLM call, flushing and retrying when the request does not fit. */
+/* Hands an event to the caller now, not after the commit: only for
+ * streaming previews and the notice that discards them. */
+static void deliver_now(turn *t, const mg_event *ev)
+{
+    if (t->on_event) t->on_event(ev, t->user);
+}
+
+/* ------------------------------------------------------------ previews */
+
+/* A tool call of the reply being streamed. */
+typedef struct preview_call {
+    int index;    /* in the reply's calls */
+    int is_reply; /* send_message: its "message" is shown */
+    mg_json_string_extractor text;
+} preview_call;
+
+typedef struct preview {
+    turn *t;
+    preview_call *calls;
+    int ncalls;
+    buf piece; /* scratch: the text decoded from one piece of arguments */
+} preview;
+
+static preview_call *preview_call_for(preview *pv, int index, const char *name)
+{
+    for (int i = 0; i < pv->ncalls; i++)
+        if (pv->calls[i].index == index) return &pv->calls[i];
+    pv->calls = mg_xrealloc(pv->calls, (size_t)(pv->ncalls + 1) * sizeof *pv->calls);
+    preview_call *c = &pv->calls[pv->ncalls++];
+    c->index = index;
+    c->is_reply = name && strcmp(name, "send_message") == 0;
+    mg_jse_init(&c->text, "message");
+    return c;
+}
+
+static void preview_tool_args(void *user, int index, const char *id, const char *name,
+                              const char *delta, size_t len)
+{
+    preview *pv = user;
+    preview_call *c = preview_call_for(pv, index, name);
+    if (!c->is_reply) return;
+    buf_reset(&pv->piece);
+    if (!mg_jse_feed(&c->text, delta, len, &pv->piece)) return;
+    mg_event ev = {.type = MG_EVENT_ASSISTANT_DELTA,
+                   .text = buf_str(&pv->piece),
+                   .tool_call_id = id,
+                   .time_ms = mg_now_ms()};
+    deliver_now(pv->t, &ev);
+}
+
+static void preview_free(preview *pv)
+{
+    free(pv->calls);
+    buf_free(&pv->piece);
+}
+
+/* ---------------------------------------------------------------- calls */
+
+static void count_usage(turn *t, const mg_llm_reply *reply)
+{
+    t->prompt_tokens = saturating_add(t->prompt_tokens, reply->prompt_tokens);
+    t->completion_tokens = saturating_add(t->completion_tokens, reply->completion_tokens);
+    t->reasoning_tokens = saturating_add(t->reasoning_tokens, reply->reasoning_tokens);
+    t->cached_tokens = saturating_add(t->cached_tokens, reply->cached_tokens);
+}
+
+/* One request to the provider, streamed when the agent streams. */
+static mg_status ask_provider(turn *t, mg_provider *provider, mg_llm_reply *reply, mg_error *err)
+{
+    mg_agent *agent = t->agent;
+    buf system = BUF_INIT;
+    context_system_message(agent, &system, NULL);
+    preview pv = {.t = t};
+    mg_stream_sink sink = {.on_tool_args = preview_tool_args, .user = &pv};
+    mg_llm_request req = {.system = buf_str(&system),
+                          .messages = agent->queue.items,
+                          .nmessages = agent->queue.count,
+                          .tools = agent->tools,
+                          .context_window = agent->context_window,
+                          .stream = agent->streaming ? &sink : NULL};
+    int raw = context_raw_total(agent);
+    mg_status st = mg_provider_chat(provider, &req, reply, err);
+    buf_free(&system);
+    preview_free(&pv);
+    if (!st) {
+        context_learn_scale(agent, raw, reply->prompt_tokens);
+        count_usage(t, reply);
+    }
+    return st;
+}
+
+/* One LLM call, flushing and retrying when the request does not fit, and
+ * asking again when a stream broke off. */
 static mg_status call_model(turn *t, mg_llm_reply *reply, mg_error *err)
 {
     mg_agent *agent = t->agent;
     mg_provider *provider;
     mg_status st = agent_provider(agent, &provider, err);
-    for (int attempt = 0; !st; attempt++) {
+    int context_retries = 0, stream_retries = 0;
+    while (!st) {
         if ((st = overflow_check(agent, &t->events, err))) break;
         flush_events(t);
-        buf system = BUF_INIT;
-        context_system_message(agent, &system, NULL);
-        mg_llm_request req = {buf_str(&system), agent->queue.items, agent->queue.count,
-                              agent->tools, 0, agent->context_window};
-        int raw = context_raw_total(agent);
-        st = mg_provider_chat(provider, &req, reply, err);
-        buf_free(&system);
-        if (!st) {
-            context_learn_scale(agent, raw, reply->prompt_tokens);
-            t->prompt_tokens = saturating_add(t->prompt_tokens, reply->prompt_tokens);
-            t->completion_tokens = saturating_add(t->completion_tokens, reply->completion_tokens);
-            return MG_OK;
+        st = ask_provider(t, provider, reply, err);
+        if (!st) return MG_OK;
+        if (reply->interrupted && stream_retries < STREAM_RETRIES) {
+            /* Nothing of it was kept; the caller drops what it previewed. */
+            stream_retries++;
+            mg_event notice = {
+                .type = MG_EVENT_SYSTEM, .text = STREAM_RETRY_NOTICE, .time_ms = mg_now_ms()};
+            deliver_now(t, &notice);
+            mg_err_clear(err);
+            st = MG_OK;
+            continue;
         }
-        if (st != MG_ERR_CONTEXT || attempt >= CONTEXT_RETRIES) break;
+        if (st != MG_ERR_CONTEXT || context_retries++ >= CONTEXT_RETRIES) break;
         /* Our estimate was short of the provider's count: learn from it and evict. */
         agent->token_scale *= 1.25;
         mg_err_clear(err);
@@ -96,7 +203,10 @@ static void push_call_events(turn *t, const mg_tool_call *call, const mg_fn_outc
                    .tool_args = call->arguments,
                    .tool_call_id = call->id};
     evq_push(&t->events, &ev);
-    if (out->reply) evq_text(&t->events, MG_EVENT_ASSISTANT, out->reply);
+    if (out->reply) {
+        mg_event reply = {.type = MG_EVENT_ASSISTANT, .text = out->reply, .tool_call_id = call->id};
+        evq_push(&t->events, &reply);
+    }
     mg_event ret = {.type = MG_EVENT_TOOL_RETURN,
                     .tool_name = call->name,
                     .tool_call_id = call->id,
@@ -220,7 +330,9 @@ static void finish_turn(turn *t)
     mg_event usage = {.type = MG_EVENT_USAGE,
                       .prompt_tokens = t->prompt_tokens,
                       .completion_tokens = t->completion_tokens,
-                      .step_count = t->total_steps};
+                      .step_count = t->total_steps,
+                      .reasoning_tokens = t->reasoning_tokens,
+                      .cached_tokens = t->cached_tokens};
     evq_push(&t->events, &usage);
     flush_events(t);
     evq_free(&t->events);
@@ -294,6 +406,11 @@ mg_status mg_agent_system_event(mg_agent *agent, mg_system_event kind, mg_event_
     if (agent->last_login) mg_time_human(agent->last_login, last, sizeof last);
     return run_event(agent, agent_envelope("login", "last_login", last), AGENT_EVENT_LOGIN,
                      on_event, user, err);
+}
+
+void mg_agent_set_streaming(mg_agent *agent, int enabled)
+{
+    if (agent) agent->streaming = enabled != 0;
 }
 
 int mg_agent_idle_heartbeat_seconds(mg_agent *agent)

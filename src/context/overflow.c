@@ -103,7 +103,7 @@ static mg_status summarize_chunk(mg_agent *agent, const char *previous, const ch
                previous && *previous ? previous : "(none yet)", chunk);
     mg_msg msg = {
         .role = MG_ROLE_USER, .kind = "summary_request", .content = (char *)buf_str(&input)};
-    mg_llm_request req = {buf_str(&system), &msg, 1, NULL, budget, agent->context_window};
+    mg_llm_request req = {buf_str(&system), &msg, 1, NULL, budget, agent->context_window, NULL};
     mg_llm_reply reply;
     st = mg_provider_chat(provider, &req, &reply, err);
     buf_free(&system);

@@ -53,6 +53,9 @@
 
 #include "util/buf.h"
 
+#ifndef UPPER_EF
+#define UPPER_EF 8
+#endif
 #ifndef PREFETCH_LINES
 #define PREFETCH_LINES 4
 #endif
@@ -221,23 +224,6 @@ static int visit(mg_index *x, int32_t s)
     return 1;
 }
 
-/* Greedy walk on one level: move to the best neighbour until none is better. */
-static int32_t greedy(mg_index *x, const float *q, int32_t cur, float *cur_sim, int level)
-{
-    for (;;) {
-        int32_t prev = cur;
-        const int32_t *b = idx_links(x, prev, level);
-        for (int i = 1; i <= b[0]; i++) {
-            float s = x->dot(q, idx_vec(x, b[i]), x->dim);
-            if (s > *cur_sim) {
-                *cur_sim = s;
-                cur = b[i];
-            }
-        }
-        if (cur == prev) return cur;
-    }
-}
-
 /* Best-first search of one level. The heaps hold the seeds (already marked
  * visited). With only_live, DEAD slots are explored but never kept as
  * results, so the search runs until it has ef live ones (or runs out). */
@@ -273,27 +259,58 @@ static void search_level(mg_index *x, const float *q, int level, int ef, int onl
     }
 }
 
-/* Starts a search of `level` from one seed. */
-static void seed(mg_index *x, const float *q, int32_t s, float sim, int only_live)
+/* Keeps x->work[0..n) as the seeds of the next level's search. */
+static void keep_seeds(mg_index *x, int n)
 {
-    (void)q;
-    visit(x, s);
-    idx_cand c = {sim, s};
-    best_push(&x->cands, c);
-    if (!only_live || x->state[s] == SLOT_LIVE) worst_push(&x->results, c);
+    if (n > x->seeds_cap) {
+        x->seeds_cap = n > 2 * x->seeds_cap ? n : 2 * x->seeds_cap;
+        x->seeds = mg_xrealloc(x->seeds, (size_t)x->seeds_cap * sizeof(idx_cand));
+    }
+    memcpy(x->seeds, x->work, (size_t)n * sizeof(idx_cand));
+    x->seeds_len = n;
+}
+
+/* Searches `level` for q from the seeds, keeping the ef best in x->work
+ * (best first; returns how many). `skip` (or -1) is never visited: an insert
+ * must not find its own slot. */
+static int search_from_seeds(mg_index *x, const float *q, int level, int ef, int only_live,
+                             int32_t skip)
+{
+    new_epoch(x);
+    if (skip >= 0) visit(x, skip);
+    for (int i = 0; i < x->seeds_len; i++) {
+        idx_cand c = x->seeds[i];
+        if (!visit(x, c.slot)) continue;
+        best_push(&x->cands, c);
+        if (!only_live || x->state[c.slot] == SLOT_LIVE) worst_push(&x->results, c);
+    }
+    while (x->results.len > ef)
+        worst_pop(&x->results);
+    search_level(x, q, level, ef, only_live);
+    return drain_results(x);
+}
+
+/* Walks from the entry point down to level `stop` + 1, each level a search
+ * of width UPPER_EF whose results seed the next; leaves the seeds of level
+ * `stop` in x->seeds. A plain greedy walk (width 1) gets lost on clustered
+ * data: between clusters every similarity is about 0, so on the sparse top
+ * levels the walk stops at the first local maximum, often in the wrong
+ * cluster, and level 0, whose links rarely leave a cluster, cannot recover.
+ * The upper levels hold ~1/m of the vectors, so a wider beam there is cheap. */
+static void descend(mg_index *x, const float *q, int stop, int32_t skip)
+{
+    hnsw_work_reserve(x, 1);
+    x->work[0] = (idx_cand){x->dot(q, idx_vec(x, x->entry), x->dim), x->entry};
+    keep_seeds(x, 1);
+    for (int l = x->max_level; l > stop; l--)
+        keep_seeds(x, search_from_seeds(x, q, l, UPPER_EF, 0, skip));
 }
 
 int hnsw_search(mg_index *x, const float *q, int ef)
 {
     if (x->entry < 0) return 0;
-    int32_t cur = x->entry;
-    float sim = x->dot(q, idx_vec(x, cur), x->dim);
-    for (int l = x->max_level; l > 0; l--)
-        cur = greedy(x, q, cur, &sim, l);
-    new_epoch(x);
-    seed(x, q, cur, sim, 1);
-    search_level(x, q, 0, ef, 1);
-    return drain_results(x);
+    descend(x, q, 0, -1);
+    return search_from_seeds(x, q, 0, ef, 1, -1);
 }
 
 /* ------------------------------------------------------------------ linking */
@@ -349,18 +366,13 @@ static void add_link(mg_index *x, int32_t v, int32_t u, int l)
     write_block(b, c, select_neighbours(x, c, n, cap));
 }
 
-/* Searches `level` for slot s's vector from cur (ef_construction), links s
- * to the heuristic's pick of the results and back. Returns the best result,
- * the seed of the next level down. */
-static idx_cand link_level(mg_index *x, int32_t s, idx_cand cur, int level)
+/* Searches `level` for slot s's vector from the seeds (ef_construction),
+ * links s to the heuristic's pick of the results and back, and leaves the
+ * results as the seeds of the next level down. */
+static void link_level(mg_index *x, int32_t s, int level)
 {
-    const float *q = idx_vec(x, s);
-    new_epoch(x);
-    visit(x, s); /* never a neighbour of itself */
-    seed(x, q, cur.slot, cur.sim, 0);
-    search_level(x, q, level, x->p.ef_construction, 0);
-    int n = drain_results(x);
-    idx_cand best = x->work[0];
+    int n = search_from_seeds(x, idx_vec(x, s), level, x->p.ef_construction, 0, s);
+    keep_seeds(x, n);
 
     /* Link to live slots only when there are any: links to tombstones
      * would be dropped at the next cleanup anyway. */
@@ -370,10 +382,9 @@ static idx_cand link_level(mg_index *x, int32_t s, idx_cand cur, int level)
     if (live) n = live;
 
     int32_t *b = idx_links(x, s, level);
-    write_block(b, x->work, select_neighbours(x, x->work, n, x->p.m));
+    write_block(b, x->work, select_neighbours(x, x->work, n, level ? x->p.m : x->m0));
     for (int i = 1; i <= b[0]; i++)
         add_link(x, b[i], s, level);
-    return best;
 }
 
 void hnsw_insert(mg_index *x, int32_t s)
@@ -384,12 +395,10 @@ void hnsw_insert(mg_index *x, int32_t s)
         x->max_level = top;
         return;
     }
-    const float *q = idx_vec(x, s);
-    idx_cand cur = {x->dot(q, idx_vec(x, x->entry), x->dim), x->entry};
-    for (int l = x->max_level; l > top; l--)
-        cur.slot = greedy(x, q, cur.slot, &cur.sim, l);
-    for (int l = top < x->max_level ? top : x->max_level; l >= 0; l--)
-        cur = link_level(x, s, cur, l);
+    int from = top < x->max_level ? top : x->max_level;
+    descend(x, idx_vec(x, s), from, s);
+    for (int l = from; l >= 0; l--)
+        link_level(x, s, l);
     if (top > x->max_level) {
         x->entry = s;
         x->max_level = top;
@@ -449,15 +458,8 @@ static void relink_orphans(mg_index *x)
     for (int32_t s = 0; s < x->n; s++) {
         if (x->state[s] != SLOT_LIVE || in[s] || s == x->entry) continue;
         const float *q = idx_vec(x, s);
-        idx_cand cur = {x->dot(q, idx_vec(x, x->entry), x->dim), x->entry};
-        for (int l = x->max_level; l > 0; l--)
-            cur.slot = greedy(x, q, cur.slot, &cur.sim, l);
-        new_epoch(x);
-        visit(x, s);
-        if (cur.slot == s) continue; /* cannot happen: s has no in-links */
-        seed(x, q, cur.slot, cur.sim, 1);
-        search_level(x, q, 0, x->p.ef_construction, 1);
-        int n = drain_results(x);
+        descend(x, q, 0, s);
+        int n = search_from_seeds(x, q, 0, x->p.ef_construction, 1, s);
         int k = select_neighbours(x, x->work, n, x->p.m);
         for (int i = 0; i < k; i++)
             add_link(x, x->work[i].slot, s, 0);

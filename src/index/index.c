@@ -9,10 +9,11 @@
  * parallel arrays of fixed-size records: 2m + 1 int32 of level-0 links, an
  * int64 id, a level and state byte, an upper-block offset and a 16-bit
  * visited mark; ~170 bytes a slot at m = 16. Links are 32-bit slot numbers,
- * not pointers or 64-bit ids. The arrays grow by 1/8 (not 2x), so the
- * capacity never wastes more than ~12% of the vectors' size; large blocks are
- * mmapped by glibc, where realloc is a remap, not a copy. `memory_bytes` in
- * the stats counts capacity, not length, so the figure is honest.
+ * not pointers or 64-bit ids. The arrays grow by 1/16 (not 2x), so spare
+ * capacity never costs more than ~6% of the vectors' size; blocks that large
+ * are mmapped by glibc, where realloc is a remap, not a copy, so growing
+ * often is cheap. `memory_bytes` in the stats counts capacity, not length,
+ * so the figure is honest.
  *
  * Reusing slots. A deleted vector's slot becomes FREE at cleanup and the next
  * add takes the lowest free slot. The new vector inherits the slot's graph
@@ -168,8 +169,8 @@ mg_index *idx_alloc(int dim, const mg_index_params *p)
 void idx_reserve(mg_index *x, int32_t want)
 {
     if (want <= x->cap) return;
-    /* Grow by 1/8: see the top of the file for why not 2x. */
-    int64_t cap = (int64_t)x->cap + x->cap / 8;
+    /* Grow by 1/16: see the top of the file for why not 2x. */
+    int64_t cap = (int64_t)x->cap + x->cap / 16;
     if (cap < want) cap = want;
     if (cap < 64) cap = 64;
     cap = (cap + 63) & ~(int64_t)63;
@@ -312,6 +313,7 @@ void mg_index_free(mg_index *x)
     free(x->cands.a);
     free(x->results.a);
     free(x->work);
+    free(x->seeds);
     free(x);
 }
 
@@ -506,7 +508,7 @@ size_t mg_index_memory(const mg_index *x)
     return sizeof(*x) + c * per_slot + x->upper_cap * sizeof(int32_t) +
            x->map_cap * (sizeof(int64_t) + sizeof(int32_t)) +
            (size_t)x->free_cap * sizeof(int32_t) +
-           (size_t)(x->cands.cap + x->results.cap + x->work_cap) * sizeof(idx_cand);
+           (size_t)(x->cands.cap + x->results.cap + x->work_cap + x->seeds_cap) * sizeof(idx_cand);
 }
 
 int mg_index_dim(const mg_index *x)

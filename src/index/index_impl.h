@@ -94,6 +94,8 @@ struct mg_index {
     idx_heap cands, results;
     idx_cand *work; /* candidate lists: sorted results, neighbour shrinking */
     int work_cap;
+    idx_cand *seeds; /* where the search of the next level down starts */
+    int seeds_len, seeds_cap;
 
     /* Append log (index_log.c); fd -1 when none. */
     int log_fd;

@@ -163,10 +163,18 @@ static void bind_scope(sqlite3_stmt *stmt, int64_t agent_id, const mg_search *s)
 
 /* ------------------------------------------------------------------ the query's embedding */
 
+/* Distinct query words whose document frequency is looked up; each costs a
+ * walk of the word's posting list, and a query of thousands of words (the
+ * model writes queries) must not cost thousands of them. Later words get the
+ * mean weight of the looked-up ones. */
+#define IDF_LOOKUPS_MAX 64
+
 /* Inverse document frequency of a query word, from the FTS index. */
 typedef struct idf_ctx {
     sqlite3_stmt *df; /* SELECT count(*) ... MATCH ?1 */
     double n;         /* passages in the index */
+    int lookups;
+    double sum; /* of the weights looked up */
 } idf_ctx;
 
 /* The BM25 form, log(1 + (N - df + 0.5) / (df + 0.5)): positive however
@@ -176,6 +184,7 @@ typedef struct idf_ctx {
 static float idf_weight(void *ctx, const char *word, size_t n)
 {
     idf_ctx *c = ctx;
+    if (c->lookups == IDF_LOOKUPS_MAX) return (float)(c->sum / c->lookups);
     buf phrase = BUF_INIT;
     buf_putc(&phrase, '"');
     for (size_t i = 0; i < n; i++) {
@@ -189,7 +198,10 @@ static float idf_weight(void *ctx, const char *word, size_t n)
     buf_free(&phrase);
     if (df < 0) return 1.0f; /* FTS5 found no token in it (an emoji): neutral */
     if (df > c->n) df = c->n;
-    return (float)log(1.0 + (c->n - df + 0.5) / (df + 0.5));
+    double idf = log(1.0 + (c->n - df + 0.5) / (df + 0.5));
+    c->lookups++;
+    c->sum += idf;
+    return (float)idf;
 }
 
 /* The query's embedding (caller frees *query): for the offline embedder
@@ -198,7 +210,7 @@ static mg_status embed_query(mg_store *store, const char *embedder, const char *
                              int *dim, mg_error *err)
 {
     if (strcmp(embedder, "offline") != 0) return mg_embed_text(embedder, text, query, dim, err);
-    idf_ctx c;
+    idf_ctx c = {0};
     int64_t n;
     mg_status st =
         store_query_int(store, "SELECT coalesce(sum(passage_count), 0) FROM agents", 0, 0, &n, err);
@@ -506,9 +518,12 @@ static void score_own(cand_list *l, archival_mode mode, const period *dates, int
     }
 }
 
+/* Unsigned arithmetic: stored times come from callers and may be extreme. */
 static int neighbours(const cand *a, const cand *b)
 {
-    return llabs(a->time - b->time) <= NEIGHBOUR_GAP_MS;
+    uint64_t x = (uint64_t)a->time, y = (uint64_t)b->time;
+    uint64_t apart = a->time > b->time ? x - y : y - x;
+    return apart <= (uint64_t)NEIGHBOUR_GAP_MS;
 }
 
 /* Adds to each passage its shares of its neighbours' relevance. A chain of

@@ -373,7 +373,9 @@ mg_status loader_read_file(const char *path, size_t max_bytes, char **out, size_
 {
     *out = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO (behind a link) must not block the open; it is
+     * refused below, and regular files ignore the flag. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return mg_err_set(err, MG_ERR_IO, "cannot read: %s", strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -473,8 +475,10 @@ mg_status loader_pdf_text(const char *path, int timeout_ms, size_t max_bytes, ch
 {
     *out = NULL;
     *len = 0;
-    if (access(path, R_OK) != 0)
+    struct stat info;
+    if (stat(path, &info) != 0 || access(path, R_OK) != 0)
         return mg_err_set(err, MG_ERR_IO, "cannot read: %s", strerror(errno));
+    if (!S_ISREG(info.st_mode)) return mg_err_set(err, MG_ERR_IO, "not a regular file");
     int out_pipe[2], err_pipe[2];
     if (make_pipe(out_pipe) != 0) return mg_err_set(err, MG_ERR_IO, "pipe: %s", strerror(errno));
     if (make_pipe(err_pipe) != 0) {

@@ -31,6 +31,18 @@
  * provider around it only adds configuration and HTTP. Retries of 429, 5xx
  * and 529 ("overloaded") happen in the HTTP layer. Replies are checked field
  * by field: a wrong shape fails the turn with MG_ERR_PROVIDER, never crashes.
+ *
+ * Streaming ("stream": true) sends typed Server-Sent Events: message_start
+ * (the message shell and input usage), per content block a
+ * content_block_start, its deltas (text_delta, input_json_delta for tool
+ * input as JSON text in pieces, thinking_delta, signature_delta) and a
+ * content_block_stop, then message_delta (stop reason, output usage) and
+ * message_stop; ping events and SSE comments keep the line alive, and an
+ * error event reports a failure mid-stream. Each block keeps only its
+ * growing text; at the end the blocks become the content array a
+ * non-streaming answer would have held, thinking signatures included, and
+ * go through mg_anthropic_parse_reply like one. A stream that stops before
+ * message_stop (and before any stop reason) is reported as interrupted.
  */
 #include "provider/anthropic.h"
 
@@ -39,6 +51,7 @@
 #include <string.h>
 
 #include "provider/http.h"
+#include "provider/stream.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
@@ -52,6 +65,9 @@
 
 /* Longest piece of the API's own error text copied into an error line. */
 #define ERROR_TEXT_MAX 300
+
+/* Most content blocks one streamed reply may hold. */
+#define MAX_STREAM_BLOCKS 256
 
 typedef struct anthropic_provider {
     mg_provider base;
@@ -404,6 +420,7 @@ json_t *mg_anthropic_body(const char *model, const mg_llm_request *req)
         }
         json_object_set_new(body, "tools", tools);
     }
+    if (req->stream) json_object_set_new(body, "stream", json_true());
     return body;
 }
 
@@ -478,6 +495,7 @@ mg_status mg_anthropic_parse_reply(json_t *body, mg_llm_reply *reply, mg_error *
                            clamp_tokens(json_object_get(usage, "cache_creation_input_tokens")) +
                            clamp_tokens(json_object_get(usage, "cache_read_input_tokens"));
     reply->completion_tokens = clamp_tokens(json_object_get(usage, "output_tokens"));
+    reply->cached_tokens = clamp_tokens(json_object_get(usage, "cache_read_input_tokens"));
     return MG_OK;
 }
 
@@ -545,6 +563,287 @@ static mg_status read_config(char **url, char **key_header, mg_error *err)
     return MG_OK;
 }
 
+/* ------------------------------------------------------------ streaming */
+
+/* One content block being assembled. */
+typedef struct stream_block {
+    json_int_t index; /* its index on the wire */
+    json_t *block;    /* as content_block_start gave it */
+    buf text;         /* text, thinking, or tool input JSON so far */
+    buf signature;    /* thinking */
+    int call;         /* tool_use: its position among the reply's calls, else -1 */
+} stream_block;
+
+typedef struct message_stream {
+    const char *url;
+    const mg_stream_sink *sink;
+    mg_sse_parser sse;
+    int sniffed, plain; /* a server that ignored "stream" sends one JSON body */
+    buf plain_body;
+    stream_block *blocks;
+    int nblocks, ncalls;
+    json_t *usage;   /* message_start's, updated by message_delta */
+    int stop_reason; /* message_delta said why the message stopped */
+    int stopped;     /* message_stop arrived */
+    mg_status st;    /* the first failure found in the stream */
+    mg_error err;
+} message_stream;
+
+static int stream_fail(message_stream *s, const char *what, json_int_t index)
+{
+    s->st = mg_err_set(&s->err, MG_ERR_PROVIDER, "%s: unexpected stream: %s (block %lld)", s->url,
+                       what, (long long)index);
+    return 1;
+}
+
+static stream_block *block_at(message_stream *s, json_int_t index)
+{
+    for (int i = 0; i < s->nblocks; i++)
+        if (s->blocks[i].index == index) return &s->blocks[i];
+    return NULL;
+}
+
+static const char *block_string(stream_block *b, const char *key)
+{
+    const char *v = json_string_value(json_object_get(b->block, key));
+    return v ? v : "";
+}
+
+static int block_start(message_stream *s, json_t *ev)
+{
+    json_t *index = json_object_get(ev, "index");
+    json_t *cb = json_object_get(ev, "content_block");
+    json_int_t i = json_integer_value(index);
+    if (!json_is_integer(index) || i < 0) return stream_fail(s, "a block without an index", -1);
+    if (!json_is_object(cb) || !json_is_string(json_object_get(cb, "type")))
+        return stream_fail(s, "a block without a type", i);
+    if (block_at(s, i)) return stream_fail(s, "a block started twice", i);
+    if (s->nblocks == MAX_STREAM_BLOCKS) return stream_fail(s, "too many blocks", i);
+    s->blocks = mg_xrealloc(s->blocks, (size_t)(s->nblocks + 1) * sizeof *s->blocks);
+    stream_block *b = &s->blocks[s->nblocks++];
+    memset(b, 0, sizeof *b);
+    b->index = i;
+    b->block = json_deep_copy(cb);
+    b->call = -1;
+    if (is_type(cb, "text")) buf_puts(&b->text, block_string(b, "text"));
+    if (is_type(cb, "thinking")) {
+        buf_puts(&b->text, block_string(b, "thinking"));
+        buf_puts(&b->signature, block_string(b, "signature"));
+    }
+    if (is_type(cb, "tool_use")) {
+        b->call = s->ncalls++;
+        if (!*block_string(b, "id")) {
+            /* As mg_anthropic_parse_reply would, but now: the sink needs it. */
+            buf id = BUF_INIT;
+            buf_printf(&id, "toolu_%lld_%lld", (long long)i, (long long)mg_now_ms());
+            json_object_set_new(b->block, "id", json_string(buf_str(&id)));
+            buf_free(&id);
+        }
+    }
+    return 0;
+}
+
+/* A string field of a delta, appended to `to`; 0 if it is not a string. */
+static int delta_text(json_t *delta, const char *key, buf *to, const char **piece, size_t *n)
+{
+    json_t *v = json_object_get(delta, key);
+    if (!json_is_string(v)) return 0;
+    *piece = json_string_value(v);
+    *n = json_string_length(v);
+    buf_append(to, *piece, *n);
+    return 1;
+}
+
+static int block_delta(message_stream *s, json_t *ev)
+{
+    json_t *index = json_object_get(ev, "index");
+    json_int_t i = json_integer_value(index);
+    stream_block *b = json_is_integer(index) ? block_at(s, i) : NULL;
+    json_t *delta = json_object_get(ev, "delta");
+    if (!b) return stream_fail(s, "a delta for a block that never started", i);
+    const char *type = json_string_value(json_object_get(delta, "type"));
+    const char *piece = NULL;
+    size_t n = 0;
+    if (!type) return stream_fail(s, "a delta without a type", i);
+    if (strcmp(type, "text_delta") == 0 && is_type(b->block, "text")) {
+        if (!delta_text(delta, "text", &b->text, &piece, &n))
+            return stream_fail(s, "a text_delta without text", i);
+        if (n && s->sink->on_content) s->sink->on_content(s->sink->user, piece, n);
+    } else if (strcmp(type, "input_json_delta") == 0 && b->call >= 0) {
+        if (!delta_text(delta, "partial_json", &b->text, &piece, &n))
+            return stream_fail(s, "an input_json_delta without partial_json", i);
+        if (n && s->sink->on_tool_args)
+            s->sink->on_tool_args(s->sink->user, b->call, block_string(b, "id"),
+                                  block_string(b, "name"), piece, n);
+    } else if (strcmp(type, "thinking_delta") == 0 && is_type(b->block, "thinking")) {
+        if (!delta_text(delta, "thinking", &b->text, &piece, &n))
+            return stream_fail(s, "a thinking_delta without thinking", i);
+    } else if (strcmp(type, "signature_delta") == 0 && is_type(b->block, "thinking")) {
+        if (!delta_text(delta, "signature", &b->signature, &piece, &n))
+            return stream_fail(s, "a signature_delta without a signature", i);
+    } else if (strcmp(type, "text_delta") == 0 || strcmp(type, "input_json_delta") == 0 ||
+               strcmp(type, "thinking_delta") == 0 || strcmp(type, "signature_delta") == 0) {
+        return stream_fail(s, "a delta of the wrong kind for its block", i);
+    }
+    /* Other delta types (citations_delta, ...) carry nothing we keep. */
+    return 0;
+}
+
+static void merge_usage(message_stream *s, json_t *usage)
+{
+    if (!json_is_object(usage)) return;
+    if (!s->usage) s->usage = json_object();
+    json_object_update(s->usage, usage);
+}
+
+static int stream_error_event(message_stream *s, json_t *ev)
+{
+    json_t *e = json_object_get(ev, "error");
+    char text[ERROR_TEXT_MAX + 1];
+    error_text(ev, text, sizeof text);
+    const char *type = json_string_value(json_object_get(e, "type"));
+    s->st = mg_err_set(&s->err, MG_ERR_PROVIDER, "%s reported an error in the stream: %s%s%s",
+                       s->url, type ? type : "", type ? ": " : "", *text ? text : "(no message)");
+    return 1;
+}
+
+static int on_message_event(void *user, const char *event, const char *data, size_t len)
+{
+    message_stream *s = user;
+    char *repaired = mg_json_repair(data, len);
+    json_t *ev = json_loads(repaired, 0, NULL);
+    free(repaired);
+    if (!json_is_object(ev)) {
+        json_decref(ev);
+        return stream_fail(s, "an event that is not a JSON object", -1);
+    }
+    /* The data's own type is the truth; the event name is only a hint. */
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    if (!type) type = event;
+    int rc = 0;
+    if (strcmp(type, "message_start") == 0)
+        merge_usage(s, json_object_get(json_object_get(ev, "message"), "usage"));
+    else if (strcmp(type, "content_block_start") == 0)
+        rc = block_start(s, ev);
+    else if (strcmp(type, "content_block_delta") == 0)
+        rc = block_delta(s, ev);
+    else if (strcmp(type, "message_delta") == 0) {
+        merge_usage(s, json_object_get(ev, "usage"));
+        if (json_is_string(json_object_get(json_object_get(ev, "delta"), "stop_reason")))
+            s->stop_reason = 1;
+    } else if (strcmp(type, "message_stop") == 0)
+        s->stopped = 1;
+    else if (strcmp(type, "error") == 0)
+        rc = stream_error_event(s, ev);
+    /* ping, content_block_stop and event types added later need nothing. */
+    json_decref(ev);
+    return rc;
+}
+
+static int on_message_data(const char *data, size_t len, void *user)
+{
+    message_stream *s = user;
+    if (!s->sniffed) {
+        size_t i = 0;
+        while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+            i++;
+        if (i < len) {
+            s->sniffed = 1;
+            s->plain = data[i] == '{';
+        }
+    }
+    if (s->plain) {
+        buf_append(&s->plain_body, data, len);
+        return 0;
+    }
+    int rc = mg_sse_feed(&s->sse, data, len);
+    if (rc == MG_STREAM_TOO_LARGE) return stream_fail(s, "an event too large", -1);
+    return rc;
+}
+
+static int by_index(const void *a, const void *b)
+{
+    json_int_t x = ((const stream_block *)a)->index, y = ((const stream_block *)b)->index;
+    return (x > y) - (x < y);
+}
+
+/* A finished block as the non-streaming content array holds it. */
+static json_t *finished_block(stream_block *b, mg_error *err)
+{
+    json_t *block = json_deep_copy(b->block);
+    if (is_type(block, "text")) {
+        json_object_set_new(block, "text", json_stringn(buf_str(&b->text), b->text.len));
+    } else if (is_type(block, "thinking")) {
+        json_object_set_new(block, "thinking", json_stringn(buf_str(&b->text), b->text.len));
+        json_object_set_new(block, "signature",
+                            json_stringn(buf_str(&b->signature), b->signature.len));
+    } else if (is_type(block, "tool_use") && b->text.len) {
+        json_t *input = json_loadb(b->text.data, b->text.len, 0, NULL);
+        if (!json_is_object(input)) {
+            json_decref(input);
+            json_decref(block);
+            mg_err_set(err, MG_ERR_PROVIDER,
+                       "unexpected response shape: content block %lld (tool_use) input is not "
+                       "a JSON object",
+                       (long long)b->index);
+            return NULL;
+        }
+        json_object_set_new(block, "input", input);
+    }
+    return block;
+}
+
+static mg_status stream_finish(message_stream *s, mg_llm_reply *reply, mg_error *err)
+{
+    json_t *body = NULL;
+    mg_status st = MG_OK;
+    if (s->plain) {
+        json_error_t jerr;
+        char *repaired = mg_json_repair(buf_str(&s->plain_body), s->plain_body.len);
+        body = json_loads(repaired, 0, &jerr);
+        free(repaired);
+        if (!json_is_object(body))
+            st = mg_err_set(err, MG_ERR_PROVIDER,
+                            "%s answered with a body that is not a JSON object (%s)", s->url,
+                            body ? "another JSON type" : jerr.text);
+    } else if (mg_sse_finish(&s->sse) || s->st) {
+        *err = s->err;
+        st = s->st ? s->st : MG_ERR_PROVIDER;
+    } else if (!s->stopped && !s->stop_reason) {
+        reply->interrupted = 1;
+        st = mg_err_set(err, MG_ERR_PROVIDER,
+                        "the reply stream from %s ended before the reply was complete", s->url);
+    } else {
+        qsort(s->blocks, (size_t)s->nblocks, sizeof *s->blocks, by_index);
+        json_t *content = json_array();
+        for (int i = 0; i < s->nblocks && !st; i++) {
+            json_t *block = finished_block(&s->blocks[i], err);
+            if (!block) st = MG_ERR_PROVIDER;
+            json_array_append_new(content, block);
+        }
+        body = json_pack("{s:s, s:o}", "type", "message", "content", content);
+        if (s->usage) json_object_set(body, "usage", s->usage);
+    }
+    if (!st) st = mg_anthropic_parse_reply(body, reply, err);
+    json_decref(body);
+    return st;
+}
+
+static void stream_free(message_stream *s)
+{
+    mg_sse_free(&s->sse);
+    buf_free(&s->plain_body);
+    for (int i = 0; i < s->nblocks; i++) {
+        json_decref(s->blocks[i].block);
+        buf_free(&s->blocks[i].text);
+        buf_free(&s->blocks[i].signature);
+    }
+    free(s->blocks);
+    json_decref(s->usage);
+}
+
+/* ------------------------------------------------------------- the call */
+
 static mg_status anthropic_chat(mg_provider *base, const mg_llm_request *req, mg_llm_reply *reply,
                                 mg_error *err)
 {
@@ -558,26 +857,47 @@ static mg_status anthropic_chat(mg_provider *base, const mg_llm_request *req, mg
     mg_http_request hreq = {"POST", p->url, headers, payload, strlen(payload), 0};
     mg_http_response resp = {0};
     int attempts = 0;
-    mg_status st = mg_http_perform_retry(&hreq, NULL, &resp, &attempts, err);
+    message_stream s = {.url = p->url, .sink = req->stream};
+    mg_sse_init(&s.sse, on_message_event, &s);
+    mg_status st = req->stream ? mg_http_perform_stream(&hreq, NULL, on_message_data, &s, &resp,
+                                                        &attempts, err)
+                               : mg_http_perform_retry(&hreq, NULL, &resp, &attempts, err);
     free(payload);
-    if (st) return st;
-    /* Repaired first, so a stray invalid byte or \u0000 in the model's text
-     * does not make the whole reply unreadable. */
-    char *repaired = mg_json_repair(resp.body ? resp.body : "", resp.body_len);
-    json_error_t jerr;
-    json_t *parsed = json_loads(repaired, 0, &jerr);
-    free(repaired);
-    if (resp.status < 200 || resp.status >= 300)
-        st = mg_anthropic_error(resp.status, parsed, p->url, attempts > 1, err);
-    else if (!json_is_object(parsed))
-        st = mg_err_set(err, MG_ERR_PROVIDER,
-                        "%s answered with a body that is not a JSON object (%s)", p->url,
-                        parsed ? "another JSON type" : jerr.text);
-    else
-        st = mg_anthropic_parse_reply(parsed, reply, err);
-    json_decref(parsed);
+    if (st) {
+        if (s.st) {
+            *err = s.err; /* our own reason for stopping the transfer */
+            st = s.st;
+        }
+        reply->interrupted = resp.cut_off;
+        stream_free(&s);
+        return st;
+    }
+    if (req->stream && resp.status >= 200 && resp.status < 300) {
+        st = stream_finish(&s, reply, err);
+    } else {
+        /* Repaired first, so a stray invalid byte or \u0000 in the model's
+         * text does not make the whole reply unreadable. */
+        char *repaired = mg_json_repair(resp.body ? resp.body : "", resp.body_len);
+        json_error_t jerr;
+        json_t *parsed = json_loads(repaired, 0, &jerr);
+        free(repaired);
+        if (resp.status < 200 || resp.status >= 300)
+            st = mg_anthropic_error(resp.status, parsed, p->url, attempts > 1, err);
+        else if (!json_is_object(parsed))
+            st = mg_err_set(err, MG_ERR_PROVIDER,
+                            "%s answered with a body that is not a JSON object (%s)", p->url,
+                            parsed ? "another JSON type" : jerr.text);
+        else
+            st = mg_anthropic_parse_reply(parsed, reply, err);
+        json_decref(parsed);
+    }
+    stream_free(&s);
     mg_http_response_free(&resp);
-    if (st) mg_llm_reply_clear(reply);
+    if (st) {
+        int interrupted = reply->interrupted;
+        mg_llm_reply_clear(reply);
+        reply->interrupted = interrupted;
+    }
     return st;
 }
 

@@ -7,8 +7,8 @@
  *                       is appended; a trailing slash is ignored)
  *   ANTHROPIC_API_KEY   sent as x-api-key; required when the base URL is the
  *                       default one
- * Every request carries anthropic-version: 2023-06-01. Replies are not
- * streamed.
+ * Every request carries anthropic-version: 2023-06-01. Replies are
+ * streamed (Server-Sent Events) when the request has a stream sink.
  *
  * The pure functions below are the whole translation between the neutral
  * mg_llm_request / mg_llm_reply and the wire format; they are exposed so the
@@ -68,14 +68,15 @@ json_t *mg_anthropic_messages(const mg_msg *msgs, int n);
 
 /* Pure: the whole request body: model, max_tokens (req->max_tokens, else
  * MG_ANTHROPIC_DEFAULT_MAX_TOKENS), system (omitted when empty), messages,
- * and tools as {name, description, input_schema} (omitted when there are
- * none). New reference. */
+ * tools as {name, description, input_schema} (omitted when there are none),
+ * and "stream": true when req->stream is set. New reference. */
 json_t *mg_anthropic_body(const char *model, const mg_llm_request *req);
 
 /* Pure: reads a 2xx answer into *reply (which must be zeroed). Text blocks
  * and thinking blocks make up the inner monologue (mg_anthropic_monologue);
  * tool_use blocks become calls with their input as compact JSON text; usage
- * gives the token counts (input + cache reads and writes as prompt tokens).
+ * gives the token counts (input + cache reads and writes as prompt tokens;
+ * cache reads also as cached_tokens).
  * If any thinking or redacted_thinking block is present, the whole content
  * array is kept in reply->raw_content so it can be sent back. Unknown block
  * types are ignored. A wrong shape is MG_ERR_PROVIDER and leaves *reply

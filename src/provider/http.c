@@ -31,6 +31,17 @@
  * Retry-After wins over the backoff, within the same cap, because the server
  * knows its own rate limits better than we do.
  *
+ * Streams (mg_http_perform_stream) share all of this, with two differences
+ * that follow from the body leaving as it arrives. A retry is only safe
+ * while the reader has seen nothing: after the first delivered byte a
+ * failure is reported as a cut-off stream instead, and the caller (who can
+ * throw away what it got) decides. And a whole-transfer timeout would cut a
+ * long reply that is going well, so the limit becomes one on silence
+ * (curl's low-speed check at one byte per period). Error bodies are still
+ * collected, bounded, since the caller needs them to name the error. The
+ * status is read inside the write callback: curl has parsed the headers
+ * by the time it hands over body bytes.
+ *
  * Safety. Only http and https are allowed (a configured file:// URL reads
  * nothing), redirects are never followed (curl would re-send custom key headers
  * such as x-api-key to whatever host a redirect names), bodies are capped at
@@ -313,16 +324,21 @@ static void sleep_ms(long ms)
 
 /* ------------------------------------------------------------ one call */
 
-/* The state of one mg_http_perform[_retry] call, shared by its attempts. */
+/* The state of one mg_http_perform[_retry|_stream] call, shared by its
+ * attempts. */
 typedef struct http_call {
     const mg_http_request *req;
     CURL *curl;
     struct curl_slist *headers;
-    long timeout_ms;         /* whole transfer */
+    long timeout_ms;         /* whole transfer; for a stream, the longest silence */
     long connect_timeout_ms; /* connection set-up, <= timeout_ms */
-    buf body;                /* the response body as it arrives */
+    buf body;                /* the response body as it arrives (for a stream: errors only) */
     int too_large;           /* the body passed MG_HTTP_MAX_BODY */
     double retry_after_s;    /* from the current response's headers, -1 if none */
+    mg_http_data_fn on_data; /* a stream: where 2xx bodies go; NULL = collect them */
+    void *user;
+    size_t delivered; /* this attempt: bytes handed to on_data */
+    int stopped;      /* this attempt: on_data asked to stop */
     char errbuf[CURL_ERROR_SIZE];
 } http_call;
 
@@ -347,10 +363,35 @@ static mg_status validate_request(const mg_http_request *req, mg_http_response *
     return MG_OK;
 }
 
+/* A stream's body: 2xx goes to the reader, anything else is kept (bounded)
+ * for the caller's error message. The status is known here: curl has
+ * parsed the headers before it hands over body bytes. */
+static size_t on_stream_body(http_call *call, char *data, size_t n)
+{
+    long status = 0;
+    curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status >= 300) {
+        size_t room = MG_HTTP_MAX_ERROR_BODY - call->body.len;
+        buf_append(&call->body, data, n < room ? n : room);
+        return n;
+    }
+    if (n > MG_HTTP_MAX_BODY - call->delivered) {
+        call->too_large = 1;
+        return 0;
+    }
+    if (call->on_data(data, n, call->user)) {
+        call->stopped = 1;
+        return 0;
+    }
+    call->delivered += n;
+    return n;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     http_call *call = userdata;
     size_t n = size * nmemb;
+    if (call->on_data) return on_stream_body(call, data, n);
     if (n > MG_HTTP_MAX_BODY - call->body.len) {
         call->too_large = 1;
         return 0; /* anything short of n aborts the transfer */
@@ -421,7 +462,15 @@ static CURLcode set_options(http_call *call)
     if (!rc) rc = curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     if (!rc) rc = curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     if (!rc) rc = curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, call->timeout_ms);
+    if (call->on_data) {
+        /* A stream: no limit on the whole, but on silence (see http.h). */
+        long idle_s = (call->timeout_ms + 999) / 1000;
+        if (!rc) rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);
+        if (!rc) rc = curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        if (!rc) rc = curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, idle_s);
+    } else if (!rc) {
+        rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, call->timeout_ms);
+    }
     if (!rc) rc = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, call->connect_timeout_ms);
     /* A model can think silently for minutes; keepalive probes stop NAT boxes
      * from forgetting the idle connection meanwhile. */
@@ -439,12 +488,15 @@ static CURLcode set_options(http_call *call)
     return rc;
 }
 
-/* Prepares `call` for `req` (already validated). On failure the call is
- * still safe to pass to call_close. */
-static mg_status call_open(http_call *call, const mg_http_request *req, mg_error *err)
+/* Prepares `call` for `req` (already validated); `on_data` non-NULL makes
+ * it a stream. On failure the call is still safe to pass to call_close. */
+static mg_status call_open(http_call *call, const mg_http_request *req, mg_http_data_fn on_data,
+                           void *user, mg_error *err)
 {
     memset(call, 0, sizeof *call);
     call->req = req;
+    call->on_data = on_data;
+    call->user = user;
     call->retry_after_s = -1;
     call->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : env_timeout_ms();
     call->connect_timeout_ms = call->timeout_ms < MG_HTTP_CONNECT_TIMEOUT_MS
@@ -539,6 +591,12 @@ static const struct {
  * would be fooled by a reused connection. */
 static int describe_timeout(http_call *call, char *cause, size_t n)
 {
+    if (call->on_data) {
+        /* Connection set-up has its own, shorter limit; past it, only the
+         * silence limit can fire. */
+        cause_set(cause, n, "no data for %ld s", (call->timeout_ms + 999) / 1000);
+        return 1;
+    }
     curl_off_t total_us = 0;
     curl_easy_getinfo(call->curl, CURLINFO_TOTAL_TIME_T, &total_us);
     long midpoint_ms = (call->connect_timeout_ms + call->timeout_ms) / 2;
@@ -616,6 +674,8 @@ static void response_clear(mg_http_response *resp)
     resp->body = NULL;
     resp->body_len = 0;
     resp->retry_after_s = -1;
+    resp->delivered = 0;
+    resp->cut_off = 0;
 }
 
 /* One attempt on a prepared call. On MG_OK fills resp; otherwise leaves it
@@ -628,9 +688,25 @@ static mg_status call_attempt(http_call *call, mg_http_response *resp, int *tran
     call->too_large = 0;
     call->retry_after_s = -1;
     call->errbuf[0] = '\0';
+    call->delivered = 0;
+    call->stopped = 0;
     *transient = 0;
 
     CURLcode rc = curl_easy_perform(call->curl);
+    resp->delivered = call->delivered;
+    if (rc != CURLE_OK && call->stopped) {
+        cause_set(cause, n, "the reader stopped the stream");
+        return MG_ERR_PROVIDER;
+    }
+    if (rc != CURLE_OK && call->delivered && !call->too_large) {
+        /* Part of the stream is already with the reader: not ours to retry. */
+        char why[200];
+        describe_failure(call, rc, why, sizeof why);
+        curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+        resp->cut_off = 1;
+        cause_set(cause, n, "the stream was cut off after %zu bytes: %s", call->delivered, why);
+        return MG_ERR_PROVIDER;
+    }
     if (rc != CURLE_OK) {
         *transient = describe_failure(call, rc, cause, n);
         return MG_ERR_PROVIDER;
@@ -653,7 +729,7 @@ mg_status mg_http_perform(const mg_http_request *req, mg_http_response *resp, in
     if (st != MG_OK) return st;
 
     http_call call;
-    st = call_open(&call, req, err);
+    st = call_open(&call, req, NULL, NULL, err);
     if (st == MG_OK) {
         char cause[256];
         st = call_attempt(&call, resp, transient, cause, sizeof cause);
@@ -671,44 +747,69 @@ static int should_retry(mg_status st, const mg_http_response *resp, int transien
     return st == MG_OK ? mg_http_status_retryable(resp->status) : transient;
 }
 
-mg_status mg_http_perform_retry(const mg_http_request *req, const mg_http_retry *policy,
-                                mg_http_response *resp, int *attempts_out, mg_error *err)
+/* The attempts of a prepared call, with backoff, until one deserves no
+ * retry. Closes the call. */
+static mg_status perform_attempts(http_call *call, const mg_http_retry *policy,
+                                  mg_http_response *resp, int *attempts_out, mg_error *err)
 {
     mg_http_retry defaults;
     if (!policy) {
         mg_http_retry_defaults(&defaults);
         policy = &defaults;
     }
+    const mg_http_request *req = call->req;
     int max_attempts = policy->max_attempts < 1 ? 1 : policy->max_attempts;
     int attempts = 0;
-    if (attempts_out) *attempts_out = 0;
-    if (resp) response_clear(resp);
-    mg_status st = validate_request(req, resp, err);
-    if (st != MG_OK) return st;
-
-    http_call call;
-    st = call_open(&call, req, err);
-    if (st != MG_OK) {
-        call_close(&call);
-        return st;
-    }
     uint64_t rng = rng_seed();
     char cause[256];
+    mg_status st;
     for (;;) {
         int transient;
-        st = call_attempt(&call, resp, &transient, cause, sizeof cause);
+        st = call_attempt(call, resp, &transient, cause, sizeof cause);
         attempts++;
-        if (attempts >= max_attempts || !should_retry(st, resp, transient)) break;
+        if (attempts >= max_attempts || resp->delivered || !should_retry(st, resp, transient))
+            break;
         double retry_after = st == MG_OK ? resp->retry_after_s : -1;
         mg_http_response_free(resp);
         sleep_ms(retry_delay_ms(policy, attempts - 1, retry_after, &rng));
     }
-    call_close(&call);
+    call_close(call);
     if (attempts_out) *attempts_out = attempts;
     if (st != MG_OK)
         mg_err_set(err, st, "%s %.*s failed after %d attempt%s: %s", req->method,
                    url_shown_len(req->url), req->url, attempts, attempts == 1 ? "" : "s", cause);
     return st;
+}
+
+static mg_status perform(const mg_http_request *req, const mg_http_retry *policy,
+                         mg_http_data_fn on_data, void *user, mg_http_response *resp,
+                         int *attempts_out, mg_error *err)
+{
+    if (attempts_out) *attempts_out = 0;
+    if (resp) response_clear(resp);
+    mg_status st = validate_request(req, resp, err);
+    if (st != MG_OK) return st;
+    http_call call;
+    st = call_open(&call, req, on_data, user, err);
+    if (st != MG_OK) {
+        call_close(&call);
+        return st;
+    }
+    return perform_attempts(&call, policy, resp, attempts_out, err);
+}
+
+mg_status mg_http_perform_retry(const mg_http_request *req, const mg_http_retry *policy,
+                                mg_http_response *resp, int *attempts_out, mg_error *err)
+{
+    return perform(req, policy, NULL, NULL, resp, attempts_out, err);
+}
+
+mg_status mg_http_perform_stream(const mg_http_request *req, const mg_http_retry *policy,
+                                 mg_http_data_fn on_data, void *user, mg_http_response *resp,
+                                 int *attempts_out, mg_error *err)
+{
+    if (!on_data) return mg_err_set(err, MG_ERR_USAGE, "http: a stream needs a reader");
+    return perform(req, policy, on_data, user, resp, attempts_out, err);
 }
 
 void mg_http_response_free(mg_http_response *resp)

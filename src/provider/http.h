@@ -63,9 +63,13 @@ typedef struct mg_http_request {
 
 typedef struct mg_http_response {
     long status;          /* HTTP status, 0 if no response arrived */
-    char *body;           /* NUL-terminated (also when empty), owned; NULL if no response */
+    char *body;           /* NUL-terminated (also when empty), owned; NULL if no response.
+                             Streamed 2xx bodies are not kept: "" */
     size_t body_len;      /* bytes in body, not counting the NUL */
     double retry_after_s; /* parsed Retry-After header in seconds, -1 if absent or invalid */
+    size_t delivered;     /* mg_http_perform_stream: body bytes handed to on_data */
+    int cut_off;          /* mg_http_perform_stream: the transfer failed after body bytes
+                             were delivered, so it was not retried */
 } mg_http_response;
 
 typedef struct mg_http_retry {
@@ -112,6 +116,39 @@ mg_status mg_http_perform(const mg_http_request *req, mg_http_response *resp, in
  * attempts, so a connection that survived can be reused. */
 mg_status mg_http_perform_retry(const mg_http_request *req, const mg_http_retry *policy,
                                 mg_http_response *resp, int *attempts_out, mg_error *err);
+
+/* Receives the body of a 2xx answer as it arrives, in pieces cut wherever
+ * the network cut them. Returns 0 to go on; anything else aborts the
+ * transfer (the caller keeps its own reason). */
+typedef int (*mg_http_data_fn)(const char *data, size_t len, void *user);
+
+/* Largest error (non-2xx) body kept by mg_http_perform_stream; the rest is
+ * read and dropped. Error bodies are a few hundred bytes in practice. */
+#define MG_HTTP_MAX_ERROR_BODY ((size_t)1024 * 1024)
+
+/* Like mg_http_perform_retry, for streamed answers (Server-Sent Events,
+ * JSON lines). The body of a 2xx answer is not collected: each piece goes to
+ * on_data as soon as it arrives, and resp->body stays "". Any other status is
+ * collected (up to MG_HTTP_MAX_ERROR_BODY) as usual, so the caller can map
+ * the error, and retried as mg_http_perform_retry retries it.
+ *
+ * Retries happen only while nothing has been delivered: once on_data has
+ * seen a byte, a retry would deliver the start again. A transport failure
+ * after that returns MG_ERR_PROVIDER ("... the stream was cut off after N
+ * bytes: <cause>") with resp->status the 2xx status and resp->cut_off set,
+ * so the caller can discard what it got and decide itself whether to ask
+ * again. If on_data stops the transfer the result is MG_ERR_PROVIDER too,
+ * with cut_off clear; the caller knows why it stopped.
+ *
+ * The timeout works differently from mg_http_perform: a stream may rightly
+ * last longer than any whole-transfer limit, so the limit (request
+ * timeout_ms, else MEMGPT_HTTP_TIMEOUT, else 300 s; rounded up to whole
+ * seconds) is the longest time without receiving a byte. Servers send
+ * keep-alive comments while a model thinks; those count as bytes. The total
+ * delivered is capped at MG_HTTP_MAX_BODY. */
+mg_status mg_http_perform_stream(const mg_http_request *req, const mg_http_retry *policy,
+                                 mg_http_data_fn on_data, void *user, mg_http_response *resp,
+                                 int *attempts_out, mg_error *err);
 
 /* Frees the body and resets *resp to the empty state. NULL is fine. */
 void mg_http_response_free(mg_http_response *resp);

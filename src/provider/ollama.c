@@ -30,6 +30,15 @@
  * refused or dropped connections) happen in the HTTP layer, as for OpenAI.
  * Everything read from the network is checked field by field; a wrong shape
  * is MG_ERR_PROVIDER, never a crash.
+ *
+ * Streaming ("stream": true) answers with one JSON object per line: pieces of
+ * content and thinking in message.content / message.thinking, tool calls
+ * whole (Ollama parses them out of the model's text, so they never arrive in
+ * pieces) in message.tool_calls of some line, and a last line with "done":
+ * true and the counts. A line {"error": "..."} is a failure mid-stream. The
+ * pieces are joined as they come, and the joined message goes through
+ * mg_ollama_parse_chat_reply like a non-streaming answer; a stream without
+ * its done line is reported as interrupted.
  */
 #include "provider/ollama.h"
 
@@ -42,6 +51,7 @@
 #include <unistd.h>
 
 #include "provider/http.h"
+#include "provider/stream.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
@@ -402,7 +412,8 @@ json_t *mg_ollama_chat_body(const char *model, const mg_llm_request *req)
                                               req->system ? req->system : ""));
     for (int i = 0; i < req->nmessages; i++)
         json_array_append_new(messages, message_to_json(&req->messages[i]));
-    json_t *body = json_pack("{s:s, s:o, s:b}", "model", model, "messages", messages, "stream", 0);
+    json_t *body = json_pack("{s:s, s:o, s:b}", "model", model, "messages", messages, "stream",
+                             req->stream != NULL);
     if (req->tools && json_array_size(req->tools)) {
         json_t *tools = json_array();
         size_t i;
@@ -440,17 +451,24 @@ static char *fresh_call_id(void)
     return buf_take(&b);
 }
 
-/* The server's id if it is a sane one not already used in this reply. */
-static char *call_id(json_t *id, const mg_llm_reply *reply)
+/* The server's id if it is a sane one (printable ASCII, not too long). */
+static const char *sane_id(json_t *id)
 {
     const char *s = json_string_value(id);
     size_t n = s ? json_string_length(id) : 0;
     int ok = n > 0 && n <= MAX_CALL_ID_LEN;
     for (size_t i = 0; ok && i < n; i++)
         ok = s[i] > ' ' && s[i] < 0x7f;
-    for (int i = 0; ok && i < reply->ncalls; i++)
-        ok = strcmp(reply->calls[i].id, s) != 0;
-    return ok ? mg_xstrdup(s) : fresh_call_id();
+    return ok ? s : NULL;
+}
+
+/* The server's id if it is a sane one not already used in this reply. */
+static char *call_id(json_t *id, const mg_llm_reply *reply)
+{
+    const char *s = sane_id(id);
+    for (int i = 0; s && i < reply->ncalls; i++)
+        if (strcmp(reply->calls[i].id, s) == 0) s = NULL;
+    return s ? mg_xstrdup(s) : fresh_call_id();
 }
 
 /* Arguments as JSON text: an object (what Ollama sends) compactly, a string
@@ -523,6 +541,181 @@ mg_status mg_ollama_parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error
     return MG_OK;
 }
 
+/* ------------------------------------------------------------ streaming */
+
+/* A streamed /api/chat answer as it arrives. */
+typedef struct chat_lines {
+    const char *url;
+    const mg_stream_sink *sink;
+    mg_ndjson_parser lines;
+    buf content, thinking;
+    json_t *calls; /* the tool calls so far, each with the id it will keep */
+    json_t *done;  /* the last line, once it came */
+    mg_status st;  /* the first failure found in the stream */
+    mg_error err;
+} chat_lines;
+
+static int lines_fail(chat_lines *s, const char *what)
+{
+    s->st = mg_err_set(&s->err, MG_ERR_PROVIDER, "%s: unexpected stream: %s", s->url, what);
+    return 1;
+}
+
+/* Gives the call the id it will keep (the server's if sane and new), and
+ * shows its arguments to the sink. */
+static int stream_call(chat_lines *s, json_t *call)
+{
+    json_t *fn = json_object_get(call, "function");
+    const char *name = json_string_value(json_object_get(fn, "name"));
+    if (!json_is_object(call) || !name || !*name)
+        return lines_fail(s, "a tool call without a function name");
+    const char *id = sane_id(json_object_get(call, "id"));
+    size_t i;
+    json_t *earlier;
+    json_array_foreach(s->calls, i, earlier)
+    {
+        if (id && strcmp(json_string_value(json_object_get(earlier, "id")), id) == 0) id = NULL;
+    }
+    json_t *copy = json_deep_copy(call);
+    char *fresh = id ? NULL : fresh_call_id();
+    json_object_set_new(copy, "id", json_string(id ? id : fresh));
+    free(fresh);
+    json_array_append_new(s->calls, copy);
+    if (s->sink->on_tool_args) {
+        char *args = arguments_text(json_object_get(fn, "arguments"));
+        s->sink->on_tool_args(s->sink->user, (int)json_array_size(s->calls) - 1,
+                              json_string_value(json_object_get(copy, "id")), name, args,
+                              strlen(args));
+        free(args);
+    }
+    return 0;
+}
+
+/* Appends a text field of the message; reports content to the sink. */
+static int stream_text(chat_lines *s, json_t *message, const char *key, buf *to)
+{
+    json_t *v = json_object_get(message, key);
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return lines_fail(s, "message content is not text");
+    size_t n = json_string_length(v);
+    if (!n) return 0;
+    buf_append(to, json_string_value(v), n);
+    if (to == &s->content && s->sink->on_content)
+        s->sink->on_content(s->sink->user, json_string_value(v), n);
+    return 0;
+}
+
+static int on_chat_line(void *user, const char *line, size_t len)
+{
+    chat_lines *s = user;
+    char *repaired = mg_json_repair(line, len);
+    json_t *obj = json_loads(repaired, 0, NULL);
+    free(repaired);
+    int rc = 0;
+    json_t *message = json_object_get(obj, "message");
+    json_t *calls = json_object_get(message, "tool_calls");
+    if (!json_is_object(obj)) {
+        rc = lines_fail(s, "a line that is not a JSON object");
+    } else if (json_is_string(json_object_get(obj, "error"))) {
+        s->st = mg_err_set(&s->err, MG_ERR_PROVIDER,
+                           "Ollama reported an error in the stream: %.300s", error_text(obj));
+        rc = 1;
+    } else if (message && !json_is_object(message)) {
+        rc = lines_fail(s, "a message that is not an object");
+    } else if (calls && !json_is_null(calls) && !json_is_array(calls)) {
+        rc = lines_fail(s, "message.tool_calls is not a list");
+    } else {
+        rc = stream_text(s, message, "content", &s->content);
+        if (!rc) rc = stream_text(s, message, "thinking", &s->thinking);
+        size_t i;
+        json_t *call;
+        json_array_foreach(calls, i, call)
+        {
+            if (!rc) rc = stream_call(s, call);
+        }
+        if (!rc && json_is_true(json_object_get(obj, "done"))) {
+            json_decref(s->done);
+            s->done = json_incref(obj);
+        }
+    }
+    json_decref(obj);
+    return rc;
+}
+
+static int on_chat_data(const char *data, size_t len, void *user)
+{
+    chat_lines *s = user;
+    int rc = mg_ndjson_feed(&s->lines, data, len);
+    if (rc == MG_STREAM_TOO_LARGE) return lines_fail(s, "a line is too long");
+    return rc;
+}
+
+/* The joined stream as the answer a non-streaming call returns. */
+static mg_status lines_finish(chat_lines *s, mg_llm_reply *reply, mg_error *err)
+{
+    mg_ndjson_finish(&s->lines);
+    if (s->st) {
+        *err = s->err;
+        return s->st;
+    }
+    if (!s->done) {
+        reply->interrupted = 1;
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "the reply stream from %s ended before the reply was complete", s->url);
+    }
+    json_t *body = json_deep_copy(s->done);
+    json_t *message = json_pack("{s:s, s:s%}", "role", "assistant", "content", buf_str(&s->content),
+                                s->content.len);
+    if (s->thinking.len)
+        json_object_set_new(message, "thinking",
+                            json_stringn(buf_str(&s->thinking), s->thinking.len));
+    if (json_array_size(s->calls)) json_object_set(message, "tool_calls", s->calls);
+    json_object_set_new(body, "message", message);
+    mg_status st = mg_ollama_parse_chat_reply(body, reply, err);
+    json_decref(body);
+    return st;
+}
+
+/* POST /api/chat with "stream": true; fills *reply from the lines. */
+static mg_status chat_stream(const ollama_conn *c, json_t *body, const char *model,
+                             const mg_stream_sink *sink, mg_llm_reply *reply, mg_error *err)
+{
+    static const char path[] = "/api/chat";
+    buf url = BUF_INIT;
+    buf_printf(&url, "%s%s", c->base_url, path);
+    char *payload = json_dumps(body, JSON_COMPACT);
+    const char *headers[] = {"Content-Type: application/json", c->auth_header, NULL};
+    mg_http_request req = {"POST", buf_str(&url), headers, payload, strlen(payload), 0};
+    chat_lines s = {.url = buf_str(&url), .sink = sink, .calls = json_array()};
+    mg_ndjson_init(&s.lines, on_chat_line, &s);
+    mg_http_response resp = {0};
+    int attempts = 0;
+    mg_status st = mg_http_perform_stream(&req, NULL, on_chat_data, &s, &resp, &attempts, err);
+    free(payload);
+    if (st && s.st) {
+        *err = s.err; /* our own reason for stopping the transfer */
+        st = s.st;
+    } else if (st && resp.cut_off) {
+        reply->interrupted = 1;
+    } else if (st) {
+        st = st == MG_ERR_PROVIDER ? unreachable(c, err) : st;
+    } else if (resp.status < 200 || resp.status >= 300) {
+        json_t *parsed = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+        st = http_error(c, path, model, resp.status, attempts, parsed, err);
+        json_decref(parsed);
+    } else {
+        st = lines_finish(&s, reply, err);
+    }
+    mg_ndjson_free(&s.lines);
+    buf_free(&s.content);
+    buf_free(&s.thinking);
+    json_decref(s.calls);
+    json_decref(s.done);
+    mg_http_response_free(&resp);
+    buf_free(&url);
+    return st;
+}
+
 /* ------------------------------------------------------------ operations */
 
 static mg_status ollama_chat(mg_provider *base, const mg_llm_request *req, mg_llm_reply *reply,
@@ -530,13 +723,21 @@ static mg_status ollama_chat(mg_provider *base, const mg_llm_request *req, mg_ll
 {
     ollama_provider *p = (ollama_provider *)base;
     json_t *body = mg_ollama_chat_body(base->model, req);
-    json_t *resp;
-    mg_status st = call_api(&p->conn, "/api/chat", body, base->model, &resp, err);
+    mg_status st;
+    if (req->stream) {
+        st = chat_stream(&p->conn, body, base->model, req->stream, reply, err);
+    } else {
+        json_t *resp;
+        st = call_api(&p->conn, "/api/chat", body, base->model, &resp, err);
+        if (!st) st = mg_ollama_parse_chat_reply(resp, reply, err);
+        json_decref(resp);
+    }
     json_decref(body);
-    if (st) return st;
-    st = mg_ollama_parse_chat_reply(resp, reply, err);
-    json_decref(resp);
-    if (st) mg_llm_reply_clear(reply);
+    if (st) {
+        int interrupted = reply->interrupted;
+        mg_llm_reply_clear(reply);
+        reply->interrupted = interrupted;
+    }
     return st;
 }
 

@@ -14,7 +14,8 @@
  *   OLLAMA_API_KEY  optional; sent as a Bearer token (for a server behind an
  *                   authenticating proxy, or ollama.com itself).
  *
- * Requests are non-streaming ("stream": false) and always carry
+ * Requests say "stream": false, or "stream": true when the request has a
+ * stream sink (the answer is then JSON lines), and always carry
  * options.num_ctx, the agent's context window: Ollama otherwise loads the
  * model with its own default window (a few thousand tokens) and silently
  * drops the start of any longer prompt. Keeping each request under num_ctx

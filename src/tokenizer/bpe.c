@@ -12,21 +12,26 @@
  *     the token. Three quarters of all tokens, and most of the common
  *     words, are at most 8 bytes, so a lookup usually touches one cache
  *     line; longer tokens compare their remaining bytes in the array.
- * A table of 200k tokens is several MB, beyond L2, and lookups are random,
- * so memory latency, more than instructions, decides the speed: profiles
- * show the slot load as the main cost of a lookup. (Splitting off the most
- * frequent ranks into a small table probed first was tried and was slower:
- * the extra probe costs more than the locality gains.)
+ * After the regex, these lookups are most of the encoding time (~15 ns a
+ * piece). Measured and rejected, as no faster: a small table of the most
+ * frequent ranks probed first, a front cache of recent pieces, prefetching
+ * the slots of a batch of pieces, and huge pages for the table.
+ *
+ * Loading parses the base64 lines and then builds the hash table in the
+ * order of the slots (a counting sort first), not of the ranks, so that its
+ * writes sweep through memory instead of landing at random.
  *
  * The merge. A piece that is itself a token is one id (tiktoken checks this
- * first, and so must we: BPE could in principle reach a different split).
+ * first; for cl100k_base and o200k_base the merge would reach the same id,
+ * as the unit tests check for every token, so here it is only a shortcut).
  * Otherwise every byte starts as a part, and the adjacent pair whose
  * concatenation has the lowest rank is merged, the leftmost on ties, until
  * no pair is a token. Two implementations of that one rule:
  *
  *   - bpe_merge_small: tiktoken's own shape, arrays of parts and pair ranks,
  *     a linear scan for the minimum and a memmove per merge. O(n^2) but with
- *     tiny constants; right for the short pieces that are nearly all of them.
+ *     tiny constants; right for the short pieces that are nearly all of them
+ *     (up to BPE_SMALL_PIECE bytes).
  *   - bpe_merge_heap: parts as a doubly linked list over byte positions and
  *     the candidate pairs in a binary min-heap keyed by (rank, position), so
  *     a piece of n bytes costs O(n log n). Merging changes the pairs on both
@@ -36,7 +41,11 @@
  *     pair whose span changed necessarily has a different rank. The key's
  *     position breaks ties to the left, as the scan does.
  *
- * The unit tests hold both against a brute-force reference and each other.
+ * A piece that needs merging is usually a word outside the vocabulary that
+ * comes back (a name, an identifier), so short ones are remembered in a
+ * small direct-mapped cache of merges in the tokenizer's scratch space.
+ *
+ * The unit tests hold both merges against a brute-force reference.
  */
 #include "tokenizer/tokenizer.h"
 
@@ -134,54 +143,96 @@ uint32_t bpe_rank_of(const bpe_ranks *r, const uint8_t *p, size_t n)
     return table_find(r, p, n, head, hash_of(p, n, head));
 }
 
-/* Adds token `rank` (already in bytes/off). 0 if its bytes are already in. */
-static int table_insert(bpe_ranks *r, uint32_t rank)
+/* The home slot of token `rank` (already in bytes/off). */
+static uint32_t token_home(const bpe_ranks *r, uint32_t rank, uint64_t *head)
 {
     const uint8_t *p = r->bytes + r->off[rank];
     size_t n = r->off[rank + 1] - r->off[rank];
-    uint64_t head = head_of(p, n);
-    uint32_t i = home_slot(hash_of(p, n, head), r->nslots);
+    *head = head_of(p, n);
+    return home_slot(hash_of(p, n, *head), r->nslots);
+}
+
+/* Adds token `rank` to the hash table. Returns BPE_NONE, or the rank of a
+ * token with the same bytes that is already in. */
+static uint32_t table_insert(bpe_ranks *r, uint32_t rank)
+{
+    const uint8_t *p = r->bytes + r->off[rank];
+    size_t n = r->off[rank + 1] - r->off[rank];
+    uint64_t head;
+    uint32_t i = token_home(r, rank, &head);
     while (r->slots[i].rank != BPE_NONE) {
-        if (slot_matches(r, &r->slots[i], p, n, head)) return 0;
+        if (slot_matches(r, &r->slots[i], p, n, head)) return r->slots[i].rank;
         if (++i == r->nslots) i = 0;
     }
     r->slots[i] = (bpe_slot){.head = head, .rank = rank, .len = (uint32_t)n};
-    return 1;
+    return BPE_NONE;
+}
+
+/* Fills the hash table with every token of 3 bytes or more. Inserting in
+ * rank order would write all over a table of several MB, a cache miss per
+ * token, which was most of the loading time; so the tokens are first
+ * bucket-sorted by home slot (a counting sort over runs of 64 slots) and
+ * inserted in table order. Returns BPE_NONE, or the rank of a duplicate. */
+static uint32_t build_table(bpe_ranks *r)
+{
+    const uint32_t shift = 6, buckets = (r->nslots >> shift) + 1;
+    uint32_t *start = mg_xcalloc(buckets + 1, sizeof *start);
+    uint32_t *home = mg_xmalloc(r->n * sizeof *home), *order = mg_xmalloc(r->n * sizeof *order);
+    uint64_t head;
+    for (uint32_t rank = 0; rank < r->n; rank++) {
+        int in_table = r->off[rank + 1] - r->off[rank] > 2;
+        home[rank] = in_table ? token_home(r, rank, &head) >> shift : UINT32_MAX;
+        if (in_table) start[home[rank] + 1]++;
+    }
+    for (uint32_t b = 0; b < buckets; b++)
+        start[b + 1] += start[b];
+    uint32_t total = start[buckets];
+    for (uint32_t rank = 0; rank < r->n; rank++)
+        if (home[rank] != UINT32_MAX) order[start[home[rank]]++] = rank;
+    uint32_t dup = BPE_NONE;
+    for (uint32_t k = 0; k < total && dup == BPE_NONE; k++) {
+        uint32_t other = table_insert(r, order[k]);
+        if (other != BPE_NONE) dup = other > order[k] ? other : order[k];
+    }
+    free(start);
+    free(home);
+    free(order);
+    return dup;
 }
 
 /* ------------------------------------------------------------- loading */
 
-static int base64_value(unsigned char c)
+/* The value of each base64 digit; -1 for every other byte. */
+static void base64_table(int8_t t[256])
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
+    const char *digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    memset(t, -1, 256);
+    for (int i = 0; i < 64; i++)
+        t[(unsigned char)digits[i]] = (int8_t)i;
 }
 
 /* Decodes padded base64 s[0..n) into out (room for n/4*3 bytes). Returns the
  * decoded length, or -1 if s is not padded base64. */
-static long base64_decode(const char *s, size_t n, uint8_t *out)
+static long base64_decode(const int8_t t[256], const char *s, size_t n, uint8_t *out)
 {
     if (n == 0 || n % 4) return -1;
-    size_t pad = 0;
-    if (s[n - 1] == '=') pad++;
-    if (pad && s[n - 2] == '=') pad++;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        for (int j = 0; j < 4; j++) {
-            int is_pad = i + 4 == n && j >= 4 - (int)pad;
-            v[j] = is_pad ? 0 : base64_value((unsigned char)s[i + j]);
-            if (v[j] < 0) return -1;
-        }
-        uint32_t w =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    size_t pad = s[n - 1] != '=' ? 0 : s[n - 2] == '=' ? 2 : 1;
+    size_t whole = pad ? n - 4 : n, o = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < whole; i += 4) {
+        int a = t[u[i]], b = t[u[i + 1]], c = t[u[i + 2]], d = t[u[i + 3]];
+        if ((a | b | c | d) < 0) return -1;
+        uint32_t w = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
         out[o++] = (uint8_t)(w >> 16);
-        if (i + 4 < n || pad < 2) out[o++] = (uint8_t)(w >> 8);
-        if (i + 4 < n || pad < 1) out[o++] = (uint8_t)w;
+        out[o++] = (uint8_t)(w >> 8);
+        out[o++] = (uint8_t)w;
+    }
+    if (pad) {
+        int a = t[u[whole]], b = t[u[whole + 1]], c = pad == 1 ? t[u[whole + 2]] : 0;
+        if ((a | b | c) < 0) return -1;
+        uint32_t w = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6;
+        out[o++] = (uint8_t)(w >> 16);
+        if (pad == 1) out[o++] = (uint8_t)(w >> 8);
     }
     return (long)o;
 }
@@ -218,8 +269,8 @@ mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t e
 {
     memset(r, 0, sizeof *r);
     size_t lines = 0;
-    for (size_t i = 0; i < len; i++)
-        lines += data[i] == '\n';
+    for (const char *nl = data; (nl = memchr(nl, '\n', len - (size_t)(nl - data))); nl++)
+        lines++;
     if (len && data[len - 1] != '\n') lines++;
     if (lines == 0 || lines >= UINT32_MAX / 2) return parse_fail(r, err, 0, "no tokens");
     for (int b = 0; b < 256; b++)
@@ -235,41 +286,44 @@ mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t e
     for (uint32_t i = 0; i < r->nslots; i++)
         r->slots[i].rank = BPE_NONE;
 
-    size_t at = 0, used = 0;
+    int8_t b64[256];
+    base64_table(b64);
+    const char *at = data, *end = data + len;
+    size_t used = 0;
     uint32_t n = 0;
-    while (at < len) {
-        const char *line = data + at;
-        const char *eol = memchr(line, '\n', len - at);
-        size_t line_len = eol ? (size_t)(eol - line) : len - at;
-        at += line_len + 1;
-        if (line_len == 0) {
-            if (at >= len) break; /* a final empty line */
+    while (at < end) {
+        /* One line: BASE64 SPACE DIGITS NEWLINE (no newline at the end is fine). */
+        const char *line = at;
+        while (at < end && *at != ' ' && *at != '\n')
+            at++;
+        if (at == line && (at == end || *at == '\n')) {
+            if (at + 1 >= end) break; /* a final empty line */
             return parse_fail(r, err, n + 1, "empty line");
         }
-        const char *space = memchr(line, ' ', line_len);
-        if (!space) return parse_fail(r, err, n + 1, "no space between token and rank");
-        size_t b64_len = (size_t)(space - line);
+        if (at == end || *at != ' ')
+            return parse_fail(r, err, n + 1, "no space between token and rank");
         r->off[n] = (uint32_t)used;
-        long tok_len = base64_decode(line, b64_len, r->bytes + used);
+        long tok_len = base64_decode(b64, line, (size_t)(at - line), r->bytes + used);
         if (tok_len <= 0) return parse_fail(r, err, n + 1, "the token is not base64");
+        const char *digits = ++at;
         uint64_t rank = 0;
-        const char *d = space + 1;
-        if (d == line + line_len) return parse_fail(r, err, n + 1, "no rank");
-        for (; d < line + line_len; d++) {
-            if (*d < '0' || *d > '9' || rank > UINT32_MAX) break;
-            rank = rank * 10 + (uint64_t)(*d - '0');
-        }
-        if (d != line + line_len) return parse_fail(r, err, n + 1, "the rank is not a number");
+        while (at < end && *at >= '0' && *at <= '9' && rank <= UINT32_MAX)
+            rank = rank * 10 + (uint64_t)(*at++ - '0');
+        if (at == digits) return parse_fail(r, err, n + 1, "no rank");
+        if (at < end && *at != '\n') return parse_fail(r, err, n + 1, "the rank is not a number");
+        at++; /* the newline */
         if (rank != n) return parse_fail(r, err, n + 1, "ranks are not consecutive from 0");
         used += (size_t)tok_len;
         r->off[n + 1] = (uint32_t)used;
         if ((uint32_t)tok_len > r->max_len) r->max_len = (uint32_t)tok_len;
-        if (tok_len > 2 && !table_insert(r, n)) return parse_fail(r, err, n + 1, "duplicate token");
         if (tok_len <= 2 && !short_insert(r, n))
             return parse_fail(r, err, n + 1, "duplicate token");
         n++;
     }
     r->n = n;
+    r->bytes = mg_xrealloc(r->bytes, used + 8); /* the arena was sized by the file */
+    uint32_t dup = build_table(r);
+    if (dup != BPE_NONE) return parse_fail(r, err, dup + 1, "duplicate token");
     if (expected && n != expected) {
         char what[96];
         snprintf(what, sizeof what, "%u tokens, expected %u (truncated?)", n, expected);

@@ -25,8 +25,9 @@
  *
  * What "white space", "letter" and "end" mean must match tiktoken's regex
  * engine, not PCRE2's defaults:
- *   - \s there is Unicode White_Space. PCRE2 10.42's \s leaves out U+0085
- *     and later versions changed it, so the class is spelled out (WS below).
+ *   - \s there is Unicode White_Space. PCRE2's \s (10.42, with UCP) also
+ *     takes U+180E, white space no more since Unicode 6.3, so the class is
+ *     spelled out (WS below).
  *   - $ there is the end of the text. PCRE2's $ also matches before a final
  *     newline, so \z is used.
  *   - \p{L}, \p{N}, \p{Lu}... are the same Unicode general categories, from
@@ -35,7 +36,8 @@
  *   - (?i) on the contractions folds case by Unicode rules in both, so 'ſ
  *     (long s) counts as 's.
  * Equivalent rewrites make the JIT code faster without changing a match: ASCII
- * ranges in front of the property classes (tested bitmap-first), and
+ * ranges in front of the property classes (settled by the class's bitmap,
+ * without a Unicode property lookup), and
  * possessive quantifiers where the next item can never take back what they
  * gave up. The unit tests compare every piece against the plain transcription
  * of tiktoken's patterns on real and random text.

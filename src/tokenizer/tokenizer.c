@@ -17,9 +17,11 @@
  * one line to show the user once. Encoding to ids then fails: an estimate
  * has no ids.
  *
- * A rank file is parsed in full when the tokenizer opens (about 10 ms for
- * o200k_base's 200k tokens), and the file's text is freed right after; the
- * handle keeps only the token bytes, offsets and hash table.
+ * A rank file is parsed in full when the tokenizer opens (about 20 ms of CPU
+ * for o200k_base's 200k tokens, 10 ms for cl100k_base, on the benchmark
+ * machine), and the file's text is freed right after; the handle keeps the
+ * token bytes, offsets and tables: about 8.5 MB for o200k_base, 4.8 MB for
+ * cl100k_base.
  */
 #include "tokenizer/tokenizer.h"
 
@@ -46,6 +48,9 @@ static const struct encoding_info {
 
 /* Rank files are a few MB; anything far larger is not one. */
 #define MAX_RANK_FILE (64u << 20)
+
+/* Merges number byte positions with 32 bits. */
+#define MAX_TEXT ((size_t)UINT32_MAX - 1)
 
 static const struct encoding_info *find_encoding(const char *name)
 {
@@ -262,7 +267,7 @@ static size_t encode_text(mg_tokenizer *tok, const char *text, size_t len, idvec
 size_t mg_tokenizer_count(mg_tokenizer *tok, const char *text, size_t len)
 {
     if (!text || !len) return 0;
-    if (!tok->exact) return (size_t)mg_tokens_estimate(text, len);
+    if (!tok->exact || len > MAX_TEXT) return (size_t)mg_tokens_estimate(text, len);
     return encode_text(tok, text, len, NULL);
 }
 
@@ -273,6 +278,7 @@ mg_status mg_tokenizer_encode(mg_tokenizer *tok, const char *text, size_t len, u
     *n = 0;
     if (!tok->exact) return mg_err_set(err, MG_ERR_NOT_FOUND, "%s", tok->status);
     if (!text && len) return mg_err_set(err, MG_ERR_USAGE, "no text to encode");
+    if (len > MAX_TEXT) return mg_err_set(err, MG_ERR_TOO_LARGE, "text over 4 GiB");
     idvec out = {0};
     idvec_reserve(&out, len / 4 + 16);
     if (len) encode_text(tok, text, len, &out);

@@ -222,7 +222,7 @@ class ValidationTest(MockTestCase):
         body["messages"] = []
         self.refused(body, "at least one message")
         body = conversation()
-        body["stream"] = True
+        body["stream"] = "yes"
         self.refused(body, "stream")
         body = conversation()
         body["temperature"] = 1.5
@@ -482,6 +482,79 @@ class ThinkingTest(MockTestCase):
         body["messages"] += [{"role": "assistant", "content": [text("ok")]},
                              {"role": "user", "content": [text("next")]}]
         self.assertOk(self.messages(body))
+
+
+def sse_events(text):
+    """(event name, parsed data) of each event of an SSE body, in order."""
+    out = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
+        name = next((line[7:] for line in lines if line.startswith("event: ")), None)
+        data = "\n".join(line[6:] for line in lines if line.startswith("data: "))
+        if data:
+            out.append((name, json.loads(data)))
+    return out
+
+
+class StreamTest(MockTestCase):
+    """"stream": true: the typed events of the Messages API."""
+
+    def stream(self, spec):
+        self.mock.push(spec)
+        status, hdrs, raw = self.messages(dict(conversation(), stream=True))
+        self.assertEqual(status, 200, raw)
+        self.assertTrue(hdrs["Content-Type"].startswith("text/event-stream"))
+        return sse_events(raw)
+
+    def test_events_reassemble_to_the_message(self):
+        events = self.stream({"thinking": "hmm \u00e9", "content": "Replying.",
+                              "tool_calls": [{"name": "send_message",
+                                              "arguments": {"message": "hi \U0001F600"}}],
+                              "piece_chars": 2})
+        names = [n for n, _ in events]
+        self.assertEqual(names[:2], ["message_start", "ping"])
+        self.assertEqual(names[-2:], ["message_delta", "message_stop"])
+        self.assertTrue(all(n == d["type"] for n, d in events))
+        blocks = {}
+        for _, d in events:
+            if d["type"] == "content_block_start":
+                blocks[d["index"]] = dict(d["content_block"], _json="")
+            elif d["type"] == "content_block_delta":
+                b, delta = blocks[d["index"]], d["delta"]
+                kind = delta["type"]
+                if kind == "text_delta":
+                    b["text"] += delta["text"]
+                elif kind == "thinking_delta":
+                    b["thinking"] += delta["thinking"]
+                elif kind == "signature_delta":
+                    b["signature"] += delta["signature"]
+                elif kind == "input_json_delta":
+                    b["_json"] += delta["partial_json"]
+        self.assertEqual(blocks[0]["thinking"], "hmm \u00e9")
+        self.assertTrue(blocks[0]["signature"])
+        self.assertEqual(blocks[1]["text"], "Replying.")
+        self.assertEqual(json.loads(blocks[2]["_json"]), {"message": "hi \U0001F600"})
+        self.assertEqual(events[-2][1]["delta"]["stop_reason"], "tool_use")
+        # The thinking block, reassembled, passes the signature check.
+        call = blocks[2]
+        body = conversation()
+        body["messages"] += [
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": blocks[0]["thinking"],
+                 "signature": blocks[0]["signature"]},
+                {"type": "tool_use", "id": call["id"], "name": call["name"],
+                 "input": json.loads(call["_json"])}]},
+            {"role": "user", "content": [result(call["id"])]}]
+        self.assertOk(self.messages(body))
+
+    def test_keepalive_and_error_event(self):
+        events = self.stream({"content": "hello there", "keepalive": True})
+        self.assertGreater([n for n, _ in events].count("ping"), 5)
+        events = self.stream({"content": "hello there",
+                              "stream_error": {"message": "Overloaded", "after_events": 3}})
+        self.assertEqual(events[-1], ("error", {"type": "error", "error": {
+            "type": "overloaded_error", "message": "Overloaded"}}))
+        self.assertEqual(len(events), 4)
 
 
 class DefaultPolicyTest(MockTestCase):

@@ -214,7 +214,9 @@ class LoadTreeTest(LoadCase):
         write(f"{d}/latin1.txt", "caf\xe9 cr\xe8me".encode("latin-1"))  # not UTF-8
         os.symlink(f"{d}/missing-target.txt", f"{d}/gone.txt")           # dangling link
         write(f"{d}/mixed.jsonl", '{"text": "Valid line about the orchard."}\n{oops\n')
-        bad = ["program", "latin1.txt", "gone.txt", "mixed.jsonl:2"]
+        os.mkfifo(f"{d}/fifo")                       # not a file: ignored in a walk,
+        os.symlink(f"{d}/fifo", f"{d}/fifo.txt")     # and through a link refused, not waited on
+        bad = ["program", "latin1.txt", "gone.txt", "mixed.jsonl:2", "fifo.txt"]
         if os.geteuid() != 0:  # root reads anything: permissions only bite others
             write(f"{d}/locked.txt", "secret")
             os.chmod(f"{d}/locked.txt", 0)
@@ -229,6 +231,7 @@ class LoadTreeTest(LoadCase):
             self.assertTrue(line[0].startswith("memgpt: "))
         self.assertIn("binary", [e for e in errors if "/program:" in e][0])
         self.assertIn("UTF-8", [e for e in errors if "latin1.txt" in e][0])
+        self.assertIn("not a regular file", [e for e in errors if "fifo.txt" in e][0])
         s = self.summary(proc)
         self.assertEqual((s["errors"], s["failed"]), (len(bad), len(bad)))
         self.assertEqual(s["added"], 2)  # good.txt and the valid JSON line
@@ -368,6 +371,22 @@ class ReembedTest(LoadCase):
         self.assertTrue(all(r[4] == self.spec for r in self.passages()))
         # Each passage's embedding was stored once: 2 + the rest, plus the 2
         # requests of the failed batch (one ok, one refused).
+        self.assertEqual(len(self.embed_requests()), self.loaded + 2)
+
+
+    def test_load_stops_when_the_embedder_fails_and_resumes(self):
+        self.run_memgpt("agents", "create", "b", "--embedder", self.spec, check=0)
+        for _ in range(3):
+            self.mock.push({}, endpoint="embeddings")
+        self.mock.push({"status": 400}, endpoint="embeddings")
+        args = ("archival", "load", "--agent", "b", "--batch", "2", self.docs)
+        proc = self.run_memgpt(*args, check=1)
+        self.assertEqual(self.summary(proc)["added"], 2)  # the batch before the failure
+        self.assertEqual(len(proc.stderr.splitlines()), 1, proc.stderr)
+        self.assertIn("embedding passages", proc.stderr)
+        again = self.summary(self.run_memgpt(*args, check=0))
+        self.assertEqual((again["added"], again["skipped"]), (self.loaded - 2, 2))
+        # The rerun embedded only what was missing: 4 requests, then the rest.
         self.assertEqual(len(self.embed_requests()), self.loaded + 2)
 
 

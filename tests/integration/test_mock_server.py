@@ -178,10 +178,18 @@ class ValidationTest(MockTestCase):
             ("empty messages", put("messages", []), "empty array", "messages"),
             ("messages not an array", put("messages", {"role": "user"}), "messages",
              "messages"),
-            ("streaming", put("stream", True), "streaming is not supported by this mock",
-             "stream"),
+            ("stream not a boolean", put("stream", "yes"), "stream", "stream"),
             ("stream_options without stream", put("stream_options", {"include_usage": True}),
              "stream_options", "stream_options"),
+            ("stream_options with stream false",
+             lambda b: b.update(stream=False, stream_options={"include_usage": True}),
+             "stream_options", "stream_options"),
+            ("unknown stream option",
+             lambda b: b.update(stream=True, stream_options={"include_everything": True}),
+             "stream_options.include_everything", "stream_options"),
+            ("include_usage not a boolean",
+             lambda b: b.update(stream=True, stream_options={"include_usage": "yes"}),
+             "include_usage", "stream_options.include_usage"),
             ("max_tokens zero", put("max_tokens", 0), "max_tokens", "max_tokens"),
             ("max_tokens negative", put("max_tokens", -5), "max_tokens", "max_tokens"),
             ("max_tokens string", put("max_tokens", "100"), "max_tokens", "max_tokens"),
@@ -478,6 +486,92 @@ class AcceptanceTest(MockTestCase):
         self.mock.reset()
         self.assertEqual(self.mock.requests, [])
         self.assertEqual(self.mock.chat_requests(), [])
+
+
+def sse_data(text):
+    """The data of each event of an SSE body, in order."""
+    return [line[len("data: "):] for line in text.split("\n") if line.startswith("data: ")]
+
+
+class StreamTest(MockTestCase):
+    """"stream": true: chat.completion.chunk events as the real API sends them."""
+
+    def stream(self, spec=None, **extra):
+        if spec is not None:
+            self.mock.push(spec)
+        body = conversation()
+        body.update(stream=True, **extra)
+        status, hdrs, text = self.chat(body)
+        self.assertEqual(status, 200, text)
+        self.assertTrue(hdrs["Content-Type"].startswith("text/event-stream"))
+        return sse_data(text)
+
+    def test_chunks_reassemble_to_the_reply(self):
+        data = self.stream({"content": "Let me answer.", "tool_calls": [
+            {"name": "send_message", "arguments": {"message": "caf\u00e9 \U0001F600"}},
+            {"name": "archival_memory_search", "arguments": {"query": "x"}}],
+            "interleave": True, "piece_chars": 3},
+            stream_options={"include_usage": True})
+        self.assertEqual(data[-1], "[DONE]")
+        chunks = [json.loads(d) for d in data[:-1]]
+        self.assertTrue(all(c["object"] == "chat.completion.chunk" for c in chunks))
+        self.assertIsNone(chunks[0]["usage"])
+        self.assertEqual(chunks[-1]["choices"], [])
+        self.assertEqual(chunks[-1]["usage"]["prompt_tokens"],
+                         count_prompt_tokens(conversation()))
+        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+        self.assertEqual("".join(d.get("content") or "" for d in deltas), "Let me answer.")
+        args, seen = {}, []
+        for d in deltas:
+            for tc in d.get("tool_calls", []):
+                seen.append(tc["index"])
+                args[tc["index"]] = args.get(tc["index"], "") + tc["function"]["arguments"]
+        self.assertEqual(json.loads(args[0]), {"message": "caf\u00e9 \U0001F600"})
+        self.assertEqual(json.loads(args[1]), {"query": "x"})
+        self.assertNotEqual(seen, sorted(seen))  # interleaved, as parallel calls arrive
+        finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+        self.assertEqual(finish[-1], "tool_calls")
+
+    def test_no_usage_chunk_without_include_usage(self):
+        data = self.stream({"content": "hi"})
+        chunks = [json.loads(d) for d in data[:-1]]
+        self.assertTrue(all(c["choices"] and "usage" not in c for c in chunks))
+
+    def test_keepalive_and_error_event(self):
+        self.mock.push({"content": "hello there", "keepalive": True})
+        _, _, text = self.chat(dict(conversation(), stream=True))
+        self.assertEqual(text.count(": keep-alive\n\n"), len(sse_data(text)) - 1)
+        self.mock.push({"content": "hello there", "stream_error": {"message": "boom",
+                                                                   "after_events": 1}})
+        data = self.stream()
+        self.assertEqual(len(data), 2)
+        self.assertEqual(json.loads(data[1])["error"]["message"], "boom")
+
+    def test_cut_after_bytes(self):
+        self.mock.push({"content": "hello there", "cut_after_bytes": 40})
+        body = dict(conversation(), stream=True)
+        with self.assertRaises(Exception):  # http.client.IncompleteRead
+            self.chat(body)
+        # The server thread records how the stream ended after hanging up.
+        deadline = time.time() + 5
+        while "stream" not in self.mock.requests[-1] and time.time() < deadline:
+            time.sleep(0.01)
+        self.assertEqual(self.mock.requests[-1].get("stream"), "cut after 40 bytes")
+
+    def test_parallel_tool_calls_refused_for_some_models(self):
+        mock = MockOpenAI(api_key=KEY, no_parallel_models=["o3-mini"]).start()
+        self.addCleanup(mock.stop)
+        body = dict(conversation(), model="o3-mini", parallel_tool_calls=True)
+        req = urllib.request.Request(mock.base_url + "/chat/completions",
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {KEY}"})
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(req, timeout=10)
+        err = json.loads(cm.exception.read())["error"]
+        self.assertEqual((err["code"], err["param"]), ("unsupported_parameter",
+                                                        "parallel_tool_calls"))
+        self.assertEqual(self.chat(dict(conversation(), parallel_tool_calls=True))[0], 200)
 
 
 class AuthTest(MockTestCase):

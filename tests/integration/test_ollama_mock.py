@@ -124,6 +124,31 @@ class ChatShapeTest(MockCase):
         # Served, but a client that forgets stream:false is flagged.
         self.assertIn("stream", self.mock.invalid_requests()[0]["error"])
 
+    def test_explicit_stream_true(self):
+        self.mock.push({"thinking": "hm", "content": "Reply.", "piece_chars": 2,
+                        "tool_calls": [{"name": "send_message", "arguments": {"message": "x"}}],
+                        "keepalive": True})
+        status, ctype, text = self.chat(chat_body(stream=True, tools=TOOLS))
+        self.assertEqual((status, ctype), (200, "application/x-ndjson"))
+        self.assertIn("\n\n", text)  # the keep-alive blank lines
+        lines = [json.loads(x) for x in text.splitlines() if x.strip()]
+        self.assertEqual("".join(x["message"].get("thinking", "") for x in lines), "hm")
+        self.assertEqual("".join(x["message"]["content"] for x in lines), "Reply.")
+        calls = [x["message"]["tool_calls"] for x in lines if "tool_calls" in x["message"]]
+        self.assertEqual(len(calls), 1)  # whole, in one line of its own
+        self.assertEqual(calls[0][0]["function"]["arguments"], {"message": "x"})
+        self.assertEqual([x["done"] for x in lines].count(True), 1)
+        self.assertTrue(lines[-1]["done"])
+        self.assertEqual(self.mock.invalid_requests(), [])  # stream: true is no problem
+
+    def test_stream_error_line(self):
+        self.mock.push({"content": "one two three", "stream_error": {"message": "model crashed",
+                                                                      "after_events": 1}})
+        _, _, text = self.chat(chat_body(stream=True))
+        lines = [json.loads(x) for x in text.splitlines()]
+        self.assertEqual(lines[-1], {"error": "model crashed"})
+        self.assertFalse(any(x.get("done") for x in lines))
+
     def test_empty_messages_load_the_model(self):
         _, _, body = self.chat(chat_body(messages=[]))
         self.assertEqual(body["done_reason"], "load")

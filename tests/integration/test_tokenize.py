@@ -3,14 +3,17 @@
 The expected ids are gpt-tokenizer's test vectors (data/TestPlans.txt),
 which scripts/fetch-tokenizer-data.sh puts in BUILD/tokenizer-cache/ next to
 the binary; CTest runs that script first. Without them these tests fail.
+`tokenize` talks to no provider, so these tests start no mock and run once,
+not once per provider.
 """
 
 import os
+import shutil
 import subprocess
 import tempfile
-import shutil
+import unittest
 
-from harness import MEMGPT_BIN, MemgptTestCase, main
+from harness import MEMGPT_BIN, SCRUBBED_PREFIXES, main
 
 CACHE = os.path.join(os.path.dirname(os.path.abspath(MEMGPT_BIN)), "tokenizer-cache")
 
@@ -30,12 +33,18 @@ def read_plans():
     return plans
 
 
-class TokenizeTest(MemgptTestCase):
+class TokenizeTest(unittest.TestCase):
+    def setUp(self):
+        if not os.access(MEMGPT_BIN, os.X_OK):
+            self.fail(f"memgpt binary not found at {MEMGPT_BIN}; build it or set MEMGPT_BIN")
+
     def tokenize(self, *args, data=b"", check=0, env=None):
-        """Runs `memgpt tokenize ARGS` with `data` (bytes) on stdin."""
+        """Runs `memgpt tokenize ARGS` with `data` (bytes) on stdin, in an
+        environment without the developer's MEMGPT_* settings plus `env`."""
         cmd = [MEMGPT_BIN, "tokenize", *args]
-        proc = subprocess.run(cmd, input=data, capture_output=True, env=self.memgpt_env(env),
-                              timeout=120)
+        run_env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
+        run_env.update(env or {})
+        proc = subprocess.run(cmd, input=data, capture_output=True, env=run_env, timeout=120)
         if check is not None:
             self.assertEqual(proc.returncode, check,
                              f"{cmd} exited {proc.returncode}: {proc.stderr.decode()}")

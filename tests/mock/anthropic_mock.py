@@ -38,6 +38,15 @@ then tool_use). Anthropic-only keys: "thinking" (text or list of texts: signed
 thinking blocks, placed first), "redacted_thinking" (list of data strings),
 "stop_reason", and "blocks" (the content array, used as given).
 
+Streaming ("stream": true) answers with the API's typed Server-Sent Events:
+message_start, a ping, for each content block content_block_start, its
+deltas (text_delta, input_json_delta with the tool input's JSON text in
+pieces, thinking_delta, then one signature_delta) and content_block_stop,
+then message_delta (stop_reason, output usage) and message_stop. The scripted
+spec can make the delivery hostile; see stream_util.py for the keys
+(chunk_bytes, chunk_delay, piece_chars, keepalive = a ping event before every
+event, stream_error = an error event, cut_after_bytes, cut_clean).
+
 Requests are recorded with the wire body under "wire" and, under "body", a
 provider-neutral view in the OpenAI chat shape (system message first, user
 text, assistant content + tool_calls, tool results as role "tool"), so that
@@ -70,6 +79,8 @@ from urllib.parse import urlsplit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from openai_mock import content_text, count_prompt_tokens  # noqa: E402
+from stream_util import (STREAM_SPEC_KEYS, assemble, check_stream_spec,  # noqa: E402
+                         pieces, sse, write_stream)
 
 __all__ = ["MockAnthropic", "ApiError", "openai_view", "validate_messages_request"]
 
@@ -117,7 +128,7 @@ SPEC_KEYS = frozenset({
     "raw_body", "delay", "context_length_exceeded",
     # Anthropic-only
     "thinking", "redacted_thinking", "stop_reason", "blocks",
-})
+}) | STREAM_SPEC_KEYS
 
 FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                   "content_filter": "refusal"}
@@ -406,8 +417,8 @@ def _check_scalars(body):
     if stop is not None and (not isinstance(stop, list)
                              or not all(isinstance(s, str) for s in stop)):
         raise _bad("stop_sequences: Input should be a valid list of strings")
-    if body.get("stream") is True:
-        raise _bad("stream: streaming is not supported by this mock")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise _bad("stream: Input should be a valid boolean")
     meta = body.get("metadata")
     if meta is not None and (not isinstance(meta, dict) or set(meta) - {"user_id"}):
         raise _bad("metadata: only user_id is allowed")
@@ -542,19 +553,23 @@ def _check_spec(spec):
     thinking = spec.get("thinking")
     if thinking is not None and not isinstance(thinking, (str, list)):
         raise ValueError("scripted 'thinking' must be a string or a list of strings")
+    check_stream_spec(spec)
 
 
 # ------------------------------------------------------------------ server
 
 class _Reply:
-    __slots__ = ("status", "payload", "headers", "error", "drop")
+    __slots__ = ("status", "payload", "headers", "error", "drop", "stream", "spec")
 
-    def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False):
+    def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False,
+                 stream=None, spec=None):
         self.status = status
         self.payload = payload
         self.headers = headers or {}
         self.error = error
         self.drop = drop
+        self.stream = stream  # the bytes of a streamed answer (then payload is unused)
+        self.spec = spec or {}
 
     @classmethod
     def json(cls, status, obj, headers=None, error=None):
@@ -753,6 +768,12 @@ class MockAnthropic:
         if reply.drop:
             handler.close_connection = True
             return
+        if reply.stream is not None:
+            record["stream"] = write_stream(handler, reply.stream, "text/event-stream; "
+                                            "charset=utf-8", reply.spec, self.keep_alive,
+                                            self._stopping, dict(reply.headers, **{
+                                                "request-id": request_id}))
+            return
         merged = {"content-type": ("Content-Type", "application/json"),
                   "request-id": ("request-id", request_id)}
         for k, v in reply.headers.items():
@@ -905,10 +926,58 @@ class MockAnthropic:
         with self._lock:
             self._message_seq += 1
             message_id = f"msg_mock_{self._message_seq}"
+        if body.get("stream"):
+            return _Reply(200, stream=self._stream(body["model"], message_id, content, stop,
+                                                   usage, spec), spec=spec)
         return _Reply.json(200, {
             "id": message_id, "type": "message", "role": "assistant", "model": body["model"],
             "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
         })
+
+    @staticmethod
+    def _stream(model, message_id, content, stop, usage, spec):
+        """The message as the API streams it (see the module docstring)."""
+        start_usage = {k: v for k, v in usage.items() if k != "output_tokens"}
+        start_usage["output_tokens"] = 1
+        events = [sse({"type": "message_start", "message": {
+            "id": message_id, "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}},
+            "message_start"), sse({"type": "ping"}, "ping")]
+        for index, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text":
+                start = {"type": "text", "text": ""}
+                deltas = [{"type": "text_delta", "text": p} for p in pieces(block["text"], spec)]
+            elif kind == "thinking":
+                start = {"type": "thinking", "thinking": "", "signature": ""}
+                deltas = [{"type": "thinking_delta", "thinking": p}
+                          for p in pieces(block["thinking"], spec)]
+                deltas.append({"type": "signature_delta", "signature": block["signature"]})
+            elif kind == "tool_use":
+                start = {"type": "tool_use", "id": block.get("id"), "name": block.get("name"),
+                         "input": {}}
+                text = json.dumps(block.get("input"))
+                deltas = [{"type": "input_json_delta", "partial_json": p}
+                          for p in pieces(text, spec)]
+            else:  # redacted_thinking and anything scripted verbatim: whole at the start
+                start, deltas = block, []
+            events.append(sse({"type": "content_block_start", "index": index,
+                               "content_block": start}, "content_block_start"))
+            events += [sse({"type": "content_block_delta", "index": index, "delta": d},
+                           "content_block_delta") for d in deltas]
+            events.append(sse({"type": "content_block_stop", "index": index},
+                              "content_block_stop"))
+        events.append(sse({"type": "message_delta",
+                           "delta": {"stop_reason": stop, "stop_sequence": None},
+                           "usage": {"output_tokens": usage.get("output_tokens", 1)}},
+                          "message_delta"))
+
+        def error_event(message, type_):
+            return sse({"type": "error", "error": {"type": type_ or "overloaded_error",
+                                                   "message": message}}, "error")
+
+        return assemble(events, sse({"type": "message_stop"}, "message_stop"), spec,
+                        sse({"type": "ping"}, "ping"), error_event)
 
     def _scripted_transport(self, spec):
         if spec.get("drop"):

@@ -20,7 +20,13 @@ real Ollama:
   records that it did (record["truncated"], MockOllama.truncations(), and as
   a problem, below), so tests can assert it never happens.
 - A request without "stream": false is answered as a stream of JSON lines,
-  as Ollama does by default.
+  as Ollama does by default: content and thinking in pieces, the tool calls
+  whole in one line of their own, then the last line with "done": true and
+  the counts. The scripted spec can make the delivery hostile; see
+  stream_util.py for the keys (chunk_bytes, chunk_delay, piece_chars,
+  stream_error = an {"error": ...} line, cut_after_bytes, cut_clean, and
+  keepalive = blank lines between the objects, which Ollama does not send
+  but a robust client skips).
 
 Where Ollama is lenient in ways that would hide a client bug, the mock
 serves the request like Ollama but records a *problem*, and a request with
@@ -29,7 +35,8 @@ fields (Go's decoder
 silently drops them, so whatever the client meant is lost), unknown options
 (Ollama only logs them), a missing or non-integral options.num_ctx (Ollama
 would fall back to its small default window), null tool-call arguments, and
-a request that does not say "stream": false.
+a request that does not say "stream": false or "stream": true (relying on
+the default).
 
 Where the facts were not certain, the mock is stricter than Ollama and says
 so in its error text ("(mock: stricter than Ollama)"): message roles must be
@@ -79,6 +86,8 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from openai_mock import embed_text  # noqa: E402  (the same deterministic embedding)
+from stream_util import (STREAM_SPEC_KEYS, assemble, check_stream_spec,  # noqa: E402
+                         json_line, pieces, write_stream)
 
 __all__ = ["MockOllama", "OllamaError", "count_prompt_tokens", "validate_chat_request"]
 
@@ -121,7 +130,7 @@ DEFAULT_EMBEDDING_DIMS = 64
 SPEC_KEYS = frozenset({
     "content", "thinking", "tool_calls", "usage", "finish_reason", "status", "headers",
     "body", "raw_body", "drop", "delay",
-})
+}) | STREAM_SPEC_KEYS
 
 DEFAULT_ERRORS = {
     400: "bad request",
@@ -445,8 +454,8 @@ def validate_chat_request(body, problems):
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _unmarshal_error(stream, "ChatRequest.stream", "bool")
-    if stream is not False:
-        problems.append("\"stream\": false is missing, so Ollama streams JSON lines")
+    if not isinstance(stream, bool):
+        problems.append("\"stream\" is not given, so Ollama streams JSON lines by default")
     for i, msg in enumerate(messages or []):
         _check_message(i, msg, problems)
     _check_tool_results(messages or [])
@@ -475,6 +484,7 @@ def _check_spec(spec):
             raise ValueError(f"scripted tool call needs a 'name': {call!r}")
         if set(call) - {"name", "arguments", "id"}:
             raise ValueError(f"unknown scripted tool-call keys: {call!r}")
+    check_stream_spec(spec)
 
 
 def to_openai_shape(body):
@@ -506,16 +516,19 @@ def to_openai_shape(body):
 # ------------------------------------------------------------------ server
 
 class _Reply:
-    __slots__ = ("status", "payload", "headers", "error", "drop", "content_type")
+    __slots__ = ("status", "payload", "headers", "error", "drop", "content_type", "stream",
+                 "spec")
 
     def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False,
-                 content_type="application/json; charset=utf-8"):
+                 content_type="application/json; charset=utf-8", stream=None, spec=None):
         self.status = status
         self.payload = payload
         self.headers = headers or {}
         self.error = error
         self.drop = drop
         self.content_type = content_type
+        self.stream = stream  # the bytes of a streamed answer (then payload is unused)
+        self.spec = spec or {}
 
     @classmethod
     def json(cls, status, obj, headers=None, error=None):
@@ -758,6 +771,11 @@ class MockOllama:
         if reply.drop:
             handler.close_connection = True
             return
+        if reply.stream is not None:
+            record["stream"] = write_stream(handler, reply.stream, reply.content_type,
+                                            reply.spec, self.keep_alive, self._stopping,
+                                            reply.headers)
+            return
         self._write(handler, reply, method)
 
     def _write(self, handler, reply, method):
@@ -923,7 +941,7 @@ class MockOllama:
                   "total_duration": 1200000, "load_duration": 100000,
                   "prompt_eval_duration": 500000, "eval_duration": 600000, **usage}
         if body.get("stream") is not False:
-            return self._as_stream(answer)
+            return self._stream(answer, spec)
         return _Reply.json(200, answer)
 
     def _truncate(self, body, messages, window):
@@ -938,19 +956,23 @@ class MockOllama:
         return kept
 
     @staticmethod
-    def _as_stream(answer):
-        """The answer as Ollama streams it: content in pieces, then the final
-        object (done, counts, tool calls)."""
-        lines = []
-        content = answer["message"]["content"]
-        for piece in re.findall(r"\S*\s*", content)[:-1] or [""]:
-            lines.append({"model": answer["model"], "created_at": answer["created_at"],
-                          "message": {"role": "assistant", "content": piece}, "done": False})
-        final = dict(answer)
-        final["message"] = dict(answer["message"], content="")
-        lines.append(final)
-        payload = "".join(json.dumps(x) + "\n" for x in lines).encode("utf-8")
-        return _Reply(200, payload, content_type="application/x-ndjson")
+    def _stream(answer, spec):
+        """The answer as Ollama streams it (see the module docstring)."""
+        base = {"model": answer["model"], "created_at": answer["created_at"]}
+        message = answer["message"]
+
+        def line(**fields):
+            return json_line(dict(base, message=dict({"role": "assistant", "content": ""},
+                                                     **fields), done=False))
+
+        lines = [line(thinking=p) for p in pieces(message.get("thinking") or "", spec)]
+        lines += [line(content=p) for p in pieces(message["content"], spec)]
+        if message.get("tool_calls"):
+            lines.append(line(tool_calls=message["tool_calls"]))
+        final = dict(answer, message={"role": "assistant", "content": ""})
+        payload = assemble(lines, json_line(final), spec, b"\n",
+                           lambda text, _type: json_line({"error": text}))
+        return _Reply(200, content_type="application/x-ndjson", stream=payload, spec=spec)
 
     def _make_call(self, index, name, arguments, call_id=None):
         if isinstance(arguments, str):

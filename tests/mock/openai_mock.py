@@ -11,6 +11,20 @@ Responses are either scripted (MockOpenAI.push) or produced by a small
 deterministic default policy, so tests can drive whole agent conversations
 without scripting every step.
 
+Streaming: a request with "stream": true is answered with Server-Sent Events
+of chat.completion.chunk objects, as the real API sends them: a role chunk,
+content pieces, for each tool call a first chunk with its index, id and name
+and then argument pieces, a chunk with the finish_reason, with
+stream_options.include_usage a last chunk with the usage and no choices, and
+"data: [DONE]". stream_options is refused without stream, as the API does.
+The scripted spec can make the delivery hostile; see stream_util.py for the
+keys (chunk_bytes, chunk_delay, piece_chars, keepalive, stream_error,
+cut_after_bytes, cut_clean, interleave).
+
+parallel_tool_calls is accepted only with tools; for the models named in
+MockOpenAI(no_parallel_models=...) it is refused with a 400
+"unsupported_parameter", as reasoning models refuse it.
+
 Standalone use (manual trials, benchmarks):
 
     python3 tests/mock/openai_mock.py --port 8089 [--api-key KEY] [--window N]
@@ -24,6 +38,7 @@ import collections
 import hashlib
 import json
 import math
+import os
 import re
 import struct
 import sys
@@ -32,6 +47,11 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from stream_util import (STREAM_SPEC_KEYS, assemble, check_stream_spec,  # noqa: E402
+                         pieces, sse, write_stream)
 
 __all__ = [
     "MockOpenAI",
@@ -100,7 +120,7 @@ DEFAULT_ERRORS = {
 SPEC_KEYS = frozenset({
     "content", "tool_calls", "usage", "finish_reason", "status", "headers",
     "body", "drop", "raw_body", "delay", "context_length_exceeded",
-})
+}) | STREAM_SPEC_KEYS
 
 
 class ApiError(Exception):
@@ -552,6 +572,17 @@ def _check_scalars(body):
     if body.get("stream_options") is not None and body.get("stream") is not True:
         raise _bad("The 'stream_options' parameter is only allowed when 'stream' is "
                    "enabled.", "stream_options")
+    options = body.get("stream_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise _invalid_type("stream_options", "an object", options)
+        extra = set(options) - {"include_usage", "include_obfuscation"}
+        if extra:
+            raise _bad(f"Unrecognized request argument supplied: stream_options."
+                       f"{sorted(extra)[0]}", "stream_options", "unknown_parameter")
+        for key in ("include_usage", "include_obfuscation"):
+            if options.get(key) is not None and not isinstance(options[key], bool):
+                raise _invalid_type(f"stream_options.{key}", "a boolean", options[key])
 
 
 def _check_response_format(fmt, messages):
@@ -599,8 +630,6 @@ def validate_chat_request(body):
                    "length 1, but got an empty array instead.", "messages", "empty_array")
     if body.get("stream") is not None and not isinstance(body["stream"], bool):
         raise _invalid_type("stream", "a boolean", body["stream"])
-    if body.get("stream") is True:
-        raise _bad("streaming is not supported by this mock", "stream", "unsupported_value")
 
     for i, msg in enumerate(messages):
         _check_message(i, msg)
@@ -675,6 +704,7 @@ def _check_spec(spec):
             raise ValueError(f"scripted tool call needs a 'name': {call!r}")
         if set(call) - {"name", "arguments", "id"}:
             raise ValueError(f"unknown scripted tool-call keys: {call!r}")
+    check_stream_spec(spec)
 
 
 def _mask_key(key):
@@ -686,16 +716,20 @@ def _mask_key(key):
 # ------------------------------------------------------------------ server
 
 class _Reply:
-    """What to write back: status + JSON (or raw) body + extra headers."""
+    """What to write back: status + JSON (or raw) body + extra headers, or a
+    stream (its bytes, and the spec that says how to deliver them)."""
 
-    __slots__ = ("status", "payload", "headers", "error", "drop")
+    __slots__ = ("status", "payload", "headers", "error", "drop", "stream", "spec")
 
-    def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False):
+    def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False,
+                 stream=None, spec=None):
         self.status = status
         self.payload = payload
         self.headers = headers or {}
         self.error = error
         self.drop = drop
+        self.stream = stream
+        self.spec = spec or {}
 
     @classmethod
     def json(cls, status, obj, headers=None, error=None):
@@ -739,11 +773,13 @@ class MockOpenAI:
     MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small")
 
     def __init__(self, api_key="test-key", context_windows=None, default_window=8192,
-                 keep_alive=False, verbose=False):
+                 keep_alive=False, verbose=False, no_parallel_models=()):
         """keep_alive=False answers every request with "Connection: close".
         That makes a scripted drop deterministic: curl silently retries a
-        request whose *reused* connection died, which would hide the drop."""
+        request whose *reused* connection died, which would hide the drop.
+        no_parallel_models: models that refuse parallel_tool_calls."""
         self.api_key = api_key
+        self.no_parallel_models = set(no_parallel_models)
         self.context_windows = dict(context_windows or {})
         self.default_window = default_window
         self.keep_alive = keep_alive
@@ -900,6 +936,12 @@ class MockOpenAI:
             # Say nothing and hang up: the client sees an empty reply.
             handler.close_connection = True
             return
+        if reply.stream is not None:
+            headers = dict(reply.headers, **{"x-request-id": f"req_mock_{request_no}"})
+            record["stream"] = write_stream(handler, reply.stream, "text/event-stream; "
+                                            "charset=utf-8", reply.spec, self.keep_alive,
+                                            self._stopping, headers)
+            return
         self._write(handler, reply, request_no)
 
     def _write(self, handler, reply, request_no):
@@ -1025,6 +1067,10 @@ class MockOpenAI:
     def _chat(self, headers, raw, record):
         body = self._parse_json_object(headers, raw)
         validate_chat_request(body)
+        if "parallel_tool_calls" in body and body["model"] in self.no_parallel_models:
+            raise ApiError(400, "Unsupported parameter: 'parallel_tool_calls' is not supported "
+                           "with this model.", "invalid_request_error", "parallel_tool_calls",
+                           "unsupported_parameter")
         window = self.window_for(body["model"])
         prompt_tokens = count_prompt_tokens(body)
         if prompt_tokens > window:
@@ -1065,6 +1111,10 @@ class MockOpenAI:
         with self._lock:
             self._completion_seq += 1
             completion_id = f"chatcmpl-{self._completion_seq}"
+        finish = spec.get("finish_reason", "tool_calls" if calls else "stop")
+        if body.get("stream"):
+            return _Reply(200, stream=self._stream(body, completion_id, content, calls, usage,
+                                                   finish, spec), spec=spec)
         return _Reply.json(200, {
             "id": completion_id,
             "object": "chat.completion",
@@ -1074,12 +1124,55 @@ class MockOpenAI:
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": spec.get("finish_reason",
-                                          "tool_calls" if calls else "stop"),
+                "finish_reason": finish,
             }],
             "usage": usage,
             "system_fingerprint": "fp_mock",
         })
+
+    @staticmethod
+    def _stream(body, completion_id, content, calls, usage, finish, spec):
+        """The reply as the API streams it (see the module docstring)."""
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        base = {"id": completion_id, "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body["model"],
+                "system_fingerprint": "fp_mock"}
+
+        def chunk(delta, finish_reason=None):
+            out = dict(base, choices=[{"index": 0, "delta": delta, "logprobs": None,
+                                       "finish_reason": finish_reason}])
+            if include_usage:
+                out["usage"] = None
+            return sse(out)
+
+        events = [chunk({"role": "assistant", "content": "" if content or not calls else None,
+                         "refusal": None})]
+        events += [chunk({"content": p}) for p in pieces(content or "", spec)]
+        per_call = []
+        for i, call in enumerate(calls):
+            head = chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                          "function": {"name": call["function"]["name"],
+                                                       "arguments": ""}}]})
+            args = [chunk({"tool_calls": [{"index": i, "function": {"arguments": p}}]})
+                    for p in pieces(call["function"]["arguments"], spec)]
+            per_call.append([head] + args)
+        if spec.get("interleave"):
+            while any(per_call):
+                for queue in per_call:
+                    if queue:
+                        events.append(queue.pop(0))
+        else:
+            for queue in per_call:
+                events += queue
+        events.append(chunk({}, finish))
+        if include_usage:
+            events.append(sse(dict(base, choices=[], usage=usage)))
+
+        def error_event(message, type_):
+            return sse({"error": {"message": message, "type": type_ or "server_error",
+                                  "param": None, "code": None}})
+
+        return assemble(events, sse("[DONE]"), spec, b": keep-alive\n\n", error_event)
 
     def _make_call(self, name, arguments, call_id=None):
         if not isinstance(arguments, str):

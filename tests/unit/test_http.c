@@ -673,6 +673,143 @@ static void test_status_retryable(void **state)
         assert_false(mg_http_status_retryable(no[i]));
 }
 
+/* ------------------------------------------------------------- streams */
+
+static const char STREAM_OK[] = "HTTP/1.1 200 OK\r\n"
+                                "Content-Type: text/event-stream\r\n"
+                                "Transfer-Encoding: chunked\r\n"
+                                "Connection: close\r\n\r\n"
+                                "6\r\ndata: \r\n"
+                                "3\r\nhi\n\r\n"
+                                "1\r\n\n\r\n"
+                                "0\r\n\r\n";
+
+/* The chunked body stops before its last chunk: a cut-off stream. */
+static const char STREAM_CUT[] = "HTTP/1.1 200 OK\r\n"
+                                 "Content-Type: text/event-stream\r\n"
+                                 "Transfer-Encoding: chunked\r\n"
+                                 "Connection: close\r\n\r\n"
+                                 "9\r\ndata: par\r\n";
+
+typedef struct sink {
+    buf got;
+    int calls;
+    int stop_after; /* stop at this call (1-based); 0 = never */
+} sink;
+
+static int sink_data(const char *data, size_t len, void *user)
+{
+    sink *k = user;
+    buf_append(&k->got, data, len);
+    return ++k->calls == k->stop_after;
+}
+
+static mg_status run_stream(const step *script, int nsteps, int attempts_allowed, sink *k,
+                            mg_http_response *resp, int *attempts, mg_error *err)
+{
+    server srv;
+    char url[128];
+    server_start(&srv, script, nsteps);
+    server_url(&srv, "/v1/chat/completions", url, sizeof url);
+    mg_http_request req = post_request(url, "{}");
+    req.timeout_ms = 1000;
+    mg_http_retry policy;
+    mg_http_retry_defaults(&policy);
+    policy.max_attempts = attempts_allowed;
+    policy.base_delay_ms = 1;
+    mg_status st = mg_http_perform_stream(&req, &policy, sink_data, k, resp, attempts, err);
+    server_stop(&srv);
+    server_free(&srv);
+    return st;
+}
+
+static void test_stream_retries_before_any_byte(void **state)
+{
+    (void)state;
+    static const step script[] = {
+        {STEP_REPLY, ERR_503}, {STEP_DROP, NULL}, {STEP_REPLY, STREAM_OK}};
+    sink k = {BUF_INIT, 0, 0};
+    mg_http_response resp;
+    int attempts = 0;
+    mg_error err = {0};
+    assert_int_equal(run_stream(script, 3, 3, &k, &resp, &attempts, &err), MG_OK);
+    assert_int_equal(attempts, 3);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(buf_str(&k.got), "data: hi\n\n"); /* the 503's body never reaches it */
+    assert_int_equal(resp.delivered, 10);
+    assert_string_equal(resp.body, ""); /* a streamed body is not kept */
+    assert_int_equal(resp.cut_off, 0);
+    mg_http_response_free(&resp);
+    buf_free(&k.got);
+}
+
+static void test_stream_cut_off_is_not_retried(void **state)
+{
+    (void)state;
+    static const step script[] = {{STEP_REPLY, STREAM_CUT}, {STEP_REPLY, STREAM_OK}};
+    sink k = {BUF_INIT, 0, 0};
+    mg_http_response resp;
+    int attempts = 0;
+    mg_error err = {0};
+    assert_int_equal(run_stream(script, 2, 2, &k, &resp, &attempts, &err), MG_ERR_PROVIDER);
+    assert_int_equal(attempts, 1);
+    assert_int_equal(resp.cut_off, 1);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.delivered, 9);
+    assert_string_equal(buf_str(&k.got), "data: par");
+    assert_non_null(strstr(err.message, "the stream was cut off after 9 bytes"));
+    mg_http_response_free(&resp);
+    buf_free(&k.got);
+}
+
+static void test_stream_error_body_is_kept(void **state)
+{
+    (void)state;
+    static const step script[] = {{STEP_REPLY, BAD_400}};
+    sink k = {BUF_INIT, 0, 0};
+    mg_http_response resp;
+    assert_int_equal(run_stream(script, 1, 1, &k, &resp, NULL, NULL), MG_OK);
+    assert_int_equal(resp.status, 400);
+    assert_string_equal(resp.body, "bad");
+    assert_int_equal(resp.delivered, 0);
+    assert_int_equal(k.calls, 0);
+    mg_http_response_free(&resp);
+    buf_free(&k.got);
+}
+
+static void test_stream_reader_stops(void **state)
+{
+    (void)state;
+    static const step script[] = {{STEP_REPLY, STREAM_OK}, {STEP_REPLY, STREAM_OK}};
+    sink k = {BUF_INIT, 0, 1};
+    mg_http_response resp;
+    int attempts = 0;
+    mg_error err = {0};
+    assert_int_equal(run_stream(script, 2, 2, &k, &resp, &attempts, &err), MG_ERR_PROVIDER);
+    assert_int_equal(attempts, 1);
+    assert_int_equal(resp.cut_off, 0);
+    assert_int_equal(k.calls, 1);
+    mg_http_response_free(&resp);
+    buf_free(&k.got);
+}
+
+static void test_stream_silence_times_out(void **state)
+{
+    (void)state;
+    static const step script[] = {{STEP_STALL, NULL}};
+    sink k = {BUF_INIT, 0, 0};
+    mg_http_response resp;
+    mg_error err = {0};
+    double t0 = now_s();
+    assert_int_equal(run_stream(script, 1, 1, &k, &resp, NULL, &err), MG_ERR_PROVIDER);
+    assert_true(now_s() - t0 < 4.5);
+    assert_non_null(strstr(err.message, "no data for 1 s"));
+    assert_int_equal(mg_http_perform_stream(NULL, NULL, NULL, NULL, &resp, NULL, &err),
+                     MG_ERR_USAGE);
+    mg_http_response_free(&resp);
+    buf_free(&k.got);
+}
+
 int main(void)
 {
     /* Keep the backoff tiny so the whole suite takes a moment, and keep any
@@ -703,6 +840,11 @@ int main(void)
         cmocka_unit_test(test_backoff_grows_and_caps),
         cmocka_unit_test(test_retry_defaults_and_environment),
         cmocka_unit_test(test_status_retryable),
+        cmocka_unit_test(test_stream_retries_before_any_byte),
+        cmocka_unit_test(test_stream_cut_off_is_not_retried),
+        cmocka_unit_test(test_stream_error_body_is_kept),
+        cmocka_unit_test(test_stream_reader_stops),
+        cmocka_unit_test(test_stream_silence_times_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -526,6 +526,9 @@ static void test_load_dedup_and_errors(void **state)
                                    "'[\"cat\"]'"),
                      1);
 
+    /* The bigger page cache of the load is given back. */
+    assert_int_equal(count_rows(f, "PRAGMA cache_size"), -2000);
+
     /* Twice: nothing new. */
     mg_load_stats again;
     assert_int_equal(mg_archival_load(f->agent, paths, 1, &o, NULL, NULL, &again, &err), MG_OK);

@@ -1,5 +1,6 @@
 /* Unit tests of the turn loop with an in-test provider: the step transaction
- * and the cache staying equal to disk when a commit fails. */
+ * and the cache staying equal to disk when a commit fails; streaming previews
+ * and the retry of a stream that broke off. */
 #include "testutil.h"
 
 #include <sqlite3.h>
@@ -120,6 +121,144 @@ static void test_failed_memory_commit_keeps_cache_equal_to_disk(void **state)
     sqlite3_commit_hook(f->store->db, NULL, NULL);
 }
 
+/* ------------------------------------------------------------ streaming */
+
+/* Arguments as a model might write them: escapes, a surrogate pair. */
+static const char STREAMED_ARGS[] = "{\"request_heartbeat\": false, \"message\": "
+                                    "\"h\\u00e9llo \\\"you\\\" \\ud83d\\ude00\"}";
+static const char STREAMED_TEXT[] = "h\xC3\xA9llo \"you\" \xF0\x9F\x98\x80";
+
+static int stream_interruptions; /* calls that break off before one succeeds */
+static int stream_calls;
+static int saw_stream_sink;
+
+/* Reports the arguments byte by byte, then fails as interrupted or answers. */
+static mg_status streaming_chat(mg_provider *p, const mg_llm_request *req, mg_llm_reply *reply,
+                                mg_error *err)
+{
+    saw_stream_sink = req->stream != NULL;
+    stream_calls++;
+    for (size_t i = 0; req->stream && i < sizeof STREAMED_ARGS - 1; i++)
+        req->stream->on_tool_args(req->stream->user, 0, "c1", "send_message", STREAMED_ARGS + i, 1);
+    if (stream_interruptions > 0) {
+        stream_interruptions--;
+        reply->interrupted = 1;
+        return mg_err_set(err, MG_ERR_PROVIDER, "the stream was cut off");
+    }
+    reply->calls = mg_xcalloc(1, sizeof *reply->calls);
+    reply->ncalls = 1;
+    reply->calls[0] =
+        (mg_tool_call){mg_xstrdup("c1"), mg_xstrdup("send_message"), mg_xstrdup(STREAMED_ARGS)};
+    return MG_OK;
+}
+
+static const mg_provider_ops streaming_ops = {
+    .prefix = "test", .chat = streaming_chat, .destroy = scripted_destroy};
+
+typedef struct seen {
+    fixture *f;
+    buf log;     /* one letter per event: d(elta) s(ystem) a(ssistant) ... */
+    buf preview; /* delta texts since the last notice */
+    char final[128];
+    char final_id[16];
+    int64_t stored_at_first_delta;
+} seen;
+
+static void record_event(const mg_event *ev, void *user)
+{
+    seen *s = user;
+    static const char letters[] = {
+        [MG_EVENT_REASONING] = 'r',      [MG_EVENT_TOOL_CALL] = 'c', [MG_EVENT_TOOL_RETURN] = 't',
+        [MG_EVENT_ASSISTANT] = 'a',      [MG_EVENT_SYSTEM] = 's',    [MG_EVENT_USAGE] = 'u',
+        [MG_EVENT_ASSISTANT_DELTA] = 'd'};
+    if (ev->type == MG_EVENT_ASSISTANT_DELTA && s->preview.len == 0)
+        s->stored_at_first_delta =
+            disk_count(s->f, "SELECT count(*) FROM messages WHERE agent_id = ?");
+    if (ev->type == MG_EVENT_ASSISTANT_DELTA) {
+        assert_string_equal(ev->tool_call_id, "c1");
+        buf_puts(&s->preview, ev->text);
+    }
+    if (ev->type == MG_EVENT_SYSTEM) buf_reset(&s->preview);
+    if (ev->type == MG_EVENT_ASSISTANT) {
+        snprintf(s->final, sizeof s->final, "%s", ev->text);
+        snprintf(s->final_id, sizeof s->final_id, "%s", ev->tool_call_id);
+    }
+    /* Runs of pieces count once, so the log does not depend on their number. */
+    char letter = letters[ev->type];
+    if (!(letter == 'd' && s->log.len && s->log.data[s->log.len - 1] == 'd'))
+        buf_putc(&s->log, letter);
+}
+
+static void use_streaming_provider(mg_agent *a, int interruptions)
+{
+    mg_provider *p = mg_xcalloc(1, sizeof *p);
+    p->ops = &streaming_ops;
+    p->model = mg_xstrdup("streaming");
+    a->provider = p;
+    stream_interruptions = interruptions;
+    stream_calls = 0;
+}
+
+static void test_streaming_previews_come_before_the_commit(void **state)
+{
+    fixture *f = *state;
+    use_streaming_provider(f->agent, 0);
+    mg_agent_set_streaming(f->agent, 1);
+    seen s = {.f = f};
+    mg_error err = {0};
+    assert_int_equal(mg_agent_send(f->agent, "hi", record_event, &s, &err), MG_OK);
+    assert_true(saw_stream_sink);
+    assert_string_equal(buf_str(&s.log), "dcatu");
+    assert_string_equal(buf_str(&s.preview), STREAMED_TEXT);
+    assert_string_equal(s.final, STREAMED_TEXT);
+    assert_string_equal(s.final_id, "c1");
+    /* The pieces came while only the user message was stored. */
+    assert_int_equal(s.stored_at_first_delta, 1);
+    assert_int_equal(disk_count(f, "SELECT count(*) FROM messages WHERE agent_id = ?"), 3);
+    buf_free(&s.log);
+    buf_free(&s.preview);
+
+    /* Off again: no sink, no pieces. */
+    mg_agent_set_streaming(f->agent, 0);
+    seen quiet = {.f = f};
+    assert_int_equal(mg_agent_send(f->agent, "again", record_event, &quiet, &err), MG_OK);
+    assert_false(saw_stream_sink);
+    assert_string_equal(buf_str(&quiet.log), "catu");
+    buf_free(&quiet.log);
+    buf_free(&quiet.preview);
+}
+
+static void test_broken_stream_is_asked_again_then_given_up(void **state)
+{
+    fixture *f = *state;
+    mg_agent_set_streaming(f->agent, 1);
+    mg_error err = {0};
+
+    /* Broken once: a notice, the new pieces, one reply stored. */
+    use_streaming_provider(f->agent, 1);
+    seen s = {.f = f};
+    assert_int_equal(mg_agent_send(f->agent, "hi", record_event, &s, &err), MG_OK);
+    assert_int_equal(stream_calls, 2);
+    assert_string_equal(buf_str(&s.log), "dsdcatu");
+    assert_string_equal(buf_str(&s.preview), STREAMED_TEXT); /* only the second stream's */
+    assert_int_equal(disk_count(f, "SELECT count(*) FROM messages WHERE agent_id = ?"), 3);
+    buf_free(&s.log);
+    buf_free(&s.preview);
+
+    /* Broken three times: two retries, then the error; only the user message
+     * of this turn is stored. */
+    stream_interruptions = 3;
+    stream_calls = 0;
+    seen g = {.f = f};
+    assert_int_equal(mg_agent_send(f->agent, "again", record_event, &g, &err), MG_ERR_PROVIDER);
+    assert_int_equal(stream_calls, 3);
+    assert_string_equal(buf_str(&g.log), "dsdsdu");
+    assert_non_null(strstr(err.message, "cut off"));
+    assert_int_equal(disk_count(f, "SELECT count(*) FROM messages WHERE agent_id = ?"), 4);
+    buf_free(&g.log);
+    buf_free(&g.preview);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +267,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_step_commit_keeps_cache_equal_to_disk,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_failed_memory_commit_keeps_cache_equal_to_disk,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_streaming_previews_come_before_the_commit,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_broken_stream_is_asked_again_then_given_up,
                                         fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

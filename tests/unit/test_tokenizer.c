@@ -473,7 +473,8 @@ static void test_spec_pieces(void **state)
                   "\xCC\x81"
                   "A1",
                   "\xCC\x81|A|1|");
-    /* U+0085 is Unicode white space (unlike in JavaScript); U+FEFF is not. */
+    /* U+0085 is Unicode white space (unlike in JavaScript); U+FEFF is not,
+     * nor U+180E (unlike in PCRE2's own \s). */
     assert_pieces(o,
                   "a \xC2\x85"
                   "b",
@@ -483,6 +484,10 @@ static void test_spec_pieces(void **state)
                   "a \xEF\xBB\xBF"
                   "b",
                   "a| \xEF\xBB\xBF|b|");
+    assert_pieces(o,
+                  "a \xE1\xA0\x8E"
+                  "b",
+                  "a| \xE1\xA0\x8E|b|");
     /* (?i) folds by Unicode: 'ſ (long s) is the contraction 's. */
     assert_pieces(c,
                   "it'\xC5\xBF"
@@ -678,10 +683,17 @@ static void test_merge_algorithms(void **state)
                 }
             }
         }
-        /* Every token is found as itself. */
-        for (uint32_t rank = 0; rank < r->n; rank++)
-            assert_int_equal(
-                bpe_rank_of(r, r->bytes + r->off[rank], r->off[rank + 1] - r->off[rank]), rank);
+        /* Every token is found as itself, and its bytes merge back into it
+         * (so the whole-piece shortcut of tiktoken changes nothing here). */
+        for (uint32_t rank = 0; rank < r->n; rank++) {
+            const uint8_t *t = r->bytes + r->off[rank];
+            size_t n = r->off[rank + 1] - r->off[rank];
+            assert_int_equal(bpe_rank_of(r, t, n), rank);
+            size_t m = n <= BPE_SMALL_PIECE ? bpe_merge_small(r, t, n, small)
+                                            : bpe_merge_heap(r, &s, t, n, small);
+            assert_int_equal(m, 1);
+            assert_int_equal(small[0], rank);
+        }
         bpe_scratch_free(&s);
         mg_tokenizer_free(tok);
     }
