@@ -312,7 +312,8 @@ mg_status mg_archival_search(mg_agent *agent, const mg_search *search, char **js
 typedef struct mg_load_options {
     int chunk_tokens;        /* most tokens per passage, 16-8192; default 300 */
     int overlap_tokens;      /* tokens a passage repeats from the one before, below
-                                chunk_tokens / 2; default 50, -1 = none */
+                                chunk_tokens / 2; default chunk_tokens / 6 (50),
+                                -1 = none */
     int batch_size;          /* passages per transaction, 1-10000; default 256 */
     int pdf_timeout_seconds; /* per PDF; default 120 */
 } mg_load_options;

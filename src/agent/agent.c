@@ -29,6 +29,8 @@
 #define DEFAULT_WINDOW 8192
 /* Below this the instructions and function schemas leave no room to talk. */
 #define MIN_WINDOW 2048
+#define MAX_STEPS 1000
+#define MAX_SETTING 100000000
 
 static mg_status check_name(const char *name, mg_error *err)
 {
@@ -43,37 +45,49 @@ static mg_status check_name(const char *name, mg_error *err)
     return MG_OK;
 }
 
-/* Fills the zero fields of a config with defaults and checks the rest. */
+mg_status agent_check_settings(const mg_agent_config *c, mg_error *err)
+{
+    mg_status st = mg_model_handle_check(c->model, err);
+    if (!st) st = mg_embedder_check(c->embedder, err);
+    if (st) return st;
+    if (c->context_window < MIN_WINDOW)
+        return mg_err_set(err, MG_ERR_USAGE, "the context window must be at least %d tokens",
+                          MIN_WINDOW);
+    if (c->step_limit < 1 || c->step_limit > MAX_STEPS)
+        return mg_err_set(err, MG_ERR_USAGE, "the step limit must be between 1 and %d",
+                          MAX_STEPS);
+    if (c->reflect_every < -1 || c->reflect_every == 0 || c->reflect_every > MAX_SETTING)
+        return mg_err_set(err, MG_ERR_USAGE, "reflect_every must be a positive number or -1 (off)");
+    if (c->idle_seconds < -1 || c->idle_seconds == 0 || c->idle_seconds > MAX_SETTING)
+        return mg_err_set(err, MG_ERR_USAGE, "idle_seconds must be a positive number or -1 (off)");
+    if (!(c->warn_fraction > 0.1) || !(c->flush_fraction <= 1.0) ||
+        !(c->warn_fraction < c->flush_fraction))
+        return mg_err_set(err, MG_ERR_USAGE,
+                          "need 0.1 < warn fraction < flush fraction <= 1.0 (now %.2f and %.2f)",
+                          c->warn_fraction, c->flush_fraction);
+    const char *texts[] = {c->persona, c->human, c->system_prompt};
+    for (int i = 0; i < 3; i++)
+        if (texts[i] && !mg_utf8_valid(texts[i], strlen(texts[i])))
+            return mg_err_set(err, MG_ERR_USAGE, "persona, human and system text must be UTF-8");
+    return MG_OK;
+}
+
+/* Fills the zero fields of a config with defaults, then checks it. */
 static mg_status resolve_config(const mg_agent_config *in, mg_agent_config *out, mg_error *err)
 {
     *out = in ? *in : (mg_agent_config){0};
     if (!out->model) out->model = DEFAULT_MODEL;
-    mg_status st = mg_model_handle_check(out->model, err);
-    if (st) return st;
     if (!out->context_window) out->context_window = mg_model_context_window(out->model);
     if (!out->context_window) out->context_window = DEFAULT_WINDOW;
-    if (out->context_window < MIN_WINDOW)
-        return mg_err_set(err, MG_ERR_USAGE, "the context window must be at least %d tokens",
-                          MIN_WINDOW);
     if (!out->persona) out->persona = mg_prompt_default_persona;
     if (!out->human) out->human = mg_prompt_default_human;
     if (!out->embedder) out->embedder = "offline";
-    if ((st = mg_embedder_check(out->embedder, err))) return st;
     if (!out->step_limit) out->step_limit = 10;
     if (!out->reflect_every) out->reflect_every = 10;
     if (!out->idle_seconds) out->idle_seconds = 600;
     if (out->warn_fraction == 0) out->warn_fraction = 0.75;
     if (out->flush_fraction == 0) out->flush_fraction = 1.0;
-    if (out->step_limit < 1 || out->step_limit > 1000)
-        return mg_err_set(err, MG_ERR_USAGE, "the step limit must be between 1 and 1000");
-    if (out->warn_fraction <= 0.1 || out->flush_fraction > 1.0 ||
-        out->warn_fraction >= out->flush_fraction)
-        return mg_err_set(err, MG_ERR_USAGE, "need 0.1 < warn fraction < flush fraction <= 1.0");
-    const char *texts[] = {out->persona, out->human, out->system_prompt};
-    for (int i = 0; i < 3; i++)
-        if (texts[i] && !mg_utf8_valid(texts[i], strlen(texts[i])))
-            return mg_err_set(err, MG_ERR_USAGE, "persona, human and system text must be UTF-8");
-    return MG_OK;
+    return agent_check_settings(out, err);
 }
 
 static int block_limit(const char *value)

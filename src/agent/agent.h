@@ -75,6 +75,10 @@ mg_status agent_store_event(mg_agent *agent, mg_msg m, agent_event_kind kind, mg
  * must happen between store_begin and this call. Returns the final status. */
 mg_status agent_tx_end(mg_agent *agent, mg_status st, mg_error *err);
 
+/* Checks a complete set of settings (no zero fields): the one validation
+ * behind both creating and reconfiguring an agent. */
+mg_status agent_check_settings(const mg_agent_config *config, mg_error *err);
+
 /* MG_OK, or the error to return when the agent is `broken`. */
 mg_status agent_check_usable(const mg_agent *agent, mg_error *err);
 

@@ -593,7 +593,6 @@ mg_status mg_archival_load(mg_agent *agent, const char *const *paths, int npaths
     if (!st) st = check_options(opts, &p.opts, err);
     if (!st) st = passages_db_backfill(agent->store, agent->id, NULL, err);
     if (!st) st = set_load(&p.seen, agent->store, agent->id, err);
-    if (getenv("XP_NOIDX")) store_exec(agent->store, "DROP INDEX IF EXISTS passages_hash", NULL);
     if (st) {
         free(p.seen.slots);
         return st;
@@ -629,7 +628,6 @@ mg_status mg_archival_load(mg_agent *agent, const char *const *paths, int npaths
                             strerror(rc));
         } else {
             st = consume(&w, &q, err);
-            { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); fprintf(stderr, "main cpu %.2f\n", t.tv_sec + t.tv_nsec/1e9); }
             pthread_join(thread, NULL);
         }
         passages_db_close(&w.db);

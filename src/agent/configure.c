@@ -25,11 +25,6 @@
 #include "util/err.h"
 #include "util/text.h"
 
-/* As in agent.c: below this the instructions and schemas leave no room. */
-#define MIN_WINDOW  2048
-#define MAX_STEPS   1000
-#define MAX_SETTING 100000000
-
 /* The agent's settings after the change, borrowing strings from `cur` and
  * `ch`. system_prompt NULL means the built-in instructions. */
 static mg_status merge(const mg_agent *cur, const mg_agent_config *ch, mg_agent_config *out,
@@ -50,9 +45,7 @@ static mg_status merge(const mg_agent *cur, const mg_agent_config *ch, mg_agent_
         .warn_fraction = cur->warn_fraction,
         .flush_fraction = cur->flush_fraction,
     };
-    mg_status st;
     if (ch->model) {
-        if ((st = mg_model_handle_check(ch->model, err))) return st;
         out->model = ch->model;
         int known = mg_model_context_window(ch->model);
         if (known && strcmp(ch->model, cur->model) != 0) out->context_window = known;
@@ -60,43 +53,15 @@ static mg_status merge(const mg_agent *cur, const mg_agent_config *ch, mg_agent_
     if (ch->context_window < 0)
         return mg_err_set(err, MG_ERR_USAGE, "the context window must be a positive number");
     if (ch->context_window) out->context_window = ch->context_window;
-    if (out->context_window < MIN_WINDOW)
-        return mg_err_set(err, MG_ERR_USAGE, "the context window must be at least %d tokens",
-                          MIN_WINDOW);
-    if (ch->embedder) {
-        if ((st = mg_embedder_check(ch->embedder, err))) return st;
-        out->embedder = ch->embedder;
-    }
-    if (ch->step_limit) {
-        if (ch->step_limit < 1 || ch->step_limit > MAX_STEPS)
-            return mg_err_set(err, MG_ERR_USAGE, "the step limit must be between 1 and %d",
-                              MAX_STEPS);
-        out->step_limit = ch->step_limit;
-    }
-    if (ch->reflect_every) {
-        if (ch->reflect_every < -1 || ch->reflect_every > MAX_SETTING)
-            return mg_err_set(err, MG_ERR_USAGE,
-                              "reflect_every must be a positive number or -1 (off)");
-        out->reflect_every = ch->reflect_every;
-    }
-    if (ch->idle_seconds) {
-        if (ch->idle_seconds < -1 || ch->idle_seconds > MAX_SETTING)
-            return mg_err_set(err, MG_ERR_USAGE,
-                              "idle_seconds must be a positive number or -1 (off)");
-        out->idle_seconds = ch->idle_seconds;
-    }
+    if (ch->embedder) out->embedder = ch->embedder;
+    if (ch->step_limit) out->step_limit = ch->step_limit;
+    if (ch->reflect_every) out->reflect_every = ch->reflect_every;
+    if (ch->idle_seconds) out->idle_seconds = ch->idle_seconds;
     if (ch->warn_fraction) out->warn_fraction = ch->warn_fraction;
     if (ch->flush_fraction) out->flush_fraction = ch->flush_fraction;
-    if (!(out->warn_fraction > 0.1) || !(out->flush_fraction <= 1.0) ||
-        !(out->warn_fraction < out->flush_fraction))
-        return mg_err_set(err, MG_ERR_USAGE,
-                          "need 0.1 < warn fraction < flush fraction <= 1.0 (now %.2f and %.2f)",
-                          out->warn_fraction, out->flush_fraction);
-    if (ch->system_prompt) {
-        if (!mg_utf8_valid(ch->system_prompt, strlen(ch->system_prompt)))
-            return mg_err_set(err, MG_ERR_USAGE, "the system text must be UTF-8");
-        out->system_prompt = ch->system_prompt[0] ? ch->system_prompt : NULL;
-    }
+    if (ch->system_prompt) out->system_prompt = ch->system_prompt[0] ? ch->system_prompt : NULL;
+    mg_status st = agent_check_settings(out, err);
+    if (st) return st;
     return MG_OK;
 }
 

@@ -54,7 +54,7 @@
 #include "util/buf.h"
 
 #ifndef UPPER_EF
-#define UPPER_EF 8
+#define UPPER_EF 16
 #endif
 #ifndef PREFETCH_LINES
 #define PREFETCH_LINES 4

@@ -42,6 +42,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "embed/vec.h"
@@ -166,6 +167,23 @@ mg_index *idx_alloc(int dim, const mg_index_params *p)
     return x;
 }
 
+/* Asks for transparent huge pages on a large array. Graph searches touch
+ * vectors and link blocks at random across the whole array; with 4 KB pages
+ * nearly every touch at a million vectors is also a TLB miss and a page
+ * walk, with 2 MB pages most are not. Systems set to THP "madvise" (the
+ * common default) only use them where asked; elsewhere this does nothing. */
+static void want_huge_pages(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    if (bytes < ((size_t)8 << 20)) return;
+    uintptr_t start = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t end = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+    if (end > start) madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
 void idx_reserve(mg_index *x, int32_t want)
 {
     if (want <= x->cap) return;
@@ -186,6 +204,8 @@ void idx_reserve(mg_index *x, int32_t want)
     x->visited = mg_xrealloc(x->visited, c * sizeof(uint16_t));
     /* 0 is never a current epoch, so new slots start "not visited". */
     memset(x->visited + old, 0, (c - old) * sizeof(uint16_t));
+    want_huge_pages(x->vecs, c * (size_t)x->dim * sizeof(float));
+    want_huge_pages(x->links0, c * (size_t)x->link0_len * sizeof(int32_t));
     x->cap = (int32_t)cap;
 }
 

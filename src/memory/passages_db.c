@@ -69,7 +69,7 @@ mg_status passages_db_insert(passages_db *db, const passage_new *p, mg_error *er
     sqlite3_bind_text(s, 3, p->tags_json ? p->tags_json : "[]", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, p->time_ms ? p->time_ms : mg_now_ms());
     sqlite3_bind_text(s, 5, p->embedder, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 6, blob, getenv("XP_SMALLBLOB") ? 4 : p->dim * 4, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 6, blob, p->dim * 4, SQLITE_STATIC);
     if (p->source)
         sqlite3_bind_text(s, 7, p->source, -1, SQLITE_STATIC);
     else
