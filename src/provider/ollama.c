@@ -44,7 +44,6 @@
 
 #include <ctype.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -52,15 +51,15 @@
 
 #include "provider/http.h"
 #include "provider/stream.h"
+#include "provider/tool_calls.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
 #include "util/timeutil.h"
 
-#define DEFAULT_PORT    "11434"
-#define MAX_HOST_LEN    2048
-#define MAX_CALL_ID_LEN 64
-#define MAX_EMBED_DIM   65536
+#define DEFAULT_PORT  "11434"
+#define MAX_HOST_LEN  2048
+#define MAX_EMBED_DIM 65536
 
 /* Where and how to reach the server: shared by chat, embed and list. */
 typedef struct ollama_conn {
@@ -440,77 +439,6 @@ static char *network_string(json_t *v)
     return s ? mg_utf8_repair(s, json_string_length(v)) : NULL;
 }
 
-/* An id no other call in this process has had: time, pid and a counter. */
-static char *fresh_call_id(void)
-{
-    static atomic_ulong counter;
-    unsigned long n = atomic_fetch_add(&counter, 1) + 1;
-    buf b = BUF_INIT;
-    buf_printf(&b, "call_%llx_%lx_%lu", (unsigned long long)mg_now_ms(), (unsigned long)getpid(),
-               n);
-    return buf_take(&b);
-}
-
-/* The server's id if it is a sane one (printable ASCII, not too long). */
-static const char *sane_id(json_t *id)
-{
-    const char *s = json_string_value(id);
-    size_t n = s ? json_string_length(id) : 0;
-    int ok = n > 0 && n <= MAX_CALL_ID_LEN;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = s[i] > ' ' && s[i] < 0x7f;
-    return ok ? s : NULL;
-}
-
-/* The server's id if it is a sane one not already used in this reply. */
-static char *call_id(json_t *id, const mg_llm_reply *reply)
-{
-    const char *s = sane_id(id);
-    for (int i = 0; s && i < reply->ncalls; i++)
-        if (strcmp(reply->calls[i].id, s) == 0) s = NULL;
-    return s ? mg_xstrdup(s) : fresh_call_id();
-}
-
-/* Arguments as JSON text: an object (what Ollama sends) compactly, a string
- * as it is, anything else as its JSON text, for the function layer to
- * reject as a model mistake. */
-static char *arguments_text(json_t *args)
-{
-    if (!args || json_is_null(args)) return mg_xstrdup("{}");
-    if (json_is_string(args)) return network_string(args);
-    char *text = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
-    return text ? text : mg_xstrdup("{}");
-}
-
-static mg_status parse_tool_calls(json_t *calls, mg_llm_reply *reply, mg_error *err)
-{
-    if (!calls || json_is_null(calls)) return MG_OK;
-    if (!json_is_array(calls))
-        return mg_err_set(err, MG_ERR_PROVIDER,
-                          "unexpected response shape: message.tool_calls is not a list");
-    size_t n = json_array_size(calls);
-    reply->calls = mg_xcalloc(n ? n : 1, sizeof *reply->calls);
-    for (size_t i = 0; i < n; i++) {
-        json_t *c = json_array_get(calls, i);
-        json_t *fn = json_object_get(c, "function");
-        json_t *name = json_object_get(fn, "name");
-        if (!json_is_string(name) || json_string_length(name) == 0)
-            return mg_err_set(err, MG_ERR_PROVIDER,
-                              "unexpected response shape: tool call %zu has no function name", i);
-        mg_tool_call tc = {.name = network_string(name),
-                           .arguments = arguments_text(json_object_get(fn, "arguments")),
-                           .id = call_id(json_object_get(c, "id"), reply)};
-        reply->calls[reply->ncalls++] = tc;
-    }
-    return MG_OK;
-}
-
-static int count_field(json_t *body, const char *key)
-{
-    json_int_t v = json_integer_value(json_object_get(body, key));
-    return v > 0 && v < 1000000000 ? (int)v : 0;
-}
-
 mg_status mg_ollama_parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error *err)
 {
     json_t *message = json_object_get(body, "message");
@@ -526,7 +454,7 @@ mg_status mg_ollama_parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error
         (thinking && !json_is_null(thinking) && !json_is_string(thinking)))
         return mg_err_set(err, MG_ERR_PROVIDER,
                           "unexpected response shape: message content is not text");
-    mg_status st = parse_tool_calls(json_object_get(message, "tool_calls"), reply, err);
+    mg_status st = mg_tool_calls_parse(json_object_get(message, "tool_calls"), reply, err);
     if (st) return st;
     reply->content = network_string(content);
     /* A thinking model may put its whole monologue in `thinking`; with tool
@@ -536,8 +464,8 @@ mg_status mg_ollama_parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error
         free(reply->content);
         reply->content = network_string(thinking);
     }
-    reply->prompt_tokens = count_field(body, "prompt_eval_count");
-    reply->completion_tokens = count_field(body, "eval_count");
+    reply->prompt_tokens = mg_usage_count(body, "prompt_eval_count");
+    reply->completion_tokens = mg_usage_count(body, "eval_count");
     return MG_OK;
 }
 
@@ -569,7 +497,7 @@ static int stream_call(chat_lines *s, json_t *call)
     const char *name = json_string_value(json_object_get(fn, "name"));
     if (!json_is_object(call) || !name || !*name)
         return lines_fail(s, "a tool call without a function name");
-    const char *id = sane_id(json_object_get(call, "id"));
+    const char *id = mg_tool_call_sane_id(json_object_get(call, "id"));
     size_t i;
     json_t *earlier;
     json_array_foreach(s->calls, i, earlier)
@@ -577,12 +505,12 @@ static int stream_call(chat_lines *s, json_t *call)
         if (id && strcmp(json_string_value(json_object_get(earlier, "id")), id) == 0) id = NULL;
     }
     json_t *copy = json_deep_copy(call);
-    char *fresh = id ? NULL : fresh_call_id();
+    char *fresh = id ? NULL : mg_tool_call_fresh_id();
     json_object_set_new(copy, "id", json_string(id ? id : fresh));
     free(fresh);
     json_array_append_new(s->calls, copy);
     if (s->sink->on_tool_args) {
-        char *args = arguments_text(json_object_get(fn, "arguments"));
+        char *args = mg_tool_call_arguments(json_object_get(fn, "arguments"));
         s->sink->on_tool_args(s->sink->user, (int)json_array_size(s->calls) - 1,
                               json_string_value(json_object_get(copy, "id")), name, args,
                               strlen(args));

@@ -32,6 +32,7 @@
 
 #include "provider/http.h"
 #include "provider/stream.h"
+#include "provider/tool_calls.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
@@ -88,9 +89,9 @@ static int is_context_error(long status, json_t *body)
     if (code && strcmp(code, "context_length_exceeded") == 0) return 1;
     if (type && strcmp(type, "exceed_context_size_error") == 0) return 1; /* llama.cpp */
     const char *msg = error_text(body);
-    return status == 400 && (strstr(msg, "maximum context length") ||
-                             strstr(msg, "context length") ||
-                             strstr(msg, "context size") || strstr(msg, "too many tokens"));
+    return status == 400 &&
+           (strstr(msg, "maximum context length") || strstr(msg, "context length") ||
+            strstr(msg, "context size") || strstr(msg, "too many tokens"));
 }
 
 /* A 400 about parallel_tool_calls: the server or model does not take it
@@ -244,61 +245,6 @@ static char *copy_string(json_t *v)
     return s ? mg_xstrdup(s) : NULL;
 }
 
-/* 1 if an earlier call of this reply already has `id`. */
-static int id_taken(const mg_llm_reply *reply, const char *id)
-{
-    for (int i = 0; i < reply->ncalls; i++)
-        if (reply->calls[i].id && strcmp(reply->calls[i].id, id) == 0) return 1;
-    return 0;
-}
-
-/* Provider usage figures are untrusted numbers: keep them in a sane range. */
-static int usage_value(json_t *usage, const char *key)
-{
-    json_int_t v = json_integer_value(json_object_get(usage, key));
-    return v < 0 ? 0 : v > 100000000 ? 100000000 : (int)v;
-}
-
-static mg_status parse_tool_calls(json_t *calls, mg_llm_reply *reply, mg_error *err)
-{
-    if (!calls || json_is_null(calls)) return MG_OK;
-    if (!json_is_array(calls))
-        return mg_err_set(err, MG_ERR_PROVIDER,
-                          "unexpected response shape: tool_calls is not a list");
-    size_t n = json_array_size(calls);
-    reply->calls = mg_xcalloc(n ? n : 1, sizeof *reply->calls);
-    for (size_t i = 0; i < n; i++) {
-        json_t *c = json_array_get(calls, i);
-        json_t *fn = json_object_get(c, "function");
-        json_t *name = json_object_get(fn, "name");
-        json_t *args = json_object_get(fn, "arguments");
-        if (!json_is_string(name))
-            return mg_err_set(err, MG_ERR_PROVIDER,
-                              "unexpected response shape: tool call %zu has no function name", i);
-        const char *id = json_string_value(json_object_get(c, "id"));
-        char *unique;
-        if (id && *id && !id_taken(reply, id)) {
-            unique = mg_xstrdup(id);
-        } else {
-            /* Missing or repeated ids would break the pairing of calls and
-             * results, and the API would refuse every later request. */
-            buf b = BUF_INIT;
-            buf_printf(&b, "%s_%zu_%lld", id && *id ? id : "call", i, (long long)mg_now_ms());
-            unique = buf_take(&b);
-        }
-        mg_tool_call *tc = &reply->calls[reply->ncalls++];
-        tc->name = copy_string(name);
-        tc->id = unique;
-        if (json_is_string(args))
-            tc->arguments = copy_string(args);
-        else if (args)
-            tc->arguments = json_dumps(args, JSON_COMPACT); /* object, as Ollama sends */
-        else
-            tc->arguments = mg_xstrdup("{}");
-    }
-    return MG_OK;
-}
-
 static mg_status parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error *err)
 {
     json_t *choice = json_array_get(json_object_get(body, "choices"), 0);
@@ -310,17 +256,17 @@ static mg_status parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error *e
     if (content && !json_is_null(content) && !json_is_string(content))
         return mg_err_set(err, MG_ERR_PROVIDER, "unexpected response shape: content is not text");
     reply->content = copy_string(content);
-    mg_status st = parse_tool_calls(json_object_get(message, "tool_calls"), reply, err);
+    mg_status st = mg_tool_calls_parse(json_object_get(message, "tool_calls"), reply, err);
     if (st) return st;
     json_t *usage = json_object_get(body, "usage");
-    reply->prompt_tokens = usage_value(usage, "prompt_tokens");
-    reply->completion_tokens = usage_value(usage, "completion_tokens");
+    reply->prompt_tokens = mg_usage_count(usage, "prompt_tokens");
+    reply->completion_tokens = mg_usage_count(usage, "completion_tokens");
     /* Reasoning models: hidden reasoning is part of completion_tokens, and
      * cached prompt tokens are part of prompt_tokens. */
     reply->reasoning_tokens =
-        usage_value(json_object_get(usage, "completion_tokens_details"), "reasoning_tokens");
+        mg_usage_count(json_object_get(usage, "completion_tokens_details"), "reasoning_tokens");
     reply->cached_tokens =
-        usage_value(json_object_get(usage, "prompt_tokens_details"), "cached_tokens");
+        mg_usage_count(json_object_get(usage, "prompt_tokens_details"), "cached_tokens");
     return MG_OK;
 }
 
