@@ -56,6 +56,9 @@
 #ifndef UPPER_EF
 #define UPPER_EF 16
 #endif
+#ifndef UPPER_EF_BUILD
+#define UPPER_EF_BUILD UPPER_EF
+#endif
 #ifndef PREFETCH_LINES
 #define PREFETCH_LINES 4
 #endif
@@ -266,7 +269,7 @@ static void keep_seeds(mg_index *x, int n)
         x->seeds_cap = n > 2 * x->seeds_cap ? n : 2 * x->seeds_cap;
         x->seeds = mg_xrealloc(x->seeds, (size_t)x->seeds_cap * sizeof(idx_cand));
     }
-    memcpy(x->seeds, x->work, (size_t)n * sizeof(idx_cand));
+    if (n > 0) memcpy(x->seeds, x->work, (size_t)n * sizeof(idx_cand));
     x->seeds_len = n;
 }
 
@@ -299,11 +302,12 @@ static int search_from_seeds(mg_index *x, const float *q, int level, int ef, int
  * The upper levels hold ~1/m of the vectors, so a wider beam there is cheap. */
 static void descend(mg_index *x, const float *q, int stop, int32_t skip)
 {
+    int width = skip >= 0 ? UPPER_EF_BUILD : UPPER_EF;
     hnsw_work_reserve(x, 1);
     x->work[0] = (idx_cand){x->dot(q, idx_vec(x, x->entry), x->dim), x->entry};
     keep_seeds(x, 1);
     for (int l = x->max_level; l > stop; l--)
-        keep_seeds(x, search_from_seeds(x, q, l, UPPER_EF, 0, skip));
+        keep_seeds(x, search_from_seeds(x, q, l, width, 0, skip));
 }
 
 int hnsw_search(mg_index *x, const float *q, int ef)
@@ -497,7 +501,7 @@ void hnsw_cleanup(mg_index *x)
         memset(x->vecs + (size_t)s * (size_t)x->dim, 0, (size_t)x->dim * sizeof(float));
         x->free_list[x->n_free++] = s;
     }
-    qsort(x->free_list, (size_t)x->n_free, sizeof(int32_t), cmp_slot_desc);
+    if (x->n_free > 1) qsort(x->free_list, (size_t)x->n_free, sizeof(int32_t), cmp_slot_desc);
     x->dead = 0;
 
     if (x->entry >= 0 && x->state[x->entry] != SLOT_LIVE) {

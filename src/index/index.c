@@ -573,7 +573,7 @@ mg_status idx_rebuild_derived(mg_index *x, mg_error *err)
             x->free_list[x->n_free++] = s;
         }
     }
-    qsort(x->free_list, (size_t)x->n_free, sizeof(int32_t), cmp_slot_desc);
+    if (x->n_free > 1) qsort(x->free_list, (size_t)x->n_free, sizeof(int32_t), cmp_slot_desc);
     return MG_OK;
 }
 

@@ -168,6 +168,7 @@ static void wr_flush(writer *w)
  * pieces go straight to write(2)). */
 static void wr_bytes(writer *w, const void *data, size_t n)
 {
+    if (n == 0) return; /* an empty index: data may be NULL, and memcpy must not see it */
     w->crc = mg_crc32c(w->crc, data, n);
     w->bytes += n;
     if (n >= sizeof(w->buf) / 2) {
