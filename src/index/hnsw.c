@@ -57,7 +57,7 @@
 #define UPPER_EF 16
 #endif
 #ifndef UPPER_EF_BUILD
-#define UPPER_EF_BUILD UPPER_EF
+#define UPPER_EF_BUILD 8
 #endif
 #ifndef PREFETCH_LINES
 #define PREFETCH_LINES 4
@@ -201,7 +201,7 @@ int hnsw_random_level(mg_index *x)
 static void new_epoch(mg_index *x)
 {
     if (++x->epoch == 0) {
-        memset(x->visited, 0, (size_t)x->cap * sizeof(uint16_t));
+        memset(x->visited, 0, (size_t)x->meta_cap * sizeof(uint16_t));
         x->epoch = 1;
     }
     x->cands.len = 0;
@@ -322,9 +322,10 @@ int hnsw_search(mg_index *x, const float *q, int ef)
 /* The neighbour heuristic, in place: c[0..n) sorted best first by similarity
  * to the base vector; keeps up to max of them, each less similar to every
  * kept one than to the base. Returns how many were kept (in c[0..k)). */
-static int select_neighbours(mg_index *x, idx_cand *c, int n, int max)
+static int select_neighbours(mg_index *x, idx_cand *c, int n, int max, int fill)
 {
-    int k = 0;
+    idx_cand pruned[2 * MG_INDEX_MAX_M];
+    int k = 0, np = 0;
     for (int i = 0; i < n && k < max; i++) {
         const float *v = idx_vec(x, c[i].slot);
         int keep = 1;
@@ -334,10 +335,19 @@ static int select_neighbours(mg_index *x, idx_cand *c, int n, int max)
                 break;
             }
         }
-        if (keep) c[k++] = c[i];
+        if (keep)
+            c[k++] = c[i];
+        else if (np < max)
+            pruned[np++] = c[i];
     }
+    for (int i = 0; fill && k < max && i < np; i++)
+        c[k++] = pruned[i];
     return k;
 }
+#ifndef KEEP_PRUNED
+#define KEEP_PRUNED 0
+#endif
+#define FILL(level) (KEEP_PRUNED == 2 || (KEEP_PRUNED == 1 && (level) > 0))
 
 static void write_block(int32_t *b, const idx_cand *c, int k)
 {
@@ -367,7 +377,7 @@ static void add_link(mg_index *x, int32_t v, int32_t u, int l)
         c[n++] = (idx_cand){x->dot(base, idx_vec(x, b[i]), x->dim), b[i]};
     c[n++] = (idx_cand){x->dot(base, idx_vec(x, u), x->dim), u};
     sort_best_first(c, n);
-    write_block(b, c, select_neighbours(x, c, n, cap));
+    write_block(b, c, select_neighbours(x, c, n, cap, FILL(l)));
 }
 
 /* Searches `level` for slot s's vector from the seeds (ef_construction),
@@ -386,7 +396,7 @@ static void link_level(mg_index *x, int32_t s, int level)
     if (live) n = live;
 
     int32_t *b = idx_links(x, s, level);
-    write_block(b, x->work, select_neighbours(x, x->work, n, level ? x->p.m : x->m0));
+    write_block(b, x->work, select_neighbours(x, x->work, n, level ? x->p.m : x->m0, FILL(level)));
     for (int i = 1; i <= b[0]; i++)
         add_link(x, b[i], s, level);
 }
@@ -436,7 +446,7 @@ static void repair_block(mg_index *x, int32_t s, int l)
         }
     }
     sort_best_first(x->work, n);
-    write_block(b, x->work, select_neighbours(x, x->work, n, cap));
+    write_block(b, x->work, select_neighbours(x, x->work, n, cap, FILL(l)));
 }
 
 static int has_dead_link(const mg_index *x, int32_t s, int l)
@@ -464,7 +474,7 @@ static void relink_orphans(mg_index *x)
         const float *q = idx_vec(x, s);
         descend(x, q, 0, s);
         int n = search_from_seeds(x, q, 0, x->p.ef_construction, 1, s);
-        int k = select_neighbours(x, x->work, n, x->p.m);
+        int k = select_neighbours(x, x->work, n, x->p.m, 0);
         for (int i = 0; i < k; i++)
             add_link(x, x->work[i].slot, s, 0);
     }
@@ -498,7 +508,7 @@ void hnsw_cleanup(mg_index *x)
         x->ids[s] = 0;
         for (int l = 0; l <= x->levels[s]; l++)
             idx_links(x, s, l)[0] = 0;
-        memset(x->vecs + (size_t)s * (size_t)x->dim, 0, (size_t)x->dim * sizeof(float));
+        memset(idx_vec(x, s), 0, (size_t)x->dim * sizeof(float));
         x->free_list[x->n_free++] = s;
     }
     if (x->n_free > 1) qsort(x->free_list, (size_t)x->n_free, sizeof(int32_t), cmp_slot_desc);

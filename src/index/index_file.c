@@ -232,14 +232,23 @@ static void encode_header(const mg_index *x, uint64_t upper_ints, uint64_t paylo
     put32(h + 156, mg_crc32c(0, h, 156));
 }
 
+/* Slots of chunk c that are in use. */
+static size_t chunk_used(const mg_index *x, int32_t c)
+{
+    int32_t left = x->n - c * IDX_CHUNK_SLOTS;
+    return (size_t)(left < IDX_CHUNK_SLOTS ? left : IDX_CHUNK_SLOTS);
+}
+
 static void write_payload(writer *w, const mg_index *x, uint64_t *upper_ints)
 {
     size_t n = (size_t)x->n;
     wr_array(w, x->ids, sizeof(int64_t), n);
     wr_bytes(w, x->levels, n);
     wr_bytes(w, x->state, n);
-    wr_array(w, x->vecs, sizeof(float), n * (size_t)x->dim);
-    wr_array(w, x->links0, sizeof(int32_t), n * (size_t)x->link0_len);
+    for (int32_t c = 0; c * IDX_CHUNK_SLOTS < x->n; c++)
+        wr_array(w, x->vec_chunks[c], sizeof(float), chunk_used(x, c) * (size_t)x->dim);
+    for (int32_t c = 0; c * IDX_CHUNK_SLOTS < x->n; c++)
+        wr_array(w, x->link_chunks[c], sizeof(int32_t), chunk_used(x, c) * (size_t)x->link0_len);
     *upper_ints = 0;
     for (int32_t s = 0; s < x->n; s++) {
         if (!x->levels[s]) continue;
@@ -447,9 +456,16 @@ static mg_status load_payload(reader *r, mg_index *x, const header *hd, mg_error
     if ((st = rd_array(r, x->ids, sizeof(int64_t), n, err)) != MG_OK) return st;
     if ((st = rd_bytes(r, x->levels, n, err)) != MG_OK) return st;
     if ((st = rd_bytes(r, x->state, n, err)) != MG_OK) return st;
-    if ((st = rd_array(r, x->vecs, sizeof(float), n * (size_t)x->dim, err)) != MG_OK) return st;
-    if ((st = rd_array(r, x->links0, sizeof(int32_t), n * (size_t)x->link0_len, err)) != MG_OK)
-        return st;
+    x->n = (int32_t)n; /* for chunk_used; adopt() checks the rest */
+    for (int32_t c = 0; c * IDX_CHUNK_SLOTS < x->n; c++) {
+        st = rd_array(r, x->vec_chunks[c], sizeof(float), chunk_used(x, c) * (size_t)x->dim, err);
+        if (st != MG_OK) return st;
+    }
+    for (int32_t c = 0; c * IDX_CHUNK_SLOTS < x->n; c++) {
+        st = rd_array(r, x->link_chunks[c], sizeof(int32_t),
+                      chunk_used(x, c) * (size_t)x->link0_len, err);
+        if (st != MG_OK) return st;
+    }
     x->upper_cap = (size_t)hd->upper_ints;
     x->upper = mg_xmalloc(x->upper_cap ? x->upper_cap * sizeof(int32_t) : 1);
     if ((st = rd_array(r, x->upper, sizeof(int32_t), x->upper_cap, err)) != MG_OK) return st;
@@ -490,8 +506,9 @@ static mg_status adopt(mg_index *x, const header *hd, const char *path, mg_error
     if (st == MG_OK && ((uint64_t)x->live != hd->live || (uint64_t)x->dead != hd->dead))
         st = mg_err_set(err, MG_ERR_CORRUPT, "counts disagree with the header");
     if (st == MG_OK) st = idx_check(x, err);
-    if (st == MG_OK && !idx_all_finite(x->vecs, (size_t)x->n * (size_t)x->dim))
-        st = mg_err_set(err, MG_ERR_CORRUPT, "a vector has a NaN or infinite value");
+    for (int32_t c = 0; st == MG_OK && c * IDX_CHUNK_SLOTS < x->n; c++)
+        if (!idx_all_finite(x->vec_chunks[c], chunk_used(x, c) * (size_t)x->dim))
+            st = mg_err_set(err, MG_ERR_CORRUPT, "a vector has a NaN or infinite value");
     if (st != MG_OK) return mg_err_wrap(err, "index file %s is inconsistent: ", path);
     return MG_OK;
 }

@@ -6,11 +6,15 @@
  *
  * Storage is "struct of arrays" over slots 0..n-1. A slot is LIVE (in the
  * graph, returned by searches), DEAD (a tombstone: in the graph, never
- * returned) or FREE (out of the graph, waiting for reuse). Every array is
- * one allocation grown geometrically; nothing is allocated per vector.
+ * returned) or FREE (out of the graph, waiting for reuse). Vectors and
+ * level-0 link blocks live in chunks of IDX_CHUNK_SLOTS slots that never
+ * move once allocated (the first chunk grows in place up to that size while
+ * it is the only one); the small per-slot arrays (ids, levels, states, ...)
+ * are single allocations grown geometrically. Nothing is allocated per
+ * vector.
  *
  * Graph links are stored as blocks of int32: [count, slot, slot, ...].
- * Level 0 has one block of 1 + m0 ints per slot in links0; a slot of level
+ * Level 0 has one block of 1 + m0 ints per slot in the link chunks; a slot of level
  * L >= 1 also owns L blocks of 1 + m ints in the shared `upper` pool,
  * starting at upper_off[slot] (level l is block l - 1). A slot keeps its
  * level for life, also across reuse (see index.c), so its blocks never move.
@@ -37,6 +41,10 @@ enum { SLOT_LIVE = 0, SLOT_DEAD = 1, SLOT_FREE = 2 };
 
 #define IDX_MAX_LEVEL 30
 
+/* Slots per storage chunk: 4,096 x 384 floats is 6 MB, three huge pages. */
+#define IDX_CHUNK_SHIFT 12
+#define IDX_CHUNK_SLOTS (1 << IDX_CHUNK_SHIFT)
+
 /* A graph search candidate: a slot and its similarity to the query. */
 typedef struct idx_cand {
     float sim;
@@ -59,15 +67,17 @@ struct mg_index {
     int upper_len;     /* ints per upper block: 1 + p.m */
     idx_dot_fn dot;    /* the fastest kernel this CPU runs (index.c) */
 
-    /* Slots [0, n), room for cap. */
-    int32_t n, cap;
-    float *vecs;        /* cap * dim */
-    int32_t *links0;    /* cap * link0_len */
-    int64_t *ids;       /* cap */
-    uint8_t *levels;    /* cap */
-    uint8_t *state;     /* cap: SLOT_* */
-    uint32_t *upper_off; /* cap: first upper block of a slot with level >= 1 */
-    uint16_t *visited;  /* cap: == epoch means "seen by the current search" */
+    /* Slots [0, n); the chunks hold cap slots, the per-slot arrays meta_cap. */
+    int32_t n, cap, meta_cap;
+    float **vec_chunks;      /* n_chunks chunks of IDX_CHUNK_SLOTS * dim floats */
+    int32_t **link_chunks;   /* n_chunks chunks of IDX_CHUNK_SLOTS level-0 blocks */
+    int32_t n_chunks, chunk_table_cap;
+    size_t chunk_bytes;      /* allocated for chunks, alignment padding included */
+    int64_t *ids;       /* meta_cap */
+    uint8_t *levels;    /* meta_cap */
+    uint8_t *state;     /* meta_cap: SLOT_* */
+    uint32_t *upper_off; /* meta_cap: first upper block of a slot with level >= 1 */
+    uint16_t *visited;  /* meta_cap: == epoch means "seen by the current search" */
     uint16_t epoch;
 
     int32_t *upper; /* upper-level blocks, upper_used of upper_cap ints */
@@ -106,14 +116,18 @@ struct mg_index {
 
 /* Makes room for at least `want` slots (aborts on OOM). */
 void idx_reserve(mg_index *x, int32_t want);
-static inline const float *idx_vec(const mg_index *x, int32_t s)
+/* Slot s's vector. */
+static inline float *idx_vec(const mg_index *x, int32_t s)
 {
-    return x->vecs + (size_t)s * (size_t)x->dim;
+    return x->vec_chunks[s >> IDX_CHUNK_SHIFT] +
+           (size_t)(s & (IDX_CHUNK_SLOTS - 1)) * (size_t)x->dim;
 }
 /* The link block of slot s at level l (l <= levels[s]). */
 static inline int32_t *idx_links(const mg_index *x, int32_t s, int l)
 {
-    if (l == 0) return x->links0 + (size_t)s * (size_t)x->link0_len;
+    if (l == 0)
+        return x->link_chunks[s >> IDX_CHUNK_SHIFT] +
+               (size_t)(s & (IDX_CHUNK_SLOTS - 1)) * (size_t)x->link0_len;
     return x->upper + x->upper_off[s] + (size_t)(l - 1) * (size_t)x->upper_len;
 }
 /* Id map. */

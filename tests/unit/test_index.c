@@ -7,9 +7,10 @@
  * the unit sphere (~1,000 vectors a cluster, isotropic spread, as in
  * bench/bench_index.c), so failures reproduce.
  *
- * Sizes: the recall test uses 20,000 x 384 in an optimized build and 3,000
+ * Sizes: the recall test uses 20,000 x 384 in an optimized build and 2,000
  * under the sanitizers or without optimization, where the same work takes
- * 10-50x longer; MG_TEST_INDEX_N overrides either.
+ * 10-50x longer (MG_TEST_INDEX_N overrides either); the other tests that
+ * build graphs shrink to a quarter there too.
  */
 #include "testutil.h"
 
@@ -25,8 +26,10 @@
 #include "index/index_impl.h"
 
 #if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
-#define DEFAULT_BIG_N 3000
+#define SLOW_BUILD 1
+#define DEFAULT_BIG_N 2000
 #else
+#define SLOW_BUILD 0
 #define DEFAULT_BIG_N 20000
 #endif
 
@@ -75,6 +78,12 @@ static float *clustered(int n, int nq, int dim, uint64_t seed)
     }
     free(centres);
     return v;
+}
+
+/* Sizes of the other graph-building tests: a quarter when builds are slow. */
+static int sized(int n)
+{
+    return SLOW_BUILD ? n / 4 : n;
 }
 
 static int big_n(void)
@@ -308,7 +317,7 @@ static void test_exact_matches_brute_force(void **state)
     /* Odd sizes exercise the kernel's tails. */
     static const int dims[] = {1, 7, 8, 31, 33, 384, 385};
     for (size_t d = 0; d < sizeof(dims) / sizeof(dims[0]); d++) {
-        int dim = dims[d], n = 700, nq = 20;
+        int dim = dims[d], n = sized(700), nq = 20;
         float *v = clustered(n, nq, dim, 100 + d);
         mg_index *x = build(v, n, dim, NULL, 1000); /* 700 <= exact_below: exact */
         for (int i = 0; i < nq; i++) {
@@ -339,7 +348,7 @@ static void test_exact_matches_brute_force(void **state)
 static void test_exact_on_large_index(void **state)
 {
     (void)state;
-    int n = 5000, nq = 20;
+    int n = sized(5000), nq = 20;
     float *v = clustered(n, nq, DIM, 7);
     mg_index_params p = {.exact_below = -1};
     mg_index *x = build(v, n, DIM, &p, 0);
@@ -400,7 +409,7 @@ static void test_hnsw_recall(void **state)
 static void test_same_seed_same_graph(void **state)
 {
     (void)state;
-    int n = 3000, nq = 30;
+    int n = sized(3000), nq = 30;
     float *v = clustered(n, nq, DIM, 5);
     mg_index_params p = {.exact_below = -1, .seed = 99};
     mg_index *a = build(v, n, DIM, &p, 0), *b = build(v, n, DIM, &p, 0);
@@ -427,7 +436,7 @@ static void test_same_seed_same_graph(void **state)
  * and exact), recall over the survivors holds, counts and invariants. */
 static void check_deletes(double cleanup_ratio)
 {
-    int n = big_n() / 2 > 3000 ? big_n() / 2 : 3000, nq = 100;
+    int n = sized(6000), nq = 100;
     float *v = clustered(n, nq, DIM, 21);
     mg_index_params p = {.exact_below = -1, .cleanup_ratio = cleanup_ratio};
     mg_index *x = build(v, n, DIM, &p, 0);
@@ -560,19 +569,19 @@ static void assert_same_results(mg_index *a, mg_index *b, const float *queries, 
 static void test_save_load_round_trip(void **state)
 {
     (void)state;
-    int n = 4000, nq = 50;
-    float *v = clustered(n + 500, nq, DIM, 31);
-    const float *queries = v + (size_t)(n + 500) * DIM;
+    int n = sized(4000), more = n / 8, nq = 50;
+    float *v = clustered(n + more, nq, DIM, 31);
+    const float *queries = v + (size_t)(n + more) * DIM;
     /* Tombstones, free slots and live vectors all in the file. */
     mg_index_params p = {.exact_below = -1, .cleanup_ratio = 1.0, .m = 12, .seed = 4};
     mg_index *x = build(v, n, DIM, &p, 1);
-    for (int i = 1; i <= 400; i++)
+    for (int i = 1; i <= n / 10; i++)
         assert_int_equal(mg_index_remove(x, i * 7, NULL), MG_OK);
     mg_index_cleanup(x);
-    for (int i = 1; i <= 200; i++)
+    for (int i = 1; i <= n / 20; i++)
         if (mg_index_contains(x, i * 11 + 1))
             assert_int_equal(mg_index_remove(x, i * 11 + 1, NULL), MG_OK);
-    assert_true(x->dead > 150 && x->n_free == 400);
+    assert_true(x->dead > n / 30 && x->n_free == n / 10);
 
     char path[128];
     path_in_home(path, sizeof(path), "round.idx");
@@ -595,7 +604,7 @@ static void test_save_load_round_trip(void **state)
     assert_same_results(x, y, queries, nq);
 
     /* Both go on identically: the level generator's state was saved. */
-    for (int i = n; i < n + 500; i++) {
+    for (int i = n; i < n + more; i++) {
         assert_int_equal(mg_index_add(x, i + 1, v + (size_t)i * DIM, NULL), MG_OK);
         assert_int_equal(mg_index_add(y, i + 1, v + (size_t)i * DIM, NULL), MG_OK);
     }
@@ -623,7 +632,7 @@ static void test_save_load_round_trip(void **state)
 static void test_stale_file_replay(void **state)
 {
     (void)state;
-    int total = 3000, saved = 2000, nq = 40;
+    int total = sized(3000), saved = total * 2 / 3, nq = 40;
     float *v = clustered(total, nq, DIM, 41);
     mg_index_params p = {.exact_below = -1};
     mg_index *x = build(v, saved, DIM, &p, 1);
@@ -880,7 +889,7 @@ static void test_save_is_atomic(void **state)
 static void test_log_replay(void **state)
 {
     (void)state;
-    int n = 3000, extra = 300, nq = 30;
+    int n = sized(3000), extra = n / 10, nq = 30;
     float *v = clustered(n + extra, nq, DIM, 51);
     const float *queries = v + (size_t)(n + extra) * DIM;
     mg_index_params p = {.exact_below = -1};
@@ -897,7 +906,7 @@ static void test_log_replay(void **state)
     assert_int_equal(mg_index_save(x, path, &err), MG_OK);
     for (int i = n; i < n + extra; i++)
         assert_int_equal(mg_index_add(x, i, v + (size_t)i * DIM, &err), MG_OK);
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < 50; i++)
         assert_int_equal(mg_index_remove(x, i * 13, &err), MG_OK);
     assert_int_equal(mg_index_log_sync(x, &err), MG_OK);
     size_t log_len;
@@ -910,7 +919,7 @@ static void test_log_replay(void **state)
     assert_int_equal(mg_index_log_attach(y, logp, &info, &err), MG_OK);
     assert_int_equal(info.reset, 0);
     assert_int_equal(info.replayed_adds, extra);
-    assert_int_equal(info.replayed_removes, 100);
+    assert_int_equal(info.replayed_removes, 50);
     assert_int_equal(info.torn_bytes, 0);
     assert_consistent(y);
     assert_same_results(x, y, queries, nq);
@@ -923,15 +932,15 @@ static void test_log_replay(void **state)
     assert_int_equal(mg_index_load(path, DIM, &y, &err), MG_OK);
     assert_int_equal(mg_index_log_attach(y, logp, &info, &err), MG_OK);
     assert_int_equal(info.replayed_adds, extra);
-    assert_int_equal(info.replayed_removes, 99);
+    assert_int_equal(info.replayed_removes, 49);
     assert_int_equal((size_t)info.torn_bytes, rec - rec / 2);
-    assert_true(mg_index_contains(y, 99 * 13)); /* the lost remove */
+    assert_true(mg_index_contains(y, 49 * 13)); /* the lost remove */
     /* Appends continue after the last good record. */
-    assert_int_equal(mg_index_remove(y, 99 * 13, &err), MG_OK);
+    assert_int_equal(mg_index_remove(y, 49 * 13, &err), MG_OK);
     mg_index_free(y);
     assert_int_equal(mg_index_load(path, DIM, &y, &err), MG_OK);
     assert_int_equal(mg_index_log_attach(y, logp, &info, &err), MG_OK);
-    assert_int_equal(info.replayed_removes, 100);
+    assert_int_equal(info.replayed_removes, 50);
     assert_int_equal(info.torn_bytes, 0);
     assert_same_results(x, y, queries, nq);
 
