@@ -3,20 +3,26 @@
  * build rate, memory, search latency and recall against exact search.
  *
  *   bench_index [--n N] [--queries Q] [--dim D] [--clusters C] [--spread S]
- *               [--m M] [--efc E] [--ef LIST] [--exact-queries Q2]
- *               [--deletes FRACTION] [--seed S] [--json FILE] WORK_DIR
+ *               [--rank R] [--noise E] [--m M] [--efc E] [--ef LIST]
+ *               [--exact-queries Q2] [--deletes FRACTION] [--seed S]
+ *               [--json FILE] WORK_DIR
  *
- * Data. A Gaussian mixture on the unit sphere, the shape of text embeddings
- * (topics, and passages scattered around each): C centres (default
- * N / 1000, so ~1,000 vectors a cluster at every size) drawn from the
- * standard normal in D dimensions and normalized; each vector picks a centre
- * uniformly and is normalize(centre + S * g / sqrt(D)), g standard normal.
- * With the default S = 1, a vector's cosine to its centre is ~0.71, two
- * vectors of one cluster ~0.5, of two clusters ~0. The noise is isotropic
- * in all D dimensions, which is harder for graph search than real
- * embeddings (whose noise lies in far fewer directions): inside a cluster,
- * neighbours are nearly equidistant. Queries are Q further vectors drawn the
- * same way (not in the index). Fixed seed: runs repeat.
+ * Defaults: N 100,000, Q 1,000, D 384, C = N / 1000, S 1, R 0, m 16,
+ * ef_construction 40, ef 16,32,64,128,256, no deletes, seed 42.
+ *
+ * Data: a Gaussian mixture on the unit sphere, standing in for text
+ * embeddings (topics, and passages scattered around each). C centres drawn
+ * from the standard normal in D dimensions and normalized (~1,000 vectors a
+ * cluster at every N); each vector picks a centre uniformly and is
+ * normalize(centre + S * g / sqrt(D)), g standard normal. With S = 1, a
+ * vector's cosine to its centre is ~0.71, to another of its cluster ~0.5,
+ * to one of another cluster ~0. This isotropic noise is the hard case for
+ * graph search: inside a cluster all neighbours are nearly equidistant, and
+ * between clusters there is no gradient to follow. With --rank R the offset
+ * from the centre lies along R random directions of the cluster instead
+ * (plus E * g / sqrt(D) of isotropic noise, default 0.1): data of low
+ * intrinsic dimension, the easier case. Queries are Q further vectors drawn
+ * the same way (not in the index). Fixed seed: runs repeat.
  *
  * Steps, all on one thread:
  *  1. generate; write WORK_DIR/base.f32, queries.f32 (raw little-endian
@@ -29,8 +35,9 @@
  *  4. exact search latency, per query, on the first Q2 queries (default all):
  *     mg_index_search_exact (the index's SIMD scan), and the scan archival
  *     memory does today minus SQLite (mg_vec_dot + mg_topk over the array);
- *  5. graph search for every ef in LIST: latency per query (p50/p95/p99) and
- *     recall@10 = |found top 10 & exact top 10| / 10, averaged;
+ *  5. graph search for every ef in LIST, one untimed pass then one timed:
+ *     latency per query (p50/p95/p99) and recall@10 = |found top 10 & exact
+ *     top 10| / 10, averaged;
  *  6. save to WORK_DIR/index.bin and load it back, timed; the loaded index
  *     must return identical results (checked on 100 queries);
  *  7. if FRACTION > 0: remove that fraction of the vectors (random ids;
@@ -49,7 +56,7 @@
 #include "index/index.h"
 #include "index/index_impl.h"
 
-#define TOPK 10
+#define TOPK    10
 #define MAX_EFS 16
 
 /* ------------------------------------------------------------ utilities */
@@ -63,7 +70,8 @@ static double now_sec(void)
 
 static void die(const char *what, const mg_error *err)
 {
-    fprintf(stderr, "bench_index: %s: %s\n", what, err && err->message[0] ? err->message : "failed");
+    fprintf(stderr, "bench_index: %s: %s\n", what,
+            err && err->message[0] ? err->message : "failed");
     exit(1);
 }
 
@@ -440,32 +448,56 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    opts o = {.n = 100000, .nq = 1000, .dim = 384, .m = 16, .efc = 40, .nexact = -1,
-              .spread = 1.0, .noise = 0.1, .seed = 42, .efs = {16, 32, 64, 128, 256}, .nefs = 5};
+    opts o = {.n = 100000,
+              .nq = 1000,
+              .dim = 384,
+              .m = 16,
+              .efc = 40,
+              .nexact = -1,
+              .spread = 1.0,
+              .noise = 0.1,
+              .seed = 42,
+              .efs = {16, 32, 64, 128, 256},
+              .nefs = 5};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
-        if (more && !strcmp(a, "--n")) o.n = atoi(argv[++i]);
-        else if (more && !strcmp(a, "--queries")) o.nq = atoi(argv[++i]);
-        else if (more && !strcmp(a, "--dim")) o.dim = atoi(argv[++i]);
-        else if (more && !strcmp(a, "--clusters")) o.nclusters = atoi(argv[++i]);
-        else if (more && !strcmp(a, "--spread")) o.spread = atof(argv[++i]);
-        else if (more && !strcmp(a, "--rank")) o.rank = atoi(argv[++i]);
-        else if (more && !strcmp(a, "--noise")) o.noise = atof(argv[++i]);
-        else if (more && !strcmp(a, "--m")) o.m = atoi(argv[++i]);
-        else if (more && !strcmp(a, "--efc")) o.efc = atoi(argv[++i]);
-        else if (more && !strcmp(a, "--exact-queries")) o.nexact = atoi(argv[++i]);
-        else if (more && !strcmp(a, "--deletes")) o.deletes = atof(argv[++i]);
-        else if (more && !strcmp(a, "--seed")) o.seed = strtoull(argv[++i], NULL, 10);
-        else if (more && !strcmp(a, "--json")) o.json_path = argv[++i];
+        if (more && !strcmp(a, "--n"))
+            o.n = atoi(argv[++i]);
+        else if (more && !strcmp(a, "--queries"))
+            o.nq = atoi(argv[++i]);
+        else if (more && !strcmp(a, "--dim"))
+            o.dim = atoi(argv[++i]);
+        else if (more && !strcmp(a, "--clusters"))
+            o.nclusters = atoi(argv[++i]);
+        else if (more && !strcmp(a, "--spread"))
+            o.spread = atof(argv[++i]);
+        else if (more && !strcmp(a, "--rank"))
+            o.rank = atoi(argv[++i]);
+        else if (more && !strcmp(a, "--noise"))
+            o.noise = atof(argv[++i]);
+        else if (more && !strcmp(a, "--m"))
+            o.m = atoi(argv[++i]);
+        else if (more && !strcmp(a, "--efc"))
+            o.efc = atoi(argv[++i]);
+        else if (more && !strcmp(a, "--exact-queries"))
+            o.nexact = atoi(argv[++i]);
+        else if (more && !strcmp(a, "--deletes"))
+            o.deletes = atof(argv[++i]);
+        else if (more && !strcmp(a, "--seed"))
+            o.seed = strtoull(argv[++i], NULL, 10);
+        else if (more && !strcmp(a, "--json"))
+            o.json_path = argv[++i];
         else if (more && !strcmp(a, "--ef")) {
             o.nefs = 0;
             for (char *s = argv[++i]; *s && o.nefs < MAX_EFS;) {
                 o.efs[o.nefs++] = (int)strtol(s, &s, 10);
                 if (*s == ',') s++;
             }
-        } else if (a[0] == '-' || o.dir) usage();
-        else o.dir = a;
+        } else if (a[0] == '-' || o.dir)
+            usage();
+        else
+            o.dir = a;
     }
     if (!o.dir || o.n < TOPK || o.nq < 1 || o.dim < 1) usage();
     if (o.nclusters <= 0) o.nclusters = o.n / 1000 > 10 ? o.n / 1000 : 10;
@@ -543,8 +575,8 @@ int main(int argc, char **argv)
         lat l;
         run_searches(x, q, o.nq, o.efs[e], gt, NULL); /* warm-up pass, not timed */
         double r = run_searches(x, q, o.nq, o.efs[e], gt, &l);
-        printf("hnsw ef %4d:  recall@10 %.4f  p50 %.3f ms  p95 %.3f ms  p99 %.3f ms\n", o.efs[e],
-               r, l.p50, l.p95, l.p99);
+        printf("hnsw ef %4d:  recall@10 %.4f  p50 %.3f ms  p95 %.3f ms  p99 %.3f ms\n", o.efs[e], r,
+               l.p50, l.p95, l.p99);
         char k[64];
         snprintf(k, sizeof(k), "ef%d_recall", o.efs[e]);
         jnum(k, r);

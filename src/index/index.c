@@ -101,7 +101,7 @@ int idx_all_finite(const float *v, size_t n)
 /* ------------------------------------------------------------------ params */
 
 #define DEFAULT_M           16
-#define DEFAULT_EF_BUILD    100
+#define DEFAULT_EF_BUILD    40
 #define DEFAULT_EF_SEARCH   64
 #define DEFAULT_EXACT_BELOW 2048
 #define DEFAULT_CLEANUP     0.1
@@ -134,7 +134,8 @@ mg_status idx_params_resolve(const mg_index_params *in, mg_index_params *out, mg
         return mg_err_set(err, MG_ERR_USAGE, "index parameter m = %d is outside 2..%d", p.m,
                           MG_INDEX_MAX_M);
     if (p.ef_construction < 1 || p.ef_construction > MG_INDEX_MAX_EF)
-        return mg_err_set(err, MG_ERR_USAGE, "index parameter ef_construction = %d is outside 1..%d",
+        return mg_err_set(err, MG_ERR_USAGE,
+                          "index parameter ef_construction = %d is outside 1..%d",
                           p.ef_construction, MG_INDEX_MAX_EF);
     if (p.ef_search < 1 || p.ef_search > MG_INDEX_MAX_EF)
         return mg_err_set(err, MG_ERR_USAGE, "index parameter ef_search = %d is outside 1..%d",
@@ -226,8 +227,7 @@ static void grow_chunks(mg_index *x, int32_t want)
             x->n_chunks = 1;
         }
         x->vec_chunks[0] = mg_xrealloc(x->vec_chunks[0], (size_t)cap * (size_t)x->dim * 4);
-        x->link_chunks[0] =
-            mg_xrealloc(x->link_chunks[0], (size_t)cap * (size_t)x->link0_len * 4);
+        x->link_chunks[0] = mg_xrealloc(x->link_chunks[0], (size_t)cap * (size_t)x->link0_len * 4);
         x->chunk_bytes = (size_t)cap * ((size_t)x->dim + (size_t)x->link0_len) * 4;
         x->cap = (int32_t)cap;
     }
@@ -489,7 +489,8 @@ void mg_index_cleanup(mg_index *x)
 static mg_status search_check(const mg_index *x, const float *q, int k, int64_t *ids, int *found,
                               mg_error *err)
 {
-    if (!q || !ids || !found) return mg_err_set(err, MG_ERR_USAGE, "index search: missing argument");
+    if (!q || !ids || !found)
+        return mg_err_set(err, MG_ERR_USAGE, "index search: missing argument");
     if (k < 1 || k > MG_INDEX_MAX_K)
         return mg_err_set(err, MG_ERR_USAGE, "index search: k = %d is outside 1..%d", k,
                           MG_INDEX_MAX_K);
@@ -591,6 +592,17 @@ int mg_index_dim(const mg_index *x)
     return x->dim;
 }
 
+int64_t mg_index_ids(const mg_index *x, int64_t *out, int64_t cap)
+{
+    int64_t k = 0;
+    for (int32_t s = 0; s < x->n; s++) {
+        if (x->state[s] != SLOT_LIVE) continue;
+        if (k < cap) out[k] = x->ids[s];
+        k++;
+    }
+    return k;
+}
+
 int mg_index_max_id(const mg_index *x, int64_t *max_id)
 {
     if (!x->has_max_id) return 0;
@@ -663,10 +675,10 @@ mg_status idx_check(const mg_index *x, mg_error *err)
         if (x->state[s] > SLOT_FREE)
             return mg_err_set(err, MG_ERR_CORRUPT, "slot %d has unknown state %d", s, x->state[s]);
         if (x->levels[s] > IDX_MAX_LEVEL)
-            return mg_err_set(err, MG_ERR_CORRUPT, "slot %d has level %d (max %d)", s,
-                              x->levels[s], IDX_MAX_LEVEL);
-        if (x->levels[s] > 0 && (size_t)x->upper_off[s] + (size_t)x->levels[s] * x->upper_len >
-                                    x->upper_used)
+            return mg_err_set(err, MG_ERR_CORRUPT, "slot %d has level %d (max %d)", s, x->levels[s],
+                              IDX_MAX_LEVEL);
+        if (x->levels[s] > 0 &&
+            (size_t)x->upper_off[s] + (size_t)x->levels[s] * x->upper_len > x->upper_used)
             return mg_err_set(err, MG_ERR_CORRUPT, "slot %d has upper links out of range", s);
         for (int l = 0; l <= x->levels[s]; l++) {
             mg_status st = check_block(x, s, l, err);
@@ -689,15 +701,14 @@ mg_status idx_check(const mg_index *x, mg_error *err)
                                   (long long)x->ids[s]);
         }
     }
-    if (live != x->live || dead != x->dead || nfree != x->n_free ||
-        (size_t)live != x->map_count)
-        return mg_err_set(err, MG_ERR_CORRUPT,
-                          "counts disagree: %d live, %d deleted, %d free slots; expected %d, %d, %d",
-                          live, dead, nfree, x->live, x->dead, x->n_free);
+    if (live != x->live || dead != x->dead || nfree != x->n_free || (size_t)live != x->map_count)
+        return mg_err_set(
+            err, MG_ERR_CORRUPT,
+            "counts disagree: %d live, %d deleted, %d free slots; expected %d, %d, %d", live, dead,
+            nfree, x->live, x->dead, x->n_free);
     for (int32_t i = 0; i < x->n_free; i++) {
         int32_t s = x->free_list[i];
-        if (s < 0 || s >= x->n || x->state[s] != SLOT_FREE ||
-            (i > 0 && x->free_list[i - 1] <= s))
+        if (s < 0 || s >= x->n || x->state[s] != SLOT_FREE || (i > 0 && x->free_list[i - 1] <= s))
             return mg_err_set(err, MG_ERR_CORRUPT, "free list entry %d is wrong", i);
     }
     if (live + dead == 0) {

@@ -63,14 +63,14 @@ typedef struct mg_index mg_index;
 /* Construction parameters. A zero field means "the default" (in brackets),
  * so `mg_index_params p = {.seed = 7};` is a valid request. */
 typedef struct mg_index_params {
-    int m;               /* graph degree: m links per node on upper levels, 2m on
-                            level 0 [16]; 2..MG_INDEX_MAX_M. Memory per vector
-                            grows by ~8m bytes, recall and build time with m. */
-    int ef_construction; /* candidate list size while inserting [100]; 1..MAX_EF */
-    int ef_search;       /* candidate list size of a search that passes ef <= 0
-                            [64]; 1..MAX_EF */
-    int exact_below;     /* search scans exactly while the index holds at most this
-                            many live vectors [2048]; -1: always use the graph */
+    int m;                /* graph degree: m links per node on upper levels, 2m on
+                             level 0 [16]; 2..MG_INDEX_MAX_M. Memory per vector
+                             grows by ~8m bytes, recall and build time with m. */
+    int ef_construction;  /* candidate list size while inserting [40]; 1..MAX_EF */
+    int ef_search;        /* candidate list size of a search that passes ef <= 0
+                             [64]; 1..MAX_EF */
+    int exact_below;      /* search scans exactly while the index holds at most this
+                             many live vectors [2048]; -1: always use the graph */
     double cleanup_ratio; /* repair the graph once tombstones reach this fraction of
                              stored vectors [0.1]; >= 1: only mg_index_cleanup does */
     uint64_t seed;        /* seed of the level generator [0x6d67696e646578] */
@@ -79,24 +79,24 @@ typedef struct mg_index_params {
 /* A snapshot of an index's size and state (mg_index_get_stats). */
 typedef struct mg_index_stats {
     int dim;
-    int64_t count;        /* live vectors: what searches can return */
-    int64_t deleted;      /* tombstones awaiting cleanup */
-    int64_t free_slots;   /* cleaned-up slots that the next adds reuse */
-    int64_t memory_bytes; /* every byte of heap the index owns, capacity included */
-    int64_t vector_bytes; /* count * dim * 4: the raw live vectors, for the ratio */
-    int max_level;        /* top level of the graph, -1 when empty */
-    int has_max_id;       /* 1 once anything was added */
-    int64_t max_id;       /* highest id ever added (removed ones included) */
+    int64_t count;          /* live vectors: what searches can return */
+    int64_t deleted;        /* tombstones awaiting cleanup */
+    int64_t free_slots;     /* cleaned-up slots that the next adds reuse */
+    int64_t memory_bytes;   /* every byte of heap the index owns, capacity included */
+    int64_t vector_bytes;   /* count * dim * 4: the raw live vectors, for the ratio */
+    int max_level;          /* top level of the graph, -1 when empty */
+    int has_max_id;         /* 1 once anything was added */
+    int64_t max_id;         /* highest id ever added (removed ones included) */
     mg_index_params params; /* the effective parameters, defaults filled in */
 } mg_index_stats;
 
 /* What mg_index_log_attach found in the log. */
 typedef struct mg_index_log_info {
-    int64_t replayed_adds;    /* records applied to the index */
+    int64_t replayed_adds; /* records applied to the index */
     int64_t replayed_removes;
-    int64_t torn_bytes;       /* bytes of an incomplete or damaged tail that was cut off */
-    int reset;                /* 1 if the log was (re)started empty: it did not exist,
-                                 was empty or damaged, or belongs to another save */
+    int64_t torn_bytes; /* bytes of an incomplete or damaged tail that was cut off */
+    int reset;          /* 1 if the log was (re)started empty: it did not exist,
+                           was empty or damaged, or belongs to another save */
 } mg_index_log_info;
 
 /* Fills p with the defaults (the values in brackets above). */
@@ -146,9 +146,14 @@ mg_status mg_index_search_exact(mg_index *idx, const float *query, int k, int64_
 void mg_index_cleanup(mg_index *idx);
 
 void mg_index_get_stats(const mg_index *idx, mg_index_stats *st);
-int64_t mg_index_count(const mg_index *idx);  /* live vectors */
-size_t mg_index_memory(const mg_index *idx);  /* = stats.memory_bytes */
+int64_t mg_index_count(const mg_index *idx); /* live vectors */
+size_t mg_index_memory(const mg_index *idx); /* = stats.memory_bytes */
 int mg_index_dim(const mg_index *idx);
+/* Copies up to cap live ids (in storage order, not sorted) to out and
+ * returns how many ids are live (more than cap means out holds only the
+ * first cap). For checking a loaded index against the source of truth:
+ * remove the ids it no longer has, add the rows the index lacks. */
+int64_t mg_index_ids(const mg_index *idx, int64_t *out, int64_t cap);
 /* The highest id ever added, through *max_id; returns 0 (and leaves *max_id
  * alone) if nothing was ever added. After mg_index_load, the rows with larger
  * ids are the ones the file does not cover. */

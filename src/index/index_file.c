@@ -67,7 +67,7 @@
 #include "index/crc32c.h"
 #include "util/buf.h"
 
-#define HEADER_BYTES 160
+#define HEADER_BYTES   160
 #define FORMAT_VERSION 1
 static const char MAGIC[8] = {'M', 'G', 'V', 'I', 'N', 'D', 'E', 'X'};
 
@@ -401,8 +401,8 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dim,
     uint32_t version = get32(h + 8);
     if (version != FORMAT_VERSION)
         return mg_err_set(err, MG_ERR_CORRUPT,
-                          "index file %s has format version %u; this build reads version %d",
-                          path, version, FORMAT_VERSION);
+                          "index file %s has format version %u; this build reads version %d", path,
+                          version, FORMAT_VERSION);
     if (get32(h + 156) != mg_crc32c(0, h, 156) || get32(h + 12) != HEADER_BYTES)
         return mg_err_set(err, MG_ERR_CORRUPT,
                           "index file %s has a damaged header (checksum mismatch)", path);
@@ -546,11 +546,10 @@ mg_status mg_index_load(const char *path, int dim, mg_index **out, mg_error *err
     if ((st = rd_bytes(&r, h, sizeof(h), err)) != MG_OK) goto done;
     if ((st = parse_header(h, path, dim, &hd, err)) != MG_OK) goto done;
     if ((uint64_t)sb.st_size != HEADER_BYTES + hd.payload) {
-        st = mg_err_set(err, MG_ERR_CORRUPT,
-                        "index file %s is %s: %lld bytes, its header says %llu", path,
-                        (uint64_t)sb.st_size < HEADER_BYTES + hd.payload ? "truncated"
-                                                                          : "longer than written",
-                        (long long)sb.st_size, (unsigned long long)(HEADER_BYTES + hd.payload));
+        st = mg_err_set(
+            err, MG_ERR_CORRUPT, "index file %s is %s: %lld bytes, its header says %llu", path,
+            (uint64_t)sb.st_size < HEADER_BYTES + hd.payload ? "truncated" : "longer than written",
+            (long long)sb.st_size, (unsigned long long)(HEADER_BYTES + hd.payload));
         goto done;
     }
 

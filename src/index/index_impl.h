@@ -69,15 +69,15 @@ struct mg_index {
 
     /* Slots [0, n); the chunks hold cap slots, the per-slot arrays meta_cap. */
     int32_t n, cap, meta_cap;
-    float **vec_chunks;      /* n_chunks chunks of IDX_CHUNK_SLOTS * dim floats */
-    int32_t **link_chunks;   /* n_chunks chunks of IDX_CHUNK_SLOTS level-0 blocks */
+    float **vec_chunks;    /* n_chunks chunks of IDX_CHUNK_SLOTS * dim floats */
+    int32_t **link_chunks; /* n_chunks chunks of IDX_CHUNK_SLOTS level-0 blocks */
     int32_t n_chunks, chunk_table_cap;
-    size_t chunk_bytes;      /* allocated for chunks, alignment padding included */
-    int64_t *ids;       /* meta_cap */
-    uint8_t *levels;    /* meta_cap */
-    uint8_t *state;     /* meta_cap: SLOT_* */
+    size_t chunk_bytes;  /* allocated for chunks, alignment padding included */
+    int64_t *ids;        /* meta_cap */
+    uint8_t *levels;     /* meta_cap */
+    uint8_t *state;      /* meta_cap: SLOT_* */
     uint32_t *upper_off; /* meta_cap: first upper block of a slot with level >= 1 */
-    uint16_t *visited;  /* meta_cap: == epoch means "seen by the current search" */
+    uint16_t *visited;   /* meta_cap: == epoch means "seen by the current search" */
     uint16_t epoch;
 
     int32_t *upper; /* upper-level blocks, upper_used of upper_cap ints */

@@ -26,10 +26,10 @@
 #include "index/index_impl.h"
 
 #if defined(__SANITIZE_ADDRESS__) || !defined(__OPTIMIZE__)
-#define SLOW_BUILD 1
+#define SLOW_BUILD    1
 #define DEFAULT_BIG_N 2000
 #else
-#define SLOW_BUILD 0
+#define SLOW_BUILD    0
 #define DEFAULT_BIG_N 20000
 #endif
 
@@ -460,9 +460,8 @@ static void check_deletes(double cleanup_ratio)
     for (int i = 0; i < nq; i++) {
         int64_t ids[50];
         int found;
-        assert_int_equal(mg_index_search(x, queries + (size_t)i * DIM, 50, 64, ids, NULL, &found,
-                                         &err),
-                         MG_OK);
+        assert_int_equal(
+            mg_index_search(x, queries + (size_t)i * DIM, 50, 64, ids, NULL, &found, &err), MG_OK);
         assert_int_equal(found, 50);
         for (int j = 0; j < found; j++)
             assert_true(live[ids[j]]);
@@ -602,6 +601,19 @@ static void test_save_load_round_trip(void **state)
     assert_int_equal(sy.params.m, 12);
     assert_true(sy.params.seed == 4 && sy.params.cleanup_ratio == 1.0);
     assert_same_results(x, y, queries, nq);
+
+    /* The live ids, for reconciling with the source of truth. */
+    int64_t *ids = malloc(sizeof(int64_t) * (size_t)n);
+    assert_int_equal(mg_index_ids(y, ids, n), sx.count);
+    assert_int_equal(mg_index_ids(y, ids, 3), sx.count); /* short buffer: count only */
+    assert_int_equal(mg_index_ids(y, ids, n), sx.count);
+    int64_t live = 0;
+    for (int64_t id = 1; id <= n; id++)
+        live += mg_index_contains(y, id);
+    assert_int_equal(live, sx.count);
+    for (int64_t i = 0; i < sx.count; i++)
+        assert_true(mg_index_contains(y, ids[i]) && !(ids[i] % 7 == 0 && ids[i] <= 7 * (n / 10)));
+    free(ids);
 
     /* Both go on identically: the level generator's state was saved. */
     for (int i = n; i < n + more; i++) {
@@ -790,8 +802,8 @@ static void test_damaged_files(void **state)
 
     /* Valid checksums over inconsistent contents: the structural checks. */
     const size_t n = 600, hdr = 160, dim = 16, link0 = 1 + 2 * 4;
-    const size_t off_levels = hdr + 8 * n, off_state = off_levels + n,
-                 off_vecs = off_state + n, off_links = off_vecs + 4 * dim * n;
+    const size_t off_levels = hdr + 8 * n, off_state = off_levels + n, off_vecs = off_state + n,
+                 off_links = off_vecs + 4 * dim * n;
     memcpy(b, good, len);
     put_le32(b + off_links + 4 * link0 + 4, 100000); /* slot 1's first link out of range */
     reseal(b, len);
