@@ -4,10 +4,10 @@
 #
 #   ./bench/bench_index.sh [--quick] [--sizes "100000 1000000"] [--keep] [--no-faiss]
 #
-#   --quick     20,000 vectors only, 200 queries (~1 min)
+#   --quick     20,000 vectors only, 200 queries (~20 s)
 #   --sizes     the data set sizes to run (default "100000 1000000"; the 1M
 #               run needs ~8 GB of RAM and ~3.5 GB in $TMPDIR, and FAISS's
-#               build alone takes 15+ min on a 2-vCPU VM)
+#               build alone takes ~12 min on a 2-vCPU VM)
 #   --keep      keep the scratch directory (vectors, ground truth, JSON)
 #   --no-faiss  skip FAISS
 #
@@ -80,7 +80,7 @@ run() {
   local exact=$queries
   [ "$n" -ge 500000 ] && exact=100 # a 1M exact scan is ~0.2 s a query
   local deletes=0.1
-  [ "$n" -ge 500000 ] && deletes=0 # a cleanup pass at 1M takes minutes
+  [ "$n" -ge 500000 ] && deletes=0 # keeps the 1M run short (a cleanup pass there: ~10-15 s)
   echo
   echo "== $name: ours ($n vectors, load average $(cut -d' ' -f1-3 /proc/loadavg))"
   "$BUILD_DIR/bench_index" --n "$n" --queries "$queries" --exact-queries "$exact" \

@@ -22,10 +22,13 @@
  * upper-level blocks can be reused in place, so the upper pool never
  * fragments.
  *
- * Exact search is a scan of the vector array with the dot kernel below and
+ * Exact search is a scan of the vectors with the dot kernel below and
  * mg_topk (embed/vec.h) keeping the best k. It is what searches do while the
- * index is small (`exact_below`): below a few thousand vectors a scan costs
- * about what a graph search does and is never wrong.
+ * index is small (`exact_below`, 2,048 by default): measured at 384
+ * dimensions, a scan of 1,000 vectors costs what a graph search does
+ * (~30 us), of 2,000 ~90 us against ~40 us; tens of microseconds are
+ * nothing next to the rest of an archival search, and the scan is never
+ * wrong.
  *
  * The dot kernel. mg_vec_dot is portable C with eight lanes that GCC
  * vectorizes to SSE at -O2: one multiply and one add a lane, four lanes an

@@ -29,10 +29,15 @@
  * append log (mg_index_log_attach) records every add and remove. File layouts
  * are described in index_file.c and index_log.c.
  *
- * Memory: vectors are stored once, contiguously; graph links are int32 slot
- * numbers in fixed-size per-node blocks; nothing is allocated per vector.
- * With the default m = 16 at 384 dimensions the whole index is about 1.1x
- * the raw vectors.
+ * Memory: vectors are stored once, in chunks of 4,096; graph links are
+ * int32 slot numbers in fixed-size per-node blocks; nothing is allocated
+ * per vector. With the default m = 16 at 384 dimensions the whole index is
+ * 1.12-1.15x the raw vectors (measured at 100k and 1M).
+ *
+ * Checking against the source of truth after loading: compare
+ * mg_index_count and mg_index_max_id with the table, re-add the rows above
+ * max_id, and if the counts still differ, list mg_index_ids and remove the
+ * ids the table no longer has.
  *
  * Threads: an mg_index is not thread-safe. Searches use scratch space inside
  * the index (visited marks, heaps), so even concurrent searches need the
