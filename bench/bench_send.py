@@ -34,6 +34,10 @@ alike:
            60% full (bench_step makes one named "full"): the largest request
            a 128k-window agent sends routinely. Not part of the targets' own
            definition; it shows how the figures move with the context size.
+  - big-est, small-est, full-est (with --ab-estimate): the same sends with
+           MEMGPT_TOKENIZER_DIR pointing at an empty directory, so the agents
+           (OpenAI models) count with the estimate, as before exact counting:
+           the cost of the tokenizer, measured in the same run.
 The first --warmup runs of each case are discarded.
 """
 
@@ -200,6 +204,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--work", help="scratch dir (default: a new temp dir, removed at the end)")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--ab-estimate", action="store_true",
+                    help="also run big and small with the rank files hidden (estimated counts)")
     args = ap.parse_args()
 
     memgpt = os.path.abspath(args.bin)
@@ -237,6 +243,13 @@ def main():
         }
         if args.full_agent:
             cases["full"] = [memgpt, "--home", args.big_home, "send", "--agent", args.full_agent, "hi"]
+        case_env = {}
+        if args.ab_estimate:
+            no_ranks = os.path.join(work, "no-rank-files")
+            os.makedirs(no_ranks, exist_ok=True)
+            for name in [n for n in ("big", "small", "full") if n in cases]:
+                cases[name + "-est"] = cases[name]
+                case_env[name + "-est"] = dict(env, MEMGPT_TOKENIZER_DIR=no_ranks)
         first_byte = {k: [] for k in cases}
         wall = {k: [] for k in cases}
         rss = {k: [] for k in cases}
@@ -245,12 +258,13 @@ def main():
             for r in range(args.warmup + args.runs):
                 for name, argv in cases.items():
                     RECORDER.reset()
-                    start, end, _, code = run_once(argv, env, errfile)
+                    start, end, _, code = run_once(argv, case_env.get(name, env), errfile)
                     with RECORDER.lock:
                         firsts = list(RECORDER.first_bytes)
                         sizes = list(RECORDER.request_sizes)
                         errors = list(RECORDER.errors)
-                    peak, code2 = run_rss(spawn_rss, os.path.join(work, "rss"), argv, env, errfile)
+                    peak, code2 = run_rss(spawn_rss, os.path.join(work, "rss"), argv,
+                                          case_env.get(name, env), errfile)
                     for c in (code, code2):
                         if c != 0:
                             errfile.seek(0)
@@ -289,7 +303,10 @@ def main():
               ("version", "memgpt --version, start to exit"),
               ("small", "small agent, start to first byte"),
               ("big", "big agent, start to first byte"),
-              ("full", "full-context agent, to first byte"))
+              ("full", "full-context agent, to first byte"),
+              ("small-est", "small agent, estimated counts"),
+              ("big-est", "big agent, estimated counts"),
+              ("full-est", "full-context, estimated counts"))
     for name, label in labels:
         if name not in results["cases"]:
             continue
@@ -299,7 +316,7 @@ def main():
         print("  %-34s %9.2f %9.2f %9.2f %10.1fx %7.1f MB %7.1f MB" %
               (label, d["p50"], d["p95"], d["max"], ratio,
                c["maxrss_kib"]["median"] / 1024, c["maxrss_kib"]["max"] / 1024))
-    for name in ("small", "big", "full"):
+    for name in ("small", "big", "full", "small-est", "big-est", "full-est"):
         if name not in results["cases"]:
             continue
         c = results["cases"][name]

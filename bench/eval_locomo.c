@@ -2,7 +2,8 @@
  * eval_locomo.c - retrieval quality of archival memory on LoCoMo.
  *
  *   eval_locomo [--modes LIST] [--no-speaker] [--by-category] [--misses] [--typos]
- *               [--min-recall10 X] [--skip-missing] [--tmp DIR] FILE...
+ *               [--min-recall10 X] [--skip-missing] [--index-min N] [--index-graph]
+ *               [--tmp DIR] FILE...
  *
  * LoCoMo (Maharana et al., ACL 2024) is a set of long conversations between
  * two people, each with questions whose answers sit in known turns (the
@@ -46,6 +47,13 @@
  * question with a letter swap in every third long word, to see what the
  * fuzzy matching of the embedder is worth; --no-speaker (above).
  *
+ * --index-min N searches through the vector index from N passages on (0:
+ * always; LoCoMo's conversations, a few hundred turns each, are below the
+ * default, so they are otherwise scanned exactly): it measures what the
+ * index path's candidate selection costs in quality. --index-graph makes the
+ * index search its HNSW graph however small it is (by default it scans its
+ * vectors exactly below ARCHIVAL_INDEX_EXACT_BELOW).
+ *
  * --min-recall10 X makes the run fail (exit 1) when the pooled hybrid
  * recall@10 is below X: the CTest quality test uses it on one conversation,
  * so a change that makes retrieval worse fails the suite. --skip-missing
@@ -64,6 +72,7 @@
 #include "agent/agent.h"
 #include "memgpt.h"
 #include "memory/archival.h"
+#include "memory/archival_index.h"
 
 #define TOP_K        10
 #define MAX_MODES    3
@@ -79,6 +88,8 @@ typedef struct options {
     int misses;
     int typos;
     double min_recall10; /* < 0: no check */
+    long long index_min; /* < 0: the library's default; else archival_index_set_min */
+    int index_graph;     /* the index searches its HNSW graph even when small */
     int skip_missing;
     const char *tmp;
 } options;
@@ -402,6 +413,8 @@ static void eval_file(const char *path, const options *o, tally *all, tally *con
     mg_error err = {0};
     mg_agent_config config = {.reflect_every = -1}; /* offline embedder: the default */
     if (mg_store_open(home, &store, &err)) die_err("opening the store", &err);
+    if (o->index_min >= 0) archival_index_set_min(store, o->index_min);
+    if (o->index_graph) archival_index_set_exact_below(store, -1);
     if (mg_agent_create(store, "conv", &config, &err)) die_err("creating the agent", &err);
     if (mg_agent_open(store, "conv", &agent, &err)) die_err("opening the agent", &err);
 
@@ -461,13 +474,13 @@ static void usage(void)
 {
     fprintf(stderr, "usage: eval_locomo [--modes hybrid,text,vector] [--no-speaker] "
                     "[--by-category] [--misses] [--typos] [--min-recall10 X] [--skip-missing] "
-                    "[--tmp DIR] FILE...\n");
+                    "[--index-min N] [--index-graph] [--tmp DIR] FILE...\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    options o = {.speaker = 1, .min_recall10 = -1};
+    options o = {.speaker = 1, .min_recall10 = -1, .index_min = -1};
     const char *tmp = getenv("TMPDIR");
     o.tmp = tmp && *tmp ? tmp : "/tmp";
     parse_modes("hybrid,text,vector", &o);
@@ -486,6 +499,10 @@ int main(int argc, char **argv)
             o.by_category = 1;
         } else if (strcmp(a, "--min-recall10") == 0 && i + 1 < argc) {
             o.min_recall10 = atof(argv[++i]);
+        } else if (strcmp(a, "--index-min") == 0 && i + 1 < argc) {
+            o.index_min = atoll(argv[++i]);
+        } else if (strcmp(a, "--index-graph") == 0) {
+            o.index_graph = 1;
         } else if (strcmp(a, "--skip-missing") == 0) {
             o.skip_missing = 1;
         } else if (strcmp(a, "--tmp") == 0 && i + 1 < argc) {

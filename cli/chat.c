@@ -131,6 +131,7 @@ static void turn_done(chat *ch, mg_status st, const mg_error *err)
 {
     cli_replies_end(&ch->replies);
     report(st, err);
+    cli_tokens_notice(ch->agent);
 }
 
 static const char *const chat_help =

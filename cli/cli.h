@@ -36,6 +36,13 @@ int cli_open_agent(cli *c, const char *name, mg_agent **out);
  * (already reported). */
 char *cli_text_arg(const char *arg);
 
+/* The context window to give an agent on `model` when the user named none:
+ * the model table's, else the endpoint's (Ollama's /api/show), else 0 (the
+ * library's conservative default), with a note on stderr saying why and what
+ * happens instead (`fallback`). Asked when an agent is created or changes
+ * model, never on a send. */
+int cli_learn_context_window(const char *model, const char *fallback);
+
 /* All of stdin. Caller frees. */
 char *cli_read_stdin(void);
 
@@ -77,6 +84,9 @@ void cli_print_passages(const char *json); /* archival results */
 int cmd_chat(cli *c, int argc, char **argv);
 int cmd_models(cli *c, int argc, char **argv);   /* cmd_models.c */
 int cmd_tokenize(cli *c, int argc, char **argv); /* cmd_tokenize.c */
+/* Prints, once per process, why the agent's token counts are estimates
+ * although its model's tokenizer is known (rank files missing): stderr. */
+void cli_tokens_notice(mg_agent *agent);                 /* cmd_tokenize.c */
 int cmd_archival_load(cli *c, int argc, char **argv);    /* cmd_archival_load.c */
 int cmd_archival_reembed(cli *c, int argc, char **argv); /* cmd_archival_load.c */
 int cmd_agents_set(cli *c, int argc, char **argv);       /* cmd_agents_set.c */

@@ -111,6 +111,8 @@ int cmd_agents_set(cli *c, int argc, char **argv)
     if (system && system[0] != '@') return cli_usage("--system takes @FILE");
     mg_agent_config changes = {.model = model, .embedder = embedder};
     int rc = parse_positive(window, "--context-window", &changes.context_window);
+    if (!rc && model && !window)
+        changes.context_window = cli_learn_context_window(model, "keeping the agent's window");
     if (!rc) rc = parse_positive(steps, "--step-limit", &changes.step_limit);
     if (!rc) rc = parse_or_off(reflect, "--reflect-every", &changes.reflect_every);
     if (!rc) rc = parse_or_off(idle, "--idle-seconds", &changes.idle_seconds);

@@ -12,12 +12,26 @@
  * Without the rank files the count is the library's estimate, and stderr
  * says so once; --ids then fails, since an estimate has no ids. The command
  * needs no data directory and no agent.
+ *
+ * cli_tokens_notice, here because it is the same message for the agent's
+ * counter, prints it once per process for the commands that count (send,
+ * chat, context).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+
+void cli_tokens_notice(mg_agent *agent)
+{
+    static int shown;
+    if (shown || !agent) return;
+    const char *notice = mg_agent_tokens_notice(agent);
+    if (!notice) return;
+    shown = 1;
+    fprintf(stderr, "memgpt: notice: %s\n", notice);
+}
 
 /* All of `f` as bytes (NUL bytes included). Caller frees *data. 0 or -1. */
 static int read_all(FILE *f, char **data, size_t *len)

@@ -30,7 +30,8 @@ static const char *const usage_text =
     "             LABEL [TEXT|@FILE]\n"
     "  recall list [--agent NAME] [--json] [--limit K]\n"
     "  recall search [--agent NAME] [--json] [--limit K] [--page P] [--from DATE] [--to DATE] "
-    "QUERY\n"
+    "[--all] QUERY\n"
+    "                what was said; --all adds inner monologue, function calls and results\n"
     "  archival insert [--agent NAME] [--jsonl] TEXT|-\n"
     "  archival search [--agent NAME] [--json] [--limit K] [--page P] QUERY\n"
     "  archival load [--agent NAME] [--chunk-tokens N] [--overlap N] PATH...\n"
@@ -140,6 +141,7 @@ static int cmd_send(cli *c, int argc, char **argv)
         mg_agent_set_streaming(agent, stream);
         mg_status st = mg_agent_send(agent, text, on_send_event, &out, &err);
         cli_replies_end(&out.replies);
+        cli_tokens_notice(agent);
         if (st) rc = cli_fail(&err);
     }
     mg_agent_free(agent);
@@ -206,6 +208,8 @@ static int agents_create(cli *c, int argc, char **argv)
     if (!rc) rc = read_text_option(human, &human_text);
     if (!rc) rc = read_text_option(system, &system_text);
     if (!rc) rc = cli_open_store(c);
+    if (!rc && model && !window) cfg.context_window = cli_learn_context_window(
+                                          model, "using the conservative default of 8192 tokens");
     if (!rc) {
         cfg.persona = persona_text;
         cfg.human = human_text;
@@ -401,8 +405,15 @@ void cli_print_results(const char *json, int show_role)
     json_array_foreach(results, i, r)
     {
         printf("[%s]", json_string_value(json_object_get(r, "time")));
+        const char *text = json_string_value(json_object_get(r, "text"));
+        const char *inner = json_string_value(json_object_get(r, "inner"));
+        if (inner && !*text) { /* only inner text (recall search --all) */
+            printf(" (%s) %s\n", json_string_value(json_object_get(r, "kind")), inner);
+            continue;
+        }
         if (show_role) printf(" %s:", json_string_value(json_object_get(r, "role")));
-        printf(" %s\n", json_string_value(json_object_get(r, "text")));
+        printf(" %s\n", text);
+        if (inner) printf("    (%s) %s\n", json_string_value(json_object_get(r, "kind")), inner);
     }
     json_decref(found);
 }
@@ -419,7 +430,7 @@ void cli_print_passages(const char *json)
 
 typedef struct search_opts {
     const char *agent, *limit, *page, *from, *to;
-    int json;
+    int json, all;
     args a;
     mg_search search;
     char *query;
@@ -427,13 +438,10 @@ typedef struct search_opts {
 
 static int parse_search(int argc, char **argv, search_opts *s)
 {
-    option opts[] = {{"--agent", &s->agent, NULL},
-                     {"--json", NULL, &s->json},
-                     {"--limit", &s->limit, NULL},
-                     {"--page", &s->page, NULL},
-                     {"--from", &s->from, NULL},
-                     {"--to", &s->to, NULL},
-                     {0}};
+    option opts[] = {{"--agent", &s->agent, NULL}, {"--json", NULL, &s->json},
+                     {"--limit", &s->limit, NULL}, {"--page", &s->page, NULL},
+                     {"--from", &s->from, NULL},   {"--to", &s->to, NULL},
+                     {"--all", NULL, &s->all},     {0}};
     int rc = parse_options(argc, argv, opts, &s->a);
     if (!rc && s->limit) rc = parse_int(s->limit, "--limit", 1, &s->search.limit);
     if (!rc && s->page) rc = parse_int(s->page, "--page", 0, &s->search.page);
@@ -442,6 +450,7 @@ static int parse_search(int argc, char **argv, search_opts *s)
     if (!rc && s->to && mg_parse_time(s->to, 1, &s->search.to_ms, &err)) rc = cli_fail(&err);
     s->query = cli_join(s->a.npos, s->a.pos);
     s->search.query = s->query;
+    s->search.include_all = s->all;
     return rc;
 }
 
@@ -453,6 +462,7 @@ static int cmd_recall(cli *c, int argc, char **argv)
     search_opts s = {0};
     int rc = parse_search(argc - 1, argv + 1, &s);
     if (!rc && list && s.a.npos) rc = cli_usage("recall list takes no query");
+    if (!rc && list && s.all) rc = cli_usage("--all is for recall search; recall list shows all");
     if (!rc && search && !s.a.npos && !s.from && !s.to)
         rc = cli_usage("recall search needs a QUERY or a date range");
     mg_agent *agent = NULL;
@@ -507,6 +517,7 @@ static int cmd_archival(cli *c, int argc, char **argv)
         search_opts s = {0};
         int rc = parse_search(argc - 1, argv + 1, &s);
         if (!rc && !s.a.npos) rc = cli_usage("archival search needs a QUERY");
+        if (!rc && s.all) rc = cli_usage("--all is for recall search");
         mg_agent *agent = NULL;
         if (!rc) rc = cli_open_agent(c, s.agent, &agent);
         if (!rc) {
@@ -584,6 +595,7 @@ static int cmd_context(cli *c, int argc, char **argv)
         char *text = NULL;
         mg_error err = {0};
         mg_status st = mg_context_json(agent, &text, &err);
+        cli_tokens_notice(agent);
         rc = cli_print_answer(st, text, &err, json, cli_print_context);
     }
     mg_agent_free(agent);

@@ -80,6 +80,20 @@ static char *read_stream(FILE *f)
     return data;
 }
 
+int cli_learn_context_window(const char *model, const char *fallback)
+{
+    int tokens = 0;
+    mg_error err = {0};
+    mg_status st = mg_model_context_window_query(model, &tokens, &err);
+    /* A bad handle or a missing key is reported by the command itself. */
+    if (st && st != MG_ERR_USAGE && st != MG_ERR_AUTH)
+        fprintf(stderr,
+                "memgpt: note: could not learn the context window of %s (%s); %s (set "
+                "--context-window to choose)\n",
+                model, err.message, fallback);
+    return tokens;
+}
+
 char *cli_read_stdin(void)
 {
     return read_stream(stdin);

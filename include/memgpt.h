@@ -144,12 +144,24 @@ const char *mg_agent_name(const mg_agent *agent);
 mg_status mg_agent_check_provider(mg_agent *agent, mg_error *err);
 
 /* Asks a provider's configured endpoint which models it offers ("openai":
- * GET /models; "ollama": GET /api/tags). `provider` NULL or "" means
- * "openai". JSON array of objects, each with a string "id" (use it as
+ * GET /models; "ollama": GET /api/tags; "anthropic": GET /v1/models, every
+ * page). `provider` NULL or "" means "openai". JSON array of objects, each
+ * with a string "id" (use it as
  * "PROVIDER/ID") plus the endpoint's own fields, in the endpoint's order.
  * MG_ERR_USAGE for an unknown provider or one that cannot list models.
  * Caller frees *json_out with mg_free. */
 mg_status mg_models_list(const char *provider, char **json_out, mg_error *err);
+
+/* The context window (tokens) to create an agent on `model` ("PROVIDER/MODEL")
+ * with when the caller has none: the published window of a well-known model
+ * (no network), else what the provider's endpoint states for the model
+ * (Ollama: POST /api/show, capped at 32768 tokens; see provider/ollama.h).
+ * Pass the result as mg_agent_config.context_window; it is stored with the
+ * agent, so this is asked once, not on every send. *tokens is 0 when the
+ * window cannot be known: MG_OK when the provider cannot say, an error
+ * status (with the reason in err) when asking failed. mg_agent_create then
+ * uses its conservative default of 8192. */
+mg_status mg_model_context_window_query(const char *model, int *tokens, mg_error *err);
 
 /* ------------------------------------------------------------------ events */
 
@@ -274,6 +286,10 @@ typedef struct mg_search {
     int64_t to_ms;     /* exclusive upper bound, 0 = none */
     int limit;         /* results per page */
     int page;          /* 0-based */
+    int include_all;   /* recall only: 0 searches what was said (user messages,
+                          the agent's replies); 1 adds the agent's inner
+                          monologue, its function calls and their results, and
+                          system events. Results then carry "inner". */
 } mg_search;
 
 /* Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) into epoch ms.
@@ -285,8 +301,10 @@ mg_status mg_parse_time(const char *text, int end_of_day, int64_t *out_ms, mg_er
 mg_status mg_recall_list(mg_agent *agent, int limit, char **json_out, mg_error *err);
 
 /* Recall memory search, BM25 ranked (date-ordered for a query-less search).
- * JSON object {total, page, results: [{id, time, role, kind, text, score}]}.
- * Caller frees. */
+ * JSON object {total, page, pages, results: [{id, time, role, kind, text,
+ * score}]}: `text` is what was said, verbatim; with include_all a result also
+ * has `inner` (monologue, "name(arguments)" of a call, "name: text" of a
+ * result, an event's text) when there is any. Caller frees. */
 mg_status mg_recall_search(mg_agent *agent, const mg_search *search, char **json_out,
                            mg_error *err);
 
@@ -396,6 +414,19 @@ mg_status mg_archival_reembed(mg_agent *agent, int batch_size, mg_reembed_progre
  * and the message count. A JSON object; caller frees. */
 mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err);
 
+/* How the agent counts tokens for its budget, as one line: "exact
+ * (o200k_base)" for OpenAI models whose encoding is known and whose rank
+ * files load, else "estimate (scaled by usage, factor X)". May open the
+ * tokenizer. Owned by the agent, valid until the next call. */
+const char *mg_agent_token_counter(mg_agent *agent);
+
+/* NULL, or one line saying why the agent's model's exact counts are
+ * unavailable and estimates are used instead: its rank file is missing (a
+ * stat, nothing is opened), or it failed to load when the agent counted.
+ * For the caller to show the user once; the library never prints it. Owned
+ * by the agent. */
+const char *mg_agent_tokens_notice(mg_agent *agent);
+
 /* --------------------------------------------------------------- tokenizer */
 
 /* Exact BPE token counts for OpenAI models, tiktoken-compatible (the same
@@ -423,6 +454,11 @@ const char *mg_tokenizer_status(const mg_tokenizer *tok);
 
 /* The encoding's name ("o200k_base"). */
 const char *mg_tokenizer_encoding(const mg_tokenizer *tok);
+
+/* The encoding of an OpenAI model handle ("openai/gpt-4o" -> "o200k_base",
+ * "openai/gpt-4" -> "cl100k_base"), or NULL when it is not known (other
+ * providers, unknown models). Static string. */
+const char *mg_model_encoding(const char *handle);
 
 /* The number of tokens in text[0..len): exact, or mg_tokenizer_status's
  * estimate (which errs high). Texts over 4 GiB get the estimate too. */

@@ -12,6 +12,12 @@
 # binary beside them looks first. The unit tests read TestPlans.txt from the
 # cache. Nothing here is committed to the repository.
 #
+# When BUILD_DIR/memgpt is built, it then precompiles each rank file into
+# its rank cache (NAME.mgcache beside it: the hash tables laid out for
+# lookup, read on demand; see src/tokenizer/rank_cache.c), so the first
+# memgpt that counts tokens does not pay for parsing. memgpt builds a missing
+# or stale cache itself on first use anyway.
+#
 # Run by `make` (which goes on without it: memgpt then counts tokens with
 # its estimate and says so) and by CTest as the setup of the tests that need
 # the files (which fail without it). When the files are already in place
@@ -46,7 +52,20 @@ all_in_place() {
   for f in "${RANK_FILES[@]}"; do has_hash "$share/$f" "$f" || return 1; done
 }
 
-if all_in_place; then exit 0; fi
+# Opening each encoding once builds its cache if it is missing or stale
+# (a few tens of ms); a valid one is only checked.
+precompile() {
+  [ -x "$build/memgpt" ] || return 0
+  for f in "${RANK_FILES[@]}"; do
+    MEMGPT_TOKENIZER_DIR=$share "$build/memgpt" tokenize --encoding "${f%.tiktoken}" \
+      </dev/null >/dev/null || echo "fetch-tokenizer-data: could not precompile $f" >&2
+  done
+}
+
+if all_in_place; then
+  precompile
+  exit 0
+fi
 
 mkdir -p "$cache" "$share"
 missing=0
@@ -85,3 +104,4 @@ for f in "${RANK_FILES[@]}"; do
   fi
 done
 all_in_place
+precompile

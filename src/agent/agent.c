@@ -18,6 +18,7 @@
 #include "embed/embedder.h"
 #include "functions/functions.h"
 #include "memory/archival.h"
+#include "memory/archival_index.h"
 #include "memory/recall.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -228,6 +229,9 @@ static mg_status load(mg_agent *a, const char *name, mg_error *err)
     sqlite3_finalize(stmt);
     if (rc == SQLITE_DONE) return mg_err_set(err, MG_ERR_NOT_FOUND, "no agent named '%s'", name);
     if (rc != SQLITE_ROW) return store_fail(a->store, err, "loading the agent");
+    /* The counter follows the model (which cannot change under an open
+     * agent); the tokenizer opens on the first count. */
+    if (a->counter.mode == TOKENS_UNSET) tokens_counter_init(&a->counter, a->model);
     int64_t updated_at = a->core.updated_at;
     if ((st = core_memory_load(a->store, a->id, &a->core, err))) return st;
     a->core.updated_at = updated_at;
@@ -236,7 +240,7 @@ static mg_status load(mg_agent *a, const char *name, mg_error *err)
         (st = archival_count(a->store, a->id, &a->archival_count, err)))
         return st;
     for (int i = 0; i < a->queue.count; i++)
-        a->queue.items[i].tokens = context_message_tokens(&a->queue.items[i]);
+        a->queue.items[i].tokens = -1; /* counted on first need (context.c) */
     return MG_OK;
 }
 
@@ -252,7 +256,8 @@ mg_status mg_agent_open(mg_store *store, const char *name, mg_agent **out, mg_er
     }
     a->tools = mg_functions_schemas();
     char *tools_text = json_dumps(a->tools, JSON_COMPACT);
-    a->tools_tokens = mg_tokens_of(tools_text);
+    a->tools_tokens = -1; /* counted on first need */
+    a->tools_bytes = strlen(tools_text);
     free(tools_text);
     *out = a;
     return MG_OK;
@@ -262,6 +267,7 @@ mg_status agent_reload(mg_agent *a, mg_error *err)
 {
     mg_agent *fresh = mg_xcalloc(1, sizeof *fresh);
     fresh->store = a->store;
+    fresh->counter = a->counter; /* the model cannot change under an open agent */
     mg_status st = load(fresh, a->name, err);
     if (st) {
         drop_cache(fresh);
@@ -273,6 +279,7 @@ mg_status agent_reload(mg_agent *a, mg_error *err)
     fresh->provider = a->provider;
     fresh->tools = a->tools;
     fresh->tools_tokens = a->tools_tokens;
+    fresh->tools_bytes = a->tools_bytes;
     drop_cache(a);
     *a = *fresh;
     free(fresh);
@@ -339,6 +346,7 @@ void mg_agent_free(mg_agent *a)
     drop_cache(a);
     json_decref(a->tools);
     mg_provider_free(a->provider);
+    tokens_counter_free(&a->counter);
     free(a);
 }
 
@@ -376,7 +384,7 @@ mg_status agent_append_message(mg_agent *a, mg_msg m, mg_msg **queued, mg_error 
         mg_msg_clear(&m);
         return st;
     }
-    m.tokens = context_message_tokens(&m);
+    m.tokens = -1; /* counted on first need */
     a->recall_count++;
     mg_msg *q = mg_msg_list_push(&a->queue, m);
     if (queued) *queued = q;
@@ -409,6 +417,7 @@ mg_status mg_agent_delete(mg_store *store, const char *name, mg_error *err)
     sqlite3_finalize(stmt);
     if (!st && sqlite3_changes(store->db) == 0)
         st = mg_err_set(err, MG_ERR_NOT_FOUND, "no agent named '%s'", name ? name : "");
+    if (!st) archival_index_remove_orphans(store); /* its vector index files */
     return st;
 }
 

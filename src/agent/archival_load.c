@@ -44,6 +44,7 @@
 #include "agent/agent.h"
 #include "context/tokens.h"
 #include "embed/embedder.h"
+#include "memory/archival_index.h"
 #include "memory/loader.h"
 #include "memory/passages_db.h"
 #include "store/store.h"
@@ -290,6 +291,7 @@ typedef struct producer {
     const loader_files *files;
     hash_set seen;
     int64_t now_ms; /* the time loaded passages get, unless a JSON line says */
+    int first_dim;  /* the dimension of the first batch's vectors; 0 before it */
     pending *batch;
     int nbatch;
     int64_t skipped;    /* duplicates since the last item sent */
@@ -342,22 +344,32 @@ static void flush(producer *p)
 {
     if (p->nbatch == 0 || p->stop) return;
     mg_error err = {0};
+    /* One call for the whole batch: network embedders send it in few requests. */
+    const char **texts = mg_xcalloc((size_t)p->nbatch, sizeof *texts);
+    float **vecs = mg_xcalloc((size_t)p->nbatch, sizeof *vecs);
+    for (int i = 0; i < p->nbatch; i++)
+        texts[i] = p->batch[i].text;
+    int dim = 0;
+    mg_status st = mg_embed_texts(p->embedder, texts, p->nbatch, vecs, &dim, &err);
     for (int i = 0; i < p->nbatch; i++) {
-        pending *row = &p->batch[i];
-        mg_status st = mg_embed_text(p->embedder, row->text, &row->vec, &row->dim, &err);
-        if (!st && i > 0 && row->dim != p->batch[0].dim)
-            st = mg_err_set(&err, MG_ERR_PROVIDER,
-                            "the embedder changed dimensions mid-load (%d, then %d)",
-                            p->batch[0].dim, row->dim);
-        if (st) {
-            mg_err_wrap(&err, "embedding passages: ");
-            free_rows(p->batch, p->nbatch);
-            p->batch = mg_xcalloc((size_t)p->opts.batch_size, sizeof *p->batch);
-            p->nbatch = 0;
-            send_fatal(p, &err);
-            return;
-        }
+        p->batch[i].vec = vecs[i];
+        p->batch[i].dim = dim;
     }
+    free(texts);
+    free(vecs);
+    if (!st && p->first_dim && dim != p->first_dim)
+        st =
+            mg_err_set(&err, MG_ERR_PROVIDER,
+                       "the embedder changed dimensions mid-load (%d, then %d)", p->first_dim, dim);
+    if (st) {
+        mg_err_wrap(&err, "embedding passages: ");
+        free_rows(p->batch, p->nbatch);
+        p->batch = mg_xcalloc((size_t)p->opts.batch_size, sizeof *p->batch);
+        p->nbatch = 0;
+        send_fatal(p, &err);
+        return;
+    }
+    p->first_dim = dim;
     item *it = new_item(p, ITEM_BATCH);
     it->rows = p->batch;
     it->n = p->nbatch;
@@ -644,6 +656,7 @@ mg_status mg_archival_load(mg_agent *agent, const char *const *paths, int npaths
     pthread_mutex_destroy(&q.mu);
     loader_files_free(&files);
     w.stats.seconds = seconds_now() - w.started;
+    if (w.stats.chunks_added) archival_index_warm(agent->store, agent->id, agent->embedder);
     if (stats) *stats = w.stats;
     return st;
 }
@@ -654,10 +667,17 @@ static mg_status reembed_batch(mg_agent *a, const passage_text *items, int n, mg
 {
     float **vecs = mg_xcalloc((size_t)n, sizeof *vecs);
     int *dims = mg_xcalloc((size_t)n, sizeof *dims);
-    mg_status st = MG_OK;
-    for (int i = 0; i < n && !st; i++)
-        if ((st = mg_embed_text(a->embedder, items[i].text, &vecs[i], &dims[i], err)))
-            mg_err_wrap(err, "re-embedding passage %lld: ", (long long)items[i].id);
+    const char **texts = mg_xcalloc((size_t)n, sizeof *texts);
+    for (int i = 0; i < n; i++)
+        texts[i] = items[i].text;
+    int dim = 0;
+    mg_status st = mg_embed_texts(a->embedder, texts, n, vecs, &dim, err);
+    free(texts);
+    if (st)
+        mg_err_wrap(err, "re-embedding passages %lld-%lld: ", (long long)items[0].id,
+                    (long long)items[n - 1].id);
+    for (int i = 0; i < n; i++)
+        dims[i] = dim;
     if (!st) st = store_begin(a->store, err);
     if (!st) {
         for (int i = 0; i < n && !st; i++)
@@ -689,6 +709,8 @@ mg_status mg_archival_reembed(mg_agent *agent, int batch_size, mg_reembed_progre
         st = passages_db_count_embedders(agent->store, agent->id, agent->embedder, &s.total,
                                          &s.current, err);
     if (st) return st;
+    /* New vectors under old ids: the agent's indexes are rebuilt on demand. */
+    if (s.total) archival_index_forget(agent->store, agent->id);
     if (progress) progress(&s, user);
     int64_t after = 0;
     while (!st) {
@@ -708,6 +730,7 @@ mg_status mg_archival_reembed(mg_agent *agent, int batch_size, mg_reembed_progre
         passage_texts_free(items, n);
     }
     s.seconds = seconds_now() - started;
+    if (s.done) archival_index_forget(agent->store, agent->id);
     if (stats) *stats = s;
     return st;
 }

@@ -152,7 +152,9 @@ static mg_status ask_provider(turn *t, mg_provider *provider, mg_llm_reply *repl
                           .tools = agent->tools,
                           .context_window = agent->context_window,
                           .stream = agent->streaming ? &sink : NULL};
-    int raw = context_raw_total(agent);
+    /* What the provider will report is compared with the estimate, to learn
+     * its scale; exact counts have nothing to learn. */
+    int raw = tokens_exact_capable(&agent->counter) ? 0 : context_raw_total(agent);
     mg_status st = mg_provider_chat(provider, &req, reply, err);
     buf_free(&system);
     preview_free(&pv);
@@ -188,7 +190,7 @@ static mg_status call_model(turn *t, mg_llm_reply *reply, mg_error *err)
         }
         if (st != MG_ERR_CONTEXT || context_retries++ >= CONTEXT_RETRIES) break;
         /* Our estimate was short of the provider's count: learn from it and evict. */
-        agent->token_scale *= 1.25;
+        if (!tokens_exact_capable(&agent->counter)) agent->token_scale *= 1.25;
         mg_err_clear(err);
         st = overflow_flush(agent, 1, &t->events, err);
         flush_events(t);
@@ -382,8 +384,11 @@ mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event,
     size_t len = strlen(text);
     if (!mg_utf8_valid(text, len))
         return mg_err_set(err, MG_ERR_USAGE, "the message is not valid UTF-8");
-    int tokens = context_scale(agent, mg_tokens_of(text));
     int max_tokens = (int)(agent->context_window * MAX_MESSAGE_SHARE);
+    /* Exact counts are at most the bytes counted: a short message needs none. */
+    int tokens = tokens_exact_capable(&agent->counter) && len <= (size_t)max_tokens
+                     ? (int)len
+                     : context_scale(agent, tokens_count_str(&agent->counter, text));
     if (tokens > max_tokens)
         return mg_err_set(err, MG_ERR_TOO_LARGE,
                           "the message is too large: about %d tokens, more than this agent's "

@@ -134,6 +134,16 @@ mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err)
         "summary", u.summary, "messages", u.messages, "tools", u.tools, "total", u.total,
         "context_window", u.window, "warn_at", u.warn_at, "flush_at", u.flush_at,
         "messages_in_view", u.nmessages, "token_scale", agent->token_scale, "counter",
-        "estimate (conservative, scaled by provider-reported usage)", "warned", agent->warned);
+        context_counter_line(agent), "warned", agent->warned);
     return dump(obj, json_out);
+}
+
+const char *mg_agent_token_counter(mg_agent *agent)
+{
+    return context_counter_line(agent);
+}
+
+const char *mg_agent_tokens_notice(mg_agent *agent)
+{
+    return tokens_notice(&agent->counter);
 }

@@ -50,7 +50,7 @@ int overflow_pick(mg_agent *agent, int target, int summary_tokens)
      * else the first plain cut that does; else the deepest cut there is. */
     int kept = u.messages, plain_fit = 0, deepest_user = 0, deepest = 0;
     for (int n = 1; n <= max_n; n++) {
-        kept -= context_scale(agent, agent->queue.items[n - 1].tokens);
+        kept -= context_scale(agent, context_msg_tokens(agent, &agent->queue.items[n - 1]));
         if (!valid_cut(agent, n, 0)) continue;
         int user = valid_cut(agent, n, 1);
         if (kept <= budget && user) return n;
@@ -224,6 +224,10 @@ static mg_status give_warning(mg_agent *agent, mg_event_queue *events, mg_error 
 
 mg_status overflow_check(mg_agent *agent, mg_event_queue *events, mg_error *err)
 {
+    /* Most checks are settled by a bound, without counting (context.c). */
+    double line = agent->warned ? agent->flush_fraction : agent->warn_fraction;
+    if (agent->flush_fraction < line) line = agent->flush_fraction;
+    if (context_surely_under(agent, (int)(line * agent->context_window))) return MG_OK;
     mg_context_usage u;
     context_measure(agent, &u);
     if (u.total > u.flush_at) return overflow_flush(agent, 0, events, err);

@@ -52,10 +52,14 @@ static const char *const schemas_json =
     "  \"required\": [\"label\", \"old_content\", \"new_content\"]}},"
     "{\"name\": \"conversation_search\","
     " \"description\": \"Search the whole conversation history (recall memory) by words, "
-    "best matches first.\","
+    "best matches first. By default it searches what was said (the user's messages and your "
+    "replies).\","
     " \"parameters\": {\"type\": \"object\", \"properties\": {"
     "   \"query\": {\"type\": \"string\", \"description\": \"Words to look for.\"},"
     "   \"page\": {\"type\": \"integer\", \"description\": \"Result page, 0 for the first.\"},"
+    "   \"include_all\": {\"type\": \"boolean\", \"description\": \"true to also search "
+    "your inner monologue, your function calls and their results, and system events. Default "
+    "false.\"},"
     "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
     "again after this returns (usually wanted, to use the results).\"}},"
     "  \"required\": [\"query\"]}},"
@@ -160,6 +164,21 @@ static int arg_int(call_ctx *c, const char *name, int fallback, int required)
     return fallback;
 }
 
+/* A boolean, also accepted as the string "true" or "false" (as
+ * request_heartbeat is). Anything else is a mistake the model must fix. */
+static int arg_bool(call_ctx *c, const char *name, int fallback)
+{
+    json_t *v = json_object_get(c->args, name);
+    if (!v || json_is_null(v)) return fallback;
+    if (json_is_boolean(v)) return json_is_true(v);
+    if (json_is_string(v) && strcmp(json_string_value(v), "true") == 0) return 1;
+    if (json_is_string(v) && strcmp(json_string_value(v), "false") == 0) return 0;
+    char text[160];
+    snprintf(text, sizeof text, "argument '%s' must be true or false", name);
+    fail(c, text);
+    return fallback;
+}
+
 static int request_heartbeat(json_t *args)
 {
     json_t *v = json_object_get(args, "request_heartbeat");
@@ -250,10 +269,22 @@ static void describe_results(call_ctx *c, json_t *found, const char *what, int w
     json_t *r;
     json_array_foreach(results, i, r)
     {
-        buf_printf(&c->message, "\n[%s]", json_string_value(json_object_get(r, "time")));
-        if (with_role)
-            buf_printf(&c->message, " %s:", json_string_value(json_object_get(r, "role")));
-        buf_printf(&c->message, " %s", json_string_value(json_object_get(r, "text")));
+        const char *when = json_string_value(json_object_get(r, "time"));
+        const char *text = json_string_value(json_object_get(r, "text"));
+        const char *inner = json_string_value(json_object_get(r, "inner"));
+        if (!inner || *text) {
+            buf_printf(&c->message, "\n[%s]", when);
+            if (with_role)
+                buf_printf(&c->message, " %s:", json_string_value(json_object_get(r, "role")));
+            buf_printf(&c->message, " %s", text);
+        }
+        /* Recall with include_all: label the inner text by what it was. */
+        if (inner) {
+            const char *kind = json_string_value(json_object_get(r, "kind"));
+            buf_printf(&c->message, "\n[%s] (%s) %s", when,
+                       strcmp(kind, "assistant") == 0 ? "inner monologue / function call" : kind,
+                       inner);
+        }
     }
     c->ok = 1;
 }
@@ -282,6 +313,7 @@ static mg_status fn_conversation_search(call_ctx *c, mg_error *err)
     mg_search s = {0};
     s.query = arg_string(c, "query", 1);
     s.page = arg_int(c, "page", 0, 0);
+    s.include_all = arg_bool(c, "include_all", 0);
     s.limit = MG_FUNCTION_PAGE_SIZE;
     if (!c->problem.len && mg_text_blank(s.query)) fail(c, "query is empty");
     return run_search(c, &s, 0, err);

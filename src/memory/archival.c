@@ -1,11 +1,27 @@
 /*
  * archival.c - storing passages, and searching them by words, meaning and time.
  *
- * Search is exact: every passage of the agent in the time range is scanned
- * once, in insertion order (streamed from SQLite; only an id, a time and a
- * few scores per passage are kept), and its embedding is scored against the
- * query's by dot product (embeddings are unit length, so this is cosine
- * similarity). FTS5 gives the BM25 matches. A passage's own relevance is
+ * Two ways to find the candidates, one ranking:
+ *
+ *  - Small memories (under archival_index_min passages) are scanned exactly:
+ *    every passage of the agent in the time range, in insertion order
+ *    (streamed from SQLite; only an id, a time and a few scores per passage
+ *    are kept), its embedding scored against the query's by dot product
+ *    (embeddings are unit length, so this is cosine similarity).
+ *
+ *  - Large ones go through the agent's vector index (archival_index.h): the
+ *    VECTOR_CANDIDATES nearest passages plus the pages asked for, and the
+ *    BM25 matches, each scored with its embedding as stored in the table
+ *    (not the index's copy, which only chooses candidates). Passages that are
+ *    neither get no cosine at all: with the scan every passage had one, and
+ *    a weak one still reached its neighbours; those few hundredths are what
+ *    is given up. Neighbours are read from the table by id for the
+ *    strongest candidates (see below), so the sharing sees the same chains.
+ *    A time range filters the index's answers, asked for RANGE_OVERSAMPLE
+ *    times as many; when even that leaves too few, the range is selective
+ *    and the search scans instead.
+ *
+ * FTS5 gives the BM25 matches. A passage's own relevance is
  *
  *     1.0 * bm25 / best bm25  +  0.3 * cosine / best cosine
  *
@@ -41,7 +57,11 @@
  *    self-acceptance" only through its neighbour. So each passage also gets
  *    half the relevance of the passage before it and a quarter of the one
  *    after, halved again for the passages two away. A passage's own match
- *    still ranks it first; its neighbours follow.
+ *    still ranks it first; its neighbours follow. Through the index, the
+ *    two passages on each side of the NEIGHBOUR_SOURCES strongest
+ *    candidates are read from the table (with their cosines), and each
+ *    candidate records which passage follows it, so a chain never jumps a
+ *    passage that was not read.
  */
 #include "memory/archival.h"
 
@@ -54,6 +74,7 @@
 #include "embed/embed.h"
 #include "embed/embedder.h"
 #include "embed/vec.h"
+#include "memory/archival_index.h"
 #include "memory/recall.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -87,6 +108,7 @@ typedef struct cand {
     double bm25;      /* BM25 relevance, larger is better; 0 = not a text match */
     double own;       /* the passage's relevance by itself */
     double score;     /* plus its neighbours' shares: what results are ordered by */
+    int64_t next_id;  /* the passage stored right after it in range, if known; 0: unknown */
 } cand;
 
 typedef struct cand_list {
@@ -141,6 +163,9 @@ mg_status archival_insert(mg_store *store, int64_t agent_id, const char *embedde
         store_bind_text(stmt, 5, embedder);
         sqlite3_bind_blob(stmt, 6, blob, dim * 4, SQLITE_TRANSIENT);
         st = store_step_done(store, stmt, err);
+        if (!st)
+            archival_index_added(store, agent_id, embedder, sqlite3_last_insert_rowid(store->db),
+                                 vec, dim);
         sqlite3_finalize(stmt);
     }
     free(blob);
@@ -228,6 +253,22 @@ static mg_status embed_query(mg_store *store, const char *embedder, const char *
 
 /* ------------------------------------------------------------------ the two rankings */
 
+/* Sets c's cosine with the query from the columns (same embedder?, embedding)
+ * at col, col + 1 of a row; 0 for another embedder's vector. */
+static mg_status row_similarity(sqlite3_stmt *stmt, int col, cand *c, const char *embedder,
+                                const float *query, float *vec, int dim, mg_error *err)
+{
+    if (!sqlite3_column_int(stmt, col)) return MG_OK;
+    if (!mg_vec_from_blob(sqlite3_column_blob(stmt, col + 1), sqlite3_column_bytes(stmt, col + 1),
+                          vec, dim))
+        return mg_err_set(err, MG_ERR_CORRUPT,
+                          "passage %lld has an embedding of %d bytes, but embedder '%s' makes "
+                          "%d dimensions",
+                          (long long)c->id, sqlite3_column_bytes(stmt, col + 1), embedder, dim);
+    c->similarity = mg_vec_dot(query, vec, dim);
+    return MG_OK;
+}
+
 /* Appends every passage of the agent in range, in id order, with its time
  * and its cosine with the query. */
 static mg_status scan_passages(mg_store *store, int64_t agent_id, const char *embedder,
@@ -245,23 +286,17 @@ static mg_status scan_passages(mg_store *store, int64_t agent_id, const char *em
     store_bind_text(stmt, 4, embedder);
     float *vec = mg_xmalloc((size_t)dim * sizeof *vec);
     int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    while (!st && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         cand *c = cand_push(out, sqlite3_column_int64(stmt, 0));
         c->time = sqlite3_column_int64(stmt, 1);
-        if (!sqlite3_column_int(stmt, 2)) continue; /* another embedder's vector */
-        if (!mg_vec_from_blob(sqlite3_column_blob(stmt, 3), sqlite3_column_bytes(stmt, 3), vec,
-                              dim)) {
-            st = mg_err_set(err, MG_ERR_CORRUPT,
-                            "passage %lld has an embedding of %d bytes, but embedder '%s' makes "
-                            "%d dimensions",
-                            (long long)c->id, sqlite3_column_bytes(stmt, 3), embedder, dim);
-            break;
-        }
-        c->similarity = mg_vec_dot(query, vec, dim);
+        st = row_similarity(stmt, 2, c, embedder, query, vec, dim, err);
     }
     free(vec);
     sqlite3_finalize(stmt);
     if (!st && rc != SQLITE_DONE) st = store_fail(store, err, "searching archival memory");
+    /* The scan saw every passage in range: each one's successor is the next. */
+    for (int i = 0; i + 1 < out->count; i++)
+        out->items[i].next_id = out->items[i + 1].id;
     return st;
 }
 
@@ -526,19 +561,27 @@ static int neighbours(const cand *a, const cand *b)
     return apart <= (uint64_t)NEIGHBOUR_GAP_MS;
 }
 
+/* 1 if items a and a + 1 of the list were stored one after the other (in
+ * range) within NEIGHBOUR_GAP_MS. */
+static int adjacent(const cand *a)
+{
+    return a->next_id == a[1].id && neighbours(a, a + 1);
+}
+
 /* Adds to each passage its shares of its neighbours' relevance. A chain of
- * neighbours ends at the first gap. The list is in id order. */
+ * neighbours ends at the first gap, in time or in what the list holds. The
+ * list is in id order. */
 static void score_neighbours(cand_list *l)
 {
     for (int i = 0; i < l->count; i++) {
         cand *c = &l->items[i];
         c->score = c->own;
         for (int d = 1; d <= NEIGHBOUR_REACH && i - d >= 0; d++) {
-            if (!neighbours(&l->items[i - d + 1], &l->items[i - d])) break;
+            if (!adjacent(&l->items[i - d])) break;
             c->score += share_of_before[d - 1] * l->items[i - d].own;
         }
         for (int d = 1; d <= NEIGHBOUR_REACH && i + d < l->count; d++) {
-            if (!neighbours(&l->items[i + d - 1], &l->items[i + d])) break;
+            if (!adjacent(&l->items[i + d - 1])) break;
             c->score += share_of_after[d - 1] * l->items[i + d].own;
         }
     }
@@ -578,6 +621,222 @@ static mg_status page_rows(mg_store *store, const cand *page_hits, int n, json_t
     return st;
 }
 
+/* ------------------------------------------------------------------ the index path */
+
+/* Nearest passages asked of the index on top of the pages up to the one
+ * asked for: generous, since only candidates get a cosine at all. */
+#define VECTOR_CANDIDATES 256
+/* The graph's candidate list: wide, because the offline embedder's vectors
+ * are hard for a graph to search with a short query (see
+ * ARCHIVAL_INDEX_EXACT_BELOW); costs ~1-3 ms. */
+#define GRAPH_EF 1024
+/* A time range keeps only part of them: ask for this many times more, and
+ * scan exactly when even that leaves fewer than half of what was wanted. */
+#define RANGE_OVERSAMPLE 4
+/* The strongest candidates whose neighbours are read from the table. */
+#define NEIGHBOUR_SOURCES 200
+
+/* Reads passages by id: their time and cosine, if they are the agent's and
+ * in the search's range. */
+typedef struct row_reader {
+    sqlite3_stmt *stmt;
+    const char *embedder;
+    const float *query;
+    float *vec;
+    int dim;
+} row_reader;
+
+static mg_status reader_open(row_reader *r, mg_store *store, int64_t agent_id, const char *embedder,
+                             const mg_search *s, const float *query, int dim, mg_error *err)
+{
+    *r = (row_reader){NULL, embedder, query, NULL, dim};
+    mg_status st = store_prepare(store,
+                                 "SELECT created_at, embedder = ?4, embedding FROM passages "
+                                 "WHERE agent_id = ?1 AND created_at >= ?2 AND created_at < ?3 "
+                                 "AND id = ?5",
+                                 &r->stmt, err);
+    if (st) return st;
+    bind_scope(r->stmt, agent_id, s);
+    store_bind_text(r->stmt, 4, embedder);
+    r->vec = mg_xmalloc((size_t)dim * sizeof *r->vec);
+    return MG_OK;
+}
+
+/* Fills c (by c->id); *found = 0 if the agent has no such passage in range
+ * (a rolled-back insert still in the index, another agent's id). */
+static mg_status reader_get(mg_store *store, row_reader *r, cand *c, int *found, mg_error *err)
+{
+    sqlite3_bind_int64(r->stmt, 5, c->id);
+    int rc = sqlite3_step(r->stmt);
+    mg_status st = MG_OK;
+    *found = rc == SQLITE_ROW;
+    if (*found) {
+        c->time = sqlite3_column_int64(r->stmt, 0);
+        st = row_similarity(r->stmt, 1, c, r->embedder, r->query, r->vec, r->dim, err);
+    } else if (rc != SQLITE_DONE) {
+        st = store_fail(store, err, "searching archival memory");
+    }
+    sqlite3_reset(r->stmt);
+    return st;
+}
+
+static void reader_close(row_reader *r)
+{
+    sqlite3_finalize(r->stmt);
+    free(r->vec);
+}
+
+/* The index's nearest passages, scored with their stored embeddings (the
+ * index's own scores could be of a vector replaced since). *fallback = 1
+ * when a time range left too few of them. */
+static mg_status index_candidates(mg_store *store, int64_t agent_id, const char *embedder,
+                                  const mg_search *s, row_reader *r, int want, cand_list *l,
+                                  int *fallback, mg_error *err)
+{
+    mg_index *idx;
+    mg_status st = archival_index_get(store, agent_id, embedder, &idx, NULL, err);
+    if (st || !idx) return st; /* no passage by this embedder: no vector candidates */
+    if (mg_index_dim(idx) != r->dim)
+        return mg_err_set(err, MG_ERR_CORRUPT,
+                          "archival passages embedded by '%s' have %d dimensions, but it makes %d",
+                          embedder, mg_index_dim(idx), r->dim);
+    int ranged = s->from_ms || s->to_ms;
+    int k = want * (ranged ? RANGE_OVERSAMPLE : 1);
+    if (k > MG_INDEX_MAX_K) k = MG_INDEX_MAX_K;
+    int64_t *ids = mg_xmalloc((size_t)k * sizeof *ids);
+    int found;
+    st = mg_index_search(idx, r->query, k, k > GRAPH_EF ? k : GRAPH_EF, ids, NULL, &found, err);
+    for (int i = 0; !st && i < found; i++) {
+        int have;
+        cand *c = cand_push(l, ids[i]);
+        st = reader_get(store, r, c, &have, err);
+        if (!have) l->count--;
+    }
+    if (!st && ranged && found == k && l->count < want / 2) *fallback = 1;
+    free(ids);
+    return st;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Sorts by id and merges the duplicates (one passage found several ways). */
+static void sort_merge(cand_list *l)
+{
+    if (l->count > 1) qsort(l->items, (size_t)l->count, sizeof *l->items, by_id);
+    int n = 0;
+    for (int i = 0; i < l->count; i++) {
+        cand *c = &l->items[i];
+        if (n && l->items[n - 1].id == c->id) {
+            cand *k = &l->items[n - 1];
+            k->bm25 = fmax(k->bm25, c->bm25);
+            if (c->next_id) k->next_id = c->next_id;
+        } else {
+            l->items[n++] = *c;
+        }
+    }
+    l->count = n;
+}
+
+typedef struct succ_link {
+    int64_t from, to; /* `to` was stored right after `from` (in range) */
+} succ_link;
+
+static int by_own(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->own != y->own) return x->own < y->own ? 1 : -1;
+    return x->id < y->id ? 1 : -1;
+}
+
+/* Reads the two passages before and after each of the strongest candidates
+ * (by own relevance, already scored) from the table, with their cosines,
+ * and records which passages follow which, so score_neighbours sees the
+ * same chains as over a full scan. */
+static mg_status add_neighbours(mg_store *store, int64_t agent_id, const mg_search *s,
+                                row_reader *r, cand_list *l, mg_error *err)
+{
+    int n = l->count;
+    cand *strong = mg_xmalloc((size_t)(n ? n : 1) * sizeof *strong);
+    memcpy(strong, l->items, (size_t)n * sizeof *strong);
+    qsort(strong, (size_t)n, sizeof *strong, by_own);
+    if (n > NEIGHBOUR_SOURCES) n = NEIGHBOUR_SOURCES;
+    static const char *const sql[2] = {
+        "SELECT id, created_at, embedder = ?5, embedding FROM passages WHERE agent_id = ?1 AND "
+        "created_at >= ?2 AND created_at < ?3 AND id < ?4 ORDER BY id DESC LIMIT 2",
+        "SELECT id, created_at, embedder = ?5, embedding FROM passages WHERE agent_id = ?1 AND "
+        "created_at >= ?2 AND created_at < ?3 AND id > ?4 ORDER BY id LIMIT 2"};
+    sqlite3_stmt *stmt[2] = {NULL, NULL};
+    mg_status st = MG_OK;
+    for (int d = 0; d < 2 && !st; d++)
+        if (!(st = store_prepare(store, sql[d], &stmt[d], err))) {
+            bind_scope(stmt[d], agent_id, s);
+            store_bind_text(stmt[d], 5, r->embedder);
+        }
+    succ_link *links = mg_xmalloc((size_t)(n ? n : 1) * 4 * sizeof *links);
+    int nlinks = 0;
+    for (int i = 0; i < n && !st && strong[i].own > 0; i++) {
+        for (int d = 0; d < 2 && !st; d++) {
+            int64_t prev = strong[i].id;
+            sqlite3_bind_int64(stmt[d], 4, prev);
+            int rc;
+            while (!st && (rc = sqlite3_step(stmt[d])) == SQLITE_ROW) {
+                cand *c = cand_push(l, sqlite3_column_int64(stmt[d], 0));
+                c->time = sqlite3_column_int64(stmt[d], 1);
+                st = row_similarity(stmt[d], 2, c, r->embedder, r->query, r->vec, r->dim, err);
+                links[nlinks++] = d ? (succ_link){prev, c->id} : (succ_link){c->id, prev};
+                prev = c->id;
+            }
+            if (!st && rc != SQLITE_DONE) st = store_fail(store, err, "searching archival memory");
+            sqlite3_reset(stmt[d]);
+        }
+    }
+    sqlite3_finalize(stmt[0]);
+    sqlite3_finalize(stmt[1]);
+    sort_merge(l);
+    for (int i = 0; i < nlinks; i++) {
+        cand *c = find_cand(l->items, l->count, links[i].from);
+        if (c) c->next_id = links[i].to;
+    }
+    free(links);
+    free(strong);
+    return st;
+}
+
+/* The candidates of a search through the index: the index's nearest
+ * passages, the BM25 matches (hybrid), both scored by their stored
+ * embeddings, and the neighbours of the strongest (hybrid). *fallback = 1:
+ * scan instead (a selective time range). */
+static mg_status index_search(mg_store *store, int64_t agent_id, const char *embedder,
+                              const mg_search *s, archival_mode mode, const float *query, int dim,
+                              int want, const period *dates, int ndates, cand_list *l,
+                              int *fallback, mg_error *err)
+{
+    row_reader r;
+    mg_status st = reader_open(&r, store, agent_id, embedder, s, query, dim, err);
+    if (st) return st;
+    st = index_candidates(store, agent_id, embedder, s, &r, want, l, fallback, err);
+    if (!st && !*fallback && mode == ARCHIVAL_HYBRID) {
+        sort_merge(l);
+        int vector = l->count;
+        st = text_matches(store, agent_id, s, l, err);
+        for (int i = vector; !st && i < l->count; i++) {
+            int have;
+            st = reader_get(store, &r, &l->items[i], &have, err);
+        }
+        if (!st) {
+            sort_merge(l);
+            score_own(l, mode, dates, ndates);
+            st = add_neighbours(store, agent_id, s, &r, l, err);
+        }
+    }
+    reader_close(&r);
+    return st;
+}
+
 mg_status archival_search(mg_store *store, int64_t agent_id, const char *embedder,
                           const mg_search *search, json_t **out, mg_error *err)
 {
@@ -602,18 +861,30 @@ mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *em
     int ndates = mode == ARCHIVAL_HYBRID ? query_dates(search->query, words, dates) : 0;
     if (ndates && !mg_text_blank(words)) s.query = words;
 
+    /* Large memories go through the index (see the top of the file). */
     cand_list all = {0};
-    mg_status st = MG_OK;
-    if (mode != ARCHIVAL_TEXT) {
-        float *query;
-        int dim;
-        st = embed_query(store, embedder, s.query, &query, &dim, err);
-        if (!st) {
-            st = scan_passages(store, agent_id, embedder, &s, query, dim, &all, err);
-            free(query);
+    int64_t count = 0;
+    int via_index = 0;
+    mg_status st = mode == ARCHIVAL_TEXT ? MG_OK : archival_count(store, agent_id, &count, err);
+    if (!st && mode != ARCHIVAL_TEXT) {
+        float *query = NULL;
+        int dim = 0;
+        mg_status embedded = st = embed_query(store, embedder, s.query, &query, &dim, err);
+        if (!st && count >= archival_index_min(store)) {
+            int fallback = 0;
+            int64_t want = VECTOR_CANDIDATES + ((int64_t)page + 1) * limit;
+            st = index_search(store, agent_id, embedder, &s, mode, query, dim,
+                              want < MG_INDEX_MAX_K ? (int)want : MG_INDEX_MAX_K, dates, ndates,
+                              &all, &fallback, err);
+            via_index = !fallback;
+            if (fallback) all.count = 0;
         }
+        if (!st && !via_index)
+            st = scan_passages(store, agent_id, embedder, &s, query, dim, &all, err);
+        if (embedded == MG_OK) free(query);
     }
-    if (!st && mode != ARCHIVAL_VECTOR) st = text_matches(store, agent_id, &s, &all, err);
+    if (!st && mode != ARCHIVAL_VECTOR && !via_index)
+        st = text_matches(store, agent_id, &s, &all, err);
     free(words);
     if (st) {
         free(all.items);

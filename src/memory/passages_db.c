@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "embed/vec.h"
+#include "memory/archival_index.h"
 #include "memory/loader.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -80,6 +81,9 @@ mg_status passages_db_insert(passages_db *db, const passage_new *p, mg_error *er
         sqlite3_bind_null(s, 8);
     sqlite3_bind_text(s, 9, p->hash, -1, SQLITE_STATIC);
     mg_status st = store_step_done(db->store, s, err);
+    if (!st)
+        archival_index_added(db->store, db->agent_id, p->embedder,
+                             sqlite3_last_insert_rowid(db->store->db), p->vec, p->dim);
     sqlite3_clear_bindings(s);
     free(blob);
     return st;

@@ -5,6 +5,18 @@
  * order). Left to itself SQLite may walk the agent's messages by index and
  * probe FTS once per row, which is linear in the history.
  *
+ * Search cost is per match (about a microsecond each for BM25 and the
+ * join), so recall_search keeps the matches it touches few: the default
+ * search filters on the said column inside FTS5; without dates, an agent
+ * that owns every message is counted and ranked by FTS5 alone and only the
+ * page's rows are read; with dates, FTS5 scans only the id range the dates
+ * cover; and words with thousands of matches are dropped when rarer ones
+ * remain. Measured in bench/README.md (recall at a million messages).
+ *
+ * Inserts write the FTS row themselves instead of through a trigger, and
+ * open no savepoint inside a caller's transaction: FTS5 flushes its pending
+ * terms at every savepoint (migration 5).
+ *
  * Search safety: neither users nor models write FTS5 syntax, and FTS5 treats
  * quotes, parentheses, '*', ':' and words like NEAR or OR as operators. So a
  * query is never passed through: recall_fts_query keeps only word characters
@@ -13,6 +25,7 @@
 #include "memory/recall.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -53,35 +66,91 @@ static void append_envelope_text(buf *out, const char *content)
     json_decref(obj);
 }
 
-char *recall_search_text(const mg_msg *m)
+/* Appends `text` on a new line unless the buffer is empty. */
+static void append_line(buf *out, const char *text)
 {
-    buf out = BUF_INIT;
-    if (m->role == MG_ROLE_ASSISTANT) {
-        if (m->content) buf_puts(&out, m->content);
+    if (out->len) buf_putc(out, '\n');
+    buf_puts(out, text);
+}
+
+void recall_index_text(const mg_msg *m, char **said, char **inner)
+{
+    buf s = BUF_INIT, in = BUF_INIT;
+    if (m->role == MG_ROLE_ASSISTANT && m->ncalls == 0) {
+        /* No call at all: the text was the reply (see apply_reply in loop.c). */
+        if (m->content) buf_puts(&s, m->content);
+    } else if (m->role == MG_ROLE_ASSISTANT) {
+        if (m->content) buf_puts(&in, m->content);
         for (int i = 0; i < m->ncalls; i++) {
-            if (strcmp(m->calls[i].name, "send_message") != 0) continue;
-            json_t *args = json_loads(m->calls[i].arguments, 0, NULL);
+            const mg_tool_call *call = &m->calls[i];
+            if (strcmp(call->name, "send_message") != 0) {
+                if (in.len) buf_putc(&in, '\n');
+                buf_printf(&in, "%s(%s)", call->name, call->arguments ? call->arguments : "");
+                continue;
+            }
+            json_t *args = json_loads(call->arguments ? call->arguments : "", 0, NULL);
             const char *msg = json_string_value(json_object_get(args, "message"));
-            if (msg) buf_printf(&out, "%s%s", out.len ? "\n" : "", msg);
+            if (msg) append_line(&s, msg);
             json_decref(args);
         }
+    } else if (m->role == MG_ROLE_TOOL) {
+        if (m->tool_name && *m->tool_name) buf_printf(&in, "%s: ", m->tool_name);
+        if (m->content) append_envelope_text(&in, m->content);
     } else if (m->content) {
-        append_envelope_text(&out, m->content);
+        append_envelope_text(m->kind && strcmp(m->kind, "user_message") == 0 ? &s : &in,
+                             m->content);
     }
+    *said = buf_take(&s);
+    *inner = buf_take(&in);
+}
+
+char *recall_search_text(const mg_msg *m)
+{
+    char *said, *inner;
+    recall_index_text(m, &said, &inner);
+    buf out = BUF_INIT;
+    buf_puts(&out, inner);
+    if (*said) append_line(&out, said);
+    free(said);
+    free(inner);
     return buf_take(&out);
 }
 
-mg_status recall_insert(mg_store *store, int64_t agent_id, mg_msg *m, mg_error *err)
+/* Inserts go through statements, not triggers: see migration 5. */
+typedef struct inserter {
+    sqlite3_stmt *row, *fts;
+} inserter;
+
+static mg_status inserter_open(mg_store *store, inserter *ins, mg_error *err)
 {
-    sqlite3_stmt *stmt;
-    mg_status st = store_prepare(store,
-                                 "INSERT INTO messages(agent_id, role, kind, content, tool_calls, "
-                                 "tool_call_id, tool_name, search_text, created_at, raw_content) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 &stmt, err);
-    if (st) return st;
+    ins->row = ins->fts = NULL;
+    mg_status st = store_prepare(
+        store,
+        "INSERT INTO messages(agent_id, role, kind, content, tool_calls, tool_call_id, tool_name, "
+        "search_text, inner_text, created_at, raw_content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?)",
+        &ins->row, err);
+    if (!st)
+        st = store_prepare(
+            store, "INSERT INTO messages_fts(rowid, search_text, inner_text) VALUES (?, ?, ?)",
+            &ins->fts, err);
+    return st;
+}
+
+static void inserter_close(inserter *ins)
+{
+    sqlite3_finalize(ins->row);
+    sqlite3_finalize(ins->fts);
+}
+
+/* Stores `m` and its FTS row, and sets m->id. */
+static mg_status insert_one(mg_store *store, inserter *ins, int64_t agent_id, mg_msg *m,
+                            mg_error *err)
+{
     char *calls = m->ncalls ? mg_tool_calls_to_json(m->calls, m->ncalls) : NULL;
-    char *search = recall_search_text(m);
+    char *said, *inner;
+    recall_index_text(m, &said, &inner);
+    sqlite3_stmt *stmt = ins->row;
     sqlite3_bind_int64(stmt, 1, agent_id);
     store_bind_text(stmt, 2, mg_role_name(m->role));
     store_bind_text(stmt, 3, m->kind);
@@ -89,34 +158,84 @@ mg_status recall_insert(mg_store *store, int64_t agent_id, mg_msg *m, mg_error *
     store_bind_text(stmt, 5, calls);
     store_bind_text(stmt, 6, m->tool_call_id);
     store_bind_text(stmt, 7, m->tool_name);
-    store_bind_text(stmt, 8, search);
-    sqlite3_bind_int64(stmt, 9, m->time_ms);
-    store_bind_text(stmt, 10, m->raw_content);
-    st = store_step_done(store, stmt, err);
-    if (!st) m->id = sqlite3_last_insert_rowid(store->db);
-    sqlite3_finalize(stmt);
+    store_bind_text(stmt, 8, said);
+    store_bind_text(stmt, 9, inner);
+    sqlite3_bind_int64(stmt, 10, m->time_ms);
+    store_bind_text(stmt, 11, m->raw_content);
+    mg_status st = store_step_done(store, stmt, err);
+    if (!st) {
+        m->id = sqlite3_last_insert_rowid(store->db);
+        sqlite3_bind_int64(ins->fts, 1, m->id);
+        store_bind_text(ins->fts, 2, said);
+        store_bind_text(ins->fts, 3, inner);
+        st = store_step_done(store, ins->fts, err);
+    }
     free(calls);
-    free(search);
+    free(said);
+    free(inner);
     return st;
+}
+
+mg_status recall_insert_many(mg_store *store, int64_t agent_id, mg_msg *msgs, int n, mg_error *err)
+{
+    inserter ins;
+    /* Inside the caller's transaction, no savepoint of our own: FTS5
+     * flushes its pending terms at every savepoint (see migration 5), and
+     * the caller rolls back the whole transaction on failure anyway. */
+    int own = store->tx_depth == 0;
+    mg_status st = own ? store_begin(store, err) : MG_OK;
+    if (st) return st;
+    st = inserter_open(store, &ins, err);
+    for (int i = 0; i < n && !st; i++)
+        st = insert_one(store, &ins, agent_id, &msgs[i], err);
+    inserter_close(&ins);
+    if (!st) {
+        sqlite3_stmt *count;
+        st = store_prepare(
+            store, "UPDATE agents SET message_count = message_count + ? WHERE id = ?", &count, err);
+        if (!st) {
+            sqlite3_bind_int(count, 1, n);
+            sqlite3_bind_int64(count, 2, agent_id);
+            st = store_step_done(store, count, err);
+            sqlite3_finalize(count);
+        }
+    }
+    if (st) {
+        if (own) store_rollback(store);
+        for (int i = 0; i < n; i++)
+            msgs[i].id = 0;
+        return st;
+    }
+    return own ? store_commit(store, err) : MG_OK;
+}
+
+mg_status recall_insert(mg_store *store, int64_t agent_id, mg_msg *m, mg_error *err)
+{
+    return recall_insert_many(store, agent_id, m, 1, err);
 }
 
 mg_status recall_update(mg_store *store, const mg_msg *m, mg_error *err)
 {
     sqlite3_stmt *stmt;
-    mg_status st = store_prepare(
-        store, "UPDATE messages SET content = ?, tool_calls = ?, search_text = ? WHERE id = ?",
-        &stmt, err);
+    mg_status st =
+        store_prepare(store,
+                      "UPDATE messages SET content = ?, tool_calls = ?, search_text = ?, "
+                      "inner_text = ? WHERE id = ?",
+                      &stmt, err);
     if (st) return st;
     char *calls = m->ncalls ? mg_tool_calls_to_json(m->calls, m->ncalls) : NULL;
-    char *search = recall_search_text(m);
+    char *said, *inner;
+    recall_index_text(m, &said, &inner);
     store_bind_text(stmt, 1, m->content);
     store_bind_text(stmt, 2, calls);
-    store_bind_text(stmt, 3, search);
-    sqlite3_bind_int64(stmt, 4, m->id);
+    store_bind_text(stmt, 3, said);
+    store_bind_text(stmt, 4, inner);
+    sqlite3_bind_int64(stmt, 5, m->id);
     st = store_step_done(store, stmt, err);
     sqlite3_finalize(stmt);
     free(calls);
-    free(search);
+    free(said);
+    free(inner);
     return st;
 }
 
@@ -214,6 +333,8 @@ char *recall_fts_query(const char *text)
     return buf_take(&all);
 }
 
+/* Columns: id, created_at, role, kind, text, inner text (all mode) or NULL,
+ * rank (with a query). */
 static json_t *result_row(sqlite3_stmt *stmt, int with_score)
 {
     char when[32];
@@ -223,8 +344,402 @@ static json_t *result_row(sqlite3_stmt *stmt, int with_score)
                   "time", when, "role", (const char *)sqlite3_column_text(stmt, 2), "kind",
                   (const char *)sqlite3_column_text(stmt, 3), "text",
                   (const char *)sqlite3_column_text(stmt, 4));
-    if (with_score) json_object_set_new(row, "score", json_real(-sqlite3_column_double(stmt, 5)));
+    const char *inner = (const char *)sqlite3_column_text(stmt, 5);
+    if (inner && *inner) json_object_set_new(row, "inner", json_string(inner));
+    if (with_score) json_object_set_new(row, "score", json_real(-sqlite3_column_double(stmt, 6)));
     return row;
+}
+
+/* A word with more matches than this is "common": its matches are counted
+ * exactly up to here (walking its posting list costs ~0.1-0.3 us a step),
+ * past it estimated; and it is dropped from a query that also has rarer
+ * words, where it adds little to BM25 but most of the cost. */
+#define COMMON_MATCHES 2000
+
+/* The smallest and largest message id in the store (all agents: the FTS
+ * index and its statistics are shared). Two index seeks. */
+typedef struct id_span {
+    int64_t min, max;
+} id_span;
+
+static mg_status store_id_span(mg_store *store, id_span *span, mg_error *err)
+{
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(store,
+                                 "SELECT (SELECT min(id) FROM messages), "
+                                 "(SELECT max(id) FROM messages)",
+                                 &stmt, err);
+    if (st) return st;
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        st = store_fail(store, err, "searching recall memory");
+    } else {
+        span->min = sqlite3_column_int64(stmt, 0);
+        span->max = sqlite3_column_int64(stmt, 1);
+    }
+    sqlite3_finalize(stmt);
+    return st;
+}
+
+/* How many messages `term` (one quoted word, with the column filter if any)
+ * matches, for its IDF. Walks the posting list newest first and stops after
+ * COMMON_MATCHES + 1 matches: below that the count is exact (and BM25 is
+ * exactly FTS5's), above it the word is common and its count is estimated
+ * from how far back its (COMMON_MATCHES + 1)-th newest match lies in the id
+ * span, assuming the word is as frequent in the whole history as in that
+ * newest stretch. (FTS5's own bm25() counts every match of every word, once
+ * per query: at a million messages that alone is tens of milliseconds for a
+ * common word.) */
+static mg_status term_frequency(mg_store *store, const char *filter, const char *term,
+                                id_span *span, double *df, int *common, mg_error *err)
+{
+    buf expr = BUF_INIT;
+    buf_printf(&expr, "%s%s", filter, term);
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(store,
+                                 "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 "
+                                 "ORDER BY rowid DESC LIMIT ?2",
+                                 &stmt, err);
+    if (!st) {
+        store_bind_text(stmt, 1, buf_str(&expr));
+        sqlite3_bind_int(stmt, 2, COMMON_MATCHES + 1);
+        int n = 0, rc;
+        int64_t last = 0;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            n++;
+            last = sqlite3_column_int64(stmt, 0);
+        }
+        if (rc != SQLITE_DONE) st = store_fail(store, err, "searching recall memory");
+        *common = n > COMMON_MATCHES;
+        *df = n;
+        if (!st && *common) {
+            if (span->max < span->min) st = store_id_span(store, span, err);
+            double whole = (double)(span->max - span->min) + 1, newest = (double)(span->max - last) + 1;
+            if (!st && newest > 0 && whole > newest) *df = n * (whole / newest);
+        }
+        sqlite3_finalize(stmt);
+    }
+    buf_free(&expr);
+    return st;
+}
+
+/* The MATCH expression for recall_fts_query's `words` ("a" OR "b" ...) and
+ * the match count of each of its words, in order (for rank_bm25): common
+ * words are dropped when the query also has words that are not, and the
+ * default search gets the column filter, applied inside FTS5 so that rows
+ * matching only in inner text are never ranked. Caller frees *out and *df. */
+static mg_status build_match(mg_store *store, const char *words, int said_only, char **out,
+                             double **df_out, int *nkept, mg_error *err)
+{
+    const char *filter = said_only ? "{search_text} : " : "";
+    int cap = 1;
+    for (const char *p = words; (p = strstr(p, " OR ")); p += 4)
+        cap++;
+    double *df = mg_xcalloc((size_t)cap, sizeof *df);
+    int *common = mg_xcalloc((size_t)cap, sizeof *common);
+    id_span span = {1, 0};
+    int nterms = 0, ncommon = 0;
+    mg_status st = MG_OK;
+    /* Terms are quoted runs of word bytes, so " OR " only separates them. */
+    for (const char *p = words; *p && !st && nterms < cap;) {
+        const char *end = strstr(p, " OR ");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char *term = mg_xstrndup(p, n);
+        st = term_frequency(store, filter, term, &span, &df[nterms], &common[nterms], err);
+        ncommon += common[nterms++];
+        free(term);
+        p += n + (end ? 4 : 0);
+    }
+    if (st) {
+        free(df);
+        free(common);
+        return st;
+    }
+    int drop = ncommon > 0 && ncommon < nterms;
+    buf b = BUF_INIT;
+    buf_printf(&b, "%s(", filter);
+    int kept = 0, i = 0;
+    for (const char *p = words; *p && i < nterms; i++) {
+        const char *end = strstr(p, " OR ");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (!drop || !common[i]) {
+            buf_printf(&b, "%s%.*s", kept ? " OR " : "", (int)n, p);
+            df[kept++] = df[i];
+        }
+        p += n + (end ? 4 : 0);
+    }
+    buf_putc(&b, ')');
+    free(common);
+    *out = buf_take(&b);
+    *df_out = df;
+    *nkept = kept;
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------- ranking */
+
+/* FTS5's bm25() with the word counts given instead of counted: the name
+ * under which rank_bm25 is registered, once per connection. */
+#define RANK_FUNCTION "mg_recall_bm25"
+
+typedef struct rank_data {
+    int nphrase;
+    double avgdl;
+    double *idf, *freq;
+} rank_data;
+
+/* Okapi BM25 as FTS5's bm25() computes it (k1 = 1.2, b = 0.75, every column
+ * weighing 1, the row's length in all columns, IDF floored at 1e-6), with
+ * the IDF from the match counts passed as its argument (a blob of one
+ * double per phrase) instead of from counting every match of every phrase
+ * per query. Lower is better, as with bm25(). */
+static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
+                      int nval, sqlite3_value **val)
+{
+    const double k1 = 1.2, b = 0.75;
+    rank_data *d = api->xGetAuxdata(fts, 0);
+    if (!d) {
+        int nphrase = api->xPhraseCount(fts);
+        if (nval != 1 || nphrase < 1 ||
+            sqlite3_value_bytes(val[0]) != nphrase * (int)sizeof(double)) {
+            sqlite3_result_error(ctx, RANK_FUNCTION ": one match count per phrase expected", -1);
+            return;
+        }
+        sqlite3_int64 rows = 0, tokens = 0;
+        int rc = api->xRowCount(fts, &rows);
+        if (rc == SQLITE_OK) rc = api->xColumnTotalSize(fts, -1, &tokens);
+        d = rc == SQLITE_OK ? sqlite3_malloc64(sizeof *d + 2 * (size_t)nphrase * sizeof(double))
+                            : NULL;
+        if (!d) {
+            sqlite3_result_error_code(ctx, rc == SQLITE_OK ? SQLITE_NOMEM : rc);
+            return;
+        }
+        d->nphrase = nphrase;
+        d->avgdl = rows > 0 ? (double)tokens / (double)rows : 1;
+        d->idf = (double *)(d + 1);
+        d->freq = d->idf + nphrase;
+        const unsigned char *blob = sqlite3_value_blob(val[0]);
+        for (int i = 0; i < nphrase; i++) {
+            double hits;
+            memcpy(&hits, blob + (size_t)i * sizeof hits, sizeof hits);
+            double idf = log(((double)rows - hits + 0.5) / (hits + 0.5));
+            d->idf[i] = idf > 0 ? idf : 1e-6;
+        }
+        rc = api->xSetAuxdata(fts, d, sqlite3_free);
+        if (rc != SQLITE_OK) {
+            sqlite3_result_error_code(ctx, rc);
+            return;
+        }
+    }
+    memset(d->freq, 0, (size_t)d->nphrase * sizeof *d->freq);
+    int ninst = 0, ntok = 0;
+    int rc = api->xInstCount(fts, &ninst);
+    for (int i = 0; rc == SQLITE_OK && i < ninst; i++) {
+        int phrase, col, off;
+        rc = api->xInst(fts, i, &phrase, &col, &off);
+        if (rc == SQLITE_OK && phrase >= 0 && phrase < d->nphrase) d->freq[phrase] += 1;
+    }
+    if (rc == SQLITE_OK) rc = api->xColumnSize(fts, -1, &ntok);
+    if (rc != SQLITE_OK) {
+        sqlite3_result_error_code(ctx, rc);
+        return;
+    }
+    double score = 0;
+    for (int i = 0; i < d->nphrase; i++)
+        score += d->idf[i] * (d->freq[i] * (k1 + 1)) /
+                 (d->freq[i] + k1 * (1 - b + b * ntok / d->avgdl));
+    sqlite3_result_double(ctx, -score);
+}
+
+/* Registers rank_bm25 on the store's connection unless it already is
+ * (FTS5 declares an auxiliary function to SQL by name, which a prepare
+ * then finds). */
+static mg_status ensure_rank_function(mg_store *store, mg_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(store->db, "SELECT " RANK_FUNCTION "()", -1, &stmt, NULL);
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_OK) return MG_OK;
+    fts5_api *api = NULL;
+    rc = sqlite3_prepare_v2(store->db, "SELECT fts5(?1)", -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_pointer(stmt, 1, (void *)&api, "fts5_api_ptr", NULL);
+        sqlite3_step(stmt);
+    }
+    sqlite3_finalize(stmt);
+    if (!api || api->iVersion < 2 ||
+        api->xCreateFunction(api, RANK_FUNCTION, NULL, rank_bm25, NULL) != SQLITE_OK)
+        return mg_err_set(err, MG_ERR_DB, "searching recall memory: cannot register %s",
+                          RANK_FUNCTION);
+    return MG_OK;
+}
+
+/* Most messages a date range may hold for id_bounds to bound it. */
+#define BOUNDED_RANGE 50000
+
+/* The smallest and largest id of the agent's messages in [from, to), read
+ * from the messages_time index, so a dated search walks only that stretch of
+ * the posting lists (FTS5 seeks to a rowid range) instead of joining every
+ * match to read its time. Ids need not follow times for this to be exact.
+ * Gives [INT64_MIN, INT64_MAX] when the range holds more than BOUNDED_RANGE
+ * messages (reading their ids would cost more than it saves), and an empty
+ * range when it holds none. */
+static mg_status id_bounds(mg_store *store, int64_t agent_id, int64_t from, int64_t to, int64_t *lo,
+                           int64_t *hi, mg_error *err)
+{
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(store,
+                                 "SELECT count(*), min(id), max(id) FROM (SELECT rowid AS id FROM "
+                                 "messages WHERE agent_id = ?1 AND created_at >= ?2 AND "
+                                 "created_at < ?3 LIMIT ?4)",
+                                 &stmt, err);
+    if (st) return st;
+    sqlite3_bind_int64(stmt, 1, agent_id);
+    sqlite3_bind_int64(stmt, 2, from);
+    sqlite3_bind_int64(stmt, 3, to);
+    sqlite3_bind_int(stmt, 4, BOUNDED_RANGE + 1);
+    *lo = INT64_MIN;
+    *hi = INT64_MAX;
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        st = store_fail(store, err, "searching recall memory");
+    } else if (sqlite3_column_int64(stmt, 0) == 0) {
+        *lo = 1, *hi = 0;
+    } else if (sqlite3_column_int64(stmt, 0) <= BOUNDED_RANGE) {
+        *lo = sqlite3_column_int64(stmt, 1);
+        *hi = sqlite3_column_int64(stmt, 2);
+    }
+    sqlite3_finalize(stmt);
+    return st;
+}
+
+/* Whether every message in the store is this agent's: then a search
+ * without dates needs nothing from the messages table to filter, and is
+ * answered by the FTS index alone. */
+static mg_status owns_all_messages(mg_store *store, int64_t agent_id, int *out, mg_error *err)
+{
+    int64_t others;
+    mg_status st =
+        store_query_int(store, "SELECT count(*) FROM agents WHERE id <> ? AND message_count > 0",
+                        agent_id, 1, &others, err);
+    *out = !st && others == 0;
+    return st;
+}
+
+typedef struct ranked {
+    int64_t id;
+    double rank;
+} ranked;
+
+/* Best first; ties to the newer. */
+static int ranked_cmp(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
+    return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+}
+
+/* The result rows for ids[from, to) of `hits`, in that order: reads only
+ * those messages. */
+static mg_status read_hits(mg_store *store, const ranked *hits, int from, int to, int all,
+                           json_t *results, mg_error *err)
+{
+    buf sql = BUF_INIT;
+    buf_printf(&sql,
+               "SELECT m.id, m.created_at, m.role, m.kind, m.search_text, %s, ?2 FROM messages m "
+               "WHERE m.id = ?1",
+               all ? "m.inner_text" : "NULL");
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(store, buf_str(&sql), &stmt, err);
+    buf_free(&sql);
+    for (int i = from; i < to && !st; i++) {
+        sqlite3_bind_int64(stmt, 1, hits[i].id);
+        sqlite3_bind_double(stmt, 2, hits[i].rank);
+        int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+            json_array_append_new(results, result_row(stmt, 1));
+        else if (rc != SQLITE_DONE)
+            st = store_fail(store, err, "searching recall memory");
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    return st;
+}
+
+/* A search with words: ranks the newest RECALL_RANK_CAP matches (FTS5
+ * walks a posting list backwards by rowid, so finding them costs one step
+ * each) and reads the page's rows. `where` is NULL when the agent owns
+ * every message and no date bounds it (FTS5 alone), else the filter on the
+ * joined message row. Sets *out as recall_search describes. */
+static mg_status rank_newest(mg_store *store, int64_t agent_id, const mg_search *search,
+                             const char *match, const double *df, int ndf, const char *where,
+                             int64_t lo, int64_t hi, int limit, int page, json_t **out,
+                             mg_error *err)
+{
+    mg_status st = ensure_rank_function(store, err);
+    if (st) return st;
+    buf sql = BUF_INIT;
+    if (!where)
+        buf_puts(&sql, "SELECT rowid, " RANK_FUNCTION "(messages_fts, ?5) FROM messages_fts "
+                       "WHERE messages_fts MATCH ?4 AND rowid BETWEEN ?6 AND ?7 "
+                       "ORDER BY rowid DESC LIMIT ?8");
+    else
+        buf_printf(&sql,
+                   "SELECT messages_fts.rowid, " RANK_FUNCTION "(messages_fts, ?5) FROM "
+                   "messages_fts CROSS JOIN messages m ON m.id = messages_fts.rowid WHERE "
+                   "messages_fts MATCH ?4 AND messages_fts.rowid BETWEEN ?6 AND ?7 AND %s "
+                   "ORDER BY messages_fts.rowid DESC LIMIT ?8",
+                   where);
+    sqlite3_stmt *stmt;
+    st = store_prepare(store, buf_str(&sql), &stmt, err);
+    buf_free(&sql);
+    if (st) return st;
+    if (where) {
+        sqlite3_bind_int64(stmt, 1, agent_id);
+        sqlite3_bind_int64(stmt, 2, search->from_ms);
+        sqlite3_bind_int64(stmt, 3, search->to_ms ? search->to_ms : INT64_MAX);
+    }
+    store_bind_text(stmt, 4, match);
+    sqlite3_bind_blob(stmt, 5, df, ndf * (int)sizeof *df, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 6, lo);
+    sqlite3_bind_int64(stmt, 7, hi);
+    sqlite3_bind_int(stmt, 8, RECALL_RANK_CAP + 1);
+    ranked *hits = mg_xcalloc(RECALL_RANK_CAP + 1, sizeof *hits);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && n <= RECALL_RANK_CAP) {
+        hits[n].id = sqlite3_column_int64(stmt, 0);
+        hits[n++].rank = sqlite3_column_double(stmt, 1);
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) st = store_fail(store, err, "searching recall memory");
+    sqlite3_finalize(stmt);
+    /* One more than the cap means older matches exist: drop that one. */
+    int older = n > RECALL_RANK_CAP;
+    if (older) n = RECALL_RANK_CAP;
+    int64_t oldest = n ? hits[n - 1].id : 0;
+    json_t *results = json_array();
+    if (!st) {
+        qsort(hits, (size_t)n, sizeof *hits, ranked_cmp);
+        int64_t first = (int64_t)page * limit;
+        if (first < n)
+            st = read_hits(store, hits, (int)first, first + limit < n ? (int)(first + limit) : n,
+                           search->include_all, results, err);
+    }
+    int64_t oldest_ms = 0;
+    if (!st && older)
+        st = store_query_int(store, "SELECT created_at FROM messages WHERE id = ?", oldest, 0,
+                             &oldest_ms, err);
+    free(hits);
+    if (st) {
+        json_decref(results);
+        return st;
+    }
+    *out = json_pack("{s:i, s:i, s:i, s:o}", "total", n, "page", page, "pages",
+                     (n + limit - 1) / limit, "results", results);
+    if (older) {
+        char when[32];
+        mg_time_iso(oldest_ms, when, sizeof when);
+        json_object_set_new(*out, "older_matches", json_true());
+        json_object_set_new(*out, "ranked_from", json_string(when));
+    }
+    return MG_OK;
 }
 
 mg_status recall_search(mg_store *store, int64_t agent_id, const mg_search *search, json_t **out,
@@ -234,31 +749,49 @@ mg_status recall_search(mg_store *store, int64_t agent_id, const mg_search *sear
     int limit = search->limit > 0 ? search->limit : 10;
     int page = search->page > 0 ? search->page : 0;
     int64_t from = search->from_ms, to = search->to_ms ? search->to_ms : INT64_MAX;
-    char *match = search->query && *search->query ? recall_fts_query(search->query) : NULL;
-    if (search->query && *search->query && !match)
+    int all = search->include_all != 0;
+    int dated = search->from_ms || search->to_ms;
+    char *words = search->query && *search->query ? recall_fts_query(search->query) : NULL;
+    if (search->query && *search->query && !words)
         return mg_err_set(err, MG_ERR_USAGE, "the query has no words to search for");
 
-    const char *filter = "m.agent_id = ?1 AND m.kind IN ('user_message', 'assistant') "
-                         "AND m.created_at >= ?2 AND m.created_at < ?3";
-    buf count_sql = BUF_INIT, rows_sql = BUF_INIT;
-    if (match) {
-        buf_printf(&count_sql,
-                   "SELECT count(*) FROM messages_fts CROSS JOIN messages m ON m.id = "
-                   "messages_fts.rowid WHERE messages_fts MATCH ?4 AND %s",
-                   filter);
-        buf_printf(&rows_sql,
-                   "SELECT m.id, m.created_at, m.role, m.kind, m.search_text, "
-                   "bm25(messages_fts) AS rank FROM messages_fts CROSS JOIN messages m ON m.id = "
-                   "messages_fts.rowid WHERE messages_fts MATCH ?4 AND %s "
-                   "ORDER BY rank, m.id DESC LIMIT ?5 OFFSET ?6",
-                   filter);
-    } else {
-        buf_printf(&count_sql, "SELECT count(*) FROM messages m WHERE %s", filter);
-        buf_printf(&rows_sql,
-                   "SELECT m.id, m.created_at, m.role, m.kind, m.search_text FROM messages m "
-                   "WHERE %s ORDER BY m.created_at, m.id LIMIT ?5 OFFSET ?6",
-                   filter);
+    /* The default search's kinds follow from the column filter (only user
+     * messages and assistant messages have said text); the filter below
+     * repeats it for the joined plan. Without words, a default listing
+     * skips rows where nothing was said. */
+    const char *filter = all   ? "m.agent_id = ?1 AND m.created_at >= ?2 AND m.created_at < ?3"
+                         : words ? "m.agent_id = ?1 AND m.kind IN ('user_message', 'assistant') "
+                                   "AND m.created_at >= ?2 AND m.created_at < ?3"
+                                 : "m.agent_id = ?1 AND m.kind IN ('user_message', 'assistant') "
+                                   "AND m.search_text <> '' AND m.created_at >= ?2 AND "
+                                   "m.created_at < ?3";
+    if (words) {
+        char *match = NULL;
+        double *df = NULL;
+        int ndf = 0, fts_only = 0;
+        int64_t lo = INT64_MIN, hi = INT64_MAX;
+        mg_status st = build_match(store, words, !all, &match, &df, &ndf, err);
+        free(words);
+        if (!st && !dated)
+            st = owns_all_messages(store, agent_id, &fts_only, err);
+        else if (!st)
+            st = id_bounds(store, agent_id, from, to, &lo, &hi, err);
+        if (!st)
+            st = rank_newest(store, agent_id, search, match, df, ndf, fts_only ? NULL : filter, lo,
+                             hi, limit, page, out, err);
+        free(match);
+        free(df);
+        return st;
     }
+
+    /* No words: date order. */
+    const char *columns = "m.id, m.created_at, m.role, m.kind, m.search_text";
+    buf count_sql = BUF_INIT, rows_sql = BUF_INIT;
+    buf_printf(&count_sql, "SELECT count(*) FROM messages m WHERE %s", filter);
+    buf_printf(&rows_sql,
+               "SELECT %s, %s FROM messages m WHERE %s ORDER BY m.created_at, m.id "
+               "LIMIT ?5 OFFSET ?6",
+               columns, all ? "m.inner_text" : "NULL", filter);
     sqlite3_stmt *count_stmt = NULL, *rows_stmt = NULL;
     mg_status st = store_prepare(store, buf_str(&count_sql), &count_stmt, err);
     if (!st) st = store_prepare(store, buf_str(&rows_sql), &rows_stmt, err);
@@ -270,21 +803,19 @@ mg_status recall_search(mg_store *store, int64_t agent_id, const mg_search *sear
         sqlite3_bind_int64(both[i], 1, agent_id);
         sqlite3_bind_int64(both[i], 2, from);
         sqlite3_bind_int64(both[i], 3, to);
-        if (match) store_bind_text(both[i], 4, match);
     }
     sqlite3_bind_int(rows_stmt, 5, limit);
     sqlite3_bind_int64(rows_stmt, 6, (int64_t)page * limit);
 
-    int64_t total = 0;
     if (sqlite3_step(count_stmt) != SQLITE_ROW) {
         st = store_fail(store, err, "searching recall memory");
         goto done;
     }
-    total = sqlite3_column_int64(count_stmt, 0);
+    int64_t total = sqlite3_column_int64(count_stmt, 0);
     json_t *results = json_array();
     int rc;
     while ((rc = sqlite3_step(rows_stmt)) == SQLITE_ROW)
-        json_array_append_new(results, result_row(rows_stmt, match != NULL));
+        json_array_append_new(results, result_row(rows_stmt, 0));
     if (rc != SQLITE_DONE) {
         json_decref(results);
         st = store_fail(store, err, "searching recall memory");
@@ -295,7 +826,6 @@ mg_status recall_search(mg_store *store, int64_t agent_id, const mg_search *sear
 done:
     sqlite3_finalize(count_stmt);
     sqlite3_finalize(rows_stmt);
-    free(match);
     return st;
 }
 
@@ -303,11 +833,14 @@ mg_status recall_list(mg_store *store, int64_t agent_id, int limit, json_t **out
 {
     *out = NULL;
     sqlite3_stmt *stmt;
-    mg_status st =
-        store_prepare(store,
-                      "SELECT id, created_at, role, kind, search_text FROM (SELECT * FROM "
-                      "messages WHERE agent_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
-                      &stmt, err);
+    /* The whole text, as recall_search_text gives it. */
+    mg_status st = store_prepare(
+        store,
+        "SELECT id, created_at, role, kind, CASE WHEN inner_text = '' THEN search_text "
+        "WHEN search_text = '' THEN inner_text ELSE inner_text || char(10) || search_text END, "
+        "NULL FROM (SELECT * FROM messages WHERE agent_id = ? ORDER BY id DESC LIMIT ?) ORDER BY "
+        "id",
+        &stmt, err);
     if (st) return st;
     sqlite3_bind_int64(stmt, 1, agent_id);
     sqlite3_bind_int(stmt, 2, limit > 0 ? limit : 20);

@@ -69,6 +69,10 @@
 /* Most content blocks one streamed reply may hold. */
 #define MAX_STREAM_BLOCKS 256
 
+/* Models per page of GET /v1/models (the API's maximum), and most pages. */
+#define MODELS_PAGE_LIMIT 1000
+#define MODELS_MAX_PAGES  100
+
 typedef struct anthropic_provider {
     mg_provider base;
     char *url;        /* the full /v1/messages URL */
@@ -910,8 +914,114 @@ static void anthropic_destroy(mg_provider *base)
     free(p);
 }
 
+/* ---------------------------------------------------------- the model list */
+
+mg_status mg_anthropic_models_page(json_t *body, json_t *out, char **next, mg_error *err)
+{
+    *next = NULL;
+    json_t *data = json_object_get(body, "data");
+    json_t *more = json_object_get(body, "has_more");
+    if (!json_is_array(data) || !json_is_boolean(more))
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: GET /v1/models has no data list or no "
+                          "has_more");
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m)
+    {
+        if (!json_is_object(m) || !json_is_string(json_object_get(m, "id"))) continue;
+        json_array_append_new(out, json_deep_copy(m));
+    }
+    if (!json_is_true(more)) return MG_OK;
+    const char *last = json_string_value(json_object_get(body, "last_id"));
+    if (!last || !*last || json_array_size(data) == 0)
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected response shape: GET /v1/models says has_more but gives no "
+                          "last_id to continue after");
+    *next = mg_xstrdup(last);
+    return MG_OK;
+}
+
+/* Model ids are [a-z0-9.-] in practice; anything else is percent-encoded so a
+ * hostile last_id cannot change the request. */
+static void append_query_value(buf *b, const char *v)
+{
+    for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            *c == '-' || *c == '.' || *c == '_' || *c == '~')
+            buf_append(b, (const char *)c, 1);
+        else
+            buf_printf(b, "%%%02X", *c);
+    }
+}
+
+/* GET /v1/models, page by page (after_id = the previous page's last_id) until
+ * has_more is false. MODELS_MAX_PAGES bounds a server that never says so. */
+static mg_status anthropic_list_models(mg_provider *base, json_t **models, mg_error *err)
+{
+    anthropic_provider *p = (anthropic_provider *)base;
+    *models = NULL;
+    /* p->url ends in "/messages" (see read_config). */
+    size_t stem = strlen(p->url) - strlen("messages");
+    const char *headers[] = {"Accept: application/json", "anthropic-version: " MG_ANTHROPIC_VERSION,
+                             p->key_header, NULL};
+    json_t *out = json_array();
+    char *after = NULL;
+    mg_status st = MG_OK;
+    for (int page = 0; !st; page++) {
+        if (page == MODELS_MAX_PAGES) {
+            st = mg_err_set(err, MG_ERR_PROVIDER,
+                            "GET /v1/models still has more after %d pages; giving up",
+                            MODELS_MAX_PAGES);
+            break;
+        }
+        buf url = BUF_INIT;
+        buf_printf(&url, "%.*smodels?limit=%d", (int)stem, p->url, MODELS_PAGE_LIMIT);
+        if (after) {
+            buf_printf(&url, "&after_id=");
+            append_query_value(&url, after);
+        }
+        mg_http_request hreq = {"GET", buf_str(&url), headers, NULL, 0, 0};
+        mg_http_response resp = {0};
+        int attempts = 0;
+        st = mg_http_perform_retry(&hreq, NULL, &resp, &attempts, err);
+        if (!st) {
+            json_error_t jerr;
+            json_t *parsed = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, &jerr);
+            char *next = NULL;
+            if (resp.status < 200 || resp.status >= 300)
+                st = mg_anthropic_error(resp.status, parsed, buf_str(&url), attempts > 1, err);
+            else if (!json_is_object(parsed))
+                st = mg_err_set(err, MG_ERR_PROVIDER,
+                                "GET /v1/models answered with a body that is not a JSON object");
+            else
+                st = mg_anthropic_models_page(parsed, out, &next, err);
+            json_decref(parsed);
+            if (!st && next && after && strcmp(next, after) == 0)
+                st = mg_err_set(err, MG_ERR_PROVIDER,
+                                "GET /v1/models gave the same last_id twice; giving up");
+            free(after);
+            after = next;
+        }
+        mg_http_response_free(&resp);
+        buf_free(&url);
+        if (!after) break;
+    }
+    free(after);
+    if (st) {
+        json_decref(out);
+        return st;
+    }
+    *models = out;
+    return MG_OK;
+}
+
 static const mg_provider_ops anthropic_ops = {
-    .prefix = "anthropic", .chat = anthropic_chat, .destroy = anthropic_destroy};
+    .prefix = "anthropic",
+    .chat = anthropic_chat,
+    .destroy = anthropic_destroy,
+    .list_models = anthropic_list_models,
+};
 
 mg_status mg_anthropic_open(const char *model, mg_provider **out, mg_error *err)
 {

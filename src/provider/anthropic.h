@@ -1,5 +1,7 @@
 /*
- * anthropic.h - the Anthropic Messages API client (POST /v1/messages).
+ * anthropic.h - the Anthropic Messages API client (POST /v1/messages), and
+ * the model list (GET /v1/models, every page: limit=1000, after_id = the
+ * previous page's last_id while has_more).
  *
  * Model handles are "anthropic/MODEL", for example
  * "anthropic/claude-sonnet-4-5". Configuration, read at open time:
@@ -34,6 +36,14 @@
 #define MG_ANTHROPIC_PLACEHOLDER "(Earlier messages have left the context window.)"
 
 mg_status mg_anthropic_open(const char *model, mg_provider **out, mg_error *err);
+
+/* Pure: one page of GET /v1/models ({"data": [{"type", "id", "display_name",
+ * "created_at"}], "has_more", "first_id", "last_id"}). Appends a copy of each
+ * entry that has a string id to `out`. When has_more is true, *next (caller
+ * frees) is the last_id to pass as after_id for the next page; else NULL.
+ * A missing data list or has_more, or has_more without a last_id, is
+ * MG_ERR_PROVIDER. */
+mg_status mg_anthropic_models_page(json_t *body, json_t *out, char **next, mg_error *err);
 
 /* Pure: the "messages" array for a queue, oldest first. Returns a new
  * reference (caller json_decrefs); never fails. The result always obeys the

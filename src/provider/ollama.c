@@ -1,6 +1,7 @@
 /*
- * ollama.c - chat with tool calling, embeddings and the model list over
- * Ollama's native API (/api/chat, /api/embed, /api/tags).
+ * ollama.c - chat with tool calling, embeddings, the model list and a
+ * model's context length over Ollama's native API (/api/chat, /api/embed,
+ * /api/tags, /api/show).
  *
  * Ollama also speaks the OpenAI protocol under /v1, but only the native API
  * lets a client choose the window the model is loaded with (options.num_ctx).
@@ -43,7 +44,7 @@
 #include "provider/ollama.h"
 
 #include <ctype.h>
-#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -57,9 +58,8 @@
 #include "util/text.h"
 #include "util/timeutil.h"
 
-#define DEFAULT_PORT  "11434"
-#define MAX_HOST_LEN  2048
-#define MAX_EMBED_DIM 65536
+#define DEFAULT_PORT "11434"
+#define MAX_HOST_LEN 2048
 
 /* Where and how to reach the server: shared by chat, embed and list. */
 typedef struct ollama_conn {
@@ -322,11 +322,13 @@ static mg_status bad_body(const ollama_conn *c, const char *path, const mg_http_
                       c->base_url, path);
 }
 
-/* GETs (body NULL) or POSTs JSON to base_url + path, with retries. On MG_OK
- * *out is the parsed 2xx object (caller decrefs). `model` (may be NULL)
- * names the model in advice about a 404. */
-static mg_status call_api(const ollama_conn *c, const char *path, json_t *body, const char *model,
-                          json_t **out, mg_error *err)
+/* GETs (body NULL) or POSTs JSON to base_url + path, retrying by `policy`
+ * (NULL: the defaults) within `timeout_ms` per attempt (0: the default). On
+ * MG_OK *out is the parsed 2xx object (caller decrefs). `model` (may be
+ * NULL) names the model in advice about a 404. */
+static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *body,
+                               const char *model, const mg_http_retry *policy, long timeout_ms,
+                               json_t **out, mg_error *err)
 {
     *out = NULL;
     buf url = BUF_INIT;
@@ -334,13 +336,11 @@ static mg_status call_api(const ollama_conn *c, const char *path, json_t *body, 
     char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
     const char *headers[] = {body ? "Content-Type: application/json" : "Accept: application/json",
                              c->auth_header, NULL};
-    mg_http_request req = {
-        body ? "POST" : "GET", buf_str(&url), headers, payload, payload ? strlen(payload) : 0, 0};
-    mg_http_retry policy;
-    mg_http_retry_defaults(&policy);
+    mg_http_request req = {body ? "POST" : "GET",         buf_str(&url), headers, payload,
+                           payload ? strlen(payload) : 0, timeout_ms};
     mg_http_response resp = {0};
     int attempts = 0;
-    mg_status st = mg_http_perform_retry(&req, &policy, &resp, &attempts, err);
+    mg_status st = mg_http_perform_retry(&req, policy, &resp, &attempts, err);
     free(payload);
     buf_free(&url);
     if (st) return st == MG_ERR_PROVIDER ? unreachable(c, err) : st;
@@ -360,6 +360,12 @@ static mg_status call_api(const ollama_conn *c, const char *path, json_t *body, 
     }
     *out = parsed;
     return MG_OK;
+}
+
+static mg_status call_api(const ollama_conn *c, const char *path, json_t *body, const char *model,
+                          json_t **out, mg_error *err)
+{
+    return call_api_with(c, path, body, model, NULL, 0, out, err);
 }
 
 /* -------------------------------------------------------------- requests */
@@ -710,11 +716,54 @@ static void ollama_destroy(mg_provider *base)
     free(p);
 }
 
+/* ---------------------------------------------------------- model window */
+
+mg_status mg_ollama_show_context_length(json_t *show, int *tokens, mg_error *err)
+{
+    *tokens = 0;
+    json_t *info = json_object_get(show, "model_info");
+    const char *arch = json_string_value(json_object_get(info, "general.architecture"));
+    if (!json_is_object(info) || !arch || !*arch || strlen(arch) > 64)
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "/api/show gave no model_info[\"general.architecture\"]");
+    char key[96];
+    snprintf(key, sizeof key, "%s.context_length", arch);
+    json_t *v = json_object_get(info, key);
+    json_int_t n = json_integer_value(v);
+    if (!json_is_integer(v) || n < 1 || n > INT32_MAX)
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "/api/show gave no positive integer model_info[\"%s\"]", key);
+    *tokens = n > MG_OLLAMA_MAX_AUTO_WINDOW ? MG_OLLAMA_MAX_AUTO_WINDOW : (int)n;
+    return MG_OK;
+}
+
+/* POST /api/show {"model"}: asked once, when an agent is created, so it gets
+ * a short leash (two tries, 10 s each): a server that is down should cost a
+ * moment and a note, not the minute the chat retries may take. */
+static mg_status ollama_context_window(mg_provider *base, int *tokens, mg_error *err)
+{
+    ollama_provider *p = (ollama_provider *)base;
+    *tokens = 0;
+    mg_http_retry policy;
+    mg_http_retry_defaults(&policy);
+    if (policy.max_attempts > 2) policy.max_attempts = 2;
+    json_t *body = json_pack("{s:s}", "model", base->model);
+    json_t *resp;
+    mg_status st =
+        call_api_with(&p->conn, "/api/show", body, base->model, &policy, 10000, &resp, err);
+    json_decref(body);
+    if (st) return st;
+    st = mg_ollama_show_context_length(resp, tokens, err);
+    json_decref(resp);
+    return st;
+}
+
 static const mg_provider_ops ollama_ops = {
     .prefix = "ollama",
     .chat = ollama_chat,
     .destroy = ollama_destroy,
     .list_models = ollama_list_models,
+    .context_window = ollama_context_window,
 };
 
 mg_status mg_ollama_open(const char *model, mg_provider **out, mg_error *err)
@@ -733,51 +782,25 @@ mg_status mg_ollama_open(const char *model, mg_provider **out, mg_error *err)
 
 /* ------------------------------------------------------------- embeddings */
 
-/* {"model", "embeddings": [[floats]]}: the first vector, checked. */
-static mg_status read_embedding(json_t *resp, float **vec, int *dim, mg_error *err)
+/* POST /api/embed {"model", "input": [texts]} -> {"embeddings": [[floats]]};
+ * the vectors are checked by the caller (mg_embed_rows_read). */
+mg_status mg_ollama_embed_rows(const char *model, json_t *input, json_t **rows, mg_error *err)
 {
-    json_t *all = json_object_get(resp, "embeddings");
-    if (!json_is_array(all) || json_array_size(all) < 1)
-        return mg_err_set(err, MG_ERR_PROVIDER,
-                          "unexpected /api/embed answer: no embeddings[0] list");
-    json_t *emb = json_array_get(all, 0);
-    size_t n = json_array_size(emb);
-    if (!json_is_array(emb) || n == 0 || n > MAX_EMBED_DIM)
-        return mg_err_set(err, MG_ERR_PROVIDER,
-                          "unexpected /api/embed answer: embeddings[0] is not a list of 1 to "
-                          "%d numbers",
-                          MAX_EMBED_DIM);
-    float *v = mg_xmalloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++) {
-        json_t *x = json_array_get(emb, i);
-        double d = json_number_value(x);
-        if (!json_is_number(x) || !isfinite(d) || fabs(d) > 3.0e38) {
-            free(v);
-            return mg_err_set(err, MG_ERR_PROVIDER,
-                              "unexpected /api/embed answer: element %zu is not a finite "
-                              "number",
-                              i);
-        }
-        v[i] = (float)d;
-    }
-    *vec = v;
-    *dim = (int)n;
-    return MG_OK;
-}
-
-mg_status mg_ollama_embed(const char *model, const char *text, float **vec, int *dim, mg_error *err)
-{
-    *vec = NULL;
+    *rows = NULL;
     ollama_conn conn;
     mg_status st = conn_open(&conn, err);
     if (st) return st;
-    json_t *body = json_pack("{s:s, s:s}", "model", model, "input", text ? text : "");
+    json_t *body = json_pack("{s:s, s:O}", "model", model, "input", input);
     json_t *resp;
     st = call_api(&conn, "/api/embed", body, model, &resp, err);
     json_decref(body);
     conn_close(&conn);
     if (st) return st;
-    st = read_embedding(resp, vec, dim, err);
+    json_t *all = json_object_get(resp, "embeddings");
+    if (!json_is_array(all))
+        st = mg_err_set(err, MG_ERR_PROVIDER, "unexpected /api/embed answer: no embeddings list");
+    else
+        *rows = json_incref(all);
     json_decref(resp);
     return st;
 }

@@ -35,12 +35,27 @@
  * is touched; a malformed OLLAMA_HOST is MG_ERR_PROVIDER naming it. */
 mg_status mg_ollama_open(const char *model, mg_provider **out, mg_error *err);
 
-/* POST /api/embed for one text. *vec (caller frees) gets *dim floats, as the
- * server sent them (the caller normalises). Retries like the chat client. */
-mg_status mg_ollama_embed(const char *model, const char *text, float **vec, int *dim,
-                          mg_error *err);
+/* POST /api/embed for the texts of `input` (a JSON array of strings,
+ * borrowed) in one request; retries like the chat client. On MG_OK *rows
+ * (caller decrefs) is the answer's "embeddings" array, not yet checked:
+ * mg_embed_rows_read (embed/embedder.h) checks count and vectors. */
+mg_status mg_ollama_embed_rows(const char *model, json_t *input, json_t **rows, mg_error *err);
+
+/* The most tokens an agent's window is set to from a model's own context
+ * length (mg_provider_ops.context_window). The window becomes num_ctx, and
+ * Ollama sizes the model's KV cache by it: llama3.2 states 131072 tokens,
+ * which would reserve about 14 GB for the cache of a 3B model on a laptop.
+ * 32768 fits most machines that run such a model; a larger window is one
+ * --context-window away. */
+#define MG_OLLAMA_MAX_AUTO_WINDOW 32768
 
 /* ---- pure pieces, exposed for the unit tests ---- */
+
+/* Reads a POST /api/show answer: model_info["<arch>.context_length"], with
+ * <arch> = model_info["general.architecture"], capped at
+ * MG_OLLAMA_MAX_AUTO_WINDOW. Anything missing or not a positive integer is
+ * MG_ERR_PROVIDER saying which key. */
+mg_status mg_ollama_show_context_length(json_t *show, int *tokens, mg_error *err);
 
 /* Turns an OLLAMA_HOST value (NULL or blank: the default) into a base URL
  * "scheme://host:port[/path]" without a trailing slash. Caller frees *out. */

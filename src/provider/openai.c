@@ -652,31 +652,64 @@ mg_status mg_openai_open(const char *model, mg_provider **out, mg_error *err)
     return MG_OK;
 }
 
-mg_status mg_openai_embed(const char *model, const char *text, float **vec, int *dim, mg_error *err)
+/* ------------------------------------------------------------- embeddings */
+
+mg_status mg_openai_embedding_rows(json_t *resp, int n, json_t **rows, mg_error *err)
 {
-    *vec = NULL;
+    *rows = NULL;
+    json_t *data = json_object_get(resp, "data");
+    if (!json_is_array(data))
+        return mg_err_set(err, MG_ERR_PROVIDER, "unexpected /embeddings answer: no data list");
+    if (json_array_size(data) != (size_t)n)
+        return mg_err_set(err, MG_ERR_PROVIDER,
+                          "unexpected /embeddings answer: %zu embeddings for %d inputs",
+                          json_array_size(data), n);
+    /* Servers may answer out of order; "index" says which input a row is for. */
+    json_t *out = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(out, json_null());
+    size_t i;
+    json_t *item;
+    json_array_foreach(data, i, item)
+    {
+        json_t *index = json_object_get(item, "index");
+        json_t *emb = json_object_get(item, "embedding");
+        json_int_t k = json_integer_value(index);
+        const char *why = NULL;
+        if (!json_is_integer(index))
+            why = "has no integer index";
+        else if (k < 0 || k >= n)
+            why = "has an index out of range";
+        else if (!json_is_null(json_array_get(out, (size_t)k)))
+            why = "repeats an index";
+        else if (!json_is_array(emb))
+            why = "has no embedding list (a base64 string is not asked for)";
+        if (why) {
+            json_decref(out);
+            return mg_err_set(err, MG_ERR_PROVIDER,
+                              "unexpected /embeddings answer: data[%zu] %s (index %lld, %d inputs)",
+                              i, why, (long long)k, n);
+        }
+        json_array_set(out, (size_t)k, emb);
+    }
+    *rows = out;
+    return MG_OK;
+}
+
+mg_status mg_openai_embed_rows(const char *model, json_t *input, json_t **rows, mg_error *err)
+{
+    *rows = NULL;
     char *base_url, *auth;
     mg_status st = read_config(&base_url, &auth, err);
     if (st) return st;
     json_t *body =
-        json_pack("{s:s, s:s, s:s}", "model", model, "input", text, "encoding_format", "float");
-    json_t *resp;
+        json_pack("{s:s, s:O, s:s}", "model", model, "input", input, "encoding_format", "float");
+    json_t *resp = NULL;
     st = post_json(base_url, auth, "/embeddings", body, &resp, NULL, err);
     json_decref(body);
     free(base_url);
     free(auth);
-    if (st) return st;
-    json_t *emb = json_object_get(json_array_get(json_object_get(resp, "data"), 0), "embedding");
-    size_t n = json_array_size(emb);
-    if (!n || n > 65536) {
-        json_decref(resp);
-        return mg_err_set(err, MG_ERR_PROVIDER,
-                          "unexpected embeddings response: no data[0].embedding list");
-    }
-    *vec = mg_xmalloc(n * sizeof **vec);
-    for (size_t i = 0; i < n; i++)
-        (*vec)[i] = (float)json_number_value(json_array_get(emb, i));
-    *dim = (int)n;
+    if (!st) st = mg_openai_embedding_rows(resp, (int)json_array_size(input), rows, err);
     json_decref(resp);
-    return MG_OK;
+    return st;
 }

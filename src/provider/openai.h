@@ -14,8 +14,17 @@
 
 mg_status mg_openai_open(const char *model, mg_provider **out, mg_error *err);
 
-/* POST /embeddings for one text. *vec (caller frees) gets *dim floats. */
-mg_status mg_openai_embed(const char *model, const char *text, float **vec, int *dim,
-                          mg_error *err);
+/* POST /embeddings for the texts of `input` (a JSON array of n strings,
+ * borrowed) in one request, retried like a chat request. On MG_OK *rows
+ * (caller decrefs) is a JSON array of the n "embedding" values in input
+ * order, not yet checked as vectors: mg_embed_rows_read (embed/embedder.h)
+ * does that. Callers split large batches first (see embedder.h). */
+mg_status mg_openai_embed_rows(const char *model, json_t *input, json_t **rows, mg_error *err);
+
+/* Pure: the rows of an embeddings answer {"data": [{"index", "embedding"}]}
+ * for n inputs, ordered by index. Refuses (MG_ERR_PROVIDER) a data list of
+ * another length, an index missing, out of range or repeated, and an
+ * embedding that is not a list. *rows: new reference, caller decrefs. */
+mg_status mg_openai_embedding_rows(json_t *resp, int n, json_t **rows, mg_error *err);
 
 #endif

@@ -107,3 +107,16 @@ int mg_model_context_window(const char *handle)
     }
     return best;
 }
+
+mg_status mg_model_context_window_query(const char *handle, int *tokens, mg_error *err)
+{
+    *tokens = mg_model_context_window(handle);
+    if (*tokens) return MG_OK;
+    mg_provider *p = NULL;
+    mg_status st = mg_provider_open(handle, &p, err);
+    if (st) return st;
+    if (p->ops->context_window) st = p->ops->context_window(p, tokens, err);
+    mg_provider_free(p);
+    if (st) *tokens = 0;
+    return st;
+}

@@ -98,6 +98,9 @@ typedef struct mg_provider_ops {
      * caller decrefs *models. Opening the provider for listing passes a
      * placeholder model name, which this operation must not use. */
     mg_status (*list_models)(mg_provider *p, json_t **models, mg_error *err);
+    /* Optional (NULL = unsupported): the context window, in tokens, of the
+     * provider's model as the endpoint states it (may touch the network). */
+    mg_status (*context_window)(mg_provider *p, int *tokens, mg_error *err);
 } mg_provider_ops;
 
 struct mg_provider {

@@ -129,6 +129,64 @@ static const char *const migrations[] = {
     "ALTER TABLE passages ADD COLUMN position INTEGER;"
     "ALTER TABLE passages ADD COLUMN content_hash TEXT;"
     "CREATE INDEX passages_hash ON passages(agent_id, content_hash);",
+
+    /* 5: recall search by default covers what was said; an option adds the
+     * rest. search_text now holds only what was said (a user message, the
+     * agent's send_message texts, a plain-text reply); the new inner_text
+     * holds the rest (inner monologue, other function calls as
+     * name(arguments), function results as "name: text", system events).
+     * messages_fts indexes both as two columns, so a default search is a
+     * column filter on the same index (see memory/recall.c). Old rows are
+     * split here the way recall_index_text splits new ones: the old
+     * assistant search_text was the monologue, a newline, then the replies;
+     * the old text of every other row moves whole. Malformed tool_calls are
+     * skipped rather than allowed to abort the upgrade.
+     * Inserts no longer fire triggers: recall_insert adds the FTS row and
+     * bumps agents.message_count itself. Any trigger on an INSERT makes
+     * SQLite open a statement savepoint, and FTS5 (3.40) flushes its pending
+     * terms to a new segment at every savepoint, so each message became a
+     * segment to merge: bulk inserts ran at a fifth of FTS5's own speed
+     * (bench/README.md, recall). Deletes and text edits are rare and keep
+     * their triggers. */
+    "DROP TRIGGER messages_fts_insert;"
+    "DROP TRIGGER messages_fts_delete;"
+    "DROP TRIGGER messages_fts_update;"
+    "DROP TABLE messages_fts;"
+    "ALTER TABLE messages ADD COLUMN inner_text TEXT NOT NULL DEFAULT '';"
+    "UPDATE messages SET"
+    "  inner_text = CASE WHEN coalesce(content, '') = '' THEN"
+    "      substr(coalesce((SELECT group_concat(c.text, '') FROM (SELECT char(10) ||"
+    "        json_extract(value, '$.name') || '(' || json_extract(value, '$.arguments') || ')'"
+    "        AS text FROM json_each(CASE WHEN json_valid(tool_calls) THEN tool_calls ELSE '[]' END)"
+    "        WHERE json_extract(value, '$.name') IS NOT 'send_message' ORDER BY key) c), ''), 2)"
+    "    ELSE content || coalesce((SELECT group_concat(c.text, '') FROM (SELECT char(10) ||"
+    "        json_extract(value, '$.name') || '(' || json_extract(value, '$.arguments') || ')'"
+    "        AS text FROM json_each(CASE WHEN json_valid(tool_calls) THEN tool_calls ELSE '[]' END)"
+    "        WHERE json_extract(value, '$.name') IS NOT 'send_message' ORDER BY key) c), '')"
+    "    END,"
+    "  search_text = CASE WHEN coalesce(content, '') = '' THEN search_text"
+    "    WHEN length(search_text) > length(content) THEN substr(search_text, length(content) + 2)"
+    "    ELSE '' END"
+    "  WHERE role = 'assistant' AND tool_calls IS NOT NULL;"
+    "UPDATE messages SET inner_text = CASE WHEN coalesce(tool_name, '') = '' THEN search_text"
+    "    ELSE tool_name || ': ' || search_text END, search_text = ''"
+    "  WHERE role = 'tool';"
+    "UPDATE messages SET inner_text = search_text, search_text = ''"
+    "  WHERE role = 'user' AND kind <> 'user_message';"
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(search_text, inner_text, content='messages',"
+    "  content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');"
+    "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');"
+    "DROP TRIGGER messages_count_insert;"
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
+    "  INSERT INTO messages_fts(messages_fts, rowid, search_text, inner_text)"
+    "    VALUES ('delete', old.id, old.search_text, old.inner_text);"
+    "END;"
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF search_text, inner_text ON messages BEGIN"
+    "  INSERT INTO messages_fts(messages_fts, rowid, search_text, inner_text)"
+    "    VALUES ('delete', old.id, old.search_text, old.inner_text);"
+    "  INSERT INTO messages_fts(rowid, search_text, inner_text)"
+    "    VALUES (new.id, new.search_text, new.inner_text);"
+    "END;",
 };
 
 int mg_schema_version(void)

@@ -268,6 +268,7 @@ fail:
 void mg_store_close(mg_store *store)
 {
     if (!store) return;
+    if (store->archival_indexes_free) store->archival_indexes_free(store->archival_indexes);
     sqlite3_close_v2(store->db);
     free(store->home);
     free(store->path);

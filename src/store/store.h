@@ -25,6 +25,10 @@ struct mg_store {
     char *home;
     char *path;
     int tx_depth; /* nesting of store_begin; 0 = no transaction */
+    /* Vector indexes of archival memory loaded by this process
+     * (memory/archival_index.c), freed through the hook by mg_store_close. */
+    void *archival_indexes;
+    void (*archival_indexes_free)(void *);
 };
 
 /* Maps a SQLite failure to an mg_status (full disk and read-only files are

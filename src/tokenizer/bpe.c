@@ -7,11 +7,20 @@
  * by their bytes through:
  *   - direct tables for one- and two-byte strings (every merge starts by
  *     asking about each adjacent byte pair);
- *   - an open-addressing hash table (linear probing, at most 60% full) of
+ *   - open-addressing hash tables (linear probing, at most 60% full) of
  *     16-byte slots holding the rank, the length and the first 8 bytes of
  *     the token. Three quarters of all tokens, and most of the common
  *     words, are at most 8 bytes, so a lookup usually touches one cache
  *     line; longer tokens compare their remaining bytes in the array.
+ *     There are two: the tokens of the first BPE_HOT_RANKS ranks (the
+ *     earliest merges, which are the common words, code and white space)
+ *     in a "hot" table of ~0.85 MB, the rest in a "cold" one, consulted
+ *     only when a one-bit-per-bucket filter of the cold tokens says it may
+ *     hold the string (~8% of misses for o200k_base). Ordinary text then
+ *     keeps to the small table, which matters when the tables are read from
+ *     a cache file page by page (rank_cache.c): memory grows by the pages
+ *     touched. The longest probe of each table is recorded when it is
+ *     built, and no lookup goes further (a damaged cache cannot loop).
  * After the regex, these lookups are most of the encoding time (~15 ns a
  * piece). Measured and rejected, as no faster: a small table of the most
  * frequent ranks probed first, a front cache of recent pieces, prefetching
@@ -113,90 +122,162 @@ static inline uint32_t home_slot(uint64_t h, uint32_t nslots)
     return (uint32_t)(((h >> 32) * nslots) >> 32);
 }
 
+/* A slot's token is longer than 8 bytes: compare the rest in the arena.
+ * The rank and offset come from the table, which may be a cache file, so
+ * both are checked before they steer a read. */
+static inline int long_match(const bpe_ranks *r, uint32_t rank, const uint8_t *p, size_t n)
+{
+    if (rank >= r->n) return 0;
+    bpe_need(r, &r->off[rank], sizeof *r->off);
+    uint64_t at = r->off[rank];
+    if (at + n > r->nbytes) return 0;
+    bpe_need(r, r->bytes + at + 8, n - 8);
+    return memcmp(r->bytes + at + 8, p + 8, n - 8) == 0;
+}
+
 static inline int slot_matches(const bpe_ranks *r, const bpe_slot *s, const uint8_t *p, size_t n,
                                uint64_t head)
 {
-    return s->head == head && s->len == n &&
-           (n <= 8 || memcmp(r->bytes + r->off[s->rank] + 8, p + 8, n - 8) == 0);
+    return s->head == head && s->len == n && (n <= 8 || long_match(r, s->rank, p, n));
+}
+
+/* The rank of p[0..n) in table t, or BPE_NONE. */
+static inline uint32_t table_find(const bpe_ranks *r, const bpe_table *t, const uint8_t *p,
+                                  size_t n, uint64_t head, uint64_t hash)
+{
+    uint32_t i = home_slot(hash, t->nslots);
+    for (uint32_t k = 0; k <= t->max_probe; k++) {
+        const bpe_slot *s = &t->slots[i];
+        bpe_need(r, s, sizeof *s);
+        if (s->rank == BPE_NONE) return BPE_NONE;
+        if (slot_matches(r, s, p, n, head)) return s->rank;
+        if (++i == t->nslots) i = 0;
+    }
+    return BPE_NONE;
+}
+
+/* The filter's bit for a hash: the low bits, independent of the home slot,
+ * which the high bits choose. */
+static inline int filter_has(const bpe_ranks *r, uint64_t hash)
+{
+    uint32_t bit = (uint32_t)hash & (BPE_FILTER_BITS - 1);
+    const uint64_t *word = &r->filter[bit >> 6];
+    bpe_need(r, word, sizeof *word);
+    return (int)(*word >> (bit & 63) & 1);
 }
 
 /* The rank of p[0..n) (n >= 3) given its head and hash, or BPE_NONE. */
-static inline uint32_t table_find(const bpe_ranks *r, const uint8_t *p, size_t n, uint64_t head,
-                                  uint64_t hash)
+static inline uint32_t rank_find(const bpe_ranks *r, const uint8_t *p, size_t n, uint64_t head,
+                                 uint64_t hash)
 {
     if (n > r->max_len) return BPE_NONE;
-    uint32_t i = home_slot(hash, r->nslots);
-    for (;;) {
-        const bpe_slot *s = &r->slots[i];
-        if (s->rank == BPE_NONE) return BPE_NONE;
-        if (slot_matches(r, s, p, n, head)) return s->rank;
-        if (++i == r->nslots) i = 0;
-    }
+    uint32_t rank = table_find(r, &r->hot, p, n, head, hash);
+    if (rank != BPE_NONE || !filter_has(r, hash)) return rank;
+    return table_find(r, &r->cold, p, n, head, hash);
 }
 
 uint32_t bpe_rank_of(const bpe_ranks *r, const uint8_t *p, size_t n)
 {
-    if (n == 2) return r->pair_rank[p[0] | p[1] << 8];
+    if (n == 2) {
+        const uint32_t *at = &r->pair_rank[p[0] | p[1] << 8];
+        bpe_need(r, at, sizeof *at);
+        return *at;
+    }
     if (n == 1) return r->byte_rank[p[0]];
     if (n == 0) return BPE_NONE;
     uint64_t head = head_of(p, n);
-    return table_find(r, p, n, head, hash_of(p, n, head));
+    return rank_find(r, p, n, head, hash_of(p, n, head));
 }
 
-/* The home slot of token `rank` (already in bytes/off). */
-static uint32_t token_home(const bpe_ranks *r, uint32_t rank, uint64_t *head)
+/* The hash of token `rank` (already in bytes/off). */
+static uint64_t token_hash(const bpe_ranks *r, uint32_t rank, uint64_t *head)
 {
     const uint8_t *p = r->bytes + r->off[rank];
     size_t n = r->off[rank + 1] - r->off[rank];
     *head = head_of(p, n);
-    return home_slot(hash_of(p, n, *head), r->nslots);
+    return hash_of(p, n, *head);
 }
 
-/* Adds token `rank` to the hash table. Returns BPE_NONE, or the rank of a
- * token with the same bytes that is already in. */
-static uint32_t table_insert(bpe_ranks *r, uint32_t rank)
+/* Fills table t (slots already allocated and empty) with the tokens of 3
+ * bytes or more whose ranks are in [lo, hi). Inserting in rank order would
+ * write all over a table of several MB, a cache miss per token, which was
+ * most of the loading time; so the tokens are first bucket-sorted by home
+ * slot (a counting sort over runs of 64 slots) and inserted in table order.
+ * Records the longest probe. Returns BPE_NONE, or the rank of a duplicate. */
+static uint32_t build_table(const bpe_ranks *r, bpe_slot *slots, bpe_table *t, uint32_t lo,
+                            uint32_t hi)
 {
-    const uint8_t *p = r->bytes + r->off[rank];
-    size_t n = r->off[rank + 1] - r->off[rank];
-    uint64_t head;
-    uint32_t i = token_home(r, rank, &head);
-    while (r->slots[i].rank != BPE_NONE) {
-        if (slot_matches(r, &r->slots[i], p, n, head)) return r->slots[i].rank;
-        if (++i == r->nslots) i = 0;
-    }
-    r->slots[i] = (bpe_slot){.head = head, .rank = rank, .len = (uint32_t)n};
-    return BPE_NONE;
-}
-
-/* Fills the hash table with every token of 3 bytes or more. Inserting in
- * rank order would write all over a table of several MB, a cache miss per
- * token, which was most of the loading time; so the tokens are first
- * bucket-sorted by home slot (a counting sort over runs of 64 slots) and
- * inserted in table order. Returns BPE_NONE, or the rank of a duplicate. */
-static uint32_t build_table(bpe_ranks *r)
-{
-    const uint32_t shift = 6, buckets = (r->nslots >> shift) + 1;
+    const uint32_t shift = 6, buckets = (t->nslots >> shift) + 1, count = hi - lo;
     uint32_t *start = mg_xcalloc(buckets + 1, sizeof *start);
-    uint32_t *home = mg_xmalloc(r->n * sizeof *home), *order = mg_xmalloc(r->n * sizeof *order);
+    uint32_t *home = mg_xmalloc((count ? count : 1) * sizeof *home);
+    uint32_t *order = mg_xmalloc((count ? count : 1) * sizeof *order);
     uint64_t head;
-    for (uint32_t rank = 0; rank < r->n; rank++) {
-        int in_table = r->off[rank + 1] - r->off[rank] > 2;
-        home[rank] = in_table ? token_home(r, rank, &head) >> shift : UINT32_MAX;
-        if (in_table) start[home[rank] + 1]++;
+    for (uint32_t k = 0; k < count; k++) {
+        int in_table = r->off[lo + k + 1] - r->off[lo + k] > 2;
+        home[k] = in_table ? home_slot(token_hash(r, lo + k, &head), t->nslots) : UINT32_MAX;
+        if (in_table) start[(home[k] >> shift) + 1]++;
     }
     for (uint32_t b = 0; b < buckets; b++)
         start[b + 1] += start[b];
     uint32_t total = start[buckets];
-    for (uint32_t rank = 0; rank < r->n; rank++)
-        if (home[rank] != UINT32_MAX) order[start[home[rank]]++] = rank;
+    for (uint32_t k = 0; k < count; k++)
+        if (home[k] != UINT32_MAX) order[start[home[k] >> shift]++] = k;
     uint32_t dup = BPE_NONE;
-    for (uint32_t k = 0; k < total && dup == BPE_NONE; k++) {
-        uint32_t other = table_insert(r, order[k]);
-        if (other != BPE_NONE) dup = other > order[k] ? other : order[k];
+    for (uint32_t j = 0; j < total && dup == BPE_NONE; j++) {
+        uint32_t k = order[j], rank = lo + k, i = home[k], probe = 0;
+        const uint8_t *p = r->bytes + r->off[rank];
+        size_t n = r->off[rank + 1] - r->off[rank];
+        uint64_t h = head_of(p, n);
+        while (slots[i].rank != BPE_NONE) {
+            if (slot_matches(r, &slots[i], p, n, h)) {
+                dup = slots[i].rank > rank ? slots[i].rank : rank;
+                break;
+            }
+            if (++i == t->nslots) i = 0;
+            probe++;
+        }
+        if (dup != BPE_NONE) break;
+        slots[i] = (bpe_slot){.head = h, .rank = rank, .len = (uint32_t)n};
+        if (probe > t->max_probe) t->max_probe = probe;
     }
     free(start);
     free(home);
     free(order);
+    return dup;
+}
+
+/* A table for `count` tokens, at most 60% full. */
+static bpe_slot *new_table(bpe_table *t, uint32_t count)
+{
+    t->nslots = count + count * 2 / 3 + 1;
+    t->max_probe = 0;
+    bpe_slot *slots = mg_xmalloc(t->nslots * sizeof *slots);
+    for (uint32_t i = 0; i < t->nslots; i++)
+        slots[i] = (bpe_slot){.rank = BPE_NONE};
+    t->slots = slots;
+    return slots;
+}
+
+/* Builds the hot and cold tables and the filter of parsed ranks. Returns
+ * BPE_NONE, or the rank of a duplicate token. */
+static uint32_t build_tables(bpe_ranks *r)
+{
+    uint32_t split = r->n < BPE_HOT_RANKS ? r->n : BPE_HOT_RANKS;
+    bpe_slot *hot = new_table(&r->hot, split), *cold = new_table(&r->cold, r->n - split);
+    uint32_t dup = build_table(r, hot, &r->hot, 0, split);
+    if (dup == BPE_NONE) dup = build_table(r, cold, &r->cold, split, r->n);
+    uint64_t *filter = mg_xcalloc(BPE_FILTER_BITS / 64, sizeof *filter);
+    r->filter = filter;
+    uint64_t head;
+    for (uint32_t rank = split; rank < r->n && dup == BPE_NONE; rank++) {
+        if (r->off[rank + 1] - r->off[rank] <= 2) continue;
+        uint64_t hash = token_hash(r, rank, &head);
+        const uint8_t *p = r->bytes + r->off[rank];
+        size_t n = r->off[rank + 1] - r->off[rank];
+        if (table_find(r, &r->hot, p, n, head, hash) != BPE_NONE) dup = rank;
+        uint32_t bit = (uint32_t)hash & (BPE_FILTER_BITS - 1);
+        filter[bit >> 6] |= 1ull << (bit & 63);
+    }
     return dup;
 }
 
@@ -237,22 +318,39 @@ static long base64_decode(const int8_t t[256], const char *s, size_t n, uint8_t 
     return (long)o;
 }
 
+const uint8_t *bpe_token(const bpe_ranks *r, uint32_t rank, size_t *len)
+{
+    bpe_need(r, &r->off[rank], 2 * sizeof *r->off);
+    uint32_t from = r->off[rank], to = r->off[rank + 1];
+    if (from > to || to > r->nbytes) return NULL;
+    *len = to - from;
+    bpe_need(r, r->bytes + from, to - from);
+    return r->bytes + from;
+}
+
 void bpe_ranks_free(bpe_ranks *r)
 {
-    free(r->bytes);
-    free(r->off);
-    free(r->slots);
-    free(r->pair_rank);
+    if (r->lazy) {
+        bpe_lazy_free(r->lazy);
+    } else {
+        /* Heap memory the parser allocated; const only to the lookups. */
+        free((void *)r->bytes);
+        free((void *)r->off);
+        free((void *)r->hot.slots);
+        free((void *)r->cold.slots);
+        free((void *)r->filter);
+        free((void *)r->pair_rank);
+    }
     memset(r, 0, sizeof *r);
 }
 
 /* Tokens of one or two bytes live in direct tables, not the hash table:
  * they are the first lookups of every merge. 0 if already there. */
-static int short_insert(bpe_ranks *r, uint32_t rank)
+static int short_insert(bpe_ranks *r, uint32_t *pair_rank, uint32_t rank)
 {
     const uint8_t *p = r->bytes + r->off[rank];
-    uint32_t *at = r->off[rank + 1] - r->off[rank] == 1 ? &r->byte_rank[p[0]]
-                                                        : &r->pair_rank[p[0] | p[1] << 8];
+    uint32_t *at =
+        r->off[rank + 1] - r->off[rank] == 1 ? &r->byte_rank[p[0]] : &pair_rank[p[0] | p[1] << 8];
     if (*at != BPE_NONE) return 0;
     *at = rank;
     return 1;
@@ -275,16 +373,15 @@ mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t e
     if (lines == 0 || lines >= UINT32_MAX / 2) return parse_fail(r, err, 0, "no tokens");
     for (int b = 0; b < 256; b++)
         r->byte_rank[b] = BPE_NONE;
-    r->pair_rank = mg_xmalloc(65536 * sizeof *r->pair_rank);
+    uint32_t *pair_rank = mg_xmalloc(65536 * sizeof *pair_rank);
+    r->pair_rank = pair_rank;
     for (int i = 0; i < 65536; i++)
-        r->pair_rank[i] = BPE_NONE;
+        pair_rank[i] = BPE_NONE;
     /* Decoded tokens are shorter than their lines, so len bounds the arena. */
-    r->bytes = mg_xmalloc(len + 8);
-    r->off = mg_xmalloc((lines + 1) * sizeof *r->off);
-    r->nslots = (uint32_t)(lines + lines * 2 / 3 + 1); /* at most 60% full */
-    r->slots = mg_xmalloc(r->nslots * sizeof *r->slots);
-    for (uint32_t i = 0; i < r->nslots; i++)
-        r->slots[i].rank = BPE_NONE;
+    uint8_t *bytes = mg_xmalloc(len + 8);
+    uint32_t *off = mg_xmalloc((lines + 1) * sizeof *off);
+    r->bytes = bytes;
+    r->off = off;
 
     int8_t b64[256];
     base64_table(b64);
@@ -302,8 +399,8 @@ mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t e
         }
         if (at == end || *at != ' ')
             return parse_fail(r, err, n + 1, "no space between token and rank");
-        r->off[n] = (uint32_t)used;
-        long tok_len = base64_decode(b64, line, (size_t)(at - line), r->bytes + used);
+        off[n] = (uint32_t)used;
+        long tok_len = base64_decode(b64, line, (size_t)(at - line), bytes + used);
         if (tok_len <= 0) return parse_fail(r, err, n + 1, "the token is not base64");
         const char *digits = ++at;
         uint64_t rank = 0;
@@ -314,15 +411,18 @@ mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t e
         at++; /* the newline */
         if (rank != n) return parse_fail(r, err, n + 1, "ranks are not consecutive from 0");
         used += (size_t)tok_len;
-        r->off[n + 1] = (uint32_t)used;
+        off[n + 1] = (uint32_t)used;
         if ((uint32_t)tok_len > r->max_len) r->max_len = (uint32_t)tok_len;
-        if (tok_len <= 2 && !short_insert(r, n))
+        if (tok_len <= 2 && !short_insert(r, pair_rank, n))
             return parse_fail(r, err, n + 1, "duplicate token");
         n++;
     }
     r->n = n;
-    r->bytes = mg_xrealloc(r->bytes, used + 8); /* the arena was sized by the file */
-    uint32_t dup = build_table(r);
+    r->nbytes = used;
+    bytes = mg_xrealloc(bytes, used + 8); /* the arena was sized by the file */
+    memset(bytes + used, 0, 8);           /* written to the cache as they are */
+    r->bytes = bytes;
+    uint32_t dup = build_tables(r);
     if (dup != BPE_NONE) return parse_fail(r, err, dup + 1, "duplicate token");
     if (expected && n != expected) {
         char what[96];
@@ -332,6 +432,35 @@ mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t e
     for (int b = 0; b < 256; b++)
         if (r->byte_rank[b] == BPE_NONE)
             return parse_fail(r, err, n, "not every single byte is a token");
+    return MG_OK;
+}
+
+/* The tokens the check looks up: spread over the hot ranks, whose pages
+ * any use touches anyway, plus the last token (one page of each array). */
+#define CHECK_SAMPLES 32
+
+mg_status bpe_ranks_check(const bpe_ranks *r, mg_error *err)
+{
+    bpe_need(r, &r->off[0], sizeof *r->off);
+    bpe_need(r, &r->off[r->n], sizeof *r->off);
+    if (r->n < 256 || r->off[0] != 0 || r->off[r->n] != r->nbytes || r->nbytes > UINT32_MAX ||
+        r->max_len == 0 || r->max_len > 4096)
+        return mg_err_set(err, MG_ERR_CORRUPT, "the token arena does not add up");
+    if (!r->hot.nslots || r->hot.max_probe >= r->hot.nslots || !r->cold.nslots ||
+        r->cold.max_probe >= r->cold.nslots)
+        return mg_err_set(err, MG_ERR_CORRUPT, "the hash tables' bounds are wrong");
+    for (int b = 0; b < 256; b++)
+        if (r->byte_rank[b] >= r->n)
+            return mg_err_set(err, MG_ERR_CORRUPT, "byte %d has no token", b);
+    uint32_t hot = r->n < BPE_HOT_RANKS ? r->n : BPE_HOT_RANKS;
+    for (uint32_t k = 0; k <= CHECK_SAMPLES; k++) {
+        uint32_t rank =
+            k < CHECK_SAMPLES ? (uint32_t)((uint64_t)k * hot / CHECK_SAMPLES) : r->n - 1;
+        size_t len;
+        const uint8_t *token = bpe_token(r, rank, &len);
+        if (!token || !len || len > r->max_len || bpe_rank_of(r, token, len) != rank)
+            return mg_err_set(err, MG_ERR_CORRUPT, "token %u is not found at its rank", rank);
+    }
     return MG_OK;
 }
 
@@ -498,7 +627,7 @@ size_t bpe_encode_piece(const bpe_ranks *r, bpe_scratch *s, const uint8_t *p, si
         return bpe_merge_small(r, p, n, out);
     }
     uint64_t head = head_of(p, n), hash = hash_of(p, n, head);
-    uint32_t whole = table_find(r, p, n, head, hash);
+    uint32_t whole = rank_find(r, p, n, head, hash);
     if (whole != BPE_NONE) {
         out[0] = whole;
         return 1;

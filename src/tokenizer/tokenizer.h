@@ -22,6 +22,7 @@
 #ifndef MG_TOKENIZER_TOKENIZER_H
 #define MG_TOKENIZER_TOKENIZER_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,25 +34,78 @@
 /* ------------------------------------------------------------------ ranks */
 
 /* One hash table slot: a token's length and first 8 bytes (little-endian,
- * zero-padded), so most lookups are settled by the slot alone. */
+ * zero-padded), so most lookups are settled by the slot alone. The layout
+ * is also the on-disk one of the rank cache (rank_cache.c). */
 typedef struct bpe_slot {
     uint64_t head;
     uint32_t rank; /* BPE_NONE: empty */
     uint32_t len;
 } bpe_slot;
 
+/* An open-addressing table; no lookup probes more than max_probe + 1 slots
+ * (recorded when it is built, so a damaged cache cannot loop forever). */
+typedef struct bpe_table {
+    const bpe_slot *slots;
+    uint32_t nslots;
+    uint32_t max_probe;
+} bpe_table;
+
+/* Tokens below this rank (the earliest merges: common words, code, white
+ * space) go to the small "hot" table; the rest to the "cold" one, in front
+ * of which sits a one-bit-per-bucket filter. See bpe.c for why. */
+#define BPE_HOT_RANKS   32768
+#define BPE_FILTER_BITS (1u << 21)
+
+/* A rank cache read page by page on first use (rank_cache.c): an anonymous
+ * reservation the size of the file, where page k holds the file's page k
+ * once `loaded` says so. Untouched pages cost no memory. */
+typedef struct bpe_lazy {
+    uint8_t *base;
+    size_t size;
+    int fd;
+    uint64_t *loaded; /* one bit per 4 KB page */
+    uint32_t pages_loaded;
+    int io_error; /* a read failed: that page reads as zeros (no token) */
+} bpe_lazy;
+
+#define BPE_PAGE_SHIFT 12
+
+/* Reads the pages first..last that are not loaded yet. */
+void bpe_lazy_fault(bpe_lazy *z, size_t first, size_t last);
+void bpe_lazy_free(bpe_lazy *z);
+
 /* Every token of an encoding, indexed both ways: by rank (decode) and by
- * bytes (encode). */
+ * bytes (encode). The arrays are either heap memory the parser filled, or
+ * views into a rank cache read on demand (lazy != NULL): then every read
+ * goes through bpe_need first, and the contents are untrusted: every read
+ * they steer is bounds-checked. */
 typedef struct bpe_ranks {
-    uint32_t n;       /* tokens; ranks are 0 .. n-1 */
-    uint8_t *bytes;   /* token r is bytes[off[r] .. off[r+1]) */
-    uint32_t *off;    /* n + 1 offsets */
-    bpe_slot *slots;  /* tokens of 3 bytes or more: open addressing */
-    uint32_t nslots;  /* about n / 0.6 */
-    uint32_t max_len; /* the longest token, in bytes */
+    uint32_t n;                /* tokens; ranks are 0 .. n-1 */
+    uint32_t max_len;          /* the longest token, in bytes */
+    uint64_t nbytes;           /* bytes of all tokens; the array has 8 more */
+    const uint8_t *bytes;      /* token r is bytes[off[r] .. off[r+1]) */
+    const uint32_t *off;       /* n + 1 offsets */
+    bpe_table hot, cold;       /* tokens of 3 bytes or more, by rank */
+    const uint64_t *filter;    /* BPE_FILTER_BITS: maybe a cold token */
+    const uint32_t *pair_rank; /* 65536: the rank of each 2-byte string, or BPE_NONE */
     uint32_t byte_rank[256];
-    uint32_t *pair_rank; /* 65536: the rank of each 2-byte string, or BPE_NONE */
+    bpe_lazy *lazy; /* the cache the arrays view, or NULL: heap memory */
 } bpe_ranks;
+
+/* Makes p[0..len), inside one of r's arrays, readable. */
+static inline void bpe_need(const bpe_ranks *r, const void *p, size_t len)
+{
+    bpe_lazy *z = r->lazy;
+    if (!z || !len) return;
+    size_t at = (size_t)((const uint8_t *)p - z->base);
+    size_t first = at >> BPE_PAGE_SHIFT, last = (at + len - 1) >> BPE_PAGE_SHIFT;
+    if (first == last && (z->loaded[first >> 6] >> (first & 63) & 1)) return;
+    bpe_lazy_fault(z, first, last);
+}
+
+/* Token `rank`'s bytes (rank < r->n), made readable; *len gets their
+ * number. NULL if the offsets are damaged (a cache file). */
+const uint8_t *bpe_token(const bpe_ranks *r, uint32_t rank, size_t *len);
 
 /* Parses the text of a rank file. `expected` is the number of tokens the
  * encoding has (0: any). On failure fills err (MG_ERR_CORRUPT, naming the
@@ -59,6 +113,11 @@ typedef struct bpe_ranks {
 mg_status bpe_ranks_parse(bpe_ranks *r, const char *data, size_t len, uint32_t expected,
                           mg_error *err);
 void bpe_ranks_free(bpe_ranks *r);
+
+/* Checks what lookups in r rely on, for tables read from a file: offsets
+ * in range, probe bounds below table sizes, and a sample of tokens that
+ * must be found at their own rank. MG_ERR_CORRUPT saying what is wrong. */
+mg_status bpe_ranks_check(const bpe_ranks *r, mg_error *err);
 
 /* The rank of the token whose bytes are p[0..n), or BPE_NONE. */
 uint32_t bpe_rank_of(const bpe_ranks *r, const uint8_t *p, size_t n);
@@ -145,9 +204,17 @@ struct mg_tokenizer {
     int exact;        /* ranks loaded: counts are exact */
     char status[768]; /* why not exact; "" when exact */
     bpe_ranks ranks;
+    int from_cache;                  /* the ranks are read from a rank cache */
+    char cache_path[PATH_MAX + 128]; /* the cache used, or written (or tried) */
+    char cache_note[768];            /* not from the cache: what happened to it */
     pretok *pt;
     bpe_scratch scratch;
 };
+
+/* 1 if the rank file of `encoding` is in one of the places
+ * mg_tokenizer_open looks (checked with stat, nothing read); else 0 and
+ * `why` gets the line mg_tokenizer_status would give. */
+int tokenizer_probe(const char *encoding, char *why, size_t size);
 
 /* Opens `encoding` with its rank file looked up in `dir` only (NULL: the
  * usual places, see mg_tokenizer_open). For tests. */

@@ -166,6 +166,54 @@ class AcceptanceTest(MockTestCase):
         self.assertFalse(body["has_more"])
 
 
+class ModelsTest(MockTestCase):
+    """GET /v1/models: paging with limit, after_id and before_id, and the
+    same header checks as /v1/messages."""
+
+    def models(self, query="", **kwargs):
+        return self.http("GET", f"/v1/models{query}", **kwargs)
+
+    def test_pages(self):
+        self.mock.models = [f"claude-m{i:02d}" for i in range(25)]
+        first = self.assertOk(self.models())
+        self.assertEqual(len(first["data"]), 20)  # the API's default limit
+        self.assertTrue(first["has_more"])
+        self.assertEqual((first["first_id"], first["last_id"]), ("claude-m00", "claude-m19"))
+        for m in first["data"]:
+            self.assertEqual(set(m), {"type", "id", "display_name", "created_at"})
+            self.assertEqual(m["type"], "model")
+        rest = self.assertOk(self.models("?limit=1000&after_id=claude-m19"))
+        self.assertEqual([m["id"] for m in rest["data"]],
+                         [f"claude-m{i}" for i in range(20, 25)])
+        self.assertFalse(rest["has_more"])
+        small = self.assertOk(self.models("?limit=2&after_id=claude-m02"))
+        self.assertEqual([m["id"] for m in small["data"]], ["claude-m03", "claude-m04"])
+        self.assertTrue(small["has_more"])
+        back = self.assertOk(self.models("?limit=2&before_id=claude-m02"))
+        self.assertEqual([m["id"] for m in back["data"]], ["claude-m00", "claude-m01"])
+        self.assertFalse(back["has_more"])
+        self.assertEqual(self.mock.requests[1]["query"], "limit=1000&after_id=claude-m19")
+
+    def test_bad_queries(self):
+        for query, status, fragment in [
+            ("?limit=0", 400, "limit"),
+            ("?limit=1001", 400, "limit"),
+            ("?limit=ten", 400, "limit"),
+            ("?limit=1&limit=2", 400, "more than once"),
+            ("?after_id=a&before_id=b", 400, "cannot be used together"),
+            ("?after_id=claude-nope", 404, "claude-nope"),
+            ("?page=2", 400, "page"),
+        ]:
+            with self.subTest(query=query):
+                self.assertError(self.models(query), status, fragment)
+
+    def test_headers(self):
+        self.assertError(self.models(key=None), 401, "x-api-key", type_="authentication_error")
+        self.assertError(self.models(key="nope"), 401, type_="authentication_error")
+        self.assertError(self.models(version=None), 400, "anthropic-version")
+        self.assertEqual(len(self.mock.invalid_requests()), 3)
+
+
 class HeaderTest(MockTestCase):
     def test_missing_key(self):
         err = self.assertError(self.messages(conversation(), key=None), 401,

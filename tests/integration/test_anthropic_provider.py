@@ -237,5 +237,69 @@ class ThinkingTest(AnthropicCase):
         self.assertEqual(json.loads(rows[0][0])[0]["thinking"], "The user wants tea remembered.")
 
 
+class ModelsTest(AnthropicCase):
+    """`memgpt models --provider anthropic`: GET /v1/models, every page."""
+
+    def listing(self):
+        return [r for r in self.mock.requests if r["path"] == "/v1/models"]
+
+    def test_every_page_is_listed(self):
+        self.mock.models = [f"claude-m{i:04d}" for i in range(2345)]
+        self.mock.models.append("claude-evil\x1b[2J")
+        proc = self.run_memgpt("models", "--provider", "anthropic", check=0)
+        lines = proc.stdout.splitlines()
+        self.assertEqual(len(lines), 2346 + len(self.mock.context_windows))
+        self.assertEqual(len(set(lines)), len(lines))
+        self.assertIn("claude-m0000", lines)
+        self.assertIn("claude-m2344", lines)
+        self.assertIn("claude-evil?[2J", lines)  # no escape reaches the terminal
+        self.assertNotIn("\x1b", proc.stdout)
+        reqs = self.listing()
+        self.assertEqual(len(reqs), 3)  # 1000 per page
+        ids = sorted(set(self.mock.models) | set(self.mock.context_windows))
+        self.assertEqual(reqs[0]["query"], "limit=1000")
+        self.assertEqual(reqs[1]["query"], f"limit=1000&after_id={ids[999]}")
+        self.assertEqual(reqs[2]["query"], f"limit=1000&after_id={ids[1999]}")
+        for r in reqs:
+            self.assertEqual(r["method"], "GET")
+            self.assertEqual(r["headers"]["x-api-key"], "test-key")
+            self.assertEqual(r["headers"]["anthropic-version"], "2023-06-01")
+            self.assertNotIn("authorization", r["headers"])
+        self.assert_all_requests_valid()
+
+    def test_json_keeps_the_api_fields(self):
+        listed = json.loads(self.run_memgpt("models", "--provider", "anthropic", "--json",
+                                            check=0).stdout)
+        self.assertIn("claude-sonnet-4-5", [m["id"] for m in listed])
+        for m in listed:
+            self.assertEqual(set(m), {"type", "id", "display_name", "created_at"})
+
+    def test_refused_and_malformed_listings(self):
+        proc = self.run_memgpt("models", "--provider", "anthropic", check=1,
+                               env={"ANTHROPIC_API_KEY": "wrong"})
+        self.assert_clean_failure(proc, "ANTHROPIC_API_KEY", "401")
+        for body, says in [
+            ({"data": "x", "has_more": False}, "no data list"),
+            ({"data": [{"id": "claude-a"}], "has_more": True}, "no last_id"),
+            ({"data": [{"id": "claude-a"}]}, "no has_more"),
+        ]:
+            with self.subTest(body=body):
+                self.mock.push({"body": body}, endpoint="models")
+                proc = self.run_memgpt("models", "--provider", "anthropic", check=1)
+                self.assert_clean_failure(proc, "/v1/models", says)
+        # A server that pages in a circle is stopped, not followed forever.
+        self.mock.models.append("claude-a")
+        loop = {"data": [{"id": "claude-a"}], "has_more": True, "first_id": "claude-a",
+                "last_id": "claude-a"}
+        self.mock.push({"body": loop}, endpoint="models")
+        self.mock.push({"body": loop}, endpoint="models")
+        proc = self.run_memgpt("models", "--provider", "anthropic", check=1)
+        self.assert_clean_failure(proc, "same last_id twice")
+        # Retried like chat: a 529 and then the list.
+        self.mock.push({"status": 529}, endpoint="models")
+        proc = self.run_memgpt("models", "--provider", "anthropic", check=0)
+        self.assertIn("claude-sonnet-4-5", proc.stdout.splitlines())
+
+
 if __name__ == "__main__":
     main()

@@ -4,7 +4,9 @@
 extension-less files, loading twice, files that cannot be read, the summary
 line and the terminal progress bar, pdftotext missing, re-embedding with a
 second embedder (the mock's embeddings endpoint), resuming a failed
-re-embedding, and the validation of `agents set`.
+re-embedding, batched embedding requests (counts, retries inside a batch, a
+malformed answer storing nothing of its batch), and the validation of
+`agents set`.
 """
 
 import json
@@ -327,6 +329,10 @@ class ReembedTest(LoadCase):
     def embed_requests(self):
         return [r for r in self.mock.requests if r["path"] == self.path]
 
+    def embedded_texts(self):
+        """Every input of every embeddings request, in order."""
+        return [t for r in self.embed_requests() for t in r["body"]["input"]]
+
     def test_reembed_with_a_new_embedder(self):
         self.assertEqual(self.embed_requests(), [])  # loaded offline
         proc = self.run_memgpt("agents", "set", "a", "--embedder", self.spec, check=0)
@@ -338,8 +344,11 @@ class ReembedTest(LoadCase):
         self.assertEqual(before[0]["similarity"], 0)
 
         proc = self.run_memgpt("archival", "reembed", "--agent", "a", check=0)
-        n = len(self.embed_requests())
-        self.assertEqual(n, self.loaded + 1)  # + the query embedding of the search above
+        # One batched request (the default batch is 64) + the query embedding
+        # of the search above, and every passage embedded exactly once.
+        self.assertLess(self.loaded, 64)
+        self.assertEqual(len(self.embed_requests()), 2)
+        self.assertEqual(len(self.embedded_texts()), self.loaded + 1)
         self.assertRegex(proc.stdout, rf"^re-embedded {self.loaded} of {self.loaded} passages "
                                       rf"with {re.escape(self.spec)}, 0 already current, in ")
         self.assertTrue(all(r[4] == self.spec for r in self.passages()))
@@ -357,10 +366,9 @@ class ReembedTest(LoadCase):
 
     def test_reembed_resumes_after_a_failure(self):
         self.run_memgpt("agents", "set", "a", "--embedder", self.spec, check=0)
-        ok = 3
-        for _ in range(ok):
-            self.mock.push({}, endpoint="embeddings")
-        self.mock.push({"status": 400}, endpoint="embeddings")
+        self.assertGreater(self.loaded, 2)
+        self.mock.push({}, endpoint="embeddings")  # the first batch of 2
+        self.mock.push({"status": 400}, endpoint="embeddings")  # the second: not retried
         proc = self.run_memgpt("archival", "reembed", "--agent", "a", "--batch", "2", check=1)
         self.assertRegex(proc.stdout, rf"^re-embedded 2 of {self.loaded} passages")
         self.assertTrue(proc.stderr.startswith("memgpt: "), proc.stderr)
@@ -369,15 +377,15 @@ class ReembedTest(LoadCase):
         self.assertRegex(proc.stdout, rf"^re-embedded {self.loaded - 2} of {self.loaded - 2} "
                                       "passages .*, 2 already current")
         self.assertTrue(all(r[4] == self.spec for r in self.passages()))
-        # Each passage's embedding was stored once: 2 + the rest, plus the 2
-        # requests of the failed batch (one ok, one refused).
-        self.assertEqual(len(self.embed_requests()), self.loaded + 2)
+        # One request per batch of 2: the stored batch, the refused one, then
+        # the rest; only the refused batch was embedded twice.
+        self.assertEqual(len(self.embed_requests()), 2 + (self.loaded - 2 + 1) // 2)
+        self.assertEqual(len(self.embedded_texts()), self.loaded + 2)
 
 
     def test_load_stops_when_the_embedder_fails_and_resumes(self):
         self.run_memgpt("agents", "create", "b", "--embedder", self.spec, check=0)
-        for _ in range(3):
-            self.mock.push({}, endpoint="embeddings")
+        self.mock.push({}, endpoint="embeddings")  # the first batch of 2
         self.mock.push({"status": 400}, endpoint="embeddings")
         args = ("archival", "load", "--agent", "b", "--batch", "2", self.docs)
         proc = self.run_memgpt(*args, check=1)
@@ -386,8 +394,124 @@ class ReembedTest(LoadCase):
         self.assertIn("embedding passages", proc.stderr)
         again = self.summary(self.run_memgpt(*args, check=0))
         self.assertEqual((again["added"], again["skipped"]), (self.loaded - 2, 2))
-        # The rerun embedded only what was missing: 4 requests, then the rest.
-        self.assertEqual(len(self.embed_requests()), self.loaded + 2)
+        # The rerun embedded only what was missing: 2 requests, then the rest.
+        self.assertEqual(len(self.embed_requests()), 2 + (self.loaded - 2 + 1) // 2)
+        self.assertEqual(len(self.embedded_texts()), self.loaded + 2)
+
+
+class BatchedEmbeddingTest(LoadCase):
+    """Loading with a network embedder sends passages in batched requests
+    ("input" as an array), retries a batch like a chat request, and stores
+    nothing of a batch whose answer is malformed."""
+
+    PASSAGES = 23
+
+    def setUp(self):
+        super().setUp()
+        if SECOND_EMBEDDER is None:
+            self.skipTest(f"no embeddings endpoint in the {PROVIDER} mock")
+        self.spec, self.path = SECOND_EMBEDDER
+        # One passage per JSON line: exactly PASSAGES of them, all different.
+        write(f"{self.docs}/facts.jsonl", "".join(
+            json.dumps({"text": f"Fact number {i}: the {WORDS[i % len(WORDS)]} is "
+                                f"{WORDS[(3 * i) % len(WORDS)]}."}) + "\n"
+            for i in range(self.PASSAGES)))
+
+    def embed_requests(self):
+        return [r for r in self.mock.requests if r["path"] == self.path]
+
+    def load_into(self, agent, *args, check=0):
+        self.run_memgpt("agents", "create", agent, "--embedder", self.spec, check=0)
+        return self.run_memgpt("archival", "load", "--agent", agent, *args, self.docs,
+                               check=check, timeout=120)
+
+    def stored(self, agent):
+        """(passages, passages with the network embedder) of one agent."""
+        con = sqlite3.connect(os.path.join(self.home, "memgpt.db"))
+        try:
+            return con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE embedder = ?) FROM passages "
+                "WHERE agent_id = (SELECT id FROM agents WHERE name = ?)",
+                (self.spec, agent)).fetchone()
+        finally:
+            con.close()
+
+    def answer(self, rows):
+        """A 200 body in this provider's embeddings shape holding `rows`."""
+        if PROVIDER == "ollama":
+            return {"model": self.spec.split("/", 1)[1], "embeddings": rows}
+        return {"object": "list", "model": self.spec.split("/", 1)[1],
+                "data": [{"object": "embedding", "index": i, "embedding": row}
+                         for i, row in enumerate(rows)],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+
+    def test_requests_are_batched(self):
+        proc = self.load_into("b")
+        self.assertEqual(self.summary(proc)["added"], self.PASSAGES)
+        # The default load batch (256) holds every passage: one request.
+        reqs = self.embed_requests()
+        self.assertEqual(len(reqs), 1)
+        self.assertEqual(len(reqs[0]["body"]["input"]), self.PASSAGES)
+        self.assertEqual(self.stored("b"), (self.PASSAGES, self.PASSAGES))
+
+        # A load batch of 5: one request per 5 passages, in order, each text once.
+        self.mock.reset()
+        self.summary(self.load_into("c", "--batch", "5"))
+        reqs = self.embed_requests()
+        self.assertEqual([len(r["body"]["input"]) for r in reqs], [5, 5, 5, 5, 3])
+        texts = [t for r in reqs for t in r["body"]["input"]]
+        self.assertEqual(len(set(texts)), self.PASSAGES)
+        self.assertTrue(all(t.startswith("Fact number ") for t in texts))
+        self.assertEqual(self.stored("c"), (self.PASSAGES, self.PASSAGES))
+        self.assert_all_requests_valid()
+
+        # Re-embedding is batched the same way (--batch 10: 10, 10, 3).
+        self.mock.reset()
+        self.run_memgpt("agents", "set", "c", "--embedder", "offline", check=0)
+        self.run_memgpt("archival", "reembed", "--agent", "c", check=0)
+        self.run_memgpt("agents", "set", "c", "--embedder", self.spec, check=0)
+        self.run_memgpt("archival", "reembed", "--agent", "c", "--batch", "10", check=0)
+        self.assertEqual([len(r["body"]["input"]) for r in self.embed_requests()], [10, 10, 3])
+        self.assert_all_requests_valid()
+
+    def test_a_batch_is_retried_on_429_and_500(self):
+        self.mock.push({"status": 429, "headers": {"Retry-After": "0"}}, endpoint="embeddings")
+        self.mock.push({"status": 500}, endpoint="embeddings")
+        proc = self.load_into("b", "--batch", "10")
+        self.assertEqual(self.summary(proc)["added"], self.PASSAGES)
+        statuses = [r["status"] for r in self.embed_requests()]
+        # The first batch three times (429, 500, 200), then one request each.
+        self.assertEqual(statuses, [429, 500, 200, 200, 200])
+        first = [r["body"]["input"] for r in self.embed_requests()[:3]]
+        self.assertTrue(first[0] == first[1] == first[2], "a retry must resend the same batch")
+        self.assertEqual(self.stored("b"), (self.PASSAGES, self.PASSAGES))
+
+    def test_a_malformed_answer_stores_nothing_of_its_batch(self):
+        good = [0.5, 0.25, 0.125]
+        cases = [
+            ("too few rows", [good] * 4, "4 embeddings for 5 inputs"),
+            ("too many rows", [good] * 6, "6 embeddings for 5 inputs"),
+            ("rows of two sizes", [good] * 4 + [good + [1.0]], "has 4 dimensions"),
+            ("a string in a row", [good] * 4 + [[0.5, "x", 0.1]], "not a finite number"),
+            ("an empty row", [good] * 2 + [[]] + [good] * 2, "not a list of 1 to"),
+        ]
+        if PROVIDER == "openai":
+            dup = self.answer([good] * 5)
+            dup["data"][4]["index"] = 3
+            cases.append(("a repeated index", dup, "repeats an index"))
+        for i, (what, rows, says) in enumerate(cases):
+            with self.subTest(what):
+                agent = f"m{i}"
+                self.mock.push({}, endpoint="embeddings")  # the first batch of 5 is fine
+                body = rows if isinstance(rows, dict) else self.answer(rows)
+                self.mock.push({"body": body}, endpoint="embeddings")
+                proc = self.load_into(agent, "--batch", "5", check=1)
+                self.assertEqual(len(proc.stderr.splitlines()), 1, proc.stderr)
+                self.assertIn("embedding passages", proc.stderr)
+                self.assertIn(says, proc.stderr)
+                # Exactly the first batch was stored; nothing of the second.
+                self.assertEqual(self.summary(proc)["added"], 5)
+                self.assertEqual(self.stored(agent), (5, 5))
 
 
 class AgentsSetTest(MemgptTestCase):

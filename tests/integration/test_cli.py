@@ -381,6 +381,62 @@ class RecallTest(CliTestCase):
         none = self.json_of("recall", "search", "--agent", "r", "--json", "durian")
         self.assertEqual((none["total"], none["results"]), (0, []))
 
+    def test_search_all(self):
+        # The mock's monologue ("User said something; replying.") and the
+        # send_message results ("Sent.") are found only with --all.
+        default = self.json_of("recall", "search", "--agent", "r", "--json", "replying")
+        self.assertEqual((default["total"], default["results"]), (0, []))
+        found = self.json_of("recall", "search", "--agent", "r", "--json", "--all", "replying")
+        self.assertEqual(found["total"], 4)
+        for r in found["results"]:
+            self.assertEqual(set(r), {"id", "time", "role", "kind", "text", "inner", "score"})
+            self.assertEqual(r["role"], "assistant")
+            self.assertTrue(r["text"].startswith("You said: "), r)
+            self.assertEqual(r["inner"], "User said something; replying.")
+        results = self.json_of("recall", "search", "--agent", "r", "--json", "--all", "sent")
+        self.assertEqual(results["total"], 4)
+        self.assertTrue(all((r["role"], r["text"], r["inner"]) == ("tool", "", "send_message: Sent.")
+                            for r in results["results"]), results)
+        self.assertEqual(self.json_of("recall", "search", "--agent", "r", "--json", "sent")["total"],
+                         0)
+        # Words said are found the same way, now with the inner text beside them.
+        apple = self.json_of("recall", "search", "--agent", "r", "--json", "--all", "apple")
+        self.assertEqual(apple["total"], 4)
+        # Dates combine with it, with and without words.
+        dated = self.json_of("recall", "search", "--agent", "r", "--json", "--all", "--from",
+                             "2024-06-02", "--to", "2024-06-02", "replying")
+        self.assertEqual(dated["total"], 1)
+        self.assertTrue(dated["results"][0]["time"].startswith("2024-06-02"))
+        day = self.json_of("recall", "search", "--agent", "r", "--json", "--all", "--from",
+                           "2024-06-02", "--to", "2024-06-02")
+        self.assertEqual([r["role"] for r in day["results"]], ["user", "assistant", "tool"])
+        # Paging is stable.
+        pages = [self.json_of("recall", "search", "--agent", "r", "--json", "--all",
+                              "--limit", "3", "--page", str(p), "replying")["results"]
+                 for p in (0, 1)]
+        self.assertEqual(sorted(r["id"] for page in pages for r in page),
+                         sorted(r["id"] for r in found["results"]))
+        text = self.run_memgpt("recall", "search", "--agent", "r", "--all", "replying",
+                               check=0).stdout
+        self.assertIn("assistant: You said: apple pie on the first", text)
+        self.assertIn("(assistant) User said something; replying.", text)
+        for query in ('"replying', "replying*", "inner_text:replying", "{inner_text}: replying",
+                      "NEAR(replying said)", "replying AND NOT"):
+            with self.subTest(query=query):
+                proc = self.run_memgpt("recall", "search", "--agent", "r", "--json", "--all",
+                                       query)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertGreaterEqual(json.loads(proc.stdout)["total"], 4)
+                proc = self.run_memgpt("recall", "search", "--agent", "r", "--json", query)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertFalse(any("replying" in r["text"]
+                                     for r in json.loads(proc.stdout)["results"]))
+        self.assert_error(self.run_memgpt("recall", "list", "--agent", "r", "--all"), 2, "--all")
+        self.assert_error(self.run_memgpt("archival", "search", "--agent", "r", "--all", "x"),
+                          2, "--all")
+        usage = self.run_memgpt("--help", check=0)
+        self.assertIn("--all", usage.stdout + usage.stderr)
+
     def test_search_with_fts_syntax(self):
         for query in ('"apple', "apple*", "(apple", "apple)", "apple OR", "NEAR(apple pie)",
                       "apple AND NOT", "text:apple", "^apple", "apple + -banana", "'apple'"):

@@ -15,8 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import MemgptTestCase, main, only_providers  # noqa: E402
+from harness import PROVIDER, MemgptTestCase, main, only_providers  # noqa: E402
 from openai_mock import count_prompt_tokens  # noqa: E402  (harness put it on the path)
+from openai_mock import formula_prompt_tokens  # noqa: E402
 
 AGENT = "fn"
 
@@ -269,6 +270,34 @@ class CoreMemoryTest(FunctionTestCase):
 
 
 class ConversationSearchTest(FunctionTestCase):
+    def test_include_all_searches_inner_monologue_and_function_traffic(self):
+        self.create_agent()
+        self.turn("remember this quietly",
+                  {"content": "Privately noting the word heliotrope.", "tool_calls": [call(
+                      "core_memory_append", {"label": "human", "content": "Likes marigolds",
+                                             "request_heartbeat": True}, "m1")]},
+                  say("Noted."))
+        events = self.turn(
+            "what did you think about?",
+            {"content": None, "tool_calls": [call(
+                "conversation_search", {"query": "heliotrope marigolds",
+                                        "request_heartbeat": True}, "s1")]},
+            {"content": None, "tool_calls": [call(
+                "conversation_search", {"query": "heliotrope marigolds", "include_all": True,
+                                        "request_heartbeat": True}, "s2")]},
+            say("I thought about heliotrope."))
+        self.assert_ok_result(events, "s1", "No results")
+        # Function traffic includes these searches' own calls.
+        found = self.assert_ok_result(events, "s2", "3 results",
+                                      "(inner monologue / function call) Privately noting the "
+                                      "word heliotrope.\ncore_memory_append(", "Likes marigolds")
+        self.assertNotIn("I thought about", found["message"])
+        # On the command line too.
+        cli = json.loads(self.run_memgpt("recall", "search", "--agent", AGENT, "--json", "--all",
+                                         "heliotrope", check=0).stdout)
+        self.assertGreaterEqual(cli["total"], 2)
+        self.assert_all_requests_valid()
+
     def test_search_finds_earlier_message_with_totals_and_pages(self):
         self.create_agent()
         for i in range(7):
@@ -486,7 +515,10 @@ class LoopTest(FunctionTestCase):
     def assert_usage_matches_requests(self, usage, bodies):
         self.assertEqual(usage["step_count"], len(bodies),
                          "step_count must count every LLM call of this send")
-        self.assertEqual(usage["prompt_tokens"], sum(count_prompt_tokens(b) for b in bodies))
+        # The OpenAI mock bills OpenAI models in real tokens; the other
+        # mocks bill by the formula, whatever the model is called.
+        count = count_prompt_tokens if PROVIDER == "openai" else formula_prompt_tokens
+        self.assertEqual(usage["prompt_tokens"], sum(count(b) for b in bodies))
         self.assertEqual(usage["total_tokens"],
                          usage["prompt_tokens"] + usage["completion_tokens"])
 
@@ -626,6 +658,10 @@ class BadModelInputTest(FunctionTestCase):
         self.fail_call("core_memory_append", {"label": 7, "content": "x"}, "label", "string")
         self.fail_call("conversation_search", {"query": "Zed", "page": "first"}, "page",
                        "integer")
+        self.fail_call("conversation_search", {"query": "Zed", "include_all": "maybe"},
+                       "include_all", "true or false")
+        self.fail_call("conversation_search", {"query": "Zed", "include_all": 1},
+                       "include_all", "true or false")
         self.fail_call("send_message", {"message": ["a", "b"]}, "message", "string")
         self.assertEqual(self.memory()["human"]["value"], "Name: Zed")
 

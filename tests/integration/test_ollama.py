@@ -258,9 +258,10 @@ class EmbeddingTest(OllamaCase):
         self.assertIn("Biscuit", results[0]["text"])
         embeds = [r for r in self.ollama.requests if r["path"] == "/api/embed"]
         self.assertEqual(len(embeds), 3)
+        # Inputs go as an array, even one (the batched form, see test_archival_load).
         self.assertEqual(embeds[0]["wire"], {"model": "nomic-embed-text",
-                                             "input": "The lighthouse keeper's cat is called "
-                                                      "Biscuit."})
+                                             "input": ["The lighthouse keeper's cat is called "
+                                                       "Biscuit."]})
         self.assert_ollama_valid()
 
     def test_embedding_errors(self):
@@ -353,6 +354,93 @@ class ErrorTest(OllamaCase):
         self.assertIn("ollama/MODEL", proc.stderr)
 
 
+class ContextWindowTest(OllamaCase):
+    """An ollama/ model we do not know gets the window the server states
+    (POST /api/show), asked once at create time and stored."""
+
+    def make(self, name, model, *extra, check=0, env=None):
+        return self.run_memgpt("agents", "create", name, "--model", model, "--idle-seconds",
+                               "off", *extra, check=check, env=env)
+
+    def window(self, name):
+        out = self.run_memgpt("agents", "show", name, "--json", check=0).stdout
+        return json.loads(out)["context_window"]
+
+    def shows(self):
+        return [r for r in self.ollama.requests if r["path"] == "/api/show"]
+
+    def test_window_from_the_server_is_stored(self):
+        self.ollama.set_window("llama3.2", 16384)
+        proc = self.make("a", "ollama/llama3.2")
+        self.assertEqual(proc.stderr, "")
+        self.assertEqual(self.window("a"), 16384)
+        self.assertEqual([r["wire"] for r in self.shows()], [{"model": "llama3.2"}])
+        self.send("hello", agent="a")
+        self.assertEqual(self.wire()[-1]["options"]["num_ctx"], 16384)
+        self.assertEqual(len(self.shows()), 1)  # not asked again on send
+        self.assert_ollama_valid()
+
+    def test_large_windows_are_capped(self):
+        self.make("a", "ollama/qwen3:8b")  # the mock states 131072
+        self.assertEqual(self.window("a"), 32768)
+
+    def test_known_models_and_explicit_windows_ask_nothing(self):
+        self.make("a", "ollama/gpt-4o-mini")  # in the table of known windows
+        self.assertEqual(self.window("a"), 128000)
+        self.make("b", "ollama/llama3.2", "--context-window", "9000")
+        self.assertEqual(self.window("b"), 9000)
+        self.assertEqual(self.shows(), [])
+
+    def test_changing_model_learns_the_new_window(self):
+        self.make("a", "ollama/gpt-4o-mini")
+        self.ollama.set_window("llama3.2", 16384)
+        self.run_memgpt("agents", "set", "a", "--model", "ollama/llama3.2")
+        self.assertEqual(self.window("a"), 16384)
+        self.assertEqual(len(self.shows()), 1)
+        # A window the server cannot state keeps the agent's, and says so.
+        self.ollama.push({"status": 500}, endpoint="show")
+        self.ollama.push({"status": 500}, endpoint="show")
+        proc = self.run_memgpt("agents", "set", "a", "--model", "ollama/mistral", check=0)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("could not learn the context window of ollama/mistral", proc.stderr)
+        self.assertIn("keeping the agent's window", proc.stderr)
+        self.assertEqual(self.window("a"), 16384)
+        # An explicit window asks nothing.
+        asked = len(self.shows())
+        self.run_memgpt("agents", "set", "a", "--model", "ollama/phi3", "--context-window",
+                        "9000")
+        self.assertEqual(self.window("a"), 9000)
+        self.assertEqual(len(self.shows()), asked)
+
+    def test_failures_keep_the_default_and_say_so(self):
+        cases = [
+            ({"status": 500}, "HTTP 500"),
+            ({"body": {"model_info": {}}}, "general.architecture"),
+            ({"body": {"model_info": {"general.architecture": "llama"}}},
+             "llama.context_length"),
+        ]
+        for i, (spec, says) in enumerate(cases):
+            with self.subTest(spec=spec):
+                for _ in range(2):  # asked at most twice
+                    self.ollama.push(spec, endpoint="show")
+                proc = self.make(f"a{i}", "ollama/llama3.2")
+                self.assertIn("note: could not learn the context window of ollama/llama3.2",
+                              proc.stderr)
+                self.assertIn(says, proc.stderr)
+                self.assertIn("8192", proc.stderr)
+                self.assertEqual(self.window(f"a{i}"), 8192)
+                self.ollama.reset()
+        proc = self.make("down", "ollama/llama3.2",
+                         env={"OLLAMA_HOST": f"127.0.0.1:{closed_port()}"})
+        self.assertIn("ollama serve", proc.stderr)
+        self.assertEqual(self.window("down"), 8192)
+
+    def test_unknown_model(self):
+        proc = self.make("a", "ollama/not-pulled")
+        self.assertIn("ollama pull not-pulled", proc.stderr)
+        self.assertEqual(self.window("a"), 8192)
+
+
 class ModelsCommandTest(OllamaCase):
     def test_ollama_text_and_json(self):
         self.ollama.add_model("evil\x1b[2Jname")
@@ -394,22 +482,18 @@ class ModelsCommandTest(OllamaCase):
         # The home directory is never needed.
         self.assertEqual(os.listdir(self.home), [])
 
-    def test_provider_without_listing(self):
-        """A provider whose module has no list_models says so clearly (exit
-        2); once it has one, it lists from its own mock like the others."""
+    def test_anthropic_lists_from_its_own_endpoint(self):
+        """Every provider lists models now (Anthropic: GET /v1/models, see
+        test_anthropic_provider.ModelsTest), each from its own endpoint."""
         from anthropic_mock import MockAnthropic
         anthropic = MockAnthropic(api_key="k").start()
         self.addCleanup(anthropic.stop)
-        proc = self.run_memgpt("models", "--provider", "anthropic", check=None,
+        proc = self.run_memgpt("models", "--provider", "anthropic", check=0,
                                env={"ANTHROPIC_API_KEY": "k",
                                     "ANTHROPIC_BASE_URL": anthropic.base_url})
-        if proc.returncode == 2:
-            self.assertIn("listing models is not supported for provider 'anthropic' yet",
-                          proc.stderr)
-            self.assertEqual(anthropic.requests, [])
-        else:
-            self.assertEqual(proc.returncode, 0, proc.stderr)
-            self.assertTrue(proc.stdout.strip())
+        self.assertIn("claude-sonnet-4-5", proc.stdout.splitlines())
+        self.assertEqual([r["path"] for r in anthropic.requests], ["/v1/models"])
+        self.assertEqual(self.ollama.requests, [])
 
     def test_malformed_listing(self):
         for body, ok in (('{"models": "x"}', False), ('{"models": null}', True),

@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "mock"))
 
 from ollama_mock import MockOllama, count_prompt_tokens  # noqa: E402
+from openai_mock import embed_text  # noqa: E402
 
 MODEL = "llama3.2"
 TOOLS = [{"type": "function", "function": {
@@ -371,6 +372,51 @@ class OtherEndpointsTest(MockCase):
                          "invalid input type")
         self.embed(model="nomic-embed-text", input="x", encoding_format="float")
         self.assertIn("encoding_format", self.mock.invalid_requests()[-1]["error"])
+
+    def test_embed_batches(self):
+        texts = ["the cat sat", "on the mat", "quantum chromodynamics"]
+        status, _, body = self.embed(model="nomic-embed-text", input=texts)
+        self.assertEqual(status, 200)
+        self.assertEqual(body["embeddings"], [embed_text(t) for t in texts])  # in order
+        self.assertEqual(self.mock.invalid_requests(), [])
+        self.assertEqual(len(self.mock.embed_requests()), 1)
+        # Served as Ollama serves them, but flagged: nothing to embed, an empty
+        # item, more inputs than a batching client sends.
+        for inputs, fragment in [([], "nothing to embed"), ("", "nothing to embed"),
+                                 (None, "nothing to embed"), (["a", ""], "input[1]"),
+                                 (["x"] * 2049, "2049 inputs")]:
+            with self.subTest(inputs=str(inputs)[:30]):
+                body = {"model": "nomic-embed-text"}
+                if inputs is not None:
+                    body["input"] = inputs
+                status, _, answer = self.http("POST", "/api/embed", body)
+                self.assertEqual(status, 200)
+                self.assertIn(fragment, self.mock.invalid_requests()[-1]["error"])
+        self.assertError(self.embed(model="nomic-embed-text", input=["a", 2]), 400,
+                         "invalid input type")
+        self.assertError(self.embed(model="nomic-embed-text", input=[["a"]]), 400,
+                         "invalid input type")
+
+    def test_show(self):
+        self.mock.set_window("llama3.2", 8192)
+        status, _, body = self.http("POST", "/api/show", {"model": "llama3.2"})
+        self.assertEqual(status, 200)
+        info = body["model_info"]
+        self.assertEqual(info["general.architecture"], "llama")
+        self.assertEqual(info["llama.context_length"], 8192)
+        _, _, body = self.http("POST", "/api/show", {"model": "qwen3:8b"})
+        self.assertEqual(body["model_info"]["qwen3.context_length"], 131072)
+        self.assertEqual(self.mock.invalid_requests(), [])
+        self.assertError(self.http("POST", "/api/show", {"model": "nope"}), 404,
+                         "model 'nope' not found")
+        self.assertError(self.http("POST", "/api/show", {}), 400, "model is required")
+        self.assertError(self.http("POST", "/api/show", {"model": 3}), 400,
+                         "cannot unmarshal number")
+        self.assertEqual(self.http("GET", "/api/show")[0], 405)
+        self.http("POST", "/api/show", {"name": "llama3.2"})
+        self.assertIn("deprecated", self.mock.invalid_requests()[-1]["error"])
+        self.mock.push({"status": 500}, endpoint="show")
+        self.assertEqual(self.http("POST", "/api/show", {"model": "llama3.2"})[0], 500)
 
     def test_embed_scripted(self):
         self.mock.push({"status": 500}, endpoint="embeddings")

@@ -399,7 +399,9 @@ class StressTest(OverflowCase):
         long_text = "needle " + "haystack straw " * 120
         for i in range(8):
             self.turn(f"{long_text} #{i}", "a")
-        for i in range(4):
+        # Enough scripted steps for the summarizer calls of the flush (as many
+        # as the evicted text needs chunks) and at least two searches after.
+        for i in range(8):
             self.mock.push({"content": f"FACT: hay{i} searching page {i}", "tool_calls": [{
                 "name": "conversation_search",
                 "arguments": {"query": "needle haystack", "page": i % 3,
@@ -491,7 +493,7 @@ class ChunkedSummaryTest(MemgptTestCase):
         self.run_memgpt("agents", "create", "c", "--context-window", "8000",
                         "--reflect-every", "off", check=0)
         self.mock.set_window("gpt-4o-mini", 8000)
-        words = " ".join(f"FACT: item{i} lorem ipsum dolor sit amet" for i in range(150))
+        words = " ".join(f"FACT: item{i} lorem ipsum dolor sit amet" for i in range(100))
         for turn in range(8):
             self.send(f"turn {turn}: {words}", agent="c")
         bodies = [r["body"] for r in self.mock.requests

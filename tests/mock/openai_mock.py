@@ -32,9 +32,7 @@ Standalone use (manual trials, benchmarks):
 Only the Python 3.11 standard library is used.
 """
 
-import argparse
 import base64
-import collections
 import hashlib
 import json
 import math
@@ -42,16 +40,20 @@ import os
 import re
 import struct
 import sys
-import threading
 import time
-import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from stream_util import (STREAM_SPEC_KEYS, assemble, check_stream_spec,  # noqa: E402
-                         pieces, sse, write_stream)
+from mock_base import COMMON_SPEC_KEYS, FixedWindows, MockError, MockServer, Reply  # noqa: E402
+from mock_base import default_answer  # noqa: E402
+from mock_base import ceil_div4 as _ceil_div4  # noqa: E402
+from mock_base import check_spec, json_kind, keyed_mock_main, load_json_strict  # noqa: E402
+from mock_base import media_type  # noqa: E402
+from mock_base import is_int as _is_int  # noqa: E402
+from mock_base import is_number as _is_number  # noqa: E402
+from mock_base import utf8_len as _utf8_len  # noqa: E402
+from stream_util import STREAM_SPEC_KEYS, assemble, pieces, sse  # noqa: E402
+import bpe_count  # noqa: E402
 
 __all__ = [
     "MockOpenAI",
@@ -86,12 +88,10 @@ MESSAGE_KEYS = {
 }
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-FACT_RE = re.compile(r"FACT:\s*([\w'-]+)")
 
 MAX_EMBEDDING_INPUTS = 2048
 MAX_EMBEDDING_DIMS = 3072
 DEFAULT_EMBEDDING_DIMS = 64
-SUMMARY_LIST_LIMIT = 300
 
 JSON_PARSE_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means "
@@ -117,26 +117,20 @@ DEFAULT_ERRORS = {
           "server_error", None),
 }
 
-SPEC_KEYS = frozenset({
-    "content", "tool_calls", "usage", "finish_reason", "status", "headers",
-    "body", "drop", "raw_body", "delay", "context_length_exceeded",
-}) | STREAM_SPEC_KEYS
+SPEC_KEYS = COMMON_SPEC_KEYS | STREAM_SPEC_KEYS
 
 
-class ApiError(Exception):
+class ApiError(MockError):
     """An error answer in the OpenAI shape; raised anywhere while handling."""
 
     def __init__(self, status, message, type_="invalid_request_error", param=None,
                  code=None, headers=None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message, headers)
         self.type = type_
         self.param = param
         self.code = code
-        self.headers = headers or {}
 
-    def body(self):
+    def body(self, request_id=None):
         return {"error": {"message": self.message, "type": self.type,
                           "param": self.param, "code": self.code}}
 
@@ -149,42 +143,13 @@ def _bad(message, param=None, code=None):
 
 def _type_name(value):
     """JSON type names, as the real API words its 'got X instead' messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "decimal"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    kind = json_kind(value)
+    return {"bool": "boolean", "int": "integer", "float": "decimal"}.get(kind, kind)
 
 
 def _invalid_type(param, expected, value):
     return _bad(f"Invalid type for '{param}': expected {expected}, but got "
                 f"{_type_name(value)} instead.", param, "invalid_type")
-
-
-def _is_int(value):
-    # bool is a subclass of int in Python but not an integer in JSON.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _ceil_div4(n):
-    return (n + 3) // 4
-
-
-def _utf8_len(text):
-    return len(text.encode("utf-8"))
 
 
 def content_text(content):
@@ -200,6 +165,17 @@ def content_text(content):
 
 
 def count_prompt_tokens(body):
+    """The prompt tokens the mock bills for a chat request body: for models
+    whose tokenizer OpenAI publishes (gpt-4o, gpt-4, ...) real tokens, as
+    the API bills them (bpe_count.py; memgpt counts those exactly); for any
+    other model, formula_prompt_tokens."""
+    enc = bpe_count.encoding_for(body.get("model"))
+    if enc:
+        return bpe_count.count_chat_request(body, enc, content_text)
+    return formula_prompt_tokens(body)
+
+
+def formula_prompt_tokens(body):
     """The mock's deterministic prompt-token count for a chat request body.
 
     Per message: 4 + ceil(utf8 bytes of the content text / 4), plus for each
@@ -688,25 +664,6 @@ def validate_embeddings_request(body):
     return inputs
 
 
-def _check_spec(spec):
-    """Catch typos in test scripts at push() time rather than mid-run."""
-    if not isinstance(spec, dict):
-        raise TypeError("a scripted response must be a dict")
-    unknown = set(spec) - SPEC_KEYS
-    if unknown:
-        raise ValueError(f"unknown scripted-response keys: {sorted(unknown)}")
-    if not _is_int(spec.get("status", 200)):
-        raise ValueError(f"scripted 'status' must be an integer: {spec!r}")
-    if not _is_number(spec.get("delay", 0)):
-        raise ValueError(f"scripted 'delay' must be a number of seconds: {spec!r}")
-    for call in spec.get("tool_calls") or []:
-        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-            raise ValueError(f"scripted tool call needs a 'name': {call!r}")
-        if set(call) - {"name", "arguments", "id"}:
-            raise ValueError(f"unknown scripted tool-call keys: {call!r}")
-    check_stream_spec(spec)
-
-
 def _mask_key(key):
     if len(key) <= 8:
         return "*" * len(key)
@@ -715,126 +672,34 @@ def _mask_key(key):
 
 # ------------------------------------------------------------------ server
 
-class _Reply:
-    """What to write back: status + JSON (or raw) body + extra headers, or a
-    stream (its bytes, and the spec that says how to deliver them)."""
+class MockOpenAI(FixedWindows, MockServer):
+    """A loopback OpenAI server. See the module docstring and push().
 
-    __slots__ = ("status", "payload", "headers", "error", "drop", "stream", "spec")
+    push(spec, endpoint="embeddings") scripts the embeddings endpoint from a
+    separate queue, so embedding calls never eat responses meant for chat
+    turns (there only status, body, headers, drop, raw_body and delay are
+    meaningful)."""
 
-    def __init__(self, status=200, payload=b"", headers=None, error=None, drop=False,
-                 stream=None, spec=None):
-        self.status = status
-        self.payload = payload
-        self.headers = headers or {}
-        self.error = error
-        self.drop = drop
-        self.stream = stream
-        self.spec = spec or {}
-
-    @classmethod
-    def json(cls, status, obj, headers=None, error=None):
-        return cls(status, json.dumps(obj).encode("utf-8"), headers, error)
-
-    @classmethod
-    def from_error(cls, err):
-        return cls.json(err.status, err.body(), err.headers, err.message)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 matters: with 1.0 the server never answers "Expect: 100-continue",
-    # and curl then stalls a full second before sending any large POST body.
-    protocol_version = "HTTP/1.1"
-    server_version = "openai-mock/1.0"
-
-    def do_GET(self):
-        self.server.mock._handle(self)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def log_message(self, format, *args):  # noqa: A002 - base-class signature
-        if self.server.mock.verbose:
-            sys.stderr.write("openai-mock: %s\n" % (format % args))
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        # Clients that give up (timeouts) or sockets closed on purpose are
-        # normal here; only report real bugs in the mock.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class MockOpenAI:
-    """A loopback OpenAI server. See the module docstring and push()."""
-
+    NAME = "openai-mock"
+    SERVER_VERSION = "openai-mock/1.0"
+    ERROR = ApiError
+    ENDPOINTS = ("chat", "embeddings")
+    ENDPOINT_ERROR = "endpoint must be 'chat' or 'embeddings'"
+    REQUEST_ID_HEADER = "x-request-id"
     MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "text-embedding-3-small")
 
     def __init__(self, api_key="test-key", context_windows=None, default_window=8192,
                  keep_alive=False, verbose=False, no_parallel_models=()):
-        """keep_alive=False answers every request with "Connection: close".
-        That makes a scripted drop deterministic: curl silently retries a
-        request whose *reused* connection died, which would hide the drop.
-        no_parallel_models: models that refuse parallel_tool_calls."""
+        """keep_alive: see MockServer. no_parallel_models: models that refuse
+        parallel_tool_calls."""
+        super().__init__(keep_alive, verbose)
         self.api_key = api_key
         self.no_parallel_models = set(no_parallel_models)
         self.context_windows = dict(context_windows or {})
         self.default_window = default_window
-        self.keep_alive = keep_alive
-        self.verbose = verbose
         self.embedding_dims = DEFAULT_EMBEDDING_DIMS
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._queue = collections.deque()
-        self._embed_queue = collections.deque()
-        self._records = []
-        self._summaries = []
         self._completion_seq = 0
         self._call_seq = 0
-        self._request_seq = 0
-        self._server = None
-        self._thread = None
-
-    # ---------------------------------------------------------- lifecycle
-
-    def start(self):
-        self._stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.mock = self
-        # A short poll interval keeps stop() (and so every test's tearDown) fast.
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="openai-mock", daemon=True)
-        self._thread.start()
-        return self
-
-    def _serve_on(self, port):
-        """Standalone mode: bind a fixed port and serve in the calling thread."""
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.mock = self
-        return self._server
-
-    def stop(self):
-        self._stopping.set()  # wakes handlers sleeping on a scripted delay
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    @property
-    def port(self):
-        return self._server.server_address[1]
 
     @property
     def base_url(self):
@@ -842,151 +707,39 @@ class MockOpenAI:
 
     # ----------------------------------------------------------- scripting
 
-    def set_window(self, model, tokens):
-        with self._lock:
-            self.context_windows[model] = tokens
-
-    def window_for(self, model):
-        with self._lock:
-            return self.context_windows.get(model, self.default_window)
-
-    def push(self, spec, endpoint="chat"):
-        """Queue one scripted response (FIFO). endpoint="embeddings" scripts
-        the embeddings endpoint instead, from a separate queue, so embedding
-        calls never eat responses meant for chat turns (there only status,
-        body, headers, drop, raw_body and delay are meaningful)."""
-        _check_spec(spec)
-        if endpoint not in ("chat", "embeddings"):
-            raise ValueError("endpoint must be 'chat' or 'embeddings'")
-        with self._lock:
-            (self._queue if endpoint == "chat" else self._embed_queue).append(dict(spec))
-        return self
-
-    def pending(self):
-        """How many scripted chat responses have not been used yet."""
-        with self._lock:
-            return len(self._queue)
-
-    def reset(self):
-        with self._lock:
-            self._queue.clear()
-            self._embed_queue.clear()
-            self._records.clear()
-            self._summaries.clear()
-
-    @property
-    def requests(self):
-        """Snapshot of every request received, in arrival order."""
-        with self._lock:
-            return list(self._records)
-
     def chat_requests(self):
         """Bodies of the chat-completion requests that passed validation."""
         with self._lock:
             return [r["body"] for r in self._records
                     if r["path"] == "/v1/chat/completions" and r["valid"]]
 
-    def invalid_requests(self):
-        """Records of requests the mock refused (handy in assertion messages)."""
-        with self._lock:
-            return [r for r in self._records if not r["valid"]]
+    def embedding_requests(self):
+        """Records of the /v1/embeddings requests, valid or not, in order."""
+        return self.requests_to("/v1/embeddings")
 
-    @property
-    def summaries(self):
-        with self._lock:
-            return list(self._summaries)
+    def _check_spec(self, spec):
+        check_spec(spec, SPEC_KEYS)
 
     # ------------------------------------------------------------ handling
 
-    def _handle(self, handler):
-        method = handler.command
-        path = urlsplit(handler.path).path
-        headers = {k.lower(): v for k, v in handler.headers.items()}
-        record = {"method": method, "path": path, "headers": headers, "body": None,
-                  "status": None, "error": None, "valid": False}
-        with self._lock:
-            self._records.append(record)
-            self._request_seq += 1
-            request_no = self._request_seq
-        try:
-            raw = self._read_body(handler, headers)
-            try:
-                record["body"] = json.loads(raw) if raw else None
-            except ValueError:
-                pass
-            self._check_auth(headers)
-            if method == "POST" and path == "/v1/chat/completions":
-                reply = self._chat(headers, raw, record)
-            elif method == "POST" and path == "/v1/embeddings":
-                reply = self._embeddings(headers, raw, record)
-            elif method == "GET" and path == "/v1/models":
-                reply = self._models(record)
-            else:
-                raise ApiError(404, f"Invalid URL ({method} {path})", "invalid_request_error")
-        except ApiError as err:
-            reply = _Reply.from_error(err)
-        except Exception as exc:  # a bug in the mock: make it loud, not a hang-up
-            traceback.print_exc()
-            reply = _Reply.from_error(ApiError(500, f"openai-mock internal error: {exc!r}",
-                                               "server_error"))
+    def _route(self, method, path, headers, raw, record):
+        if method == "POST" and path == "/v1/chat/completions":
+            return self._chat(headers, raw, record)
+        if method == "POST" and path == "/v1/embeddings":
+            return self._embeddings(headers, raw, record)
+        if method == "GET" and path == "/v1/models":
+            return self._models(record)
+        raise ApiError(404, f"Invalid URL ({method} {path})", "invalid_request_error")
 
-        record["status"] = None if reply.drop else reply.status
-        record["error"] = reply.error
-        if reply.drop:
-            # Say nothing and hang up: the client sees an empty reply.
-            handler.close_connection = True
-            return
-        if reply.stream is not None:
-            headers = dict(reply.headers, **{"x-request-id": f"req_mock_{request_no}"})
-            record["stream"] = write_stream(handler, reply.stream, "text/event-stream; "
-                                            "charset=utf-8", reply.spec, self.keep_alive,
-                                            self._stopping, headers)
-            return
-        self._write(handler, reply, request_no)
+    def _internal_error(self, exc):
+        return ApiError(500, f"openai-mock internal error: {exc!r}", "server_error")
 
-    def _write(self, handler, reply, request_no):
-        # Spec headers may override ours (e.g. Content-Type for raw bodies),
-        # so merge case-insensitively.
-        merged = {"content-type": ("Content-Type", "application/json"),
-                  "x-request-id": ("x-request-id", f"req_mock_{request_no}")}
-        for k, v in reply.headers.items():
-            merged[k.lower()] = (k, str(v))
-        handler.send_response(reply.status)
-        for name, value in merged.values():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(reply.payload)))
-        if not self.keep_alive:
-            handler.send_header("Connection", "close")
-        handler.end_headers()
-        handler.wfile.write(reply.payload)
+    def _status_error(self, status, headers):
+        message, type_, code = DEFAULT_ERRORS.get(
+            status, ("The server had an error processing your request.", "server_error", None))
+        return ApiError(status, message, type_, None, code, headers)
 
-    @staticmethod
-    def _read_body(handler, headers):
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            chunks = []
-            while True:
-                line = handler.rfile.readline(65537)
-                try:
-                    size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    raise _bad("Malformed chunked request body.") from None
-                if size == 0:
-                    # Skip optional trailers up to the blank line.
-                    while handler.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(handler.rfile.read(size))
-                handler.rfile.readline(65537)
-        length = headers.get("content-length")
-        if not length:
-            return b""
-        try:
-            n = int(length)
-        except ValueError:
-            raise _bad("Invalid Content-Length header.") from None
-        return handler.rfile.read(n)
-
-    def _check_auth(self, headers):
+    def _check_headers(self, headers):
         if self.api_key is None:
             return
         auth = headers.get("authorization", "")
@@ -1007,54 +760,15 @@ class MockOpenAI:
 
     @staticmethod
     def _parse_json_object(headers, raw):
-        media = headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/json":
+        if media_type(headers) != "application/json":
             raise _bad(JSON_PARSE_MESSAGE)
-
-        def reject_constant(name):
-            # Python accepts NaN/Infinity; JSON (and the real API) does not.
-            raise ValueError(name)
-
         try:
-            body = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+            body = load_json_strict(raw)
         except (UnicodeDecodeError, ValueError):
             raise _bad(JSON_PARSE_MESSAGE) from None
         if not isinstance(body, dict):
             raise _bad(JSON_PARSE_MESSAGE)
         return body
-
-    def _pop(self, queue):
-        with self._lock:
-            return queue.popleft() if queue else None
-
-    def _sleep(self, spec):
-        delay = spec.get("delay") if spec else None
-        if delay:
-            self._stopping.wait(float(delay))
-
-    def _scripted_transport(self, spec):
-        """Replies a spec fixes regardless of endpoint: drop, raw, error, body."""
-        if spec.get("drop"):
-            return _Reply(drop=True)
-        headers = spec.get("headers") or {}
-        status = spec.get("status", 200)
-        if "raw_body" in spec:
-            raw = spec["raw_body"]
-            payload = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-            return _Reply(status, payload, headers,
-                          f"raw body ({status})" if status >= 400 else None)
-        if "body" in spec:
-            body = spec["body"]
-            error = None
-            if isinstance(body, dict) and isinstance(body.get("error"), dict):
-                error = body["error"].get("message")
-            return _Reply.json(status, body, headers, error)
-        if status >= 400:
-            message, type_, code = DEFAULT_ERRORS.get(
-                status, ("The server had an error processing your request.",
-                         "server_error", None))
-            return _Reply.from_error(ApiError(status, message, type_, None, code, headers))
-        return None
 
     # ----------------------------------------------------------- endpoints
 
@@ -1077,7 +791,7 @@ class MockOpenAI:
             raise self._context_error(window, prompt_tokens)
 
         record["valid"] = True
-        spec = self._pop(self._queue) or {}
+        spec = self._pop("chat") or {}
         self._sleep(spec)
         if spec.get("context_length_exceeded"):
             # Keep the numbers self-consistent ("N > W") in case the client
@@ -1113,9 +827,9 @@ class MockOpenAI:
             completion_id = f"chatcmpl-{self._completion_seq}"
         finish = spec.get("finish_reason", "tool_calls" if calls else "stop")
         if body.get("stream"):
-            return _Reply(200, stream=self._stream(body, completion_id, content, calls, usage,
+            return Reply(200, stream=self._stream(body, completion_id, content, calls, usage,
                                                    finish, spec), spec=spec)
-        return _Reply.json(200, {
+        return Reply.json(200, {
             "id": completion_id,
             "object": "chat.completion",
             "created": int(time.time()),
@@ -1191,49 +905,20 @@ class MockOpenAI:
             return self._summarize(messages), []
 
         last = messages[-1]
-        if last["role"] == "tool":
-            return "Function returned; nothing more to do.", []
-        if last["role"] == "user":
-            try:
-                event = json.loads(content_text(last.get("content")))
-            except ValueError:
-                event = None
-            if isinstance(event, dict) and isinstance(event.get("type"), str):
-                if event["type"] == "user_message" and isinstance(event.get("message"), str):
-                    call = self._make_call("send_message",
-                                           {"message": "You said: " + event["message"]})
-                    return "User said something; replying.", [call]
-                if event["type"] != "user_message":
-                    return f"Noted the {event['type']} event.", []
-        return "ok", []
+        text, args = default_answer(last["role"], content_text(last.get("content")))
+        return text, [self._make_call("send_message", args)] if args else []
 
     def _summarize(self, messages):
-        words = []
-        for msg in messages:
-            texts = [content_text(msg.get("content"))]
-            texts += [c["function"]["arguments"] for c in msg.get("tool_calls") or []]
-            for text in texts:
-                for word in FACT_RE.findall(text):
-                    if word not in words:
-                        words.append(word)
-        listing = ""
-        for word in words:
-            candidate = f"{listing}, {word}" if listing else word
-            if len(candidate) > SUMMARY_LIST_LIMIT:
-                break
-            listing = candidate
-        with self._lock:
-            text = f"Summary #{len(self._summaries) + 1}: {listing or 'no facts'}"
-            self._summaries.append(text)
-        return text
+        return self._record_summary(
+            text for msg in messages
+            for text in [content_text(msg.get("content"))]
+            + [c["function"]["arguments"] for c in msg.get("tool_calls") or []])
 
     def _embeddings(self, headers, raw, record):
         body = self._parse_json_object(headers, raw)
         inputs = validate_embeddings_request(body)
         record["valid"] = True
-        spec = self._pop(self._embed_queue) or {}
-        self._sleep(spec)
-        reply = self._scripted_transport(spec)
+        _, reply = self._take_script("embeddings")
         if reply is not None:
             return reply
 
@@ -1245,14 +930,14 @@ class MockOpenAI:
                 vec = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode("ascii")
             data.append({"object": "embedding", "index": i, "embedding": vec})
         tokens = sum(_ceil_div4(_utf8_len(t)) for t in inputs)
-        return _Reply.json(200, {"object": "list", "data": data, "model": body["model"],
+        return Reply.json(200, {"object": "list", "data": data, "model": body["model"],
                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def _models(self, record):
         record["valid"] = True
         with self._lock:
             ids = sorted(set(self.MODELS) | set(self.context_windows))
-        return _Reply.json(200, {"object": "list", "data": [
+        return Reply.json(200, {"object": "list", "data": [
             {"id": m, "object": "model", "created": 1700000000, "owned_by": "mock"}
             for m in ids]})
 
@@ -1260,30 +945,8 @@ class MockOpenAI:
 # -------------------------------------------------------------- standalone
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Strict loopback mock of the OpenAI API.")
-    ap.add_argument("--port", type=int, default=8089)
-    ap.add_argument("--api-key", default="test-key",
-                    help="required Bearer key (default: test-key)")
-    ap.add_argument("--no-auth", action="store_true", help="accept any (or no) key")
-    ap.add_argument("--window", type=int, default=8192,
-                    help="context window in tokens for every model (default: 8192)")
-    ap.add_argument("--keep-alive", action="store_true",
-                    help="keep connections open between requests")
-    ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
-    args = ap.parse_args(argv)
-
-    mock = MockOpenAI(api_key=None if args.no_auth else args.api_key,
-                      default_window=args.window, keep_alive=args.keep_alive,
-                      verbose=args.verbose)
-    server = mock._serve_on(args.port)
-    print(mock.base_url, flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return keyed_mock_main(MockOpenAI, argv, "Strict loopback mock of the OpenAI API.", 8089,
+                           "required Bearer key (default: test-key)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "provider/anthropic.h"
+#include "util/err.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -570,6 +571,63 @@ static void test_claude_windows(void **state)
     assert_int_equal(mg_model_handle_check("anthropic/claude-opus-4-1", &err), MG_OK);
 }
 
+/* One page of GET /v1/models through mg_anthropic_models_page. */
+static mg_status models_page(const char *json, json_t *out, char **next, mg_error *err)
+{
+    json_t *body = json_loads(json, 0, NULL);
+    assert_non_null(body);
+    mg_status st = mg_anthropic_models_page(body, out, next, err);
+    json_decref(body);
+    return st;
+}
+
+static void test_models_pages(void **state)
+{
+    (void)state;
+    json_t *out = json_array();
+    char *next = NULL;
+    mg_error err = {0};
+    assert_int_equal(models_page("{\"data\":[{\"type\":\"model\",\"id\":\"claude-a\","
+                                 "\"display_name\":\"A\",\"created_at\":\"2025-01-01T00:00:00Z\"},"
+                                 "{\"type\":\"model\"},7,{\"id\":\"claude-b\"}],"
+                                 "\"has_more\":true,\"first_id\":\"claude-a\","
+                                 "\"last_id\":\"claude-b\"}",
+                                 out, &next, &err),
+                     MG_OK);
+    assert_string_equal(next, "claude-b");
+    free(next);
+    assert_int_equal(models_page("{\"data\":[{\"id\":\"claude-c\"}],\"has_more\":false,"
+                                 "\"first_id\":\"claude-c\",\"last_id\":\"claude-c\"}",
+                                 out, &next, &err),
+                     MG_OK);
+    assert_null(next);
+    /* Entries without a string id are dropped; the rest are kept whole. */
+    assert_int_equal(json_array_size(out), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(out, 0), "display_name")),
+                        "A");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(out, 2), "id")),
+                        "claude-c");
+    const char *bad[] = {
+        "{\"has_more\":false}",
+        "{\"data\":{},\"has_more\":false}",
+        "{\"data\":[]}",
+        "{\"data\":[],\"has_more\":\"no\"}",
+        "{\"data\":[{\"id\":\"x\"}],\"has_more\":true}",
+        "{\"data\":[{\"id\":\"x\"}],\"has_more\":true,\"last_id\":\"\"}",
+        "{\"data\":[],\"has_more\":true,\"last_id\":\"x\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mg_err_clear(&err);
+        next = NULL;
+        mg_status st = models_page(bad[i], out, &next, &err);
+        if (st != MG_ERR_PROVIDER) fprintf(stderr, "accepted: %s\n", bad[i]);
+        assert_int_equal(st, MG_ERR_PROVIDER);
+        assert_null(next);
+        assert_non_null(strstr(err.message, "/v1/models"));
+    }
+    json_decref(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_thinking_blocks_are_sent_back_unchanged),
         cmocka_unit_test(test_no_raw_content_without_thinking),
         cmocka_unit_test(test_malformed_replies_are_provider_errors),
+        cmocka_unit_test(test_models_pages),
         cmocka_unit_test(test_missing_tool_id_is_generated),
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_error_mapping),

@@ -1,5 +1,6 @@
 /*
- * test_embed.c - the offline lexical embedder.
+ * test_embed.c - the offline lexical embedder, and the pure pieces of
+ * batched network embedding (request sizes, reading and checking rows).
  *
  * Quality tests compare similarities rather than fixed numbers, so they
  * survive retuning of the weights (including the caller's word weights of
@@ -24,8 +25,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "embed/embed.h"
+#include "embed/embedder.h"
 #include "embed/vec.h"
+#include "provider/openai.h"
+#include "util/err.h"
 
 #define DIM MG_EMBED_OFFLINE_DIM
 
@@ -432,17 +438,172 @@ static void test_throughput(void **state)
     free(t);
 }
 
+/* ------------------------------------------------------ batched requests */
+
+static void test_request_size(void **state)
+{
+    (void)state;
+    const char *t[] = {"aaaa", "bbbb", "cccc", "dddd", "eeee"};
+    assert_int_equal(mg_embed_request_size(t, 0, 10, 100), 0);
+    assert_int_equal(mg_embed_request_size(t, 5, 10, 100), 5);
+    assert_int_equal(mg_embed_request_size(t, 5, 2, 100), 2); /* input cap */
+    assert_int_equal(mg_embed_request_size(t, 5, 10, 12), 3); /* 12 bytes: 3 texts */
+    assert_int_equal(mg_embed_request_size(t, 5, 10, 11), 2); /* not a byte over */
+    assert_int_equal(mg_embed_request_size(t, 5, 10, 2), 1);  /* too long: alone */
+    const char *big[] = {"0123456789", "x"};
+    assert_int_equal(mg_embed_request_size(big, 2, 10, 4), 1); /* no overflow */
+    assert_int_equal(mg_embed_request_size(big + 1, 1, 10, 4), 1);
+}
+
+/* Reads `json` as rows for n inputs; the status, with vecs checked either way. */
+static mg_status read_rows(const char *json, int n, float **vecs, int *dim, mg_error *err)
+{
+    json_t *rows = json_loads(json, 0, NULL);
+    assert_non_null(rows);
+    mg_status st = mg_embed_rows_read(rows, n, "/test", vecs, dim, err);
+    json_decref(rows);
+    if (st)
+        for (int i = 0; i < n; i++)
+            assert_null(vecs[i]); /* nothing of a failed batch is handed out */
+    return st;
+}
+
+static void test_rows_read(void **state)
+{
+    (void)state;
+    float *v[3];
+    int dim = 0;
+    mg_error err = {0};
+    assert_int_equal(read_rows("[[1,2],[3,4.5],[0,-1e-3]]", 3, v, &dim, &err), MG_OK);
+    assert_int_equal(dim, 2);
+    assert_true(v[1][1] == 4.5f && v[2][1] < 0);
+    for (int i = 0; i < 3; i++)
+        free(v[i]);
+    const struct {
+        const char *json;
+        const char *says;
+    } bad[] = {
+        {"[[1,2],[3,4]]", "2 embeddings for 3 inputs"},
+        {"[[1,2],[3,4],[5,6],[7,8]]", "4 embeddings for 3 inputs"},
+        {"{\"a\":1}", "no list of embeddings"},
+        {"[[1,2],[3],[5,6]]", "embedding 1 has 1 dimensions"},
+        {"[[1,2],[3,4],[5,6,7]]", "embedding 2 has 3 dimensions"},
+        {"[[1,2],[],[5,6]]", "embedding 1 is not a list"},
+        {"[[1,2],\"xyz\",[5,6]]", "embedding 1 is not a list"},
+        {"[[1,2],[3,\"4\"],[5,6]]", "embedding 1, element 1 is not a finite number"},
+        {"[[1,2],[3,null],[5,6]]", "element 1 is not a finite"},
+        {"[[1,2],[3,4],[5,1e39]]", "embedding 2, element 1 is not a finite"},
+        {"[[1,true],[3,4],[5,6]]", "embedding 0, element 1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mg_err_clear(&err);
+        assert_int_equal(read_rows(bad[i].json, 3, v, &dim, &err), MG_ERR_PROVIDER);
+        if (!strstr(err.message, bad[i].says))
+            fprintf(stderr, "%s -> %s (wanted %s)\n", bad[i].json, err.message, bad[i].says);
+        assert_non_null(strstr(err.message, bad[i].says));
+        assert_non_null(strstr(err.message, "/test"));
+    }
+}
+
+/* mg_openai_embedding_rows on `json`; the rows as compact JSON, or NULL. */
+static char *openai_rows(const char *json, int n, mg_error *err)
+{
+    json_t *resp = json_loads(json, 0, NULL), *rows = NULL;
+    assert_non_null(resp);
+    mg_status st = mg_openai_embedding_rows(resp, n, &rows, err);
+    json_decref(resp);
+    if (st) {
+        assert_null(rows);
+        return NULL;
+    }
+    char *out = json_dumps(rows, JSON_COMPACT);
+    json_decref(rows);
+    return out;
+}
+
+static void test_openai_rows_by_index(void **state)
+{
+    (void)state;
+    mg_error err = {0};
+    /* Out of order on the wire: put back in input order by "index". */
+    char *rows = openai_rows("{\"data\":[{\"index\":2,\"embedding\":[3]},{\"index\":0,"
+                             "\"embedding\":[1]},{\"index\":1,\"embedding\":[2]}]}",
+                             3, &err);
+    assert_string_equal(rows, "[[1],[2],[3]]");
+    free(rows);
+    const struct {
+        const char *json;
+        const char *says;
+    } bad[] = {
+        {"{\"data\":[{\"index\":0,\"embedding\":[1]}]}", "1 embeddings for 2 inputs"},
+        {"{\"data\":{}}", "no data list"},
+        {"{}", "no data list"},
+        {"{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":0,\"embedding\":[2]}]}",
+         "repeats an index"},
+        {"{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":2,\"embedding\":[2]}]}",
+         "out of range"},
+        {"{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":-1,\"embedding\":[2]}]}",
+         "out of range"},
+        {"{\"data\":[{\"index\":0,\"embedding\":[1]},{\"embedding\":[2]}]}", "no integer index"},
+        {"{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":\"1\",\"embedding\":[2]}]}",
+         "no integer index"},
+        {"{\"data\":[{\"index\":0,\"embedding\":[1]},{\"index\":1,\"embedding\":\"AAAA\"}]}",
+         "no embedding list"},
+        {"{\"data\":[{\"index\":0,\"embedding\":[1]},7]}", "no integer index"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mg_err_clear(&err);
+        assert_null(openai_rows(bad[i].json, 2, &err));
+        if (!strstr(err.message, bad[i].says))
+            fprintf(stderr, "%s -> %s (wanted %s)\n", bad[i].json, err.message, bad[i].says);
+        assert_non_null(strstr(err.message, bad[i].says));
+    }
+}
+
+static void test_offline_batch_matches_single(void **state)
+{
+    (void)state;
+    const char *texts[] = {"the river keeper", "a lantern in winter", "", "copper violet"};
+    float *vecs[4];
+    int dim = 0;
+    mg_error err = {0};
+    assert_int_equal(mg_embed_texts("offline", texts, 4, vecs, &dim, &err), MG_OK);
+    assert_int_equal(dim, DIM);
+    for (int i = 0; i < 4; i++) {
+        float one[DIM];
+        mg_embed_offline(texts[i], strlen(texts[i]), one, DIM);
+        assert_memory_equal(vecs[i], one, sizeof one);
+        free(vecs[i]);
+    }
+    /* Unknown specs fail before anything is embedded. */
+    assert_int_equal(mg_embed_texts("word2vec", texts, 4, vecs, &dim, &err), MG_ERR_USAGE);
+    for (int i = 0; i < 4; i++)
+        assert_null(vecs[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_deterministic),       cmocka_unit_test(test_unit_norm),
-        cmocka_unit_test(test_no_features),         cmocka_unit_test(test_odd_dims),
-        cmocka_unit_test(test_invalid_utf8),        cmocka_unit_test(test_binary_junk),
-        cmocka_unit_test(test_long_tokens),         cmocka_unit_test(test_large_input),
-        cmocka_unit_test(test_morphology),          cmocka_unit_test(test_typos_share_fragments),
-        cmocka_unit_test(test_paraphrase_ranking),  cmocka_unit_test(test_accents),
-        cmocka_unit_test(test_cjk_is_not_one_word), cmocka_unit_test(test_weighted),
-        cmocka_unit_test(test_thread_safe),         cmocka_unit_test(test_throughput),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_unit_norm),
+        cmocka_unit_test(test_no_features),
+        cmocka_unit_test(test_odd_dims),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_binary_junk),
+        cmocka_unit_test(test_long_tokens),
+        cmocka_unit_test(test_large_input),
+        cmocka_unit_test(test_morphology),
+        cmocka_unit_test(test_typos_share_fragments),
+        cmocka_unit_test(test_paraphrase_ranking),
+        cmocka_unit_test(test_accents),
+        cmocka_unit_test(test_cjk_is_not_one_word),
+        cmocka_unit_test(test_weighted),
+        cmocka_unit_test(test_thread_safe),
+        cmocka_unit_test(test_throughput),
+        cmocka_unit_test(test_request_size),
+        cmocka_unit_test(test_rows_read),
+        cmocka_unit_test(test_openai_rows_by_index),
+        cmocka_unit_test(test_offline_batch_matches_single),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

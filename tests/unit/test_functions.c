@@ -124,6 +124,91 @@ static void test_search_results(void **state)
                    "past the end");
 }
 
+static void append(fixture *f, mg_role role, const char *kind, const char *content,
+                   const char *calls_json, const char *tool_name)
+{
+    mg_msg m = {.role = role,
+                .kind = mg_xstrdup(kind),
+                .content = mg_xstrdup(content),
+                .tool_name = tool_name ? mg_xstrdup(tool_name) : NULL,
+                .tool_call_id = tool_name ? mg_xstrdup("call_9") : NULL,
+                .time_ms = 1700000000000LL};
+    if (calls_json) assert_true(mg_tool_calls_from_json(calls_json, &m.calls, &m.ncalls));
+    mg_error err = {0};
+    assert_int_equal(agent_append_message(f->agent, m, NULL, &err), MG_OK);
+}
+
+static const char *call_message(fixture *f, const char *args, json_t **r, mg_fn_outcome *out)
+{
+    *r = call(f, "conversation_search", args, out);
+    assert_true(out->ok);
+    return json_string_value(json_object_get(*r, "message"));
+}
+
+static void test_conversation_search_include_all(void **state)
+{
+    fixture *f = *state;
+    json_t *schemas = mg_functions_schemas(), *s;
+    size_t i;
+    json_array_foreach(schemas, i, s)
+    {
+        if (strcmp(json_string_value(json_object_get(s, "name")), "conversation_search")) continue;
+        json_t *params = json_object_get(s, "parameters");
+        json_t *prop = json_object_get(json_object_get(params, "properties"), "include_all");
+        assert_string_equal(json_string_value(json_object_get(prop, "type")), "boolean");
+        json_t *req;
+        size_t k;
+        json_array_foreach(json_object_get(params, "required"), k, req)
+            assert_string_not_equal(json_string_value(req), "include_all");
+    }
+    json_decref(schemas);
+
+    append(f, MG_ROLE_USER, "user_message",
+           "{\"type\":\"user_message\",\"message\":\"tell me about pelicans\"}", NULL, NULL);
+    append(f, MG_ROLE_ASSISTANT, "assistant", "A flamingo fact would fit.",
+           "[{\"id\":\"call_9\",\"name\":\"send_message\",\"arguments\":"
+           "\"{\\\"message\\\":\\\"Pelicans carry fish in their pouch.\\\"}\"}]",
+           NULL);
+    append(f, MG_ROLE_TOOL, "tool", "{\"status\":\"OK\",\"message\":\"cormorant sighted\"}", NULL,
+           "send_message");
+
+    mg_fn_outcome out;
+    json_t *r;
+    const char *msg = call_message(f, "{\"query\": \"flamingo\"}", &r, &out);
+    assert_non_null(strstr(msg, "No results"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+    msg = call_message(f, "{\"query\": \"flamingo\", \"include_all\": false}", &r, &out);
+    assert_non_null(strstr(msg, "No results"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+
+    msg = call_message(f, "{\"query\": \"flamingo\", \"include_all\": true}", &r, &out);
+    assert_non_null(strstr(msg, "1 result"));
+    assert_non_null(strstr(msg, "assistant: Pelicans carry fish in their pouch."));
+    assert_non_null(strstr(msg, "(inner monologue / function call) A flamingo fact would fit."));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+    /* Weaker models send booleans as strings, as for request_heartbeat. */
+    msg = call_message(f, "{\"query\": \"cormorant\", \"include_all\": \"true\"}", &r, &out);
+    assert_non_null(strstr(msg, "(tool) send_message: cormorant sighted"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+    msg = call_message(f, "{\"query\": \"pelicans\", \"include_all\": null}", &r, &out);
+    assert_non_null(strstr(msg, "2 results"));
+    assert_null(strstr(msg, "flamingo"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+
+    /* A wrong type is the model's mistake: a Failed result, not an error. */
+    const char *bad[] = {"1", "\"yes\"", "[true]", "{}", "0.5"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char args[96];
+        snprintf(args, sizeof args, "{\"query\": \"flamingo\", \"include_all\": %s}", bad[k]);
+        expect_failure(f, "conversation_search", args, "'include_all' must be true or false");
+    }
+}
+
 static void test_long_results_are_cut(void **state)
 {
     fixture *f = *state;
@@ -184,6 +269,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_send_message, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_model_mistakes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_search_results, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_search_include_all, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_long_results_are_cut, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_overflow_cut_rules, fixture_setup, fixture_teardown),
     };

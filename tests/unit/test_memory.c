@@ -1,6 +1,6 @@
-/* Unit tests: core memory edits and limits; recall search and its query
- * sanitizer; archival insert and search, and the search's ranking (dates,
- * neighbours, single rankings, rare words). */
+/* Unit tests: core memory edits and limits; recall search (what was said by
+ * default, everything with include_all) and its query sanitizer; archival insert and search, and
+ * the search's ranking (dates, neighbours, single rankings, rare words). */
 #include "testutil.h"
 
 #include "agent/agent.h"
@@ -166,6 +166,360 @@ static void test_recall_search(void **state)
 
     mg_search empty = {.query = "()*"};
     assert_int_equal(recall_search(f->store, f->agent->id, &empty, &found, &err), MG_ERR_USAGE);
+}
+
+/* Stores one message directly (no agent cache): the unit under test is recall. */
+static int64_t store_msg(fixture *f, mg_role role, const char *kind, const char *content,
+                         const char *calls_json, const char *tool_name, int64_t time_ms)
+{
+    mg_msg m = {.role = role,
+                .kind = mg_xstrdup(kind),
+                .content = content ? mg_xstrdup(content) : NULL,
+                .tool_name = tool_name ? mg_xstrdup(tool_name) : NULL,
+                .tool_call_id = tool_name ? mg_xstrdup("call_1") : NULL,
+                .time_ms = time_ms};
+    if (calls_json) assert_true(mg_tool_calls_from_json(calls_json, &m.calls, &m.ncalls));
+    mg_error err = {0};
+    assert_int_equal(recall_insert(f->store, f->agent->id, &m, &err), MG_OK);
+    int64_t id = m.id;
+    mg_msg_clear(&m);
+    return id;
+}
+
+static json_t *search_recall(fixture *f, const char *query, int all, int64_t from, int64_t to,
+                             int limit, int page)
+{
+    mg_search s = {.query = query,
+                   .include_all = all,
+                   .from_ms = from,
+                   .to_ms = to,
+                   .limit = limit,
+                   .page = page};
+    json_t *found = NULL;
+    mg_error err = {0};
+    assert_int_equal(recall_search(f->store, f->agent->id, &s, &found, &err), MG_OK);
+    return found;
+}
+
+static json_int_t found_total(json_t *found)
+{
+    return json_integer_value(json_object_get(found, "total"));
+}
+
+static json_t *found_row(json_t *found, size_t i)
+{
+    return json_array_get(json_object_get(found, "results"), i);
+}
+
+static const char *row_str(json_t *row, const char *key)
+{
+    return json_string_value(json_object_get(row, key));
+}
+
+/* One turn of each kind of traffic, on three days. */
+static void add_turn_traffic(fixture *f, int64_t day0)
+{
+    int64_t day = 86400000;
+    store_msg(f, MG_ROLE_USER, "user_message",
+              "{\"type\":\"user_message\",\"message\":\"I went kayaking in Norway\"}", NULL, NULL,
+              day0);
+    store_msg(f, MG_ROLE_ASSISTANT, "assistant", "The user mentions kayaking; remember the fjords.",
+              "[{\"id\":\"call_1\",\"name\":\"core_memory_append\",\"arguments\":"
+              "\"{\\\"label\\\":\\\"human\\\",\\\"content\\\":\\\"paddles a narwhal "
+              "kayak\\\"}\"},{\"id\":\"call_2\",\"name\":\"send_message\",\"arguments\":"
+              "\"{\\\"message\\\":\\\"Kayaking there sounds wonderful!\\\"}\"}]",
+              NULL, day0 + 1000);
+    store_msg(f, MG_ROLE_TOOL, "tool",
+              "{\"status\":\"OK\",\"message\":\"Appended to human: glacier notes\",\"time\":\"x\"}",
+              NULL, "core_memory_append", day0 + 2000);
+    store_msg(f, MG_ROLE_USER, "heartbeat",
+              "{\"type\":\"heartbeat\",\"reason\":\"quokka wake-up call\"}", NULL, NULL,
+              day0 + day);
+    /* Thought and a call, nothing said. */
+    store_msg(f, MG_ROLE_ASSISTANT, "assistant", "Nothing to say about the fjords yet.",
+              "[{\"id\":\"call_3\",\"name\":\"archival_memory_search\",\"arguments\":"
+              "\"{\\\"query\\\":\\\"walrus\\\"}\"}]",
+              NULL, day0 + 2 * day);
+}
+
+static void test_recall_index_text(void **state)
+{
+    (void)state;
+    mg_msg m = {.role = MG_ROLE_ASSISTANT, .kind = "assistant", .content = "thinking"};
+    char *said, *inner;
+    /* No call at all: the text was the reply. */
+    recall_index_text(&m, &said, &inner);
+    assert_string_equal(said, "thinking");
+    assert_string_equal(inner, "");
+    free(said);
+    free(inner);
+    mg_tool_call calls[] = {{"c1", "send_message", "{\"message\":\"hi there\"}"},
+                            {"c2", "pause_heartbeats", "{\"minutes\":5}"},
+                            {"c3", "send_message", "not json"}};
+    m.calls = calls;
+    m.ncalls = 3;
+    recall_index_text(&m, &said, &inner);
+    assert_string_equal(said, "hi there");
+    assert_string_equal(inner, "thinking\npause_heartbeats({\"minutes\":5})");
+    free(said);
+    free(inner);
+    char *whole = recall_search_text(&m);
+    assert_string_equal(whole, "thinking\npause_heartbeats({\"minutes\":5})\nhi there");
+    free(whole);
+
+    mg_msg tool = {.role = MG_ROLE_TOOL,
+                   .kind = "tool",
+                   .tool_name = "send_message",
+                   .content = "{\"status\":\"OK\",\"message\":\"None\"}"};
+    recall_index_text(&tool, &said, &inner);
+    assert_string_equal(said, "");
+    assert_string_equal(inner, "send_message: None");
+    free(said);
+    free(inner);
+
+    mg_msg alert = {.role = MG_ROLE_USER,
+                    .kind = "system_alert",
+                    .content = "{\"type\":\"system_alert\",\"message\":\"memory is full\"}"};
+    recall_index_text(&alert, &said, &inner);
+    assert_string_equal(said, "");
+    assert_string_equal(inner, "memory is full");
+    free(said);
+    free(inner);
+    /* recall_search_text of an event is its envelope text (the summarizer uses it). */
+    whole = recall_search_text(&alert);
+    assert_string_equal(whole, "memory is full");
+    free(whole);
+}
+
+static void test_recall_include_all(void **state)
+{
+    fixture *f = *state;
+    int64_t day0 = 20 * 365LL * 86400000;
+    add_turn_traffic(f, day0);
+
+    /* Default: what was said. The monologue, call arguments, results and
+     * events are not found. */
+    const char *inner_only[] = {"fjords", "narwhal", "glacier", "quokka", "walrus"};
+    for (size_t i = 0; i < sizeof inner_only / sizeof *inner_only; i++) {
+        json_t *found = search_recall(f, inner_only[i], 0, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), 0);
+        json_decref(found);
+        found = search_recall(f, inner_only[i], 1, 0, 0, 10, 0);
+        assert_true(found_total(found) >= 1);
+        assert_non_null(strstr(row_str(found_row(found, 0), "inner"), inner_only[i]));
+        json_decref(found);
+    }
+
+    /* The said text is verbatim; the option adds "inner" only. */
+    json_t *found = search_recall(f, "kayaking", 0, 0, 0, 10, 0);
+    assert_int_equal(found_total(found), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *r = found_row(found, i);
+        assert_null(json_object_get(r, "inner"));
+        assert_non_null(row_str(r, "time"));
+        const char *role = row_str(r, "role");
+        assert_string_equal(row_str(r, "text"), strcmp(role, "user") == 0
+                                                    ? "I went kayaking in Norway"
+                                                    : "Kayaking there sounds wonderful!");
+    }
+    json_decref(found);
+    found = search_recall(f, "narwhal", 1, 0, 0, 10, 0);
+    assert_int_equal(found_total(found), 1);
+    json_t *r = found_row(found, 0);
+    assert_string_equal(row_str(r, "role"), "assistant");
+    assert_string_equal(row_str(r, "text"), "Kayaking there sounds wonderful!");
+    assert_string_equal(row_str(r, "inner"),
+                        "The user mentions kayaking; remember the fjords.\n"
+                        "core_memory_append({\"label\":\"human\",\"content\":\"paddles a narwhal "
+                        "kayak\"})");
+    json_decref(found);
+    found = search_recall(f, "glacier", 1, 0, 0, 10, 0);
+    r = found_row(found, 0);
+    assert_string_equal(row_str(r, "role"), "tool");
+    assert_string_equal(row_str(r, "text"), "");
+    assert_string_equal(row_str(r, "inner"),
+                        "core_memory_append: Appended to human: glacier notes");
+    json_decref(found);
+
+    /* Without words: the default lists what was said, the option everything. */
+    found = search_recall(f, NULL, 0, day0, day0 + 3 * 86400000LL, 10, 0);
+    assert_int_equal(found_total(found), 2);
+    json_decref(found);
+    found = search_recall(f, NULL, 1, day0, day0 + 3 * 86400000LL, 10, 0);
+    assert_int_equal(found_total(found), 5);
+    json_decref(found);
+}
+
+static void test_recall_include_all_dates_and_paging(void **state)
+{
+    fixture *f = *state;
+    int64_t day = 86400000, day0 = 20 * 365LL * day;
+    add_turn_traffic(f, day0);
+    add_turn_traffic(f, day0 + 10 * day);
+
+    /* The monologue word "fjords" is in 4 messages over two weeks. */
+    json_t *found = search_recall(f, "fjords", 1, 0, 0, 10, 0);
+    assert_int_equal(found_total(found), 4);
+    json_decref(found);
+    found = search_recall(f, "fjords", 1, day0 + 10 * day, 0, 10, 0);
+    assert_int_equal(found_total(found), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *when = row_str(found_row(found, i), "time");
+        assert_true(strcmp(when, "1990-01-06") >= 0); /* day0 + 10 days and later */
+    }
+    json_decref(found);
+    found = search_recall(f, "fjords", 0, day0 + 10 * day, 0, 10, 0);
+    assert_int_equal(found_total(found), 0);
+    json_decref(found);
+    found = search_recall(f, "quokka", 1, day0, day0 + 5 * day, 10, 0);
+    assert_int_equal(found_total(found), 1);
+    json_decref(found);
+
+    /* Identical results: pages are stable and ties go to the newer. */
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++)
+        ids[i] =
+            store_msg(f, MG_ROLE_TOOL, "tool", "{\"status\":\"OK\",\"message\":\"zebra crossing\"}",
+                      NULL, "archival_memory_search", day0 + 20 * day + i);
+    for (int page = 0; page < 3; page++) {
+        found = search_recall(f, "zebra", 1, 0, 0, 1, page);
+        assert_int_equal(found_total(found), 3);
+        assert_int_equal(json_integer_value(json_object_get(found_row(found, 0), "id")),
+                         ids[2 - page]);
+        json_decref(found);
+    }
+}
+
+static void test_recall_include_all_hostile(void **state)
+{
+    fixture *f = *state;
+    add_turn_traffic(f, 20 * 365LL * 86400000);
+    /* Column filters, operators and quotes are just words, with or without
+     * the option; a default search cannot reach the inner column by syntax. */
+    const char *queries[] = {"{inner_text} : fjords",
+                             "inner_text:fjords",
+                             "\"fjords",
+                             "fjords* OR NEAR(a b)",
+                             "-search_text fjords",
+                             "(fjords",
+                             "fjords AND NOT \"x\"",
+                             "^fjords +"};
+    for (size_t i = 0; i < sizeof queries / sizeof *queries; i++) {
+        json_t *found = search_recall(f, queries[i], 1, 0, 0, 10, 0);
+        assert_true(found_total(found) >= 2);
+        json_decref(found);
+        found = search_recall(f, queries[i], 0, 0, 0, 10, 0);
+        json_t *r;
+        size_t k;
+        json_array_foreach(json_object_get(found, "results"), k, r)
+        {
+            assert_null(json_object_get(r, "inner"));
+            assert_null(strstr(row_str(r, "text"), "fjords"));
+        }
+        json_decref(found);
+    }
+    mg_search s = {.query = "{}*:", .include_all = 1};
+    json_t *found;
+    mg_error err = {0};
+    assert_int_equal(recall_search(f->store, f->agent->id, &s, &found, &err), MG_ERR_USAGE);
+}
+
+static void test_recall_update_reindexes(void **state)
+{
+    fixture *f = *state;
+    int64_t id = store_msg(f, MG_ROLE_ASSISTANT, "assistant", "pondering otters",
+                           "[{\"id\":\"c\",\"name\":\"send_message\",\"arguments\":"
+                           "\"{\\\"message\\\":\\\"hello beavers\\\"}\"}]",
+                           NULL, 1000);
+    mg_tool_call call = {"c", "send_message", "{\"message\":\"hello badgers\"}"};
+    mg_msg m = {.id = id,
+                .role = MG_ROLE_ASSISTANT,
+                .content = "pondering stoats",
+                .calls = &call,
+                .ncalls = 1};
+    mg_error err = {0};
+    assert_int_equal(recall_update(f->store, &m, &err), MG_OK);
+    const char *gone[] = {"otters", "beavers"}, *there[] = {"stoats", "badgers"};
+    for (int i = 0; i < 2; i++) {
+        json_t *found = search_recall(f, gone[i], 1, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), 0);
+        json_decref(found);
+        found = search_recall(f, there[i], 1, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), 1);
+        json_decref(found);
+    }
+    json_t *found = search_recall(f, "stoats", 0, 0, 0, 10, 0);
+    assert_int_equal(found_total(found), 0);
+    json_decref(found);
+    /* The bulk path keeps the agent's count, as the single one does. */
+    int64_t count;
+    assert_int_equal(recall_count(f->store, f->agent->id, &count, &err), MG_OK);
+    assert_int_equal(count, 1);
+    mg_msg many[2] = {{.role = MG_ROLE_USER, .kind = "user_message", .content = "{}"},
+                      {.role = MG_ROLE_USER, .kind = "user_message", .content = "{}"}};
+    assert_int_equal(recall_insert_many(f->store, f->agent->id, many, 2, &err), MG_OK);
+    assert_true(many[0].id > id && many[1].id > many[0].id);
+    assert_int_equal(recall_count(f->store, f->agent->id, &count, &err), MG_OK);
+    assert_int_equal(count, 3);
+}
+
+/* A word with thousands of matches is dropped from a query that also has
+ * rarer words (ranking every match of it would be slow), in both modes. */
+static void test_recall_common_words_dropped(void **state)
+{
+    fixture *f = *state;
+    enum { N = 2100 };
+    mg_msg *msgs = calloc(N, sizeof *msgs);
+    for (int i = 0; i < N; i++) {
+        msgs[i].role = MG_ROLE_USER;
+        msgs[i].kind = "user_message";
+        msgs[i].content = i % 700 == 0 ? "{\"message\":\"weather report with pelican\"}"
+                                       : "{\"message\":\"weather report\"}";
+        msgs[i].time_ms = 1000 + i;
+    }
+    mg_error err = {0};
+    assert_int_equal(recall_insert_many(f->store, f->agent->id, msgs, N, &err), MG_OK);
+    free(msgs);
+    for (int all = 0; all < 2; all++) {
+        json_t *found = search_recall(f, "weather pelican", all, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), 3);
+        json_decref(found);
+        /* Alone, a common word is still searched. */
+        found = search_recall(f, "weather", all, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), N);
+        json_decref(found);
+        /* So are several common words together. */
+        found = search_recall(f, "weather report", all, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), N);
+        json_decref(found);
+        /* With dates (the joined plan) the same. */
+        found = search_recall(f, "weather pelican", all, 1000, 1000 + 701, 10, 0);
+        assert_int_equal(found_total(found), 2);
+        json_decref(found);
+    }
+}
+
+/* Dated searches bound the posting lists by the ids found in the date range;
+ * that must hold when ids do not follow times (a clock set back). */
+static void test_recall_dates_with_unordered_times(void **state)
+{
+    fixture *f = *state;
+    const int64_t times[] = {5000, 1000, 3000, 2000};
+    for (int i = 0; i < 4; i++)
+        store_msg(f, MG_ROLE_USER, "user_message", "{\"message\":\"otter sighting\"}", NULL, NULL,
+                  times[i]);
+    for (int all = 0; all < 2; all++) {
+        json_t *found = search_recall(f, "otter", all, 1000, 3001, 10, 0);
+        assert_int_equal(found_total(found), 3);
+        json_decref(found);
+        found = search_recall(f, "otter", all, 4000, 0, 10, 0);
+        assert_int_equal(found_total(found), 1);
+        assert_int_equal(json_integer_value(json_object_get(found_row(found, 0), "id")), 1);
+        json_decref(found);
+        found = search_recall(f, "otter", all, 6000, 7000, 10, 0);
+        assert_int_equal(found_total(found), 0);
+        json_decref(found);
+    }
 }
 
 static void test_archival(void **state)
@@ -366,6 +720,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_core_configure, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_fts_query_sanitizer),
         cmocka_unit_test_setup_teardown(test_recall_search, fixture_setup, fixture_teardown),
+        cmocka_unit_test(test_recall_index_text),
+        cmocka_unit_test_setup_teardown(test_recall_include_all, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recall_include_all_dates_and_paging, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recall_include_all_hostile, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recall_update_reindexes, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recall_common_words_dropped, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recall_dates_with_unordered_times, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_dates, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_neighbours, fixture_setup, fixture_teardown),

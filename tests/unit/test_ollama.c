@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "provider/ollama.h"
+#include "util/err.h"
 
 /* ----------------------------------------------------------- OLLAMA_HOST */
 
@@ -322,6 +323,56 @@ static void test_reply_malformed(void **state)
     }
 }
 
+static mg_status show_window(const char *json, int *tokens, mg_error *err)
+{
+    json_t *body = json_loads(json, 0, NULL);
+    assert_non_null(body);
+    mg_status st = mg_ollama_show_context_length(body, tokens, err);
+    json_decref(body);
+    return st;
+}
+
+static void test_show_context_length(void **state)
+{
+    (void)state;
+    int tokens = -1;
+    mg_error err = {0};
+    assert_int_equal(show_window("{\"model_info\":{\"general.architecture\":\"qwen3\","
+                                 "\"qwen3.context_length\":8192,\"llama.context_length\":5}}",
+                                 &tokens, &err),
+                     MG_OK);
+    assert_int_equal(tokens, 8192);
+    /* Above the cap: capped (the window sizes Ollama's KV cache). */
+    assert_int_equal(show_window("{\"model_info\":{\"general.architecture\":\"llama\","
+                                 "\"llama.context_length\":131072}}",
+                                 &tokens, &err),
+                     MG_OK);
+    assert_int_equal(tokens, MG_OLLAMA_MAX_AUTO_WINDOW);
+    const char *bad[] = {
+        "{}",
+        "{\"model_info\":[]}",
+        "{\"model_info\":{\"llama.context_length\":8192}}",
+        "{\"model_info\":{\"general.architecture\":7,\"llama.context_length\":8192}}",
+        "{\"model_info\":{\"general.architecture\":\"\",\".context_length\":8192}}",
+        "{\"model_info\":{\"general.architecture\":\"llama\"}}",
+        "{\"model_info\":{\"general.architecture\":\"llama\",\"llama.context_length\":\"8192\"}}",
+        "{\"model_info\":{\"general.architecture\":\"llama\",\"llama.context_length\":0}}",
+        "{\"model_info\":{\"general.architecture\":\"llama\",\"llama.context_length\":-5}}",
+        "{\"model_info\":{\"general.architecture\":\"llama\",\"llama.context_length\":8192.5}}",
+        "{\"model_info\":{\"general.architecture\":\"llama\","
+        "\"llama.context_length\":99999999999}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tokens = -1;
+        mg_err_clear(&err);
+        mg_status st = show_window(bad[i], &tokens, &err);
+        if (st != MG_ERR_PROVIDER) fprintf(stderr, "accepted: %s\n", bad[i]);
+        assert_int_equal(st, MG_ERR_PROVIDER);
+        assert_int_equal(tokens, 0);
+        assert_non_null(strstr(err.message, "/api/show"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_chat_body),           cmocka_unit_test(test_summary_body),
         cmocka_unit_test(test_reply_with_calls),    cmocka_unit_test(test_reply_ids),
         cmocka_unit_test(test_reply_odd_but_valid), cmocka_unit_test(test_reply_malformed),
+        cmocka_unit_test(test_show_context_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

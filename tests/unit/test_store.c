@@ -154,6 +154,105 @@ static void test_migrates_old_schema_with_data(void **state)
     remove_home(home);
 }
 
+/* Migration 5 splits each old message's text into what was said and the
+ * rest, and rebuilds the index over both. */
+static void test_migration_5_splits_text(void **state)
+{
+    (void)state;
+    char home[64], path[128];
+    make_home(home, sizeof home);
+    snprintf(path, sizeof path, "%s/memgpt.db", home);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int v = 1; v <= 4; v++)
+        assert_int_equal(sqlite3_exec(db, mg_schema_migration(v), 0, 0, 0), SQLITE_OK);
+    char pragma[96];
+    snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d; PRAGMA user_version = 4;",
+             MG_APPLICATION_ID);
+    assert_int_equal(sqlite3_exec(db, pragma, 0, 0, 0), SQLITE_OK);
+    /* search_text as the version-4 code wrote it. */
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "INSERT INTO agents(id, name, model, context_window, embedder, step_limit, "
+            "reflect_every, idle_seconds, warn_fraction, flush_fraction, memory_updated_at, "
+            "created_at) VALUES (1, 'old', 'openai/gpt-4o-mini', 8192, 'offline', 10, 10, 600, "
+            "0.75, 1.0, 0, 0);"
+            "INSERT INTO messages(id, agent_id, role, kind, content, tool_calls, tool_name, "
+            "search_text, created_at) VALUES "
+            "(1, 1, 'user', 'user_message', '{\"message\":\"hello kayak\"}', NULL, NULL, "
+            "'hello kayak', 0),"
+            "(2, 1, 'assistant', 'assistant', 'thinking fjords', '[{\"id\":\"a\",\"name\":"
+            "\"conversation_search\",\"arguments\":\"{\\\"query\\\":\\\"walrus\\\"}\"},{\"id\":"
+            "\"b\",\"name\":\"send_message\",\"arguments\":\"{\\\"message\\\":\\\"nice "
+            "kayak\\\"}\"}]', NULL, 'thinking fjords\nnice kayak', 1),"
+            "(3, 1, 'assistant', 'assistant', 'plain reply otter', NULL, NULL, "
+            "'plain reply otter', 2),"
+            "(4, 1, 'tool', 'tool', '{\"status\":\"OK\",\"message\":\"No results: walrus\"}', "
+            "NULL, 'conversation_search', 'No results: walrus', 3),"
+            "(5, 1, 'user', 'heartbeat', '{\"reason\":\"quokka reason\"}', NULL, NULL, "
+            "'quokka reason', 4),"
+            "(6, 1, 'assistant', 'assistant', 'broken lemur', 'not json', NULL, 'broken lemur', 5),"
+            "(7, 1, 'assistant', 'assistant', NULL, '[{\"id\":\"c\",\"name\":\"send_message\","
+            "\"arguments\":\"{\\\"message\\\":\\\"just said\\\"}\"}]', NULL, 'just said', 6);"
+            "UPDATE agents SET message_count = 7;",
+            0, 0, 0),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    mg_store *s;
+    mg_agent *a;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &s, &err), MG_OK);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *expect[][2] = {{"hello kayak", ""},
+                               {"nice kayak", "thinking fjords\nconversation_search({\"query\":"
+                                              "\"walrus\"})"},
+                               {"plain reply otter", ""},
+                               {"", "conversation_search: No results: walrus"},
+                               {"", "quokka reason"},
+                               {"", "broken lemur"},
+                               {"just said", ""}};
+    sqlite3_stmt *stmt;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT search_text, inner_text FROM messages ORDER BY id",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(stmt, 0), expect[i][0]);
+        assert_string_equal((const char *)sqlite3_column_text(stmt, 1), expect[i][1]);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+
+    /* The rebuilt index answers both ways. */
+    assert_int_equal(mg_agent_open(s, "old", &a, &err), MG_OK);
+    struct {
+        const char *query;
+        int all;
+        const char *total;
+    } cases[] = {{"kayak", 0, "\"total\": 2"},  {"fjords", 0, "\"total\": 0"},
+                 {"fjords", 1, "\"total\": 1"}, {"walrus", 0, "\"total\": 0"},
+                 {"walrus", 1, "\"total\": 2"}, {"quokka", 1, "\"total\": 1"},
+                 {"otter", 0, "\"total\": 1"},  {"lemur", 1, "\"total\": 1"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mg_search q = {.query = cases[i].query, .include_all = cases[i].all};
+        char *json;
+        assert_int_equal(mg_recall_search(a, &q, &json, &err), MG_OK);
+        if (!strstr(json, cases[i].total))
+            fail_msg("%s (all=%d): %s", q.query, q.include_all, json);
+        mg_free(json);
+    }
+    char *json;
+    assert_int_equal(mg_agent_describe(a, &json, &err), MG_OK);
+    assert_non_null(strstr(json, "\"messages\": 7"));
+    mg_free(json);
+    mg_agent_free(a);
+    mg_store_close(s);
+    remove_home(home);
+}
+
 static void test_unwritable_home(void **state)
 {
     mg_store *s;
@@ -212,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_refuses_foreign_sqlite),
         cmocka_unit_test(test_refuses_newer_schema),
         cmocka_unit_test(test_migrates_old_schema_with_data),
+        cmocka_unit_test(test_migration_5_splits_text),
         cmocka_unit_test(test_unwritable_home),
         cmocka_unit_test_setup_teardown(test_agent_lifecycle, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascades, fixture_setup, fixture_teardown),

@@ -19,7 +19,14 @@
 #include <pcre2.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+
+#include "agent/agent.h"
+#include "context/context.h"
 #include "context/tokens.h"
+#include "tokenizer/rank_cache.h"
 #include "tokenizer/tokenizer.h"
 #include "util/text.h"
 
@@ -421,9 +428,24 @@ static void test_pieces_match_oracle(void **state)
         pcre2_code *re = pcre2_compile((PCRE2_SPTR)oracles[e], PCRE2_ZERO_TERMINATED,
                                        PCRE2_UTF | PCRE2_UCP, &code, &offset, NULL);
         assert_non_null(re);
-        for (size_t i = 0; i < 20000 + nplans; i++) {
+        /* Then ASCII only, which the pre-tokenizer cuts without PCRE2
+         * (ascii_piece): every class boundary, contraction and white space
+         * rule, densely. */
+        static const char ascii[] = " \t\n\r\v\fAbCdEsStTlLrReEvVmMdD019'.,/(-_\x01\x7F";
+        for (size_t i = 0; i < 40000 + nplans; i++) {
             size_t len;
-            char *text = i < nplans ? mg_xstrdup(plans[i].sample) : random_text(rng() % 24, &len);
+            char *text;
+            if (i < nplans) {
+                text = mg_xstrdup(plans[i].sample);
+            } else if (i < nplans + 20000) {
+                text = random_text(rng() % 24, &len);
+            } else {
+                len = rng() % 40;
+                text = mg_xmalloc(len + 1);
+                for (size_t k = 0; k < len; k++)
+                    text[k] = ascii[rng() % (sizeof ascii - 1)];
+                text[len] = '\0';
+            }
             len = strlen(text);
             char *got = pieces_of(pt, text, len), *want = oracle_pieces(re, text, len);
             if (strcmp(got, want) != 0)
@@ -637,14 +659,16 @@ static size_t random_piece(const bpe_ranks *r, uint8_t *p, size_t want)
     size_t n = 0;
     while (n < want) {
         uint32_t rank = rng() % r->n;
-        size_t len = r->off[rank + 1] - r->off[rank];
+        size_t len;
+        const uint8_t *token = bpe_token(r, rank, &len);
+        assert_non_null(token);
         size_t from = rng() % len, take = 1 + rng() % (len - from);
         if (rng() % 8 == 0) { /* sometimes a random byte */
             p[n++] = (uint8_t)rng();
             continue;
         }
         if (n + take > want) take = want - n;
-        memcpy(p + n, r->bytes + r->off[rank] + from, take);
+        memcpy(p + n, token + from, take);
         n += take;
     }
     return n;
@@ -686,8 +710,9 @@ static void test_merge_algorithms(void **state)
         /* Every token is found as itself, and its bytes merge back into it
          * (so the whole-piece shortcut of tiktoken changes nothing here). */
         for (uint32_t rank = 0; rank < r->n; rank++) {
-            const uint8_t *t = r->bytes + r->off[rank];
-            size_t n = r->off[rank + 1] - r->off[rank];
+            size_t n;
+            const uint8_t *t = bpe_token(r, rank, &n);
+            assert_non_null(t);
             assert_int_equal(bpe_rank_of(r, t, n), rank);
             size_t m = n <= BPE_SMALL_PIECE ? bpe_merge_small(r, t, n, small)
                                             : bpe_merge_heap(r, &s, t, n, small);
@@ -900,6 +925,317 @@ static void test_fallback(void **state)
     remove_home(dir);
 }
 
+/* ---------------------------------------------------------- rank cache */
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, in)) > 0)
+        assert_int_equal(fwrite(chunk, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* Overwrites len bytes at `at` of `path` with `byte`. */
+static void damage(const char *path, uint64_t at, size_t len, int byte)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)at, SEEK_SET), 0);
+    for (size_t i = 0; i < len; i++)
+        fputc(byte, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Opens o200k_base from `dir`, checks it is exact and encodes a sample as
+ * the real tokenizer does, and says whether the ranks came from the cache. */
+static int open_cached(const char *dir, char *note, size_t size)
+{
+    mg_tokenizer *tok;
+    mg_error err = {0};
+    assert_int_equal(tokenizer_open_in("o200k_base", dir, &tok, &err), MG_OK);
+    if (!mg_tokenizer_exact(tok)) fail_msg("not exact: %s", mg_tokenizer_status(tok));
+    const char *text = "Hello, World! How are you today? \xF0\x9F\x8C\x8D";
+    const uint32_t want[] = {13225, 11, 5922, 0, 3253, 553, 481, 4044, 30, 130321, 235};
+    assert_ids(tok, text, want, sizeof want / sizeof want[0]);
+    int from_cache = tok->from_cache;
+    snprintf(note, size, "%s", tok->cache_note);
+    mg_tokenizer_free(tok);
+    return from_cache;
+}
+
+static void assert_rebuilt(const char *dir, const char *why)
+{
+    char note[768];
+    if (open_cached(dir, note, sizeof note)) fail_msg("the cache was used (expected: %s)", why);
+    if (!strstr(note, why)) fail_msg("cache note \"%s\" lacks \"%s\"", note, why);
+    assert_true(open_cached(dir, note, sizeof note)); /* and used the next time */
+}
+
+static void test_rank_cache(void **state)
+{
+    char dir[64], rank_path[4200], cache[4200], real[4200];
+    make_home(dir, sizeof dir);
+    snprintf(real, sizeof real, "%s/share/memgpt/o200k_base.tiktoken", exe_dir);
+    snprintf(rank_path, sizeof rank_path, "%s/o200k_base.tiktoken", dir);
+    snprintf(cache, sizeof cache, "%s/o200k_base.mgcache", dir);
+    copy_file(real, rank_path);
+
+    /* Built on first use, next to the rank file, then used. */
+    char note[768];
+    assert_false(open_cached(dir, note, sizeof note));
+    assert_string_equal(note, "rebuilt (there was none)");
+    struct stat st;
+    assert_int_equal(stat(cache, &st), 0);
+    assert_true(open_cached(dir, note, sizeof note));
+    assert_string_equal(note, "");
+
+    /* The same ids from the cache as from the parsed file, on real text. */
+    mg_tokenizer *parsed, *cached;
+    mg_error err = {0};
+    assert_int_equal(tokenizer_open_in("o200k_base", dir, &cached, &err), MG_OK);
+    assert_true(cached->from_cache);
+    /* Read on demand: opening and a short text touch a small part of it. */
+    assert_int_equal(mg_tokenizer_count(cached, "hello world", 11), 2);
+    assert_true(cached->ranks.lazy->pages_loaded * 4096 < (uint32_t)st.st_size / 8);
+    unlink(cache);
+    assert_int_equal(tokenizer_open_in("o200k_base", dir, &parsed, &err), MG_OK);
+    assert_false(parsed->from_cache);
+    char src[4200];
+    snprintf(src, sizeof src, "%s/../src/tokenizer/bpe.c", exe_dir);
+    FILE *f = fopen(src, "rb");
+    if (f) {
+        char *text = mg_xmalloc(1 << 20);
+        size_t len = fread(text, 1, 1 << 20, f);
+        fclose(f);
+        size_t n1, n2;
+        uint32_t *a = encode_checked(parsed, text, len, &n1);
+        uint32_t *b = encode_checked(cached, text, len, &n2);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(a, b, n1 * sizeof *a);
+        free(a);
+        free(b);
+        free(text);
+    }
+    mg_tokenizer_free(parsed);
+    mg_tokenizer_free(cached);
+
+    /* Stale: the rank file was replaced (a new modification time). */
+    struct timespec times[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, rank_path, times, 0), 0);
+    assert_rebuilt(dir, "stale");
+
+    /* Truncated, extended, damaged header, garbage, another version. */
+    assert_int_equal(truncate(cache, 100000), 0);
+    assert_rebuilt(dir, "truncated");
+    assert_int_equal(truncate(cache, 10), 0);
+    assert_rebuilt(dir, "truncated");
+    assert_int_equal(stat(cache, &st), 0);
+    assert_int_equal(truncate(cache, st.st_size + 4096), 0);
+    assert_rebuilt(dir, "truncated or extended");
+    damage(cache, 100, 1, 0x5A); /* inside the header, under its checksum */
+    assert_rebuilt(dir, "the header is damaged");
+    damage(cache, 0, 1, 'X');
+    assert_rebuilt(dir, "not a rank cache");
+    damage(cache, 8, 1, 99); /* the version */
+    assert_rebuilt(dir, "another version or layout");
+
+    /* Damage in the body that the checks see. */
+    uint64_t off[RANK_CACHE_SECTIONS], len[RANK_CACHE_SECTIONS];
+    assert_int_equal(rank_cache_layout(cache, off, len, &err), MG_OK);
+    damage(cache, off[RANK_CACHE_BYTE_RANK], 4, 0xFF);
+    assert_rebuilt(dir, "byte 0 has no token");
+    assert_int_equal(rank_cache_layout(cache, off, len, &err), MG_OK);
+    damage(cache, off[RANK_CACHE_HOT], (size_t)len[RANK_CACHE_HOT], 0);
+    assert_rebuilt(dir, "is not found at its rank");
+    assert_int_equal(rank_cache_layout(cache, off, len, &err), MG_OK);
+    damage(cache, off[RANK_CACHE_OFF] + 4 * 199998, 4, 0xFF); /* the end of the arena */
+    assert_rebuilt(dir, "the token arena does not add up");
+    assert_int_equal(rank_cache_layout(cache, off, len, &err), MG_OK);
+    damage(cache, off[RANK_CACHE_OFF] + 4 * 1024, 4, 0xFF); /* a sampled token */
+    assert_rebuilt(dir, "token 1024 is not found at its rank");
+
+    /* Damage the checks do not see (64 KB in the middle of the cold table
+     * and some offsets) yields wrong counts at worst: no crash, no endless
+     * probe, decoding still checked. */
+    assert_int_equal(rank_cache_layout(cache, off, len, &err), MG_OK);
+    damage(cache, off[RANK_CACHE_COLD] + len[RANK_CACHE_COLD] / 2, 65536, 0x00);
+    damage(cache, off[RANK_CACHE_COLD] + len[RANK_CACHE_COLD] / 3, 65536, 0xFF);
+    damage(cache, off[RANK_CACHE_OFF] + 4 * 150000, 64, 0x7F);
+    mg_tokenizer *tok;
+    assert_int_equal(tokenizer_open_in("o200k_base", dir, &tok, &err), MG_OK);
+    assert_true(tok->from_cache);
+    const char *odd = "Zyzzyva quixotically antidisestablishmentarianism \xE4\xBD\xA0\xE5\xA5\xBD";
+    uint32_t *ids;
+    size_t n;
+    assert_int_equal(mg_tokenizer_encode(tok, odd, strlen(odd), &ids, &n, &err), MG_OK);
+    assert_true(n > 0);
+    free(ids);
+    uint32_t probe[] = {150000, 150001, 199997};
+    char *back = NULL;
+    mg_status st_dec = mg_tokenizer_decode(tok, probe, 3, &back, NULL, &err);
+    assert_true(st_dec == MG_OK || st_dec == MG_ERR_CORRUPT);
+    free(back);
+    mg_tokenizer_free(tok);
+    unlink(cache);
+
+    /* A cache that cannot be written: exact all the same, and it says so. */
+    assert_int_equal(mkdir(cache, 0755), 0);
+    assert_false(open_cached(dir, note, sizeof note));
+    if (!strstr(note, "not written")) fail_msg("cache note \"%s\"", note);
+    assert_int_equal(rmdir(cache), 0);
+    remove_home(dir);
+}
+
+/* ------------------------------------------------------ budget counter */
+
+static void test_model_encodings(void **state)
+{
+    assert_string_equal(mg_model_encoding("openai/gpt-4o"), "o200k_base");
+    assert_string_equal(mg_model_encoding("openai/gpt-4o-mini-2024-07-18"), "o200k_base");
+    assert_string_equal(mg_model_encoding("openai/gpt-4.1-nano"), "o200k_base");
+    assert_string_equal(mg_model_encoding("openai/gpt-5"), "o200k_base");
+    assert_string_equal(mg_model_encoding("openai/o3-mini"), "o200k_base");
+    assert_string_equal(mg_model_encoding("openai/gpt-4"), "cl100k_base");
+    assert_string_equal(mg_model_encoding("openai/gpt-4-turbo"), "cl100k_base");
+    assert_string_equal(mg_model_encoding("openai/gpt-3.5-turbo"), "cl100k_base");
+    assert_string_equal(mg_model_encoding("openai/text-embedding-3-small"), "cl100k_base");
+    assert_null(mg_model_encoding("openai/davinci-002"));
+    assert_null(mg_model_encoding("anthropic/claude-sonnet-4-5"));
+    assert_null(mg_model_encoding("ollama/gpt-4o-mini")); /* not OpenAI's tokenizer there */
+    assert_null(mg_model_encoding("gpt-4o"));
+    assert_null(mg_model_encoding(NULL));
+}
+
+static mg_agent *fake_agent(const char *model)
+{
+    mg_agent *a = mg_xcalloc(1, sizeof *a);
+    a->model = mg_xstrdup(model);
+    a->token_scale = 1.25;
+    a->context_window = 8000;
+    a->warn_fraction = 0.75;
+    a->flush_fraction = 1.0;
+    tokens_counter_init(&a->counter, model);
+    a->tools = json_loads("[{\"name\":\"f\",\"description\":\"Say hi.\",\"parameters\":"
+                          "{\"type\":\"object\",\"properties\":{}}}]",
+                          0, NULL);
+    char *text = json_dumps(a->tools, JSON_COMPACT);
+    a->tools_tokens = -1;
+    a->tools_bytes = strlen(text);
+    free(text);
+    return a;
+}
+
+static void fake_agent_free(mg_agent *a)
+{
+    mg_msg_list_free(&a->queue);
+    json_decref(a->tools);
+    tokens_counter_free(&a->counter);
+    free(a->system_prompt);
+    free(a->model);
+    free(a);
+}
+
+static mg_msg message(mg_role role, const char *content)
+{
+    mg_msg m = {
+        .role = role, .kind = mg_xstrdup("x"), .content = mg_xstrdup(content), .tokens = -1};
+    return m;
+}
+
+static void test_budget_counts(void **state)
+{
+    unsetenv("MEMGPT_TOKENIZER_DIR");
+    mg_agent *a = fake_agent("openai/gpt-4o");
+    const char *hello = "Hello, World! How are you today? \xF0\x9F\x8C\x8D"; /* 11 tokens */
+    a->system_prompt = mg_xstrdup(hello);
+    mg_msg_list_push(&a->queue, message(MG_ROLE_USER, hello));
+    mg_msg call = message(MG_ROLE_ASSISTANT, "hello world"); /* 2 tokens */
+    call.calls = mg_xcalloc(1, sizeof *call.calls);
+    call.ncalls = 1;
+    call.calls[0].id = mg_xstrdup("call_1");
+    call.calls[0].name = mg_xstrdup("send_message");
+    call.calls[0].arguments = mg_xstrdup("{\"message\":\"hello world\"}");
+    mg_msg_list_push(&a->queue, call);
+
+    /* Far under the window, the bound answers without a tokenizer. */
+    assert_true(context_surely_under(a, 8000));
+    assert_int_equal(a->counter.mode, TOKENS_UNOPENED);
+    assert_false(context_surely_under(a, 10));
+    assert_int_equal(a->counter.mode, TOKENS_UNOPENED);
+
+    mg_context_usage u;
+    context_measure(a, &u);
+    assert_int_equal(a->counter.mode, TOKENS_EXACT);
+    assert_string_equal(context_counter_line(a), "exact (o200k_base)");
+    /* 3 per message + 1 for the role + the text, and 3 for the reply's
+     * opening; exact counts are not scaled by token_scale (1.25 here). */
+    assert_int_equal(u.instructions, 11 + 4 + 3);
+    mg_tokenizer *tok = open_exact("o200k_base");
+    size_t id = mg_tokenizer_count(tok, "call_1", 6),
+           name = mg_tokenizer_count(tok, "send_message", 12);
+    size_t args = mg_tokenizer_count(tok, call.calls[0].arguments, strlen(call.calls[0].arguments));
+    char *tools = json_dumps(a->tools, JSON_COMPACT);
+    size_t tools_n = mg_tokenizer_count(tok, tools, strlen(tools));
+    free(tools);
+    mg_tokenizer_free(tok);
+    assert_int_equal(u.messages, (4 + 11) + (4 + 2 + MG_TOKENS_PER_CALL + (int)(id + name + args)));
+    assert_int_equal(u.tools, (int)tools_n);
+    assert_int_equal(a->queue.items[0].tokens, 15); /* remembered */
+    assert_int_equal(u.total, u.instructions + u.core + u.stats + u.summary + u.messages + u.tools);
+    /* Learning from reported usage does not touch exact counts. */
+    context_learn_scale(a, 100, 180);
+    assert_true(a->token_scale == 1.25);
+    assert_null(tokens_notice(&a->counter));
+    fake_agent_free(a);
+
+    /* Not OpenAI: the estimate, scaled. */
+    a = fake_agent("anthropic/claude-sonnet-4-5");
+    a->system_prompt = mg_xstrdup(hello);
+    assert_false(context_surely_under(a, 1000000));
+    context_measure(a, &u);
+    assert_int_equal(a->counter.mode, TOKENS_ESTIMATE);
+    assert_null(a->counter.tok);
+    assert_int_equal(u.instructions, (int)ceil((mg_tokens_of(hello) + 7) * 1.25));
+    assert_string_equal(context_counter_line(a), "estimate (scaled by usage, factor 1.25)");
+    assert_null(tokens_notice(&a->counter));
+    fake_agent_free(a);
+}
+
+static void test_budget_fallback(void **state)
+{
+    char dir[64];
+    make_home(dir, sizeof dir); /* no rank files in it */
+    setenv("MEMGPT_TOKENIZER_DIR", dir, 1);
+    mg_agent *a = fake_agent("openai/gpt-4o");
+    a->system_prompt = mg_xstrdup("The quick brown fox jumps over the lazy dog.");
+    /* Known before anything is opened: a stat says the file is missing. */
+    const char *notice = tokens_notice(&a->counter);
+    assert_non_null(notice);
+    assert_non_null(strstr(notice, "no o200k_base.tiktoken in"));
+    assert_non_null(strstr(notice, "token counts are estimates"));
+    assert_int_equal(a->counter.mode, TOKENS_UNOPENED);
+    mg_context_usage u;
+    context_measure(a, &u);
+    assert_int_equal(a->counter.mode, TOKENS_FALLBACK);
+    assert_int_equal(u.instructions, (int)ceil((mg_tokens_of(a->system_prompt) + 7) * 1.25));
+    assert_non_null(strstr(tokens_notice(&a->counter), "no o200k_base.tiktoken in"));
+    assert_string_equal(context_counter_line(a),
+                        "estimate (scaled by usage, factor 1.25; o200k_base rank files "
+                        "unavailable)");
+    /* The bound is not trusted for estimates, and the scale is learned. */
+    assert_false(context_surely_under(a, 1000000));
+    context_learn_scale(a, 100, 180);
+    assert_true(a->token_scale > 1.25);
+    fake_agent_free(a);
+    unsetenv("MEMGPT_TOKENIZER_DIR");
+    remove_home(dir);
+}
+
 int main(void)
 {
     find_exe_dir();
@@ -907,12 +1243,14 @@ int main(void)
      * tested on its own in test_fallback. */
     unsetenv("MEMGPT_TOKENIZER_DIR");
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_testplans),    cmocka_unit_test(test_known_ids),
-        cmocka_unit_test(test_api_errors),   cmocka_unit_test(test_pieces_match_oracle),
-        cmocka_unit_test(test_spec_pieces),  cmocka_unit_test(test_utf8_segments),
-        cmocka_unit_test(test_invalid_utf8), cmocka_unit_test(test_merge_algorithms),
-        cmocka_unit_test(test_round_trips),  cmocka_unit_test(test_large_inputs),
-        cmocka_unit_test(test_fallback),
+        cmocka_unit_test(test_testplans),       cmocka_unit_test(test_known_ids),
+        cmocka_unit_test(test_api_errors),      cmocka_unit_test(test_pieces_match_oracle),
+        cmocka_unit_test(test_spec_pieces),     cmocka_unit_test(test_utf8_segments),
+        cmocka_unit_test(test_invalid_utf8),    cmocka_unit_test(test_merge_algorithms),
+        cmocka_unit_test(test_round_trips),     cmocka_unit_test(test_large_inputs),
+        cmocka_unit_test(test_fallback),        cmocka_unit_test(test_rank_cache),
+        cmocka_unit_test(test_model_encodings), cmocka_unit_test(test_budget_counts),
+        cmocka_unit_test(test_budget_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

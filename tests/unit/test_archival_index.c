@@ -1,0 +1,557 @@
+/*
+ * test_archival_index.c - archival search through the vector index: the same
+ * answers as the exact scan, persistence across reopening, and agreement
+ * with the passages table after every kind of crash (memory/archival_index.c).
+ *
+ * The memories here are a few thousand passages of made-up words in
+ * "conversations" (runs of passages minutes apart, days between runs), so
+ * the graph is used (above the index's own exact threshold) and neighbours
+ * matter. archival_index_set_min switches a store between the two paths;
+ * archival_index_set_exact_below(-1) makes the index search its HNSW graph
+ * (ef 1,024 of 3,000) rather than scan its vectors.
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "agent/agent.h"
+#include "embed/embedder.h"
+#include "index/index.h"
+#include "memory/archival.h"
+#include "memory/archival_index.h"
+#include "memory/passages_db.h"
+#include "store/store.h"
+#include "util/err.h"
+
+#define PASSAGES   3000
+#define RUN        5               /* passages per conversation */
+#define START_MS   1700000000000LL /* 2023-11-14 */
+#define MINUTE_MS  60000LL
+#define DAY_MS     86400000LL
+#define EXACT_ONLY INT64_MAX
+
+static uint64_t rng_state;
+
+static uint32_t rnd(void)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(rng_state >> 33);
+}
+
+/* Word w of a made-up vocabulary of 600 ("kabo", "tesuri", ...). */
+static void word(int w, buf *out)
+{
+    static const char *const syll[] = {"ka", "bo", "te", "su", "ri", "mo", "la", "ne",
+                                       "pi", "do", "ga", "fu", "zi", "ve", "ho", "ju"};
+    int n = 2 + w % 3;
+    for (int i = 0; i < n; i++) {
+        buf_puts(out, syll[w % 16]);
+        w = w / 16 + 7 * i + 3;
+    }
+}
+
+/* Skewed towards common words, like prose. */
+static int pick_word(void)
+{
+    uint32_t r = rnd() % 600;
+    return (int)(r * r / 600);
+}
+
+static char *make_text(int i)
+{
+    buf b = BUF_INIT;
+    int n = 8 + (int)(rnd() % 8);
+    buf_printf(&b, "note %d:", i);
+    for (int k = 0; k < n; k++) {
+        buf_putc(&b, ' ');
+        word(pick_word(), &b);
+    }
+    return buf_take(&b);
+}
+
+static int64_t passage_time(int i)
+{
+    return START_MS + (int64_t)(i / RUN) * DAY_MS + (int64_t)(i % RUN) * MINUTE_MS;
+}
+
+/* Inserts passages [from, to) in one transaction through archival_insert. */
+static void insert_range(fixture *f, int from, int to)
+{
+    mg_error err = {0};
+    assert_int_equal(store_begin(f->store, &err), MG_OK);
+    for (int i = from; i < to; i++) {
+        char *text = make_text(i);
+        assert_int_equal(archival_insert(f->store, f->agent->id, f->agent->embedder, text, NULL,
+                                         passage_time(i), &err),
+                         MG_OK);
+        free(text);
+    }
+    assert_int_equal(store_commit(f->store, &err), MG_OK);
+}
+
+static int setup_big(void **state)
+{
+    fixture_setup(state);
+    fixture *f = *state;
+    archival_index_set_exact_below(f->store, -1); /* the graph, though small */
+    rng_state = 42;
+    insert_range(*state, 0, PASSAGES);
+    return 0;
+}
+
+static void reopen(fixture *f)
+{
+    mg_error err = {0};
+    mg_agent_free(f->agent);
+    mg_store_close(f->store);
+    assert_int_equal(mg_store_open(f->home, &f->store, &err), MG_OK);
+    assert_int_equal(mg_agent_open(f->store, "t", &f->agent, &err), MG_OK);
+}
+
+static archival_index_info get_info(fixture *f)
+{
+    mg_error err = {0};
+    archival_index_info info;
+    mg_index *idx;
+    assert_int_equal(
+        archival_index_get(f->store, f->agent->id, f->agent->embedder, &idx, &info, &err), MG_OK);
+    assert_non_null(idx);
+    return info;
+}
+
+static mg_index *get_index(fixture *f)
+{
+    mg_error err = {0};
+    mg_index *idx;
+    assert_int_equal(
+        archival_index_get(f->store, f->agent->id, f->agent->embedder, &idx, NULL, &err), MG_OK);
+    assert_non_null(idx);
+    return idx;
+}
+
+static int64_t table_count(fixture *f)
+{
+    int64_t n;
+    assert_int_equal(store_query_int(f->store, "SELECT count(*) FROM passages WHERE agent_id = ?",
+                                     f->agent->id, 0, &n, NULL),
+                     MG_OK);
+    return n;
+}
+
+/* The index holds exactly the table's passages. */
+static void assert_agrees(fixture *f)
+{
+    mg_index *idx = get_index(f);
+    assert_int_equal(mg_index_count(idx), table_count(f));
+    sqlite3_stmt *stmt;
+    assert_int_equal(
+        store_prepare(f->store, "SELECT id FROM passages WHERE agent_id = ?", &stmt, NULL), MG_OK);
+    sqlite3_bind_int64(stmt, 1, f->agent->id);
+    while (sqlite3_step(stmt) == SQLITE_ROW)
+        assert_true(mg_index_contains(idx, sqlite3_column_int64(stmt, 0)));
+    sqlite3_finalize(stmt);
+}
+
+static char *index_file(fixture *f, const char *suffix)
+{
+    char *dir = NULL;
+    buf b = BUF_INIT;
+    buf_printf(&b, "%s/memgpt.db.index", f->home);
+    dir = buf_take(&b);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    char *found = NULL;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name), k = strlen(suffix);
+        if (strncmp(de->d_name, "agent-", 6) == 0 && n > k &&
+            strcmp(de->d_name + n - k, suffix) == 0) {
+            buf p = BUF_INIT;
+            buf_printf(&p, "%s/%s", dir, de->d_name);
+            free(found);
+            found = buf_take(&p);
+        }
+    }
+    closedir(d);
+    free(dir);
+    return found;
+}
+
+/* The ids of a search's results, in order; returns how many. */
+static int search_ids(fixture *f, const mg_search *s, archival_mode mode, int64_t *ids, int max)
+{
+    mg_error err = {0};
+    json_t *found;
+    mg_status st =
+        archival_search_mode(f->store, f->agent->id, f->agent->embedder, s, mode, &found, &err);
+    if (st) fail_msg("search failed: %s", err.message);
+    json_t *results = json_object_get(found, "results");
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(results) && n < max; i++) {
+        json_t *r = json_array_get(results, i);
+        ids[n++] = json_integer_value(json_object_get(r, "id"));
+        assert_non_null(json_string_value(json_object_get(r, "text")));
+        assert_non_null(json_string_value(json_object_get(r, "time")));
+        assert_true(json_is_array(json_object_get(r, "tags")));
+        assert_true(json_is_number(json_object_get(r, "score")));
+    }
+    json_decref(found);
+    return n;
+}
+
+/* Three words of the vocabulary as query q; every third has a typo. */
+static char *query_for(int q)
+{
+    rng_state = 1000 + (uint64_t)q;
+    buf b = BUF_INIT;
+    for (int k = 0; k < 3; k++) {
+        if (k) buf_putc(&b, ' ');
+        word(pick_word(), &b);
+    }
+    char *text = buf_take(&b);
+    if (q % 3 == 0) text[1] = 'x';
+    return text;
+}
+
+/* Overlap of the top 10 through the index with the exact top 10, over many
+ * queries, in both the hybrid and the vector ranking. */
+static void compare_paths(fixture *f, archival_mode mode, const mg_search *base, double *overlap,
+                          double *first_same)
+{
+    int queries = 40, same_first = 0;
+    double sum = 0;
+    for (int q = 0; q < queries; q++) {
+        char *query = query_for(q);
+        mg_search s = *base;
+        s.query = query;
+        s.limit = 10;
+        int64_t exact[10], via[10];
+        archival_index_set_min(f->store, EXACT_ONLY);
+        int ne = search_ids(f, &s, mode, exact, 10);
+        archival_index_set_min(f->store, 0);
+        int nv = search_ids(f, &s, mode, via, 10);
+        int common = 0;
+        for (int i = 0; i < ne; i++)
+            for (int j = 0; j < nv; j++)
+                common += exact[i] == via[j];
+        sum += ne ? (double)common / ne : 1.0;
+        same_first += (ne == 0 && nv == 0) || (ne && nv && exact[0] == via[0]);
+        free(query);
+    }
+    *overlap = sum / queries;
+    *first_same = (double)same_first / queries;
+}
+
+static void test_index_matches_exact(void **state)
+{
+    fixture *f = *state;
+    mg_search s = {0};
+    double overlap, first;
+    compare_paths(f, ARCHIVAL_HYBRID, &s, &overlap, &first);
+    print_message("hybrid: top-10 overlap %.3f, same first %.3f\n", overlap, first);
+    assert_true(overlap >= 0.9);
+    assert_true(first >= 0.9);
+    compare_paths(f, ARCHIVAL_VECTOR, &s, &overlap, &first);
+    print_message("vector: top-10 overlap %.3f, same first %.3f\n", overlap, first);
+    assert_true(overlap >= 0.9);
+    assert_true(first >= 0.9);
+}
+
+/* A time range: every result in range, the same as the exact scan; a narrow
+ * range (a few passages) falls back to the exact scan. */
+static void test_index_time_filter(void **state)
+{
+    fixture *f = *state;
+    double overlap, first;
+    mg_search wide = {.from_ms = passage_time(PASSAGES / 4), .to_ms = passage_time(PASSAGES)};
+    compare_paths(f, ARCHIVAL_HYBRID, &wide, &overlap, &first);
+    print_message("wide range: top-10 overlap %.3f, same first %.3f\n", overlap, first);
+    assert_true(overlap >= 0.9);
+    mg_search narrow = {.from_ms = passage_time(100), .to_ms = passage_time(110)};
+    compare_paths(f, ARCHIVAL_HYBRID, &narrow, &overlap, &first);
+    assert_true(overlap == 1.0);
+
+    /* Every result lies in the range. */
+    archival_index_set_min(f->store, 0);
+    char *query = query_for(1);
+    mg_search s = wide;
+    s.query = query;
+    s.limit = 50;
+    int64_t ids[50];
+    int n = search_ids(f, &s, ARCHIVAL_HYBRID, ids, 50);
+    assert_true(n > 0);
+    for (int i = 0; i < n; i++) {
+        int64_t t;
+        assert_int_equal(store_query_int(f->store, "SELECT created_at FROM passages WHERE id = ?",
+                                         ids[i], 0, &t, NULL),
+                         MG_OK);
+        assert_true(t >= wide.from_ms && t < wide.to_ms);
+    }
+    free(query);
+}
+
+/* Neighbours of a strong match are found through the table, as the exact
+ * scan finds them: a passage with no word of the query right after one that
+ * has them all. */
+static void test_index_neighbours(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    int64_t t = passage_time(PASSAGES) + DAY_MS;
+    assert_int_equal(mg_archival_insert(f->agent, "What did you take away from the zorblax book?",
+                                        NULL, t, &err),
+                     MG_OK);
+    assert_int_equal(
+        mg_archival_insert(f->agent, "It taught me self-acceptance.", NULL, t + MINUTE_MS, &err),
+        MG_OK);
+    archival_index_set_min(f->store, 0);
+    mg_search s = {.query = "zorblax book", .limit = 5};
+    char *json;
+    assert_int_equal(mg_archival_search(f->agent, &s, &json, &err), MG_OK);
+    json_t *found = json_loads(json, 0, NULL);
+    mg_free(json);
+    json_t *results = json_object_get(found, "results");
+    assert_true(json_array_size(results) >= 2);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_array_get(results, 0), "text")), "zorblax"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(results, 1), "text")),
+                        "It taught me self-acceptance.");
+    json_decref(found);
+}
+
+/* Reopening loads the saved file: nothing is rebuilt or re-added; inserts
+ * made while it is loaded come back from its log. */
+static void test_index_persists(void **state)
+{
+    fixture *f = *state;
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 0);
+    assert_int_equal(info.added, PASSAGES);
+    assert_int_equal(info.persistent, 1);
+    char *path = index_file(f, ".mgx");
+    assert_non_null(path);
+    free(path);
+
+    reopen(f);
+    info = get_info(f);
+    assert_int_equal(info.from_file, 1);
+    assert_int_equal(info.replayed, 0);
+    assert_int_equal(info.added, 0);
+    assert_int_equal(info.removed, 0);
+    insert_range(f, PASSAGES, PASSAGES + 7); /* reach the loaded index and its log */
+    assert_int_equal(mg_index_count(get_index(f)), PASSAGES + 7);
+
+    reopen(f);
+    info = get_info(f);
+    assert_int_equal(info.from_file, 1);
+    assert_int_equal(info.replayed, 7);
+    assert_int_equal(info.added, 0);
+    assert_agrees(f);
+}
+
+/* Rows committed while the index was not loaded (or before a crash reached
+ * the log) are added from the table at the next load. */
+static void test_index_rows_not_in_index(void **state)
+{
+    fixture *f = *state;
+    get_info(f);
+    reopen(f);
+    insert_range(f, PASSAGES, PASSAGES + 25); /* index not loaded: only the table */
+    reopen(f);
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 1);
+    assert_int_equal(info.added, 25);
+    assert_agrees(f);
+}
+
+/* A log cut in the middle of a record: the torn tail is dropped and the lost
+ * rows come back from the table. */
+static void test_index_truncated_log(void **state)
+{
+    fixture *f = *state;
+    get_info(f);
+    insert_range(f, PASSAGES, PASSAGES + 10);
+    reopen(f);
+    char *log = index_file(f, ".mgx.log");
+    assert_non_null(log);
+    struct stat st;
+    assert_int_equal(stat(log, &st), 0);
+    assert_int_equal(truncate(log, st.st_size - 2000), 0); /* into the last 2 records */
+    free(log);
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 1);
+    assert_true(info.replayed < 10);
+    assert_true(info.added >= 1);
+    assert_int_equal(info.replayed + info.added, 10);
+    assert_agrees(f);
+}
+
+/* Ids the table does not have: a rolled-back insert is taken out at the next
+ * use; one that reached the file (a crash before that) at the next load. */
+static void test_index_ids_absent(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    mg_index *idx = get_index(f);
+    assert_int_equal(store_begin(f->store, &err), MG_OK);
+    assert_int_equal(archival_insert(f->store, f->agent->id, f->agent->embedder, "rolled back soon",
+                                     NULL, 0, &err),
+                     MG_OK);
+    assert_int_equal(mg_index_count(idx), PASSAGES + 1);
+    store_rollback(f->store);
+    assert_agrees(f);
+
+    /* As if a crash had come between the log append and the rollback. */
+    float v[384] = {1.0f};
+    assert_int_equal(mg_index_add(get_index(f), 10 * PASSAGES, v, &err), MG_OK);
+    assert_int_equal(archival_index_save_all(f->store, &err), MG_OK);
+    reopen(f);
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 1);
+    assert_int_equal(info.removed, 1);
+    assert_agrees(f);
+}
+
+/* A damaged file is never trusted: rebuilt from the table. */
+static void test_index_corrupt_file(void **state)
+{
+    fixture *f = *state;
+    get_info(f);
+    reopen(f);
+    char *path = index_file(f, ".mgx");
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char byte;
+    assert_int_equal(pread(fd, &byte, 1, 5000), 1);
+    byte ^= 0x40;
+    assert_int_equal(pwrite(fd, &byte, 1, 5000), 1);
+    close(fd);
+    free(path);
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 0);
+    assert_int_equal(info.added, PASSAGES);
+    assert_agrees(f);
+    reopen(f);
+    assert_int_equal(get_info(f).from_file, 1); /* the rebuild was saved */
+}
+
+/* Re-embedding replaces vectors under the same ids: the index is dropped
+ * and rebuilt, and search follows the new vectors. */
+static void test_index_reembed_replaces(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    get_info(f);
+    /* Passage 1 gets the embedding of an unrelated text, as a new embedder would. */
+    float *vec;
+    int dim;
+    assert_int_equal(mg_embed_text("offline", "quokka marmalade", &vec, &dim, &err), MG_OK);
+    int64_t first;
+    assert_int_equal(store_query_int(f->store, "SELECT min(id) FROM passages WHERE agent_id = ?",
+                                     f->agent->id, 0, &first, NULL),
+                     MG_OK);
+    assert_int_equal(passages_db_set_embedding(f->store, first, "offline", vec, dim, &err), MG_OK);
+    free(vec);
+    archival_index_forget(f->store, f->agent->id);
+    assert_null(index_file(f, ".mgx"));
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 0);
+    archival_index_set_min(f->store, 0);
+    mg_search s = {.query = "quokka marmalade", .limit = 1};
+    int64_t id;
+    assert_int_equal(search_ids(f, &s, ARCHIVAL_VECTOR, &id, 1), 1);
+    assert_int_equal(id, first);
+}
+
+/* Deleting the agent deletes its index files. */
+static void test_index_agent_delete(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    get_info(f);
+    assert_int_equal(archival_index_save_all(f->store, &err), MG_OK);
+    char *path = index_file(f, ".mgx");
+    assert_non_null(path);
+    mg_agent_free(f->agent);
+    f->agent = NULL;
+    assert_int_equal(mg_agent_delete(f->store, "t", &err), MG_OK);
+    assert_int_not_equal(access(path, F_OK), 0);
+    free(path);
+    assert_null(index_file(f, ".mgx"));
+    assert_null(index_file(f, ".log"));
+    /* The fixture's teardown needs an agent. */
+    mg_agent_config cfg = {.context_window = 8192};
+    assert_int_equal(mg_agent_create(f->store, "t", &cfg, &err), MG_OK);
+    assert_int_equal(mg_agent_open(f->store, "t", &f->agent, &err), MG_OK);
+}
+
+/* A stored embedding of another size stays a clear error. */
+static void test_index_dimension_mismatch(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    sqlite3_stmt *stmt;
+    assert_int_equal(store_prepare(f->store,
+                                   "INSERT INTO passages(agent_id, text, created_at, embedder, "
+                                   "embedding) VALUES (?, 'short vector', 1, 'offline', "
+                                   "zeroblob(64))",
+                                   &stmt, &err),
+                     MG_OK);
+    sqlite3_bind_int64(stmt, 1, f->agent->id);
+    assert_int_equal(store_step_done(f->store, stmt, &err), MG_OK);
+    sqlite3_finalize(stmt);
+    archival_index_set_min(f->store, 0);
+    json_t *found = NULL;
+    mg_search s = {.query = "anything"};
+    assert_int_equal(archival_search(f->store, f->agent->id, "offline", &s, &found, &err),
+                     MG_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "64 bytes"));
+    assert_null(found);
+}
+
+/* Small memories scan exactly and leave no index file. */
+static void test_index_small_scans(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    assert_int_equal(mg_archival_insert(f->agent, "The dog is named Rex", NULL, 0, &err), MG_OK);
+    char *json;
+    mg_search s = {.query = "dog"};
+    assert_int_equal(mg_archival_search(f->agent, &s, &json, &err), MG_OK);
+    assert_non_null(strstr(json, "Rex"));
+    mg_free(json);
+    char *dir = NULL;
+    buf b = BUF_INIT;
+    buf_printf(&b, "%s/memgpt.db.index", f->home);
+    dir = buf_take(&b);
+    DIR *d = opendir(dir);
+    int files = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        files += de->d_name[0] != '.';
+    if (d) closedir(d);
+    assert_int_equal(files, 0);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_index_matches_exact, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_time_filter, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_neighbours, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_persists, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_rows_not_in_index, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_truncated_log, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_ids_absent, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_corrupt_file, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_reembed_replaces, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_agent_delete, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_dimension_mismatch, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_small_scans, fixture_setup, fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
