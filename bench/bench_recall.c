@@ -2,8 +2,8 @@
  * bench_recall.c - recall memory at scale: bulk insert rate and text search
  * latency over a million messages, each against a reference in the same run.
  *
- *   bench_recall [--messages N] [--queries N] [--single N] [--reuse] [--json FILE]
- *                LOCOMO_DIR WORK_DIR
+ *   bench_recall [--messages N] [--queries N] [--single N] [--reuse] [--no-reference]
+ *                [--json FILE] LOCOMO_DIR WORK_DIR
  *
  * The text is the LoCoMo conversations (LOCOMO_DIR, the conv-*.json files):
  * their ~3,000 turns, repeated with variations, because a real agent's
@@ -37,7 +37,9 @@
  *    does. The reference runs the same MATCH expression on the bare table:
  *    SELECT rowid ... ORDER BY rank LIMIT 5, no count, no date filter.
  *    Every query runs once untimed first (warm cache), then once timed.
- *    p50/p95/max are reported per way and per query band.
+ *    p50/p95/max are reported per way and per query band, and how many
+ *    searches were capped (more than RECALL_RANK_CAP matches: only the
+ *    newest were ranked). --no-reference skips the reference searches.
  *
  * WORK_DIR must not exist (it is created). With --reuse, WORK_DIR is one an
  * earlier run kept: step 1 is skipped and only the searches run (for
@@ -67,6 +69,15 @@ static double now_sec(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU time of this thread: the machine is shared, and the wall time of a
+ * millisecond query includes waiting for a CPU. */
+static double cpu_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -556,7 +567,8 @@ static stats summarize(double *v, int n)
     return s;
 }
 
-static double time_recall(mg_store *store, int64_t agent_id, const query *q, int way, int64_t *hits)
+static double time_recall(mg_store *store, int64_t agent_id, const query *q, int way, int64_t *hits,
+                          int *capped, double *cpu)
 {
     mg_search s = {.query = q->text, .limit = PAGE};
     s.include_all = way == WAY_ALL || way == WAY_ALL_DATES;
@@ -564,15 +576,17 @@ static double time_recall(mg_store *store, int64_t agent_id, const query *q, int
         s.from_ms = q->from_ms, s.to_ms = q->to_ms;
     json_t *found;
     mg_error err = {0};
-    double t0 = now_sec();
+    double t0 = now_sec(), c0 = cpu_sec();
     if (recall_search(store, agent_id, &s, &found, &err)) die("recall_search", err.message);
     double t = now_sec() - t0;
+    *cpu = cpu_sec() - c0;
     *hits = json_integer_value(json_object_get(found, "total"));
+    *capped = json_is_true(json_object_get(found, "older_matches"));
     json_decref(found);
     return t;
 }
 
-static double time_ref(sqlite3 *ref, const query *q, int way)
+static double time_ref(sqlite3 *ref, const query *q, int way, double *cpu)
 {
     char *words = recall_fts_query(q->text);
     buf match = BUF_INIT;
@@ -582,7 +596,7 @@ static double time_ref(sqlite3 *ref, const query *q, int way)
         buf_puts(&match, words);
     free(words);
     sqlite3_stmt *st;
-    double t0 = now_sec();
+    double t0 = now_sec(), c0 = cpu_sec();
     if (sqlite3_prepare_v2(ref,
                            "SELECT rowid, said, inner FROM ref WHERE ref MATCH ? ORDER BY rank "
                            "LIMIT 5",
@@ -593,6 +607,7 @@ static double time_ref(sqlite3 *ref, const query *q, int way)
         ;
     sqlite3_finalize(st);
     double t = now_sec() - t0;
+    *cpu = cpu_sec() - c0;
     buf_free(&match);
     return t;
 }
@@ -601,15 +616,15 @@ static double time_ref(sqlite3 *ref, const query *q, int way)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_recall [--messages N] [--queries N] [--single N] [--json FILE] "
-                    "LOCOMO_DIR WORK_DIR\n");
+    fprintf(stderr, "usage: bench_recall [--messages N] [--queries N] [--single N] [--reuse] "
+                    "[--no-reference] [--json FILE] LOCOMO_DIR WORK_DIR\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     long nmessages = 1000000, nsingle = 100000;
-    int nqueries = 300, reuse = 0;
+    int nqueries = 300, reuse = 0, no_ref = 0;
     const char *json_path = NULL, *locomo = NULL, *work = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--messages") && i + 1 < argc)
@@ -620,6 +635,8 @@ int main(int argc, char **argv)
             nsingle = atol(argv[++i]);
         else if (!strcmp(argv[i], "--reuse"))
             reuse = 1;
+        else if (!strcmp(argv[i], "--no-reference"))
+            no_ref = 1;
         else if (!strcmp(argv[i], "--json") && i + 1 < argc)
             json_path = argv[++i];
         else if (argv[i][0] == '-')
@@ -706,11 +723,13 @@ int main(int argc, char **argv)
         qs[i].from_ms = first + (int64_t)(rng_unit() * (double)(span - 30LL * 86400000));
         qs[i].to_ms = qs[i].from_ms + 30LL * 86400000;
     }
-    double *times[NWAYS], *band_times[NWAYS][NBANDS];
+    double *times[NWAYS], *cpu_times[NWAYS], *band_times[NWAYS][NBANDS];
     int band_n[NWAYS][NBANDS] = {{0}};
     int64_t hits_sum[NWAYS] = {0};
+    int capped_sum[NWAYS] = {0};
     for (int w = 0; w < NWAYS; w++) {
         times[w] = calloc((size_t)nqueries, sizeof(double));
+        cpu_times[w] = calloc((size_t)nqueries, sizeof(double));
         for (int b = 0; b < NBANDS; b++)
             band_times[w][b] = calloc((size_t)nqueries, sizeof(double));
     }
@@ -719,10 +738,15 @@ int main(int argc, char **argv)
         for (int i = 0; i < nqueries; i++) {
             for (int w = 0; w < NWAYS; w++) {
                 int64_t hits = 0;
-                double t = w >= WAY_REF_DEFAULT
-                               ? time_ref(ref, &qs[i], w)
-                               : time_recall(agent->store, agent->id, &qs[i], w, &hits);
+                int capped = 0;
+                double cpu = 0;
+                if (no_ref && w >= WAY_REF_DEFAULT) continue;
+                double t = w >= WAY_REF_DEFAULT ? time_ref(ref, &qs[i], w, &cpu)
+                                                : time_recall(agent->store, agent->id, &qs[i], w,
+                                                              &hits, &capped, &cpu);
                 if (!pass) continue;
+                cpu_times[w][i] = cpu * 1000;
+                capped_sum[w] += capped;
                 times[w][i] = t * 1000;
                 band_times[w][qs[i].band][band_n[w][qs[i].band]++] = t * 1000;
                 hits_sum[w] += hits;
@@ -731,7 +755,8 @@ int main(int argc, char **argv)
     }
 
     printf("search: %d queries over %ld messages, page of %d (ms)\n", nqueries, ins.messages, PAGE);
-    printf("  %-36s %8s %8s %8s %8s %10s\n", "", "p50", "p95", "max", "mean", "mean hits");
+    printf("  %-36s %8s %8s %8s %8s %10s %7s %8s %8s\n", "", "p50", "p95", "max", "mean",
+           "mean hits", "capped", "cpu p50", "cpu p95");
     json_t *out =
         json_pack("{s:I, s:f, s:f, s:f}", "messages", (json_int_t)ins.messages,
                   "insert_library_per_s", ins.lib_sec > 0 ? ins.messages / ins.lib_sec : 0,
@@ -739,11 +764,14 @@ int main(int argc, char **argv)
                   "insert_single_per_s", ins.single ? ins.single / ins.single_sec : 0);
     json_t *ways = json_object();
     for (int w = 0; w < NWAYS; w++) {
-        stats s = summarize(times[w], nqueries);
-        printf("  %-36s %8.2f %8.2f %8.2f %8.2f %10.0f\n", way_names[w], s.p50, s.p95, s.max,
-               s.mean, w < WAY_REF_DEFAULT ? (double)hits_sum[w] / nqueries : 0.0);
-        json_t *jw = json_pack("{s:f, s:f, s:f, s:f}", "p50_ms", s.p50, "p95_ms", s.p95, "max_ms",
-                               s.max, "mean_ms", s.mean);
+        if (no_ref && w >= WAY_REF_DEFAULT) continue;
+        stats s = summarize(times[w], nqueries), c = summarize(cpu_times[w], nqueries);
+        printf("  %-36s %8.2f %8.2f %8.2f %8.2f %10.0f %7d %8.2f %8.2f\n", way_names[w], s.p50,
+               s.p95, s.max, s.mean, w < WAY_REF_DEFAULT ? (double)hits_sum[w] / nqueries : 0.0,
+               capped_sum[w], c.p50, c.p95);
+        json_t *jw = json_pack("{s:f, s:f, s:f, s:f, s:i, s:f, s:f}", "p50_ms", s.p50, "p95_ms",
+                               s.p95, "max_ms", s.max, "mean_ms", s.mean, "capped", capped_sum[w],
+                               "cpu_p50_ms", c.p50, "cpu_p95_ms", c.p95);
         for (int b = 0; b < NBANDS; b++) {
             stats sb = summarize(band_times[w][b], band_n[w][b]);
             printf("      %-32s %8.2f %8.2f %8.2f %8.2f   (%d)\n", band_names[b], sb.p50, sb.p95,
@@ -760,6 +788,7 @@ int main(int argc, char **argv)
 
     for (int w = 0; w < NWAYS; w++) {
         free(times[w]);
+        free(cpu_times[w]);
         for (int b = 0; b < NBANDS; b++)
             free(band_times[w][b]);
     }

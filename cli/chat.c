@@ -97,8 +97,8 @@ static input_kind read_pipe(chat *ch, char **line, int idle)
             if (!bigger) return INPUT_EOF;
             ch->pending = bigger;
         }
-        ssize_t got = read(STDIN_FILENO, ch->pending + ch->pending_len,
-                           ch->pending_cap - ch->pending_len);
+        ssize_t got =
+            read(STDIN_FILENO, ch->pending + ch->pending_len, ch->pending_cap - ch->pending_len);
         if (got <= 0) {
             if (ch->pending_len == 0) return INPUT_EOF;
             *line = strndup(ch->pending, ch->pending_len);

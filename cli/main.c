@@ -208,8 +208,9 @@ static int agents_create(cli *c, int argc, char **argv)
     if (!rc) rc = read_text_option(human, &human_text);
     if (!rc) rc = read_text_option(system, &system_text);
     if (!rc) rc = cli_open_store(c);
-    if (!rc && model && !window) cfg.context_window = cli_learn_context_window(
-                                          model, "using the conservative default of 8192 tokens");
+    if (!rc && model && !window)
+        cfg.context_window =
+            cli_learn_context_window(model, "using the conservative default of 8192 tokens");
     if (!rc) {
         cfg.persona = persona_text;
         cfg.human = human_text;
@@ -400,6 +401,11 @@ void cli_print_results(const char *json, int show_role)
                (long long)json_integer_value(json_object_get(found, "total")),
                (long long)json_integer_value(json_object_get(found, "page")),
                (long long)json_integer_value(json_object_get(found, "pages")));
+    if (json_is_true(json_object_get(found, "older_matches")))
+        printf("(only the newest %lld matches, back to %s, were ranked; older messages also "
+               "match: use rarer words or --from/--to to reach them)\n",
+               (long long)json_integer_value(json_object_get(found, "total")),
+               json_string_value(json_object_get(found, "ranked_from")));
     size_t i;
     json_t *r;
     json_array_foreach(results, i, r)

@@ -304,7 +304,10 @@ mg_status mg_recall_list(mg_agent *agent, int limit, char **json_out, mg_error *
  * JSON object {total, page, pages, results: [{id, time, role, kind, text,
  * score}]}: `text` is what was said, verbatim; with include_all a result also
  * has `inner` (monologue, "name(arguments)" of a call, "name: text" of a
- * result, an event's text) when there is any. Caller frees. */
+ * result, an event's text) when there is any. Only the newest 200 matches
+ * (within the dates) are ranked: when more match, the object also has
+ * "older_matches": true and "ranked_from" (the time of the oldest ranked
+ * one), and total counts the ranked ones. Caller frees. */
 mg_status mg_recall_search(mg_agent *agent, const mg_search *search, char **json_out,
                            mg_error *err);
 

@@ -29,8 +29,8 @@
 #define DEFAULT_MODEL  "openai/gpt-4o-mini"
 #define DEFAULT_WINDOW 8192
 /* Below this the instructions and function schemas leave no room to talk. */
-#define MIN_WINDOW 2048
-#define MAX_STEPS 1000
+#define MIN_WINDOW  2048
+#define MAX_STEPS   1000
 #define MAX_SETTING 100000000
 
 static mg_status check_name(const char *name, mg_error *err)
@@ -55,8 +55,7 @@ mg_status agent_check_settings(const mg_agent_config *c, mg_error *err)
         return mg_err_set(err, MG_ERR_USAGE, "the context window must be at least %d tokens",
                           MIN_WINDOW);
     if (c->step_limit < 1 || c->step_limit > MAX_STEPS)
-        return mg_err_set(err, MG_ERR_USAGE, "the step limit must be between 1 and %d",
-                          MAX_STEPS);
+        return mg_err_set(err, MG_ERR_USAGE, "the step limit must be between 1 and %d", MAX_STEPS);
     if (c->reflect_every < -1 || c->reflect_every == 0 || c->reflect_every > MAX_SETTING)
         return mg_err_set(err, MG_ERR_USAGE, "reflect_every must be a positive number or -1 (off)");
     if (c->idle_seconds < -1 || c->idle_seconds == 0 || c->idle_seconds > MAX_SETTING)
@@ -288,8 +287,10 @@ mg_status agent_reload(mg_agent *a, mg_error *err)
 
 mg_status agent_tx_end(mg_agent *a, mg_status st, mg_error *err)
 {
-    if (!st) st = store_commit(a->store, err); /* rolls back itself on failure */
-    else store_rollback(a->store);
+    if (!st)
+        st = store_commit(a->store, err); /* rolls back itself on failure */
+    else
+        store_rollback(a->store);
     if (st) {
         mg_error ignored;
         agent_reload(a, &ignored);
@@ -329,11 +330,20 @@ mg_status agent_store_event(mg_agent *a, mg_msg m, agent_event_kind kind, mg_err
         return st;
     }
     switch (kind) {
-    case AGENT_EVENT_USER: a->user_since_reflect++; break;
-    case AGENT_EVENT_LOGIN: a->last_login = m.time_ms; break;
-    case AGENT_EVENT_REFLECTION: a->user_since_reflect = 0; break;
-    case AGENT_EVENT_WARNING: a->warned = 1; break;
-    case AGENT_EVENT_PLAIN: break;
+    case AGENT_EVENT_USER:
+        a->user_since_reflect++;
+        break;
+    case AGENT_EVENT_LOGIN:
+        a->last_login = m.time_ms;
+        break;
+    case AGENT_EVENT_REFLECTION:
+        a->user_since_reflect = 0;
+        break;
+    case AGENT_EVENT_WARNING:
+        a->warned = 1;
+        break;
+    case AGENT_EVENT_PLAIN:
+        break;
     }
     st = agent_append_message(a, m, NULL, err);
     if (!st) st = agent_save_state(a, err);

@@ -45,15 +45,15 @@ struct mg_agent {
     int64_t archival_count; /* passages in archival memory */
 
     mg_core_memory core;
-    mg_msg_list queue;     /* in-context messages, oldest first */
-    json_t *tools;         /* function schemas sent with each request */
-    int tools_tokens;      /* their raw token count, counted once on first need (-1 before) */
-    size_t tools_bytes;    /* their size as compact JSON */
+    mg_msg_list queue;      /* in-context messages, oldest first */
+    json_t *tools;          /* function schemas sent with each request */
+    int tools_tokens;       /* their raw token count, counted once on first need (-1 before) */
+    size_t tools_bytes;     /* their size as compact JSON */
     tokens_counter counter; /* exact or estimated counts (context/tokens.h) */
     char counter_line[96];  /* mg_agent_token_counter's answer */
-    mg_provider *provider; /* opened on first LLM call */
-    int streaming;         /* mg_agent_set_streaming: ask for streamed replies */
-    int broken; /* a reload after a failure failed: the cache cannot be trusted */
+    mg_provider *provider;  /* opened on first LLM call */
+    int streaming;          /* mg_agent_set_streaming: ask for streamed replies */
+    int broken;             /* a reload after a failure failed: the cache cannot be trusted */
 };
 
 /* What storing an event changes besides the queue. */

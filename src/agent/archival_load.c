@@ -543,6 +543,7 @@ static mg_status store_batch(writer *w, const item *it, mg_error *err)
         st = passages_db_insert(&w->db, &row, err);
         added++;
     }
+    if (!st) st = passages_db_count_added(a->store, a->id, added, err);
     if (st) {
         store_rollback(a->store);
         return st;

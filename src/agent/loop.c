@@ -278,7 +278,7 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_er
         st = agent_append_message(
             agent,
             agent_envelope("heartbeat", "reason",
-                     failed ? mg_prompt_heartbeat_failed : mg_prompt_heartbeat_requested),
+                           failed ? mg_prompt_heartbeat_failed : mg_prompt_heartbeat_requested),
             NULL, err);
     }
     if (!st) st = agent_save_state(agent, err);
@@ -357,7 +357,8 @@ static mg_status run_event(mg_agent *agent, mg_msg event, agent_event_kind kind,
     if (!st && kind == AGENT_EVENT_USER && agent->reflect_every > 0 &&
         agent->user_since_reflect >= agent->reflect_every) {
         t.steps = 0;
-        st = agent_store_event(agent, agent_envelope("system_alert", "message", mg_prompt_reflection),
+        st = agent_store_event(agent,
+                               agent_envelope("system_alert", "message", mg_prompt_reflection),
                                AGENT_EVENT_REFLECTION, err);
         if (!st) st = run_turn(&t, err);
     }

@@ -263,8 +263,18 @@ static void describe_results(call_ctx *c, json_t *found, const char *what, int w
         fail(c, buf_str(&c->message));
         return;
     }
-    buf_printf(&c->message, "%lld result%s in %s; page %d of %lld:", (long long)total,
-               total == 1 ? "" : "s", what, page, (long long)pages);
+    if (json_is_true(json_object_get(found, "older_matches")))
+        /* Recall ranks only the newest matches: say so, and how to go further. */
+        buf_printf(&c->message,
+                   "More than %lld results in %s: only the newest %lld (back to %s) were "
+                   "ranked. To reach older ones, search again with rarer, more specific words, "
+                   "or list a date range with conversation_search_date. Page %d of %lld:",
+                   (long long)total, what, (long long)total,
+                   json_string_value(json_object_get(found, "ranked_from")), page,
+                   (long long)pages);
+    else
+        buf_printf(&c->message, "%lld result%s in %s; page %d of %lld:", (long long)total,
+                   total == 1 ? "" : "s", what, page, (long long)pages);
     size_t i;
     json_t *r;
     json_array_foreach(results, i, r)

@@ -99,10 +99,16 @@ typedef struct mg_index_stats {
 typedef struct mg_index_log_info {
     int64_t replayed_adds; /* records applied to the index */
     int64_t replayed_removes;
-    int64_t torn_bytes; /* bytes of an incomplete or damaged tail that was cut off */
-    int reset;          /* 1 if the log was (re)started empty: it did not exist,
-                           was empty or damaged, or belongs to another save */
+    int64_t torn_bytes;    /* bytes of an incomplete or damaged tail that was cut off */
+    int reset;             /* 1 if the log was (re)started empty: it did not exist,
+                              was empty or damaged, or belongs to another save */
+    int64_t rejected_adds; /* adds the check of mg_index_log_attach_checked refused */
 } mg_index_log_info;
+
+/* Asked by mg_index_log_attach_checked about each add record in the log:
+ * 1 to apply it, 0 to refuse it (e.g. the caller's data no longer has that
+ * id with that vector). */
+typedef int (*mg_index_log_check)(void *ctx, int64_t id, const float *vec, int dim);
 
 /* Fills p with the defaults (the values in brackets above). */
 void mg_index_params_default(mg_index_params *p);
@@ -183,7 +189,10 @@ mg_status mg_index_load(const char *path, int dim, mg_index **out, mg_error *err
 
 /* Attaches an append log at log_path: from now on every successful
  * mg_index_add and mg_index_remove appends one record to it (one write(2),
- * no fsync: see mg_index_log_sync). If the file already holds a log of the
+ * no fsync: see mg_index_log_sync), under flock(LOCK_EX) and at the end of
+ * the file, so that several processes may append to one log (a record is
+ * left out when the file holds no log header of this dimension, e.g. while
+ * another process is replacing it). If the file already holds a log of the
  * save this index was loaded from, its records are replayed first (a torn
  * tail is cut off); any other file content is discarded and a new log
  * started. An index that was never saved or loaded always starts a new log.
@@ -192,6 +201,14 @@ mg_status mg_index_load(const char *path, int dim, mg_index **out, mg_error *err
  * log is attached); MG_ERR_IO on file errors. */
 mg_status mg_index_log_attach(mg_index *idx, const char *log_path, mg_index_log_info *info,
                               mg_error *err);
+
+/* mg_index_log_attach, but every add record is first put to check(ctx, ...)
+ * and replay tolerates repeats, as from several processes appending to one
+ * log: a refused add is skipped and takes out a live vector of that id, an
+ * add of a live id replaces it, a remove of an id that is not live is
+ * skipped. check may be NULL (then exactly mg_index_log_attach). */
+mg_status mg_index_log_attach_checked(mg_index *idx, const char *log_path, mg_index_log_check check,
+                                      void *ctx, mg_index_log_info *info, mg_error *err);
 
 /* Makes every record appended so far durable (fdatasync). MG_OK if no log is
  * attached. Call it where the caller commits its own data. */

@@ -10,7 +10,10 @@
  * (mkstemp, so two writers never share a temporary), fsyncs it, renames it
  * over the old name and fsyncs the directory so the rename itself is
  * durable. A crash at any point leaves either the old file or the new one
- * under the name, never a mixture; at worst a stray temporary.
+ * under the name, never a mixture; at worst a stray temporary. Concurrent
+ * saves by several processes each rename a complete file of their own (the
+ * last one wins); the rename and the restart of the log are done holding
+ * the log's flock, so no other process appends in between.
  *
  * Everything is checked before it is trusted. The header has its own
  * CRC-32C, so its sizes are believed only when intact; the payload size must
@@ -60,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -323,9 +327,14 @@ mg_status mg_index_save(mg_index *x, const char *path, mg_error *err)
         w->error = errno;
         goto fail;
     }
+    /* The rename and the log's restart under the log's lock, as one step for
+     * the other processes appending to that log (index_log.c): none appends
+     * between them, so no record lands in a log of the file it replaced. */
     step = "rename";
+    if (x->log_fd >= 0) flock(x->log_fd, LOCK_EX);
     if (rename(tmp, path) != 0) {
         w->error = errno;
+        if (x->log_fd >= 0) flock(x->log_fd, LOCK_UN);
         goto fail;
     }
     free(tmp);
@@ -333,10 +342,14 @@ mg_status mg_index_save(mg_index *x, const char *path, mg_error *err)
     x->generation = generation;
     /* The rename happened: the file is the index now, even if the directory
      * fsync below fails (it is then merely not yet durable). */
+    mg_status st = MG_OK;
     if (sync_dir(path) != 0)
-        return mg_err_set(err, MG_ERR_IO, "saving index to %s: fsync of the directory: %s", path,
-                          strerror(errno));
-    return idx_log_restart(x, err);
+        st = mg_err_set(err, MG_ERR_IO, "saving index to %s: fsync of the directory: %s", path,
+                        strerror(errno));
+    else
+        st = idx_log_restart(x, err);
+    if (x->log_fd >= 0) flock(x->log_fd, LOCK_UN);
+    return st;
 
 fail:;
     int e = w->error ? w->error : EIO;

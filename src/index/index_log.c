@@ -23,6 +23,18 @@
  * the caller recovers it the same way as without a log: re-adding its rows
  * above mg_index_max_id.
  *
+ * Several processes. Two processes on one home may each have loaded the
+ * index and append to the same log. Every append, the replay at attach and
+ * a save's rename plus restart (index_file.c) hold flock(LOCK_EX) on the log,
+ * and an append goes to the end of the file as it is then, not where this
+ * process last wrote, so records never overwrite each other. A process whose
+ * copy is older than the file (another one saved since) still appends its
+ * records there: each describes a change of the caller's data, and
+ * mg_index_log_attach_checked replays such logs tolerantly (repeats
+ * allowed) after checking each add with the caller. A save truncates the
+ * log, dropping other processes' records the saver did not hold; the caller
+ * recovers them as it recovers lost tails (below).
+ *
  * Ordering. The record is written before the index changes and only after
  * the change was validated, so a failed write leaves the index unchanged
  * (and the log cut back), and every record in the log describes a change
@@ -41,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,19 +144,36 @@ static mg_status log_reset(mg_index *x, int fd, mg_error *err)
     return MG_OK;
 }
 
-/* Does the file start with a header of this index's generation? */
-static int header_matches(const mg_index *x, int fd)
+/* Does the file start with an intact header for this dimension? Sets *gen. */
+static int header_read(const mg_index *x, int fd, uint64_t *gen)
 {
     unsigned char h[LOG_HEADER];
     if (read_all(fd, h, sizeof(h), 0) != 0) return 0;
+    *gen = get64(h + 16);
     return memcmp(h, LOG_MAGIC, 8) == 0 && get32(h + 8) == LOG_VERSION &&
-           get32(h + 28) == mg_crc32c(0, h, 28) && get32(h + 12) == (uint32_t)x->dim &&
-           get64(h + 16) == x->generation;
+           get32(h + 28) == mg_crc32c(0, h, 28) && get32(h + 12) == (uint32_t)x->dim;
+}
+
+static int header_valid(const mg_index *x, int fd)
+{
+    uint64_t gen;
+    return header_read(x, fd, &gen);
+}
+
+/* Does the file start with a header of this index's generation? */
+static int header_matches(const mg_index *x, int fd)
+{
+    uint64_t gen;
+    return header_read(x, fd, &gen) && gen == x->generation;
 }
 
 /* Applies records from LOG_HEADER on; sets x->log_size to the end of the
- * last good one. */
-static mg_status replay(mg_index *x, int fd, mg_index_log_info *info, mg_error *err)
+ * last good one. With a check (mg_index_log_attach_checked) an add the
+ * caller rejects is not applied (and takes out a live vector of that id), an
+ * add of a live id replaces it and a remove of an id not live is skipped:
+ * records appended by several processes may repeat each other. */
+static mg_status replay(mg_index *x, int fd, mg_index_log_check check, void *ctx,
+                        mg_index_log_info *info, mg_error *err)
 {
     unsigned char *rec = mg_xmalloc(record_size(x, KIND_ADD));
     float *vec = mg_xmalloc((size_t)x->dim * sizeof(float));
@@ -172,9 +202,15 @@ static mg_status replay(mg_index *x, int fd, mg_index_log_info *info, mg_error *
                 uint32_t u = get32(rec + 16 + 4 * (size_t)i);
                 memcpy(&vec[i], &u, 4);
             }
-            st = idx_add(x, id, vec, err);
-            info->replayed_adds += st == MG_OK;
-        } else {
+            if (check && !check(ctx, id, vec, x->dim)) {
+                info->rejected_adds++;
+                st = mg_index_contains(x, id) ? idx_remove(x, id, err) : MG_OK;
+            } else {
+                if (check && mg_index_contains(x, id)) st = idx_remove(x, id, err);
+                if (st == MG_OK) st = idx_add(x, id, vec, err);
+                info->replayed_adds += st == MG_OK;
+            }
+        } else if (!check || mg_index_contains(x, id)) {
             st = idx_remove(x, id, err);
             info->replayed_removes += st == MG_OK;
         }
@@ -197,6 +233,12 @@ static mg_status replay(mg_index *x, int fd, mg_index_log_info *info, mg_error *
 mg_status mg_index_log_attach(mg_index *x, const char *log_path, mg_index_log_info *info,
                               mg_error *err)
 {
+    return mg_index_log_attach_checked(x, log_path, NULL, NULL, info, err);
+}
+
+mg_status mg_index_log_attach_checked(mg_index *x, const char *log_path, mg_index_log_check check,
+                                      void *ctx, mg_index_log_info *info, mg_error *err)
+{
     mg_index_log_info dummy;
     if (!info) info = &dummy;
     memset(info, 0, sizeof(*info));
@@ -208,14 +250,15 @@ mg_status mg_index_log_attach(mg_index *x, const char *log_path, mg_index_log_in
         return mg_err_set(err, MG_ERR_IO, "index log %s: open: %s", log_path, strerror(errno));
     struct stat sb;
     mg_status st = MG_OK;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    int locked = flock(fd, LOCK_EX) == 0; /* no other process appends or resets meanwhile */
+    if (!locked || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         st = mg_err_set(err, MG_ERR_IO, "index log %s: not a regular file", log_path);
     } else if (x->generation == 0 || !header_matches(x, fd)) {
         /* Never saved or loaded: no file this log could extend. */
         info->reset = 1;
         st = log_reset(x, fd, err);
     } else {
-        st = replay(x, fd, info, err);
+        st = replay(x, fd, check, ctx, info, err);
         if (st == MG_OK && x->log_size < sb.st_size) {
             info->torn_bytes = (int64_t)(sb.st_size - x->log_size);
             if (ftruncate(fd, x->log_size) != 0 || fdatasync(fd) != 0)
@@ -223,6 +266,7 @@ mg_status mg_index_log_attach(mg_index *x, const char *log_path, mg_index_log_in
                                 log_path, strerror(errno));
         }
     }
+    if (locked) flock(fd, LOCK_UN);
     if (st != MG_OK) {
         close(fd);
         x->log_size = 0;
@@ -249,15 +293,30 @@ mg_status idx_log_append(mg_index *x, int64_t id, const float *vec, mg_error *er
             put32(rec + 16 + 4 * (size_t)i, u);
         }
     put32(rec + size - 4, mg_crc32c(0, rec, size - 4));
-    int rc = write_all(x->log_fd, rec, size, x->log_size);
-    int e = errno;
-    if (rec != small) free(rec);
-    if (rc != 0) {
-        /* Cut a partial record off so later ones are not hidden behind it. */
-        int cut = ftruncate(x->log_fd, x->log_size); /* if this fails too, replay stops there */
-        (void)cut;
-        return mg_err_set(err, MG_ERR_IO, "index log: write: %s", strerror(e ? e : EIO));
+    /* Other processes append to the same file and may have saved (a new
+     * header) or appended since: under the lock, append at the file's end
+     * unless its header is no log of this dimension at all (then the record
+     * is left out; the caller's reconcile with its own data covers it). */
+    int rc = -1, e = 0;
+    struct stat sb;
+    if (flock(x->log_fd, LOCK_EX) != 0 || fstat(x->log_fd, &sb) != 0) {
+        e = errno;
+    } else if (sb.st_size < LOG_HEADER || !header_valid(x, x->log_fd)) {
+        rc = 0;
+        size = 0;
+    } else {
+        x->log_size = (int64_t)sb.st_size;
+        rc = write_all(x->log_fd, rec, size, x->log_size);
+        e = errno;
+        if (rc != 0) {
+            /* Cut a partial record off so later ones are not hidden behind it. */
+            int cut = ftruncate(x->log_fd, x->log_size); /* if this fails, replay stops there */
+            (void)cut;
+        }
     }
+    flock(x->log_fd, LOCK_UN);
+    if (rec != small) free(rec);
+    if (rc != 0) return mg_err_set(err, MG_ERR_IO, "index log: write: %s", strerror(e ? e : EIO));
     x->log_size += (int64_t)size;
     return MG_OK;
 }

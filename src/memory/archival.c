@@ -75,6 +75,7 @@
 #include "embed/embedder.h"
 #include "embed/vec.h"
 #include "memory/archival_index.h"
+#include "memory/passages_db.h"
 #include "memory/recall.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -147,28 +148,33 @@ mg_status archival_insert(mg_store *store, int64_t agent_id, const char *embedde
     int dim;
     mg_status st = mg_embed_text(embedder, text, &vec, &dim, err);
     if (st) return st;
-    unsigned char *blob = mg_xmalloc((size_t)dim * 4);
-    mg_vec_to_blob(vec, dim, blob);
-    sqlite3_stmt *stmt;
-    st =
-        store_prepare(store,
-                      "INSERT INTO passages(agent_id, text, tags, created_at, embedder, embedding) "
-                      "VALUES (?, ?, ?, ?, ?, ?)",
-                      &stmt, err);
+    /* The row, its FTS row and the count in one transaction (no insert
+     * triggers since migration 6: see memory/passages_db.c). Inside the
+     * caller's transaction, no savepoint: the caller rolls back on failure. */
+    int own = store->tx_depth == 0;
+    if (own) st = store_begin(store, err);
     if (!st) {
-        sqlite3_bind_int64(stmt, 1, agent_id);
-        store_bind_text(stmt, 2, text);
-        store_bind_text(stmt, 3, tags_json ? tags_json : "[]");
-        sqlite3_bind_int64(stmt, 4, time_ms ? time_ms : mg_now_ms());
-        store_bind_text(stmt, 5, embedder);
-        sqlite3_bind_blob(stmt, 6, blob, dim * 4, SQLITE_TRANSIENT);
-        st = store_step_done(store, stmt, err);
-        if (!st)
-            archival_index_added(store, agent_id, embedder, sqlite3_last_insert_rowid(store->db),
-                                 vec, dim);
-        sqlite3_finalize(stmt);
+        passages_db db;
+        passage_new row = {.text = text,
+                           .tags_json = tags_json,
+                           .time_ms = time_ms,
+                           .position = -1,
+                           .embedder = embedder,
+                           .vec = vec,
+                           .dim = dim};
+        st = passages_db_open(&db, store, agent_id, err);
+        if (!st) {
+            st = passages_db_insert(&db, &row, err);
+            passages_db_close(&db);
+        }
+        if (!st) st = passages_db_count_added(store, agent_id, 1, err);
+        if (own) {
+            if (st)
+                store_rollback(store);
+            else
+                st = store_commit(store, err);
+        }
     }
-    free(blob);
     free(vec);
     return st;
 }
@@ -688,14 +694,20 @@ static void reader_close(row_reader *r)
 
 /* The index's nearest passages, scored with their stored embeddings (the
  * index's own scores could be of a vector replaced since). *fallback = 1
- * when a time range left too few of them. */
+ * when a time range left too few of them, or there is no index to use. */
 static mg_status index_candidates(mg_store *store, int64_t agent_id, const char *embedder,
                                   const mg_search *s, row_reader *r, int want, cand_list *l,
                                   int *fallback, mg_error *err)
 {
     mg_index *idx;
     mg_status st = archival_index_get(store, agent_id, embedder, &idx, NULL, err);
-    if (st || !idx) return st; /* no passage by this embedder: no vector candidates */
+    if (st) return st;
+    if (!idx) {
+        /* No index to ask (inside a transaction before it was opened, with
+         * uncommitted inserts, or vectors too long for it): scan. */
+        *fallback = 1;
+        return MG_OK;
+    }
     if (mg_index_dim(idx) != r->dim)
         return mg_err_set(err, MG_ERR_CORRUPT,
                           "archival passages embedded by '%s' have %d dimensions, but it makes %d",

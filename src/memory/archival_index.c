@@ -5,28 +5,62 @@
  * The table is the truth and the index a cache that can always be rebuilt
  * from it, so every rule here errs towards checking against the table:
  *
+ *  - Never inside a transaction. A transaction shows rows that may still
+ *    roll back, and the agent loop runs each step in BEGIN IMMEDIATE, where
+ *    a build would also hold the write lock for its whole duration. So
+ *    inside one nothing is built, loaded, reconciled or saved: a loaded
+ *    index is used as it is only if nothing can have changed under it (no
+ *    insert of this transaction pending, no other connection's commit since
+ *    its last reconcile, by PRAGMA data_version); otherwise archival_index_get
+ *    says "none" and the search scans the table, which sees the
+ *    transaction's own rows. An index a search wanted there is opened when
+ *    the outermost transaction ends (store.c calls cache_settle).
+ *
  *  - Opening. The file is loaded (index_file.c verifies every checksum and
- *    graph invariant) and its log replayed (a torn tail is cut). A missing,
- *    corrupt, foreign or wrong-dimension file, or a log that contradicts it,
- *    is never trusted: the index is rebuilt from the table and saved.
+ *    graph invariant) and its log replayed (a torn tail is cut), each add
+ *    record checked against the table: the row must exist with that very
+ *    embedding, or the record is refused (the log is at most about a tenth
+ *    of the index, so this costs a lookup per record). A missing, corrupt,
+ *    foreign or wrong-dimension file is never trusted: the index is rebuilt
+ *    from the table and saved. Embeddings longer than MG_INDEX_MAX_DIM (the
+ *    embedder accepts up to MG_EMBED_MAX_DIM) get no index: always scanned.
  *
- *  - Reconcile, after every load. Cheap check first: if the index holds as
- *    many live vectors as the agent has passages (agents.passage_count, kept
- *    by triggers) and its largest live id is the agent's largest passage id,
+ *  - Incarnations. A deleted agent's id can be reused by the next agent
+ *    created, and so can its passages' row ids. The file name carries the
+ *    agent's created_at, so a re-created agent never loads the old one's
+ *    file; a process whose agent was re-created under it does not save at
+ *    exit (checked in cache_free) and drops its copy at the next use; the
+ *    orphan sweep deletes files of incarnations that no longer exist. (An
+ *    agent deleted and re-created within the same millisecond would share
+ *    the incarnation: not a human or script pace.)
+ *
+ *  - Reconcile, after every load and whenever another connection committed
+ *    since the last one (data_version, looked at on each use and at the end
+ *    of each transaction). Cheap check first: if the index holds as many
+ *    live vectors as the agent has passages (agents.passage_count) and its
+ *    largest live id (kept incrementally) is the agent's largest passage id,
  *    it holds them all. Otherwise the rows above its largest live id are
- *    added (what was committed but never reached the log: a crash between
- *    the commit and the append, a torn log, inserts by a process that had
- *    the index unloaded), and if the count still differs from the table's
+ *    added (inserts by other processes, a crash between the commit and the
+ *    append, a torn log), and if the count still differs from the table's
  *    count for this embedder, the id lists are compared and the difference
- *    applied both ways (ids of rolled-back inserts, rows re-embedded away).
+ *    applied both ways.
  *
- *  - Inserts reach a loaded index at once (archival_index_added), appended to
- *    its log before the caller's transaction commits. Ids added inside a
- *    transaction are remembered and checked against the table at the next
- *    use outside one: a rolled-back insert (savepoints included) is removed
- *    again. A later insert that reuses a rolled-back row id replaces the
- *    vector. Inserts with no index loaded do nothing: the next load adds
- *    them, as above.
+ *  - Inserts. archival_index_added only remembers the id (pending), inside
+ *    a transaction or not. When the outermost transaction ends (or at once
+ *    outside one), each pending id is looked up: a committed row is added
+ *    with the embedding the table holds (replacing a live vector of that
+ *    id), and only then logged; a rolled-back one is dropped. So nothing
+ *    uncommitted ever reaches the index, its log or its file, and a process
+ *    killed before COMMIT leaves nothing behind; the committed rows a crash
+ *    loses before they are logged come back through the reconcile.
+ *
+ *  - Several processes on one home (a chat and a script) each load their
+ *    own copy and append to the same log: appends go to the end of the file
+ *    under flock, and a save renames and restarts the log under the same
+ *    lock (index_log.c). Records of several processes may repeat each other;
+ *    the checked replay takes them in order. A save truncates records of
+ *    other processes it did not hold; the reconcile at the next load adds
+ *    those rows back from the table.
  *
  *  - Saving. A fresh build is saved at once. Otherwise the index is saved at
  *    mg_store_close when its log holds more changes than a tenth of it
@@ -39,17 +73,6 @@
  *    the next search builds the index of the new spec. Deleting an agent
  *    removes its files (archival_index_remove_orphans, also run once per
  *    process, so a crash between the DELETE and the unlink is cleaned up).
- *
- * What is left to chance: a process killed after a rolled-back insert was
- * logged and before its next use of the index, followed by another process
- * reusing that row id for a new passage of the same agent while the index is
- * not loaded. The index then holds the old vector under the new id; search
- * scores candidates with the stored embedding, so the passage is only less
- * likely to be a vector candidate (its words still find it).
- *
- * Several processes on one home (a chat and a script) each load their own
- * copy and append to the same log; the records all describe committed or
- * checked rows, and the reconcile on the next load catches the rest.
  */
 #include "memory/archival_index.h"
 
@@ -74,13 +97,16 @@
 
 typedef struct entry {
     int64_t agent_id;
+    int64_t incarnation; /* agents.created_at of the agent this index is of */
     char *embedder;
     mg_index *idx;
     char *path, *log_path; /* NULL: kept in memory only */
     int64_t unsaved;       /* changes since the file was written (log records) */
-    int64_t *pending;      /* ids added inside a transaction, not yet checked */
+    int64_t *pending;      /* ids inserted inside a transaction, not yet settled */
     int npending, cap;
-    int broken; /* an add failed: reconcile before the next use */
+    int broken;           /* an add failed: reconcile before the next use */
+    int64_t live_max;     /* largest live id; INT64_MIN when empty */
+    int64_t data_version; /* PRAGMA data_version when last reconciled */
     archival_index_info info;
     struct entry *next;
 } entry;
@@ -90,10 +116,15 @@ typedef struct cache {
     int64_t min_passages;
     int exact_below; /* of the indexes built from now on */
     int swept;       /* orphan files removed in this process */
+    /* An index a search inside a transaction wanted but could not open
+     * there: opened when the transaction ends. */
+    int64_t want_agent;
+    char *want_embedder;
     entry *head;
 } cache;
 
 static void cache_free(void *p);
+static void cache_settle(void *p);
 
 static cache *cache_of(mg_store *store)
 {
@@ -111,6 +142,7 @@ static cache *cache_of(mg_store *store)
     }
     store->archival_indexes = c;
     store->archival_indexes_free = cache_free;
+    store->archival_indexes_settle = cache_settle;
     return c;
 }
 
@@ -138,8 +170,10 @@ static char *index_dir(mg_store *store)
     return buf_take(&b);
 }
 
-/* HOME/memgpt.db.index/agent-ID-SPEC.mgx; NULL if the folder cannot be made. */
-static char *index_path(mg_store *store, int64_t agent_id, const char *embedder)
+/* HOME/memgpt.db.index/agent-ID-INCARNATION-SPEC.mgx; NULL if the folder
+ * cannot be made. */
+static char *index_path(mg_store *store, int64_t agent_id, int64_t incarnation,
+                        const char *embedder)
 {
     char *dir = index_dir(store);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -154,9 +188,19 @@ static char *index_path(mg_store *store, int64_t agent_id, const char *embedder)
     mg_sha256_final(&h, digest);
     mg_sha256_hex(digest, hex);
     buf b = BUF_INIT;
-    buf_printf(&b, "%s/agent-%lld-%.16s.mgx", dir, (long long)agent_id, hex);
+    buf_printf(&b, "%s/agent-%lld-%lld-%.16s.mgx", dir, (long long)agent_id, (long long)incarnation,
+               hex);
     free(dir);
     return buf_take(&b);
+}
+
+/* The incarnation of agent_id (its created_at), -1 if there is no such
+ * agent. A deleted and re-created agent may get the same id, never (short
+ * of the same millisecond) the same incarnation. */
+static mg_status incarnation_of(mg_store *store, int64_t agent_id, int64_t *out, mg_error *err)
+{
+    return store_query_int(store, "SELECT created_at FROM agents WHERE id = ?", agent_id, -1, out,
+                           err);
 }
 
 static void entry_free(entry *e)
@@ -169,16 +213,26 @@ static void entry_free(entry *e)
     free(e);
 }
 
-/* Unlinks agent-ID-* in the index folder for the agents `doomed` picks. */
-static void remove_files(mg_store *store, int (*doomed)(mg_store *, int64_t, void *), void *ctx)
+typedef int (*doomed_fn)(mg_store *, int64_t agent_id, int64_t incarnation, void *ctx);
+
+/* Unlinks agent-ID-INCARNATION-* in the index folder for the agents
+ * `doomed` picks, and files of any other name pattern (older layouts). */
+static void remove_files(mg_store *store, doomed_fn doomed, void *ctx)
 {
     char *dir = index_dir(store);
     DIR *d = opendir(dir);
     if (d) {
         struct dirent *de;
         while ((de = readdir(d))) {
-            long long id;
-            if (sscanf(de->d_name, "agent-%lld-", &id) != 1 || !doomed(store, id, ctx)) continue;
+            long long id, inc;
+            int n = 0;
+            if (strncmp(de->d_name, "agent-", 6) != 0) continue;
+            if (sscanf(de->d_name, "agent-%lld-%lld-%n", &id, &inc, &n) == 2 && n > 0) {
+                if (!doomed(store, id, inc, ctx)) continue;
+            } else if (sscanf(de->d_name, "agent-%lld-", &id) != 1 ||
+                       !doomed(store, id, INT64_MIN, ctx)) {
+                continue;
+            }
             buf p = BUF_INIT;
             buf_printf(&p, "%s/%s", dir, de->d_name);
             unlink(p.data);
@@ -190,11 +244,11 @@ static void remove_files(mg_store *store, int (*doomed)(mg_store *, int64_t, voi
 }
 
 /* Drops the loaded indexes `doomed` picks, without saving them. */
-static void drop_entries(cache *c, int (*doomed)(mg_store *, int64_t, void *), void *ctx)
+static void drop_entries(cache *c, doomed_fn doomed, void *ctx)
 {
     for (entry **p = &c->head; *p;) {
         entry *e = *p;
-        if (doomed(c->store, e->agent_id, ctx)) {
+        if (doomed(c->store, e->agent_id, e->incarnation, ctx)) {
             *p = e->next;
             entry_free(e);
         } else {
@@ -203,17 +257,18 @@ static void drop_entries(cache *c, int (*doomed)(mg_store *, int64_t, void *), v
     }
 }
 
-static int is_agent(mg_store *store, int64_t id, void *ctx)
+static int is_agent(mg_store *store, int64_t id, int64_t incarnation, void *ctx)
 {
     return id == *(const int64_t *)ctx;
 }
 
-static int is_orphan(mg_store *store, int64_t id, void *ctx)
+/* Files of agents that no longer exist, of an earlier incarnation of an
+ * agent id, or (INT64_MIN) of the layout without incarnations. */
+static int is_orphan(mg_store *store, int64_t id, int64_t incarnation, void *ctx)
 {
-    int64_t n;
-    if (store_query_int(store, "SELECT count(*) FROM agents WHERE id = ?", id, 1, &n, NULL))
-        return 0; /* cannot tell: keep */
-    return n == 0;
+    int64_t now;
+    if (incarnation_of(store, id, &now, NULL)) return 0; /* cannot tell: keep */
+    return now != incarnation;
 }
 
 void archival_index_forget(mg_store *store, int64_t agent_id)
@@ -230,18 +285,40 @@ void archival_index_remove_orphans(mg_store *store)
 
 /* ------------------------------------------------------------------ rows into the index */
 
-/* Adds one stored embedding; a live id is replaced (a reused row id). */
-static mg_status add_blob(mg_index *idx, int64_t id, const void *blob, int bytes,
-                          const char *embedder, float *scratch, mg_error *err)
+/* Recomputes e->live_max after its vector was removed: one pass over the
+ * ids, only when the largest one goes (rare: ids only grow). */
+static void recompute_live_max(entry *e)
 {
-    int dim = mg_index_dim(idx);
+    int64_t n = mg_index_count(e->idx);
+    int64_t *ids = mg_xmalloc((size_t)(n ? n : 1) * sizeof *ids);
+    mg_index_ids(e->idx, ids, n);
+    e->live_max = INT64_MIN;
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] > e->live_max) e->live_max = ids[i];
+    free(ids);
+}
+
+static mg_status entry_remove(entry *e, int64_t id, mg_error *err)
+{
+    mg_status st = mg_index_remove(e->idx, id, err);
+    if (!st && id == e->live_max) recompute_live_max(e);
+    return st;
+}
+
+/* Adds one stored embedding; a live id is replaced (a reused row id). */
+static mg_status add_blob(entry *e, int64_t id, const void *blob, int bytes, float *scratch,
+                          mg_error *err)
+{
+    int dim = mg_index_dim(e->idx);
     if (!mg_vec_from_blob(blob, bytes, scratch, dim))
         return mg_err_set(err, MG_ERR_CORRUPT,
                           "passage %lld has an embedding of %d bytes, but other passages "
                           "embedded by '%s' have %d dimensions",
-                          (long long)id, bytes, embedder, dim);
-    if (mg_index_contains(idx, id) && mg_index_remove(idx, id, err)) return MG_ERR_IO;
-    return mg_index_add(idx, id, scratch, err);
+                          (long long)id, bytes, e->embedder, dim);
+    if (mg_index_contains(e->idx, id) && mg_index_remove(e->idx, id, err)) return MG_ERR_IO;
+    mg_status st = mg_index_add(e->idx, id, scratch, err);
+    if (!st && id > e->live_max) e->live_max = id;
+    return st;
 }
 
 static mg_status prepare_spec(mg_store *store, const char *sql, int64_t agent_id,
@@ -253,6 +330,10 @@ static mg_status prepare_spec(mg_store *store, const char *sql, int64_t agent_id
     store_bind_text(*stmt, 2, embedder);
     return MG_OK;
 }
+
+/* One row of this agent and embedder by id: ?3. */
+#define SQL_ONE_ROW                                                                                \
+    "SELECT embedding FROM passages WHERE agent_id = ?1 AND embedder = ?2 AND id = ?3"
 
 /* Adds the agent's rows of this embedder with id > after that the index
  * does not hold; *added counts them. */
@@ -271,8 +352,8 @@ static mg_status add_rows_after(mg_store *store, entry *e, int64_t after, int64_
     while (!st && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(stmt, 0);
         if (mg_index_contains(e->idx, id)) continue;
-        st = add_blob(e->idx, id, sqlite3_column_blob(stmt, 1), sqlite3_column_bytes(stmt, 1),
-                      e->embedder, scratch, err);
+        st = add_blob(e, id, sqlite3_column_blob(stmt, 1), sqlite3_column_bytes(stmt, 1), scratch,
+                      err);
         if (!st) ++*added;
     }
     if (!st && rc != SQLITE_DONE) st = store_fail(store, err, "indexing archival memory");
@@ -322,8 +403,8 @@ static mg_status full_diff(mg_store *store, entry *e, mg_error *err)
         }
         sqlite3_bind_int64(one, 1, id);
         if (sqlite3_step(one) == SQLITE_ROW) {
-            st = add_blob(e->idx, id, sqlite3_column_blob(one, 0), sqlite3_column_bytes(one, 0),
-                          e->embedder, scratch, err);
+            st = add_blob(e, id, sqlite3_column_blob(one, 0), sqlite3_column_bytes(one, 0), scratch,
+                          err);
             if (!st) e->info.added++;
         }
         sqlite3_reset(one);
@@ -335,6 +416,7 @@ static mg_status full_diff(mg_store *store, entry *e, mg_error *err)
     sqlite3_finalize(one);
     free(scratch);
     free(have);
+    recompute_live_max(e);
     return st;
 }
 
@@ -354,22 +436,32 @@ static mg_status query_spec_int(mg_store *store, const char *sql, int64_t agent_
     return st;
 }
 
-/* The reconcile described at the top of the file. */
+/* PRAGMA data_version: changes when another connection commits. */
+static mg_status data_version(mg_store *store, int64_t *out, mg_error *err)
+{
+    sqlite3_stmt *stmt;
+    mg_status st = store_prepare(store, "PRAGMA data_version", &stmt, err);
+    if (st) return st;
+    *out = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+    sqlite3_finalize(stmt);
+    return MG_OK;
+}
+
+/* The reconcile described at the top of the file. Only outside a
+ * transaction: inside, the table shows rows that may yet roll back. */
 static mg_status reconcile(mg_store *store, entry *e, mg_error *err)
 {
-    int64_t n_agent, max_agent, n_live, live_max = INT64_MIN;
+    int64_t n_agent, max_agent;
     mg_status st = store_query_int(store, "SELECT passage_count FROM agents WHERE id = ?",
                                    e->agent_id, 0, &n_agent, err);
     if (!st)
         st = store_query_int(store, "SELECT coalesce(max(id), 0) FROM passages WHERE agent_id = ?",
                              e->agent_id, 0, &max_agent, err);
     if (st) return st;
-    int64_t *ids = live_ids(e->idx, &n_live);
-    if (n_live) live_max = ids[n_live - 1];
-    free(ids);
-    if (n_live == n_agent && (n_live == 0 || live_max == max_agent)) return MG_OK;
+    int64_t n_live = mg_index_count(e->idx);
+    if (n_live == n_agent && (n_live == 0 || e->live_max == max_agent)) return MG_OK;
     int64_t added = 0, n_spec;
-    st = add_rows_after(store, e, live_max, &added, err);
+    st = add_rows_after(store, e, e->live_max, &added, err);
     e->info.added += added;
     if (!st)
         st = query_spec_int(store,
@@ -379,86 +471,123 @@ static mg_status reconcile(mg_store *store, entry *e, mg_error *err)
     return st;
 }
 
-/* Removes the ids added inside a transaction that the table does not have
- * (rolled back). Only outside a transaction: inside, they may still commit. */
+/* Brings the ids inserted inside transactions into the index as the table
+ * now has them: the committed ones added (with the embedding the table
+ * holds), the rolled-back ones left out. Only outside a transaction. */
 static mg_status settle(mg_store *store, entry *e, mg_error *err)
 {
     if (!e->npending || store->tx_depth > 0) return MG_OK;
     sqlite3_stmt *stmt;
-    mg_status st = prepare_spec(store,
-                                "SELECT 1 FROM passages WHERE agent_id = ?1 AND embedder = ?2 "
-                                "AND id = ?3",
-                                e->agent_id, e->embedder, &stmt, err);
+    mg_status st = prepare_spec(store, SQL_ONE_ROW, e->agent_id, e->embedder, &stmt, err);
+    if (st) return st;
+    float *scratch = mg_xmalloc((size_t)mg_index_dim(e->idx) * sizeof *scratch);
     for (int i = 0; i < e->npending && !st; i++) {
-        sqlite3_bind_int64(stmt, 3, e->pending[i]);
+        int64_t id = e->pending[i];
+        sqlite3_bind_int64(stmt, 3, id);
         int rc = sqlite3_step(stmt);
-        sqlite3_reset(stmt);
-        if (rc == SQLITE_DONE && mg_index_contains(e->idx, e->pending[i])) {
-            if (!(st = mg_index_remove(e->idx, e->pending[i], err))) e->unsaved++;
-        } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        if (rc == SQLITE_ROW) {
+            st = add_blob(e, id, sqlite3_column_blob(stmt, 0), sqlite3_column_bytes(stmt, 0),
+                          scratch, err);
+            if (!st) e->unsaved++;
+        } else if (rc == SQLITE_DONE && mg_index_contains(e->idx, id)) {
+            if (!(st = entry_remove(e, id, err))) e->unsaved++;
+        } else if (rc != SQLITE_DONE) {
             st = store_fail(store, err, "indexing archival memory");
         }
+        sqlite3_reset(stmt);
     }
     sqlite3_finalize(stmt);
-    if (!st) e->npending = 0;
+    free(scratch);
+    if (st) e->broken = 1; /* the reconcile takes over the rest */
+    e->npending = 0;
     return st;
 }
 
 /* ------------------------------------------------------------------ opening */
 
-/* Starts the log beside a saved (or loaded) index; without it the entry
- * stays in memory only. */
-static void attach_log(entry *e, mg_index_log_info *li)
+/* The check of each replayed log add: the table still has that row with
+ * that very embedding. A record of a row that was rolled back after it was
+ * logged, or of an id since reused, is refused. */
+typedef struct log_check {
+    sqlite3_stmt *stmt;
+    float *scratch;
+} log_check;
+
+static int check_logged_add(void *ctx, int64_t id, const float *vec, int dim)
 {
-    if (e->path && mg_index_log_attach(e->idx, e->log_path, li, NULL) != MG_OK) {
-        free(e->path);
-        free(e->log_path);
-        e->path = e->log_path = NULL;
-    }
+    log_check *lc = ctx;
+    sqlite3_bind_int64(lc->stmt, 3, id);
+    int same = sqlite3_step(lc->stmt) == SQLITE_ROW &&
+               mg_vec_from_blob(sqlite3_column_blob(lc->stmt, 0), sqlite3_column_bytes(lc->stmt, 0),
+                                lc->scratch, dim) &&
+               memcmp(lc->scratch, vec, (size_t)dim * sizeof *vec) == 0;
+    sqlite3_reset(lc->stmt);
+    return same;
 }
 
-/* Loads, or builds, the index of (agent, embedder) of vectors of `dim`. */
-static mg_status open_entry(mg_store *store, int64_t agent_id, const char *embedder, int dim,
-                            entry **out, mg_error *err)
+/* Loads the file and replays its log, checked against the table. */
+static mg_status load_file(mg_store *store, entry *e, int dim)
+{
+    mg_status st = mg_index_load(e->path, dim, &e->idx, NULL);
+    if (st) return st;
+    log_check lc = {0};
+    mg_index_log_info li = {0};
+    st = prepare_spec(store, SQL_ONE_ROW, e->agent_id, e->embedder, &lc.stmt, NULL);
+    if (!st) {
+        lc.scratch = mg_xmalloc((size_t)dim * sizeof *lc.scratch);
+        st = mg_index_log_attach_checked(e->idx, e->log_path, check_logged_add, &lc, &li, NULL);
+        free(lc.scratch);
+        sqlite3_finalize(lc.stmt);
+    }
+    if (st) {
+        /* A log that contradicts its file: rebuild rather than guess. */
+        mg_index_free(e->idx);
+        e->idx = NULL;
+        return MG_ERR_CORRUPT;
+    }
+    e->info.from_file = 1;
+    e->info.replayed = li.replayed_adds + li.replayed_removes;
+    e->info.rejected = li.rejected_adds;
+    e->unsaved = e->info.replayed + e->info.rejected;
+    return MG_OK;
+}
+
+/* Loads, or builds, the index of (agent, embedder) of vectors of `dim`.
+ * Only outside a transaction. */
+static mg_status open_entry(mg_store *store, int64_t agent_id, int64_t incarnation,
+                            const char *embedder, int dim, entry **out, mg_error *err)
 {
     entry *e = mg_xcalloc(1, sizeof *e);
     e->agent_id = agent_id;
+    e->incarnation = incarnation;
     e->embedder = mg_xstrdup(embedder);
-    e->path = index_path(store, agent_id, embedder);
+    e->live_max = INT64_MIN;
+    e->path = index_path(store, agent_id, incarnation, embedder);
     if (e->path) {
         buf b = BUF_INIT;
         buf_printf(&b, "%s.log", e->path);
         e->log_path = buf_take(&b);
     }
-    mg_status st = MG_ERR_NOT_FOUND;
-    if (e->path && !(st = mg_index_load(e->path, dim, &e->idx, NULL))) {
-        mg_index_log_info li = {0};
-        if (mg_index_log_attach(e->idx, e->log_path, &li, NULL) == MG_OK) {
-            e->info.from_file = 1;
-            e->info.replayed = li.replayed_adds + li.replayed_removes;
-            e->unsaved = e->info.replayed;
-        } else {
-            /* A log that contradicts its file: rebuild rather than guess. */
-            mg_index_free(e->idx);
-            e->idx = NULL;
-            st = MG_ERR_CORRUPT;
-        }
-    }
+    /* Read before the table, so a commit made while we read it shows as a
+     * change at the next use. */
+    mg_status st = data_version(store, &e->data_version, err);
+    if (st) goto fail;
+    st = e->path ? load_file(store, e, dim) : MG_ERR_NOT_FOUND;
     if (st) {
         mg_index_params params = {.exact_below = cache_of(store)->exact_below};
         if ((st = mg_index_new(dim, &params, &e->idx, err))) goto fail;
         int64_t added = 0;
         if ((st = add_rows_after(store, e, INT64_MIN, &added, err))) goto fail;
         e->info.added = added;
-        if (e->path && mg_index_save(e->idx, e->path, NULL) != MG_OK) {
+        if (e->path && (mg_index_save(e->idx, e->path, NULL) != MG_OK ||
+                        mg_index_log_attach(e->idx, e->log_path, NULL, NULL) != MG_OK)) {
             free(e->path);
             free(e->log_path);
             e->path = e->log_path = NULL;
         }
-        attach_log(e, NULL);
-    } else if ((st = reconcile(store, e, err))) {
-        goto fail;
     } else {
+        recompute_live_max(e);
+        if ((st = reconcile(store, e, err))) goto fail;
         e->unsaved += e->info.added + e->info.removed;
     }
     e->info.persistent = e->path != NULL;
@@ -476,40 +605,103 @@ static entry *find_entry(cache *c, int64_t agent_id, const char *embedder)
     return NULL;
 }
 
+static void unlink_entry(cache *c, entry *gone)
+{
+    for (entry **p = &c->head; *p; p = &(*p)->next)
+        if (*p == gone) {
+            *p = gone->next;
+            return;
+        }
+}
+
+/* Outside a transaction: settles the pending ids, and when another
+ * connection committed since the last look, reconciles with the table (or
+ * drops the entry, *gone = 1, if its agent was deleted or re-created). */
+static mg_status refresh(mg_store *store, entry *e, int *gone, mg_error *err)
+{
+    *gone = 0;
+    mg_status st = settle(store, e, err);
+    if (st && !e->broken) return st;
+    int64_t dv;
+    if ((st = data_version(store, &dv, err))) return st;
+    if (dv == e->data_version && !e->broken) return MG_OK;
+    int64_t inc;
+    if ((st = incarnation_of(store, e->agent_id, &inc, err))) return st;
+    if (inc != e->incarnation) {
+        *gone = 1;
+        return MG_OK;
+    }
+    int64_t before = e->info.added + e->info.removed;
+    st = reconcile(store, e, err);
+    e->unsaved += e->info.added + e->info.removed - before;
+    if (!st) {
+        e->broken = 0;
+        e->data_version = dv;
+    }
+    return st;
+}
+
+/* Inside a transaction a loaded index is used as it is, if nothing could
+ * have changed under it: no insert of this transaction is pending and no
+ * other connection committed since its last reconcile. */
+static int usable_in_tx(mg_store *store, entry *e)
+{
+    int64_t dv;
+    return !e->npending && !e->broken && !data_version(store, &dv, NULL) && dv == e->data_version;
+}
+
 mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embedder,
                              mg_index **out, archival_index_info *info, mg_error *err)
 {
     *out = NULL;
     cache *c = cache_of(store);
-    if (!c->swept) {
+    int in_tx = store->tx_depth > 0;
+    if (!c->swept && !in_tx) {
         c->swept = 1;
         archival_index_remove_orphans(store);
     }
     entry *e = find_entry(c, agent_id, embedder);
-    if (e) {
-        mg_status st = settle(store, e, err);
-        if (!st && e->broken) {
-            int64_t before = e->info.added + e->info.removed;
-            st = reconcile(store, e, err);
-            e->unsaved += e->info.added + e->info.removed - before;
-            if (!st) e->broken = 0;
-        }
+    if (e && in_tx) {
+        if (!usable_in_tx(store, e)) return MG_OK; /* the caller scans */
+    } else if (e) {
+        int gone;
+        mg_status st = refresh(store, e, &gone, err);
         if (st) return st;
-    } else {
+        if (gone) {
+            unlink_entry(c, e);
+            entry_free(e); /* its files are an orphan's: the sweep's */
+            e = NULL;
+        }
+    }
+    if (!e) {
+        if (in_tx) {
+            /* Never build or reconcile inside a transaction: it would read
+             * rows that may roll back, and hold the write lock meanwhile.
+             * The caller scans; the index is opened when it ends. */
+            c->want_agent = agent_id;
+            free(c->want_embedder);
+            c->want_embedder = mg_xstrdup(embedder);
+            return MG_OK;
+        }
         /* The dimension the stored passages have; none: nothing to index. */
-        int64_t bytes;
+        int64_t bytes, incarnation;
         mg_status st = query_spec_int(store,
                                       "SELECT length(embedding) FROM passages WHERE "
                                       "agent_id = ?1 AND embedder = ?2 ORDER BY id LIMIT 1",
                                       agent_id, embedder, &bytes, err);
+        if (!st) st = incarnation_of(store, agent_id, &incarnation, err);
         if (st) return st;
-        if (bytes == 0) return MG_OK;
-        if (bytes % 4 || bytes / 4 > MG_INDEX_MAX_DIM)
+        if (bytes == 0 || incarnation == -1) return MG_OK;
+        if (bytes % 4)
             return mg_err_set(err, MG_ERR_CORRUPT,
                               "archival passages embedded by '%s' have embeddings of %lld bytes, "
                               "not a vector of floats",
                               embedder, (long long)bytes);
-        if ((st = open_entry(store, agent_id, embedder, (int)(bytes / 4), &e, err))) return st;
+        /* More dimensions than the index takes (the embedder allows up to
+         * MG_EMBED_MAX_DIM): no index, the caller scans. */
+        if (bytes / 4 > MG_INDEX_MAX_DIM) return MG_OK;
+        if ((st = open_entry(store, agent_id, incarnation, embedder, (int)(bytes / 4), &e, err)))
+            return st;
         e->next = c->head;
         c->head = e;
     }
@@ -531,22 +723,43 @@ void archival_index_warm(mg_store *store, int64_t agent_id, const char *embedder
 void archival_index_added(mg_store *store, int64_t agent_id, const char *embedder, int64_t id,
                           const float *vec, int dim)
 {
+    (void)vec;
+    (void)dim;
     cache *c = store->archival_indexes;
     entry *e = c ? find_entry(c, agent_id, embedder) : NULL;
     if (!e) return;
-    if (dim != mg_index_dim(e->idx) ||
-        (mg_index_contains(e->idx, id) && mg_index_remove(e->idx, id, NULL)) ||
-        mg_index_add(e->idx, id, vec, NULL)) {
-        e->broken = 1;
-        return;
+    if (e->npending == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 16;
+        e->pending = mg_xrealloc(e->pending, (size_t)e->cap * sizeof *e->pending);
     }
-    e->unsaved++;
-    if (store->tx_depth > 0) {
-        if (e->npending == e->cap) {
-            e->cap = e->cap ? e->cap * 2 : 16;
-            e->pending = mg_xrealloc(e->pending, (size_t)e->cap * sizeof *e->pending);
+    e->pending[e->npending++] = id;
+    if (store->tx_depth == 0) settle(store, e, NULL);
+}
+
+/* store_commit / store_rollback of the outermost transaction. */
+static void cache_settle(void *p)
+{
+    cache *c = p;
+    if (c->store->tx_depth > 0) return;
+    /* Settle, and catch up with other connections' commits now, so that the
+     * next transaction (an agent step) can use the index as it is. */
+    for (entry **link = &c->head; *link;) {
+        entry *e = *link;
+        int gone = 0;
+        refresh(c->store, e, &gone, NULL);
+        if (gone) {
+            *link = e->next;
+            entry_free(e);
+        } else {
+            link = &e->next;
         }
-        e->pending[e->npending++] = id;
+    }
+    if (c->want_embedder) {
+        char *embedder = c->want_embedder;
+        c->want_embedder = NULL;
+        mg_index *idx;
+        archival_index_get(c->store, c->want_agent, embedder, &idx, NULL, NULL);
+        free(embedder);
     }
 }
 
@@ -564,19 +777,28 @@ mg_status archival_index_save_all(mg_store *store, mg_error *err)
 {
     cache *c = store->archival_indexes;
     mg_status st = MG_OK;
-    for (entry *e = c ? c->head : NULL; e && !st; e = e->next)
-        if (!(st = settle(store, e, err))) st = save_entry(e, err);
+    if (store->tx_depth > 0)
+        return mg_err_set(err, MG_ERR_USAGE, "archival indexes are not saved inside a transaction");
+    for (entry *e = c ? c->head : NULL; e && !st; e = e->next) {
+        int gone;
+        if (!(st = refresh(store, e, &gone, err)) && !gone) st = save_entry(e, err);
+    }
     return st;
 }
 
-/* mg_store_close: settle, then save or sync each index (see the top). */
+/* mg_store_close: settle, then save or sync each index (see the top), unless
+ * its agent was deleted or re-created meanwhile. */
 static void cache_free(void *p)
 {
     cache *c = p;
+    mg_store *store = c->store;
     while (c->head) {
         entry *e = c->head;
         c->head = e->next;
-        if (e->path && !settle(c->store, e, NULL) && !e->broken && e->unsaved > 0) {
+        int64_t inc;
+        if (e->path && store->tx_depth == 0 && !settle(store, e, NULL) && !e->broken &&
+            e->unsaved > 0 && !incarnation_of(store, e->agent_id, &inc, NULL) &&
+            inc == e->incarnation) {
             int64_t line = mg_index_count(e->idx) / SAVE_FRACTION;
             if (e->unsaved >= (line > SAVE_MIN_RECORDS ? line : SAVE_MIN_RECORDS))
                 save_entry(e, NULL);
@@ -585,5 +807,6 @@ static void cache_free(void *p)
         }
         entry_free(e);
     }
+    free(c->want_embedder);
     free(c);
 }

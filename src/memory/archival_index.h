@@ -6,8 +6,9 @@
  * is a cache of its embeddings that archival search asks for the nearest
  * passages instead of scanning them all. There is one index per agent and
  * embedder spec (passages embedded by another spec are never compared), in
- * HOME/memgpt.db.index/agent-ID-SPEC.mgx (SPEC: the first 16 hex digits of
- * the SHA-256 of the spec) with its append log beside it (.mgx.log).
+ * HOME/memgpt.db.index/agent-ID-CREATED-SPEC.mgx (CREATED: the agent's
+ * created_at, its incarnation; SPEC: the first 16 hex digits of the SHA-256
+ * of the spec) with its append log beside it (.mgx.log).
  *
  * Loaded lazily: only archival_index_get (a search of an agent with at least
  * archival_index_min passages, or the end of a bulk load) opens one, so
@@ -15,7 +16,8 @@
  * stays in the store until mg_store_close, which saves it (a full save when
  * the log has grown past a tenth of the index, otherwise an fdatasync of the
  * log). archival_index.c explains how the index is reconciled with the table
- * on every load.
+ * on every load and after other connections' commits, and why nothing is
+ * built or reconciled inside a transaction.
  *
  * The index hangs off the mg_store (store->archival_indexes), so it lives as
  * long as the connection it mirrors and there is no global state.
@@ -62,12 +64,17 @@ typedef struct archival_index_info {
     int64_t replayed; /* log records applied after loading */
     int64_t added;    /* rows the reconcile (or the build) added from the table */
     int64_t removed;  /* ids the reconcile removed: the table no longer has them */
+    int64_t rejected; /* log adds refused: the table no longer has that row and vector */
     int persistent;   /* 1 if the index has files; 0: kept in memory only */
 } archival_index_info;
 
 /* The index of the agent's passages embedded by `embedder`, loaded (or built
- * from the table) and reconciled on first use; the store owns it, the caller
- * must not free it. *out is NULL when the agent has no such passage. info
+ * from the table) and reconciled on first use, and caught up with other
+ * connections' commits on later ones; the store owns it, the caller must not
+ * free it. *out is NULL when the caller must scan the table instead: the
+ * agent has no such passage, their vectors are longer than MG_INDEX_MAX_DIM,
+ * or inside a transaction the index is not loaded yet (it is opened when the
+ * transaction ends) or may not agree with what the transaction sees. info
  * (may be NULL) says how it was opened. MG_ERR_CORRUPT if a stored embedding
  * has the wrong size; database errors as usual. */
 mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embedder,
@@ -79,9 +86,11 @@ mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embe
 void archival_index_warm(mg_store *store, int64_t agent_id, const char *embedder);
 
 /* Tells a loaded index about a passage just inserted (inside or outside a
- * transaction). Does nothing when the index is not loaded: its next load
- * adds the rows above its max id. Never fails the insert: an index that
- * cannot take the vector is reconciled again on its next use. */
+ * transaction): the id waits until the outermost transaction ends and is
+ * then added from the table if it was committed (vec and dim are not used).
+ * Does nothing when the index is not loaded: its next load adds the rows
+ * above its max id. Never fails the insert: an index that cannot take the
+ * vector is reconciled again on its next use. */
 void archival_index_added(mg_store *store, int64_t agent_id, const char *embedder, int64_t id,
                           const float *vec, int dim);
 
@@ -94,7 +103,8 @@ void archival_index_forget(mg_store *store, int64_t agent_id);
 void archival_index_remove_orphans(mg_store *store);
 
 /* Saves every loaded index now (full save), as mg_store_close would if the
- * logs were long. For tests and long-running callers. */
+ * logs were long. For tests and long-running callers. MG_ERR_USAGE inside a
+ * transaction. */
 mg_status archival_index_save_all(mg_store *store, mg_error *err);
 
 #endif

@@ -1,11 +1,17 @@
 /*
  * passages_db.c - bulk-load and re-embed SQL over the passages table.
  *
- * Inserts go through the same triggers as archival_insert (FTS index,
- * per-agent count), so a loaded passage is searched exactly like one the
- * agent stored itself. The duplicate check is one probe of the
- * (agent_id, content_hash) index. Batches read before they write (backfill,
- * stale lists), so no statement updates rows an open cursor is walking.
+ * Every insert into passages goes through passages_db_insert (archival_insert
+ * too), so a loaded passage is searched exactly like one the agent stored
+ * itself. It writes the FTS row with a statement of its own, and the caller
+ * bumps agents.passage_count once per transaction (passages_db_count_added):
+ * since migration 6 no trigger fires on an insert, because a trigger makes
+ * SQLite open a statement savepoint and FTS5 (3.40) flushes its pending terms
+ * to a new segment at every savepoint - a segment per passage, merged again
+ * and again (bench/README.md, section 6). The duplicate check is one probe of
+ * the (agent_id, content_hash) index. Batches read before they write
+ * (backfill, stale lists), so no statement updates rows an open cursor is
+ * walking.
  */
 #include "memory/passages_db.h"
 
@@ -27,15 +33,14 @@ mg_status passages_db_open(passages_db *db, mg_store *store, int64_t agent_id, m
     memset(db, 0, sizeof *db);
     db->store = store;
     db->agent_id = agent_id;
-    mg_status st = store_prepare(
-        store, "SELECT 1 FROM passages WHERE agent_id = ? AND content_hash = ? LIMIT 1",
-        &db->exists, err);
+    mg_status st = store_prepare(store,
+                                 "INSERT INTO passages(agent_id, text, tags, created_at, embedder, "
+                                 "embedding, source, position, content_hash) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 &db->insert, err);
     if (!st)
-        st = store_prepare(store,
-                           "INSERT INTO passages(agent_id, text, tags, created_at, embedder, "
-                           "embedding, source, position, content_hash) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           &db->insert, err);
+        st = store_prepare(store, "INSERT INTO passages_fts(rowid, text) VALUES (?, ?)", &db->fts,
+                           err);
     if (st) passages_db_close(db);
     return st;
 }
@@ -44,11 +49,19 @@ void passages_db_close(passages_db *db)
 {
     sqlite3_finalize(db->exists);
     sqlite3_finalize(db->insert);
-    db->exists = db->insert = NULL;
+    sqlite3_finalize(db->fts);
+    db->exists = db->insert = db->fts = NULL;
 }
 
 mg_status passages_db_has_hash(passages_db *db, const char *hash, int *found, mg_error *err)
 {
+    /* Prepared on first use: a single archival_insert never probes. */
+    if (!db->exists) {
+        mg_status st = store_prepare(
+            db->store, "SELECT 1 FROM passages WHERE agent_id = ? AND content_hash = ? LIMIT 1",
+            &db->exists, err);
+        if (st) return st;
+    }
     sqlite3_bind_int64(db->exists, 1, db->agent_id);
     sqlite3_bind_text(db->exists, 2, hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(db->exists);
@@ -79,13 +92,35 @@ mg_status passages_db_insert(passages_db *db, const passage_new *p, mg_error *er
         sqlite3_bind_int64(s, 8, p->position);
     else
         sqlite3_bind_null(s, 8);
-    sqlite3_bind_text(s, 9, p->hash, -1, SQLITE_STATIC);
+    if (p->hash)
+        sqlite3_bind_text(s, 9, p->hash, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 9);
     mg_status st = store_step_done(db->store, s, err);
-    if (!st)
-        archival_index_added(db->store, db->agent_id, p->embedder,
-                             sqlite3_last_insert_rowid(db->store->db), p->vec, p->dim);
+    if (!st) {
+        int64_t id = sqlite3_last_insert_rowid(db->store->db);
+        sqlite3_bind_int64(db->fts, 1, id);
+        sqlite3_bind_text(db->fts, 2, p->text, -1, SQLITE_STATIC);
+        st = store_step_done(db->store, db->fts, err);
+        sqlite3_clear_bindings(db->fts);
+        if (!st) archival_index_added(db->store, db->agent_id, p->embedder, id, p->vec, p->dim);
+    }
     sqlite3_clear_bindings(s);
     free(blob);
+    return st;
+}
+
+mg_status passages_db_count_added(mg_store *store, int64_t agent_id, int64_t n, mg_error *err)
+{
+    if (n == 0) return MG_OK;
+    sqlite3_stmt *s;
+    mg_status st = store_prepare(
+        store, "UPDATE agents SET passage_count = passage_count + ? WHERE id = ?", &s, err);
+    if (st) return st;
+    sqlite3_bind_int64(s, 1, n);
+    sqlite3_bind_int64(s, 2, agent_id);
+    st = store_step_done(store, s, err);
+    sqlite3_finalize(s);
     return st;
 }
 

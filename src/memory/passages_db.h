@@ -1,8 +1,9 @@
 /*
  * passages_db.h - the SQL of bulk loading and re-embedding archival passages.
  *
- * archival.c owns single inserts and search; this file owns what loading
- * needs on top (schema migration 4): the columns `source` (the file a
+ * archival.c owns search and the single insert (archival_insert, which
+ * stores through passages_db_insert too); this file owns every insert and
+ * what loading needs on top (schema migration 4): the columns `source` (the file a
  * passage came from), `position` (byte offset of its text in that file, or
  * of its line for JSON Lines; in pdftotext's output for PDFs) and
  * `content_hash` (loader_content_hash of its text), indexed per agent so a
@@ -22,8 +23,9 @@
 typedef struct passages_db {
     mg_store *store;
     int64_t agent_id;
-    sqlite3_stmt *exists;
+    sqlite3_stmt *exists; /* prepared on first use */
     sqlite3_stmt *insert;
+    sqlite3_stmt *fts;
 } passages_db;
 
 mg_status passages_db_open(passages_db *db, mg_store *store, int64_t agent_id, mg_error *err);
@@ -38,13 +40,22 @@ typedef struct passage_new {
     int64_t time_ms;       /* 0: now */
     const char *source;    /* NULL: none */
     int64_t position;      /* < 0: none */
-    const char *hash;      /* 64 hex digits */
+    const char *hash;      /* 64 hex digits; NULL: none yet (see backfill) */
     const char *embedder;
     const float *vec;
     int dim;
 } passage_new;
 
+/* Stores the passage and its full-text row, and tells the agent's vector
+ * index (if loaded). The only way rows enter passages (migration 6: no insert
+ * triggers). The caller adds to agents.passage_count with
+ * passages_db_count_added in the same transaction, and rolls the whole
+ * transaction back if this fails (no savepoint of its own: see
+ * passages_db.c). */
 mg_status passages_db_insert(passages_db *db, const passage_new *p, mg_error *err);
+
+/* agents.passage_count += n, for rows passages_db_insert stored. */
+mg_status passages_db_count_added(mg_store *store, int64_t agent_id, int64_t n, mg_error *err);
 
 /* Gives every passage of the agent without a content hash its hash, in
  * transactions of a few hundred. *count (may be NULL) gets how many. */

@@ -5,13 +5,35 @@
  * order). Left to itself SQLite may walk the agent's messages by index and
  * probe FTS once per row, which is linear in the history.
  *
- * Search cost is per match (about a microsecond each for BM25 and the
- * join), so recall_search keeps the matches it touches few: the default
- * search filters on the said column inside FTS5; without dates, an agent
- * that owns every message is counted and ranked by FTS5 alone and only the
- * page's rows are read; with dates, FTS5 scans only the id range the dates
- * cover; and words with thousands of matches are dropped when rarer ones
- * remain. Measured in bench/README.md (recall at a million messages).
+ * Search cost is per match: BM25 reads each match's length (a b-tree
+ * lookup in %_docsize) and a dated or shared-store search joins each to its
+ * message, ~2 us a match on the VM of bench/README.md; FTS5's bm25() also
+ * counts every match of every word for its IDF. A word said in 5% of a
+ * million messages made a search take a third of a second. So the work is
+ * bounded, and the result says where the bound fell:
+ *  - a search ranks only the newest RECALL_RANK_CAP matches (FTS5 walks a
+ *    posting list backwards by rowid at ~0.2 us a step, and rowid ranges
+ *    are pushed into it). When more match, the result has older_matches and
+ *    ranked_from, and the function result and the CLI say how to reach the
+ *    older ones: rarer words, or a date range (its newest matches are
+ *    ranked the same way). Pages come from one ranked set, so they are
+ *    stable while no message is added.
+ *  - BM25 is computed by rank_bm25 (FTS5's formula) from word counts that
+ *    count_terms walks only as far as needed: exact for the rare words,
+ *    estimated for the common ones.
+ *  - the rarest words are kept while their matches fit in one ranking, the
+ *    common ones dropped, so a rare word's old matches are never crowded out
+ *    by a common word's new ones;
+ *  - the default search filters on the said column inside FTS5; an agent
+ *    that owns every message is searched without the join; a dated search
+ *    walks only the id range its dates cover (id_bounds).
+ * RECALL_RANK_CAP = 200: at 1M messages the walk, count and ranking of a
+ * search of common words cost ~0.5 ms fixed plus ~2 us per ranked match
+ * (CPU, pages in the OS cache, not SQLite's); with 200 the slowest 5% of
+ * bench_recall's searches take under 4 ms of CPU in every way, which leaves
+ * room for a shared 2-vCPU machine's scheduling within the 5 ms target. At
+ * 300 the dated p95 was 4.1-4.6 ms of CPU. Measured in bench/README.md
+ * (recall at a million messages).
  *
  * Inserts write the FTS row themselves instead of through a trigger, and
  * open no savepoint inside a caller's transaction: FTS5 flushes its pending
@@ -350,12 +372,6 @@ static json_t *result_row(sqlite3_stmt *stmt, int with_score)
     return row;
 }
 
-/* A word with more matches than this is "common": its matches are counted
- * exactly up to here (walking its posting list costs ~0.1-0.3 us a step),
- * past it estimated; and it is dropped from a query that also has rarer
- * words, where it adds little to BM25 but most of the cost. */
-#define COMMON_MATCHES 2000
-
 /* The smallest and largest message id in the store (all agents: the FTS
  * index and its statistics are shared). Two index seeks. */
 typedef struct id_span {
@@ -380,53 +396,96 @@ static mg_status store_id_span(mg_store *store, id_span *span, mg_error *err)
     return st;
 }
 
-/* How many messages `term` (one quoted word, with the column filter if any)
- * matches, for its IDF. Walks the posting list newest first and stops after
- * COMMON_MATCHES + 1 matches: below that the count is exact (and BM25 is
- * exactly FTS5's), above it the word is common and its count is estimated
- * from how far back its (COMMON_MATCHES + 1)-th newest match lies in the id
- * span, assuming the word is as frequent in the whole history as in that
- * newest stretch. (FTS5's own bm25() counts every match of every word, once
- * per query: at a million messages that alone is tens of milliseconds for a
- * common word.) */
-static mg_status term_frequency(mg_store *store, const char *filter, const char *term,
-                                id_span *span, double *df, int *common, mg_error *err)
+typedef struct term {
+    const char *text; /* into the words string */
+    int len, keep;
+    double df;          /* messages it matches: exact, or estimated if common */
+    sqlite3_stmt *walk; /* its matches, newest first */
+    int64_t seen, last; /* matches walked so far, the rowid of the last */
+} term;
+
+/* Rarer first; ties in query order. */
+static int term_cmp_df(const void *a, const void *b)
 {
-    buf expr = BUF_INIT;
-    buf_printf(&expr, "%s%s", filter, term);
-    sqlite3_stmt *stmt;
-    mg_status st = store_prepare(store,
-                                 "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 "
-                                 "ORDER BY rowid DESC LIMIT ?2",
-                                 &stmt, err);
-    if (!st) {
-        store_bind_text(stmt, 1, buf_str(&expr));
-        sqlite3_bind_int(stmt, 2, COMMON_MATCHES + 1);
-        int n = 0, rc;
-        int64_t last = 0;
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-            n++;
-            last = sqlite3_column_int64(stmt, 0);
+    const term *x = *(term *const *)a, *y = *(term *const *)b;
+    if (x->df != y->df) return x->df < y->df ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* Counts the matches of each term (one quoted word, with the column filter
+ * if any) for build_match and for the IDF of rank_bm25. FTS5's own bm25()
+ * counts every match of every word, once per query, which at a million
+ * messages is tens of milliseconds for a common word; here the counting
+ * stops as soon as the outcome is known. The terms' posting lists are walked
+ * newest first, one step of each in turn. A term whose list ends is rare,
+ * and its count exact (so for rare words BM25 is exactly FTS5's). The walk
+ * stops when the terms that ended plus the `seen` matches that each of the
+ * others has at least would no longer fit in one ranking: those are common
+ * and dropped by build_match, unless no term is rare, in which case each
+ * was walked RECALL_RANK_CAP + 1 steps and its count is estimated from how
+ * far back its last step lies in the id span (taking a word to be as
+ * frequent in the whole history as in its newest stretch). */
+static mg_status count_terms(mg_store *store, const char *filter, term *terms, int nterms,
+                             mg_error *err)
+{
+    mg_status st = MG_OK;
+    for (int i = 0; i < nterms && !st; i++) {
+        st = store_prepare(store,
+                           "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 "
+                           "ORDER BY rowid DESC",
+                           &terms[i].walk, err);
+        if (!st) {
+            buf expr = BUF_INIT;
+            buf_printf(&expr, "%s%.*s", filter, terms[i].len, terms[i].text);
+            sqlite3_bind_text(terms[i].walk, 1, buf_str(&expr), -1, SQLITE_TRANSIENT);
+            buf_free(&expr);
         }
-        if (rc != SQLITE_DONE) st = store_fail(store, err, "searching recall memory");
-        *common = n > COMMON_MATCHES;
-        *df = n;
-        if (!st && *common) {
-            if (span->max < span->min) st = store_id_span(store, span, err);
-            double whole = (double)(span->max - span->min) + 1, newest = (double)(span->max - last) + 1;
-            if (!st && newest > 0 && whole > newest) *df = n * (whole / newest);
-        }
-        sqlite3_finalize(stmt);
     }
-    buf_free(&expr);
+    double ended = 0;
+    int active = st ? 0 : nterms;
+    for (int64_t seen = 0; active > 0 && ended + (double)seen <= RECALL_RANK_CAP && !st; seen++) {
+        for (int i = 0; i < nterms && !st; i++) {
+            term *t = &terms[i];
+            if (!t->walk) continue;
+            int rc = sqlite3_step(t->walk);
+            if (rc == SQLITE_ROW) {
+                t->seen++;
+                t->last = sqlite3_column_int64(t->walk, 0);
+                continue;
+            }
+            if (rc != SQLITE_DONE) st = store_fail(store, err, "searching recall memory");
+            t->df = (double)t->seen;
+            ended += t->df;
+            sqlite3_finalize(t->walk);
+            t->walk = NULL;
+            active--;
+        }
+    }
+    id_span span = {1, 0};
+    for (int i = 0; i < nterms; i++) {
+        term *t = &terms[i];
+        if (!t->walk) continue;
+        sqlite3_finalize(t->walk);
+        t->walk = NULL;
+        t->df = (double)t->seen;
+        if (st || t->seen == 0) continue;
+        if (span.max < span.min) st = store_id_span(store, &span, err);
+        double whole = (double)(span.max - span.min) + 1, newest = (double)(span.max - t->last) + 1;
+        if (!st && newest > 0 && whole > newest) t->df = (double)t->seen * (whole / newest);
+    }
     return st;
 }
 
 /* The MATCH expression for recall_fts_query's `words` ("a" OR "b" ...) and
- * the match count of each of its words, in order (for rank_bm25): common
- * words are dropped when the query also has words that are not, and the
- * default search gets the column filter, applied inside FTS5 so that rows
- * matching only in inner text are never ranked. Caller frees *out and *df. */
+ * the match count of each word it keeps, in order (for rank_bm25). The
+ * rarest words are kept as long as their matches together fit in one
+ * ranking (RECALL_RANK_CAP), and the more common ones dropped: they add
+ * little to BM25, and if kept, their newer matches would crowd the rare
+ * words' older ones out of the newest RECALL_RANK_CAP. When even the rarest
+ * word has more matches than that, every word is kept. Words that match
+ * nothing are left out (unless no word matches). The default search
+ * gets the column filter, applied inside FTS5 so that rows matching only in
+ * inner text are never ranked. Caller frees *out and *df_out. */
 static mg_status build_match(mg_store *store, const char *words, int said_only, char **out,
                              double **df_out, int *nkept, mg_error *err)
 {
@@ -434,41 +493,46 @@ static mg_status build_match(mg_store *store, const char *words, int said_only, 
     int cap = 1;
     for (const char *p = words; (p = strstr(p, " OR ")); p += 4)
         cap++;
-    double *df = mg_xcalloc((size_t)cap, sizeof *df);
-    int *common = mg_xcalloc((size_t)cap, sizeof *common);
-    id_span span = {1, 0};
-    int nterms = 0, ncommon = 0;
-    mg_status st = MG_OK;
+    term *terms = mg_xcalloc((size_t)cap, sizeof *terms);
+    int nterms = 0;
     /* Terms are quoted runs of word bytes, so " OR " only separates them. */
-    for (const char *p = words; *p && !st && nterms < cap;) {
+    for (const char *p = words; *p && nterms < cap;) {
         const char *end = strstr(p, " OR ");
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        char *term = mg_xstrndup(p, n);
-        st = term_frequency(store, filter, term, &span, &df[nterms], &common[nterms], err);
-        ncommon += common[nterms++];
-        free(term);
+        terms[nterms++] = (term){.text = p, .len = (int)n};
         p += n + (end ? 4 : 0);
     }
+    mg_status st = count_terms(store, filter, terms, nterms, err);
     if (st) {
-        free(df);
-        free(common);
+        free(terms);
         return st;
     }
-    int drop = ncommon > 0 && ncommon < nterms;
+    /* Keep the rarest (ties: the first in the query) while they fit. */
+    term **sorted = mg_xcalloc((size_t)nterms, sizeof *sorted);
+    for (int i = 0; i < nterms; i++)
+        sorted[i] = &terms[i];
+    qsort(sorted, (size_t)nterms, sizeof *sorted, term_cmp_df);
+    int zero = 0; /* words that match nothing (a typo) decide nothing */
+    while (zero < nterms && sorted[zero]->df == 0)
+        zero++;
+    double sum = 0;
+    int nkeep = zero;
+    while (nkeep < nterms && sum + sorted[nkeep]->df <= RECALL_RANK_CAP)
+        sum += sorted[nkeep++]->df;
+    for (int i = 0; i < nterms; i++)
+        sorted[i]->keep = zero == nterms || (i >= zero && (nkeep == zero || i < nkeep));
+    free(sorted);
+    double *df = mg_xcalloc((size_t)nterms, sizeof *df);
     buf b = BUF_INIT;
     buf_printf(&b, "%s(", filter);
-    int kept = 0, i = 0;
-    for (const char *p = words; *p && i < nterms; i++) {
-        const char *end = strstr(p, " OR ");
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (!drop || !common[i]) {
-            buf_printf(&b, "%s%.*s", kept ? " OR " : "", (int)n, p);
-            df[kept++] = df[i];
-        }
-        p += n + (end ? 4 : 0);
+    int kept = 0;
+    for (int i = 0; i < nterms; i++) {
+        if (!terms[i].keep) continue;
+        buf_printf(&b, "%s%.*s", kept ? " OR " : "", terms[i].len, terms[i].text);
+        df[kept++] = terms[i].df;
     }
     buf_putc(&b, ')');
-    free(common);
+    free(terms);
     *out = buf_take(&b);
     *df_out = df;
     *nkept = kept;
@@ -492,8 +556,8 @@ typedef struct rank_data {
  * the IDF from the match counts passed as its argument (a blob of one
  * double per phrase) instead of from counting every match of every phrase
  * per query. Lower is better, as with bm25(). */
-static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
-                      int nval, sqlite3_value **val)
+static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int nval,
+                      sqlite3_value **val)
 {
     const double k1 = 1.2, b = 0.75;
     rank_data *d = api->xGetAuxdata(fts, 0);
@@ -545,8 +609,8 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     }
     double score = 0;
     for (int i = 0; i < d->nphrase; i++)
-        score += d->idf[i] * (d->freq[i] * (k1 + 1)) /
-                 (d->freq[i] + k1 * (1 - b + b * ntok / d->avgdl));
+        score +=
+            d->idf[i] * (d->freq[i] * (k1 + 1)) / (d->freq[i] + k1 * (1 - b + b * ntok / d->avgdl));
     sqlite3_result_double(ctx, -score);
 }
 
@@ -573,39 +637,50 @@ static mg_status ensure_rank_function(mg_store *store, mg_error *err)
     return MG_OK;
 }
 
-/* Most messages a date range may hold for id_bounds to bound it. */
-#define BOUNDED_RANGE 50000
+/* Most messages a date range may hold for id_bounds to read all their ids
+ * (~0.2 us each from the messages_time index). */
+#define EXACT_RANGE 500
 
-/* The smallest and largest id of the agent's messages in [from, to), read
- * from the messages_time index, so a dated search walks only that stretch of
- * the posting lists (FTS5 seeks to a rowid range) instead of joining every
- * match to read its time. Ids need not follow times for this to be exact.
- * Gives [INT64_MIN, INT64_MAX] when the range holds more than BOUNDED_RANGE
- * messages (reading their ids would cost more than it saves), and an empty
- * range when it holds none. */
+/* Bounds on the ids of the agent's messages in [from, to), so that a dated
+ * search walks only that stretch of the posting lists (FTS5 seeks to a
+ * rowid range) instead of every match. The dates themselves are still
+ * checked on every row; the bounds only decide which rows are looked at.
+ * Up to EXACT_RANGE messages: their smallest and largest id, read from the
+ * messages_time index, exact even when ids do not follow times. Past that,
+ * reading every id would cost more than the search (a 30-day range of a
+ * busy agent holds tens of thousands): the ids of the first and the last
+ * message in time order, two index seeks. Those are exact when ids follow
+ * times, which they do unless a message was stored with an earlier time than
+ * one before it (a clock set back, an event given an old time); such a
+ * message can then be missed by a search over a wide range, never returned
+ * when out of it. An empty range gives lo > hi. */
 static mg_status id_bounds(mg_store *store, int64_t agent_id, int64_t from, int64_t to, int64_t *lo,
                            int64_t *hi, mg_error *err)
 {
     sqlite3_stmt *stmt;
-    mg_status st = store_prepare(store,
-                                 "SELECT count(*), min(id), max(id) FROM (SELECT rowid AS id FROM "
-                                 "messages WHERE agent_id = ?1 AND created_at >= ?2 AND "
-                                 "created_at < ?3 LIMIT ?4)",
-                                 &stmt, err);
+    mg_status st = store_prepare(
+        store,
+        "SELECT count(*), min(id), max(id), "
+        "(SELECT rowid FROM messages WHERE agent_id = ?1 AND created_at >= ?2 AND created_at < "
+        "?3 ORDER BY created_at, rowid LIMIT 1), "
+        "(SELECT rowid FROM messages WHERE agent_id = ?1 AND created_at >= ?2 AND created_at < "
+        "?3 ORDER BY created_at DESC, rowid DESC LIMIT 1) "
+        "FROM (SELECT rowid AS id FROM messages WHERE agent_id = ?1 AND created_at >= ?2 AND "
+        "created_at < ?3 LIMIT ?4)",
+        &stmt, err);
     if (st) return st;
     sqlite3_bind_int64(stmt, 1, agent_id);
     sqlite3_bind_int64(stmt, 2, from);
     sqlite3_bind_int64(stmt, 3, to);
-    sqlite3_bind_int(stmt, 4, BOUNDED_RANGE + 1);
-    *lo = INT64_MIN;
-    *hi = INT64_MAX;
+    sqlite3_bind_int(stmt, 4, EXACT_RANGE + 1);
     if (sqlite3_step(stmt) != SQLITE_ROW) {
         st = store_fail(store, err, "searching recall memory");
     } else if (sqlite3_column_int64(stmt, 0) == 0) {
         *lo = 1, *hi = 0;
-    } else if (sqlite3_column_int64(stmt, 0) <= BOUNDED_RANGE) {
-        *lo = sqlite3_column_int64(stmt, 1);
-        *hi = sqlite3_column_int64(stmt, 2);
+    } else {
+        int exact = sqlite3_column_int64(stmt, 0) <= EXACT_RANGE;
+        *lo = sqlite3_column_int64(stmt, exact ? 1 : 3);
+        *hi = sqlite3_column_int64(stmt, exact ? 2 : 4);
     }
     sqlite3_finalize(stmt);
     return st;
@@ -708,7 +783,8 @@ static mg_status rank_newest(mg_store *store, int64_t agent_id, const mg_search 
         hits[n].id = sqlite3_column_int64(stmt, 0);
         hits[n++].rank = sqlite3_column_double(stmt, 1);
     }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) st = store_fail(store, err, "searching recall memory");
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        st = store_fail(store, err, "searching recall memory");
     sqlite3_finalize(stmt);
     /* One more than the cap means older matches exist: drop that one. */
     int older = n > RECALL_RANK_CAP;
@@ -731,8 +807,8 @@ static mg_status rank_newest(mg_store *store, int64_t agent_id, const mg_search 
         json_decref(results);
         return st;
     }
-    *out = json_pack("{s:i, s:i, s:i, s:o}", "total", n, "page", page, "pages",
-                     (n + limit - 1) / limit, "results", results);
+    *out = json_pack("{s:i, s:i, s:I, s:o}", "total", n, "page", page, "pages",
+                     (json_int_t)(((int64_t)n + limit - 1) / limit), "results", results);
     if (older) {
         char when[32];
         mg_time_iso(oldest_ms, when, sizeof when);
@@ -759,7 +835,7 @@ mg_status recall_search(mg_store *store, int64_t agent_id, const mg_search *sear
      * messages and assistant messages have said text); the filter below
      * repeats it for the joined plan. Without words, a default listing
      * skips rows where nothing was said. */
-    const char *filter = all   ? "m.agent_id = ?1 AND m.created_at >= ?2 AND m.created_at < ?3"
+    const char *filter = all     ? "m.agent_id = ?1 AND m.created_at >= ?2 AND m.created_at < ?3"
                          : words ? "m.agent_id = ?1 AND m.kind IN ('user_message', 'assistant') "
                                    "AND m.created_at >= ?2 AND m.created_at < ?3"
                                  : "m.agent_id = ?1 AND m.kind IN ('user_message', 'assistant') "

@@ -49,12 +49,11 @@ mg_status recall_insert(mg_store *store, int64_t agent_id, mg_msg *m, mg_error *
  * ids: the bulk path. Outside a transaction it runs in its own (all or
  * none are stored); inside the caller's it opens no savepoint, and on
  * failure the caller must roll back (see migration 5 for why). */
-mg_status recall_insert_many(mg_store *store, int64_t agent_id, mg_msg *msgs, int n,
-                             mg_error *err);
+mg_status recall_insert_many(mg_store *store, int64_t agent_id, mg_msg *msgs, int n, mg_error *err);
 
 /* Most matches a search ranks: the newest ones (see recall.c for why this
  * many). */
-#define RECALL_RANK_CAP 1000
+#define RECALL_RANK_CAP 200
 
 /* Ranked search. With a query: BM25 over what was said (user messages and
  * the agent's replies), or with include_all over every message and both

@@ -11,6 +11,7 @@
 #include "provider/openai.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/text.h"
 
 typedef struct provider_entry {
     const char *prefix;
@@ -96,16 +97,9 @@ int mg_model_context_window(const char *handle)
 {
     const char *model;
     if (!find_provider(handle, &model)) return 0;
-    size_t best_len = 0;
-    int best = 0;
-    for (size_t i = 0; i < sizeof known_models / sizeof known_models[0]; i++) {
-        size_t n = strlen(known_models[i].model_prefix);
-        if (n > best_len && strncmp(model, known_models[i].model_prefix, n) == 0) {
-            best_len = n;
-            best = known_models[i].window;
-        }
-    }
-    return best;
+    int i = mg_longest_prefix(model, known_models, sizeof known_models / sizeof known_models[0],
+                              sizeof known_models[0]);
+    return i < 0 ? 0 : known_models[i].window;
 }
 
 mg_status mg_model_context_window_query(const char *handle, int *tokens, mg_error *err)

@@ -187,6 +187,15 @@ static const char *const migrations[] = {
     "  INSERT INTO messages_fts(rowid, search_text, inner_text)"
     "    VALUES (new.id, new.search_text, new.inner_text);"
     "END;",
+
+    /* 6: passages, like messages in 5, are inserted without triggers:
+     * passages_db_insert adds the FTS row and its callers bump
+     * agents.passage_count, in the inserting transaction. With the triggers
+     * FTS5 wrote a segment per passage and merged them again and again:
+     * `archival load` took a third more CPU (bench/README.md, section 6).
+     * The delete triggers stay. */
+    "DROP TRIGGER passages_fts_insert;"
+    "DROP TRIGGER passages_count_insert;",
 };
 
 int mg_schema_version(void)

@@ -115,6 +115,8 @@ mg_status store_commit(mg_store *store, mg_error *err)
         store_rollback(store);
         return st;
     }
+    if (store->tx_depth == 0 && store->archival_indexes_settle)
+        store->archival_indexes_settle(store->archival_indexes);
     return MG_OK;
 }
 
@@ -128,6 +130,8 @@ void store_rollback(mg_store *store)
         snprintf(sql, sizeof sql, "ROLLBACK TO sp%d; RELEASE sp%d", store->tx_depth,
                  store->tx_depth);
     sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+    if (store->tx_depth == 0 && store->archival_indexes_settle)
+        store->archival_indexes_settle(store->archival_indexes);
 }
 
 char *mg_home_resolve(const char *explicit_home)

@@ -29,6 +29,9 @@ struct mg_store {
      * (memory/archival_index.c), freed through the hook by mg_store_close. */
     void *archival_indexes;
     void (*archival_indexes_free)(void *);
+    /* Called when the outermost transaction ends (commit or rollback), to
+     * bring those indexes up to date with what was committed. */
+    void (*archival_indexes_settle)(void *);
 };
 
 /* Maps a SQLite failure to an mg_status (full disk and read-only files are

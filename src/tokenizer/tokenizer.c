@@ -44,6 +44,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/sha256.h"
+#include "util/text.h"
 
 /* The encodings we know, with their token counts (a check on the file). */
 static const struct encoding_info {
@@ -81,17 +82,10 @@ const char *mg_model_encoding(const char *handle)
 {
     static const char prefix[] = "openai/";
     if (!handle || strncmp(handle, prefix, sizeof prefix - 1) != 0) return NULL;
-    const char *model = handle + sizeof prefix - 1;
-    size_t best_len = 0;
-    const char *best = NULL;
-    for (size_t i = 0; i < sizeof model_encodings / sizeof model_encodings[0]; i++) {
-        size_t n = strlen(model_encodings[i].prefix);
-        if (n > best_len && strncmp(model, model_encodings[i].prefix, n) == 0) {
-            best_len = n;
-            best = model_encodings[i].encoding;
-        }
-    }
-    return best;
+    int i = mg_longest_prefix(handle + sizeof prefix - 1, model_encodings,
+                              sizeof model_encodings / sizeof model_encodings[0],
+                              sizeof model_encodings[0]);
+    return i < 0 ? NULL : model_encodings[i].encoding;
 }
 
 /* Rank files are a few MB; anything far larger is not one. */

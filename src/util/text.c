@@ -141,3 +141,19 @@ char *mg_json_repair(const char *s, size_t len)
     free(valid);
     return buf_take(&out);
 }
+
+int mg_longest_prefix(const char *s, const void *table, size_t count, size_t stride)
+{
+    size_t best_len = 0;
+    int best = -1;
+    for (size_t i = 0; i < count; i++) {
+        const char *prefix;
+        memcpy(&prefix, (const char *)table + i * stride, sizeof prefix);
+        size_t n = strlen(prefix);
+        if (n > best_len && strncmp(s, prefix, n) == 0) {
+            best_len = n;
+            best = (int)i;
+        }
+    }
+    return best;
+}

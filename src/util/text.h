@@ -34,4 +34,9 @@ size_t mg_utf8_chars(const char *s);
 /* 1 if s is empty or only ASCII white space. */
 int mg_text_blank(const char *s);
 
+/* The entry of `table` (`count` entries of `stride` bytes, each beginning
+ * with a `const char *` prefix) whose prefix is the longest one `s` starts
+ * with, or -1. Model tables use it, so "gpt-4o-mini" beats "gpt-4o". */
+int mg_longest_prefix(const char *s, const void *table, size_t count, size_t stride);
+
 #endif

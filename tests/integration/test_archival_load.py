@@ -202,11 +202,13 @@ class LoadTreeTest(LoadCase):
         self.assertEqual((again["added"], again["skipped"], again["errors"]),
                          (0, s["added"], 0))
         self.assertEqual(len(self.passages()), s["added"])
+        self.assertEqual(self.show()["passages"], s["added"])
         # A file given by name, and smaller chunks: only the new chunks are added.
         smaller = self.summary(self.load("--chunk-tokens", "60", "--overlap", "0",
                                          f"{self.docs}/notes.txt"))
         self.assertGreater(smaller["added"], len(notes))
         self.assertEqual(len(self.passages()), s["added"] + smaller["added"])
+        self.assertEqual(self.show()["passages"], s["added"] + smaller["added"])
         self.assert_all_requests_valid()
 
     def test_unreadable_files_are_reported_and_skipped(self):

@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "embed/embedder.h"
@@ -389,8 +391,8 @@ static void test_index_truncated_log(void **state)
     assert_agrees(f);
 }
 
-/* Ids the table does not have: a rolled-back insert is taken out at the next
- * use; one that reached the file (a crash before that) at the next load. */
+/* Ids the table does not have: a rolled-back insert never reaches the index
+ * (nor its log); one that reached the file anyway at the next load. */
 static void test_index_ids_absent(void **state)
 {
     fixture *f = *state;
@@ -400,7 +402,7 @@ static void test_index_ids_absent(void **state)
     assert_int_equal(archival_insert(f->store, f->agent->id, f->agent->embedder, "rolled back soon",
                                      NULL, 0, &err),
                      MG_OK);
-    assert_int_equal(mg_index_count(idx), PASSAGES + 1);
+    assert_int_equal(mg_index_count(idx), PASSAGES); /* pending until the transaction ends */
     store_rollback(f->store);
     assert_agrees(f);
 
@@ -413,6 +415,299 @@ static void test_index_ids_absent(void **state)
     assert_int_equal(info.from_file, 1);
     assert_int_equal(info.removed, 1);
     assert_agrees(f);
+}
+
+/* Inserts one passage outside a transaction; returns its id. */
+static int64_t insert_one(mg_store *store, mg_agent *agent, const char *text)
+{
+    mg_error err = {0};
+    assert_int_equal(archival_insert(store, agent->id, agent->embedder, text, NULL, 0, &err),
+                     MG_OK);
+    return sqlite3_last_insert_rowid(store->db);
+}
+
+/* Where the index ranks passage id for the embedding of text, and its score
+ * there: a passage searched by its own text is first, at ~1, unless the
+ * index holds another vector under its id. */
+static int rank_of(mg_index *idx, const char *text, int64_t id, float *score)
+{
+    mg_error err = {0};
+    float *q;
+    int dim, found;
+    assert_int_equal(mg_embed_text("offline", text, &q, &dim, &err), MG_OK);
+    int k = (int)mg_index_count(idx);
+    int64_t *ids = malloc((size_t)k * sizeof *ids);
+    float *sc = malloc((size_t)k * sizeof *sc);
+    assert_int_equal(mg_index_search_exact(idx, q, k, ids, sc, &found, &err), MG_OK);
+    int rank = -1;
+    for (int i = 0; i < found && rank < 0; i++)
+        if (ids[i] == id) {
+            rank = i;
+            *score = sc[i];
+        }
+    free(ids);
+    free(sc);
+    free(q);
+    return rank;
+}
+
+static void assert_own_vector(mg_index *idx, const char *text, int64_t id)
+{
+    float score = 0;
+    assert_int_equal(rank_of(idx, text, id, &score), 0);
+    assert_true(score > 0.999f);
+}
+
+static int count_files(fixture *f)
+{
+    buf b = BUF_INIT;
+    buf_printf(&b, "%s/memgpt.db.index", f->home);
+    DIR *d = opendir(b.data);
+    buf_free(&b);
+    int files = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        files += de->d_name[0] != '.';
+    if (d) closedir(d);
+    return files;
+}
+
+static const char *const REAL = "quantum chromodynamics gluon confinement lattice";
+static const char *const GONE = "zebras giraffes savanna safari lions";
+
+/* Finding 1a and 4: the first search of a step (inside its transaction)
+ * neither builds nor saves the index, so a rolled-back row never reaches
+ * it; it is opened when the transaction ends, outside the write lock. */
+static void test_index_not_built_in_tx(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    reopen(f);
+    archival_index_set_min(f->store, 0);
+    assert_int_equal(store_begin(f->store, &err), MG_OK);
+    int64_t k = insert_one(f->store, f->agent, GONE);
+    mg_index *idx;
+    assert_int_equal(
+        archival_index_get(f->store, f->agent->id, f->agent->embedder, &idx, NULL, &err), MG_OK);
+    assert_null(idx); /* the caller scans */
+    assert_int_equal(count_files(f), 0);
+    mg_search s = {.query = GONE, .limit = 1};
+    int64_t top;
+    assert_int_equal(search_ids(f, &s, ARCHIVAL_VECTOR, &top, 1), 1);
+    assert_int_equal(top, k); /* the scan sees the transaction's own row */
+    store_rollback(f->store);
+    assert_int_equal(count_files(f), 2); /* opened once the transaction ended */
+    assert_int_equal(mg_index_count(get_index(f)), PASSAGES);
+    assert_false(mg_index_contains(get_index(f), k));
+    reopen(f);
+    int64_t again = insert_one(f->store, f->agent, REAL); /* index not loaded */
+    assert_int_equal(again, k);                           /* the row id is reused */
+    reopen(f);
+    assert_int_equal(get_info(f).from_file, 1);
+    assert_own_vector(get_index(f), REAL, k);
+    assert_agrees(f);
+}
+
+/* Finding 1b: a process killed between an insert and its COMMIT logged
+ * nothing; and a log add of a vector the table no longer has under that id
+ * is refused at replay. */
+static void test_index_kill_before_commit(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    get_info(f);
+    reopen(f);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        mg_store *s;
+        mg_agent *a;
+        if (mg_store_open(f->home, &s, NULL) || mg_agent_open(s, "t", &a, NULL)) _exit(1);
+        archival_index_set_min(s, 0);
+        mg_index *idx;
+        if (archival_index_get(s, a->id, a->embedder, &idx, NULL, NULL) || !idx) _exit(2);
+        if (store_begin(s, NULL) ||
+            archival_insert(s, a->id, a->embedder, GONE, NULL, 0, NULL) != MG_OK)
+            _exit(3);
+        _exit(0); /* no COMMIT, no close: as kill -9 */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int64_t k = insert_one(f->store, f->agent, REAL); /* reuses the child's row id */
+    reopen(f);
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 1);
+    assert_own_vector(get_index(f), REAL, k);
+    assert_agrees(f);
+
+    /* A logged add whose vector the table does not have (as an older build
+     * could leave): refused, and the row's own vector restored. */
+    float *other;
+    int dim;
+    assert_int_equal(mg_embed_text("offline", GONE, &other, &dim, &err), MG_OK);
+    mg_index *idx = get_index(f);
+    assert_int_equal(mg_index_remove(idx, k, &err), MG_OK);
+    assert_int_equal(mg_index_add(idx, k, other, &err), MG_OK);
+    free(other);
+    reopen(f);
+    info = get_info(f);
+    assert_int_equal(info.rejected, 1);
+    assert_own_vector(get_index(f), REAL, k);
+    assert_agrees(f);
+}
+
+/* Finding 1c: a process whose agent was deleted and re-created (same id) by
+ * another one neither saves its index over the new agent's nor has it
+ * loaded for it. */
+static void test_index_recreated_agent(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    get_info(f);
+    insert_range(f, PASSAGES, PASSAGES + 1100); /* enough unsaved changes to save at close */
+    int64_t old_id = f->agent->id;
+
+    mg_store *s2;
+    mg_agent *a2;
+    mg_agent_config cfg = {.context_window = 8192};
+    assert_int_equal(mg_store_open(f->home, &s2, &err), MG_OK);
+    assert_int_equal(mg_agent_delete(s2, "t", &err), MG_OK);
+    usleep(2000); /* a later millisecond: another incarnation */
+    assert_int_equal(mg_agent_create(s2, "t", &cfg, &err), MG_OK);
+    assert_int_equal(mg_agent_open(s2, "t", &a2, &err), MG_OK);
+    assert_int_equal(a2->id, old_id);
+    archival_index_set_min(s2, 0);
+    int64_t first = insert_one(s2, a2, REAL);
+    for (int i = 0; i < 50; i++) {
+        char *text = make_text(i);
+        insert_one(s2, a2, text);
+        free(text);
+    }
+    mg_index *idx;
+    assert_int_equal(archival_index_get(s2, a2->id, a2->embedder, &idx, NULL, &err), MG_OK);
+    assert_int_equal(mg_index_count(idx), 51);
+    mg_agent_free(a2);
+    mg_store_close(s2);
+
+    /* The first process exits: its old agent's index must not be saved. */
+    reopen(f);
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 1);
+    assert_int_equal(info.added + info.removed, 0);
+    assert_own_vector(get_index(f), REAL, first);
+    assert_agrees(f);
+    assert_int_equal(count_files(f), 2); /* the old incarnation's files are gone */
+}
+
+/* Finding 2: a long-running process sees passages another one adds. */
+static void test_index_sees_other_process(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    archival_index_set_min(f->store, 0);
+    mg_search s = {.query = REAL, .limit = 1};
+    int64_t top;
+    search_ids(f, &s, ARCHIVAL_VECTOR, &top, 1); /* loads the index */
+    mg_store *s2;
+    mg_agent *a2;
+    assert_int_equal(mg_store_open(f->home, &s2, &err), MG_OK);
+    assert_int_equal(mg_agent_open(s2, "t", &a2, &err), MG_OK);
+    int64_t k = insert_one(s2, a2, REAL);
+    mg_agent_free(a2);
+    mg_store_close(s2);
+    /* Inside a transaction (an agent step) the changed table is scanned... */
+    assert_int_equal(store_begin(f->store, &err), MG_OK);
+    assert_int_equal(search_ids(f, &s, ARCHIVAL_VECTOR, &top, 1), 1);
+    assert_int_equal(top, k);
+    assert_int_equal(store_commit(f->store, &err), MG_OK);
+    /* ...and the index caught up when it ended. */
+    mg_index *idx = get_index(f);
+    assert_true(mg_index_contains(idx, k));
+    assert_int_equal(search_ids(f, &s, ARCHIVAL_VECTOR, &top, 1), 1);
+    assert_int_equal(top, k);
+    assert_agrees(f);
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (int64_t)st.st_size;
+}
+
+/* Finding 3: two processes with the index loaded append to one log without
+ * overwriting each other's records, also after one of them saved. */
+static void test_index_two_writers(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    get_info(f);
+    mg_store *s2;
+    mg_agent *a2;
+    assert_int_equal(mg_store_open(f->home, &s2, &err), MG_OK);
+    assert_int_equal(mg_agent_open(s2, "t", &a2, &err), MG_OK);
+    archival_index_set_min(s2, 0);
+    mg_index *idx2;
+    assert_int_equal(archival_index_get(s2, a2->id, a2->embedder, &idx2, NULL, &err), MG_OK);
+    char *log = index_file(f, ".mgx.log");
+    int64_t header = file_size(log), record = 16 + 4 * 384 + 4;
+    for (int i = 0; i < 5; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "chat passage %d", i);
+        insert_one(f->store, f->agent, text);
+        snprintf(text, sizeof text, "script passage %d", i);
+        insert_one(s2, a2, text);
+    }
+    /* Ten records: each process's own, and the other's caught up from the table. */
+    assert_true(file_size(log) >= header + 10 * record);
+    assert_int_equal((file_size(log) - header) % record, 0);
+    assert_int_equal(mg_index_count(idx2), PASSAGES + 10);
+
+    /* One saves; the other appends to the new log, which replays. */
+    assert_int_equal(archival_index_save_all(f->store, &err), MG_OK);
+    assert_int_equal(file_size(log), header);
+    int64_t k = insert_one(s2, a2, REAL);
+    assert_int_equal(file_size(log), header + record);
+    mg_agent_free(a2);
+    mg_store_close(s2);
+    free(log);
+    reopen(f);
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 1);
+    assert_int_equal(info.replayed, 1);
+    assert_int_equal(info.added + info.removed + info.rejected, 0);
+    assert_own_vector(get_index(f), REAL, k);
+    assert_agrees(f);
+}
+
+/* Finding 5: vectors longer than the index takes are searched by a scan. */
+static void test_index_dim_too_big(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    int dim = MG_INDEX_MAX_DIM + 1;
+    float *v = calloc((size_t)dim, sizeof *v);
+    v[0] = 1;
+    sqlite3_stmt *stmt;
+    assert_int_equal(store_prepare(f->store,
+                                   "INSERT INTO passages(agent_id, text, created_at, embedder, "
+                                   "embedding) VALUES (?, 'long vector', 1, 'ollama/big', ?)",
+                                   &stmt, &err),
+                     MG_OK);
+    for (int i = 0; i < 3; i++) {
+        sqlite3_bind_int64(stmt, 1, f->agent->id);
+        sqlite3_bind_blob(stmt, 2, v, dim * 4, SQLITE_STATIC);
+        assert_int_equal(store_step_done(f->store, stmt, &err), MG_OK);
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    free(v);
+    archival_index_set_min(f->store, 0);
+    mg_index *idx = (mg_index *)1;
+    assert_int_equal(archival_index_get(f->store, f->agent->id, "ollama/big", &idx, NULL, &err),
+                     MG_OK);
+    assert_null(idx);
 }
 
 /* A damaged file is never trusted: rebuilt from the table. */
@@ -552,6 +847,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_agent_delete, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_dimension_mismatch, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_small_scans, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_not_built_in_tx, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_kill_before_commit, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_recreated_agent, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_sees_other_process, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_two_writers, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_dim_too_big, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "agent/agent.h"
 #include "context/overflow.h"
 #include "functions/functions.h"
+#include "memory/recall.h"
 
 /* Runs one call and returns its parsed result object (caller decrefs). */
 static json_t *call(fixture *f, const char *name, const char *args, mg_fn_outcome *out)
@@ -209,6 +210,39 @@ static void test_conversation_search_include_all(void **state)
     }
 }
 
+/* When more messages match than recall ranks, the model is told so, and
+ * how to reach the older ones. */
+static void test_conversation_search_capped(void **state)
+{
+    fixture *f = *state;
+    enum { N = RECALL_RANK_CAP + 20 };
+    mg_msg *msgs = calloc(N, sizeof *msgs);
+    for (int i = 0; i < N; i++) {
+        msgs[i].role = MG_ROLE_USER;
+        msgs[i].kind = "user_message";
+        msgs[i].content = "{\"message\":\"the weather again\"}";
+        msgs[i].time_ms = 1700000000000LL + i * 1000LL;
+    }
+    mg_error err = {0};
+    assert_int_equal(recall_insert_many(f->agent->store, f->agent->id, msgs, N, &err), MG_OK);
+    free(msgs);
+    mg_fn_outcome out;
+    json_t *r;
+    const char *msg = call_message(f, "{\"query\": \"weather\"}", &r, &out);
+    char head[96];
+    snprintf(head, sizeof head, "More than %d results", RECALL_RANK_CAP);
+    if (!strstr(msg, head) || !strstr(msg, "rarer") || !strstr(msg, "conversation_search_date") ||
+        !strstr(msg, "back to 2023-11-14T22:13:40Z"))
+        fail_msg("no hint in '%s'", msg);
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+    /* Under the cap: the plain count. */
+    msg = call_message(f, "{\"query\": \"nothing matches this\"}", &r, &out);
+    assert_null(strstr(msg, "More than"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+}
+
 static void test_long_results_are_cut(void **state)
 {
     fixture *f = *state;
@@ -269,6 +303,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_send_message, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_model_mistakes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_search_results, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_search_capped, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_conversation_search_include_all, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_long_results_are_cut, fixture_setup, fixture_teardown),

@@ -480,6 +480,30 @@ static int64_t count_rows(fixture *f, const char *sql)
     return n;
 }
 
+/* The same, for queries of the whole database (no agent parameter). */
+static int64_t count_all(fixture *f, const char *sql)
+{
+    int64_t n;
+    mg_error err = {0};
+    assert_int_equal(store_query_int(f->store, sql, 0, -1, &n, &err), MG_OK);
+    return n;
+}
+
+/* Every passage has exactly one FTS row with its text, and nothing else
+ * is indexed ('integrity-check' with rank 1 compares against the content
+ * table). */
+static void assert_fts_matches_table(fixture *f)
+{
+    mg_error err = {0};
+    assert_int_equal(store_exec(f->store,
+                                "INSERT INTO passages_fts(passages_fts, rank) "
+                                "VALUES ('integrity-check', 1)",
+                                &err),
+                     MG_OK);
+    assert_int_equal(count_all(f, "SELECT count(*) FROM passages_fts_docsize"),
+                     count_all(f, "SELECT count(*) FROM passages"));
+}
+
 static void test_load_dedup_and_errors(void **state)
 {
     fixture *f = *state;
@@ -518,6 +542,12 @@ static void test_load_dedup_and_errors(void **state)
     assert_int_equal(f->agent->archival_count, 1 + st.chunks_added);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM passages WHERE agent_id = ?"),
                      1 + st.chunks_added);
+    assert_int_equal(count_rows(f, "SELECT passage_count FROM agents WHERE id = ?"),
+                     1 + st.chunks_added);
+    assert_fts_matches_table(f);
+    assert_int_equal(count_all(f, "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH "
+                                  "'lighthouse'"),
+                     1);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM passages WHERE agent_id = ? AND "
                                    "content_hash IS NULL"),
                      0);
@@ -534,6 +564,9 @@ static void test_load_dedup_and_errors(void **state)
     assert_int_equal(mg_archival_load(f->agent, paths, 1, &o, NULL, NULL, &again, &err), MG_OK);
     assert_int_equal(again.chunks_added, 0);
     assert_int_equal(again.chunks_skipped, st.chunks_added + st.chunks_skipped);
+    assert_int_equal(count_rows(f, "SELECT passage_count FROM agents WHERE id = ?"),
+                     1 + st.chunks_added);
+    assert_fts_matches_table(f);
 
     /* Options are checked; a missing path is one failed file. */
     mg_load_options bad = {.chunk_tokens = 100, .overlap_tokens = 50};
@@ -544,6 +577,68 @@ static void test_load_dedup_and_errors(void **state)
     assert_int_equal(mg_archival_load(f->agent, missing, 1, NULL, on_event, &s, &st, &err), MG_OK);
     assert_int_equal(st.files_failed, 1);
     assert_non_null(strstr(s.last_error, "No such file"));
+    free(text);
+}
+
+/* A load that fails in the middle keeps what it committed, and the
+ * count and the FTS index stay true to the table; so does deleting the
+ * agent. (Inserts write the FTS row and the count themselves since
+ * migration 6.) */
+static void test_load_failure_keeps_counts(void **state)
+{
+    fixture *f = *state;
+    char docs[128];
+    snprintf(docs, sizeof docs, "%s/docs", f->home);
+    assert_int_equal(mkdir(docs, 0700), 0);
+    char *text = prose(40, 6, "\n\n", 11);
+    write_file(docs, "a.txt", text, strlen(text));
+    const char *bad = "Nothing here but the poisoned quokka.";
+    write_file(docs, "b.txt", bad, strlen(bad));
+    mg_error err = {0};
+    assert_int_equal(mg_archival_insert(f->agent, "stored by the agent", NULL, 0, &err), MG_OK);
+    /* The database refuses one passage: the batch holding it rolls back. */
+    assert_int_equal(store_exec(f->store,
+                                "CREATE TEMP TRIGGER poison BEFORE INSERT ON passages "
+                                "WHEN new.text LIKE '%quokka%' BEGIN "
+                                "SELECT RAISE(ABORT, 'poisoned'); END",
+                                &err),
+                     MG_OK);
+    const char *paths[] = {docs};
+    mg_load_stats st;
+    mg_load_options o = {.chunk_tokens = 100, .batch_size = 3};
+    assert_int_equal(mg_archival_load(f->agent, paths, 1, &o, NULL, NULL, &st, &err), MG_ERR_DB);
+    assert_non_null(strstr(err.message, "poisoned"));
+    int64_t stored = count_rows(f, "SELECT count(*) FROM passages WHERE agent_id = ?");
+    assert_true(stored > 1);
+    assert_int_equal(st.chunks_added, stored - 1);
+    assert_int_equal(count_rows(f, "SELECT passage_count FROM agents WHERE id = ?"), stored);
+    assert_int_equal(f->agent->archival_count, stored);
+    assert_fts_matches_table(f);
+
+    /* Again without the fault: only the rolled-back batch is new. */
+    assert_int_equal(store_exec(f->store, "DROP TRIGGER temp.poison", &err), MG_OK);
+    assert_int_equal(mg_archival_load(f->agent, paths, 1, &o, NULL, NULL, &st, &err), MG_OK);
+    assert_true(st.chunks_added >= 1 && st.chunks_added <= 3);
+    assert_int_equal(st.chunks_skipped, stored - 1);
+    assert_int_equal(count_rows(f, "SELECT passage_count FROM agents WHERE id = ?"),
+                     stored + st.chunks_added);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM passages WHERE agent_id = ?"),
+                     stored + st.chunks_added);
+    assert_int_equal(count_all(f, "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH "
+                                  "'quokka'"),
+                     1);
+    assert_fts_matches_table(f);
+
+    /* Deleting the agent takes its passages out of the index too. */
+    mg_agent_free(f->agent);
+    f->agent = NULL;
+    assert_int_equal(mg_agent_delete(f->store, "t", &err), MG_OK);
+    assert_int_equal(count_all(f, "SELECT count(*) FROM passages_fts_docsize"), 0);
+    assert_fts_matches_table(f);
+    /* The fixture's teardown needs an agent. */
+    mg_agent_config cfg = {.context_window = 8192};
+    assert_int_equal(mg_agent_create(f->store, "t", &cfg, &err), MG_OK);
+    assert_int_equal(mg_agent_open(f->store, "t", &f->agent, &err), MG_OK);
     free(text);
 }
 
@@ -600,6 +695,8 @@ int main(void)
         cmocka_unit_test(test_jsonl_records),
         cmocka_unit_test(test_pdftotext_missing),
         cmocka_unit_test_setup_teardown(test_load_dedup_and_errors, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_load_failure_keeps_counts, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reembed_resumes, fixture_setup, fixture_teardown),
     };

@@ -7,6 +7,7 @@
 #include "memory/archival.h"
 #include "memory/core_memory.h"
 #include "memory/recall.h"
+#include "util/timeutil.h"
 
 static void test_core_append_replace(void **state)
 {
@@ -463,8 +464,10 @@ static void test_recall_update_reindexes(void **state)
     assert_int_equal(count, 3);
 }
 
-/* A word with thousands of matches is dropped from a query that also has
- * rarer words (ranking every match of it would be slow), in both modes. */
+/* A word with more matches than one ranking holds is dropped from a query
+ * that also has rarer words (its newer matches would crowd theirs out), in
+ * both modes; alone or with other common words, only its newest matches are
+ * ranked. */
 static void test_recall_common_words_dropped(void **state)
 {
     fixture *f = *state;
@@ -483,20 +486,197 @@ static void test_recall_common_words_dropped(void **state)
     for (int all = 0; all < 2; all++) {
         json_t *found = search_recall(f, "weather pelican", all, 0, 0, 10, 0);
         assert_int_equal(found_total(found), 3);
+        assert_null(json_object_get(found, "older_matches"));
         json_decref(found);
-        /* Alone, a common word is still searched. */
+        /* Alone, a common word is still searched: its newest matches. */
         found = search_recall(f, "weather", all, 0, 0, 10, 0);
-        assert_int_equal(found_total(found), N);
+        assert_int_equal(found_total(found), RECALL_RANK_CAP);
+        assert_true(json_is_true(json_object_get(found, "older_matches")));
         json_decref(found);
         /* So are several common words together. */
         found = search_recall(f, "weather report", all, 0, 0, 10, 0);
-        assert_int_equal(found_total(found), N);
+        assert_int_equal(found_total(found), RECALL_RANK_CAP);
+        assert_true(json_is_true(json_object_get(found, "older_matches")));
         json_decref(found);
         /* With dates (the joined plan) the same. */
         found = search_recall(f, "weather pelican", all, 1000, 1000 + 701, 10, 0);
         assert_int_equal(found_total(found), 2);
         json_decref(found);
     }
+}
+
+/* Stores `n` user messages saying `text(i)`, one second apart from t0,
+ * oldest first; returns the first id (the rest follow). */
+static int64_t store_many(fixture *f, int64_t agent_id, int n, int64_t t0,
+                          const char *(*text)(int i))
+{
+    mg_msg *msgs = calloc((size_t)n, sizeof *msgs);
+    for (int i = 0; i < n; i++) {
+        msgs[i].role = MG_ROLE_USER;
+        msgs[i].kind = "user_message";
+        msgs[i].content = (char *)text(i);
+        msgs[i].time_ms = t0 + i * 1000LL;
+    }
+    mg_error err = {0};
+    assert_int_equal(recall_insert_many(f->store, agent_id, msgs, n, &err), MG_OK);
+    int64_t first = msgs[0].id;
+    for (int i = 1; i < n; i++)
+        assert_int_equal(msgs[i].id, first + i);
+    free(msgs);
+    return first;
+}
+
+enum { CAP_N = 2600, CAP_RARE = 7, CAP_WORDY = 300 };
+
+/* Mostly the same words; one old message also says "pelican"; the messages
+ * from CAP_WORDY on repeat "weather" (a better BM25 score). */
+static const char *cap_text(int i)
+{
+    if (i == CAP_RARE) return "{\"message\":\"weather report with a pelican\"}";
+    if (i % 3 == 0 && i >= CAP_WORDY) return "{\"message\":\"weather weather report\"}";
+    return "{\"message\":\"weather report\"}";
+}
+
+/* Collects the ids of every page of a search (limit `limit`) into `ids`
+ * (capacity `cap`), checking the order: scores never rise, equal scores go
+ * newest first. Returns how many. */
+static int all_pages(fixture *f, const char *query, int all, int64_t from, int64_t to, int limit,
+                     int64_t *ids, int cap)
+{
+    int n = 0;
+    double last_score = 1e300;
+    int64_t last_id = INT64_MAX;
+    for (int page = 0;; page++) {
+        json_t *found = search_recall(f, query, all, from, to, limit, page);
+        json_t *results = json_object_get(found, "results");
+        size_t k;
+        json_t *r;
+        json_array_foreach(results, k, r)
+        {
+            int64_t id = json_integer_value(json_object_get(r, "id"));
+            double score = json_real_value(json_object_get(r, "score"));
+            assert_true(score <= last_score);
+            if (score == last_score) assert_true(id < last_id);
+            last_score = score, last_id = id;
+            assert_true(n < cap);
+            ids[n++] = id;
+        }
+        int done = json_array_size(results) == 0;
+        json_decref(found);
+        if (done) break;
+    }
+    return n;
+}
+
+/* More matches than RECALL_RANK_CAP: the newest are ranked and the result
+ * says so; pages are stable; rarer words and date ranges reach the old ones. */
+static void test_recall_rank_cap(void **state)
+{
+    fixture *f = *state;
+    int64_t t0 = 1700000000000LL;
+    int64_t first = store_many(f, f->agent->id, CAP_N, t0, cap_text);
+    int64_t newest_ranked = first + CAP_N - RECALL_RANK_CAP; /* the oldest of the newest cap */
+    char when[32];
+    for (int all = 0; all < 2; all++) {
+        json_t *found = search_recall(f, "weather", all, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), RECALL_RANK_CAP);
+        assert_int_equal(json_integer_value(json_object_get(found, "pages")),
+                         (RECALL_RANK_CAP + 9) / 10);
+        assert_true(json_is_true(json_object_get(found, "older_matches")));
+        mg_time_iso(t0 + (CAP_N - RECALL_RANK_CAP) * 1000LL, when, sizeof when);
+        assert_string_equal(json_string_value(json_object_get(found, "ranked_from")), when);
+        /* Best first: the wordy messages, the newest of them first. */
+        int64_t top = json_integer_value(json_object_get(found_row(found, 0), "id"));
+        assert_true((top - first) % 3 == 0);
+        assert_true(top >= first + CAP_N - 3);
+        json_decref(found);
+
+        /* Every page, twice: the same ids in the same order, all among the
+         * newest RECALL_RANK_CAP, none twice. */
+        int64_t *a = calloc(CAP_N, sizeof *a), *b = calloc(CAP_N, sizeof *b);
+        int na = all_pages(f, "weather", all, 0, 0, 37, a, CAP_N);
+        int nb = all_pages(f, "weather", all, 0, 0, 37, b, CAP_N);
+        assert_int_equal(na, RECALL_RANK_CAP);
+        assert_int_equal(nb, na);
+        assert_memory_equal(a, b, (size_t)na * sizeof *a);
+        for (int i = 0; i < na; i++) {
+            assert_true(a[i] >= newest_ranked && a[i] < first + CAP_N);
+            for (int j = 0; j < i; j++)
+                assert_true(a[i] != a[j]);
+        }
+        free(a);
+        free(b);
+
+        /* A rarer word still finds the old message, common words dropped. */
+        found = search_recall(f, "weather pelican report", all, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), 1);
+        assert_null(json_object_get(found, "older_matches"));
+        assert_int_equal(json_integer_value(json_object_get(found_row(found, 0), "id")),
+                         first + CAP_RARE);
+        json_decref(found);
+
+        /* A word that matches nothing does not hide the others. */
+        found = search_recall(f, "zzqxj weather", all, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), RECALL_RANK_CAP);
+        json_decref(found);
+
+        /* A date range reaches old messages: a short one (ids read
+         * exactly) ranks all of it ... */
+        found = search_recall(f, "weather", all, t0, t0 + 100 * 1000LL, 10, 0);
+        assert_int_equal(found_total(found), 100);
+        assert_null(json_object_get(found, "older_matches"));
+        for (size_t i = 0; i < json_array_size(json_object_get(found, "results")); i++) {
+            int64_t id = json_integer_value(json_object_get(found_row(found, i), "id"));
+            assert_true(id >= first && id < first + 100);
+        }
+        json_decref(found);
+        /* ... a long one (ids bounded by its first and last message) ranks
+         * the newest matches inside it. */
+        int64_t to = t0 + 2100 * 1000LL;
+        found = search_recall(f, "weather", all, t0, to, 10, 0);
+        assert_int_equal(found_total(found), RECALL_RANK_CAP);
+        assert_true(json_is_true(json_object_get(found, "older_matches")));
+        mg_time_iso(t0 + (2100 - RECALL_RANK_CAP) * 1000LL, when, sizeof when);
+        assert_string_equal(json_string_value(json_object_get(found, "ranked_from")), when);
+        for (size_t i = 0; i < json_array_size(json_object_get(found, "results")); i++) {
+            int64_t id = json_integer_value(json_object_get(found_row(found, i), "id"));
+            assert_true(id >= first + 2100 - RECALL_RANK_CAP && id < first + 2100);
+        }
+        json_decref(found);
+    }
+}
+
+static const char *other_text(int i)
+{
+    (void)i;
+    return "{\"message\":\"weather report from elsewhere\"}";
+}
+
+/* With another agent's messages in the store (the joined plan), the cap
+ * counts this agent's matches only, and the newest of them. */
+static void test_recall_rank_cap_two_agents(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    mg_agent *other;
+    assert_int_equal(mg_agent_create(f->store, "other", NULL, &err), MG_OK);
+    assert_int_equal(mg_agent_open(f->store, "other", &other, &err), MG_OK);
+    int64_t t0 = 1700000000000LL;
+    int64_t first = store_many(f, f->agent->id, RECALL_RANK_CAP + 50, t0, cap_text);
+    /* The other agent's are newer: they must not take the places. */
+    store_many(f, other->id, 200, t0 + 10000000LL, other_text);
+    for (int all = 0; all < 2; all++) {
+        int64_t *ids = calloc(RECALL_RANK_CAP + 50, sizeof *ids);
+        int n = all_pages(f, "weather", all, 0, 0, 100, ids, RECALL_RANK_CAP + 50);
+        assert_int_equal(n, RECALL_RANK_CAP);
+        for (int i = 0; i < n; i++)
+            assert_true(ids[i] >= first + 50 && ids[i] < first + RECALL_RANK_CAP + 50);
+        free(ids);
+        json_t *found = search_recall(f, "elsewhere", all, 0, 0, 10, 0);
+        assert_int_equal(found_total(found), 0);
+        json_decref(found);
+    }
+    mg_agent_free(other);
 }
 
 /* Dated searches bound the posting lists by the ids found in the date range;
@@ -729,6 +909,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recall_update_reindexes, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recall_common_words_dropped, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recall_rank_cap, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_recall_rank_cap_two_agents, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_recall_dates_with_unordered_times, fixture_setup,
                                         fixture_teardown),

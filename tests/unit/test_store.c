@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "store/migrations.h"
+#include "store/store.h"
 
 static void write_file(const char *path, const char *data, size_t len)
 {
@@ -253,6 +254,82 @@ static void test_migration_5_splits_text(void **state)
     remove_home(home);
 }
 
+/* Migration 6 drops the insert triggers of passages: an old passage stays
+ * found, a new one is indexed and counted by the insert itself, a delete
+ * still updates both. */
+static void test_migration_6_passage_inserts(void **state)
+{
+    (void)state;
+    char home[64], path[128];
+    make_home(home, sizeof home);
+    snprintf(path, sizeof path, "%s/memgpt.db", home);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int v = 1; v <= 5; v++)
+        assert_int_equal(sqlite3_exec(db, mg_schema_migration(v), 0, 0, 0), SQLITE_OK);
+    char pragma[96];
+    snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d; PRAGMA user_version = 5;",
+             MG_APPLICATION_ID);
+    assert_int_equal(sqlite3_exec(db, pragma, 0, 0, 0), SQLITE_OK);
+    /* Stored the version-5 way: the triggers index and count it. */
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "INSERT INTO agents(id, name, model, context_window, embedder, step_limit, "
+            "reflect_every, idle_seconds, warn_fraction, flush_fraction, memory_updated_at, "
+            "created_at) VALUES (1, 'old', 'openai/gpt-4o-mini', 8192, 'offline', 10, 10, 600, "
+            "0.75, 1.0, 0, 0);"
+            "INSERT INTO passages(agent_id, text, created_at, embedder, embedding) "
+            "VALUES (1, 'the old heron', 0, 'offline', zeroblob(1536));",
+            0, 0, 0),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    mg_store *s;
+    mg_agent *a;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &s, &err), MG_OK);
+    int64_t n;
+    assert_int_equal(store_query_int(s,
+                                     "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+                                     "AND tbl_name = 'passages' AND name LIKE '%insert'",
+                                     0, -1, &n, &err),
+                     MG_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(mg_agent_open(s, "old", &a, &err), MG_OK);
+    assert_int_equal(mg_archival_insert(a, "the new heron", NULL, 0, &err), MG_OK);
+    assert_int_equal(
+        store_query_int(s, "SELECT passage_count FROM agents WHERE id = ?", 1, -1, &n, &err),
+        MG_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_query_int(s,
+                                     "SELECT count(*) FROM passages_fts WHERE passages_fts "
+                                     "MATCH 'heron'",
+                                     0, -1, &n, &err),
+                     MG_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_exec(s, "DELETE FROM passages WHERE text = 'the old heron'", &err),
+                     MG_OK);
+    assert_int_equal(
+        store_query_int(s, "SELECT passage_count FROM agents WHERE id = ?", 1, -1, &n, &err),
+        MG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_exec(s,
+                                "INSERT INTO passages_fts(passages_fts, rank) "
+                                "VALUES ('integrity-check', 1)",
+                                &err),
+                     MG_OK);
+    char *json;
+    mg_search q = {.query = "heron"};
+    assert_int_equal(mg_archival_search(a, &q, &json, &err), MG_OK);
+    assert_non_null(strstr(json, "the new heron"));
+    assert_null(strstr(json, "the old heron"));
+    mg_free(json);
+    mg_agent_free(a);
+    mg_store_close(s);
+    remove_home(home);
+}
+
 static void test_unwritable_home(void **state)
 {
     mg_store *s;
@@ -312,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_refuses_newer_schema),
         cmocka_unit_test(test_migrates_old_schema_with_data),
         cmocka_unit_test(test_migration_5_splits_text),
+        cmocka_unit_test(test_migration_6_passage_inserts),
         cmocka_unit_test(test_unwritable_home),
         cmocka_unit_test_setup_teardown(test_agent_lifecycle, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascades, fixture_setup, fixture_teardown),

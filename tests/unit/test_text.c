@@ -85,13 +85,27 @@ static void test_event_json(void **state)
     mg_free(line);
 }
 
+static void test_longest_prefix(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *prefix;
+        int value;
+    } t[] = {{"gpt-4", 1}, {"gpt-4o-mini", 3}, {"gpt-4o", 2}};
+    size_t n = sizeof t / sizeof t[0];
+    assert_int_equal(mg_longest_prefix("gpt-4o-mini-2024", t, n, sizeof t[0]), 1);
+    assert_int_equal(mg_longest_prefix("gpt-4o", t, n, sizeof t[0]), 2);
+    assert_int_equal(mg_longest_prefix("gpt-4-turbo", t, n, sizeof t[0]), 0);
+    assert_int_equal(mg_longest_prefix("gpt-3.5", t, n, sizeof t[0]), -1);
+    assert_int_equal(mg_longest_prefix("", t, n, sizeof t[0]), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_tokens),
-        cmocka_unit_test(test_parse_time),
-        cmocka_unit_test(test_event_json),
+        cmocka_unit_test(test_utf8),           cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_parse_time),     cmocka_unit_test(test_event_json),
+        cmocka_unit_test(test_longest_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
