@@ -38,6 +38,7 @@
 #include "index/index.h"
 #include "memory/archival.h"
 #include "memory/archival_index.h"
+#include "memory/passages_db.h"
 #include "store/store.h"
 #include "util/buf.h"
 
@@ -96,15 +97,9 @@ static char *text_of(int min_words, int max_words)
 static void populate(mg_store *store, mg_agent *agent, int n, int random)
 {
     mg_error err = {0};
-    sqlite3_stmt *ins = NULL;
-    if (random &&
-        store_prepare(store,
-                      "INSERT INTO passages(agent_id, text, tags, created_at, embedder, embedding) "
-                      "VALUES (?, ?, '[]', ?, 'offline', ?)",
-                      &ins, &err))
-        die("prepare", &err);
+    passages_db db;
+    if (passages_db_open(&db, store, agent->id, &err)) die("passages_db_open", &err);
     float vec[384];
-    unsigned char blob[384 * 4];
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
         if (i % BATCH == 0 && store_begin(store, &err)) die("begin", &err);
@@ -118,12 +113,15 @@ static void populate(mg_store *store, mg_agent *agent, int n, int random)
             }
             for (int d = 0; d < 384; d++)
                 vec[d] = (float)(vec[d] / sqrt(norm));
-            mg_vec_to_blob(vec, 384, blob);
-            sqlite3_bind_int64(ins, 1, agent->id);
-            store_bind_text(ins, 2, text);
-            sqlite3_bind_int64(ins, 3, when);
-            sqlite3_bind_blob(ins, 4, blob, sizeof blob, SQLITE_STATIC);
-            if (store_step_done(store, ins, &err)) die("insert", &err);
+            passage_new p = {.text = text,
+                             .time_ms = when,
+                             .position = -1,
+                             .embedder = "offline",
+                             .vec = vec,
+                             .dim = 384};
+            if (passages_db_insert(&db, &p, &err) ||
+                passages_db_count_added(store, agent->id, 1, &err))
+                die("insert", &err);
         } else if (archival_insert(store, agent->id, agent->embedder, text, NULL, when, &err)) {
             die("archival_insert", &err);
         }
@@ -133,7 +131,7 @@ static void populate(mg_store *store, mg_agent *agent, int n, int random)
             fprintf(stderr, "\r  %d / %d passages", i + 1, n);
         }
     }
-    sqlite3_finalize(ins);
+    passages_db_close(&db);
     double s = now_s() - t0;
     fprintf(stderr, "\n");
     printf("populate: %d passages in %.1f s (%.0f/s, %s)\n", n, s, n / s,
