@@ -33,6 +33,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "agent/agent.h"
 #include "embed/vec.h"
 #include "index/index.h"
@@ -55,13 +56,6 @@ static uint64_t next(void)
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return rng;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void die(const char *what, const mg_error *err)
@@ -100,7 +94,7 @@ static void populate(mg_store *store, mg_agent *agent, int n, int random)
     passages_db db;
     if (passages_db_open(&db, store, agent->id, &err)) die("passages_db_open", &err);
     float vec[384];
-    double t0 = now_s();
+    double t0 = bench_now();
     for (int i = 0; i < n; i++) {
         if (i % BATCH == 0 && store_begin(store, &err)) die("begin", &err);
         char *text = text_of(8, 40);
@@ -132,16 +126,10 @@ static void populate(mg_store *store, mg_agent *agent, int n, int random)
         }
     }
     passages_db_close(&db);
-    double s = now_s() - t0;
+    double s = bench_now() - t0;
     fprintf(stderr, "\n");
     printf("populate: %d passages in %.1f s (%.0f/s, %s)\n", n, s, n / s,
            random ? "random unit vectors" : "offline embedder");
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* One search; its top ids into ids[]; returns the seconds it took. */
@@ -151,10 +139,10 @@ static double search(mg_store *store, mg_agent *agent, archival_mode mode, const
     mg_search s = {.query = q, .limit = TOP};
     json_t *found;
     mg_error err = {0};
-    double t0 = now_s();
+    double t0 = bench_now();
     if (archival_search_mode(store, agent->id, agent->embedder, &s, mode, &found, &err))
         die("search", &err);
-    double t = now_s() - t0;
+    double t = bench_now() - t0;
     json_t *results = json_object_get(found, "results");
     *n = 0;
     for (size_t i = 0; i < json_array_size(results) && i < TOP; i++)
@@ -178,7 +166,7 @@ static run searches(mg_store *store, mg_agent *agent, archival_mode mode, char *
     search(store, agent, mode, queries[0], warm, &wn);
     for (int i = 0; i < q; i++)
         t[i] = search(store, agent, mode, queries[i], r.ids[i], &r.n[i]);
-    qsort(t, (size_t)q, sizeof *t, cmp_double);
+    qsort(t, (size_t)q, sizeof *t, bench_cmp_double);
     r.p50 = t[q / 2] * 1e3;
     r.p95 = t[(int)(q * 0.95)] * 1e3;
     free(t);
@@ -262,11 +250,11 @@ int main(int argc, char **argv)
     archival_index_set_min(store, 0);
     mg_index *idx;
     archival_index_info info;
-    double t0 = now_s();
+    double t0 = bench_now();
     if (archival_index_get(store, agent->id, agent->embedder, &idx, &info, &err))
         die("index", &err);
     printf("index first use:      %.2f s (%s; %lld added from the table, %.0f MB in memory)\n",
-           now_s() - t0, info.from_file ? "loaded from file" : "built from the table",
+           bench_now() - t0, info.from_file ? "loaded from file" : "built from the table",
            (long long)info.added, mg_index_memory(idx) / 1048576.0);
     run via = searches(store, agent, ARCHIVAL_HYBRID, queries, q);
     printf("index:                p50 %8.2f ms  p95 %8.2f ms  top-10 overlap with exact %.3f\n",
@@ -275,18 +263,18 @@ int main(int argc, char **argv)
     printf("  vector ranking only: p50 %8.2f ms  p95 %8.2f ms  top-10 overlap with exact %.3f\n",
            via_vec.p50, via_vec.p95, overlap(&exact_vec, &via_vec, q));
 
-    t0 = now_s();
+    t0 = bench_now();
     mg_agent_free(agent);
     mg_store_close(store);
-    double close_s = now_s() - t0;
-    t0 = now_s();
+    double close_s = bench_now() - t0;
+    t0 = bench_now();
     if (mg_store_open(dir, &store, &err) || mg_agent_open(store, "arch", &agent, &err))
         die("reopen", &err);
     archival_index_set_min(store, 0);
     int64_t ids[TOP];
     int found;
     double first = search(store, agent, ARCHIVAL_HYBRID, queries[0], ids, &found);
-    double reopen_s = now_s() - t0;
+    double reopen_s = bench_now() - t0;
     if (archival_index_get(store, agent->id, agent->embedder, &idx, &info, &err))
         die("index", &err);
     printf("close (save): %.2f s; reopen + first search: %.2f s (the search %.2f s; %s, %lld "

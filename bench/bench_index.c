@@ -52,6 +52,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "embed/vec.h"
 #include "index/index.h"
 #include "index/index_impl.h"
@@ -60,13 +61,6 @@
 #define MAX_EFS 16
 
 /* ------------------------------------------------------------ utilities */
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void die(const char *what, const mg_error *err)
 {
@@ -105,16 +99,10 @@ static double rng_gauss(void)
     return r * cos(t);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Nearest-rank percentile of v[0..n), which it sorts. */
 static double percentile(double *v, int n, double p)
 {
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    qsort(v, (size_t)n, sizeof(double), bench_cmp_double);
     int i = (int)ceil(p * n) - 1;
     if (i < 0) i = 0;
     if (i >= n) i = n - 1;
@@ -289,11 +277,11 @@ static double run_searches(mg_index *x, const float *q, int nq, int ef, const in
     mg_error err = {0};
     for (int i = 0; i < nq; i++) {
         int found;
-        double t0 = now_sec();
+        double t0 = bench_now();
         if (mg_index_search(x, q + (size_t)i * (size_t)x->dim, TOPK, ef, ids, scores, &found,
                             &err) != MG_OK)
             die("search", &err);
-        ms[i] = (now_sec() - t0) * 1e3;
+        ms[i] = (bench_now() - t0) * 1e3;
         rsum += recall_of(ids, found, gt + (size_t)i * TOPK);
     }
     if (out) *out = summarize(ms, nq);
@@ -311,11 +299,11 @@ static void bench_exact(mg_index *x, const float *base, const float *q, const op
     int agree = 0;
     for (int i = 0; i < o->nexact; i++) {
         int found;
-        double t0 = now_sec();
+        double t0 = bench_now();
         if (mg_index_search_exact(x, q + (size_t)i * (size_t)o->dim, TOPK, ids, scores, &found,
                                   &err) != MG_OK)
             die("exact search", &err);
-        ms[i] = (now_sec() - t0) * 1e3;
+        ms[i] = (bench_now() - t0) * 1e3;
         agree += recall_of(ids, found, gt + (size_t)i * TOPK) == 1.0;
     }
     lat l = summarize(ms, o->nexact);
@@ -330,14 +318,14 @@ static void bench_exact(mg_index *x, const float *base, const float *q, const op
      * mg_topk over every vector. */
     for (int i = 0; i < o->nexact; i++) {
         const float *qq = q + (size_t)i * (size_t)o->dim;
-        double t0 = now_sec();
+        double t0 = bench_now();
         mg_topk t;
         mg_topk_init(&t, TOPK);
         for (int v = 0; v < o->n; v++)
             mg_topk_push(&t, v, mg_vec_dot(qq, base + (size_t)v * (size_t)o->dim, o->dim));
         mg_topk_sort(&t);
         mg_topk_free(&t);
-        ms[i] = (now_sec() - t0) * 1e3;
+        ms[i] = (bench_now() - t0) * 1e3;
     }
     l = summarize(ms, o->nexact);
     printf("exact, mg_vec_dot scan:   p50 %8.3f ms  p95 %8.3f ms\n", l.p50, l.p95);
@@ -350,16 +338,16 @@ static void bench_persist(mg_index **xp, const float *q, const opts *o)
     char path[4096];
     snprintf(path, sizeof(path), "%s/index.bin", o->dir);
     mg_error err = {0};
-    double t0 = now_sec();
+    double t0 = bench_now();
     if (mg_index_save(*xp, path, &err) != MG_OK) die("save", &err);
-    double t_save = now_sec() - t0;
+    double t_save = bench_now() - t0;
     struct stat sb;
     stat(path, &sb);
 
-    t0 = now_sec();
+    t0 = bench_now();
     mg_index *y;
     if (mg_index_load(path, o->dim, &y, &err) != MG_OK) die("load", &err);
-    double t_load = now_sec() - t0;
+    double t_load = bench_now() - t0;
 
     int same = 1, nq = o->nq < 100 ? o->nq : 100;
     for (int i = 0; i < nq && same; i++) {
@@ -396,14 +384,14 @@ static void bench_deletes(mg_index *x, const float *base, const float *q, const 
         order[j] = t;
     }
     mg_error err = {0};
-    double worst = 0, t0 = now_sec();
+    double worst = 0, t0 = bench_now();
     for (int i = 0; i < ndel; i++) {
-        double t1 = now_sec();
+        double t1 = bench_now();
         if (mg_index_remove(x, order[i], &err) != MG_OK) die("remove", &err);
-        double dt = now_sec() - t1;
+        double dt = bench_now() - t1;
         if (dt > worst) worst = dt;
     }
-    double total = now_sec() - t0;
+    double total = bench_now() - t0;
     mg_index_stats st;
     mg_index_get_stats(x, &st);
     printf("removed %d (%.0f%%): %.1f us per remove on average incl. cleanups, slowest %.2f s "
@@ -535,15 +523,15 @@ int main(int argc, char **argv)
     mg_index *x;
     mg_error err = {0};
     if (mg_index_new(o.dim, &p, &x, &err) != MG_OK) die("new", &err);
-    double t0 = now_sec(), next_report = 0.1;
+    double t0 = bench_now(), next_report = 0.1;
     for (int i = 0; i < o.n; i++) {
         if (mg_index_add(x, i, base + (size_t)i * (size_t)o.dim, &err) != MG_OK) die("add", &err);
         if (i + 1 >= next_report * o.n) {
-            fprintf(stderr, "  built %d (%.0f/s)\r", i + 1, (i + 1) / (now_sec() - t0));
+            fprintf(stderr, "  built %d (%.0f/s)\r", i + 1, (i + 1) / (bench_now() - t0));
             next_report += 0.1;
         }
     }
-    double t_build = now_sec() - t0;
+    double t_build = bench_now() - t0;
     fprintf(stderr, "\n");
     mg_index_stats st;
     mg_index_get_stats(x, &st);
@@ -561,9 +549,9 @@ int main(int argc, char **argv)
 
     /* 3. ground truth */
     int32_t *gt = malloc((size_t)o.nq * TOPK * sizeof(int32_t));
-    t0 = now_sec();
+    t0 = bench_now();
     ground_truth(x, base, o.n, q, o.nq, gt);
-    fprintf(stderr, "  ground truth: %.1f s\n", now_sec() - t0);
+    fprintf(stderr, "  ground truth: %.1f s\n", bench_now() - t0);
     write_file(o.dir, "gt.i32", gt, (size_t)o.nq * TOPK * sizeof(int32_t));
 
     /* 4. exact */

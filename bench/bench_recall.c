@@ -55,6 +55,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "agent/agent.h"
 #include "memgpt.h"
 #include "memory/recall.h"
@@ -64,13 +65,6 @@
 
 #define BATCH 10000
 #define PAGE  5
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* CPU time of this thread: the machine is shared, and the wall time of a
  * millisecond query includes waiting for a CPU. */
@@ -89,24 +83,9 @@ static void die(const char *what, const char *why)
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
-static uint64_t rng_next(void)
-{
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    rng_state = x;
-    return x;
-}
-
-static double rng_unit(void)
-{
-    return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0);
-}
-
 static int rng_below(int n)
 {
-    return (int)(rng_next() % (uint64_t)n);
+    return (int)(bench_rng_next(&rng_state) % (uint64_t)n);
 }
 
 /* ------------------------------------------------------------ the corpus */
@@ -188,7 +167,7 @@ static void build_vocab(void)
 
 static const char *word_by_frequency(void)
 {
-    double u = rng_unit();
+    double u = bench_rng_unit(&rng_state);
     int lo = 0, hi = nvocab - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
@@ -239,7 +218,7 @@ static void rare_word(buf *out)
 {
     static const char *const syl[] = {"ka",  "lo", "mi",  "ren", "tas", "vo",  "pel", "dra",
                                       "shi", "nu", "bar", "qui", "zen", "ost", "ler", "ma"};
-    int n = (int)(100000.0 * pow(rng_unit(), 2.0)); /* small indexes more often */
+    int n = (int)(100000.0 * pow(bench_rng_unit(&rng_state), 2.0)); /* small indexes more often */
     buf_puts(out, syl[n % 16]);
     n /= 16;
     do {
@@ -259,7 +238,7 @@ static char *varied_text(void)
         while (*p && *p != ' ')
             p++;
         if (out.len) buf_putc(&out, ' ');
-        double u = rng_unit();
+        double u = bench_rng_unit(&rng_state);
         if (u < 0.25)
             buf_puts(&out, word_by_frequency());
         else
@@ -294,7 +273,7 @@ static mg_msg *gen_push(gen *g, mg_role role, const char *kind)
     memset(m, 0, sizeof *m);
     m->role = role;
     m->kind = strdup(kind);
-    g->time_ms += g->step_ms / 2 + (int64_t)(rng_unit() * (double)g->step_ms);
+    g->time_ms += g->step_ms / 2 + (int64_t)(bench_rng_unit(&rng_state) * (double)g->step_ms);
     m->time_ms = g->time_ms;
     return m;
 }
@@ -414,7 +393,7 @@ static void run_inserts(mg_store *store, int64_t agent_id, sqlite3 *ref, long to
     if (sqlite3_prepare_v2(ref, "INSERT INTO ref(said, inner) VALUES (?, ?)", -1, &ins, NULL))
         die("reference insert", sqlite3_errmsg(ref));
     long done = 0;
-    double next_report = now_sec() + 10;
+    double next_report = bench_now() + 10;
     while (done < total) {
         while (g.n < BATCH && done + g.n < total)
             gen_turn(&g);
@@ -427,10 +406,10 @@ static void run_inserts(mg_store *store, int64_t agent_id, sqlite3 *ref, long to
             recall_index_text(&g.msgs[i], &said[i], &inner[i]);
 
         mg_error err = {0};
-        double t0 = now_sec();
+        double t0 = bench_now();
         if (recall_insert_many(store, agent_id, g.msgs, n, &err))
             die("recall_insert_many", err.message);
-        double t1 = now_sec();
+        double t1 = bench_now();
         sqlite3_exec(ref, "BEGIN", 0, 0, 0);
         for (int i = 0; i < n; i++) {
             sqlite3_bind_text(ins, 1, said[i], -1, SQLITE_STATIC);
@@ -439,7 +418,7 @@ static void run_inserts(mg_store *store, int64_t agent_id, sqlite3 *ref, long to
             sqlite3_reset(ins);
         }
         if (sqlite3_exec(ref, "COMMIT", 0, 0, 0)) die("reference commit", sqlite3_errmsg(ref));
-        double t2 = now_sec();
+        double t2 = bench_now();
         res->lib_sec += t1 - t0;
         res->ref_sec += t2 - t1;
         for (int i = 0; i < n; i++) {
@@ -454,10 +433,10 @@ static void run_inserts(mg_store *store, int64_t agent_id, sqlite3 *ref, long to
             mg_msg_clear(&g.msgs[i]);
         memmove(g.msgs, g.msgs + n, (size_t)(g.n - n) * sizeof *g.msgs);
         g.n -= n;
-        if (now_sec() > next_report) {
+        if (bench_now() > next_report) {
             fprintf(stderr, "  %ld messages (%.0f/s library, %.0f/s reference)\n", done,
                     done / res->lib_sec, done / res->ref_sec);
-            next_report = now_sec() + 10;
+            next_report = bench_now() + 10;
         }
     }
     gen_clear(&g);
@@ -477,12 +456,12 @@ static void run_single(mg_store *store, int64_t agent_id, long total, insert_res
             gen_turn(&g);
         int n = g.n;
         if (done + n > total) n = (int)(total - done);
-        double t0 = now_sec();
+        double t0 = bench_now();
         if (store_begin(store, &err)) die("begin", err.message);
         for (int i = 0; i < n; i++)
             if (recall_insert(store, agent_id, &g.msgs[i], &err)) die("recall_insert", err.message);
         if (store_commit(store, &err)) die("commit", err.message);
-        res->single_sec += now_sec() - t0;
+        res->single_sec += bench_now() - t0;
         done += n;
         gen_clear(&g);
     }
@@ -576,9 +555,9 @@ static double time_recall(mg_store *store, int64_t agent_id, const query *q, int
         s.from_ms = q->from_ms, s.to_ms = q->to_ms;
     json_t *found;
     mg_error err = {0};
-    double t0 = now_sec(), c0 = cpu_sec();
+    double t0 = bench_now(), c0 = cpu_sec();
     if (recall_search(store, agent_id, &s, &found, &err)) die("recall_search", err.message);
-    double t = now_sec() - t0;
+    double t = bench_now() - t0;
     *cpu = cpu_sec() - c0;
     *hits = json_integer_value(json_object_get(found, "total"));
     *capped = json_is_true(json_object_get(found, "older_matches"));
@@ -596,7 +575,7 @@ static double time_ref(sqlite3 *ref, const query *q, int way, double *cpu)
         buf_puts(&match, words);
     free(words);
     sqlite3_stmt *st;
-    double t0 = now_sec(), c0 = cpu_sec();
+    double t0 = bench_now(), c0 = cpu_sec();
     if (sqlite3_prepare_v2(ref,
                            "SELECT rowid, said, inner FROM ref WHERE ref MATCH ? ORDER BY rank "
                            "LIMIT 5",
@@ -606,7 +585,7 @@ static double time_ref(sqlite3 *ref, const query *q, int way, double *cpu)
     while (sqlite3_step(st) == SQLITE_ROW)
         ;
     sqlite3_finalize(st);
-    double t = now_sec() - t0;
+    double t = bench_now() - t0;
     *cpu = cpu_sec() - c0;
     buf_free(&match);
     return t;
@@ -720,7 +699,8 @@ int main(int argc, char **argv)
             qs[i].text = buf_take(&b);
             qs[i].band = band;
         }
-        qs[i].from_ms = first + (int64_t)(rng_unit() * (double)(span - 30LL * 86400000));
+        qs[i].from_ms =
+            first + (int64_t)(bench_rng_unit(&rng_state) * (double)(span - 30LL * 86400000));
         qs[i].to_ms = qs[i].from_ms + 30LL * 86400000;
     }
     double *times[NWAYS], *cpu_times[NWAYS], *band_times[NWAYS][NBANDS];

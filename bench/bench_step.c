@@ -55,6 +55,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "agent/agent.h"
 #include "context/context.h"
 #include "memgpt.h"
@@ -64,13 +65,6 @@
 #include "util/timeutil.h"
 
 /* ------------------------------------------------------------ utilities */
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void die(const char *what, const mg_error *err)
 {
@@ -82,24 +76,9 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static int encode_mode = 1;     /* 0: --no-encode */
 static int encode_estimate = 1; /* this turn, the provider encodes the request as OpenAI JSON */
 
-static uint64_t rng_next(void)
-{
-    uint64_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    rng_state = x;
-    return x;
-}
-
-static double rng_unit(void)
-{
-    return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0);
-}
-
 static int rng_range(int lo, int hi) /* inclusive */
 {
-    return lo + (int)(rng_next() % (uint64_t)(hi - lo + 1));
+    return lo + (int)(bench_rng_next(&rng_state) % (uint64_t)(hi - lo + 1));
 }
 
 /* ------------------------------------------------------------ vocabulary */
@@ -168,7 +147,7 @@ static void vocab_init(void)
 
 static const char *word_zipf(void)
 {
-    double u = rng_unit();
+    double u = bench_rng_unit(&rng_state);
     int lo = 0, hi = VOCAB - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
@@ -194,7 +173,7 @@ static char *sentence(int min_words, int max_words)
             buf_putc(&b, ' ');
             buf_puts(&b, w);
         }
-        if (i + 1 < n && rng_next() % 9 == 0) buf_putc(&b, ',');
+        if (i + 1 < n && bench_rng_next(&rng_state) % 9 == 0) buf_putc(&b, ',');
     }
     buf_putc(&b, '.');
     return buf_take(&b);
@@ -361,8 +340,8 @@ static mg_status bench_chat(mg_provider *base, const mg_llm_request *req, mg_llm
                             mg_error *err)
 {
     bench_provider *p = (bench_provider *)base;
-    double t_enter = now_sec();
-    double t0 = now_sec();
+    double t_enter = bench_now();
+    double t0 = bench_now();
     size_t bytes = 0;
     if (encode_estimate) {
         bytes = encode_request(base->model, req);
@@ -371,7 +350,7 @@ static mg_status bench_chat(mg_provider *base, const mg_llm_request *req, mg_llm
         for (int i = 0; i < req->nmessages; i++)
             bytes += 40 + (req->messages[i].content ? strlen(req->messages[i].content) : 0);
     }
-    p->encode_sec += now_sec() - t0;
+    p->encode_sec += bench_now() - t0;
     p->encode_bytes += bytes;
     p->serial++;
     if (!req->tools) {
@@ -399,7 +378,7 @@ static mg_status bench_chat(mg_provider *base, const mg_llm_request *req, mg_llm
     reply->completion_tokens = 40;
     if (p->ncalls < MAX_CALLS_PER_TURN) {
         p->enter[p->ncalls] = t_enter;
-        p->leave[p->ncalls] = now_sec();
+        p->leave[p->ncalls] = bench_now();
     }
     p->ncalls++;
     return MG_OK;
@@ -441,17 +420,11 @@ static void series_free(series *s)
     memset(s, 0, sizeof *s);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Nearest-rank percentile; sorts in place. */
 static double pct(series *s, double q)
 {
     if (!s->n) return NAN;
-    qsort(s->v, (size_t)s->n, sizeof *s->v, cmp_double);
+    qsort(s->v, (size_t)s->n, sizeof *s->v, bench_cmp_double);
     int k = (int)ceil(q * s->n) - 1;
     if (k < 0) k = 0;
     if (k >= s->n) k = s->n - 1;
@@ -505,7 +478,7 @@ static int64_t populate_messages(mg_agent *agent, int64_t count, double *rate)
     int64_t span = 365LL * 24 * 3600 * 1000, start = now - span - 3600 * 1000;
     int64_t first_id = 0, cut_id = 0;
     int64_t keep_from = count - 20; /* evict everything before the user message at/after here */
-    double t0 = now_sec();
+    double t0 = bench_now();
     if (store_begin(agent->store, &err)) die("begin", &err);
     for (int64_t i = 0; i < count; i++) {
         mg_msg m = history_message(i, start + i * (span / count));
@@ -515,7 +488,7 @@ static int64_t populate_messages(mg_agent *agent, int64_t count, double *rate)
         mg_msg_clear(&m);
     }
     if (store_commit(agent->store, &err)) die("commit", &err);
-    double t1 = now_sec();
+    double t1 = bench_now();
     *rate = (double)count / (t1 - t0);
 
     /* A long-running agent: only the newest messages in view, the rest summarized. */
@@ -536,7 +509,7 @@ static void populate_passages(mg_agent *agent, int count, double *rate)
     mg_error err = {0};
     int64_t now = mg_now_ms();
     int64_t span = 365LL * 24 * 3600 * 1000;
-    double t0 = now_sec();
+    double t0 = bench_now();
     if (store_begin(agent->store, &err)) die("begin", &err);
     for (int i = 0; i < count; i++) {
         buf text = BUF_INIT;
@@ -554,7 +527,7 @@ static void populate_passages(mg_agent *agent, int count, double *rate)
         buf_free(&text);
     }
     if (store_commit(agent->store, &err)) die("commit", &err);
-    *rate = (double)count / (now_sec() - t0);
+    *rate = (double)count / (bench_now() - t0);
 }
 
 /* Takes all but the newest ~20 messages out of the context window. */
@@ -647,9 +620,9 @@ int main(int argc, char **argv)
 
     mg_error err = {0};
     mg_store *store;
-    double t0 = now_sec();
+    double t0 = bench_now();
     if (mg_store_open(dir, &store, &err)) die("opening the store", &err);
-    double store_open_new = now_sec() - t0;
+    double store_open_new = bench_now() - t0;
     mg_agent_config cfg = {.model = "openai/gpt-4o-mini", .reflect_every = -1};
     mg_status created = mg_agent_create(store, "big", &cfg, &err);
     if (created && !(created == MG_ERR_EXISTS && reuse)) die("creating agent 'big'", &err);
@@ -662,12 +635,12 @@ int main(int argc, char **argv)
         printf("bench_step: %lld messages, %d passages, %d turns (+%d warm-up) in %s\n",
                (long long)nmessages, npassages, nturns - warmup, warmup, dir);
         fflush(stdout);
-        double tp = now_sec();
+        double tp = bench_now();
         evicted = populate_messages(agent, nmessages, &msg_rate);
-        msg_sec = now_sec() - tp;
-        tp = now_sec();
+        msg_sec = bench_now() - tp;
+        tp = bench_now();
         populate_passages(agent, npassages, &passage_rate);
-        passage_sec = now_sec() - tp;
+        passage_sec = bench_now() - tp;
     } else {
         nmessages = agent->recall_count;
         npassages = (int)agent->archival_count;
@@ -683,11 +656,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < 15; i++) {
         mg_store *s2;
         mg_agent *a2;
-        double a = now_sec();
+        double a = bench_now();
         if (mg_store_open(dir, &s2, &err)) die("opening the store", &err);
-        double b = now_sec();
+        double b = bench_now();
         if (mg_agent_open(s2, "big", &a2, &err)) die("opening agent 'big'", &err);
-        double c = now_sec();
+        double c = bench_now();
         series_add(&open_store, b - a);
         series_add(&open_agent, c - b);
         mg_agent_free(a2);
@@ -714,7 +687,7 @@ int main(int argc, char **argv)
     int events = 0, flushes = 0, max_queue = 0, skipped_searches = 0;
     double conv_spent = 0;
     size_t max_request = 0;
-    double bench_t0 = now_sec();
+    double bench_t0 = bench_now();
     for (int i = 0; i < nturns; i++) {
         int plan = PLAN_SEND;
         if (interval && i >= warmup && (i - warmup) % interval == interval / 3)
@@ -734,9 +707,9 @@ int main(int argc, char **argv)
         bp->encode_sec = 0;
         bp->encode_bytes = 0;
         bp->summarizer_calls = 0;
-        double a = now_sec();
+        double a = bench_now();
         if (mg_agent_send(agent, text, on_event, &events, &err)) die("mg_agent_send", &err);
-        double b = now_sec();
+        double b = bench_now();
         free(text);
         if (agent->queue.count > max_queue) max_queue = agent->queue.count;
         if (bp->encode_bytes > max_request) max_request = bp->encode_bytes;
@@ -776,7 +749,7 @@ int main(int argc, char **argv)
             series_add(&all_steps, b - bp->leave[1]);
         }
     }
-    double bench_sec = now_sec() - bench_t0;
+    double bench_sec = bench_now() - bench_t0;
     int final_queue = agent->queue.count;
 
     /* Components of a step, measured alone on the final (full) context. */
@@ -784,15 +757,15 @@ int main(int argc, char **argv)
     for (int i = 0; i < 300; i++) {
         buf sys = BUF_INIT;
         mg_context_usage u;
-        double a = now_sec();
+        double a = bench_now();
         context_system_message(agent, &sys, &u);
-        double b = now_sec();
+        double b = bench_now();
         char *tools = json_dumps(agent->tools, JSON_COMPACT);
-        double c = now_sec();
+        double c = bench_now();
         if (store_begin(agent->store, &err) || agent_save_state(agent, &err) ||
             store_commit(agent->store, &err))
             die("saving state", &err);
-        double d = now_sec();
+        double d = bench_now();
         free(tools);
         buf_free(&sys);
         series_add(&c_system, b - a);

@@ -69,6 +69,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "agent/agent.h"
 #include "memgpt.h"
 #include "memory/archival.h"
@@ -101,13 +102,6 @@ typedef struct tally {
 } tally;
 
 /* ------------------------------------------------------------------ small helpers */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* The data directory being used, removed on any exit (see fail). */
 static char active_home[4096];
@@ -418,13 +412,13 @@ static void eval_file(const char *path, const options *o, tally *all, tally *con
     if (mg_agent_create(store, "conv", &config, &err)) die_err("creating the agent", &err);
     if (mg_agent_open(store, "conv", &agent, &err)) die_err("opening the agent", &err);
 
-    double t0 = now_s();
+    double t0 = bench_now();
     json_t *turns = json_object();
     int nturns = insert_turns(agent, conv, o, turns);
-    double t1 = now_s();
+    double t1 = bench_now();
     tally t = {0};
     ask_all(agent, conv, turns, o, &t, by_cat);
-    double t2 = now_s();
+    double t2 = bench_now();
 
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     char name[64], extra[160];

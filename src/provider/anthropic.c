@@ -582,8 +582,7 @@ typedef struct message_stream {
     const char *url;
     const mg_stream_sink *sink;
     mg_sse_parser sse;
-    int sniffed, plain; /* a server that ignored "stream" sends one JSON body */
-    buf plain_body;
+    mg_plain_body plain; /* a server that ignored "stream" */
     stream_block *blocks;
     int nblocks, ncalls;
     json_t *usage;   /* message_start's, updated by message_delta */
@@ -747,19 +746,7 @@ static int on_message_event(void *user, const char *event, const char *data, siz
 static int on_message_data(const char *data, size_t len, void *user)
 {
     message_stream *s = user;
-    if (!s->sniffed) {
-        size_t i = 0;
-        while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
-            i++;
-        if (i < len) {
-            s->sniffed = 1;
-            s->plain = data[i] == '{';
-        }
-    }
-    if (s->plain) {
-        buf_append(&s->plain_body, data, len);
-        return 0;
-    }
+    if (mg_plain_body_feed(&s->plain, data, len)) return 0;
     int rc = mg_sse_feed(&s->sse, data, len);
     if (rc == MG_STREAM_TOO_LARGE) return stream_fail(s, "an event too large", -1);
     return rc;
@@ -801,9 +788,9 @@ static mg_status stream_finish(message_stream *s, mg_llm_reply *reply, mg_error 
 {
     json_t *body = NULL;
     mg_status st = MG_OK;
-    if (s->plain) {
+    if (s->plain.plain) {
         json_error_t jerr;
-        char *repaired = mg_json_repair(buf_str(&s->plain_body), s->plain_body.len);
+        char *repaired = mg_json_repair(buf_str(&s->plain.body), s->plain.body.len);
         body = json_loads(repaired, 0, &jerr);
         free(repaired);
         if (!json_is_object(body))
@@ -836,7 +823,7 @@ static mg_status stream_finish(message_stream *s, mg_llm_reply *reply, mg_error 
 static void stream_free(message_stream *s)
 {
     mg_sse_free(&s->sse);
-    buf_free(&s->plain_body);
+    buf_free(&s->plain.body);
     for (int i = 0; i < s->nblocks; i++) {
         json_decref(s->blocks[i].block);
         buf_free(&s->blocks[i].text);
@@ -897,11 +884,7 @@ static mg_status anthropic_chat(mg_provider *base, const mg_llm_request *req, mg
     }
     stream_free(&s);
     mg_http_response_free(&resp);
-    if (st) {
-        int interrupted = reply->interrupted;
-        mg_llm_reply_clear(reply);
-        reply->interrupted = interrupted;
-    }
+    if (st) mg_llm_reply_discard(reply);
     return st;
 }
 

@@ -667,11 +667,7 @@ static mg_status ollama_chat(mg_provider *base, const mg_llm_request *req, mg_ll
         json_decref(resp);
     }
     json_decref(body);
-    if (st) {
-        int interrupted = reply->interrupted;
-        mg_llm_reply_clear(reply);
-        reply->interrupted = interrupted;
-    }
+    if (st) mg_llm_reply_discard(reply);
     return st;
 }
 

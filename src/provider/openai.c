@@ -284,9 +284,7 @@ typedef struct chat_stream {
     const char *url;
     const mg_stream_sink *sink;
     mg_sse_parser sse;
-    int sniffed; /* the first non-blank byte was seen */
-    int plain;   /* ... and it was '{': one JSON body, not a stream */
-    buf plain_body;
+    mg_plain_body plain; /* a server that ignored "stream" */
     buf content;
     int has_content;
     stream_call *calls;
@@ -439,19 +437,7 @@ static int on_stream_event(void *user, const char *event, const char *data, size
 static int on_stream_data(const char *data, size_t len, void *user)
 {
     chat_stream *s = user;
-    if (!s->sniffed) {
-        size_t i = 0;
-        while (i < len && strchr(" \t\r\n", data[i]))
-            i++;
-        if (i < len) {
-            s->sniffed = 1;
-            s->plain = data[i] == '{';
-        }
-    }
-    if (s->plain) {
-        buf_append(&s->plain_body, data, len);
-        return 0;
-    }
+    if (mg_plain_body_feed(&s->plain, data, len)) return 0;
     int rc = mg_sse_feed(&s->sse, data, len);
     if (rc == MG_STREAM_TOO_LARGE) return stream_fail(s, "a stream event is too large");
     return rc;
@@ -484,7 +470,7 @@ static json_t *assembled_body(chat_stream *s)
 static void stream_free(chat_stream *s)
 {
     mg_sse_free(&s->sse);
-    buf_free(&s->plain_body);
+    buf_free(&s->plain.body);
     buf_free(&s->content);
     for (int i = 0; i < s->ncalls; i++) {
         buf_free(&s->calls[i].id);
@@ -498,10 +484,10 @@ static void stream_free(chat_stream *s)
 /* The end of a 2xx stream: the reply, or why there is none. */
 static mg_status stream_finish(chat_stream *s, mg_llm_reply *reply, mg_error *err)
 {
-    if (s->plain) {
+    if (s->plain.plain) {
         json_t *body;
         mg_status st =
-            check_answer(s->url, 200, s->plain_body.data, s->plain_body.len, 1, &body, NULL, err);
+            check_answer(s->url, 200, s->plain.body.data, s->plain.body.len, 1, &body, NULL, err);
         if (!st) st = parse_chat_reply(body, reply, err);
         json_decref(body);
         return st;
@@ -570,11 +556,7 @@ static mg_status chat_once(openai_provider *p, const mg_llm_request *req, int pa
         json_decref(resp);
     }
     json_decref(body);
-    if (st) {
-        int interrupted = reply->interrupted;
-        mg_llm_reply_clear(reply);
-        reply->interrupted = interrupted;
-    }
+    if (st) mg_llm_reply_discard(reply);
     return st;
 }
 

@@ -82,6 +82,13 @@ void mg_llm_reply_clear(mg_llm_reply *reply)
     memset(reply, 0, sizeof *reply);
 }
 
+void mg_llm_reply_discard(mg_llm_reply *reply)
+{
+    int interrupted = reply->interrupted;
+    mg_llm_reply_clear(reply);
+    reply->interrupted = interrupted;
+}
+
 /* Published context windows, in tokens. Matching is by prefix of the model
  * name, longest first, so dated snapshots inherit their family's window. */
 static const struct {

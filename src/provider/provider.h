@@ -122,6 +122,10 @@ mg_status mg_provider_chat(mg_provider *p, const mg_llm_request *req, mg_llm_rep
                            mg_error *err);
 void mg_llm_reply_clear(mg_llm_reply *reply);
 
+/* Empties the reply of a failed call, keeping `interrupted`: what every
+ * provider's chat does before returning an error (see mg_provider_chat). */
+void mg_llm_reply_discard(mg_llm_reply *reply);
+
 /* The context window of a well-known model, or 0 if we do not know it. */
 int mg_model_context_window(const char *handle);
 

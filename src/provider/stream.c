@@ -32,6 +32,24 @@
 
 #include "util/text.h"
 
+/* ----------------------------------------------------------- plain body */
+
+int mg_plain_body_feed(mg_plain_body *p, const char *data, size_t len)
+{
+    if (!p->sniffed) {
+        size_t i = 0;
+        while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+            i++;
+        if (i < len) {
+            p->sniffed = 1;
+            p->plain = data[i] == '{';
+        }
+    }
+    if (!p->plain) return 0;
+    buf_append(&p->body, data, len);
+    return 1;
+}
+
 /* ------------------------------------------------------------------ SSE */
 
 void mg_sse_init(mg_sse_parser *p, mg_sse_event_fn on_event, void *user)

@@ -33,6 +33,22 @@
  * MG_STREAM_MAX_EVENT. Callbacks must return other values to stop. */
 #define MG_STREAM_TOO_LARGE (-1)
 
+/* ----------------------------------------------------------- plain body */
+
+/* A server that ignores "stream": true answers with one JSON body instead of
+ * a stream. The first non-blank byte tells: '{' starts a plain body, which is
+ * then kept whole in `body`; anything else is the stream. Zero-initialize;
+ * free `body` with buf_free. */
+typedef struct mg_plain_body {
+    int sniffed; /* the first non-blank byte was seen */
+    int plain;   /* ... and it was '{' */
+    buf body;
+} mg_plain_body;
+
+/* Returns 1 when the bytes belong to a plain body (and were kept), 0 when
+ * they are the stream's to parse. */
+int mg_plain_body_feed(mg_plain_body *p, const char *data, size_t len);
+
 /* ------------------------------------------------------------------ SSE */
 
 /* Called once per dispatched event. `event` is the last "event:" field of the
