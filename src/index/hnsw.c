@@ -416,6 +416,16 @@ void hnsw_insert(mg_index *x, int32_t s)
     }
 }
 
+void hnsw_link_pending(mg_index *x, int32_t budget)
+{
+    while (x->linked < x->n && budget > 0) {
+        int32_t s = x->linked++;
+        if (x->state[s] == SLOT_FREE) continue;
+        hnsw_insert(x, s);
+        budget--;
+    }
+}
+
 /* ------------------------------------------------------------------ cleanup */
 
 /* Re-links live slot s on level l without its dead neighbours: candidates
@@ -454,7 +464,8 @@ static int has_dead_link(const mg_index *x, int32_t s, int l)
     return 0;
 }
 
-/* Links back in every live slot that no level-0 link points to: a search
+/* Links back in every live slot of the graph (below `linked`; the ones above
+ * are not in it yet) that no level-0 link points to: a search
  * for its vector from the entry point, then links to it from the heuristic's
  * pick of the results. Best effort: a full block may prune the new link. */
 static void relink_orphans(mg_index *x)
@@ -466,7 +477,7 @@ static void relink_orphans(mg_index *x)
         for (int i = 1; i <= b[0]; i++)
             in[b[i]] = 1;
     }
-    for (int32_t s = 0; s < x->n; s++) {
+    for (int32_t s = 0; s < x->linked; s++) {
         if (x->state[s] != SLOT_LIVE || in[s] || s == x->entry) continue;
         const float *q = idx_vec(x, s);
         descend(x, q, 0, s);
@@ -514,7 +525,7 @@ void hnsw_cleanup(mg_index *x)
     if (x->entry >= 0 && x->state[x->entry] != SLOT_LIVE) {
         x->entry = -1;
         x->max_level = -1;
-        for (int32_t s = 0; s < x->n; s++) {
+        for (int32_t s = 0; s < x->linked; s++) {
             if (x->state[s] == SLOT_LIVE && x->levels[s] > x->max_level) {
                 x->entry = s;
                 x->max_level = x->levels[s];

@@ -12,6 +12,9 @@
  *    mg_index_search_exact);
  *  - approximate: an HNSW graph (hierarchical navigable small world), which
  *    every add keeps up to date, so crossing the threshold costs nothing.
+ *    With `lazy_graph` set, vectors are linked into the graph only as the
+ *    index nears the threshold: an index that stays small never pays for a
+ *    graph it does not search (see "Lazy graph" in index.c).
  *
  * Deletes are tombstones with periodic cleanup: mg_index_remove marks the
  * vector dead at once (it is never returned again, but keeps routing graph
@@ -78,6 +81,10 @@ typedef struct mg_index_params {
                              many live vectors [2048]; -1: always use the graph */
     double cleanup_ratio; /* repair the graph once tombstones reach this fraction of
                              stored vectors [0.1]; >= 1: only mg_index_cleanup does */
+    int lazy_graph;       /* 1: link vectors into the graph only from 3/4 of
+                             exact_below on, all of them before a search needs it
+                             [0: every add links at once]; ignored when
+                             exact_below is -1 */
     uint64_t seed;        /* seed of the level generator [0x6d67696e646578] */
 } mg_index_params;
 
@@ -90,6 +97,7 @@ typedef struct mg_index_stats {
     int64_t memory_bytes;   /* every byte of heap the index owns, capacity included */
     int64_t vector_bytes;   /* count * dim * 4: the raw live vectors, for the ratio */
     int max_level;          /* top level of the graph, -1 when empty */
+    int64_t unlinked;       /* stored vectors not yet linked into the graph (lazy_graph) */
     int has_max_id;         /* 1 once anything was added */
     int64_t max_id;         /* highest id ever added (removed ones included) */
     mg_index_params params; /* the effective parameters, defaults filled in */

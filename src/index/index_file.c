@@ -34,7 +34,7 @@
  * Layout (all integers little-endian, floats IEEE-754 binary32 LE):
  *
  *   header, 160 bytes:
- *     0  char[8] magic "MGVINDEX"        8   u32 version (1)
+ *     0  char[8] magic "MGVINDEX"        8   u32 version (2)
  *     12 u32 header size (160)           16  u32 dim
  *     20 u32 m                           24  u32 ef_construction
  *     28 u32 ef_search                   32  i32 exact_below
@@ -45,7 +45,9 @@
  *     88 u64 level PRNG state            96  u64 generation
  *     104 u64 payload bytes              112 f64 cleanup_ratio
  *     120 u64 seed                       128 u32 payload CRC-32C
- *     132 24 zero bytes                  156 u32 CRC-32C of bytes 0..155
+ *     132 u32 lazy_graph (0 or 1)        136 u32 linked slots
+ *     140 16 zero bytes                  156 u32 CRC-32C of bytes 0..155
+ *   (version 1 had zeros at 132..139 and every slot linked; it is still read.)
  *   payload, in order:
  *     ids      n x i64       levels  n x u8      states n x u8
  *     vectors  n x dim x f32
@@ -72,7 +74,8 @@
 #include "util/buf.h"
 
 #define HEADER_BYTES   160
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2
+#define OLDEST_VERSION 1 /* files of versions 1..FORMAT_VERSION are read */
 static const char MAGIC[8] = {'M', 'G', 'V', 'I', 'N', 'D', 'E', 'X'};
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -233,6 +236,8 @@ static void encode_header(const mg_index *x, uint64_t upper_ints, uint64_t paylo
     put64(h + 112, ratio);
     put64(h + 120, x->p.seed);
     put32(h + 128, payload_crc);
+    put32(h + 132, (uint32_t)x->p.lazy_graph);
+    put32(h + 136, (uint32_t)x->linked);
     put32(h + 156, mg_crc32c(0, h, 156));
 }
 
@@ -402,7 +407,7 @@ typedef struct header {
     int32_t exact_below, max_level, entry;
     uint64_t slots, live, dead, upper_ints, rng, generation, payload, seed;
     int64_t max_id;
-    uint32_t has_max_id, payload_crc;
+    uint32_t has_max_id, payload_crc, lazy_graph, linked;
     double cleanup_ratio;
 } header;
 
@@ -412,10 +417,10 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dim,
     if (memcmp(h, MAGIC, 8) != 0)
         return mg_err_set(err, MG_ERR_CORRUPT, "%s is not a memgpt vector index (bad magic)", path);
     uint32_t version = get32(h + 8);
-    if (version != FORMAT_VERSION)
+    if (version < OLDEST_VERSION || version > FORMAT_VERSION)
         return mg_err_set(err, MG_ERR_CORRUPT,
-                          "index file %s has format version %u; this build reads version %d", path,
-                          version, FORMAT_VERSION);
+                          "index file %s has format version %u; this build reads versions %d-%d",
+                          path, version, OLDEST_VERSION, FORMAT_VERSION);
     if (get32(h + 156) != mg_crc32c(0, h, 156) || get32(h + 12) != HEADER_BYTES)
         return mg_err_set(err, MG_ERR_CORRUPT,
                           "index file %s has a damaged header (checksum mismatch)", path);
@@ -439,6 +444,8 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dim,
     memcpy(&hd->cleanup_ratio, &ratio, 8);
     hd->seed = get64(h + 120);
     hd->payload_crc = get32(h + 128);
+    hd->lazy_graph = version >= 2 ? get32(h + 132) : 0;
+    hd->linked = version >= 2 ? get32(h + 136) : (uint32_t)hd->slots;
 
     if (hd->dim != (uint32_t)dim)
         return mg_err_set(err, MG_ERR_USAGE,
@@ -447,11 +454,11 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dim,
     if (hd->m < 2 || hd->m > MG_INDEX_MAX_M || hd->ef_construction < 1 ||
         hd->ef_construction > MG_INDEX_MAX_EF || hd->ef_search < 1 ||
         hd->ef_search > MG_INDEX_MAX_EF || hd->exact_below < -1 || !(hd->cleanup_ratio > 0.0) ||
-        hd->cleanup_ratio > 1e9 || hd->seed == 0 || hd->has_max_id > 1)
+        hd->cleanup_ratio > 1e9 || hd->seed == 0 || hd->has_max_id > 1 || hd->lazy_graph > 1)
         return mg_err_set(err, MG_ERR_CORRUPT, "index file %s has invalid parameters", path);
     if (hd->slots > (uint64_t)MG_INDEX_MAX_COUNT || hd->live + hd->dead > hd->slots ||
         hd->max_level < -1 || hd->max_level > IDX_MAX_LEVEL || hd->entry < -1 ||
-        (int64_t)hd->entry >= (int64_t)hd->slots ||
+        (int64_t)hd->entry >= (int64_t)hd->slots || hd->linked > hd->slots ||
         hd->upper_ints > hd->slots * IDX_MAX_LEVEL * (1 + (uint64_t)hd->m))
         return mg_err_set(err, MG_ERR_CORRUPT, "index file %s has invalid counts", path);
 
@@ -508,6 +515,7 @@ static mg_status adopt(mg_index *x, const header *hd, const char *path, mg_error
         return mg_err_set(err, MG_ERR_CORRUPT, "index file %s: link blocks do not match levels",
                           path);
     x->upper_used = off;
+    x->linked = (int32_t)hd->linked;
     x->entry = hd->entry;
     x->max_level = hd->max_level;
     x->has_max_id = (int)hd->has_max_id;
@@ -573,6 +581,7 @@ mg_status mg_index_load(const char *path, int dim, mg_index **out, mg_error *err
         .exact_below = hd.exact_below,
         .cleanup_ratio = hd.cleanup_ratio,
         .seed = hd.seed,
+        .lazy_graph = (int)hd.lazy_graph,
     };
     x = idx_alloc(dim, &p);
     idx_reserve(x, (int32_t)hd.slots);

@@ -19,16 +19,20 @@
  * starting at upper_off[slot] (level l is block l - 1). A slot keeps its
  * level for life, also across reuse (see index.c), so its blocks never move.
  *
+ * The graph covers a prefix of the slots: [0, linked) are in it (the FREE
+ * ones excepted), [linked, n) are stored but not yet linked (lazy_graph;
+ * without it linked == n after every call). hnsw_link_pending moves the line.
+ *
  * Invariants (checked by index_check, which load runs on every file):
  *  - live + dead + n_free == n <= cap; the id map holds exactly the LIVE
  *    slots' ids; the free list holds exactly the FREE slots, sorted so the
  *    lowest slot is reused first;
  *  - a link at level l goes from a non-FREE slot to a different non-FREE
- *    slot whose level is >= l, with no duplicates in a block, and a block's
- *    count is at most its capacity (m0 on level 0, m above); FREE slots
- *    have empty blocks;
- *  - entry is -1 iff no slot is LIVE or DEAD; otherwise it is such a slot,
- *    and its level is max_level, the highest level among them.
+ *    slot below `linked` whose level is >= l, with no duplicates in a block,
+ *    and a block's count is at most its capacity (m0 on level 0, m above);
+ *    FREE slots and slots at or above `linked` have empty blocks;
+ *  - entry is -1 iff no slot below `linked` is LIVE or DEAD; otherwise it is
+ *    such a slot, and its level is max_level, the highest level among them.
  */
 #ifndef MG_INDEX_IMPL_H
 #define MG_INDEX_IMPL_H
@@ -93,6 +97,7 @@ struct mg_index {
     int32_t n_free, free_cap;
 
     int32_t live, dead;
+    int32_t linked; /* slots [0, linked) are in the graph; see above */
     int32_t entry;
     int max_level;
     int has_max_id;
@@ -157,6 +162,9 @@ int idx_all_finite(const float *v, size_t n);
 int hnsw_random_level(mg_index *x);
 /* Links slot s (vector, level and empty blocks already set) into the graph. */
 void hnsw_insert(mg_index *x, int32_t s);
+/* Links up to `budget` slots from `linked` on into the graph (FREE ones are
+ * passed over) and moves `linked` past them. */
+void hnsw_link_pending(mg_index *x, int32_t budget);
 /* Approximate search: fills x->work[0..return) with LIVE slots, best first,
  * at most ef of them. */
 int hnsw_search(mg_index *x, const float *q, int ef);

@@ -574,7 +574,8 @@ static mg_status open_entry(mg_store *store, int64_t agent_id, int64_t incarnati
     if (st) goto fail;
     st = e->path ? load_file(store, e, dim) : MG_ERR_NOT_FOUND;
     if (st) {
-        mg_index_params params = {.exact_below = cache_of(store)->exact_below};
+        /* Lazy: below the exact threshold the graph would only cost time. */
+        mg_index_params params = {.exact_below = cache_of(store)->exact_below, .lazy_graph = 1};
         if ((st = mg_index_new(dim, &params, &e->idx, err))) goto fail;
         int64_t added = 0;
         if ((st = add_rows_after(store, e, INT64_MIN, &added, err))) goto fail;

@@ -216,6 +216,19 @@ static void write_all(const char *path, const void *data, size_t len)
     fclose(f);
 }
 
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Recomputes both checksums, so a crafted change reaches the deeper checks. */
+static void reseal(unsigned char *b, size_t len)
+{
+    put_le32(b + 128, mg_crc32c(0, b + 160, len - 160));
+    put_le32(b + 156, mg_crc32c(0, b, 156));
+}
+
 static mg_status try_load(const char *path, int dim, mg_error *err)
 {
     mg_index *x = (mg_index *)1;
@@ -427,6 +440,109 @@ static void test_same_seed_same_graph(void **state)
     assert_memory_equal(a->levels, b->levels, (size_t)n);
     mg_index_free(a);
     mg_index_free(b);
+    free(v);
+}
+
+/* A lazy index stores vectors without linking them while it answers
+ * exactly, catches up from 3/4 of exact_below, and is fully linked once it
+ * crosses the threshold; its answers are right all the way. */
+static void test_lazy_graph(void **state)
+{
+    (void)state;
+    const int below = 800, n = 1200, nq = 40;
+    float *v = clustered(n, nq, DIM, 31);
+    const float *queries = v + (size_t)n * DIM;
+    mg_index_params p = {.exact_below = below, .lazy_graph = 1};
+    mg_index *x = build(v, 600, DIM, &p, 0);
+    mg_index_stats st;
+    mg_index_get_stats(x, &st);
+    assert_int_equal(st.unlinked, 600);
+    assert_int_equal(st.max_level, -1);
+    assert_int_equal(hnsw_reachable(x), 0);
+    assert_consistent(x);
+    for (int i = 0; i < nq; i++) { /* exact while small */
+        int64_t ids[TOPK], ref[TOPK];
+        float sc[TOPK], rsc[TOPK];
+        int found;
+        assert_int_equal(
+            mg_index_search(x, queries + (size_t)i * DIM, TOPK, 0, ids, sc, &found, NULL), MG_OK);
+        int rn = brute_force(v, 600, NULL, 0, queries + (size_t)i * DIM, DIM, TOPK, ref, rsc);
+        assert_same_ranking(ids, sc, found, ref, rsc, rn);
+    }
+
+    /* Deletes before anything is linked: tombstones, then free slots that
+     * the next adds take, still unlinked. */
+    for (int i = 0; i < 600; i += 5)
+        assert_int_equal(mg_index_remove(x, i, NULL), MG_OK);
+    mg_index_cleanup(x);
+    for (int i = 0; i < 600; i += 5)
+        assert_int_equal(mg_index_add(x, i, v + (size_t)i * DIM, NULL), MG_OK);
+    mg_index_get_stats(x, &st);
+    assert_int_equal(st.unlinked, 600);
+    assert_int_equal(st.free_slots, 0);
+    assert_consistent(x);
+
+    /* Catching up: each add that leaves more than 600 live (3/4 of 800)
+     * links 8 stored vectors. */
+    assert_int_equal(mg_index_add(x, 600, v + (size_t)600 * DIM, NULL), MG_OK);
+    assert_int_equal(mg_index_add(x, 601, v + (size_t)601 * DIM, NULL), MG_OK);
+    mg_index_get_stats(x, &st);
+    assert_int_equal(st.unlinked, 602 - 2 * 8);
+    assert_true(st.max_level >= 0);
+    assert_consistent(x);
+    for (int i = 602; i <= below; i++)
+        assert_int_equal(mg_index_add(x, i, v + (size_t)i * DIM, NULL), MG_OK);
+    mg_index_get_stats(x, &st);
+    assert_int_equal(st.unlinked, 0);
+    assert_int_equal(hnsw_reachable(x), below + 1);
+    for (int i = below + 1; i < n; i++)
+        assert_int_equal(mg_index_add(x, i, v + (size_t)i * DIM, NULL), MG_OK);
+    assert_consistent(x);
+    assert_int_equal(hnsw_reachable(x), n);
+    double r = recall_at(x, v, n, NULL, queries, nq, 64);
+    printf("  recall@10 at ef 64 of a lazy index past its threshold: %.4f\n", r);
+    assert_true(r >= 0.9);
+    mg_index_free(x);
+    free(v);
+}
+
+/* A lazy index saved with a backlog keeps it; one that finds itself above
+ * its threshold when loaded (here: a file edited to a lower threshold)
+ * links the backlog before its first graph search. */
+static void test_lazy_graph_file(void **state)
+{
+    (void)state;
+    const int n = 700, nq = 20;
+    float *v = clustered(n, nq, DIM, 32);
+    const float *queries = v + (size_t)n * DIM;
+    char path[128];
+    path_in_home(path, sizeof(path), "lazy.idx");
+    mg_index_params p = {.exact_below = 4000, .lazy_graph = 1};
+    mg_index *x = build(v, n, DIM, &p, 0);
+    assert_int_equal(mg_index_save(x, path, NULL), MG_OK);
+    mg_index_free(x);
+
+    mg_index_stats st;
+    assert_int_equal(mg_index_load(path, DIM, &x, NULL), MG_OK);
+    mg_index_get_stats(x, &st);
+    assert_int_equal(st.unlinked, n);
+    assert_int_equal(st.params.lazy_graph, 1);
+    mg_index_free(x);
+
+    size_t len;
+    unsigned char *b = read_all(path, &len);
+    put_le32(b + 32, 100); /* exact_below */
+    reseal(b, len);
+    write_all(path, b, len);
+    free(b);
+    assert_int_equal(mg_index_load(path, DIM, &x, NULL), MG_OK);
+    double r = recall_at(x, v, n, NULL, queries, nq, 64);
+    mg_index_get_stats(x, &st);
+    assert_int_equal(st.unlinked, 0);
+    assert_int_equal(hnsw_reachable(x), n);
+    assert_consistent(x);
+    assert_true(r >= 0.9);
+    mg_index_free(x);
     free(v);
 }
 
@@ -701,19 +817,6 @@ static unsigned char *saved_file(const char *path, size_t *len)
     return read_all(path, len);
 }
 
-static void put_le32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-/* Recomputes both checksums, so a crafted change reaches the deeper checks. */
-static void reseal(unsigned char *b, size_t len)
-{
-    put_le32(b + 128, mg_crc32c(0, b + 160, len - 160));
-    put_le32(b + 156, mg_crc32c(0, b, 156));
-}
-
 static void expect_corrupt(const char *path, const unsigned char *b, size_t len, const char *what)
 {
     write_all(path, b, len);
@@ -760,11 +863,35 @@ static void test_damaged_files(void **state)
 
     /* A newer format version, with a valid header checksum. */
     memcpy(b, good, len);
-    put_le32(b + 8, 2);
+    put_le32(b + 8, 3);
     reseal(b, len);
     expect_corrupt(bad, b, len, "version");
     try_load(bad, 16, &err);
-    assert_non_null(strstr(err.message, "version 2"));
+    assert_non_null(strstr(err.message, "version 3"));
+
+    /* A version-1 file (no lazy_graph or linked fields: everything linked)
+     * is still read. */
+    memcpy(b, good, len);
+    put_le32(b + 8, 1);
+    put_le32(b + 132, 0);
+    put_le32(b + 136, 0);
+    reseal(b, len);
+    write_all(bad, b, len);
+    assert_int_equal(try_load(bad, 16, &err), MG_OK);
+
+    /* The graph's line: beyond the slots, or below a slot that has links. */
+    memcpy(b, good, len);
+    put_le32(b + 136, 601);
+    reseal(b, len);
+    expect_corrupt(bad, b, len, "linked beyond the slots");
+    memcpy(b, good, len);
+    put_le32(b + 136, 300);
+    reseal(b, len);
+    expect_corrupt(bad, b, len, "links above the line");
+    memcpy(b, good, len);
+    put_le32(b + 132, 2);
+    reseal(b, len);
+    expect_corrupt(bad, b, len, "lazy_graph flag");
 
     /* Any single damaged byte is caught by a checksum. */
     uint64_t seed = 77;
@@ -1033,6 +1160,8 @@ int main(void)
         cmocka_unit_test(test_exact_on_large_index),
         cmocka_unit_test(test_hnsw_recall),
         cmocka_unit_test(test_same_seed_same_graph),
+        cmocka_unit_test(test_lazy_graph),
+        cmocka_unit_test_setup_teardown(test_lazy_graph_file, files_setup, files_teardown),
         cmocka_unit_test(test_delete_with_cleanups),
         cmocka_unit_test(test_delete_tombstones_only),
         cmocka_unit_test(test_delete_everything),
