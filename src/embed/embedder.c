@@ -112,10 +112,11 @@ mg_status mg_embed_rows_read(json_t *rows, int n, const char *what, float **vecs
 }
 
 /* One request's worth of texts to a network embedder. Both APIs take
- * "input" as an array of strings. */
+ * "input" as an array of strings. *status: the HTTP status of a failure. */
 static mg_status embed_request(const char *spec, const char *const *texts, int n, float **vecs,
-                               int *dim, mg_error *err)
+                               int *dim, long *status, mg_error *err)
 {
+    *status = 0;
     json_t *input = json_array();
     for (int i = 0; i < n; i++) {
         json_t *s = json_string(texts[i]);
@@ -127,8 +128,8 @@ static mg_status embed_request(const char *spec, const char *const *texts, int n
     }
     json_t *rows = NULL;
     int ollama = strncmp(spec, "ollama/", 7) == 0;
-    mg_status st = ollama ? mg_ollama_embed_rows(spec + 7, input, &rows, err)
-                          : mg_openai_embed_rows(spec + 7, input, &rows, err);
+    mg_status st = ollama ? mg_ollama_embed_rows(spec + 7, input, &rows, status, err)
+                          : mg_openai_embed_rows(spec + 7, input, &rows, status, err);
     json_decref(input);
     if (!st)
         st = mg_embed_rows_read(rows, n, ollama ? "/api/embed" : "/embeddings", vecs, dim, err);
@@ -153,17 +154,30 @@ mg_status mg_embed_texts(const char *spec, const char *const *texts, int n, floa
         return MG_OK;
     }
     int first_dim = 0;
+    int max_inputs = MG_EMBED_MAX_INPUTS;
     for (int done = 0; done < n;) {
-        int k =
-            mg_embed_request_size(texts + done, n - done, MG_EMBED_MAX_INPUTS, MG_EMBED_MAX_BYTES);
+        int k = mg_embed_request_size(texts + done, n - done, max_inputs, MG_EMBED_MAX_BYTES);
         int d = 0;
-        st = embed_request(spec, texts + done, k, vecs + done, &d, err);
+        long status = 0;
+        st = embed_request(spec, texts + done, k, vecs + done, &d, &status, err);
+        if (st && k > 1 && (status == 400 || status == 413)) {
+            /* Refused as a whole, perhaps for its size (a server's cap on
+             * inputs or bytes per request): halve the requests for the rest
+             * of this call. A bad text among them ends up alone and fails
+             * there, with its own error. */
+            max_inputs = k / 2;
+            mg_err_clear(err);
+            continue;
+        }
         if (!st && done > 0 && d != first_dim)
             st = mg_err_set(err, MG_ERR_PROVIDER,
                             "the embedder changed dimensions between requests (%d, then %d)",
                             first_dim, d);
         if (st) {
-            if (n > k) mg_err_wrap(err, "texts %d-%d of %d: ", done + 1, done + k, n);
+            if (k == 1 && n > 1)
+                mg_err_wrap(err, "text %d of %d: ", done + 1, n);
+            else if (n > k)
+                mg_err_wrap(err, "texts %d-%d of %d: ", done + 1, done + k, n);
             free_vecs(vecs, n);
             return st;
         }

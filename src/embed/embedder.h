@@ -24,7 +24,12 @@
  *    MEMGPT_HTTP_TIMEOUT on a slow machine.
  *
  * A single text longer than MG_EMBED_MAX_BYTES goes alone (the server
- * decides: OpenAI refuses over 8192 tokens, Ollama truncates). Each request
+ * decides: OpenAI refuses over 8192 tokens, Ollama truncates). Servers with
+ * smaller caps exist (Hugging Face's text-embeddings-inference takes 32
+ * inputs by default and answers 413; a proxy's body limit is a 413 too):
+ * a request of several texts refused with 400 or 413 is split in half, and
+ * the rest of the call keeps the smaller size, so a cap of c costs at most
+ * log2(256 / c) refused requests per call. Each request
  * is retried by the HTTP layer like a chat request (429, 5xx, dropped
  * connections, Retry-After), and every answer is checked in full before any
  * vector is handed out: the number of vectors, each input answered exactly

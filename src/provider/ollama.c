@@ -328,7 +328,7 @@ static mg_status bad_body(const ollama_conn *c, const char *path, const mg_http_
  * NULL) names the model in advice about a 404. */
 static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *body,
                                const char *model, const mg_http_retry *policy, long timeout_ms,
-                               json_t **out, mg_error *err)
+                               json_t **out, long *status, mg_error *err)
 {
     *out = NULL;
     buf url = BUF_INIT;
@@ -343,6 +343,7 @@ static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *b
     mg_status st = mg_http_perform_retry(&req, policy, &resp, &attempts, err);
     free(payload);
     buf_free(&url);
+    if (status) *status = st ? 0 : resp.status;
     if (st) return st == MG_ERR_PROVIDER ? unreachable(c, err) : st;
 
     json_t *parsed = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
@@ -365,7 +366,7 @@ static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *b
 static mg_status call_api(const ollama_conn *c, const char *path, json_t *body, const char *model,
                           json_t **out, mg_error *err)
 {
-    return call_api_with(c, path, body, model, NULL, 0, out, err);
+    return call_api_with(c, path, body, model, NULL, 0, out, NULL, err);
 }
 
 /* -------------------------------------------------------------- requests */
@@ -746,7 +747,7 @@ static mg_status ollama_context_window(mg_provider *base, int *tokens, mg_error 
     json_t *body = json_pack("{s:s}", "model", base->model);
     json_t *resp;
     mg_status st =
-        call_api_with(&p->conn, "/api/show", body, base->model, &policy, 10000, &resp, err);
+        call_api_with(&p->conn, "/api/show", body, base->model, &policy, 10000, &resp, NULL, err);
     json_decref(body);
     if (st) return st;
     st = mg_ollama_show_context_length(resp, tokens, err);
@@ -780,15 +781,17 @@ mg_status mg_ollama_open(const char *model, mg_provider **out, mg_error *err)
 
 /* POST /api/embed {"model", "input": [texts]} -> {"embeddings": [[floats]]};
  * the vectors are checked by the caller (mg_embed_rows_read). */
-mg_status mg_ollama_embed_rows(const char *model, json_t *input, json_t **rows, mg_error *err)
+mg_status mg_ollama_embed_rows(const char *model, json_t *input, json_t **rows, long *status,
+                               mg_error *err)
 {
     *rows = NULL;
+    *status = 0;
     ollama_conn conn;
     mg_status st = conn_open(&conn, err);
     if (st) return st;
     json_t *body = json_pack("{s:s, s:O}", "model", model, "input", input);
     json_t *resp;
-    st = call_api(&conn, "/api/embed", body, model, &resp, err);
+    st = call_api_with(&conn, "/api/embed", body, model, NULL, 0, &resp, status, err);
     json_decref(body);
     conn_close(&conn);
     if (st) return st;

@@ -38,8 +38,10 @@ mg_status mg_ollama_open(const char *model, mg_provider **out, mg_error *err);
 /* POST /api/embed for the texts of `input` (a JSON array of strings,
  * borrowed) in one request; retries like the chat client. On MG_OK *rows
  * (caller decrefs) is the answer's "embeddings" array, not yet checked:
- * mg_embed_rows_read (embed/embedder.h) checks count and vectors. */
-mg_status mg_ollama_embed_rows(const char *model, json_t *input, json_t **rows, mg_error *err);
+ * mg_embed_rows_read (embed/embedder.h) checks count and vectors. *status:
+ * as for mg_openai_embed_rows. */
+mg_status mg_ollama_embed_rows(const char *model, json_t *input, json_t **rows, long *status,
+                               mg_error *err);
 
 /* The most tokens an agent's window is set to from a model's own context
  * length (mg_provider_ops.context_window). The window becomes num_ctx, and

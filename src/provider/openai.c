@@ -142,9 +142,11 @@ static mg_status check_answer(const char *url, long status, const char *body, si
 }
 
 /* POSTs JSON to base_url + path, or GETs it when `body` is NULL. On MG_OK,
- * *out is the parsed 2xx body. */
+ * *out is the parsed 2xx body. *status (may be NULL) is the final HTTP
+ * status, 0 when no answer came. */
 static mg_status post_json(const char *base_url, const char *auth_header, const char *path,
-                           json_t *body, json_t **out, int *parallel_refused, mg_error *err)
+                           json_t *body, json_t **out, int *parallel_refused, long *status,
+                           mg_error *err)
 {
     *out = NULL;
     buf url = BUF_INIT;
@@ -160,6 +162,7 @@ static mg_status post_json(const char *base_url, const char *auth_header, const 
     int attempts = 0;
     mg_status st = mg_http_perform_retry(&req, &policy, &resp, &attempts, err);
     free(payload);
+    if (status) *status = st ? 0 : resp.status;
     if (!st)
         st = check_answer(buf_str(&url), resp.status, resp.body, resp.body_len, attempts, out,
                           parallel_refused, err);
@@ -551,7 +554,7 @@ static mg_status chat_once(openai_provider *p, const mg_llm_request *req, int pa
     } else {
         json_t *resp;
         st = post_json(p->base_url, p->auth_header, "/chat/completions", body, &resp,
-                       parallel_refused, err);
+                       parallel_refused, NULL, err);
         if (!st) st = parse_chat_reply(resp, reply, err);
         json_decref(resp);
     }
@@ -591,7 +594,7 @@ static mg_status openai_list_models(mg_provider *base, json_t **models, mg_error
     openai_provider *p = (openai_provider *)base;
     *models = NULL;
     json_t *resp;
-    mg_status st = post_json(p->base_url, p->auth_header, "/models", NULL, &resp, NULL, err);
+    mg_status st = post_json(p->base_url, p->auth_header, "/models", NULL, &resp, NULL, NULL, err);
     if (st) return st;
     json_t *data = json_object_get(resp, "data");
     if (!json_is_array(data)) {
@@ -678,16 +681,18 @@ mg_status mg_openai_embedding_rows(json_t *resp, int n, json_t **rows, mg_error 
     return MG_OK;
 }
 
-mg_status mg_openai_embed_rows(const char *model, json_t *input, json_t **rows, mg_error *err)
+mg_status mg_openai_embed_rows(const char *model, json_t *input, json_t **rows, long *status,
+                               mg_error *err)
 {
     *rows = NULL;
+    *status = 0;
     char *base_url, *auth;
     mg_status st = read_config(&base_url, &auth, err);
     if (st) return st;
     json_t *body =
         json_pack("{s:s, s:O, s:s}", "model", model, "input", input, "encoding_format", "float");
     json_t *resp = NULL;
-    st = post_json(base_url, auth, "/embeddings", body, &resp, NULL, err);
+    st = post_json(base_url, auth, "/embeddings", body, &resp, NULL, status, err);
     json_decref(body);
     free(base_url);
     free(auth);

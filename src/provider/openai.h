@@ -18,8 +18,11 @@ mg_status mg_openai_open(const char *model, mg_provider **out, mg_error *err);
  * borrowed) in one request, retried like a chat request. On MG_OK *rows
  * (caller decrefs) is a JSON array of the n "embedding" values in input
  * order, not yet checked as vectors: mg_embed_rows_read (embed/embedder.h)
- * does that. Callers split large batches first (see embedder.h). */
-mg_status mg_openai_embed_rows(const char *model, json_t *input, json_t **rows, mg_error *err);
+ * does that. Callers split large batches first (see embedder.h). *status is
+ * the HTTP status of the final answer (0 if none came), so that a caller
+ * can tell a refused request size (400, 413) from other failures. */
+mg_status mg_openai_embed_rows(const char *model, json_t *input, json_t **rows, long *status,
+                               mg_error *err);
 
 /* Pure: the rows of an embeddings answer {"data": [{"index", "embedding"}]}
  * for n inputs, ordered by index. Refuses (MG_ERR_PROVIDER) a data list of

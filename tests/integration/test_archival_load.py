@@ -370,7 +370,8 @@ class ReembedTest(LoadCase):
         self.run_memgpt("agents", "set", "a", "--embedder", self.spec, check=0)
         self.assertGreater(self.loaded, 2)
         self.mock.push({}, endpoint="embeddings")  # the first batch of 2
-        self.mock.push({"status": 400}, endpoint="embeddings")  # the second: not retried
+        # The second: not retried (a 400 or 413 would be split and retried).
+        self.mock.push({"status": 404}, endpoint="embeddings")
         proc = self.run_memgpt("archival", "reembed", "--agent", "a", "--batch", "2", check=1)
         self.assertRegex(proc.stdout, rf"^re-embedded 2 of {self.loaded} passages")
         self.assertTrue(proc.stderr.startswith("memgpt: "), proc.stderr)
@@ -388,7 +389,7 @@ class ReembedTest(LoadCase):
     def test_load_stops_when_the_embedder_fails_and_resumes(self):
         self.run_memgpt("agents", "create", "b", "--embedder", self.spec, check=0)
         self.mock.push({}, endpoint="embeddings")  # the first batch of 2
-        self.mock.push({"status": 400}, endpoint="embeddings")
+        self.mock.push({"status": 404}, endpoint="embeddings")
         args = ("archival", "load", "--agent", "b", "--batch", "2", self.docs)
         proc = self.run_memgpt(*args, check=1)
         self.assertEqual(self.summary(proc)["added"], 2)  # the batch before the failure
@@ -487,6 +488,41 @@ class BatchedEmbeddingTest(LoadCase):
         first = [r["body"]["input"] for r in self.embed_requests()[:3]]
         self.assertTrue(first[0] == first[1] == first[2], "a retry must resend the same batch")
         self.assertEqual(self.stored("b"), (self.PASSAGES, self.PASSAGES))
+
+    def test_a_refused_request_size_is_halved(self):
+        # A server that takes at most 6 inputs a request: the 23 passages go
+        # as 23 (refused), 11 (refused), then requests of 5 for the rest.
+        statuses = (413, 400) if PROVIDER == "openai" else (413,)
+        for i, status in enumerate(statuses):
+            with self.subTest(status=status):
+                self.mock.reset()
+                self.mock.embedding_input_cap = 6
+                self.mock.embedding_cap_status = status
+                agent = f"h{i}"
+                proc = self.load_into(agent)
+                self.mock.embedding_input_cap = None
+                self.assertEqual(self.summary(proc)["added"], self.PASSAGES)
+                reqs = self.embed_requests()
+                self.assertEqual([len(r["body"]["input"]) for r in reqs],
+                                 [23, 11, 5, 5, 5, 5, 3])
+                self.assertEqual([r["status"] for r in reqs], [status, status] + [200] * 5)
+                self.assertEqual(self.stored(agent), (self.PASSAGES, self.PASSAGES))
+                self.assert_all_requests_valid()
+
+    def test_a_text_refused_alone_fails_its_batch(self):
+        # A 400 that no split cures (here: every request refused) halves down
+        # to one text, then fails the batch with the server's words.
+        said = "input 7 is not acceptable to this model"
+        body = {"error": said} if PROVIDER == "ollama" else {"error": {
+            "message": said, "type": "invalid_request_error", "param": "input", "code": None}}
+        for _ in range(5):
+            self.mock.push({"status": 400, "body": body}, endpoint="embeddings")
+        proc = self.load_into("r", check=1)
+        self.assertEqual([len(r["body"]["input"]) for r in self.embed_requests()],
+                         [23, 11, 5, 2, 1])
+        self.assertIn(said, proc.stderr)
+        self.assertIn("text 1 of 23", proc.stderr)
+        self.assertEqual(self.stored("r"), (0, 0))
 
     def test_a_malformed_answer_stores_nothing_of_its_batch(self):
         good = [0.5, 0.25, 0.125]

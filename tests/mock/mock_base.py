@@ -287,6 +287,27 @@ class MockServer:
         self._request_seq = 0
         self._server = None
         self._thread = None
+        # A cap on inputs per embeddings request below the API's own, as the
+        # servers in front of many models have: text-embeddings-inference
+        # (--max-client-batch-size, 32 by default) answers 413, a compatible
+        # server may answer 400 as OpenAI does over its cap (set
+        # embedding_cap_status). None: no such cap. reset() keeps it.
+        self.embedding_input_cap = None
+        self.embedding_cap_status = 413
+
+    def _embedding_cap_reply(self, n):
+        """The refusal of a request of n inputs over embedding_input_cap
+        (None when it fits), in the shape of the server that sends it."""
+        cap = self.embedding_input_cap
+        if cap is None or n <= cap:
+            return None
+        if self.embedding_cap_status == 413:  # text-embeddings-inference's words
+            return Reply.json(413, {"error": f"batch size {n} > maximum allowed batch size "
+                                             f"{cap}", "error_type": "validation"})
+        return Reply.json(400, {"error": {
+            "message": f"'$.input' is invalid: at most {cap} inputs are allowed, got {n}.",
+            "type": "invalid_request_error", "param": "input",
+            "code": "array_above_max_length"}})
 
     # ---------------------------------------------------------- lifecycle
 

@@ -807,6 +807,9 @@ class MockOllama(MockServer):
             # Ollama answers {"embeddings": []}; a client never means that.
             problems.append(f"nothing to embed: the input is empty or missing{STRICTER}")
         record["valid"] = True
+        refused = self._embedding_cap_reply(len(inputs))
+        if refused is not None:
+            return refused
         _, reply = self._take_script("embeddings")
         if reply is not None:
             return reply
