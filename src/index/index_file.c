@@ -86,34 +86,6 @@ static const char MAGIC[8] = {'M', 'G', 'V', 'I', 'N', 'D', 'E', 'X'};
 
 /* ------------------------------------------------------------------ bytes */
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* Reverses the bytes of each `size`-byte element (big-endian hosts only). */
 static void swap_elems(void *data, size_t size, size_t count)
 {
@@ -213,32 +185,32 @@ static void encode_header(const mg_index *x, uint64_t upper_ints, uint64_t paylo
 {
     memset(h, 0, HEADER_BYTES);
     memcpy(h, MAGIC, 8);
-    put32(h + 8, FORMAT_VERSION);
-    put32(h + 12, HEADER_BYTES);
-    put32(h + 16, (uint32_t)x->dim);
-    put32(h + 20, (uint32_t)x->p.m);
-    put32(h + 24, (uint32_t)x->p.ef_construction);
-    put32(h + 28, (uint32_t)x->p.ef_search);
-    put32(h + 32, (uint32_t)x->p.exact_below);
-    put32(h + 36, (uint32_t)x->max_level);
-    put64(h + 40, (uint64_t)x->n);
-    put64(h + 48, (uint64_t)x->live);
-    put64(h + 56, (uint64_t)x->dead);
-    put64(h + 64, (uint64_t)x->max_id);
-    put32(h + 72, (uint32_t)x->has_max_id);
-    put32(h + 76, (uint32_t)x->entry);
-    put64(h + 80, upper_ints);
-    put64(h + 88, x->rng);
-    put64(h + 96, x->generation);
-    put64(h + 104, payload);
+    idx_put32(h + 8, FORMAT_VERSION);
+    idx_put32(h + 12, HEADER_BYTES);
+    idx_put32(h + 16, (uint32_t)x->dim);
+    idx_put32(h + 20, (uint32_t)x->p.m);
+    idx_put32(h + 24, (uint32_t)x->p.ef_construction);
+    idx_put32(h + 28, (uint32_t)x->p.ef_search);
+    idx_put32(h + 32, (uint32_t)x->p.exact_below);
+    idx_put32(h + 36, (uint32_t)x->max_level);
+    idx_put64(h + 40, (uint64_t)x->n);
+    idx_put64(h + 48, (uint64_t)x->live);
+    idx_put64(h + 56, (uint64_t)x->dead);
+    idx_put64(h + 64, (uint64_t)x->max_id);
+    idx_put32(h + 72, (uint32_t)x->has_max_id);
+    idx_put32(h + 76, (uint32_t)x->entry);
+    idx_put64(h + 80, upper_ints);
+    idx_put64(h + 88, x->rng);
+    idx_put64(h + 96, x->generation);
+    idx_put64(h + 104, payload);
     uint64_t ratio;
     memcpy(&ratio, &x->p.cleanup_ratio, 8);
-    put64(h + 112, ratio);
-    put64(h + 120, x->p.seed);
-    put32(h + 128, payload_crc);
-    put32(h + 132, (uint32_t)x->p.lazy_graph);
-    put32(h + 136, (uint32_t)x->linked);
-    put32(h + 156, mg_crc32c(0, h, 156));
+    idx_put64(h + 112, ratio);
+    idx_put64(h + 120, x->p.seed);
+    idx_put32(h + 128, payload_crc);
+    idx_put32(h + 132, (uint32_t)x->p.lazy_graph);
+    idx_put32(h + 136, (uint32_t)x->linked);
+    idx_put32(h + 156, mg_crc32c(0, h, 156));
 }
 
 /* Slots of chunk c that are in use. */
@@ -416,36 +388,36 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dim,
 {
     if (memcmp(h, MAGIC, 8) != 0)
         return mg_err_set(err, MG_ERR_CORRUPT, "%s is not a memgpt vector index (bad magic)", path);
-    uint32_t version = get32(h + 8);
+    uint32_t version = idx_get32(h + 8);
     if (version < OLDEST_VERSION || version > FORMAT_VERSION)
         return mg_err_set(err, MG_ERR_CORRUPT,
                           "index file %s has format version %u; this build reads versions %d-%d",
                           path, version, OLDEST_VERSION, FORMAT_VERSION);
-    if (get32(h + 156) != mg_crc32c(0, h, 156) || get32(h + 12) != HEADER_BYTES)
+    if (idx_get32(h + 156) != mg_crc32c(0, h, 156) || idx_get32(h + 12) != HEADER_BYTES)
         return mg_err_set(err, MG_ERR_CORRUPT,
                           "index file %s has a damaged header (checksum mismatch)", path);
-    hd->dim = get32(h + 16);
-    hd->m = get32(h + 20);
-    hd->ef_construction = get32(h + 24);
-    hd->ef_search = get32(h + 28);
-    hd->exact_below = (int32_t)get32(h + 32);
-    hd->max_level = (int32_t)get32(h + 36);
-    hd->slots = get64(h + 40);
-    hd->live = get64(h + 48);
-    hd->dead = get64(h + 56);
-    hd->max_id = (int64_t)get64(h + 64);
-    hd->has_max_id = get32(h + 72);
-    hd->entry = (int32_t)get32(h + 76);
-    hd->upper_ints = get64(h + 80);
-    hd->rng = get64(h + 88);
-    hd->generation = get64(h + 96);
-    hd->payload = get64(h + 104);
-    uint64_t ratio = get64(h + 112);
+    hd->dim = idx_get32(h + 16);
+    hd->m = idx_get32(h + 20);
+    hd->ef_construction = idx_get32(h + 24);
+    hd->ef_search = idx_get32(h + 28);
+    hd->exact_below = (int32_t)idx_get32(h + 32);
+    hd->max_level = (int32_t)idx_get32(h + 36);
+    hd->slots = idx_get64(h + 40);
+    hd->live = idx_get64(h + 48);
+    hd->dead = idx_get64(h + 56);
+    hd->max_id = (int64_t)idx_get64(h + 64);
+    hd->has_max_id = idx_get32(h + 72);
+    hd->entry = (int32_t)idx_get32(h + 76);
+    hd->upper_ints = idx_get64(h + 80);
+    hd->rng = idx_get64(h + 88);
+    hd->generation = idx_get64(h + 96);
+    hd->payload = idx_get64(h + 104);
+    uint64_t ratio = idx_get64(h + 112);
     memcpy(&hd->cleanup_ratio, &ratio, 8);
-    hd->seed = get64(h + 120);
-    hd->payload_crc = get32(h + 128);
-    hd->lazy_graph = version >= 2 ? get32(h + 132) : 0;
-    hd->linked = version >= 2 ? get32(h + 136) : (uint32_t)hd->slots;
+    hd->seed = idx_get64(h + 120);
+    hd->payload_crc = idx_get32(h + 128);
+    hd->lazy_graph = version >= 2 ? idx_get32(h + 132) : 0;
+    hd->linked = version >= 2 ? idx_get32(h + 136) : (uint32_t)hd->slots;
 
     if (hd->dim != (uint32_t)dim)
         return mg_err_set(err, MG_ERR_USAGE,

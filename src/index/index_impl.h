@@ -183,6 +183,36 @@ mg_status idx_log_append(mg_index *x, int64_t id, const float *vec, mg_error *er
 /* After a save with a new generation: restart the attached log empty. */
 mg_status idx_log_restart(mg_index *x, mg_error *err);
 
+/* ---- files (index_file.c, index_log.c): little-endian integers */
+
+static inline void idx_put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline void idx_put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint32_t idx_get32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
+static inline uint64_t idx_get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 /* ---- index_file.c */
 
 /* A fresh, practically unique generation number for a save. */

@@ -66,34 +66,6 @@
 #define KIND_REMOVE 2
 static const char LOG_MAGIC[8] = {'M', 'G', 'V', 'I', 'X', 'L', 'O', 'G'};
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static size_t record_size(const mg_index *x, uint32_t kind)
 {
     return 16 + (kind == KIND_ADD ? 4 * (size_t)x->dim : 0) + 4;
@@ -134,10 +106,10 @@ static mg_status log_reset(mg_index *x, int fd, mg_error *err)
 {
     unsigned char h[LOG_HEADER] = {0};
     memcpy(h, LOG_MAGIC, 8);
-    put32(h + 8, LOG_VERSION);
-    put32(h + 12, (uint32_t)x->dim);
-    put64(h + 16, x->generation);
-    put32(h + 28, mg_crc32c(0, h, 28));
+    idx_put32(h + 8, LOG_VERSION);
+    idx_put32(h + 12, (uint32_t)x->dim);
+    idx_put64(h + 16, x->generation);
+    idx_put32(h + 28, mg_crc32c(0, h, 28));
     if (ftruncate(fd, 0) != 0 || write_all(fd, h, sizeof(h), 0) != 0 || fdatasync(fd) != 0)
         return mg_err_set(err, MG_ERR_IO, "index log: cannot restart it: %s", strerror(errno));
     x->log_size = LOG_HEADER;
@@ -149,9 +121,9 @@ static int header_read(const mg_index *x, int fd, uint64_t *gen)
 {
     unsigned char h[LOG_HEADER];
     if (read_all(fd, h, sizeof(h), 0) != 0) return 0;
-    *gen = get64(h + 16);
-    return memcmp(h, LOG_MAGIC, 8) == 0 && get32(h + 8) == LOG_VERSION &&
-           get32(h + 28) == mg_crc32c(0, h, 28) && get32(h + 12) == (uint32_t)x->dim;
+    *gen = idx_get64(h + 16);
+    return memcmp(h, LOG_MAGIC, 8) == 0 && idx_get32(h + 8) == LOG_VERSION &&
+           idx_get32(h + 28) == mg_crc32c(0, h, 28) && idx_get32(h + 12) == (uint32_t)x->dim;
 }
 
 static int header_valid(const mg_index *x, int fd)
@@ -186,20 +158,20 @@ static mg_status replay(mg_index *x, int fd, mg_index_log_check check, void *ctx
             break;
         }
         if (rc > 0) break;
-        uint32_t kind = get32(rec);
-        if ((kind != KIND_ADD && kind != KIND_REMOVE) || get32(rec + 4) != 0) break;
+        uint32_t kind = idx_get32(rec);
+        if ((kind != KIND_ADD && kind != KIND_REMOVE) || idx_get32(rec + 4) != 0) break;
         size_t size = record_size(x, kind);
         rc = read_all(fd, rec + 16, size - 16, off + 16);
         if (rc < 0) {
             st = mg_err_set(err, MG_ERR_IO, "index log: read: %s", strerror(errno));
             break;
         }
-        if (rc > 0 || get32(rec + size - 4) != mg_crc32c(0, rec, size - 4)) break;
+        if (rc > 0 || idx_get32(rec + size - 4) != mg_crc32c(0, rec, size - 4)) break;
 
-        int64_t id = (int64_t)get64(rec + 8);
+        int64_t id = (int64_t)idx_get64(rec + 8);
         if (kind == KIND_ADD) {
             for (int i = 0; i < x->dim; i++) {
-                uint32_t u = get32(rec + 16 + 4 * (size_t)i);
+                uint32_t u = idx_get32(rec + 16 + 4 * (size_t)i);
                 memcpy(&vec[i], &u, 4);
             }
             if (check && !check(ctx, id, vec, x->dim)) {
@@ -283,16 +255,16 @@ mg_status idx_log_append(mg_index *x, int64_t id, const float *vec, mg_error *er
     size_t size = record_size(x, kind);
     unsigned char small[16 + 4 * 1024 + 4];
     unsigned char *rec = size <= sizeof(small) ? small : mg_xmalloc(size);
-    put32(rec, kind);
-    put32(rec + 4, 0);
-    put64(rec + 8, (uint64_t)id);
+    idx_put32(rec, kind);
+    idx_put32(rec + 4, 0);
+    idx_put64(rec + 8, (uint64_t)id);
     if (vec)
         for (int i = 0; i < x->dim; i++) {
             uint32_t u;
             memcpy(&u, &vec[i], 4);
-            put32(rec + 16 + 4 * (size_t)i, u);
+            idx_put32(rec + 16 + 4 * (size_t)i, u);
         }
-    put32(rec + size - 4, mg_crc32c(0, rec, size - 4));
+    idx_put32(rec + size - 4, mg_crc32c(0, rec, size - 4));
     /* Other processes append to the same file and may have saved (a new
      * header) or appended since: under the lock, append at the file's end
      * unless its header is no log of this dimension at all (then the record

@@ -26,10 +26,13 @@ and is skipped in the other runs.
 
 import json
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -246,6 +249,48 @@ class MemgptTestCase(unittest.TestCase):
         bad = self.mock.invalid_requests()
         self.assertFalse(bad, "the mock refused requests:\n" + "\n".join(
             f"{r['method']} {r['path']} -> {r['status']}: {r['error']}" for r in bad))
+
+
+class Terminal:
+    """`memgpt ARGS` on a pseudo-terminal, as a person runs it. Use as a
+    context manager: leaving it kills the process if it still runs."""
+
+    def __init__(self, args, env):
+        self.output = b""
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execve(MEMGPT_BIN, [MEMGPT_BIN, *args], env)
+
+    def read_until(self, predicate, seconds=20):
+        """Reads output until predicate(output) holds or time runs out, and
+        returns whether it holds."""
+        end = time.time() + seconds
+        while not predicate(self.output) and time.time() < end:
+            ready, _, _ = select.select([self.fd], [], [], 0.05)
+            if ready:
+                try:
+                    self.output += os.read(self.fd, 4096)
+                except OSError:  # EIO: the process closed the terminal
+                    break
+        return predicate(self.output)
+
+    def type(self, data):
+        os.write(self.fd, data)
+
+    def exit_code(self):
+        """Waits for the process to end and returns its exit code."""
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = 0
+        return os.waitstatus_to_exitcode(status)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pid:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
 
 
 def main():

@@ -4,12 +4,10 @@ terminal (pty) with libedit."""
 
 import json
 import os
-import pty
-import select
 import subprocess
 import time
 
-from harness import MEMGPT_BIN, MemgptTestCase, main, only_providers
+from harness import MEMGPT_BIN, MemgptTestCase, Terminal, main, only_providers
 
 
 def last_user_event(body):
@@ -96,37 +94,13 @@ class ChatTest(MemgptTestCase):
     def test_terminal_session(self):
         """A real terminal: libedit prompt, a reply, history saved on exit."""
         self.create()
-        pid, fd = pty.fork()
-        if pid == 0:
-            env = self.memgpt_env()
-            os.execve(MEMGPT_BIN, [MEMGPT_BIN, "--home", self.home, "chat", "--agent", "a"], env)
-        output = b""
-
-        def read_until(marker, seconds=15):
-            nonlocal output
-            end = time.time() + seconds
-            while marker not in output and time.time() < end:
-                ready, _, _ = select.select([fd], [], [], 0.2)
-                if ready:
-                    try:
-                        output += os.read(fd, 4096)
-                    except OSError:
-                        break
-            return marker in output
-
-        try:
-            self.assertTrue(read_until(b"you> "), output)
-            os.write(fd, b"ping from a terminal\r")
-            self.assertTrue(read_until(b"You said: ping from a terminal"), output)
-            os.write(fd, b"/exit\r")
-            _, status = os.waitpid(pid, 0)
-            pid = 0
-            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
-        finally:
-            if pid:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-            os.close(fd)
+        with Terminal(["--home", self.home, "chat", "--agent", "a"], self.memgpt_env()) as t:
+            self.assertTrue(t.read_until(lambda o: b"you> " in o), t.output)
+            t.type(b"ping from a terminal\r")
+            self.assertTrue(t.read_until(lambda o: b"You said: ping from a terminal" in o),
+                            t.output)
+            t.type(b"/exit\r")
+            self.assertEqual(t.exit_code(), 0)
         with open(os.path.join(self.home, "chat_history")) as f:
             self.assertIn("ping\\040from\\040a\\040terminal", f.read())  # libedit escapes spaces
 

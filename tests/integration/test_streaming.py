@@ -10,12 +10,9 @@ stored (the reply once, or nothing of a broken stream).
 """
 
 import json
-import os
-import pty
-import select
 import time
 
-from harness import (CHAT_PATH, MEMGPT_BIN, PROVIDER, MemgptTestCase, main, only_providers,
+from harness import (CHAT_PATH, PROVIDER, MemgptTestCase, Terminal, main, only_providers,
                      parse_json_lines)
 
 # Every escape JSON has, and characters of 2, 3 and 4 UTF-8 bytes (the last
@@ -277,42 +274,17 @@ class StreamingTest(MemgptTestCase):
         message = "Streaming one word after another until the grand finale"
         self.mock.push({"content": "Hello."})  # the login
         self.mock.push(reply(message, piece_chars=4, chunk_bytes=64, chunk_delay=0.04))
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execve(MEMGPT_BIN, [MEMGPT_BIN, "--home", self.home, "chat", "--agent", "a"],
-                      self.memgpt_env())
-        output = b""
-
-        def read_until(predicate, seconds=20):
-            nonlocal output
-            end = time.time() + seconds
-            while not predicate(output) and time.time() < end:
-                ready, _, _ = select.select([fd], [], [], 0.05)
-                if ready:
-                    try:
-                        output += os.read(fd, 4096)
-                    except OSError:
-                        break
-            return predicate(output)
-
-        try:
-            self.assertTrue(read_until(lambda o: b"you> " in o), output)
-            os.write(fd, b"tell me\r")
+        with Terminal(["--home", self.home, "chat", "--agent", "a"], self.memgpt_env()) as t:
+            self.assertTrue(t.read_until(lambda o: b"you> " in o), t.output)
+            t.type(b"tell me\r")
             # Part of the reply is on screen while the rest is still coming.
-            self.assertTrue(read_until(lambda o: b"a> Streaming one" in o), output)
-            partial = output.split(b"a> Streaming one", 1)[1]
+            self.assertTrue(t.read_until(lambda o: b"a> Streaming one" in o), t.output)
+            partial = t.output.split(b"a> Streaming one", 1)[1]
             self.assertNotIn(b"finale", partial, "the reply appeared all at once")
-            self.assertTrue(read_until(lambda o: message.encode() + b"\r\n" in o), output)
-            os.write(fd, b"/exit\r")
-            _, status = os.waitpid(pid, 0)
-            pid = 0
-            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
-        finally:
-            if pid:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-            os.close(fd)
-        self.assertEqual(output.count(message.encode()), 1)
+            self.assertTrue(t.read_until(lambda o: message.encode() + b"\r\n" in o), t.output)
+            t.type(b"/exit\r")
+            self.assertEqual(t.exit_code(), 0)
+        self.assertEqual(t.output.count(message.encode()), 1)
 
 
 @only_providers("openai")

@@ -295,12 +295,14 @@ class MockServer:
         self.embedding_input_cap = None
         self.embedding_cap_status = 413
 
-    def _embedding_cap_reply(self, n):
-        """The refusal of a request of n inputs over embedding_input_cap
-        (None when it fits), in the shape of the server that sends it."""
+    def _embedding_override(self, n):
+        """The answer to a valid embeddings request of n inputs when it is
+        not the default one: the refusal of a request over
+        embedding_input_cap (in the shape of the server that sends it), else
+        a scripted reply; None for neither."""
         cap = self.embedding_input_cap
         if cap is None or n <= cap:
-            return None
+            return self._take_script("embeddings")[1]
         if self.embedding_cap_status == 413:  # text-embeddings-inference's words
             return Reply.json(413, {"error": f"batch size {n} > maximum allowed batch size "
                                              f"{cap}", "error_type": "validation"})

@@ -807,10 +807,7 @@ class MockOllama(MockServer):
             # Ollama answers {"embeddings": []}; a client never means that.
             problems.append(f"nothing to embed: the input is empty or missing{STRICTER}")
         record["valid"] = True
-        refused = self._embedding_cap_reply(len(inputs))
-        if refused is not None:
-            return refused
-        _, reply = self._take_script("embeddings")
+        reply = self._embedding_override(len(inputs))
         if reply is not None:
             return reply
         dims = body.get("dimensions") or self.embedding_dims

@@ -918,10 +918,7 @@ class MockOpenAI(FixedWindows, MockServer):
         body = self._parse_json_object(headers, raw)
         inputs = validate_embeddings_request(body)
         record["valid"] = True
-        refused = self._embedding_cap_reply(len(inputs))
-        if refused is not None:
-            return refused
-        _, reply = self._take_script("embeddings")
+        reply = self._embedding_override(len(inputs))
         if reply is not None:
             return reply
 

@@ -108,31 +108,41 @@ static void test_refuses_newer_schema(void **state)
     remove_home(home);
 }
 
+/* The agent row every migration test starts from, in the columns of
+ * migration 1. */
+#define OLD_AGENT_SQL                                                                              \
+    "INSERT INTO agents(id, name, model, context_window, embedder, step_limit, reflect_every, "    \
+    "idle_seconds, warn_fraction, flush_fraction, memory_updated_at, created_at) VALUES (1, "      \
+    "'old', 'openai/gpt-4o-mini', 8192, 'offline', 10, 10, 600, 0.75, 1.0, 0, 0);"
+
+/* Makes a new home whose database is what schema version `version` left:
+ * migrations 1..version, then `rows` (SQL). Fills home and path. */
+static void make_old_store(char *home, size_t home_size, char *path, size_t path_size, int version,
+                           const char *rows)
+{
+    make_home(home, home_size);
+    snprintf(path, path_size, "%s/memgpt.db", home);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int v = 1; v <= version; v++)
+        assert_int_equal(sqlite3_exec(db, mg_schema_migration(v), 0, 0, 0), SQLITE_OK);
+    char pragma[96];
+    snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+             MG_APPLICATION_ID, version);
+    assert_int_equal(sqlite3_exec(db, pragma, 0, 0, 0), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, rows, 0, 0, 0), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 static void test_migrates_old_schema_with_data(void **state)
 {
     char home[64], path[128];
-    make_home(home, sizeof home);
-    snprintf(path, sizeof path, "%s/memgpt.db", home);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    char pragma[96];
-    snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d; PRAGMA user_version = 1;",
-             MG_APPLICATION_ID);
-    assert_int_equal(sqlite3_exec(db, mg_schema_migration(1), 0, 0, 0), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, pragma, 0, 0, 0), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db,
-                     "INSERT INTO agents(id, name, model, context_window, embedder, step_limit, "
-                     "reflect_every, idle_seconds, warn_fraction, flush_fraction, "
-                     "memory_updated_at, created_at) VALUES (1, 'old', 'openai/gpt-4o-mini', "
-                     "8192, 'offline', 10, 10, 600, 0.75, 1.0, 0, 0);"
-                     "INSERT INTO blocks VALUES (1, 'human', 'Ana', 2000, NULL, 0, 0);"
-                     "INSERT INTO messages(agent_id, role, kind, content, search_text, created_at) "
-                     "VALUES (1, 'user', 'user_message', '{}', 'hello', 0), "
-                     "(1, 'user', 'user_message', '{}', 'again', 0);",
-                     0, 0, 0),
-        SQLITE_OK);
-    sqlite3_close(db);
+    make_old_store(home, sizeof home, path, sizeof path, 1,
+                   OLD_AGENT_SQL
+                   "INSERT INTO blocks VALUES (1, 'human', 'Ana', 2000, NULL, 0, 0);"
+                   "INSERT INTO messages(agent_id, role, kind, content, search_text, created_at) "
+                   "VALUES (1, 'user', 'user_message', '{}', 'hello', 0), "
+                   "(1, 'user', 'user_message', '{}', 'again', 0);");
 
     mg_store *s;
     mg_agent *a;
@@ -161,46 +171,30 @@ static void test_migration_5_splits_text(void **state)
 {
     (void)state;
     char home[64], path[128];
-    make_home(home, sizeof home);
-    snprintf(path, sizeof path, "%s/memgpt.db", home);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    for (int v = 1; v <= 4; v++)
-        assert_int_equal(sqlite3_exec(db, mg_schema_migration(v), 0, 0, 0), SQLITE_OK);
-    char pragma[96];
-    snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d; PRAGMA user_version = 4;",
-             MG_APPLICATION_ID);
-    assert_int_equal(sqlite3_exec(db, pragma, 0, 0, 0), SQLITE_OK);
     /* search_text as the version-4 code wrote it. */
-    assert_int_equal(
-        sqlite3_exec(
-            db,
-            "INSERT INTO agents(id, name, model, context_window, embedder, step_limit, "
-            "reflect_every, idle_seconds, warn_fraction, flush_fraction, memory_updated_at, "
-            "created_at) VALUES (1, 'old', 'openai/gpt-4o-mini', 8192, 'offline', 10, 10, 600, "
-            "0.75, 1.0, 0, 0);"
-            "INSERT INTO messages(id, agent_id, role, kind, content, tool_calls, tool_name, "
-            "search_text, created_at) VALUES "
-            "(1, 1, 'user', 'user_message', '{\"message\":\"hello kayak\"}', NULL, NULL, "
-            "'hello kayak', 0),"
-            "(2, 1, 'assistant', 'assistant', 'thinking fjords', '[{\"id\":\"a\",\"name\":"
-            "\"conversation_search\",\"arguments\":\"{\\\"query\\\":\\\"walrus\\\"}\"},{\"id\":"
-            "\"b\",\"name\":\"send_message\",\"arguments\":\"{\\\"message\\\":\\\"nice "
-            "kayak\\\"}\"}]', NULL, 'thinking fjords\nnice kayak', 1),"
-            "(3, 1, 'assistant', 'assistant', 'plain reply otter', NULL, NULL, "
-            "'plain reply otter', 2),"
-            "(4, 1, 'tool', 'tool', '{\"status\":\"OK\",\"message\":\"No results: walrus\"}', "
-            "NULL, 'conversation_search', 'No results: walrus', 3),"
-            "(5, 1, 'user', 'heartbeat', '{\"reason\":\"quokka reason\"}', NULL, NULL, "
-            "'quokka reason', 4),"
-            "(6, 1, 'assistant', 'assistant', 'broken lemur', 'not json', NULL, 'broken lemur', 5),"
-            "(7, 1, 'assistant', 'assistant', NULL, '[{\"id\":\"c\",\"name\":\"send_message\","
-            "\"arguments\":\"{\\\"message\\\":\\\"just said\\\"}\"}]', NULL, 'just said', 6);"
-            "UPDATE agents SET message_count = 7;",
-            0, 0, 0),
-        SQLITE_OK);
-    sqlite3_close(db);
+    make_old_store(
+        home, sizeof home, path, sizeof path, 4,
+        OLD_AGENT_SQL
+        "INSERT INTO messages(id, agent_id, role, kind, content, tool_calls, tool_name, "
+        "search_text, created_at) VALUES "
+        "(1, 1, 'user', 'user_message', '{\"message\":\"hello kayak\"}', NULL, NULL, "
+        "'hello kayak', 0),"
+        "(2, 1, 'assistant', 'assistant', 'thinking fjords', '[{\"id\":\"a\",\"name\":"
+        "\"conversation_search\",\"arguments\":\"{\\\"query\\\":\\\"walrus\\\"}\"},{\"id\":"
+        "\"b\",\"name\":\"send_message\",\"arguments\":\"{\\\"message\\\":\\\"nice "
+        "kayak\\\"}\"}]', NULL, 'thinking fjords\nnice kayak', 1),"
+        "(3, 1, 'assistant', 'assistant', 'plain reply otter', NULL, NULL, "
+        "'plain reply otter', 2),"
+        "(4, 1, 'tool', 'tool', '{\"status\":\"OK\",\"message\":\"No results: walrus\"}', "
+        "NULL, 'conversation_search', 'No results: walrus', 3),"
+        "(5, 1, 'user', 'heartbeat', '{\"reason\":\"quokka reason\"}', NULL, NULL, "
+        "'quokka reason', 4),"
+        "(6, 1, 'assistant', 'assistant', 'broken lemur', 'not json', NULL, 'broken lemur', 5),"
+        "(7, 1, 'assistant', 'assistant', NULL, '[{\"id\":\"c\",\"name\":\"send_message\","
+        "\"arguments\":\"{\\\"message\\\":\\\"just said\\\"}\"}]', NULL, 'just said', 6);"
+        "UPDATE agents SET message_count = 7;");
 
+    sqlite3 *db;
     mg_store *s;
     mg_agent *a;
     mg_error err = {0};
@@ -261,29 +255,11 @@ static void test_migration_6_passage_inserts(void **state)
 {
     (void)state;
     char home[64], path[128];
-    make_home(home, sizeof home);
-    snprintf(path, sizeof path, "%s/memgpt.db", home);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    for (int v = 1; v <= 5; v++)
-        assert_int_equal(sqlite3_exec(db, mg_schema_migration(v), 0, 0, 0), SQLITE_OK);
-    char pragma[96];
-    snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d; PRAGMA user_version = 5;",
-             MG_APPLICATION_ID);
-    assert_int_equal(sqlite3_exec(db, pragma, 0, 0, 0), SQLITE_OK);
     /* Stored the version-5 way: the triggers index and count it. */
-    assert_int_equal(
-        sqlite3_exec(
-            db,
-            "INSERT INTO agents(id, name, model, context_window, embedder, step_limit, "
-            "reflect_every, idle_seconds, warn_fraction, flush_fraction, memory_updated_at, "
-            "created_at) VALUES (1, 'old', 'openai/gpt-4o-mini', 8192, 'offline', 10, 10, 600, "
-            "0.75, 1.0, 0, 0);"
-            "INSERT INTO passages(agent_id, text, created_at, embedder, embedding) "
-            "VALUES (1, 'the old heron', 0, 'offline', zeroblob(1536));",
-            0, 0, 0),
-        SQLITE_OK);
-    sqlite3_close(db);
+    make_old_store(home, sizeof home, path, sizeof path, 5,
+                   OLD_AGENT_SQL "INSERT INTO passages(agent_id, text, created_at, embedder, "
+                                 "embedding) VALUES (1, 'the old heron', 0, 'offline', "
+                                 "zeroblob(1536));");
 
     mg_store *s;
     mg_agent *a;
