@@ -58,6 +58,7 @@
 #include "bench_util.h"
 #include "agent/agent.h"
 #include "memgpt.h"
+#include "memory/fts_rank.h"
 #include "memory/recall.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -507,10 +508,10 @@ static const char *band_word(int band)
             i = 150 + rng_below(nvocab > 2000 ? 1850 : nvocab - 150);
         else
             i = nvocab > 2000 ? 2000 + rng_below(nvocab - 2000) : rng_below(nvocab);
-        char *q = recall_fts_query(vocab[i].text), *both = NULL;
+        char *q = fts_query(vocab[i].text), *both = NULL;
         buf b = BUF_INIT;
         buf_printf(&b, "%s zzzz", vocab[i].text);
-        both = recall_fts_query(buf_str(&b));
+        both = fts_query(buf_str(&b));
         int stop = both && !strstr(both, " OR ");
         free(q);
         free(both);
@@ -567,7 +568,7 @@ static double time_recall(mg_store *store, int64_t agent_id, const query *q, int
 
 static double time_ref(sqlite3 *ref, const query *q, int way, double *cpu)
 {
-    char *words = recall_fts_query(q->text);
+    char *words = fts_query(q->text);
     buf match = BUF_INIT;
     if (way == WAY_REF_DEFAULT)
         buf_printf(&match, "{said} : (%s)", words);

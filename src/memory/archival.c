@@ -75,8 +75,8 @@
 #include "embed/embedder.h"
 #include "embed/vec.h"
 #include "memory/archival_index.h"
+#include "memory/fts_rank.h"
 #include "memory/passages_db.h"
-#include "memory/recall.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -85,6 +85,15 @@
 
 #define SIMILARITY_FLOOR 0.05f
 #define FTS_CANDIDATES   1000
+
+/* Most matches a search ranks for its FTS_CANDIDATES (see text_matches),
+ * ~1 us each. Measured at 100k passages (bench/README.md, section 8): of
+ * the top 10s of exact BM25 over every match, 2,000 kept 37%, 5,000 64%,
+ * 20,000 93-96%, at a p95 of 17, 19 and 25 ms a hybrid search (117 ms
+ * unbounded). */
+#define TEXT_RANK_CAP 20000
+
+static const fts_table archival_fts = {"passages_fts", "passages", "searching archival memory"};
 
 /* Fusion weights of the two rankings (see above). */
 #define WEIGHT_TEXT   1.0
@@ -321,43 +330,94 @@ static cand *find_cand(cand *items, int n, int64_t id)
     return NULL;
 }
 
-/* Sets the BM25 relevance of the matches. Matches not in `l` (a text-only
- * search scans nothing) are appended. */
-static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search *s, cand_list *l,
-                              mg_error *err)
+/* Reads the times of l's candidates from `from` on (FTS matches found
+ * without the table). */
+static mg_status read_times(mg_store *store, cand_list *l, int from, mg_error *err)
 {
-    char *match = recall_fts_query(s->query);
-    if (!match) return MG_OK;
+    if (from >= l->count) return MG_OK;
     sqlite3_stmt *stmt;
-    mg_status st = store_prepare(
-        store,
-        "SELECT p.id, p.created_at, -bm25(passages_fts) FROM passages_fts CROSS JOIN passages p "
-        "ON p.id = passages_fts.rowid WHERE p.agent_id = ?1 AND p.created_at >= ?2 AND "
-        "p.created_at < ?3 AND passages_fts MATCH ?4 ORDER BY bm25(passages_fts), p.id DESC "
-        "LIMIT ?5",
-        &stmt, err);
+    mg_status st = store_prepare(store, "SELECT created_at FROM passages WHERE id = ?", &stmt, err);
+    for (int i = from; !st && i < l->count; i++) {
+        sqlite3_bind_int64(stmt, 1, l->items[i].id);
+        int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+            l->items[i].time = sqlite3_column_int64(stmt, 0);
+        else if (rc != SQLITE_DONE)
+            st = store_fail(store, err, "searching archival memory");
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    return st;
+}
+
+/* Sets the BM25 relevance of the matches. Matches not in `l` (a text-only
+ * search scans nothing) are appended, with their times unless the caller
+ * reads their rows anyway (`rows_later`).
+ *
+ * The work is bounded as in recall (fts_rank.c): at most TEXT_RANK_CAP
+ * matches are ranked, the newest, of the query's rarest words whose matches
+ * fit in that many (the common words are dropped); only when even the
+ * rarest word matches more is the ranking limited to its newest matches.
+ * Joining every match to its row (to filter by agent and time) costs as
+ * much as the ranking itself, so when the agent owns every passage and the
+ * search has no dates, FTS5 answers alone and only the matches kept are
+ * read. */
+static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search *s, cand_list *l,
+                              int rows_later, mg_error *err)
+{
+    char *words = fts_query(s->query);
+    if (!words) return MG_OK;
+    fts_plan plan;
+    int cap = store->text_rank_cap > 0 ? store->text_rank_cap : TEXT_RANK_CAP;
+    mg_status st = fts_plan_build(store, &archival_fts, NULL, words, cap, &plan, err);
+    free(words);
+    if (st) return st;
+    int fts_only = 0;
+    if (!s->from_ms && !s->to_ms)
+        st = store_owns_all(store, STORE_PASSAGES, agent_id, &fts_only, err);
+    if (!st) st = fts_rank_ensure(store, err);
+    sqlite3_stmt *stmt = NULL;
+    if (!st)
+        st = store_prepare(
+            store,
+            fts_only ? "SELECT rowid, " FTS_RANK_FUNCTION "(passages_fts, ?5) FROM passages_fts "
+                       "WHERE passages_fts MATCH ?4 ORDER BY rowid DESC LIMIT ?6"
+                     : "SELECT p.id, " FTS_RANK_FUNCTION "(passages_fts, ?5) FROM passages_fts "
+                       "CROSS JOIN passages p ON p.id = passages_fts.rowid WHERE p.agent_id = ?1 "
+                       "AND p.created_at >= ?2 AND p.created_at < ?3 AND passages_fts MATCH ?4 "
+                       "ORDER BY passages_fts.rowid DESC LIMIT ?6",
+            &stmt, err);
     if (st) {
-        free(match);
+        fts_plan_free(&plan);
         return st;
     }
     bind_scope(stmt, agent_id, s);
-    store_bind_text(stmt, 4, match);
-    sqlite3_bind_int(stmt, 5, FTS_CANDIDATES);
-    int scanned = l->count, rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(stmt, 0);
-        cand *c = find_cand(l->items, scanned, id);
-        if (!c) {
-            c = cand_push(l, id);
-            c->time = sqlite3_column_int64(stmt, 1);
-        }
-        /* FTS5 can score a match 0 (a word in nearly every row); still a match. */
-        c->bm25 = fmax(sqlite3_column_double(stmt, 2), 1e-9);
+    store_bind_text(stmt, 4, plan.match);
+    sqlite3_bind_blob(stmt, 5, plan.df, plan.nkept * (int)sizeof *plan.df, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 6, cap);
+    fts_hit *hits = mg_xcalloc((size_t)cap, sizeof *hits);
+    int n = 0, rc;
+    while (n < cap && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        hits[n].id = sqlite3_column_int64(stmt, 0);
+        hits[n++].rank = sqlite3_column_double(stmt, 1);
     }
+    if (n == cap) rc = SQLITE_DONE;
     sqlite3_finalize(stmt);
-    free(match);
-    if (rc != SQLITE_DONE) return store_fail(store, err, "searching archival memory");
-    return MG_OK;
+    fts_plan_free(&plan);
+    if (rc != SQLITE_DONE) {
+        free(hits);
+        return store_fail(store, err, "searching archival memory");
+    }
+    fts_hits_sort(hits, n);
+    int scanned = l->count;
+    for (int i = 0; i < n && i < FTS_CANDIDATES; i++) {
+        cand *c = find_cand(l->items, scanned, hits[i].id);
+        if (!c) c = cand_push(l, hits[i].id);
+        /* A match can score 0 (a word in nearly every row); still a match. */
+        c->bm25 = fmax(-hits[i].rank, 1e-9);
+    }
+    free(hits);
+    return rows_later ? MG_OK : read_times(store, l, scanned, err);
 }
 
 /* ------------------------------------------------------------------ dates in the query */
@@ -834,7 +894,7 @@ static mg_status index_search(mg_store *store, int64_t agent_id, const char *emb
     if (!st && !*fallback && mode == ARCHIVAL_HYBRID) {
         sort_merge(l);
         int vector = l->count;
-        st = text_matches(store, agent_id, s, l, err);
+        st = text_matches(store, agent_id, s, l, 1, err);
         for (int i = vector; !st && i < l->count; i++) {
             int have;
             st = reader_get(store, &r, &l->items[i], &have, err);
@@ -847,6 +907,11 @@ static mg_status index_search(mg_store *store, int64_t agent_id, const char *emb
     }
     reader_close(&r);
     return st;
+}
+
+void archival_set_text_rank_cap(mg_store *store, int cap)
+{
+    store->text_rank_cap = cap > 0 ? cap : 0;
 }
 
 mg_status archival_search(mg_store *store, int64_t agent_id, const char *embedder,
@@ -896,7 +961,7 @@ mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *em
         if (embedded == MG_OK) free(query);
     }
     if (!st && mode != ARCHIVAL_VECTOR && !via_index)
-        st = text_matches(store, agent_id, &s, &all, err);
+        st = text_matches(store, agent_id, &s, &all, 0, err);
     free(words);
     if (st) {
         free(all.items);

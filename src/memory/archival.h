@@ -37,6 +37,10 @@ typedef enum archival_mode {
 mg_status archival_search(mg_store *store, int64_t agent_id, const char *embedder,
                           const mg_search *search, json_t **out, mg_error *err);
 
+/* Sets the most matches a text ranking takes (0: the default, 20,000): for
+ * tests, which cannot store that many. */
+void archival_set_text_rank_cap(mg_store *store, int cap);
+
 /* archival_search with the ranking chosen by `mode`. */
 mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *embedder,
                                const mg_search *search, archival_mode mode, json_t **out,

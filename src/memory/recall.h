@@ -72,9 +72,4 @@ mg_status recall_search(mg_store *store, int64_t agent_id, const mg_search *sear
 /* The newest `limit` messages, oldest first, as a new JSON array. */
 mg_status recall_list(mg_store *store, int64_t agent_id, int limit, json_t **out, mg_error *err);
 
-/* Turns free text into a safe FTS5 MATCH expression: every word quoted, OR'd
- * together, common stop words dropped when other words remain. Returns NULL
- * when the text has no words. Caller frees. */
-char *recall_fts_query(const char *text);
-
 #endif

@@ -88,6 +88,19 @@ mg_status store_query_int(mg_store *store, const char *sql, int64_t bind1, int64
     return MG_OK;
 }
 
+mg_status store_owns_all(mg_store *store, store_rows rows, int64_t agent_id, int *out,
+                         mg_error *err)
+{
+    int64_t others;
+    mg_status st = store_query_int(
+        store,
+        rows == STORE_MESSAGES ? "SELECT count(*) FROM agents WHERE id <> ? AND message_count > 0"
+                               : "SELECT count(*) FROM agents WHERE id <> ? AND passage_count > 0",
+        agent_id, 1, &others, err);
+    *out = !st && others == 0;
+    return st;
+}
+
 mg_status store_begin(mg_store *store, mg_error *err)
 {
     char sql[32];

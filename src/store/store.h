@@ -32,6 +32,9 @@ struct mg_store {
     /* Called when the outermost transaction ends (commit or rollback), to
      * bring those indexes up to date with what was committed. */
     void (*archival_indexes_settle)(void *);
+    /* Most matches an archival text ranking takes; 0: the default
+     * (archival_set_text_rank_cap, for tests). */
+    int text_rank_cap;
 };
 
 /* Maps a SQLite failure to an mg_status (full disk and read-only files are
@@ -63,5 +66,14 @@ char *store_column_strdup(sqlite3_stmt *stmt, int column);
 /* The single value of a one-row, one-column integer query; `fallback` if none. */
 mg_status store_query_int(mg_store *store, const char *sql, int64_t bind1, int64_t fallback,
                           int64_t *out, mg_error *err);
+
+/* Which rows of the store an agent owns, by the agents table's counts. */
+typedef enum store_rows { STORE_MESSAGES, STORE_PASSAGES } store_rows;
+
+/* *out = 1 if no other agent has rows of that kind: then an FTS index
+ * holds only this agent's rows, and a search without dates needs nothing
+ * from the table itself to filter its matches. */
+mg_status store_owns_all(mg_store *store, store_rows rows, int64_t agent_id, int *out,
+                         mg_error *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include "agent/agent.h"
 #include "memory/archival.h"
 #include "memory/core_memory.h"
+#include "memory/fts_rank.h"
 #include "memory/recall.h"
 #include "util/timeutil.h"
 
@@ -97,7 +98,7 @@ static void test_core_configure(void **state)
 
 static void test_fts_query_sanitizer(void **state)
 {
-    char *q = recall_fts_query("what did \"Ana\" say about (sailing) NEAR* boats OR cats:");
+    char *q = fts_query("what did \"Ana\" say about (sailing) NEAR* boats OR cats:");
     assert_non_null(q);
     /* Every word quoted; stop words dropped; no bare operators survive. */
     assert_string_equal(q, "\"Ana\" OR \"say\" OR \"about\" OR \"sailing\" OR \"NEAR\" OR "
@@ -106,11 +107,11 @@ static void test_fts_query_sanitizer(void **state)
     assert_null(strstr(q, "*"));
     assert_null(strstr(q, ":"));
     free(q);
-    assert_null(recall_fts_query("  \"*()  "));
-    q = recall_fts_query("the of");
+    assert_null(fts_query("  \"*()  "));
+    q = fts_query("the of");
     assert_string_equal(q, "\"the\" OR \"of\"");
     free(q);
-    q = recall_fts_query("caf\xC3\xA9 na\xC3\xAFve");
+    q = fts_query("caf\xC3\xA9 na\xC3\xAFve");
     assert_string_equal(q, "\"caf\xC3\xA9\" OR \"na\xC3\xAFve\"");
     free(q);
 }
@@ -892,6 +893,37 @@ static void test_archival_rare_words_lead(void **state)
     json_decref(r);
 }
 
+/* Text rankings are bounded (here to 10 matches): a rare word's old
+ * matches are ranked, not crowded out by a common word's newer ones; a
+ * query of common words only ranks their newest matches. */
+static void test_archival_text_rank_cap(void **state)
+{
+    fixture *f = *state;
+    archival_set_text_rank_cap(f->store, 10);
+    insert_at(f, "the zebra crossed the river", MAY_8_2023_NOON);
+    insert_at(f, "a zebra and a boat", MAY_8_2023_NOON + HOUR_MS);
+    char text[64];
+    for (int i = 0; i < 30; i++) {
+        snprintf(text, sizeof text, "boat trip number %d", i);
+        insert_at(f, text, MAY_8_2023_NOON + (2 + i) * HOUR_MS);
+    }
+    int total;
+    json_t *r = search_mode(f, "boat zebra", ARCHIVAL_TEXT, &total);
+    assert_int_equal(total, 2); /* "boat" (31 matches) does not fit: dropped */
+    assert_string_equal(text_at(r, 0), "a zebra and a boat");
+    assert_string_equal(text_at(r, 1), "the zebra crossed the river");
+    json_decref(r);
+    r = search_mode(f, "boat", ARCHIVAL_TEXT, &total);
+    assert_int_equal(total, 10); /* the newest 10 of 31 */
+    for (size_t i = 0; i < json_array_size(r); i++)
+        assert_non_null(strstr(text_at(r, i), "boat trip number 2"));
+    json_decref(r);
+    archival_set_text_rank_cap(f->store, 0);
+    r = search_mode(f, "boat", ARCHIVAL_TEXT, &total);
+    assert_int_equal(total, 31);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -917,6 +949,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_dates, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_text_rank_cap, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_neighbours, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_modes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_rare_words_lead, fixture_setup,

@@ -1,0 +1,53 @@
+/*
+ * fts_rank.h - bounded BM25 rankings over an FTS5 table, shared by recall
+ * and archival search. See fts_rank.c for why the bound and how the words
+ * are chosen.
+ */
+#ifndef MG_MEMORY_FTS_RANK_H
+#define MG_MEMORY_FTS_RANK_H
+
+#include "memgpt.h"
+#include "store/store.h"
+
+/* An FTS5 table and the table holding its rows' content (row ids shared). */
+typedef struct fts_table {
+    const char *fts;     /* "messages_fts" */
+    const char *content; /* "messages" */
+    const char *doing;   /* for errors: "searching recall memory" */
+} fts_table;
+
+/* Turns free text into a safe FTS5 MATCH expression: every word quoted, OR'd
+ * together, common stop words dropped when other words remain. Returns NULL
+ * when the text has no words. Caller frees. */
+char *fts_query(const char *text);
+
+/* Which of a query's words to rank with, and how many rows each matches. */
+typedef struct fts_plan {
+    char *match; /* MATCH expression: `filter` then the kept words, OR'd */
+    double *df;  /* rows each kept word matches, in order (FTS_RANK_FUNCTION's argument) */
+    int nkept;
+} fts_plan;
+
+/* Plans a ranking of at most `cap` matches for `words` (an fts_query
+ * expression) over `table`, each word prefixed with `filter` (a column
+ * filter such as "{search_text} : ", or NULL). Free with fts_plan_free. */
+mg_status fts_plan_build(mg_store *store, const fts_table *table, const char *filter,
+                         const char *words, int cap, fts_plan *plan, mg_error *err);
+void fts_plan_free(fts_plan *plan);
+
+/* FTS5's bm25() (lower is better) with the IDF from the plan's counts:
+ * `FTS_RANK_FUNCTION(table, ?)` with the plan's df bound as a blob of
+ * nkept doubles. Register it on the store's connection first. */
+#define FTS_RANK_FUNCTION "mg_bm25"
+mg_status fts_rank_ensure(mg_store *store, mg_error *err);
+
+/* A ranked match: its row id and FTS_RANK_FUNCTION's value. */
+typedef struct fts_hit {
+    int64_t id;
+    double rank;
+} fts_hit;
+
+/* Sorts best first (lowest rank); ties to the newer (larger id). */
+void fts_hits_sort(fts_hit *hits, int n);
+
+#endif
