@@ -45,16 +45,30 @@ static const char *const usage_text =
 
 /* ------------------------------------------------------------ options */
 
-typedef struct option {
-    const char *name;   /* "--json" */
-    const char **value; /* set for options that take a value */
-    int *flag;          /* set for flags */
-} option;
-
 typedef struct args {
     char **pos;
     int npos;
 } args;
+
+typedef struct option {
+    const char *name;   /* "--json" */
+    const char **value; /* set for options that take a value */
+    int *flag;          /* set for flags */
+    args *many;         /* set for options that may repeat: every value, in order */
+} option;
+
+#define OPT_VALUE(n, v)                                                                            \
+    {                                                                                              \
+        .name = (n), .value = (v)                                                                  \
+    }
+#define OPT_FLAG(n, f)                                                                             \
+    {                                                                                              \
+        .name = (n), .flag = (f)                                                                   \
+    }
+#define OPT_MANY(n, m)                                                                             \
+    {                                                                                              \
+        .name = (n), .many = (m)                                                                   \
+    }
 
 /* Splits argv into options (per the table) and positionals. "-" and
  * everything after "--" are positional. Returns 0 or EXIT_USAGE. */
@@ -81,7 +95,12 @@ static int parse_options(int argc, char **argv, const option *opts, args *out)
             *o->flag = 1;
         } else {
             if (i + 1 >= argc) return cli_usage("%s needs a value", a);
-            *o->value = argv[++i];
+            if (o->many) {
+                if (!o->many->pos) o->many->pos = calloc((size_t)argc, sizeof *o->many->pos);
+                o->many->pos[o->many->npos++] = argv[++i];
+            } else {
+                *o->value = argv[++i];
+            }
         }
     }
     return 0;
@@ -124,8 +143,10 @@ static int cmd_send(cli *c, int argc, char **argv)
 {
     const char *agent_name = NULL;
     int json = 0, stream = 0;
-    option opts[] = {
-        {"--agent", &agent_name, NULL}, {"--json", NULL, &json}, {"--stream", NULL, &stream}, {0}};
+    option opts[] = {OPT_VALUE("--agent", &agent_name),
+                     OPT_FLAG("--json", &json),
+                     OPT_FLAG("--stream", &stream),
+                     {0}};
     args a;
     int rc = parse_options(argc, argv, opts, &a);
     char *text = NULL;
@@ -186,12 +207,12 @@ static int agents_create(cli *c, int argc, char **argv)
     const char *model = NULL, *window = NULL, *persona = NULL, *human = NULL, *system = NULL,
                *embedder = NULL, *steps = NULL, *reflect = NULL, *idle = NULL, *warn = NULL,
                *flush = NULL;
-    option opts[] = {{"--model", &model, NULL},          {"--context-window", &window, NULL},
-                     {"--persona", &persona, NULL},      {"--human", &human, NULL},
-                     {"--system", &system, NULL},        {"--embedder", &embedder, NULL},
-                     {"--step-limit", &steps, NULL},     {"--reflect-every", &reflect, NULL},
-                     {"--idle-seconds", &idle, NULL},    {"--warn-fraction", &warn, NULL},
-                     {"--flush-fraction", &flush, NULL}, {0}};
+    option opts[] = {OPT_VALUE("--model", &model),          OPT_VALUE("--context-window", &window),
+                     OPT_VALUE("--persona", &persona),      OPT_VALUE("--human", &human),
+                     OPT_VALUE("--system", &system),        OPT_VALUE("--embedder", &embedder),
+                     OPT_VALUE("--step-limit", &steps),     OPT_VALUE("--reflect-every", &reflect),
+                     OPT_VALUE("--idle-seconds", &idle),    OPT_VALUE("--warn-fraction", &warn),
+                     OPT_VALUE("--flush-fraction", &flush), {0}};
     args a;
     int rc = parse_options(argc, argv, opts, &a);
     if (!rc && a.npos != 1) rc = cli_usage("agents create needs exactly one NAME");
@@ -240,7 +261,7 @@ static void print_agent_line(json_t *agent)
 static int agents_list(cli *c, int argc, char **argv)
 {
     int json = 0;
-    option opts[] = {{"--json", NULL, &json}, {0}};
+    option opts[] = {OPT_FLAG("--json", &json), {0}};
     args a;
     int rc = parse_options(argc, argv, opts, &a);
     if (!rc && a.npos) rc = cli_usage("agents list takes no arguments");
@@ -268,7 +289,7 @@ static int agents_list(cli *c, int argc, char **argv)
 static int agents_show(cli *c, int argc, char **argv)
 {
     int json = 0;
-    option opts[] = {{"--json", NULL, &json}, {0}};
+    option opts[] = {OPT_FLAG("--json", &json), {0}};
     args a;
     int rc = parse_options(argc, argv, opts, &a);
     if (!rc && a.npos != 1) rc = cli_usage("agents show needs exactly one NAME");
@@ -345,12 +366,12 @@ static int cmd_memory(cli *c, int argc, char **argv)
     if (argc < 1) return cli_usage("memory needs a subcommand: show or set");
     const char *agent_name = NULL, *limit_text = NULL, *description = NULL;
     int json = 0, read_only = 0, writable = 0;
-    option opts[] = {{"--agent", &agent_name, NULL},
-                     {"--json", NULL, &json},
-                     {"--limit", &limit_text, NULL},
-                     {"--description", &description, NULL},
-                     {"--read-only", NULL, &read_only},
-                     {"--writable", NULL, &writable},
+    option opts[] = {OPT_VALUE("--agent", &agent_name),
+                     OPT_FLAG("--json", &json),
+                     OPT_VALUE("--limit", &limit_text),
+                     OPT_VALUE("--description", &description),
+                     OPT_FLAG("--read-only", &read_only),
+                     OPT_FLAG("--writable", &writable),
                      {0}};
     args a;
     int rc = parse_options(argc - 1, argv + 1, opts, &a);
@@ -437,17 +458,22 @@ void cli_print_passages(const char *json)
 typedef struct search_opts {
     const char *agent, *limit, *page, *from, *to;
     int json, all;
-    args a;
+    args a, tags;
     mg_search search;
     char *query;
 } search_opts;
 
 static int parse_search(int argc, char **argv, search_opts *s)
 {
-    option opts[] = {{"--agent", &s->agent, NULL}, {"--json", NULL, &s->json},
-                     {"--limit", &s->limit, NULL}, {"--page", &s->page, NULL},
-                     {"--from", &s->from, NULL},   {"--to", &s->to, NULL},
-                     {"--all", NULL, &s->all},     {0}};
+    option opts[] = {OPT_VALUE("--agent", &s->agent),
+                     OPT_FLAG("--json", &s->json),
+                     OPT_VALUE("--limit", &s->limit),
+                     OPT_VALUE("--page", &s->page),
+                     OPT_VALUE("--from", &s->from),
+                     OPT_VALUE("--to", &s->to),
+                     OPT_FLAG("--all", &s->all),
+                     OPT_MANY("--tag", &s->tags),
+                     {0}};
     int rc = parse_options(argc, argv, opts, &s->a);
     if (!rc && s->limit) rc = parse_int(s->limit, "--limit", 1, &s->search.limit);
     if (!rc && s->page) rc = parse_int(s->page, "--page", 0, &s->search.page);
@@ -457,6 +483,8 @@ static int parse_search(int argc, char **argv, search_opts *s)
     s->query = cli_join(s->a.npos, s->a.pos);
     s->search.query = s->query;
     s->search.include_all = s->all;
+    s->search.tags = (const char *const *)s->tags.pos;
+    s->search.ntags = s->tags.npos;
     return rc;
 }
 
@@ -469,6 +497,7 @@ static int cmd_recall(cli *c, int argc, char **argv)
     int rc = parse_search(argc - 1, argv + 1, &s);
     if (!rc && list && s.a.npos) rc = cli_usage("recall list takes no query");
     if (!rc && list && s.all) rc = cli_usage("--all is for recall search; recall list shows all");
+    if (!rc && s.tags.npos) rc = cli_usage("--tag is for archival search");
     if (!rc && search && !s.a.npos && !s.from && !s.to)
         rc = cli_usage("recall search needs a QUERY or a date range");
     mg_agent *agent = NULL;
@@ -482,13 +511,14 @@ static int cmd_recall(cli *c, int argc, char **argv)
     }
     mg_agent_free(agent);
     free(s.a.pos);
+    free(s.tags.pos);
     free(s.query);
     return rc;
 }
 
 /* One passage per non-blank line (or one JSON object per line). Stops at the
  * first bad line, saying how many were stored before it. */
-static int insert_lines(mg_agent *agent, char *input, int jsonl)
+static int insert_lines(mg_agent *agent, char *input, int jsonl, const char *tags)
 {
     int count = 0, line_no = 0;
     for (char *line = input, *next; line && *line; line = next) {
@@ -500,7 +530,7 @@ static int insert_lines(mg_agent *agent, char *input, int jsonl)
         if (line[strspn(line, " \t")] == '\0') continue;
         mg_error err = {0};
         mg_status st = jsonl ? mg_archival_insert_json(agent, line, &err)
-                             : mg_archival_insert(agent, line, NULL, 0, &err);
+                             : mg_archival_insert(agent, line, tags, 0, &err);
         if (st) {
             fprintf(stderr, "memgpt: line %d: %s (%d passage%s before it stored)\n", line_no,
                     err.message, count, count == 1 ? " was" : "s were");
@@ -524,6 +554,8 @@ static int cmd_archival(cli *c, int argc, char **argv)
         int rc = parse_search(argc - 1, argv + 1, &s);
         if (!rc && !s.a.npos) rc = cli_usage("archival search needs a QUERY");
         if (!rc && s.all) rc = cli_usage("--all is for recall search");
+        if (!rc && s.tags.npos > MG_SEARCH_MAX_TAGS)
+            rc = cli_usage("archival search takes at most %d --tag options", MG_SEARCH_MAX_TAGS);
         mg_agent *agent = NULL;
         if (!rc) rc = cli_open_agent(c, s.agent, &agent);
         if (!rc) {
@@ -534,26 +566,40 @@ static int cmd_archival(cli *c, int argc, char **argv)
         }
         mg_agent_free(agent);
         free(s.a.pos);
+        free(s.tags.pos);
         free(s.query);
         return rc;
     }
     const char *agent_name = NULL;
     int jsonl = 0;
-    option opts[] = {{"--agent", &agent_name, NULL}, {"--jsonl", NULL, &jsonl}, {0}};
-    args a;
+    args a, tag_args = {0};
+    option opts[] = {OPT_VALUE("--agent", &agent_name),
+                     OPT_FLAG("--jsonl", &jsonl),
+                     OPT_MANY("--tag", &tag_args),
+                     {0}};
     int rc = parse_options(argc - 1, argv + 1, opts, &a);
     if (!rc && !a.npos) rc = cli_usage("archival insert needs TEXT, or - to read stdin");
     int from_stdin = !rc && a.npos == 1 && strcmp(a.pos[0], "-") == 0;
     if (!rc && jsonl && !from_stdin) rc = cli_usage("--jsonl reads stdin: pass -");
+    if (!rc && jsonl && tag_args.npos) rc = cli_usage("--jsonl lines carry their own tags");
+    char *tags = NULL;
+    if (!rc && tag_args.npos) {
+        json_t *list = json_array();
+        for (int i = 0; i < tag_args.npos; i++)
+            json_array_append_new(list, json_string(tag_args.pos[i]));
+        tags = json_dumps(list, JSON_COMPACT);
+        json_decref(list);
+        if (!tags) rc = cli_usage("a --tag is not valid UTF-8");
+    }
     mg_agent *agent = NULL;
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);
     if (!rc) {
         char *input = from_stdin ? cli_read_stdin() : cli_join(a.npos, a.pos);
         if (from_stdin) {
-            rc = insert_lines(agent, input, jsonl);
+            rc = insert_lines(agent, input, jsonl, tags);
         } else {
             mg_error err = {0};
-            if (mg_archival_insert(agent, input, NULL, 0, &err))
+            if (mg_archival_insert(agent, input, tags, 0, &err))
                 rc = cli_fail(&err);
             else
                 printf("inserted 1 passage\n");
@@ -562,6 +608,8 @@ static int cmd_archival(cli *c, int argc, char **argv)
     }
     mg_agent_free(agent);
     free(a.pos);
+    free(tag_args.pos);
+    free(tags);
     return rc;
 }
 
@@ -590,7 +638,7 @@ static int cmd_context(cli *c, int argc, char **argv)
 {
     const char *agent_name = NULL;
     int json = 0;
-    option opts[] = {{"--agent", &agent_name, NULL}, {"--json", NULL, &json}, {0}};
+    option opts[] = {OPT_VALUE("--agent", &agent_name), OPT_FLAG("--json", &json), {0}};
     args a;
     int rc = parse_options(argc, argv, opts, &a);
     if (!rc && a.npos) rc = cli_usage("context takes no arguments");

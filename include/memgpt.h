@@ -281,16 +281,21 @@ mg_status mg_memory_configure(mg_agent *agent, const char *label, int limit,
 
 /* A search. Zero fields take defaults (limit 10, no date bounds). */
 typedef struct mg_search {
-    const char *query; /* may be NULL/empty for a pure date search */
-    int64_t from_ms;   /* inclusive lower bound, 0 = none */
-    int64_t to_ms;     /* exclusive upper bound, 0 = none */
-    int limit;         /* results per page */
-    int page;          /* 0-based */
-    int include_all;   /* recall only: 0 searches what was said (user messages,
-                          the agent's replies); 1 adds the agent's inner
-                          monologue, its function calls and their results, and
-                          system events. Results then carry "inner". */
+    const char *query;       /* may be NULL/empty for a pure date search */
+    int64_t from_ms;         /* inclusive lower bound, 0 = none */
+    int64_t to_ms;           /* exclusive upper bound, 0 = none */
+    int limit;               /* results per page */
+    int page;                /* 0-based */
+    int include_all;         /* recall only: 0 searches what was said (user messages,
+                                the agent's replies); 1 adds the agent's inner
+                                monologue, its function calls and their results, and
+                                system events. Results then carry "inner". */
+    const char *const *tags; /* archival only: only passages carrying every one
+                                of these ntags tags (exact, case-sensitive) */
+    int ntags;               /* 0..MG_SEARCH_MAX_TAGS */
 } mg_search;
+
+#define MG_SEARCH_MAX_TAGS 16
 
 /* Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) into epoch ms.
  * For a bare date, `end_of_day` selects the start of the next day. */

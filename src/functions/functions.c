@@ -78,6 +78,9 @@ static const char *const schemas_json =
     "meaning. Write it so it makes sense on its own later.\","
     " \"parameters\": {\"type\": \"object\", \"properties\": {"
     "   \"content\": {\"type\": \"string\", \"description\": \"The passage.\"},"
+    "   \"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, "
+    "\"description\": \"Optional labels to find it by later (archival_memory_search "
+    "tags).\"},"
     "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
     "again after this returns.\"}},"
     "  \"required\": [\"content\"]}},"
@@ -85,6 +88,12 @@ static const char *const schemas_json =
     " \"description\": \"Search archival memory by meaning, best matches first.\","
     " \"parameters\": {\"type\": \"object\", \"properties\": {"
     "   \"query\": {\"type\": \"string\", \"description\": \"What to look for.\"},"
+    "   \"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, "
+    "\"description\": \"Optional: only passages stored with all of these tags.\"},"
+    "   \"start_date\": {\"type\": \"string\", \"description\": \"Optional, YYYY-MM-DD: only "
+    "passages stored on or after this day.\"},"
+    "   \"end_date\": {\"type\": \"string\", \"description\": \"Optional, YYYY-MM-DD: only "
+    "passages stored on or before this day.\"},"
     "   \"page\": {\"type\": \"integer\", \"description\": \"Result page, 0 for the first.\"},"
     "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
     "again after this returns (usually wanted, to use the results).\"}},"
@@ -177,6 +186,36 @@ static int arg_bool(call_ctx *c, const char *name, int fallback)
     snprintf(text, sizeof text, "argument '%s' must be true or false", name);
     fail(c, text);
     return fallback;
+}
+
+/* An optional list of up to `max` non-empty strings, borrowed from the
+ * arguments: *n = 0 when absent. */
+static const char **arg_strings(call_ctx *c, const char *name, int max, int *n)
+{
+    *n = 0;
+    json_t *v = json_object_get(c->args, name);
+    if (!v || json_is_null(v)) return NULL;
+    char text[160];
+    size_t count = json_array_size(v);
+    if (!json_is_array(v) || count > (size_t)max) {
+        snprintf(text, sizeof text, "argument '%s' must be a list of at most %d strings", name,
+                 max);
+        fail(c, text);
+        return NULL;
+    }
+    const char **out = mg_xcalloc(count ? count : 1, sizeof *out);
+    for (size_t i = 0; i < count; i++) {
+        out[i] = json_string_value(json_array_get(v, i));
+        if (!out[i] || !*out[i]) {
+            snprintf(text, sizeof text, "argument '%s': item %zu must be a non-empty string", name,
+                     i);
+            fail(c, text);
+            free(out);
+            return NULL;
+        }
+    }
+    *n = (int)count;
+    return out;
 }
 
 static int request_heartbeat(json_t *args)
@@ -346,12 +385,20 @@ static mg_status fn_conversation_search_date(call_ctx *c, mg_error *err)
     return run_search(c, &s, 0, err);
 }
 
+/* Most tags the model may give one passage or one search. */
+#define MAX_TAGS MG_SEARCH_MAX_TAGS
+
 static mg_status fn_archival_memory_insert(call_ctx *c, mg_error *err)
 {
     const char *content = arg_string(c, "content", 1);
+    int ntags;
+    const char **tags = arg_strings(c, "tags", MAX_TAGS, &ntags);
+    free(tags);
     if (c->problem.len) return MG_OK;
-    mg_status st =
-        archival_insert(c->agent->store, c->agent->id, c->agent->embedder, content, NULL, 0, err);
+    char *tags_json = ntags ? json_dumps(json_object_get(c->args, "tags"), JSON_COMPACT) : NULL;
+    mg_status st = archival_insert(c->agent->store, c->agent->id, c->agent->embedder, content,
+                                   tags_json, 0, err);
+    free(tags_json);
     if (st) return model_error(c, st, err);
     c->agent->archival_count++;
     buf_puts(&c->message, "Stored in archival memory.");
@@ -365,7 +412,20 @@ static mg_status fn_archival_memory_search(call_ctx *c, mg_error *err)
     s.query = arg_string(c, "query", 1);
     s.page = arg_int(c, "page", 0, 0);
     s.limit = MG_FUNCTION_PAGE_SIZE;
-    return run_search(c, &s, 1, err);
+    const char *start = arg_string(c, "start_date", 0);
+    const char *end = arg_string(c, "end_date", 0);
+    const char **tags = arg_strings(c, "tags", MAX_TAGS, &s.ntags);
+    s.tags = tags;
+    mg_status st = MG_OK;
+    if (!c->problem.len && ((start && mg_parse_time(start, 0, &s.from_ms, err)) ||
+                            (end && mg_parse_time(end, 1, &s.to_ms, err))))
+        st = model_error(c, err->code, err);
+    else if (!c->problem.len && start && end && s.to_ms <= s.from_ms)
+        fail(c, "end_date is before start_date");
+    else
+        st = run_search(c, &s, 1, err);
+    free(tags);
+    return st;
 }
 
 static mg_status fn_pause_heartbeats(call_ctx *c, mg_error *err)

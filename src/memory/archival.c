@@ -17,9 +17,10 @@
  *    a weak one still reached its neighbours; those few hundredths are what
  *    is given up. Neighbours are read from the table by id for the
  *    strongest candidates (see below), so the sharing sees the same chains.
- *    A time range filters the index's answers, asked for RANGE_OVERSAMPLE
- *    times as many; when even that leaves too few, the range is selective
- *    and the search scans instead.
+ *    A time range or tags filter the index's answers, asked for
+ *    RANGE_OVERSAMPLE times as many; when even that leaves too few, the
+ *    filter is selective and the search scans instead (every statement
+ *    applies the same scope: prepare_scoped).
  *
  * FTS5 gives the BM25 matches. A passage's own relevance is
  *
@@ -194,11 +195,38 @@ mg_status archival_count(mg_store *store, int64_t agent_id, int64_t *out, mg_err
                            err);
 }
 
-static void bind_scope(sqlite3_stmt *stmt, int64_t agent_id, const mg_search *s)
+/* The first parameter of the tag conditions (the statements' own use ?4-?6). */
+#define TAG_PARAM 10
+
+/* Prepares `sql`, whose "%s" stands for the search's scope over passages
+ * `p`: the agent's (?1), in the time range (?2, ?3), carrying every tag
+ * (?10...). Binds those; the caller binds the rest. */
+static mg_status prepare_scoped(mg_store *store, const char *sql, int64_t agent_id,
+                                const mg_search *s, sqlite3_stmt **out, mg_error *err)
 {
-    sqlite3_bind_int64(stmt, 1, agent_id);
-    sqlite3_bind_int64(stmt, 2, s->from_ms);
-    sqlite3_bind_int64(stmt, 3, s->to_ms ? s->to_ms : INT64_MAX);
+    buf scope = BUF_INIT, full = BUF_INIT;
+    buf_puts(&scope, "p.agent_id = ?1 AND p.created_at >= ?2 AND p.created_at < ?3");
+    for (int i = 0; i < s->ntags; i++)
+        buf_printf(&scope,
+                   " AND EXISTS (SELECT 1 FROM json_each(p.tags) WHERE json_each.value = ?%d)",
+                   TAG_PARAM + i);
+    buf_printf(&full, sql, buf_str(&scope));
+    mg_status st = store_prepare(store, buf_str(&full), out, err);
+    buf_free(&scope);
+    buf_free(&full);
+    if (st) return st;
+    sqlite3_bind_int64(*out, 1, agent_id);
+    sqlite3_bind_int64(*out, 2, s->from_ms);
+    sqlite3_bind_int64(*out, 3, s->to_ms ? s->to_ms : INT64_MAX);
+    for (int i = 0; i < s->ntags; i++)
+        store_bind_text(*out, TAG_PARAM + i, s->tags[i]);
+    return MG_OK;
+}
+
+/* A search narrower than the agent's whole memory. */
+static int filtered(const mg_search *s)
+{
+    return s->from_ms || s->to_ms || s->ntags;
 }
 
 /* ------------------------------------------------------------------ the query's embedding */
@@ -291,13 +319,11 @@ static mg_status scan_passages(mg_store *store, int64_t agent_id, const char *em
                                mg_error *err)
 {
     sqlite3_stmt *stmt;
-    mg_status st = store_prepare(store,
-                                 "SELECT id, created_at, embedder = ?4, embedding FROM passages "
-                                 "WHERE agent_id = ?1 AND created_at >= ?2 AND created_at < ?3 "
-                                 "ORDER BY id",
-                                 &stmt, err);
+    mg_status st = prepare_scoped(store,
+                                  "SELECT id, created_at, embedder = ?4, embedding FROM passages p "
+                                  "WHERE %s ORDER BY id",
+                                  agent_id, s, &stmt, err);
     if (st) return st;
-    bind_scope(stmt, agent_id, s);
     store_bind_text(stmt, 4, embedder);
     float *vec = mg_xmalloc((size_t)dim * sizeof *vec);
     int rc;
@@ -373,25 +399,26 @@ static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search
     free(words);
     if (st) return st;
     int fts_only = 0;
-    if (!s->from_ms && !s->to_ms)
-        st = store_owns_all(store, STORE_PASSAGES, agent_id, &fts_only, err);
+    if (!filtered(s)) st = store_owns_all(store, STORE_PASSAGES, agent_id, &fts_only, err);
     if (!st) st = fts_rank_ensure(store, err);
     sqlite3_stmt *stmt = NULL;
     if (!st)
-        st = store_prepare(
-            store,
-            fts_only ? "SELECT rowid, " FTS_RANK_FUNCTION "(passages_fts, ?5) FROM passages_fts "
-                       "WHERE passages_fts MATCH ?4 ORDER BY rowid DESC LIMIT ?6"
-                     : "SELECT p.id, " FTS_RANK_FUNCTION "(passages_fts, ?5) FROM passages_fts "
-                       "CROSS JOIN passages p ON p.id = passages_fts.rowid WHERE p.agent_id = ?1 "
-                       "AND p.created_at >= ?2 AND p.created_at < ?3 AND passages_fts MATCH ?4 "
-                       "ORDER BY passages_fts.rowid DESC LIMIT ?6",
-            &stmt, err);
+        st = fts_only
+                 ? store_prepare(store,
+                                 "SELECT rowid, " FTS_RANK_FUNCTION "(passages_fts, ?5) FROM "
+                                 "passages_fts WHERE passages_fts MATCH ?4 ORDER BY rowid DESC "
+                                 "LIMIT ?6",
+                                 &stmt, err)
+                 : prepare_scoped(store,
+                                  "SELECT p.id, " FTS_RANK_FUNCTION "(passages_fts, ?5) FROM "
+                                  "passages_fts CROSS JOIN passages p ON p.id = "
+                                  "passages_fts.rowid WHERE %s AND passages_fts MATCH ?4 ORDER "
+                                  "BY passages_fts.rowid DESC LIMIT ?6",
+                                  agent_id, s, &stmt, err);
     if (st) {
         fts_plan_free(&plan);
         return st;
     }
-    bind_scope(stmt, agent_id, s);
     store_bind_text(stmt, 4, plan.match);
     sqlite3_bind_blob(stmt, 5, plan.df, plan.nkept * (int)sizeof *plan.df, SQLITE_STATIC);
     sqlite3_bind_int(stmt, 6, cap);
@@ -716,13 +743,11 @@ static mg_status reader_open(row_reader *r, mg_store *store, int64_t agent_id, c
                              const mg_search *s, const float *query, int dim, mg_error *err)
 {
     *r = (row_reader){NULL, embedder, query, NULL, dim};
-    mg_status st = store_prepare(store,
-                                 "SELECT created_at, embedder = ?4, embedding FROM passages "
-                                 "WHERE agent_id = ?1 AND created_at >= ?2 AND created_at < ?3 "
-                                 "AND id = ?5",
-                                 &r->stmt, err);
+    mg_status st = prepare_scoped(store,
+                                  "SELECT created_at, embedder = ?4, embedding FROM passages p "
+                                  "WHERE %s AND id = ?5",
+                                  agent_id, s, &r->stmt, err);
     if (st) return st;
-    bind_scope(r->stmt, agent_id, s);
     store_bind_text(r->stmt, 4, embedder);
     r->vec = mg_xmalloc((size_t)dim * sizeof *r->vec);
     return MG_OK;
@@ -772,7 +797,7 @@ static mg_status index_candidates(mg_store *store, int64_t agent_id, const char 
         return mg_err_set(err, MG_ERR_CORRUPT,
                           "archival passages embedded by '%s' have %d dimensions, but it makes %d",
                           embedder, mg_index_dim(idx), r->dim);
-    int ranged = s->from_ms || s->to_ms;
+    int ranged = filtered(s);
     int k = want * (ranged ? RANGE_OVERSAMPLE : 1);
     if (k > MG_INDEX_MAX_K) k = MG_INDEX_MAX_K;
     int64_t *ids = mg_xmalloc((size_t)k * sizeof *ids);
@@ -837,17 +862,15 @@ static mg_status add_neighbours(mg_store *store, int64_t agent_id, const mg_sear
     qsort(strong, (size_t)n, sizeof *strong, by_own);
     if (n > NEIGHBOUR_SOURCES) n = NEIGHBOUR_SOURCES;
     static const char *const sql[2] = {
-        "SELECT id, created_at, embedder = ?5, embedding FROM passages WHERE agent_id = ?1 AND "
-        "created_at >= ?2 AND created_at < ?3 AND id < ?4 ORDER BY id DESC LIMIT 2",
-        "SELECT id, created_at, embedder = ?5, embedding FROM passages WHERE agent_id = ?1 AND "
-        "created_at >= ?2 AND created_at < ?3 AND id > ?4 ORDER BY id LIMIT 2"};
+        "SELECT id, created_at, embedder = ?5, embedding FROM passages p WHERE %s AND id < ?4 "
+        "ORDER BY id DESC LIMIT 2",
+        "SELECT id, created_at, embedder = ?5, embedding FROM passages p WHERE %s AND id > ?4 "
+        "ORDER BY id LIMIT 2"};
     sqlite3_stmt *stmt[2] = {NULL, NULL};
     mg_status st = MG_OK;
     for (int d = 0; d < 2 && !st; d++)
-        if (!(st = store_prepare(store, sql[d], &stmt[d], err))) {
-            bind_scope(stmt[d], agent_id, s);
+        if (!(st = prepare_scoped(store, sql[d], agent_id, s, &stmt[d], err)))
             store_bind_text(stmt[d], 5, r->embedder);
-        }
     succ_link *links = mg_xmalloc((size_t)(n ? n : 1) * 4 * sizeof *links);
     int nlinks = 0;
     for (int i = 0; i < n && !st && strong[i].own > 0; i++) {
@@ -927,6 +950,11 @@ mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *em
     *out = NULL;
     if (mg_text_blank(search->query))
         return mg_err_set(err, MG_ERR_USAGE, "the query is empty; say what to look for");
+    if (search->ntags < 0 || search->ntags > MG_SEARCH_MAX_TAGS || (search->ntags && !search->tags))
+        return mg_err_set(err, MG_ERR_USAGE, "a search takes 0 to %d tags", MG_SEARCH_MAX_TAGS);
+    for (int i = 0; i < search->ntags; i++)
+        if (!search->tags[i] || !*search->tags[i])
+            return mg_err_set(err, MG_ERR_USAGE, "tag %d of the search is empty", i + 1);
     int limit = search->limit > 0 ? search->limit : 10;
     int page = search->page > 0 ? search->page : 0;
 

@@ -504,6 +504,33 @@ class ArchivalCliTest(CliTestCase):
         self.assert_error(self.run_memgpt("archival", "insert", "--agent", "a"), 2)
         self.assert_error(self.run_memgpt("archival", "search", "--agent", "a"), 2)
 
+    def test_tags(self):
+        insert = ("archival", "insert", "--agent", "a")
+        self.run_memgpt(*insert, "--tag", "trip", "--tag", "2024", "Hiking in the Alps", check=0)
+        self.run_memgpt(*insert, "--tag", "trip", "Hiking in Patagonia next year", check=0)
+        self.run_memgpt(*insert, "--tag", "trip", "-",
+                        input="a train trip to Oslo\na hiking boot sale\n", check=0)
+        self.run_memgpt(*insert, "Hiking boots need new laces", check=0)
+        def texts(*options):
+            return sorted(r["text"] for r in self.search("hiking", *options)["results"])
+        self.assertIn("Hiking boots need new laces", texts())
+        # Only tagged passages (the hybrid ranking may add the Oslo trip by
+        # similarity), every hiking one among them.
+        tagged = texts("--tag", "trip")
+        self.assertLessEqual({"Hiking in Patagonia next year", "Hiking in the Alps",
+                              "a hiking boot sale"}, set(tagged))
+        self.assertNotIn("Hiking boots need new laces", tagged)
+        self.assertEqual(texts("--tag", "trip", "--tag", "2024"), ["Hiking in the Alps"])
+        self.assertEqual(texts("--tag", "Trip"), [])  # exact, case-sensitive
+        found = self.search("hiking", "--tag", "2024")["results"][0]
+        self.assertEqual(sorted(found["tags"]), ["2024", "trip"])
+        self.assertEqual(texts("--tag", "trip", "--to", "2001-01-01"), [])
+        self.assert_error(self.run_memgpt("recall", "search", "--agent", "a", "--tag", "x", "y"),
+                          2)
+        self.assert_error(self.run_memgpt("archival", "insert", "--agent", "a", "--jsonl",
+                                          "--tag", "x", "-", input="{}"), 2)
+        self.assert_error(self.run_memgpt("archival", "search", "--agent", "a", "--tag"), 2)
+
     def test_insert_from_stdin(self):
         lines = "first passage about owls\n\nsecond passage about otters\r\n\n\n" \
                 "third passage about ospreys\n"

@@ -295,6 +295,58 @@ static void test_index_time_filter(void **state)
     free(query);
 }
 
+/* Tags filter like a time range: through the index (oversampled) when many
+ * passages carry them, by the exact scan when few do; every result carries
+ * every tag asked for. */
+static void test_index_tag_filter(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    assert_int_equal(store_exec(f->store,
+                                "UPDATE passages SET tags = CASE WHEN id % 2 = 0 THEN "
+                                "'[\"even\",\"all\"]' ELSE '[\"all\"]' END",
+                                &err),
+                     MG_OK);
+    assert_int_equal(
+        store_exec(f->store, "UPDATE passages SET tags = '[\"rare\"]' WHERE id % 500 = 7", &err),
+        MG_OK);
+    double overlap, first;
+    const char *even[] = {"even", "all"};
+    mg_search half = {.tags = even, .ntags = 2};
+    compare_paths(f, ARCHIVAL_HYBRID, &half, &overlap, &first);
+    print_message("tag on half: top-10 overlap %.3f, same first %.3f\n", overlap, first);
+    assert_true(overlap >= 0.9);
+    const char *rare[] = {"rare"};
+    mg_search few = {.tags = rare, .ntags = 1};
+    compare_paths(f, ARCHIVAL_HYBRID, &few, &overlap, &first);
+    assert_true(overlap == 1.0);
+
+    archival_index_set_min(f->store, 0);
+    const mg_search *filters[] = {&half, &few};
+    for (int k = 0; k < 2; k++) {
+        for (int mode = ARCHIVAL_HYBRID; mode <= ARCHIVAL_TEXT; mode++) {
+            char *query = query_for(3);
+            mg_search s = *filters[k];
+            s.query = query;
+            s.limit = 50;
+            int64_t ids[50];
+            int n = search_ids(f, &s, (archival_mode)mode, ids, 50);
+            if (mode != ARCHIVAL_TEXT) assert_true(n > 0);
+            for (int i = 0; i < n; i++) {
+                int64_t ok;
+                assert_int_equal(
+                    store_query_int(f->store,
+                                    k == 0 ? "SELECT id % 2 = 0 FROM passages WHERE id = ?"
+                                           : "SELECT id % 500 = 7 FROM passages WHERE id = ?",
+                                    ids[i], 0, &ok, NULL),
+                    MG_OK);
+                assert_true(ok);
+            }
+            free(query);
+        }
+    }
+}
+
 /* Neighbours of a strong match are found through the table, as the exact
  * scan finds them: a passage with no word of the query right after one that
  * has them all. */
@@ -837,6 +889,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_index_matches_exact, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_time_filter, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_tag_filter, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_neighbours, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_persists, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_rows_not_in_index, setup_big, fixture_teardown),

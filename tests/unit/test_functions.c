@@ -86,6 +86,18 @@ static void test_model_mistakes(void **state)
                    "{\"start_date\": \"2024-02-01\", \"end_date\": \"2024-01-01\"}", "before");
     expect_failure(f, "pause_heartbeats", "{\"minutes\": 100000}", "between 1 and 360");
     expect_failure(f, "archival_memory_insert", "{\"content\": \"\"}", "empty");
+    expect_failure(f, "archival_memory_insert", "{\"content\": \"x\", \"tags\": \"pets\"}",
+                   "list of at most");
+    expect_failure(f, "archival_memory_insert", "{\"content\": \"x\", \"tags\": [\"a\", 3]}",
+                   "non-empty string");
+    expect_failure(f, "archival_memory_search", "{\"query\": \"x\", \"tags\": [\"\"]}",
+                   "non-empty string");
+    expect_failure(f, "archival_memory_search", "{\"query\": \"x\", \"start_date\": \"someday\"}",
+                   "invalid date");
+    expect_failure(f, "archival_memory_search",
+                   "{\"query\": \"x\", \"start_date\": \"2024-02-01\", \"end_date\": "
+                   "\"2024-01-01\"}",
+                   "before");
 
     char big[2200 + 64];
     memset(big, 0, sizeof big);
@@ -123,6 +135,29 @@ static void test_search_results(void **state)
     mg_fn_outcome_clear(&out);
     expect_failure(f, "archival_memory_search", "{\"query\": \"gardening\", \"page\": 9}",
                    "past the end");
+
+    /* Tags given at insert narrow a search that asks for them. */
+    r = call(f, "archival_memory_insert",
+             "{\"content\": \"roses need gardening in spring\", \"tags\": [\"garden\", "
+             "\"todo\"]}",
+             &out);
+    assert_true(out.ok);
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+    r = call(f, "archival_memory_search",
+             "{\"query\": \"gardening roses\", \"tags\": [\"todo\"], \"start_date\": "
+             "\"2000-01-01\", \"end_date\": \"2999-12-31\"}",
+             &out);
+    msg = json_string_value(json_object_get(r, "message"));
+    assert_non_null(strstr(msg, "1 result in"));
+    assert_non_null(strstr(msg, "roses need gardening in spring"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+    r = call(f, "archival_memory_search",
+             "{\"query\": \"gardening roses\", \"end_date\": \"2001-01-01\"}", &out);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "message")), "No results"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
 }
 
 static void append(fixture *f, mg_role role, const char *kind, const char *content,

@@ -738,6 +738,51 @@ static void test_archival(void **state)
     assert_non_null(strstr(json, "Oslo"));
     assert_non_null(strstr(json, "2024-05-01T00:00:00Z"));
     mg_free(json);
+
+    /* Tags: only passages carrying every tag asked for, in every mode, with
+     * dates too; bad tag lists are refused. */
+    assert_int_equal(mg_archival_insert(f->agent, "Rex chewed the travel bag",
+                                        "[\"pets\", \"travel\"]", 0, &err),
+                     MG_OK);
+    const char *pets[] = {"pets"}, *both[] = {"pets", "travel"}, *none[] = {"cooking"};
+    struct {
+        const char *const *tags;
+        int ntags;
+        int64_t to;
+        int count;
+    } cases[] = {{pets, 1, 0, 2}, {both, 2, 0, 1}, {none, 1, 0, 0}, {both, 2, 1714608000000LL, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int mode = ARCHIVAL_HYBRID; mode <= ARCHIVAL_TEXT; mode++) {
+            mg_search t = {.query = mode == ARCHIVAL_TEXT ? "rex" : "Rex the dog travel",
+                           .tags = cases[i].tags,
+                           .ntags = cases[i].ntags,
+                           .to_ms = cases[i].to};
+            json_t *got;
+            assert_int_equal(archival_search_mode(f->store, f->agent->id, f->agent->embedder, &t,
+                                                  (archival_mode)mode, &got, &err),
+                             MG_OK);
+            json_t *results = json_object_get(got, "results");
+            if ((int)json_array_size(results) != cases[i].count)
+                fail_msg("case %zu mode %d: %zu results", i, mode, json_array_size(results));
+            for (size_t k = 0; k < json_array_size(results); k++) {
+                json_t *tags = json_object_get(json_array_get(results, k), "tags"), *tag;
+                size_t ti;
+                int has = 0;
+                json_array_foreach(tags, ti, tag) has |=
+                    strcmp(json_string_value(tag), "pets") == 0;
+                assert_true(has);
+            }
+            json_decref(got);
+        }
+    }
+    const char *empty[] = {""}, *many[MG_SEARCH_MAX_TAGS + 1] = {0};
+    for (int i = 0; i <= MG_SEARCH_MAX_TAGS; i++)
+        many[i] = "pets";
+    mg_search bad = {.query = "rex", .tags = empty, .ntags = 1};
+    assert_int_equal(mg_archival_search(f->agent, &bad, &json, &err), MG_ERR_USAGE);
+    bad.tags = many;
+    bad.ntags = MG_SEARCH_MAX_TAGS + 1;
+    assert_int_equal(mg_archival_search(f->agent, &bad, &json, &err), MG_ERR_USAGE);
 }
 
 /* 2023-05-08T12:00:00Z and later times, for the ranking tests. */
