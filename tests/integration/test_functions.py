@@ -602,6 +602,11 @@ class BadModelInputTest(FunctionTestCase):
     def setUp(self):
         super().setUp()
         self.create_agent("--human", "Name: Zed")
+        # These tests hold one long conversation (dozens of turns) that the
+        # agent, with the model's real window, never needs to flush; the
+        # mock's own default window (8,192) is smaller than that model's.
+        if hasattr(self.mock, "set_window"):
+            self.mock.set_window("gpt-4o-mini", 128000)
 
     def fail_call(self, name, arguments, *expected, text="hi"):
         """Runs a turn whose model makes one bad call; checks the Failed

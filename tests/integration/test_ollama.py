@@ -210,7 +210,7 @@ class WindowTest(OllamaCase):
     ollama_kwargs = {"default_window": 100000}
 
     def test_long_conversation_never_overflows_num_ctx(self):
-        window = 3000
+        window = 3400
         self.create("a", window, "--reflect-every", "5")
         padding = "and the weather is fine today, " * 6
         for i in range(60):

@@ -99,7 +99,7 @@ class OverflowCase(MemgptTestCase):
 class MemoryPressureTest(OverflowCase):
 
     def test_warning_inserted_once_per_fill_up(self):
-        self.create_agent("a", 3000, "--reflect-every", "off")
+        self.create_agent("a", 3400, "--reflect-every", "off")
         marks = []  # per turn: "W" (warning), "F" (flush), "WF"/"FW", or ""
         multi_step_done = False
         for i in range(36):
@@ -177,13 +177,13 @@ class MemoryPressureTest(OverflowCase):
         self.assert_no_refusals()
 
     def test_warning_appears_in_request_and_is_stored(self):
-        self.create_agent("a", 3000, "--reflect-every", "off")
+        self.create_agent("a", 3400, "--reflect-every", "off")
         for i in range(12):
             events = self.turn(f"hello number {i}", "a", now=FAKE_NOW + 60 * i)
             if self.system_notes(events, PRESSURE):
                 break
         else:
-            self.fail("no memory-pressure warning within 12 turns in a 3000-token window")
+            self.fail("no memory-pressure warning within 12 turns in a 3400-token window")
         last = self.mock.chat_requests()[-1]
         self.assertEqual(len(pressure_alerts(last)), 1,
                          "the request after the warning should carry the system_alert")
@@ -198,7 +198,7 @@ class LongConversationTest(OverflowCase):
     TURNS = 200
 
     def test_two_hundred_turns_in_a_small_window(self):
-        self.create_agent("a", 3000)
+        self.create_agent("a", 3400)
         texts = [TURN1] + [f"turn {i}: FACT: item{i} the weather is fine today"
                            for i in range(2, self.TURNS + 1)]
         for i, text in enumerate(texts, 1):
@@ -207,7 +207,7 @@ class LongConversationTest(OverflowCase):
                              f"turn {i}: {events}")
 
         summaries = self.mock.summaries
-        self.assertTrue(summaries, "200 turns in a 3000-token window never flushed")
+        self.assertTrue(summaries, "200 turns in a 3400-token window never flushed")
         bodies = self.mock.chat_requests()
         summarizer_calls = [b for b in bodies if is_summarizer(b)]
         self.assertEqual(len(summarizer_calls), len(summaries))

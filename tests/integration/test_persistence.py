@@ -170,15 +170,15 @@ class SurvivesRestartTest(PersistenceCase):
         self.assert_all_requests_valid()
 
     def test_summary_survives(self):
-        self.mock.set_window(MODEL, 3000)
-        self.create("a", "--context-window", "3000")
+        self.mock.set_window(MODEL, 3400)
+        self.create("a", "--context-window", "3400")
         for i in range(30):
             events = self.send(f"turn {i}: FACT: lantern{i} is lit", agent="a", json_out=True)
             if any("Context flush" in e.get("content", "") for e in events
                    if e["message_type"] == "system_message"):
                 break
         else:
-            self.fail("no flush within 30 turns in a 3000-token window")
+            self.fail("no flush within 30 turns in a 3400-token window")
         summary = self.mock.summaries[-1]
         # A fresh process shows the stored summary to the model.
         self.send("what did we talk about?", agent="a")
