@@ -585,11 +585,15 @@ static int cmd_archival(cli *c, int argc, char **argv)
     char *tags = NULL;
     if (!rc && tag_args.npos) {
         json_t *list = json_array();
-        for (int i = 0; i < tag_args.npos; i++)
-            json_array_append_new(list, json_string(tag_args.pos[i]));
-        tags = json_dumps(list, JSON_COMPACT);
+        for (int i = 0; i < tag_args.npos && !rc; i++) {
+            json_t *tag = json_string(tag_args.pos[i]);
+            if (!tag)
+                rc = cli_usage("--tag %d is not valid UTF-8", i + 1);
+            else
+                json_array_append_new(list, tag);
+        }
+        if (!rc) tags = json_dumps(list, JSON_COMPACT);
         json_decref(list);
-        if (!tags) rc = cli_usage("a --tag is not valid UTF-8");
     }
     mg_agent *agent = NULL;
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);

@@ -11,6 +11,7 @@
  */
 #include "embed/embedder.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,26 @@ int mg_embed_request_size(const char *const *texts, int n, int max_inputs, size_
         k++;
     }
     return k;
+}
+
+/* Whether a refusal (an error message holding the server's own words) is
+ * about the request's size: a 413 always is; a 400 when it says so (too
+ * many inputs, tokens over a maximum, a batch limit), so that a 400 about
+ * something else (an unknown model) fails at once instead of being split. */
+static int refused_for_size(long status, const char *message)
+{
+    if (status == 413) return 1;
+    if (status != 400) return 0;
+    static const char *const words[] = {"too many", "too large", "too long", "at most", "maximum",
+                                        "max ",     "limit",     "exceed",   "batch",   "$.input"};
+    char lower[sizeof((mg_error *)0)->message];
+    size_t n = 0;
+    for (; message && message[n] && n + 1 < sizeof lower; n++)
+        lower[n] = (char)tolower((unsigned char)message[n]);
+    lower[n] = '\0';
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(lower, words[i])) return 1;
+    return 0;
 }
 
 static void free_vecs(float **vecs, int n)
@@ -153,6 +174,8 @@ mg_status mg_embed_texts(const char *spec, const char *const *texts, int n, floa
         *dim = MG_EMBED_OFFLINE_DIM;
         return MG_OK;
     }
+    mg_error scratch; /* a refusal's words decide whether to split (refused_for_size) */
+    if (!err) err = &scratch;
     int first_dim = 0;
     int max_inputs = MG_EMBED_MAX_INPUTS;
     for (int done = 0; done < n;) {
@@ -160,7 +183,7 @@ mg_status mg_embed_texts(const char *spec, const char *const *texts, int n, floa
         int d = 0;
         long status = 0;
         st = embed_request(spec, texts + done, k, vecs + done, &d, &status, err);
-        if (st && k > 1 && (status == 400 || status == 413)) {
+        if (st && k > 1 && refused_for_size(status, err->message)) {
             /* Refused as a whole, perhaps for its size (a server's cap on
              * inputs or bytes per request): halve the requests for the rest
              * of this call. A bad text among them ends up alone and fails

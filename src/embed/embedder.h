@@ -27,7 +27,8 @@
  * decides: OpenAI refuses over 8192 tokens, Ollama truncates). Servers with
  * smaller caps exist (Hugging Face's text-embeddings-inference takes 32
  * inputs by default and answers 413; a proxy's body limit is a 413 too):
- * a request of several texts refused with 400 or 413 is split in half, and
+ * a request of several texts refused with 413, or with a 400 that names a
+ * size or a limit, is split in half, and
  * the rest of the call keeps the smaller size, so a cap of c costs at most
  * log2(256 / c) refused requests per call. Each request
  * is retried by the HTTP layer like a chat request (429, 5xx, dropped

@@ -185,8 +185,9 @@ static int arg_bool(call_ctx *c, const char *name, int fallback)
     return fallback;
 }
 
-/* An optional list of up to `max` non-empty strings, borrowed from the
- * arguments: *n = 0 when absent. */
+/* An optional list of up to `max` strings, borrowed from the arguments:
+ * *n = 0 when absent. Blank strings are left out (models fill optional
+ * fields with ""). */
 static const char **arg_strings(call_ctx *c, const char *name, int max, int *n)
 {
     *n = 0;
@@ -201,17 +202,18 @@ static const char **arg_strings(call_ctx *c, const char *name, int max, int *n)
         return NULL;
     }
     const char **out = mg_xcalloc(count ? count : 1, sizeof *out);
+    int kept = 0;
     for (size_t i = 0; i < count; i++) {
-        out[i] = json_string_value(json_array_get(v, i));
-        if (!out[i] || !*out[i]) {
-            snprintf(text, sizeof text, "argument '%s': item %zu must be a non-empty string", name,
-                     i);
+        const char *item = json_string_value(json_array_get(v, i));
+        if (!item) {
+            snprintf(text, sizeof text, "argument '%s': item %zu must be a string", name, i);
             fail(c, text);
             free(out);
             return NULL;
         }
+        if (!mg_text_blank(item)) out[kept++] = item;
     }
-    *n = (int)count;
+    *n = kept;
     return out;
 }
 
@@ -390,9 +392,19 @@ static mg_status fn_archival_memory_insert(call_ctx *c, mg_error *err)
     const char *content = arg_string(c, "content", 1);
     int ntags;
     const char **tags = arg_strings(c, "tags", MAX_TAGS, &ntags);
+    char *tags_json = NULL;
+    if (ntags) {
+        json_t *list = json_array();
+        for (int i = 0; i < ntags; i++)
+            json_array_append_new(list, json_string(tags[i]));
+        tags_json = json_dumps(list, JSON_COMPACT);
+        json_decref(list);
+    }
     free(tags);
-    if (c->problem.len) return MG_OK;
-    char *tags_json = ntags ? json_dumps(json_object_get(c->args, "tags"), JSON_COMPACT) : NULL;
+    if (c->problem.len) {
+        free(tags_json);
+        return MG_OK;
+    }
     mg_status st = archival_insert(c->agent->store, c->agent->id, c->agent->embedder, content,
                                    tags_json, 0, err);
     free(tags_json);
@@ -411,6 +423,8 @@ static mg_status fn_archival_memory_search(call_ctx *c, mg_error *err)
     s.limit = MG_FUNCTION_PAGE_SIZE;
     const char *start = arg_string(c, "start_date", 0);
     const char *end = arg_string(c, "end_date", 0);
+    if (mg_text_blank(start)) start = NULL; /* models fill optional fields with "" */
+    if (mg_text_blank(end)) end = NULL;
     const char **tags = arg_strings(c, "tags", MAX_TAGS, &s.ntags);
     s.tags = tags;
     mg_status st = MG_OK;

@@ -395,12 +395,15 @@ static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search
     if (!words) return MG_OK;
     fts_plan plan;
     int cap = store->text_rank_cap > 0 ? store->text_rank_cap : TEXT_RANK_CAP;
-    mg_status st = fts_plan_build(store, &archival_fts, NULL, words, cap, &plan, err);
+    int fts_only = 0;
+    mg_status st =
+        filtered(s) ? MG_OK : store_owns_all(store, STORE_PASSAGES, agent_id, &fts_only, err);
+    fts_scope scope = FTS_SCOPE_ALL;
+    scope.narrowed = !fts_only;
+    if (!st) st = fts_plan_build(store, &archival_fts, NULL, words, cap, scope, &plan, err);
     free(words);
     if (st) return st;
-    int fts_only = 0;
-    if (!filtered(s)) st = store_owns_all(store, STORE_PASSAGES, agent_id, &fts_only, err);
-    if (!st) st = fts_rank_ensure(store, err);
+    st = fts_rank_ensure(store, err);
     sqlite3_stmt *stmt = NULL;
     if (!st)
         st = fts_only

@@ -137,20 +137,25 @@ static int term_cmp_df(const void *a, const void *b)
  * and dropped by build_match, unless no term is rare, in which case each
  * was walked cap + 1 steps and its count is estimated from how
  * far back its last step lies in the id span (taking a word to be as
- * frequent in the whole history as in its newest stretch). */
+ * frequent in the whole history as in its newest stretch). Only the
+ * scope's id range is counted. */
 static mg_status count_terms(mg_store *store, const fts_table *table, const char *filter,
-                             term *terms, int nterms, int cap, mg_error *err)
+                             term *terms, int nterms, int cap, fts_scope scope, mg_error *err)
 {
     mg_status st = MG_OK;
     buf walk = BUF_INIT;
-    buf_printf(&walk, "SELECT rowid FROM %s WHERE %s MATCH ?1 ORDER BY rowid DESC", table->fts,
-               table->fts);
+    buf_printf(&walk,
+               "SELECT rowid FROM %s WHERE %s MATCH ?1 AND rowid BETWEEN ?2 AND ?3 ORDER BY "
+               "rowid DESC",
+               table->fts, table->fts);
     for (int i = 0; i < nterms && !st; i++) {
         st = store_prepare(store, buf_str(&walk), &terms[i].walk, err);
         if (!st) {
             buf expr = BUF_INIT;
             buf_printf(&expr, "%s%.*s", filter, terms[i].len, terms[i].text);
             sqlite3_bind_text(terms[i].walk, 1, buf_str(&expr), -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(terms[i].walk, 2, scope.lo);
+            sqlite3_bind_int64(terms[i].walk, 3, scope.hi);
             buf_free(&expr);
         }
     }
@@ -183,7 +188,11 @@ static mg_status count_terms(mg_store *store, const fts_table *table, const char
         t->walk = NULL;
         t->df = (double)t->seen;
         if (st || t->seen == 0) continue;
-        if (span.max < span.min) st = content_id_span(store, table, &span, err);
+        if (span.max < span.min) {
+            st = content_id_span(store, table, &span, err);
+            if (span.min < scope.lo) span.min = scope.lo;
+            if (span.max > scope.hi) span.max = scope.hi;
+        }
         double whole = (double)(span.max - span.min) + 1, newest = (double)(span.max - t->last) + 1;
         if (!st && newest > 0 && whole > newest) t->df = (double)t->seen * (whole / newest);
     }
@@ -195,9 +204,14 @@ static mg_status count_terms(mg_store *store, const fts_table *table, const char
  * dropped: they add little to BM25, and if kept, their newer matches would
  * crowd the rare words' older ones out of the newest `cap`. When even the
  * rarest word has more matches than that, every word is kept. Words that
- * match nothing are left out (unless no word matches). */
+ * match nothing are left out (unless no word matches).
+ *
+ * The counts cover the scope's id range, so they say nothing about a
+ * narrowed search (another agent's rows, tags): there a word common
+ * elsewhere may be the only one that matches in scope. So a narrowed
+ * search drops no word that matches anything. */
 mg_status fts_plan_build(mg_store *store, const fts_table *table, const char *filter,
-                         const char *words, int cap, fts_plan *plan, mg_error *err)
+                         const char *words, int cap, fts_scope scope, fts_plan *plan, mg_error *err)
 {
     memset(plan, 0, sizeof *plan);
     if (!filter) filter = "";
@@ -213,7 +227,7 @@ mg_status fts_plan_build(mg_store *store, const fts_table *table, const char *fi
         terms[nterms++] = (term){.text = p, .len = (int)n};
         p += n + (end ? 4 : 0);
     }
-    mg_status st = count_terms(store, table, filter, terms, nterms, cap, err);
+    mg_status st = count_terms(store, table, filter, terms, nterms, cap, scope, err);
     if (st) {
         free(terms);
         return st;
@@ -227,7 +241,7 @@ mg_status fts_plan_build(mg_store *store, const fts_table *table, const char *fi
     while (zero < nterms && sorted[zero]->df == 0)
         zero++;
     double sum = 0;
-    int nkeep = zero;
+    int nkeep = scope.narrowed ? nterms : zero;
     while (nkeep < nterms && sum + sorted[nkeep]->df <= cap)
         sum += sorted[nkeep++]->df;
     for (int i = 0; i < nterms; i++)

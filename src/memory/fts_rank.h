@@ -28,11 +28,24 @@ typedef struct fts_plan {
     int nkept;
 } fts_plan;
 
+/* Where a search looks, for counting its words: the row ids it can return
+ * lie in [lo, hi] (INT64_MIN, INT64_MAX: anywhere), and `narrowed` says it
+ * returns only some of the rows there (an agent among others, tags), which
+ * counts over the table cannot tell apart. */
+typedef struct fts_scope {
+    int64_t lo, hi;
+    int narrowed;
+} fts_scope;
+
+#define FTS_SCOPE_ALL ((fts_scope){INT64_MIN, INT64_MAX, 0})
+
 /* Plans a ranking of at most `cap` matches for `words` (an fts_query
- * expression) over `table`, each word prefixed with `filter` (a column
- * filter such as "{search_text} : ", or NULL). Free with fts_plan_free. */
+ * expression) over `table` within `scope`, each word prefixed with `filter`
+ * (a column filter such as "{search_text} : ", or NULL). Free with
+ * fts_plan_free. */
 mg_status fts_plan_build(mg_store *store, const fts_table *table, const char *filter,
-                         const char *words, int cap, fts_plan *plan, mg_error *err);
+                         const char *words, int cap, fts_scope scope, fts_plan *plan,
+                         mg_error *err);
 void fts_plan_free(fts_plan *plan);
 
 /* FTS5's bm25() (lower is better) with the IDF from the plan's counts:

@@ -487,16 +487,17 @@ mg_status recall_search(mg_store *store, int64_t agent_id, const mg_search *sear
                                    "AND m.search_text <> '' AND m.created_at >= ?2 AND "
                                    "m.created_at < ?3";
     if (words) {
-        fts_plan plan;
+        fts_plan plan = {0};
         int fts_only = 0;
         int64_t lo = INT64_MIN, hi = INT64_MAX;
-        mg_status st = fts_plan_build(store, &recall_fts, all ? NULL : "{search_text} : ", words,
-                                      RECALL_RANK_CAP, &plan, err);
+        int sole = 0;
+        mg_status st = store_owns_all(store, STORE_MESSAGES, agent_id, &sole, err);
+        if (!st && dated) st = id_bounds(store, agent_id, from, to, &lo, &hi, err);
+        fts_only = sole && !dated;
+        if (!st)
+            st = fts_plan_build(store, &recall_fts, all ? NULL : "{search_text} : ", words,
+                                RECALL_RANK_CAP, (fts_scope){lo, hi, !sole}, &plan, err);
         free(words);
-        if (!st && !dated)
-            st = store_owns_all(store, STORE_MESSAGES, agent_id, &fts_only, err);
-        else if (!st)
-            st = id_bounds(store, agent_id, from, to, &lo, &hi, err);
         if (!st)
             st = rank_newest(store, agent_id, search, &plan, fts_only ? NULL : filter, lo, hi,
                              limit, page, out, err);

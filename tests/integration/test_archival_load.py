@@ -509,20 +509,33 @@ class BatchedEmbeddingTest(LoadCase):
                 self.assertEqual(self.stored(agent), (self.PASSAGES, self.PASSAGES))
                 self.assert_all_requests_valid()
 
+    def error_body(self, said):
+        if PROVIDER == "ollama":
+            return {"error": said}
+        return {"error": {"message": said, "type": "invalid_request_error", "param": "input",
+                          "code": None}}
+
     def test_a_text_refused_alone_fails_its_batch(self):
-        # A 400 that no split cures (here: every request refused) halves down
-        # to one text, then fails the batch with the server's words.
-        said = "input 7 is not acceptable to this model"
-        body = {"error": said} if PROVIDER == "ollama" else {"error": {
-            "message": said, "type": "invalid_request_error", "param": "input", "code": None}}
+        # A 400 about size that no split cures (here: every request refused)
+        # halves down to one text, then fails the batch with the server's words.
+        said = "input 1 is too long: the maximum is 8192 tokens"
         for _ in range(5):
-            self.mock.push({"status": 400, "body": body}, endpoint="embeddings")
+            self.mock.push({"status": 400, "body": self.error_body(said)}, endpoint="embeddings")
         proc = self.load_into("r", check=1)
         self.assertEqual([len(r["body"]["input"]) for r in self.embed_requests()],
                          [23, 11, 5, 2, 1])
         self.assertIn(said, proc.stderr)
         self.assertIn("text 1 of 23", proc.stderr)
         self.assertEqual(self.stored("r"), (0, 0))
+
+    def test_a_400_about_something_else_is_not_split(self):
+        said = "this model does not produce embeddings"
+        self.mock.push({"status": 400, "body": self.error_body(said)}, endpoint="embeddings")
+        proc = self.load_into("u", check=1)
+        self.assertEqual([len(r["body"]["input"]) for r in self.embed_requests()], [23])
+        self.assertIn(said, proc.stderr)
+        self.assertNotIn("text 1 of", proc.stderr)
+        self.assertEqual(self.stored("u"), (0, 0))
 
     def test_a_malformed_answer_stores_nothing_of_its_batch(self):
         good = [0.5, 0.25, 0.125]

@@ -530,6 +530,7 @@ class ArchivalCliTest(CliTestCase):
         self.assert_error(self.run_memgpt("archival", "insert", "--agent", "a", "--jsonl",
                                           "--tag", "x", "-", input="{}"), 2)
         self.assert_error(self.run_memgpt("archival", "search", "--agent", "a", "--tag"), 2)
+        self.assert_error(self.run_memgpt(*insert, "--tag", os.fsdecode(b"bad\xff"), "zebra"), 2)
 
     def test_insert_from_stdin(self):
         lines = "first passage about owls\n\nsecond passage about otters\r\n\n\n" \

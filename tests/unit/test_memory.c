@@ -677,6 +677,19 @@ static void test_recall_rank_cap_two_agents(void **state)
         assert_int_equal(found_total(found), 0);
         json_decref(found);
     }
+    /* A word common only in the other agent's messages is not dropped from
+     * this agent's search: here it is the only word that matches. */
+    store_msg(f, MG_ROLE_USER, "user_message", "{\"message\":\"notes from elsewhere\"}", NULL, NULL,
+              t0 + 20000000LL);
+    for (int all = 0; all < 2; all++) {
+        json_t *found = search_recall(f, "elsewhere pelican", all, 0, 0, 10, 0);
+        int has = 0;
+        for (int i = 0; i < found_total(found) && i < 10; i++)
+            has |= strstr(json_string_value(json_object_get(found_row(found, i), "text")),
+                          "notes from elsewhere") != NULL;
+        assert_true(has);
+        json_decref(found);
+    }
     mg_agent_free(other);
 }
 
@@ -963,9 +976,48 @@ static void test_archival_text_rank_cap(void **state)
     for (size_t i = 0; i < json_array_size(r); i++)
         assert_non_null(strstr(text_at(r, i), "boat trip number 2"));
     json_decref(r);
+    /* A filtered search drops no word for being common outside its scope:
+     * "boat" is the only word of the tagged passage. */
+    insert_at(f, "my boat notes", MAY_8_2023_NOON - HOUR_MS);
+    mg_error err = {0};
+    assert_int_equal(store_exec(f->store,
+                                "UPDATE passages SET tags = '[\"mine\"]' WHERE text = 'my boat "
+                                "notes'",
+                                &err),
+                     MG_OK);
+    const char *mine[] = {"mine"};
+    /* (Not the vector ranking alone: it weighs words by their rarity in the
+     * whole memory, where "boat" is nearly everywhere.) */
+    const archival_mode modes[] = {ARCHIVAL_HYBRID, ARCHIVAL_TEXT};
+    for (int m = 0; m < 2; m++) {
+        archival_mode mode = modes[m];
+        mg_search s = {.query = "boat zebra", .limit = 10, .tags = mine, .ntags = 1};
+        json_t *found;
+        assert_int_equal(archival_search_mode(f->store, f->agent->id, f->agent->embedder, &s, mode,
+                                              &found, &err),
+                         MG_OK);
+        json_t *results = json_object_get(found, "results");
+        if (json_array_size(results) != 1)
+            fail_msg("mode %d: %zu results", (int)mode, json_array_size(results));
+        assert_string_equal(text_at(results, 0), "my boat notes");
+        json_decref(found);
+    }
+    /* Nor when another agent shares the store. */
+    assert_int_equal(mg_agent_create(f->store, "other", NULL, &err), MG_OK);
+    mg_agent *other;
+    assert_int_equal(mg_agent_open(f->store, "other", &other, &err), MG_OK);
+    assert_int_equal(mg_archival_insert(other, "someone else's zebra", NULL, 0, &err), MG_OK);
+    r = search_mode(f, "boat zebra", ARCHIVAL_TEXT, &total);
+    int mine_found = 0;
+    for (size_t i = 0; i < json_array_size(r); i++)
+        mine_found |= strcmp(text_at(r, i), "my boat notes") == 0;
+    assert_true(mine_found);
+    json_decref(r);
+    mg_agent_free(other);
+
     archival_set_text_rank_cap(f->store, 0);
     r = search_mode(f, "boat", ARCHIVAL_TEXT, &total);
-    assert_int_equal(total, 31);
+    assert_int_equal(total, 32);
     json_decref(r);
 }
 
