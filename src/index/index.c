@@ -456,8 +456,12 @@ mg_status idx_add(mg_index *x, int64_t id, const float *vec, mg_error *err)
         x->levels[s] = (uint8_t)level;
         x->upper_off[s] = level ? idx_upper_alloc(x, level) : 0;
     }
-    for (int l = 0; l <= x->levels[s]; l++)
-        idx_links(x, s, l)[0] = 0;
+    /* Whole blocks, not only their counts: blocks are saved whole, and a
+     * file must not carry uninitialized memory (valgrind found it). */
+    memset(idx_links(x, s, 0), 0, (size_t)x->link0_len * sizeof(int32_t));
+    if (x->levels[s])
+        memset(idx_links(x, s, 1), 0,
+               (size_t)x->levels[s] * (size_t)x->upper_len * sizeof(int32_t));
     memcpy(idx_vec(x, s), vec, (size_t)x->dim * sizeof(float));
     x->ids[s] = id;
     x->state[s] = SLOT_LIVE;
