@@ -46,7 +46,9 @@
  * for short queries: at 100k passages the graph's recall@10 against the
  * exact answer was 0.26 at ef 276 and 0.74 at ef 4,000 (bench/README.md,
  * section 8), where clustered data gets 0.99 at ef 128. Stored in each
- * index file when it is built. */
+ * index file when it is built. Archival indexes are lazy (index.h): below
+ * 3/4 of this size they hold no graph at all, so building and saving one
+ * costs only the copy of the vectors. */
 #define ARCHIVAL_INDEX_EXACT_BELOW 262144
 
 /* Sets the exact_below of the indexes this store builds from now on (-1:
