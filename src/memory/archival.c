@@ -381,13 +381,14 @@ static mg_status read_times(mg_store *store, cand_list *l, int from, mg_error *e
  * reads their rows anyway (`rows_later`).
  *
  * The work is bounded as in recall (fts_rank.c): at most TEXT_RANK_CAP
- * matches are ranked, the newest, of the query's rarest words whose matches
- * fit in that many (the common words are dropped); only when even the
- * rarest word matches more is the ranking limited to its newest matches.
- * Joining every match to its row (to filter by agent and time) costs as
- * much as the ranking itself, so when the agent owns every passage and the
- * search has no dates, FTS5 answers alone and only the matches kept are
- * read. */
+ * matches are ranked, the newest. When the search covers the whole FTS
+ * table, those are of the query's rarest words whose matches fit in that
+ * many (the common words are dropped, unless even the rarest word matches
+ * more); a narrowed search keeps every word (fts_plan_build says why).
+ * Joining every match to its row (to filter by agent, time and tags) costs
+ * as much as the ranking itself, so when the agent owns every passage and
+ * the search has no filter, FTS5 answers alone and only the matches kept
+ * are read. */
 static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search *s, cand_list *l,
                               int rows_later, mg_error *err)
 {

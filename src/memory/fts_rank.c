@@ -12,9 +12,9 @@
  *  - fts_query turns free text into a safe MATCH expression;
  *  - fts_plan_build counts each word's matches only as far as needed
  *    (count_terms: exact for the rare words, estimated for the common
- *    ones) and keeps the rarest words while their matches fit in one
- *    ranking, so a rare word's old matches are never crowded out by a
- *    common word's new ones;
+ *    ones) and, when the search covers the whole table, keeps the rarest
+ *    words while their matches fit in one ranking, so a rare word's old
+ *    matches are never crowded out by a common word's new ones;
  *  - FTS_RANK_FUNCTION is FTS5's BM25 formula with those counts passed in.
  *
  * Search safety: neither users nor models write FTS5 syntax, and FTS5 treats
@@ -126,7 +126,7 @@ static int term_cmp_df(const void *a, const void *b)
 }
 
 /* Counts the matches of each term (one quoted word, with the column filter
- * if any) for build_match and for the IDF of rank_bm25. FTS5's own bm25()
+ * if any) for fts_plan_build and for the IDF of rank_bm25. FTS5's own bm25()
  * counts every match of every word, once per query, which at a million
  * messages is tens of milliseconds for a common word; here the counting
  * stops as soon as the outcome is known. The terms' posting lists are walked
@@ -134,7 +134,7 @@ static int term_cmp_df(const void *a, const void *b)
  * and its count exact (so for rare words BM25 is exactly FTS5's). The walk
  * stops when the terms that ended plus the `seen` matches that each of the
  * others has at least would no longer fit in one ranking: those are common
- * and dropped by build_match, unless no term is rare, in which case each
+ * and dropped by fts_plan_build, unless no term is rare, in which case each
  * was walked cap + 1 steps and its count is estimated from how
  * far back its last step lies in the id span (taking a word to be as
  * frequent in the whole history as in its newest stretch). Only the

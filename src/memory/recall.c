@@ -30,11 +30,8 @@
  */
 #include "memory/recall.h"
 
-#include <ctype.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "memory/fts_rank.h"
 #include "store/store.h"
