@@ -427,6 +427,11 @@ void cli_print_results(const char *json, int show_role)
                "match: use rarer words or --from/--to to reach them)\n",
                (long long)json_integer_value(json_object_get(found, "total")),
                json_string_value(json_object_get(found, "ranked_from")));
+    if (json_object_get(found, "text_ranked"))
+        printf("(more passages match these words than were ranked by them: the newest %lld, "
+               "back to %s; use rarer words, --tag or --from/--to to reach older ones)\n",
+               (long long)json_integer_value(json_object_get(found, "text_ranked")),
+               json_string_value(json_object_get(found, "text_ranked_from")));
     size_t i;
     json_t *r;
     json_array_foreach(results, i, r)

@@ -313,6 +313,15 @@ static void describe_results(call_ctx *c, json_t *found, const char *what, int w
     else
         buf_printf(&c->message, "%lld result%s in %s; page %d of %lld:", (long long)total,
                    total == 1 ? "" : "s", what, page, (long long)pages);
+    if (json_object_get(found, "text_ranked"))
+        /* Archival ranks only its newest text matches (passages found by
+         * meaning are all considered): say so, and how to go further. */
+        buf_printf(&c->message,
+                   " (More passages contain these words than were ranked by them: the newest "
+                   "%lld, back to %s. For older ones, use rarer words, or narrow with tags, "
+                   "start_date or end_date.)",
+                   (long long)json_integer_value(json_object_get(found, "text_ranked")),
+                   json_string_value(json_object_get(found, "text_ranked_from")));
     size_t i;
     json_t *r;
     json_array_foreach(results, i, r)

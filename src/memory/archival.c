@@ -125,6 +125,8 @@ typedef struct cand {
 typedef struct cand_list {
     cand *items;
     int count, cap;
+    int text_capped;     /* more matched than text_matches ranked */
+    int64_t text_oldest; /* then: the oldest ranked match */
 } cand_list;
 
 static cand *cand_push(cand_list *l, int64_t id)
@@ -425,14 +427,19 @@ static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search
     }
     store_bind_text(stmt, 4, plan.match);
     sqlite3_bind_blob(stmt, 5, plan.df, plan.nkept * (int)sizeof *plan.df, SQLITE_STATIC);
-    sqlite3_bind_int(stmt, 6, cap);
-    fts_hit *hits = mg_xcalloc((size_t)cap, sizeof *hits);
+    sqlite3_bind_int(stmt, 6, cap + 1); /* one more: do older matches exist? */
+    fts_hit *hits = mg_xcalloc((size_t)cap + 1, sizeof *hits);
     int n = 0, rc;
-    while (n < cap && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    while (n <= cap && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         hits[n].id = sqlite3_column_int64(stmt, 0);
         hits[n++].rank = sqlite3_column_double(stmt, 1);
     }
-    if (n == cap) rc = SQLITE_DONE;
+    if (n > cap) {
+        rc = SQLITE_DONE;
+        n = cap;
+        l->text_capped = 1;
+        l->text_oldest = hits[cap - 1].id; /* rows came newest first */
+    }
     sqlite3_finalize(stmt);
     fts_plan_free(&plan);
     if (rc != SQLITE_DONE) {
@@ -1018,11 +1025,24 @@ mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *em
         int n = hits - (int)first < limit ? hits - (int)first : limit;
         st = page_rows(store, all.items + first, n, results, err);
     }
-    if (!st)
+    int64_t oldest_ms = 0;
+    if (!st && all.text_capped)
+        st = store_query_int(store, "SELECT created_at FROM passages WHERE id = ?", all.text_oldest,
+                             0, &oldest_ms, err);
+    if (!st) {
         *out = json_pack("{s:i, s:i, s:i, s:o}", "total", hits, "page", page, "pages",
                          (hits + limit - 1) / limit, "results", results);
-    else
+        if (all.text_capped) {
+            char when[32];
+            mg_time_iso(oldest_ms, when, sizeof when);
+            json_object_set_new(
+                *out, "text_ranked",
+                json_integer(store->text_rank_cap > 0 ? store->text_rank_cap : TEXT_RANK_CAP));
+            json_object_set_new(*out, "text_ranked_from", json_string(when));
+        }
+    } else {
         json_decref(results);
+    }
     free(all.items);
     return st;
 }

@@ -5,6 +5,7 @@
 #include "agent/agent.h"
 #include "context/overflow.h"
 #include "functions/functions.h"
+#include "memory/archival.h"
 #include "memory/recall.h"
 
 /* Runs one call and returns its parsed result object (caller decrefs). */
@@ -156,6 +157,15 @@ static void test_search_results(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(r, "message")), "No results"));
     json_decref(r);
     mg_fn_outcome_clear(&out);
+    /* A bounded text ranking is announced, with the way further. */
+    archival_set_text_rank_cap(f->agent->store, 3);
+    r = call(f, "archival_memory_search", "{\"query\": \"gardening\"}", &out);
+    msg = json_string_value(json_object_get(r, "message"));
+    assert_non_null(strstr(msg, "than were ranked by them: the newest 3, back to"));
+    assert_non_null(strstr(msg, "rarer words"));
+    json_decref(r);
+    mg_fn_outcome_clear(&out);
+    archival_set_text_rank_cap(f->agent->store, 0);
     /* Blank optional fields, as models often send them, mean "not given". */
     r = call(f, "archival_memory_search",
              "{\"query\": \"gardening roses\", \"tags\": [\"\", \" \"], \"start_date\": \"\", "

@@ -976,6 +976,23 @@ static void test_archival_text_rank_cap(void **state)
     for (size_t i = 0; i < json_array_size(r); i++)
         assert_non_null(strstr(text_at(r, i), "boat trip number 2"));
     json_decref(r);
+    /* The answer says so: how many were ranked, back to when. */
+    mg_search capped = {.query = "boat", .limit = 10};
+    json_t *answer;
+    mg_error e = {0};
+    assert_int_equal(archival_search_mode(f->store, f->agent->id, f->agent->embedder, &capped,
+                                          ARCHIVAL_HYBRID, &answer, &e),
+                     MG_OK);
+    assert_int_equal(json_integer_value(json_object_get(answer, "text_ranked")), 10);
+    assert_string_equal(json_string_value(json_object_get(answer, "text_ranked_from")),
+                        "2023-05-09T10:00:00Z");
+    json_decref(answer);
+    capped.query = "zebra";
+    assert_int_equal(archival_search_mode(f->store, f->agent->id, f->agent->embedder, &capped,
+                                          ARCHIVAL_HYBRID, &answer, &e),
+                     MG_OK);
+    assert_null(json_object_get(answer, "text_ranked"));
+    json_decref(answer);
     /* A filtered search drops no word for being common outside its scope:
      * "boat" is the only word of the tagged passage. */
     insert_at(f, "my boat notes", MAY_8_2023_NOON - HOUR_MS);
