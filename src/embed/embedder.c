@@ -11,7 +11,6 @@
  */
 #include "embed/embedder.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "provider/openai.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/text.h"
 
 mg_status mg_embedder_check(const char *spec, mg_error *err)
 {
@@ -57,13 +57,8 @@ static int refused_for_size(long status, const char *message)
     if (status != 400) return 0;
     static const char *const words[] = {"too many", "too large", "too long", "at most", "maximum",
                                         "max ",     "limit",     "exceed",   "batch",   "$.input"};
-    char lower[sizeof((mg_error *)0)->message];
-    size_t n = 0;
-    for (; message && message[n] && n + 1 < sizeof lower; n++)
-        lower[n] = (char)tolower((unsigned char)message[n]);
-    lower[n] = '\0';
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strstr(lower, words[i])) return 1;
+        if (mg_text_contains_ci(message, words[i])) return 1;
     return 0;
 }
 

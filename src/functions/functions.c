@@ -376,6 +376,24 @@ static mg_status fn_conversation_search(call_ctx *c, mg_error *err)
     return run_search(c, &s, 0, err);
 }
 
+/* Sets s's bounds from the days start and end (YYYY-MM-DD, inclusive;
+ * either may be NULL). 0, with the model's mistake recorded, if they are
+ * not dates or out of order. */
+static int date_range(call_ctx *c, const char *start, const char *end, mg_search *s)
+{
+    mg_error err = {0};
+    if ((start && mg_parse_time(start, 0, &s->from_ms, &err)) ||
+        (end && mg_parse_time(end, 1, &s->to_ms, &err))) {
+        fail(c, err.message);
+        return 0;
+    }
+    if (start && end && s->to_ms <= s->from_ms) {
+        fail(c, "end_date is before start_date");
+        return 0;
+    }
+    return 1;
+}
+
 static mg_status fn_conversation_search_date(call_ctx *c, mg_error *err)
 {
     mg_search s = {0};
@@ -383,24 +401,15 @@ static mg_status fn_conversation_search_date(call_ctx *c, mg_error *err)
     const char *end = arg_string(c, "end_date", 1);
     s.page = arg_int(c, "page", 0, 0);
     s.limit = MG_FUNCTION_PAGE_SIZE;
-    if (c->problem.len) return MG_OK;
-    if (mg_parse_time(start, 0, &s.from_ms, err) || mg_parse_time(end, 1, &s.to_ms, err))
-        return model_error(c, err->code, err);
-    if (s.to_ms <= s.from_ms) {
-        fail(c, "end_date is before start_date");
-        return MG_OK;
-    }
+    if (c->problem.len || !date_range(c, start, end, &s)) return MG_OK;
     return run_search(c, &s, 0, err);
 }
-
-/* Most tags the model may give one passage or one search. */
-#define MAX_TAGS MG_SEARCH_MAX_TAGS
 
 static mg_status fn_archival_memory_insert(call_ctx *c, mg_error *err)
 {
     const char *content = arg_string(c, "content", 1);
     int ntags;
-    const char **tags = arg_strings(c, "tags", MAX_TAGS, &ntags);
+    const char **tags = arg_strings(c, "tags", MG_SEARCH_MAX_TAGS, &ntags);
     char *tags_json = NULL;
     if (ntags) {
         json_t *list = json_array();
@@ -434,16 +443,10 @@ static mg_status fn_archival_memory_search(call_ctx *c, mg_error *err)
     const char *end = arg_string(c, "end_date", 0);
     if (mg_text_blank(start)) start = NULL; /* models fill optional fields with "" */
     if (mg_text_blank(end)) end = NULL;
-    const char **tags = arg_strings(c, "tags", MAX_TAGS, &s.ntags);
+    const char **tags = arg_strings(c, "tags", MG_SEARCH_MAX_TAGS, &s.ntags);
     s.tags = tags;
     mg_status st = MG_OK;
-    if (!c->problem.len && ((start && mg_parse_time(start, 0, &s.from_ms, err)) ||
-                            (end && mg_parse_time(end, 1, &s.to_ms, err))))
-        st = model_error(c, err->code, err);
-    else if (!c->problem.len && start && end && s.to_ms <= s.from_ms)
-        fail(c, "end_date is before start_date");
-    else
-        st = run_search(c, &s, 1, err);
+    if (!c->problem.len && date_range(c, start, end, &s)) st = run_search(c, &s, 1, err);
     free(tags);
     return st;
 }

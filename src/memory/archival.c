@@ -125,7 +125,7 @@ typedef struct cand {
 typedef struct cand_list {
     cand *items;
     int count, cap;
-    int text_capped;     /* more matched than text_matches ranked */
+    int text_ranked;     /* 0, or the cap text_matches ranked to when more matched */
     int64_t text_oldest; /* then: the oldest ranked match */
 } cand_list;
 
@@ -437,7 +437,7 @@ static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search
     if (n > cap) {
         rc = SQLITE_DONE;
         n = cap;
-        l->text_capped = 1;
+        l->text_ranked = cap;
         l->text_oldest = hits[cap - 1].id; /* rows came newest first */
     }
     sqlite3_finalize(stmt);
@@ -1026,18 +1026,16 @@ mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *em
         st = page_rows(store, all.items + first, n, results, err);
     }
     int64_t oldest_ms = 0;
-    if (!st && all.text_capped)
+    if (!st && all.text_ranked)
         st = store_query_int(store, "SELECT created_at FROM passages WHERE id = ?", all.text_oldest,
                              0, &oldest_ms, err);
     if (!st) {
         *out = json_pack("{s:i, s:i, s:i, s:o}", "total", hits, "page", page, "pages",
                          (hits + limit - 1) / limit, "results", results);
-        if (all.text_capped) {
+        if (all.text_ranked) {
             char when[32];
             mg_time_iso(oldest_ms, when, sizeof when);
-            json_object_set_new(
-                *out, "text_ranked",
-                json_integer(store->text_rank_cap > 0 ? store->text_rank_cap : TEXT_RANK_CAP));
+            json_object_set_new(*out, "text_ranked", json_integer(all.text_ranked));
             json_object_set_new(*out, "text_ranked_from", json_string(when));
         }
     } else {

@@ -240,14 +240,6 @@ static const char *error_text(json_t *body)
     return msg ? msg : "";
 }
 
-static int contains_ci(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0) return 1;
-    return 0;
-}
-
 /* Rewrites a transport failure (the server never answered) as advice. */
 static mg_status unreachable(const ollama_conn *c, mg_error *err)
 {
@@ -278,7 +270,7 @@ static mg_status http_error(const ollama_conn *c, const char *path, const char *
                           "Ollama at %s refused the request (HTTP %ld): %.200s; if it needs a "
                           "key, set OLLAMA_API_KEY",
                           c->base_url, status, *said ? said : "(no error text)");
-    if (status == 404 && model && contains_ci(said, "not found"))
+    if (status == 404 && model && mg_text_contains_ci(said, "not found"))
         return mg_err_set(err, MG_ERR_PROVIDER,
                           "Ollama at %s does not have the model '%.100s': download it with "
                           "`ollama pull %.100s` (Ollama said: %.160s)",
@@ -288,12 +280,12 @@ static mg_status http_error(const ollama_conn *c, const char *path, const char *
                           "%s%s answered HTTP 404 (%.160s): is OLLAMA_HOST pointing at an "
                           "Ollama server?",
                           c->base_url, path, *said ? said : "no error text");
-    if (status == 400 && contains_ci(said, "does not support tools"))
+    if (status == 400 && mg_text_contains_ci(said, "does not support tools"))
         return mg_err_set(err, MG_ERR_PROVIDER,
                           "the Ollama model '%.100s' cannot call tools, which memgpt needs "
                           "(Ollama said: %.160s); choose a model with tool support",
                           model ? model : "", said);
-    if (status == 400 && contains_ci(said, "context length"))
+    if (status == 400 && mg_text_contains_ci(said, "context length"))
         return mg_err_set(err, MG_ERR_CONTEXT, "the request is too long for the model: %.300s",
                           said);
     return mg_err_set(err, MG_ERR_PROVIDER, "%s%s answered HTTP %ld%s: %.300s", c->base_url, path,

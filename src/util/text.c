@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/buf.h"
 
@@ -89,6 +90,14 @@ int mg_text_blank(const char *s)
     for (; s && *s; s++)
         if (!strchr(" \t\r\n\v\f", *s)) return 0;
     return 1;
+}
+
+int mg_text_contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; hay && *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0) return 1;
+    return 0;
 }
 
 static int hex4(const char *p, unsigned *out)

@@ -34,6 +34,10 @@ size_t mg_utf8_chars(const char *s);
 /* 1 if s is empty or only ASCII white space. */
 int mg_text_blank(const char *s);
 
+/* 1 if `needle` occurs in `hay`, ASCII letters compared without case
+ * (servers' error texts vary in case). NULL hay: 0. */
+int mg_text_contains_ci(const char *hay, const char *needle);
+
 /* The entry of `table` (`count` entries of `stride` bytes, each beginning
  * with a `const char *` prefix) whose prefix is the longest one `s` starts
  * with, or -1. Model tables use it, so "gpt-4o-mini" beats "gpt-4o". */
