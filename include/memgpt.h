@@ -101,6 +101,11 @@ typedef struct mg_agent_config {
     int idle_seconds;          /* chat idle time before a timed heartbeat; default 600, -1 = off */
     double warn_fraction;      /* default 0.75 */
     double flush_fraction;     /* default 1.0 */
+    /* For the applications that keep agents (the server's clients): never
+     * shown to the model. mg_agent_configure: NULL keeps the current value. */
+    const char *description;   /* free text; "" or NULL: none */
+    const char *tags_json;     /* JSON array of distinct strings; NULL: [] */
+    const char *metadata_json; /* JSON object; NULL or "null": none */
 } mg_agent_config;
 
 /* Creates agent `name` (1-64 chars of [A-Za-z0-9_.-]). MG_ERR_EXISTS if taken. */
@@ -109,6 +114,17 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
 
 /* Opens an existing agent. MG_ERR_NOT_FOUND if there is none. */
 mg_status mg_agent_open(mg_store *store, const char *name, mg_agent **out, mg_error *err);
+
+/* Opens an agent by its id ("agent-<uuid>", see mg_agent_id). MG_ERR_NOT_FOUND
+ * if no agent has it (malformed ids included). */
+mg_status mg_agent_open_id(mg_store *store, const char *id, mg_agent **out, mg_error *err);
+
+/* The agent's name for its id, or MG_ERR_NOT_FOUND. Caller frees *name. */
+mg_status mg_agent_name_for_id(mg_store *store, const char *id, char **name, mg_error *err);
+
+/* Renames agent `name` to `new_name` (the rules of mg_agent_create;
+ * MG_ERR_EXISTS if taken). Its id stays. */
+mg_status mg_agent_rename(mg_store *store, const char *name, const char *new_name, mg_error *err);
 void mg_agent_free(mg_agent *agent);
 
 /* Deletes the agent and everything it remembers. */
@@ -129,8 +145,9 @@ mg_status mg_agent_delete(mg_store *store, const char *name, mg_error *err);
 mg_status mg_agent_configure(mg_store *store, const char *name, const mg_agent_config *changes,
                              mg_error *err);
 
-/* Describes an agent as a JSON object (name, model, context_window, counts,
- * settings, created_at). Caller frees *json_out with mg_free. */
+/* Describes an agent as a JSON object (id, name, model, context_window,
+ * counts, settings, created_at, description, tags, metadata). Caller frees
+ * *json_out with mg_free. */
 mg_status mg_agent_describe(mg_agent *agent, char **json_out, mg_error *err);
 
 /* Lists every agent as a JSON array of the objects mg_agent_describe gives,
@@ -138,6 +155,10 @@ mg_status mg_agent_describe(mg_agent *agent, char **json_out, mg_error *err);
 mg_status mg_agent_list(mg_store *store, char **json_out, mg_error *err);
 
 const char *mg_agent_name(const mg_agent *agent);
+
+/* The agent's permanent id, "agent-<uuid>": the name can change, the id
+ * cannot. Owned by the agent. */
+const char *mg_agent_id(const mg_agent *agent);
 
 /* Checks that the agent's provider is configured (credentials, base URL)
  * without contacting it. MG_ERR_AUTH says which variables to set. */
@@ -185,6 +206,11 @@ typedef struct mg_event {
     const char *tool_call_id; /* TOOL_CALL, TOOL_RETURN; ASSISTANT and ASSISTANT_DELTA:
                                  the send_message call (NULL for a plain-text reply) */
     int tool_ok;              /* TOOL_RETURN: 1 if the function succeeded */
+    const char *message_id;   /* the stored message it comes from, "message-<uuid>" (the
+                                 assistant message for REASONING, TOOL_CALL, ASSISTANT and
+                                 ASSISTANT_DELTA, whose message is stored under this id once
+                                 the step commits; the result for TOOL_RETURN); NULL for
+                                 SYSTEM and USAGE */
     int64_t time_ms;          /* when it happened, Unix epoch milliseconds */
     /* USAGE only */
     int prompt_tokens;

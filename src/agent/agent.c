@@ -25,6 +25,7 @@
 #include "util/err.h"
 #include "util/text.h"
 #include "util/timeutil.h"
+#include "util/uuid.h"
 
 #define DEFAULT_MODEL  "openai/gpt-4o-mini"
 #define DEFAULT_WINDOW 8192
@@ -46,6 +47,50 @@ static mg_status check_name(const char *name, mg_error *err)
     return MG_OK;
 }
 
+#define MAX_TAGS 64
+#define MAX_EXTRA_BYTES 65536
+
+/* Tags: an array of distinct non-empty strings; metadata: an object (or
+ * null). Both small: they ride along with every description. */
+static mg_status check_extras(const mg_agent_config *c, mg_error *err)
+{
+    if (c->tags_json) {
+        json_t *tags = json_loads(c->tags_json, 0, NULL);
+        size_t n = json_is_array(tags) ? json_array_size(tags) : 0;
+        int ok = json_is_array(tags) && n <= MAX_TAGS && strlen(c->tags_json) <= MAX_EXTRA_BYTES;
+        for (size_t i = 0; ok && i < n; i++) {
+            const char *t = json_string_value(json_array_get(tags, i));
+            ok = t && *t;
+            for (size_t j = 0; ok && j < i; j++)
+                ok = strcmp(t, json_string_value(json_array_get(tags, j))) != 0;
+        }
+        json_decref(tags);
+        if (!ok)
+            return mg_err_set(err, MG_ERR_USAGE,
+                              "tags must be a list of at most %d distinct non-empty strings",
+                              MAX_TAGS);
+    }
+    if (c->metadata_json) {
+        json_t *meta = json_loads(c->metadata_json, JSON_DECODE_ANY, NULL);
+        int ok = (json_is_object(meta) || json_is_null(meta)) &&
+                 strlen(c->metadata_json) <= MAX_EXTRA_BYTES;
+        json_decref(meta);
+        if (!ok)
+            return mg_err_set(err, MG_ERR_USAGE,
+                              "metadata must be a JSON object of at most %d bytes",
+                              MAX_EXTRA_BYTES);
+    }
+    return MG_OK;
+}
+
+void agent_bind_extras(sqlite3_stmt *stmt, int first, const mg_agent_config *c)
+{
+    store_bind_text(stmt, first, c->description && *c->description ? c->description : NULL);
+    store_bind_text(stmt, first + 1, c->tags_json ? c->tags_json : "[]");
+    int null_meta = !c->metadata_json || strcmp(c->metadata_json, "null") == 0;
+    store_bind_text(stmt, first + 2, null_meta ? NULL : c->metadata_json);
+}
+
 mg_status agent_check_settings(const mg_agent_config *c, mg_error *err)
 {
     mg_status st = mg_model_handle_check(c->model, err);
@@ -65,11 +110,12 @@ mg_status agent_check_settings(const mg_agent_config *c, mg_error *err)
         return mg_err_set(err, MG_ERR_USAGE,
                           "need 0.1 < warn fraction < flush fraction <= 1.0 (now %.2f and %.2f)",
                           c->warn_fraction, c->flush_fraction);
-    const char *texts[] = {c->persona, c->human, c->system_prompt};
-    for (int i = 0; i < 3; i++)
+    const char *texts[] = {c->persona, c->human, c->system_prompt, c->description};
+    for (int i = 0; i < 4; i++)
         if (texts[i] && !mg_utf8_valid(texts[i], strlen(texts[i])))
-            return mg_err_set(err, MG_ERR_USAGE, "persona, human and system text must be UTF-8");
-    return MG_OK;
+            return mg_err_set(err, MG_ERR_USAGE,
+                              "persona, human, system and description text must be UTF-8");
+    return check_extras(c, err);
 }
 
 /* Fills the zero fields of a config with defaults, then checks it. */
@@ -129,8 +175,8 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
     if ((st = store_prepare(store,
                             "INSERT INTO agents(name, model, context_window, system_prompt, "
                             "embedder, step_limit, reflect_every, idle_seconds, warn_fraction, "
-                            "flush_fraction, memory_updated_at, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "flush_fraction, memory_updated_at, created_at, uuid, description, tags, "
+                            "metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             &stmt, err)))
         goto fail;
     int64_t now = mg_now_ms();
@@ -146,6 +192,10 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
     sqlite3_bind_double(stmt, 10, c.flush_fraction);
     sqlite3_bind_int64(stmt, 11, now);
     sqlite3_bind_int64(stmt, 12, now);
+    char uuid[MG_UUID_SIZE];
+    mg_uuid_new(uuid);
+    store_bind_text(stmt, 13, uuid);
+    agent_bind_extras(stmt, 14, &c);
     int rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
     if (rc == SQLITE_CONSTRAINT ||
@@ -160,10 +210,10 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
     int64_t id = sqlite3_last_insert_rowid(store->db);
     if ((st = core_memory_add(store, id, "persona", c.persona,
                               "Who you are: your personality and how you speak.",
-                              block_limit(c.persona), 0, 0, err)) ||
+                              block_limit(c.persona), 0, 0, NULL, err)) ||
         (st = core_memory_add(store, id, "human", c.human,
                               "What you know about the user you talk with.", block_limit(c.human),
-                              0, 1, err)) ||
+                              0, 1, NULL, err)) ||
         (st = check_room(store, name, err)))
         goto fail;
     return store_commit(store, err);
@@ -175,7 +225,8 @@ fail:
 static const char *const agent_columns =
     "id, name, model, context_window, system_prompt, embedder, step_limit, reflect_every, "
     "idle_seconds, warn_fraction, flush_fraction, summary, summarized_count, warned, "
-    "user_since_reflect, paused_until, token_scale, memory_updated_at, last_login, created_at";
+    "user_since_reflect, paused_until, token_scale, memory_updated_at, last_login, created_at, "
+    "uuid, description, tags, metadata";
 
 static void read_row(sqlite3_stmt *s, mg_agent *a)
 {
@@ -199,6 +250,11 @@ static void read_row(sqlite3_stmt *s, mg_agent *a)
     a->core.updated_at = sqlite3_column_int64(s, 17);
     a->last_login = sqlite3_column_int64(s, 18);
     a->created_at = sqlite3_column_int64(s, 19);
+    const char *uuid = (const char *)sqlite3_column_text(s, 20);
+    snprintf(a->public_id, sizeof a->public_id, "agent-%s", uuid ? uuid : "");
+    a->description = store_column_strdup(s, 21);
+    a->tags_json = store_column_strdup(s, 22);
+    a->metadata_json = store_column_strdup(s, 23);
 }
 
 /* Frees everything loaded from disk, keeping store and provider. */
@@ -209,7 +265,11 @@ static void drop_cache(mg_agent *a)
     free(a->system_prompt);
     free(a->embedder);
     free(a->summary);
+    free(a->description);
+    free(a->tags_json);
+    free(a->metadata_json);
     a->name = a->model = a->system_prompt = a->embedder = a->summary = NULL;
+    a->description = a->tags_json = a->metadata_json = NULL;
     core_memory_free(&a->core);
     mg_msg_list_free(&a->queue);
 }
@@ -365,6 +425,62 @@ const char *mg_agent_name(const mg_agent *a)
     return a->name;
 }
 
+const char *mg_agent_id(const mg_agent *a)
+{
+    return a->public_id;
+}
+
+mg_status mg_agent_name_for_id(mg_store *store, const char *id, char **name, mg_error *err)
+{
+    *name = NULL;
+    const char *uuid = mg_uuid_strip(id, "agent");
+    sqlite3_stmt *stmt;
+    mg_status st = MG_OK;
+    if (uuid && !(st = store_prepare(store, "SELECT name FROM agents WHERE uuid = lower(?)", &stmt,
+                                     err))) {
+        store_bind_text(stmt, 1, uuid);
+        int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+            *name = store_column_strdup(stmt, 0);
+        else if (rc != SQLITE_DONE)
+            st = store_fail(store, err, "finding the agent");
+        sqlite3_finalize(stmt);
+    }
+    if (!st && !*name)
+        st = mg_err_set(err, MG_ERR_NOT_FOUND, "no agent with id '%.80s'", id ? id : "");
+    return st;
+}
+
+mg_status mg_agent_open_id(mg_store *store, const char *id, mg_agent **out, mg_error *err)
+{
+    char *name;
+    *out = NULL;
+    mg_status st = mg_agent_name_for_id(store, id, &name, err);
+    if (st) return st;
+    st = mg_agent_open(store, name, out, err);
+    free(name);
+    return st;
+}
+
+mg_status mg_agent_rename(mg_store *store, const char *name, const char *new_name, mg_error *err)
+{
+    mg_status st = check_name(new_name, err);
+    if (st) return st;
+    sqlite3_stmt *stmt;
+    if ((st = store_prepare(store, "UPDATE agents SET name = ? WHERE name = ?", &stmt, err)))
+        return st;
+    store_bind_text(stmt, 1, new_name);
+    store_bind_text(stmt, 2, name);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if ((sqlite3_extended_errcode(store->db) & 0xFF) == SQLITE_CONSTRAINT)
+        return mg_err_set(err, MG_ERR_EXISTS, "an agent named '%s' already exists", new_name);
+    if (rc != SQLITE_DONE) return store_fail(store, err, "renaming the agent");
+    if (sqlite3_changes(store->db) == 0)
+        return mg_err_set(err, MG_ERR_NOT_FOUND, "no agent named '%s'", name ? name : "");
+    return MG_OK;
+}
+
 mg_status agent_save_state(mg_agent *a, mg_error *err)
 {
     sqlite3_stmt *stmt;
@@ -435,15 +551,18 @@ static json_t *describe(mg_agent *a)
 {
     char created[32];
     mg_time_iso(a->created_at, created, sizeof created);
+    json_t *tags = json_loads(a->tags_json ? a->tags_json : "[]", 0, NULL);
+    json_t *meta = a->metadata_json ? json_loads(a->metadata_json, 0, NULL) : NULL;
     return json_pack(
-        "{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:I, s:{s:i, s:i, s:i, s:f, s:f}, "
-        "s:b}",
-        "name", a->name, "model", a->model, "context_window", a->context_window, "embedder",
+        "{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:I, s:{s:i, s:i, s:i, s:f, s:f}, "
+        "s:b, s:s?, s:o, s:o*}",
+        "id", a->public_id, "name", a->name, "model", a->model, "context_window", a->context_window, "embedder",
         a->embedder, "created_at", created, "messages", (json_int_t)a->recall_count, "passages",
         (json_int_t)a->archival_count, "in_context", a->queue.count, "summarized",
         (json_int_t)a->summarized_count, "settings", "step_limit", a->step_limit, "reflect_every",
         a->reflect_every, "idle_seconds", a->idle_seconds, "warn_fraction", a->warn_fraction,
-        "flush_fraction", a->flush_fraction, "custom_system_prompt", a->system_prompt != NULL);
+        "flush_fraction", a->flush_fraction, "custom_system_prompt", a->system_prompt != NULL,
+        "description", a->description, "tags", tags ? tags : json_array(), "metadata", meta);
 }
 
 mg_status mg_agent_describe(mg_agent *a, char **json_out, mg_error *err)

@@ -11,6 +11,7 @@
 #define MG_AGENT_AGENT_H
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "context/message.h"
 #include "context/tokens.h"
@@ -32,6 +33,10 @@ struct mg_agent {
     double warn_fraction;
     double flush_fraction;
     int64_t created_at;
+    char public_id[64];   /* "agent-<uuid>" */
+    char *description;    /* NULL: none */
+    char *tags_json;      /* JSON array */
+    char *metadata_json;  /* NULL: none */
 
     /* Runtime state, persisted in the agents row. */
     char *summary;            /* recursive summary of evicted messages */
@@ -82,6 +87,10 @@ mg_status agent_tx_end(mg_agent *agent, mg_status st, mg_error *err);
 /* Checks a complete set of settings (no zero fields): the one validation
  * behind both creating and reconfiguring an agent. */
 mg_status agent_check_settings(const mg_agent_config *config, mg_error *err);
+
+/* Binds description, tags and metadata of `c` (NULLs as their defaults) to
+ * parameters first..first+2 of an INSERT or UPDATE of the agents row. */
+void agent_bind_extras(sqlite3_stmt *stmt, int first, const mg_agent_config *c);
 
 /* MG_OK, or the error to return when the agent is `broken`. */
 mg_status agent_check_usable(const mg_agent *agent, mg_error *err);

@@ -31,6 +31,7 @@ mg_event *evq_push(mg_event_queue *q, const mg_event *ev)
     e->tool_name = dup_or_null(ev->tool_name);
     e->tool_args = dup_or_null(ev->tool_args);
     e->tool_call_id = dup_or_null(ev->tool_call_id);
+    e->message_id = dup_or_null(ev->message_id);
     if (!e->time_ms) e->time_ms = mg_now_ms();
     return e;
 }
@@ -48,6 +49,7 @@ void evq_clear(mg_event_queue *q)
         free((char *)q->items[i].tool_name);
         free((char *)q->items[i].tool_args);
         free((char *)q->items[i].tool_call_id);
+        free((char *)q->items[i].message_id);
     }
     q->count = 0;
 }

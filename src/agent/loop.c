@@ -23,6 +23,7 @@
  * most STREAM_RETRIES times.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,7 @@ typedef struct turn {
     int total_steps; /* for the usage report, across the reflection turn too */
     int replied;     /* a send_message reached the user this turn */
     int prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens;
+    char reply_id[64]; /* "message-<uuid>" of the assistant message being asked for */
 } turn;
 
 static int saturating_add(int a, int b)
@@ -118,6 +120,7 @@ static void preview_tool_args(void *user, int index, const char *id, const char 
     mg_event ev = {.type = MG_EVENT_ASSISTANT_DELTA,
                    .text = buf_str(&pv->piece),
                    .tool_call_id = id,
+                   .message_id = pv->t->reply_id,
                    .time_ms = mg_now_ms()};
     deliver_now(pv->t, &ev);
 }
@@ -145,6 +148,9 @@ static mg_status ask_provider(turn *t, mg_provider *provider, mg_llm_reply *repl
     buf system = BUF_INIT;
     context_system_message(agent, &system, NULL);
     preview pv = {.t = t};
+    char uuid[MG_UUID_SIZE];
+    mg_uuid_new(uuid);
+    snprintf(t->reply_id, sizeof t->reply_id, "message-%s", uuid);
     mg_stream_sink sink = {.on_tool_args = preview_tool_args, .user = &pv};
     mg_llm_request req = {.system = buf_str(&system),
                           .messages = agent->queue.items,
@@ -198,22 +204,28 @@ static mg_status call_model(turn *t, mg_llm_reply *reply, mg_error *err)
     return st;
 }
 
-static void push_call_events(turn *t, const mg_tool_call *call, const mg_fn_outcome *out)
+static void push_call_events(turn *t, const mg_tool_call *call, const mg_fn_outcome *out,
+                             const char *result_id)
 {
     mg_event ev = {.type = MG_EVENT_TOOL_CALL,
                    .tool_name = call->name,
                    .tool_args = call->arguments,
-                   .tool_call_id = call->id};
+                   .tool_call_id = call->id,
+                   .message_id = t->reply_id};
     evq_push(&t->events, &ev);
     if (out->reply) {
-        mg_event reply = {.type = MG_EVENT_ASSISTANT, .text = out->reply, .tool_call_id = call->id};
+        mg_event reply = {.type = MG_EVENT_ASSISTANT,
+                          .text = out->reply,
+                          .tool_call_id = call->id,
+                          .message_id = t->reply_id};
         evq_push(&t->events, &reply);
     }
     mg_event ret = {.type = MG_EVENT_TOOL_RETURN,
                     .tool_name = call->name,
                     .tool_call_id = call->id,
                     .text = out->result,
-                    .tool_ok = out->ok};
+                    .tool_ok = out->ok,
+                    .message_id = result_id};
     evq_push(&t->events, &ret);
 }
 
@@ -229,6 +241,7 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_er
                         .ncalls = reply->ncalls,
                         .raw_content = reply->raw_content,
                         .time_ms = mg_now_ms()};
+    snprintf(assistant.uuid, sizeof assistant.uuid, "%s", t->reply_id + strlen("message-"));
     reply->content = NULL; /* the message owns them now */
     reply->calls = NULL;
     reply->ncalls = 0;
@@ -236,8 +249,11 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_er
     mg_msg *stored;
     mg_status st = agent_append_message(agent, assistant, &stored, err);
     if (st) return st;
-    if (stored->content && *stored->content)
-        evq_text(&t->events, MG_EVENT_REASONING, stored->content);
+    if (stored->content && *stored->content) {
+        mg_event ev = {
+            .type = MG_EVENT_REASONING, .text = stored->content, .message_id = t->reply_id};
+        evq_push(&t->events, &ev);
+    }
 
     int failed = 0, requested = 0;
     /* Copy the calls: appending results may move the queue's storage. */
@@ -261,14 +277,20 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_er
                          .tool_call_id = mg_xstrdup(calls[i].id),
                          .tool_name = mg_xstrdup(calls[i].name),
                          .time_ms = mg_now_ms()};
-        st = agent_append_message(agent, result, NULL, err);
-        if (!st) push_call_events(t, &calls[i], &out);
+        mg_msg *stored_result;
+        st = agent_append_message(agent, result, &stored_result, err);
+        if (!st) {
+            char result_id[64];
+            snprintf(result_id, sizeof result_id, "message-%s", stored_result->uuid);
+            push_call_events(t, &calls[i], &out, result_id);
+        }
         mg_fn_outcome_clear(&out);
     }
     mg_tool_calls_free(calls, ncalls);
     if (!st && ncalls == 0 && content && !mg_text_blank(content) && !t->replied) {
         /* Weaker models answer in plain text; that text is the reply. */
-        evq_text(&t->events, MG_EVENT_ASSISTANT, content);
+        mg_event ev = {.type = MG_EVENT_ASSISTANT, .text = content, .message_id = t->reply_id};
+        evq_push(&t->events, &ev);
         t->replied = 1;
     }
     free(content);

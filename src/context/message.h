@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "util/uuid.h"
+
 typedef enum mg_role { MG_ROLE_USER, MG_ROLE_ASSISTANT, MG_ROLE_TOOL } mg_role;
 
 typedef struct mg_tool_call {
@@ -23,7 +25,8 @@ typedef struct mg_tool_call {
 } mg_tool_call;
 
 typedef struct mg_msg {
-    int64_t id; /* row id in recall memory; 0 until stored */
+    int64_t id;               /* row id in recall memory; 0 until stored */
+    char uuid[MG_UUID_SIZE];  /* public id (util/uuid.h); "" until stored, unless set before */
     mg_role role;
     char *kind;    /* "user_message", "heartbeat", "system_alert", "login", "assistant", "tool" */
     char *content; /* envelope, monologue or function result; NULL allowed for assistant */

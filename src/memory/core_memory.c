@@ -9,6 +9,7 @@
 #include "memory/core_memory.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "util/err.h"
 #include "util/text.h"
 #include "util/timeutil.h"
+#include "util/uuid.h"
 
 mg_status core_memory_load(mg_store *store, int64_t agent_id, mg_core_memory *out, mg_error *err)
 {
@@ -25,7 +27,7 @@ mg_status core_memory_load(mg_store *store, int64_t agent_id, mg_core_memory *ou
     sqlite3_stmt *stmt;
     mg_status st =
         store_prepare(store,
-                      "SELECT label, value, description, char_limit, read_only FROM blocks "
+                      "SELECT label, value, description, char_limit, read_only, uuid FROM blocks "
                       "WHERE agent_id = ? ORDER BY position, label",
                       &stmt, err);
     if (st) return st;
@@ -39,6 +41,8 @@ mg_status core_memory_load(mg_store *store, int64_t agent_id, mg_core_memory *ou
         b->description = store_column_strdup(stmt, 2);
         b->limit = sqlite3_column_int(stmt, 3);
         b->read_only = sqlite3_column_int(stmt, 4);
+        const char *uuid = (const char *)sqlite3_column_text(stmt, 5);
+        snprintf(b->uuid, sizeof b->uuid, "%s", uuid ? uuid : "");
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) return store_fail(store, err, "loading core memory");
@@ -59,12 +63,12 @@ void core_memory_free(mg_core_memory *cm)
 
 mg_status core_memory_add(mg_store *store, int64_t agent_id, const char *label, const char *value,
                           const char *description, int limit, int read_only, int position,
-                          mg_error *err)
+                          char uuid_out[MG_UUID_SIZE], mg_error *err)
 {
     sqlite3_stmt *stmt;
     mg_status st = store_prepare(store,
                                  "INSERT INTO blocks(agent_id, label, value, description, "
-                                 "char_limit, read_only, position) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 "char_limit, read_only, position, uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                  &stmt, err);
     if (st) return st;
     sqlite3_bind_int64(stmt, 1, agent_id);
@@ -74,7 +78,11 @@ mg_status core_memory_add(mg_store *store, int64_t agent_id, const char *label, 
     sqlite3_bind_int(stmt, 5, limit);
     sqlite3_bind_int(stmt, 6, read_only);
     sqlite3_bind_int(stmt, 7, position);
+    char uuid[MG_UUID_SIZE];
+    mg_uuid_new(uuid);
+    store_bind_text(stmt, 8, uuid);
     st = store_step_done(store, stmt, err);
+    if (!st && uuid_out) memcpy(uuid_out, uuid, MG_UUID_SIZE);
     sqlite3_finalize(stmt);
     return st;
 }
@@ -206,12 +214,14 @@ static mg_status find_or_create(mg_core_memory *cm, const char *label, size_t ch
     *out = core_memory_find(cm, label);
     if (*out) return MG_OK;
     int limit = chars > MG_BLOCK_DEFAULT_LIMIT ? (int)chars : MG_BLOCK_DEFAULT_LIMIT;
+    char uuid[MG_UUID_SIZE];
     mg_status st =
-        core_memory_add(cm->store, cm->agent_id, label, "", NULL, limit, 0, cm->count, err);
+        core_memory_add(cm->store, cm->agent_id, label, "", NULL, limit, 0, cm->count, uuid, err);
     if (st) return st;
     cm->blocks = mg_xrealloc(cm->blocks, (size_t)(cm->count + 1) * sizeof *cm->blocks);
     mg_block *b = &cm->blocks[cm->count++];
-    *b = (mg_block){mg_xstrdup(label), mg_xstrdup(""), NULL, limit, 0};
+    *b = (mg_block){mg_xstrdup(label), mg_xstrdup(""), NULL, limit, 0, ""};
+    memcpy(b->uuid, uuid, sizeof uuid);
     *out = b;
     return MG_OK;
 }
@@ -280,7 +290,8 @@ char *core_memory_json(const mg_core_memory *cm)
     for (int i = 0; i < cm->count; i++) {
         const mg_block *b = &cm->blocks[i];
         json_array_append_new(arr,
-                              json_pack("{s:s, s:s, s:i, s:I, s:o, s:b}", "label", b->label,
+                              json_pack("{s:s+, s:s, s:s, s:i, s:I, s:o, s:b}", "id", "block-",
+                                        b->uuid, "label", b->label,
                                         "value", b->value, "limit", b->limit, "chars",
                                         (json_int_t)mg_utf8_chars(b->value), "description",
                                         b->description ? json_string(b->description) : json_null(),

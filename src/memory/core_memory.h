@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "memgpt.h"
+#include "util/uuid.h"
 #include "util/buf.h"
 
 typedef struct mg_block {
@@ -23,6 +24,7 @@ typedef struct mg_block {
     char *description; /* may be NULL */
     int limit;         /* characters */
     int read_only;
+    char uuid[MG_UUID_SIZE]; /* public id: "block-" + uuid */
 } mg_block;
 
 typedef struct mg_core_memory {
@@ -39,10 +41,10 @@ typedef struct mg_core_memory {
 mg_status core_memory_load(mg_store *store, int64_t agent_id, mg_core_memory *out, mg_error *err);
 void core_memory_free(mg_core_memory *cm);
 
-/* Inserts a new block row (agent creation). */
+/* Inserts a new block row with a new id, copied to uuid_out (may be NULL). */
 mg_status core_memory_add(mg_store *store, int64_t agent_id, const char *label, const char *value,
                           const char *description, int limit, int read_only, int position,
-                          mg_error *err);
+                          char uuid_out[MG_UUID_SIZE], mg_error *err);
 
 mg_block *core_memory_find(mg_core_memory *cm, const char *label);
 

@@ -25,6 +25,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/timeutil.h"
+#include "util/uuid.h"
 
 #define BACKFILL_BATCH 512
 
@@ -35,8 +36,8 @@ mg_status passages_db_open(passages_db *db, mg_store *store, int64_t agent_id, m
     db->agent_id = agent_id;
     mg_status st = store_prepare(store,
                                  "INSERT INTO passages(agent_id, text, tags, created_at, embedder, "
-                                 "embedding, source, position, content_hash) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 "embedding, source, position, content_hash, uuid) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                  &db->insert, err);
     if (!st)
         st = store_prepare(store, "INSERT INTO passages_fts(rowid, text) VALUES (?, ?)", &db->fts,
@@ -96,6 +97,9 @@ mg_status passages_db_insert(passages_db *db, const passage_new *p, mg_error *er
         sqlite3_bind_text(s, 9, p->hash, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, 9);
+    char uuid[MG_UUID_SIZE];
+    mg_uuid_new(uuid);
+    sqlite3_bind_text(s, 10, uuid, -1, SQLITE_STATIC);
     mg_status st = store_step_done(db->store, s, err);
     if (!st) {
         int64_t id = sqlite3_last_insert_rowid(db->store->db);

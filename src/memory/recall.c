@@ -30,6 +30,7 @@
  */
 #include "memory/recall.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,11 +39,12 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/timeutil.h"
+#include "util/uuid.h"
 
 static const fts_table recall_fts = {"messages_fts", "messages", "searching recall memory"};
 
 static const char *const message_columns =
-    "id, role, kind, content, tool_calls, tool_call_id, tool_name, created_at, raw_content";
+    "id, role, kind, content, tool_calls, tool_call_id, tool_name, created_at, raw_content, uuid";
 
 static void read_message(sqlite3_stmt *stmt, mg_msg *m)
 {
@@ -57,6 +59,8 @@ static void read_message(sqlite3_stmt *stmt, mg_msg *m)
     m->tool_name = store_column_strdup(stmt, 6);
     m->time_ms = sqlite3_column_int64(stmt, 7);
     m->raw_content = store_column_strdup(stmt, 8);
+    const char *uuid = (const char *)sqlite3_column_text(stmt, 9);
+    if (uuid) snprintf(m->uuid, sizeof m->uuid, "%s", uuid);
 }
 
 /* The "message" (or "reason") string of a JSON envelope, else the raw text. */
@@ -133,8 +137,8 @@ static mg_status inserter_open(mg_store *store, inserter *ins, mg_error *err)
     mg_status st = store_prepare(
         store,
         "INSERT INTO messages(agent_id, role, kind, content, tool_calls, tool_call_id, tool_name, "
-        "search_text, inner_text, created_at, raw_content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "?)",
+        "search_text, inner_text, created_at, raw_content, uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?)",
         &ins->row, err);
     if (!st)
         st = store_prepare(
@@ -168,6 +172,8 @@ static mg_status insert_one(mg_store *store, inserter *ins, int64_t agent_id, mg
     store_bind_text(stmt, 9, inner);
     sqlite3_bind_int64(stmt, 10, m->time_ms);
     store_bind_text(stmt, 11, m->raw_content);
+    if (!m->uuid[0]) mg_uuid_new(m->uuid);
+    store_bind_text(stmt, 12, m->uuid);
     mg_status st = store_step_done(store, stmt, err);
     if (!st) {
         m->id = sqlite3_last_insert_rowid(store->db);

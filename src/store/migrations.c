@@ -13,6 +13,14 @@
  */
 #include "store/migrations.h"
 
+/* An id as util/uuid.c makes them, led by the time `ms` (an SQL
+ * expression), random after it; evaluated afresh for every row. */
+#define SQL_UUID(ms)                                                                               \
+    "(printf('%08x-%04x-4', (" ms ") >> 16, (" ms ") & 65535) ||"                                   \
+    " substr(lower(hex(randomblob(2))), 2) || '-' ||"                                              \
+    " substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) || '-' ||" \
+    " lower(hex(randomblob(6))))"
+
 static const char *const migrations[] = {
     /* 1: agents, core memory blocks, recall messages, archival passages. */
     "CREATE TABLE agents("
@@ -196,6 +204,28 @@ static const char *const migrations[] = {
      * The delete triggers stay. */
     "DROP TRIGGER passages_fts_insert;"
     "DROP TRIGGER passages_count_insert;",
+
+    /* 7: public ids in the form Letta's API uses (see util/uuid.h) for
+     * agents, blocks, messages and passages, new rows getting theirs from
+     * the inserting code; existing rows get ids led by their creation time
+     * (blocks: now), so the indexes fill in order. And the agent's fields
+     * that only the server's clients set: a description, tags (a JSON
+     * array) and metadata (a JSON object). */
+    "ALTER TABLE agents ADD COLUMN uuid TEXT;"
+    "UPDATE agents SET uuid = " SQL_UUID("created_at") ";"
+    "CREATE UNIQUE INDEX agents_uuid ON agents(uuid);"
+    "ALTER TABLE agents ADD COLUMN description TEXT;"
+    "ALTER TABLE agents ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE agents ADD COLUMN metadata TEXT;"
+    "ALTER TABLE blocks ADD COLUMN uuid TEXT;"
+    "UPDATE blocks SET uuid = " SQL_UUID("CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)") ";"
+    "CREATE UNIQUE INDEX blocks_uuid ON blocks(uuid);"
+    "ALTER TABLE messages ADD COLUMN uuid TEXT;"
+    "UPDATE messages SET uuid = " SQL_UUID("created_at") ";"
+    "CREATE UNIQUE INDEX messages_uuid ON messages(uuid);"
+    "ALTER TABLE passages ADD COLUMN uuid TEXT;"
+    "UPDATE passages SET uuid = " SQL_UUID("created_at") ";"
+    "CREATE UNIQUE INDEX passages_uuid ON passages(uuid);",
 };
 
 int mg_schema_version(void)

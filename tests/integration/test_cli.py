@@ -252,8 +252,10 @@ class MemoryTest(CliTestCase):
         blocks = self.json_of("memory", "show", "--agent", "m", "--json")
         self.assertIsInstance(blocks, list)
         for b in blocks:
-            self.assertEqual(set(b), {"label", "value", "limit", "chars", "description",
+            self.assertEqual(set(b), {"id", "label", "value", "limit", "chars", "description",
                                       "read_only"})
+            self.assertRegex(b["id"], r"^block-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-"
+                                      r"[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
             self.assertIsInstance(b["limit"], int)
             self.assertIsInstance(b["read_only"], bool)
         human = {b["label"]: b for b in blocks}["human"]

@@ -5,6 +5,8 @@
 
 #include "store/migrations.h"
 #include "store/store.h"
+#include "util/uuid.h"
+#include "store/store.h"
 
 static void write_file(const char *path, const char *data, size_t len)
 {
@@ -356,6 +358,64 @@ static void test_delete_cascades(void **state)
     mg_free(json);
 }
 
+/* Migration 7 gives every existing agent, block, message and passage a
+ * distinct public id of the UUID4 form, led by its creation time, and the
+ * agent is found by it. */
+static void test_migration_7_public_ids(void **state)
+{
+    char home[64], path[128];
+    make_old_store(home, sizeof home, path, sizeof path, 6,
+                   OLD_AGENT_SQL
+                   "INSERT INTO blocks(agent_id, label, value, char_limit, position) "
+                   "VALUES (1, 'human', 'Ana', 2000, 0), (1, 'persona', 'Me', 2000, 1);"
+                   "INSERT INTO messages(agent_id, role, kind, content, search_text, created_at) "
+                   "VALUES (1, 'user', 'user_message', '{}', 'hello', 1700000000000), "
+                   "(1, 'user', 'user_message', '{}', 'again', 1700000000001);"
+                   "INSERT INTO passages(agent_id, text, created_at, embedder, embedding) "
+                   "VALUES (1, 'p', 1700000000000, 'offline', x'00000000');");
+    mg_store *s;
+    mg_agent *a;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &s, &err), MG_OK);
+    sqlite3 *db = s->db;
+    sqlite3_stmt *stmt;
+    const char *sql = "SELECT uuid FROM agents UNION ALL SELECT uuid FROM blocks UNION ALL "
+                      "SELECT uuid FROM messages UNION ALL SELECT uuid FROM passages";
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    char seen[6][MG_UUID_SIZE];
+    int n = 0;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        const char *u = (const char *)sqlite3_column_text(stmt, 0);
+        assert_non_null(u);
+        assert_true(mg_uuid_valid(u));
+        assert_int_equal(u[14], '4');
+        assert_non_null(strchr("89ab", u[19]));
+        for (int i = 0; i < n; i++) assert_string_not_equal(seen[i], u);
+        assert_true(n < 6);
+        snprintf(seen[n++], MG_UUID_SIZE, "%s", u);
+    }
+    sqlite3_finalize(stmt);
+    assert_int_equal(n, 6);
+    /* Messages made at 1700000000000 ms start with that time in hex. */
+    assert_int_equal(strncmp(seen[3], "018bcfe5-6800", 13), 0);
+
+    assert_int_equal(mg_agent_open(s, "old", &a, &err), MG_OK);
+    char id[64];
+    snprintf(id, sizeof id, "%s", mg_agent_id(a));
+    assert_int_equal(strncmp(id, "agent-", 6), 0);
+    assert_string_equal(id + 6, seen[0]);
+    mg_agent_free(a);
+    assert_int_equal(mg_agent_open_id(s, id, &a, &err), MG_OK);
+    assert_string_equal(mg_agent_name(a), "old");
+    mg_agent_free(a);
+    id[strlen(id) - 1] = id[strlen(id) - 1] == '0' ? '1' : '0';
+    assert_int_equal(mg_agent_open_id(s, id, &a, &err), MG_ERR_NOT_FOUND);
+    assert_int_equal(mg_agent_open_id(s, "agent-nonsense", &a, &err), MG_ERR_NOT_FOUND);
+    assert_int_equal(mg_agent_open_id(s, "old", &a, &err), MG_ERR_NOT_FOUND);
+    mg_store_close(s);
+    remove_home(home);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_migrates_old_schema_with_data),
         cmocka_unit_test(test_migration_5_splits_text),
         cmocka_unit_test(test_migration_6_passage_inserts),
+        cmocka_unit_test(test_migration_7_public_ids),
         cmocka_unit_test(test_unwritable_home),
         cmocka_unit_test_setup_teardown(test_agent_lifecycle, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascades, fixture_setup, fixture_teardown),
