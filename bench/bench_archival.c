@@ -116,7 +116,8 @@ static void populate(mg_store *store, mg_agent *agent, int n, int random)
             if (passages_db_insert(&db, &p, &err) ||
                 passages_db_count_added(store, agent->id, 1, &err))
                 die("insert", &err);
-        } else if (archival_insert(store, agent->id, agent->embedder, text, NULL, when, &err)) {
+        } else if (archival_insert(store, agent->id, agent->embedder, text, NULL, when, NULL,
+                                   &err)) {
             die("archival_insert", &err);
         }
         free(text);

@@ -216,8 +216,10 @@ typedef struct mg_event {
     int prompt_tokens;
     int completion_tokens;
     int step_count;
-    int reasoning_tokens; /* of completion_tokens, hidden reasoning (0: not reported) */
-    int cached_tokens;    /* of prompt_tokens, served from the provider's cache (0: same) */
+    int reasoning_tokens;    /* of completion_tokens, hidden reasoning (0: not reported) */
+    int cached_tokens;       /* of prompt_tokens, served from the provider's cache (0: same) */
+    const char *stop_reason; /* why the turn ended: "end_turn", "max_steps" (the step
+                                limit), "cancelled" (mg_agent_set_cancel) */
 } mg_event;
 
 /* Called once per event, synchronously, from inside the turn. */
@@ -238,6 +240,22 @@ char *mg_event_to_json(const mg_event *event);
  * streaming makes (mg_agent_set_streaming). */
 mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
                         mg_error *err);
+
+/* Like mg_agent_send for a message from the application rather than the
+ * user (Letta's role "system"): the model reads it as a system alert. */
+mg_status mg_agent_send_system(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
+                               mg_error *err);
+
+/* Limits the turns of this handle to `max_steps` LLM calls per event
+ * instead of the agent's step limit (not stored; <= 0 keeps the setting). */
+void mg_agent_set_max_steps(mg_agent *agent, int max_steps);
+
+/* Lets another thread stop this handle's turns: when *flag (read
+ * atomically; write it with __atomic_store_n or from a signal handler) is
+ * non-zero at a step boundary, the turn ends there, everything done so far
+ * kept, with an MG_EVENT_SYSTEM notice and stop_reason "cancelled". NULL
+ * removes it. The flag must outlive the handle's turns. */
+void mg_agent_set_cancel(mg_agent *agent, int *flag);
 
 /* Streams replies (off by default): the provider is asked for a streamed
  * answer, and the text of each send_message is delivered while the model
@@ -441,12 +459,89 @@ typedef void (*mg_reembed_progress_fn)(const mg_reembed_stats *stats, void *user
 mg_status mg_archival_reembed(mg_agent *agent, int batch_size, mg_reembed_progress_fn progress,
                               void *user, mg_reembed_stats *stats, mg_error *err);
 
+/* Stores a passage as mg_archival_insert does, and gives it back as a JSON
+ * object {id ("passage-<uuid>"), time_ms, text, tags}. Caller frees
+ * *json_out (may be NULL: then nothing is returned). */
+mg_status mg_archival_add(mg_agent *agent, const char *text, const char *tags_json, int64_t time_ms,
+                          char **json_out, mg_error *err);
+
+/* Deletes passage `passage_id` ("passage-<uuid>") of the agent's archival
+ * memory. MG_ERR_NOT_FOUND if the agent has no such passage. */
+mg_status mg_archival_delete(mg_agent *agent, const char *passage_id, mg_error *err);
+
+/* ------------------------------------------------------------------- pages */
+
+/* One page of a list in creation order, as API clients walk lists: the
+ * `limit` items that follow item `after` in the list's order, else those
+ * just before item `before` (still in the list's order); both bound the
+ * page; neither: the first items. Cursors are public ids of items of the
+ * same list; one that is not is MG_ERR_NOT_FOUND. */
+typedef struct mg_page {
+    const char *before;
+    const char *after;
+    int limit;      /* 1-1000; 0: 50 */
+    int descending; /* newest first */
+} mg_page;
+
+/* Which agents mg_agent_page lists. Zero fields: all. */
+typedef struct mg_agent_filter {
+    const char *name;        /* exactly this name */
+    const char *const *tags; /* carrying these tags: all of them, or any with match_any */
+    int ntags;
+    int match_any;
+} mg_agent_filter;
+
+/* A page of agents (in creation order) as a JSON array of the objects
+ * mg_agent_describe gives. Caller frees. */
+mg_status mg_agent_page(mg_store *store, const mg_agent_filter *filter, const mg_page *page,
+                        char **json_out, mg_error *err);
+
+/* The number of agents. */
+mg_status mg_agent_count(mg_store *store, int64_t *count, mg_error *err);
+
+/* A page of every message stored for the agent, in context or evicted, as a
+ * JSON array of {id ("message-<uuid>"), time_ms, role ("user", "assistant",
+ * "tool"), kind, content, tool_calls ([{id, name, arguments}] or null),
+ * tool_call_id, tool_name, in_context}. Runtime events (user messages,
+ * heartbeats, alerts) are role "user" with `kind` naming them and a JSON
+ * envelope as content. in_context_only: only the messages in the context
+ * window. Caller frees. */
+mg_status mg_messages_page(mg_agent *agent, const mg_page *page, int in_context_only,
+                           char **json_out, mg_error *err);
+
+/* A page of the agent's archival memory as a JSON array of {id
+ * ("passage-<uuid>"), time_ms, text, tags}. Caller frees. */
+mg_status mg_archival_page(mg_agent *agent, const mg_page *page, char **json_out, mg_error *err);
+
+/* A page of the core memory blocks of every agent (in creation order) as a
+ * JSON array of the objects mg_memory_json gives, each with "agent_id".
+ * `label` (may be NULL): only blocks with that label. Caller frees. */
+mg_status mg_blocks_page(mg_store *store, const char *label, const mg_page *page, char **json_out,
+                         mg_error *err);
+
+/* The agent ("agent-<uuid>") and label of block `block_id` ("block-<uuid>").
+ * MG_ERR_NOT_FOUND if there is none. Caller frees both. */
+mg_status mg_block_owner(mg_store *store, const char *block_id, char **agent_id, char **label,
+                         mg_error *err);
+
 /* ----------------------------------------------------------------- context */
 
 /* What the next request would hold: tokens per part (system, core memory,
  * summary, messages, tools), the window, the warning and flush thresholds,
  * and the message count. A JSON object; caller frees. */
 mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err);
+
+/* The text of the system message the next request would start with, whole
+ * ("system_message") and by part ("instructions", "core_memory",
+ * "memory_statistics", "summary"), plus the recursive summary alone
+ * ("summary_text") and how many messages it covers ("summarized_messages").
+ * A JSON object; caller frees. */
+mg_status mg_context_text_json(mg_agent *agent, char **json_out, mg_error *err);
+
+/* The functions every agent can call, as a JSON array of {name,
+ * description, parameters (a JSON Schema)}: what the provider is sent.
+ * Caller frees. */
+mg_status mg_tools_json(char **json_out, mg_error *err);
 
 /* How the agent counts tokens for its budget, as one line: "exact
  * (o200k_base)" for OpenAI models whose encoding is known and whose rank

@@ -47,7 +47,7 @@ static mg_status check_name(const char *name, mg_error *err)
     return MG_OK;
 }
 
-#define MAX_TAGS 64
+#define MAX_TAGS        64
 #define MAX_EXTRA_BYTES 65536
 
 /* Tags: an array of distinct non-empty strings; metadata: an object (or
@@ -172,12 +172,13 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
     if (st) return st;
     if ((st = store_begin(store, err))) return st;
     sqlite3_stmt *stmt;
-    if ((st = store_prepare(store,
-                            "INSERT INTO agents(name, model, context_window, system_prompt, "
-                            "embedder, step_limit, reflect_every, idle_seconds, warn_fraction, "
-                            "flush_fraction, memory_updated_at, created_at, uuid, description, tags, "
-                            "metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            &stmt, err)))
+    if ((st = store_prepare(
+             store,
+             "INSERT INTO agents(name, model, context_window, system_prompt, "
+             "embedder, step_limit, reflect_every, idle_seconds, warn_fraction, "
+             "flush_fraction, memory_updated_at, created_at, uuid, description, tags, "
+             "metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             &stmt, err)))
         goto fail;
     int64_t now = mg_now_ms();
     store_bind_text(stmt, 1, name);
@@ -436,8 +437,8 @@ mg_status mg_agent_name_for_id(mg_store *store, const char *id, char **name, mg_
     const char *uuid = mg_uuid_strip(id, "agent");
     sqlite3_stmt *stmt;
     mg_status st = MG_OK;
-    if (uuid && !(st = store_prepare(store, "SELECT name FROM agents WHERE uuid = lower(?)", &stmt,
-                                     err))) {
+    if (uuid &&
+        !(st = store_prepare(store, "SELECT name FROM agents WHERE uuid = lower(?)", &stmt, err))) {
         store_bind_text(stmt, 1, uuid);
         int rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW)
@@ -556,9 +557,9 @@ static json_t *describe(mg_agent *a)
     return json_pack(
         "{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:I, s:{s:i, s:i, s:i, s:f, s:f}, "
         "s:b, s:s?, s:o, s:o*}",
-        "id", a->public_id, "name", a->name, "model", a->model, "context_window", a->context_window, "embedder",
-        a->embedder, "created_at", created, "messages", (json_int_t)a->recall_count, "passages",
-        (json_int_t)a->archival_count, "in_context", a->queue.count, "summarized",
+        "id", a->public_id, "name", a->name, "model", a->model, "context_window", a->context_window,
+        "embedder", a->embedder, "created_at", created, "messages", (json_int_t)a->recall_count,
+        "passages", (json_int_t)a->archival_count, "in_context", a->queue.count, "summarized",
         (json_int_t)a->summarized_count, "settings", "step_limit", a->step_limit, "reflect_every",
         a->reflect_every, "idle_seconds", a->idle_seconds, "warn_fraction", a->warn_fraction,
         "flush_fraction", a->flush_fraction, "custom_system_prompt", a->system_prompt != NULL,

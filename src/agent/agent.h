@@ -33,10 +33,10 @@ struct mg_agent {
     double warn_fraction;
     double flush_fraction;
     int64_t created_at;
-    char public_id[64];   /* "agent-<uuid>" */
-    char *description;    /* NULL: none */
-    char *tags_json;      /* JSON array */
-    char *metadata_json;  /* NULL: none */
+    char public_id[64];  /* "agent-<uuid>" */
+    char *description;   /* NULL: none */
+    char *tags_json;     /* JSON array */
+    char *metadata_json; /* NULL: none */
 
     /* Runtime state, persisted in the agents row. */
     char *summary;            /* recursive summary of evicted messages */
@@ -58,6 +58,7 @@ struct mg_agent {
     char counter_line[96];  /* mg_agent_token_counter's answer */
     mg_provider *provider;  /* opened on first LLM call */
     int streaming;          /* mg_agent_set_streaming: ask for streamed replies */
+    int *cancel;            /* mg_agent_set_cancel: read atomically before each step */
     int broken;             /* a reload after a failure failed: the cache cannot be trusted */
 };
 

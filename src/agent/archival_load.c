@@ -539,7 +539,7 @@ static mg_status store_batch(writer *w, const item *it, mg_error *err)
             continue;
         }
         passage_new row = {r->text, r->tags_json, r->time_ms, r->source, r->position,
-                           r->hash, a->embedder,  r->vec,     r->dim};
+                           r->hash, a->embedder,  r->vec,     r->dim,    NULL};
         st = passages_db_insert(&w->db, &row, err);
         added++;
     }

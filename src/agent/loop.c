@@ -61,7 +61,8 @@ typedef struct turn {
     int total_steps; /* for the usage report, across the reflection turn too */
     int replied;     /* a send_message reached the user this turn */
     int prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens;
-    char reply_id[64]; /* "message-<uuid>" of the assistant message being asked for */
+    char reply_id[64];       /* "message-<uuid>" of the assistant message being asked for */
+    const char *stop_reason; /* why the last run_turn ended */
 } turn;
 
 static int saturating_add(int a, int b)
@@ -331,8 +332,15 @@ static mg_status step(turn *t, int *heartbeat, mg_error *err)
 static mg_status run_turn(turn *t, mg_error *err)
 {
     mg_status st = MG_OK;
+    t->stop_reason = "end_turn";
     for (int heartbeat = 1; heartbeat && !st;) {
+        if (t->agent->cancel && __atomic_load_n(t->agent->cancel, __ATOMIC_RELAXED)) {
+            t->stop_reason = "cancelled";
+            evq_text(&t->events, MG_EVENT_SYSTEM, "The turn was cancelled.");
+            break;
+        }
         if (t->steps == t->agent->step_limit) {
+            t->stop_reason = "max_steps";
             buf note = BUF_INIT;
             buf_printf(&note,
                        "Step limit reached: the agent took %d steps for this event and was "
@@ -356,7 +364,8 @@ static void finish_turn(turn *t)
                       .completion_tokens = t->completion_tokens,
                       .step_count = t->total_steps,
                       .reasoning_tokens = t->reasoning_tokens,
-                      .cached_tokens = t->cached_tokens};
+                      .cached_tokens = t->cached_tokens,
+                      .stop_reason = t->stop_reason ? t->stop_reason : "end_turn"};
     evq_push(&t->events, &usage);
     flush_events(t);
     evq_free(&t->events);
@@ -376,8 +385,8 @@ static mg_status run_event(mg_agent *agent, mg_msg event, agent_event_kind kind,
     turn t = {.agent = agent, .on_event = on_event, .user = user};
     if ((st = agent_store_event(agent, event, kind, err))) return st;
     st = run_turn(&t, err);
-    if (!st && kind == AGENT_EVENT_USER && agent->reflect_every > 0 &&
-        agent->user_since_reflect >= agent->reflect_every) {
+    if (!st && kind == AGENT_EVENT_USER && strcmp(t.stop_reason, "end_turn") == 0 &&
+        agent->reflect_every > 0 && agent->user_since_reflect >= agent->reflect_every) {
         t.steps = 0;
         st = agent_store_event(agent,
                                agent_envelope("system_alert", "message", mg_prompt_reflection),
@@ -400,8 +409,8 @@ mg_status agent_resume_turn(mg_agent *agent, mg_event_fn on_event, void *user, m
     return st;
 }
 
-mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
-                        mg_error *err)
+/* A message from outside must be text the window can take. */
+static mg_status check_input(mg_agent *agent, const char *text, mg_error *err)
 {
     if (!text || mg_text_blank(text)) return mg_err_set(err, MG_ERR_USAGE, "the message is empty");
     size_t len = strlen(text);
@@ -418,8 +427,35 @@ mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event,
                           "%d-token context window takes in one message (%d); store long "
                           "documents in archival memory instead",
                           tokens, agent->context_window, max_tokens);
+    return MG_OK;
+}
+
+mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
+                        mg_error *err)
+{
+    mg_status st = check_input(agent, text, err);
+    if (st) return st;
     return run_event(agent, agent_envelope("user_message", "message", text), AGENT_EVENT_USER,
                      on_event, user, err);
+}
+
+mg_status mg_agent_send_system(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
+                               mg_error *err)
+{
+    mg_status st = check_input(agent, text, err);
+    if (st) return st;
+    return run_event(agent, agent_envelope("system_alert", "message", text), AGENT_EVENT_PLAIN,
+                     on_event, user, err);
+}
+
+void mg_agent_set_max_steps(mg_agent *agent, int max_steps)
+{
+    if (max_steps > 0) agent->step_limit = max_steps;
+}
+
+void mg_agent_set_cancel(mg_agent *agent, int *flag)
+{
+    agent->cancel = flag;
 }
 
 mg_status mg_agent_system_event(mg_agent *agent, mg_system_event kind, mg_event_fn on_event,

@@ -8,11 +8,13 @@
 
 #include "agent/agent.h"
 #include "context/context.h"
+#include "functions/functions.h"
 #include "memory/archival.h"
 #include "memory/recall.h"
 #include "store/store.h"
 #include "util/err.h"
 #include "util/text.h"
+#include "util/timeutil.h"
 
 static mg_status dump(json_t *value, char **json_out)
 {
@@ -73,15 +75,32 @@ mg_status mg_recall_search(mg_agent *agent, const mg_search *search, char **json
     return st ? st : dump(found, json_out);
 }
 
+mg_status mg_archival_add(mg_agent *agent, const char *text, const char *tags_json, int64_t time_ms,
+                          char **json_out, mg_error *err)
+{
+    if (json_out) *json_out = NULL;
+    if (!text || !mg_utf8_valid(text, strlen(text)))
+        return mg_err_set(err, MG_ERR_USAGE, "the passage must be valid UTF-8");
+    if (!time_ms) time_ms = mg_now_ms();
+    char uuid[MG_UUID_SIZE];
+    mg_status st = archival_insert(agent->store, agent->id, agent->embedder, text, tags_json,
+                                   time_ms, uuid, err);
+    if (st) return st;
+    agent->archival_count++;
+    if (json_out) {
+        json_t *tags = tags_json ? json_loads(tags_json, 0, NULL) : NULL;
+        json_t *obj =
+            json_pack("{s:s+, s:I, s:s, s:o}", "id", "passage-", uuid, "time_ms",
+                      (json_int_t)time_ms, "text", text, "tags", tags ? tags : json_array());
+        dump(obj, json_out);
+    }
+    return MG_OK;
+}
+
 mg_status mg_archival_insert(mg_agent *agent, const char *text, const char *tags_json,
                              int64_t time_ms, mg_error *err)
 {
-    if (!text || !mg_utf8_valid(text, strlen(text)))
-        return mg_err_set(err, MG_ERR_USAGE, "the passage must be valid UTF-8");
-    mg_status st =
-        archival_insert(agent->store, agent->id, agent->embedder, text, tags_json, time_ms, err);
-    if (!st) agent->archival_count++;
-    return st;
+    return mg_archival_add(agent, text, tags_json, time_ms, NULL, err);
 }
 
 mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_error *err)
@@ -136,6 +155,31 @@ mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err)
         "messages_in_view", u.nmessages, "token_scale", agent->token_scale, "counter",
         context_counter_line(agent), "warned", agent->warned);
     return dump(obj, json_out);
+}
+
+mg_status mg_context_text_json(mg_agent *agent, char **json_out, mg_error *err)
+{
+    buf sys = BUF_INIT;
+    size_t ends[CONTEXT_PARTS];
+    context_system_parts(agent, &sys, NULL, ends);
+    static const char *const names[CONTEXT_PARTS] = {"instructions", "core_memory",
+                                                     "memory_statistics", "summary"};
+    json_t *obj = json_object();
+    size_t start = 0;
+    for (int i = 0; i < CONTEXT_PARTS; i++) {
+        json_object_set_new(obj, names[i], json_stringn(sys.data + start, ends[i] - start));
+        start = ends[i];
+    }
+    json_object_set_new(obj, "system_message", json_string(buf_str(&sys)));
+    json_object_set_new(obj, "summary_text", json_string(agent->summary ? agent->summary : ""));
+    json_object_set_new(obj, "summarized_messages", json_integer(agent->summarized_count));
+    buf_free(&sys);
+    return dump(obj, json_out);
+}
+
+mg_status mg_tools_json(char **json_out, mg_error *err)
+{
+    return dump(mg_functions_schemas(), json_out);
 }
 
 const char *mg_agent_token_counter(mg_agent *agent)

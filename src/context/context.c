@@ -67,16 +67,24 @@ static int tools_tokens(mg_agent *agent)
 
 void context_system_message(mg_agent *agent, buf *out, mg_context_usage *usage)
 {
+    context_system_parts(agent, out, usage, NULL);
+}
+
+void context_system_parts(mg_agent *agent, buf *out, mg_context_usage *usage,
+                          size_t ends[CONTEXT_PARTS])
+{
     buf part = BUF_INIT;
     char when[64];
     int count = usage != NULL;
     size_t start = out->len;
     int instructions = append_measured(
         agent, out, agent->system_prompt ? agent->system_prompt : mg_prompt_system, count);
+    if (ends) ends[0] = out->len;
 
     buf_puts(&part, "\n\n## Core memory\n");
     core_memory_render(&agent->core, &part);
     int core = append_measured(agent, out, buf_str(&part), count);
+    if (ends) ends[1] = out->len;
     buf_reset(&part);
 
     buf_puts(&part, "\n## Memory statistics\n");
@@ -91,6 +99,7 @@ void context_system_message(mg_agent *agent, buf *out, mg_context_usage *usage)
     mg_time_human(mg_now_ms(), when, sizeof when);
     buf_printf(&part, "- Current time: %s.\n", when);
     int stats = append_measured(agent, out, buf_str(&part), count);
+    if (ends) ends[2] = out->len;
     buf_reset(&part);
 
     buf_puts(&part, "\n## Summary of earlier conversation\n");
@@ -100,6 +109,7 @@ void context_system_message(mg_agent *agent, buf *out, mg_context_usage *usage)
     else
         buf_puts(&part, "No messages have left your view yet.\n");
     int summary = append_measured(agent, out, buf_str(&part), count);
+    if (ends) ends[3] = out->len;
     buf_free(&part);
 
     if (!usage) return;

@@ -31,6 +31,15 @@ typedef struct mg_context_usage {
 /* Builds the system message into `out` and fills `usage` if not NULL. */
 void context_system_message(mg_agent *agent, buf *out, mg_context_usage *usage);
 
+/* The parts of the system message, in order: instructions, core memory,
+ * memory statistics, summary. */
+#define CONTEXT_PARTS 4
+
+/* context_system_message, also recording in ends[i] the length of `out`
+ * after part i. */
+void context_system_parts(mg_agent *agent, buf *out, mg_context_usage *usage,
+                          size_t ends[CONTEXT_PARTS]);
+
 /* Measures the next request without building anything else. */
 void context_measure(mg_agent *agent, mg_context_usage *usage);
 

@@ -25,8 +25,8 @@ typedef struct mg_tool_call {
 } mg_tool_call;
 
 typedef struct mg_msg {
-    int64_t id;               /* row id in recall memory; 0 until stored */
-    char uuid[MG_UUID_SIZE];  /* public id (util/uuid.h); "" until stored, unless set before */
+    int64_t id;              /* row id in recall memory; 0 until stored */
+    char uuid[MG_UUID_SIZE]; /* public id (util/uuid.h); "" until stored, unless set before */
     mg_role role;
     char *kind;    /* "user_message", "heartbeat", "system_alert", "login", "assistant", "tool" */
     char *content; /* envelope, monologue or function result; NULL allowed for assistant */

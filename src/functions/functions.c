@@ -424,7 +424,7 @@ static mg_status fn_archival_memory_insert(call_ctx *c, mg_error *err)
         return MG_OK;
     }
     mg_status st = archival_insert(c->agent->store, c->agent->id, c->agent->embedder, content,
-                                   tags_json, 0, err);
+                                   tags_json, 0, NULL, err);
     free(tags_json);
     if (st) return model_error(c, st, err);
     c->agent->archival_count++;

@@ -152,8 +152,11 @@ static mg_status check_tags(const char *tags_json, mg_error *err)
 }
 
 mg_status archival_insert(mg_store *store, int64_t agent_id, const char *embedder, const char *text,
-                          const char *tags_json, int64_t time_ms, mg_error *err)
+                          const char *tags_json, int64_t time_ms, char uuid_out[MG_UUID_SIZE],
+                          mg_error *err)
 {
+    char uuid[MG_UUID_SIZE];
+    mg_uuid_new(uuid);
     if (mg_text_blank(text)) return mg_err_set(err, MG_ERR_USAGE, "the passage is empty");
     if (tags_json && check_tags(tags_json, err)) return MG_ERR_USAGE;
     float *vec;
@@ -173,7 +176,8 @@ mg_status archival_insert(mg_store *store, int64_t agent_id, const char *embedde
                            .position = -1,
                            .embedder = embedder,
                            .vec = vec,
-                           .dim = dim};
+                           .dim = dim,
+                           .uuid = uuid};
         st = passages_db_open(&db, store, agent_id, err);
         if (!st) {
             st = passages_db_insert(&db, &row, err);
@@ -188,6 +192,7 @@ mg_status archival_insert(mg_store *store, int64_t agent_id, const char *embedde
         }
     }
     free(vec);
+    if (!st && uuid_out) memcpy(uuid_out, uuid, MG_UUID_SIZE);
     return st;
 }
 
@@ -702,8 +707,9 @@ static mg_status page_rows(mg_store *store, const cand *page_hits, int n, json_t
                            mg_error *err)
 {
     sqlite3_stmt *stmt;
-    mg_status st = store_prepare(store, "SELECT text, tags, created_at FROM passages WHERE id = ?",
-                                 &stmt, err);
+    mg_status st = store_prepare(
+        store, "SELECT text, tags, created_at, 'passage-' || uuid FROM passages WHERE id = ?",
+        &stmt, err);
     if (st) return st;
     for (int i = 0; i < n && !st; i++) {
         sqlite3_bind_int64(stmt, 1, page_hits[i].id);
@@ -714,11 +720,13 @@ static mg_status page_rows(mg_store *store, const cand *page_hits, int n, json_t
         char when[32];
         mg_time_iso(sqlite3_column_int64(stmt, 2), when, sizeof when);
         json_t *tags = json_loads((const char *)sqlite3_column_text(stmt, 1), 0, NULL);
-        json_array_append_new(
-            results, json_pack("{s:I, s:s, s:s, s:o, s:f, s:f}", "id", (json_int_t)page_hits[i].id,
-                               "time", when, "text", (const char *)sqlite3_column_text(stmt, 0),
-                               "tags", tags ? tags : json_array(), "score", page_hits[i].score,
-                               "similarity", (double)page_hits[i].similarity));
+        json_array_append_new(results,
+                              json_pack("{s:I, s:s, s:s, s:s, s:o, s:f, s:f}", "id",
+                                        (json_int_t)page_hits[i].id, "passage_id",
+                                        (const char *)sqlite3_column_text(stmt, 3), "time", when,
+                                        "text", (const char *)sqlite3_column_text(stmt, 0), "tags",
+                                        tags ? tags : json_array(), "score", page_hits[i].score,
+                                        "similarity", (double)page_hits[i].similarity));
         sqlite3_reset(stmt);
     }
     sqlite3_finalize(stmt);

@@ -16,9 +16,11 @@
 #include <jansson.h>
 
 #include "memgpt.h"
+#include "util/uuid.h"
 
 mg_status archival_insert(mg_store *store, int64_t agent_id, const char *embedder, const char *text,
-                          const char *tags_json, int64_t time_ms, mg_error *err);
+                          const char *tags_json, int64_t time_ms, char uuid_out[MG_UUID_SIZE],
+                          mg_error *err);
 
 mg_status archival_count(mg_store *store, int64_t agent_id, int64_t *out, mg_error *err);
 

@@ -66,10 +66,11 @@ mg_status core_memory_add(mg_store *store, int64_t agent_id, const char *label, 
                           char uuid_out[MG_UUID_SIZE], mg_error *err)
 {
     sqlite3_stmt *stmt;
-    mg_status st = store_prepare(store,
-                                 "INSERT INTO blocks(agent_id, label, value, description, "
-                                 "char_limit, read_only, position, uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                 &stmt, err);
+    mg_status st =
+        store_prepare(store,
+                      "INSERT INTO blocks(agent_id, label, value, description, "
+                      "char_limit, read_only, position, uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      &stmt, err);
     if (st) return st;
     sqlite3_bind_int64(stmt, 1, agent_id);
     store_bind_text(stmt, 2, label);
@@ -289,13 +290,12 @@ char *core_memory_json(const mg_core_memory *cm)
     json_t *arr = json_array();
     for (int i = 0; i < cm->count; i++) {
         const mg_block *b = &cm->blocks[i];
-        json_array_append_new(arr,
-                              json_pack("{s:s+, s:s, s:s, s:i, s:I, s:o, s:b}", "id", "block-",
-                                        b->uuid, "label", b->label,
-                                        "value", b->value, "limit", b->limit, "chars",
-                                        (json_int_t)mg_utf8_chars(b->value), "description",
-                                        b->description ? json_string(b->description) : json_null(),
-                                        "read_only", b->read_only));
+        json_array_append_new(
+            arr, json_pack("{s:s+, s:s, s:s, s:i, s:I, s:o, s:b}", "id", "block-", b->uuid, "label",
+                           b->label, "value", b->value, "limit", b->limit, "chars",
+                           (json_int_t)mg_utf8_chars(b->value), "description",
+                           b->description ? json_string(b->description) : json_null(), "read_only",
+                           b->read_only));
     }
     char *s = json_dumps(arr, JSON_INDENT(2));
     json_decref(arr);

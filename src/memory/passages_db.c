@@ -98,8 +98,8 @@ mg_status passages_db_insert(passages_db *db, const passage_new *p, mg_error *er
     else
         sqlite3_bind_null(s, 9);
     char uuid[MG_UUID_SIZE];
-    mg_uuid_new(uuid);
-    sqlite3_bind_text(s, 10, uuid, -1, SQLITE_STATIC);
+    if (!p->uuid) mg_uuid_new(uuid);
+    sqlite3_bind_text(s, 10, p->uuid ? p->uuid : uuid, -1, SQLITE_STATIC);
     mg_status st = store_step_done(db->store, s, err);
     if (!st) {
         int64_t id = sqlite3_last_insert_rowid(db->store->db);

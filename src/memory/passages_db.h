@@ -44,6 +44,7 @@ typedef struct passage_new {
     const char *embedder;
     const float *vec;
     int dim;
+    const char *uuid; /* its public id's UUID; NULL: a new one */
 } passage_new;
 
 /* Stores the passage and its full-text row, and tells the agent's vector

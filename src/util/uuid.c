@@ -56,7 +56,8 @@ void mg_uuid_from_name(const char *name, char out[MG_UUID_SIZE])
     mg_sha256_update(&h, name, strlen(name));
     mg_sha256_final(&h, d);
     uint64_t w[2] = {0, 0};
-    for (int i = 0; i < 16; i++) w[i / 8] = w[i / 8] << 8 | d[i];
+    for (int i = 0; i < 16; i++)
+        w[i / 8] = w[i / 8] << 8 | d[i];
     format_uuid(w[0], w[1], out);
 }
 

@@ -494,7 +494,9 @@ class ArchivalCliTest(CliTestCase):
         self.assertEqual(set(found), {"total", "page", "pages", "results"})
         self.assertEqual(found["total"], 1)
         r = found["results"][0]
-        self.assertEqual(set(r), {"id", "time", "text", "tags", "score", "similarity"})
+        self.assertEqual(set(r), {"id", "passage_id", "time", "text", "tags", "score",
+                                  "similarity"})
+        self.assertRegex(r["passage_id"], r"^passage-[0-9a-f-]{36}$")
         self.assertEqual(r["text"], "The capital of Australia is Canberra.")
         self.assertEqual(r["tags"], [])
         # Several words join into one passage.

@@ -87,7 +87,7 @@ static void insert_range(fixture *f, int from, int to)
     for (int i = from; i < to; i++) {
         char *text = make_text(i);
         assert_int_equal(archival_insert(f->store, f->agent->id, f->agent->embedder, text, NULL,
-                                         passage_time(i), &err),
+                                         passage_time(i), NULL, &err),
                          MG_OK);
         free(text);
     }
@@ -452,7 +452,7 @@ static void test_index_ids_absent(void **state)
     mg_index *idx = get_index(f);
     assert_int_equal(store_begin(f->store, &err), MG_OK);
     assert_int_equal(archival_insert(f->store, f->agent->id, f->agent->embedder, "rolled back soon",
-                                     NULL, 0, &err),
+                                     NULL, 0, NULL, &err),
                      MG_OK);
     assert_int_equal(mg_index_count(idx), PASSAGES); /* pending until the transaction ends */
     store_rollback(f->store);
@@ -473,7 +473,7 @@ static void test_index_ids_absent(void **state)
 static int64_t insert_one(mg_store *store, mg_agent *agent, const char *text)
 {
     mg_error err = {0};
-    assert_int_equal(archival_insert(store, agent->id, agent->embedder, text, NULL, 0, &err),
+    assert_int_equal(archival_insert(store, agent->id, agent->embedder, text, NULL, 0, NULL, &err),
                      MG_OK);
     return sqlite3_last_insert_rowid(store->db);
 }
@@ -579,7 +579,7 @@ static void test_index_kill_before_commit(void **state)
         mg_index *idx;
         if (archival_index_get(s, a->id, a->embedder, &idx, NULL, NULL) || !idx) _exit(2);
         if (store_begin(s, NULL) ||
-            archival_insert(s, a->id, a->embedder, GONE, NULL, 0, NULL) != MG_OK)
+            archival_insert(s, a->id, a->embedder, GONE, NULL, 0, NULL, NULL) != MG_OK)
             _exit(3);
         _exit(0); /* no COMMIT, no close: as kill -9 */
     }

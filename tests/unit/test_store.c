@@ -390,7 +390,8 @@ static void test_migration_7_public_ids(void **state)
         assert_true(mg_uuid_valid(u));
         assert_int_equal(u[14], '4');
         assert_non_null(strchr("89ab", u[19]));
-        for (int i = 0; i < n; i++) assert_string_not_equal(seen[i], u);
+        for (int i = 0; i < n; i++)
+            assert_string_not_equal(seen[i], u);
         assert_true(n < 6);
         snprintf(seen[n++], MG_UUID_SIZE, "%s", u);
     }
