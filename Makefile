@@ -8,7 +8,7 @@
 
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config libcurl4-openssl-dev \
                 libjansson-dev libsqlite3-dev libedit-dev libcmocka-dev python3 libpcre2-dev \
-                poppler-utils python3-regex
+                poppler-utils python3-regex libmicrohttpd-dev
 BUILD ?= build
 
 .PHONY: all build deps run test test-sanitize bench format clean

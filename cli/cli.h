@@ -90,5 +90,6 @@ void cli_tokens_notice(mg_agent *agent);                 /* cmd_tokenize.c */
 int cmd_archival_load(cli *c, int argc, char **argv);    /* cmd_archival_load.c */
 int cmd_archival_reembed(cli *c, int argc, char **argv); /* cmd_archival_load.c */
 int cmd_agents_set(cli *c, int argc, char **argv);       /* cmd_agents_set.c */
+int cmd_serve(cli *c, int argc, char **argv);            /* cmd_serve.c */
 
 #endif

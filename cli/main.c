@@ -40,6 +40,9 @@ static const char *const usage_text =
     "  context [--agent NAME] [--json]\n"
     "  models [--provider NAME] [--json]           models a provider offers (default openai)\n"
     "  tokenize [--encoding E] [--ids] [FILE|-]    token count/ids (E: o200k_base, cl100k_base)\n"
+    "  serve [--host ADDR] [--port N] [--password TOKEN] [--workers N] [--cors-origin ORIGIN]\n"
+    "        [--log-format text|json]             Letta's REST and SSE API (default\n"
+    "                                              127.0.0.1:8283)\n"
     "\n"
     "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, MEMGPT_HOME, MEMGPT_AGENT.\n";
 
@@ -710,6 +713,8 @@ int main(int argc, char **argv)
         rc = cmd_models(&c, rest, rest_argv);
     else if (strcmp(command, "tokenize") == 0)
         rc = cmd_tokenize(&c, rest, rest_argv);
+    else if (strcmp(command, "serve") == 0)
+        rc = cmd_serve(&c, rest, rest_argv);
     else
         rc = cli_usage("unknown command '%s'", command);
     mg_store_close(c.store);

@@ -1,5 +1,5 @@
 /*
- * uuid.c - time-ordered random ids, and fixed ids for names (see uuid.h).
+ * uuid.c - time-ordered random ids (see uuid.h).
  */
 #include "util/uuid.h"
 
@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "util/sha256.h"
 #include "util/timeutil.h"
 
 /* Writes 128 bits as a UUID4: version nibble 4, variant bits 10. */
@@ -45,20 +44,6 @@ int mg_uuid_valid(const char *s)
         }
     }
     return 1;
-}
-
-void mg_uuid_from_name(const char *name, char out[MG_UUID_SIZE])
-{
-    mg_sha256 h;
-    unsigned char d[32];
-    mg_sha256_init(&h);
-    mg_sha256_update(&h, "memgpt name id:", 15);
-    mg_sha256_update(&h, name, strlen(name));
-    mg_sha256_final(&h, d);
-    uint64_t w[2] = {0, 0};
-    for (int i = 0; i < 16; i++)
-        w[i / 8] = w[i / 8] << 8 | d[i];
-    format_uuid(w[0], w[1], out);
 }
 
 const char *mg_uuid_strip(const char *id, const char *prefix)

@@ -24,10 +24,6 @@ void mg_uuid_new(char out[MG_UUID_SIZE]);
 /* 1 if `s` is a UUID in canonical 8-4-4-4-12 hex form (either case). */
 int mg_uuid_valid(const char *s);
 
-/* A fixed UUID4-shaped id for a name (the built-in tools' ids): the same
- * name always gets the same id. */
-void mg_uuid_from_name(const char *name, char out[MG_UUID_SIZE]);
-
 /* The UUID part of a public id "PREFIX-UUID", or NULL if `id` does not
  * start with `prefix` and a hyphen or the rest is not a UUID. */
 const char *mg_uuid_strip(const char *id, const char *prefix);

@@ -1,0 +1,444 @@
+/*
+ * http.c - the HTTP layer: libmicrohttpd, limits, auth, CORS, the access
+ * log, and the server's life from start to a clean stop.
+ *
+ * Threads: libmicrohttpd runs one thread per connection (a request thread);
+ * it reads the request, checks it, borrows a store connection from the
+ * pool and calls the route's handler, which may block (a request that
+ * waits for a turn, or an SSE answer following one). Turns themselves run
+ * on the runner's workers (runner.c), so a client that goes away never
+ * stops one. The main thread only waits for SIGINT or SIGTERM.
+ *
+ * Every request is treated as hostile: the body is capped (413, checked
+ * against Content-Length before any of it is read), headers are capped by
+ * libmicrohttpd's per-connection memory (431), JSON nesting is capped
+ * (422), a request must arrive within request_timeout seconds and an idle
+ * connection is dropped after it, and the number of connections is capped.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/letta.h"
+#include "server/srv.h"
+#include "server/util.h"
+
+#define MAX_JSON_DEPTH 64
+#define HEADER_MEMORY  (64 * 1024)
+#define THREAD_STACK   (512 * 1024)
+
+/* One request as it arrives. */
+typedef struct req_ctx {
+    double start_ms;
+    char *method, *path;
+    char *body;
+    size_t len, cap;
+    int rejected; /* an answer went out before the body was read */
+    int status;
+    size_t bytes;
+    srv_sse *sse;
+} req_ctx;
+
+/* ------------------------------------------------------------ store pool */
+
+static mg_status pool_acquire(srv *s, mg_store **out, mg_error *err)
+{
+    srv_pool *p = &s->pool;
+    pthread_mutex_lock(&p->mu);
+    while (!p->nidle && p->nopen >= p->max)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (p->nidle) {
+        *out = p->idle[--p->nidle];
+        pthread_mutex_unlock(&p->mu);
+        return MG_OK;
+    }
+    p->nopen++;
+    pthread_mutex_unlock(&p->mu);
+    mg_status st = mg_store_open(s->opt.home, out, err);
+    if (st) {
+        pthread_mutex_lock(&p->mu);
+        p->nopen--;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return st;
+}
+
+static void pool_release(srv *s, mg_store *store)
+{
+    srv_pool *p = &s->pool;
+    pthread_mutex_lock(&p->mu);
+    p->idle[p->nidle++] = store;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ------------------------------------------------------------ access log */
+
+static void log_request(srv *s, const req_ctx *c)
+{
+    double ms = srv_monotonic_ms() - c->start_ms;
+    size_t bytes = c->sse ? srv_sse_bytes(c->sse) : c->bytes;
+    pthread_mutex_lock(&s->log_mu);
+    if (s->opt.log_format == SRV_LOG_JSON) {
+        char date[32];
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        letta_date((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, date);
+        json_t *line =
+            json_pack("{s:s, s:s, s:s, s:i, s:I, s:f}", "time", date, "method", c->method, "path",
+                      c->path, "status", c->status, "bytes", (json_int_t)bytes, "ms", ms);
+        char *text = json_dumps(line, JSON_COMPACT);
+        fprintf(stderr, "%s\n", text ? text : "{}");
+        free(text);
+        json_decref(line);
+    } else {
+        /* The path is printed with control characters escaped: it comes
+         * from the client. */
+        fprintf(stderr, "%s ", c->method);
+        for (const char *p = c->path; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                fprintf(stderr, "\\x%02x", (unsigned char)*p);
+            else
+                fputc(*p, stderr);
+        fprintf(stderr, " %d %zu %.1fms\n", c->status, bytes, ms);
+    }
+    pthread_mutex_unlock(&s->log_mu);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+    srv *s = cls;
+    req_ctx *c = *con_cls;
+    if (!c) return;
+    if (c->status) log_request(s, c);
+    srv_sse_free(c->sse);
+    free(c->method);
+    free(c->path);
+    free(c->body);
+    free(c);
+    *con_cls = NULL;
+}
+
+/* ------------------------------------------------------------- answering */
+
+static void add_common_headers(srv *s, struct MHD_Connection *conn, struct MHD_Response *resp)
+{
+    if (s->opt.cors_origin) {
+        const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+        if (origin &&
+            (strcmp(s->opt.cors_origin, "*") == 0 || strcmp(origin, s->opt.cors_origin) == 0)) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Origin",
+                                    strcmp(s->opt.cors_origin, "*") == 0 ? "*" : origin);
+            MHD_add_response_header(resp, "Vary", "Origin");
+        }
+    }
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+}
+
+static enum MHD_Result send_reply(srv *s, struct MHD_Connection *conn, req_ctx *c, srv_reply *r)
+{
+    struct MHD_Response *resp;
+    if (r->stream_run) {
+        resp = srv_sse_response(r->stream_run, r->stream_pings, &c->sse);
+        r->stream_run = NULL; /* the SSE state owns it now */
+    } else {
+        size_t len = r->body ? strlen(r->body) : 0;
+        resp = MHD_create_response_from_buffer(len, r->body ? r->body : (char *)"",
+                                               r->body ? MHD_RESPMEM_MUST_FREE
+                                                       : MHD_RESPMEM_PERSISTENT);
+        r->body = NULL;
+        c->bytes = len;
+        if (len) MHD_add_response_header(resp, "Content-Type", "application/json");
+    }
+    if (r->retry_after > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", r->retry_after);
+        MHD_add_response_header(resp, "Retry-After", secs);
+    }
+    /* Letta's SDK retries 409 and 5xx, POSTs included: a turn that failed
+     * would be sent again. Only 429 and 503 are worth a retry. */
+    if (r->status >= 400 && r->status != 429 && r->status != 503)
+        MHD_add_response_header(resp, "x-should-retry", "false");
+    add_common_headers(s, conn, resp);
+    c->status = r->status;
+    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result send_error(srv *s, struct MHD_Connection *conn, req_ctx *c, int status,
+                                  const char *msg)
+{
+    srv_reply r = {0};
+    srv_reply_error(&r, status, "%s", msg);
+    if (status == 429 || status == 503) r.retry_after = 1;
+    return send_reply(s, conn, c, &r);
+}
+
+/* ---------------------------------------------------------------- checks */
+
+/* Compares in time that depends only on the expected token's length. */
+static int token_equal(const char *given, const char *expected)
+{
+    size_t n = strlen(expected), m = strlen(given);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(expected[i] ^ given[i % (m ? m : 1)]);
+    return diff == 0 && m > 0;
+}
+
+static int authorized(srv *s, struct MHD_Connection *conn)
+{
+    if (!s->opt.password) return 1;
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
+    return token_equal(auth + 7, s->opt.password);
+}
+
+/* 1 if JSON text nests deeper than MAX_JSON_DEPTH (strings skipped). */
+static int too_deep(const char *p, size_t len)
+{
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = p[i];
+        if (in_string) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_string = 0;
+        } else if (ch == '"') {
+            in_string = 1;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > MAX_JSON_DEPTH) return 1;
+        } else if (ch == ']' || ch == '}') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- requests */
+
+static enum MHD_Result dispatch(srv *s, struct MHD_Connection *conn, req_ctx *c)
+{
+    if (strcmp(c->method, "OPTIONS") == 0 && s->opt.cors_origin) {
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+        add_common_headers(s, conn, resp);
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                                "GET, POST, PATCH, PUT, DELETE, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, Accept, X-Project, "
+                                "X-Stainless-Lang, X-Stainless-Package-Version, "
+                                "X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, "
+                                "X-Stainless-Runtime-Version, X-Stainless-Retry-Count, "
+                                "X-Stainless-Timeout");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        c->status = 204;
+        enum MHD_Result ok = MHD_queue_response(conn, 204, resp);
+        MHD_destroy_response(resp);
+        return ok;
+    }
+    srv_request q = {.srv = s,
+                     .conn = conn,
+                     .method = c->method,
+                     .path = c->path,
+                     .body = c->body ? c->body : "",
+                     .body_len = c->len};
+    int public_route = strcmp(c->path, "/v1/health/") == 0 || strcmp(c->path, "/v1/health") == 0;
+    if (!public_route && !authorized(s, conn))
+        return send_error(s, conn, c, 401,
+                          "a valid password is required: send the header "
+                          "'Authorization: Bearer PASSWORD'");
+    int path_known = 0;
+    srv_handler handler = srv_route(&q, &path_known);
+    if (!handler)
+        return path_known ? send_error(s, conn, c, 405, "method not allowed")
+                          : send_error(s, conn, c, 404, "not found");
+    if (c->len && too_deep(c->body, c->len))
+        return send_error(s, conn, c, 422, "the JSON body nests too deeply");
+    mg_error err = {0};
+    if (pool_acquire(s, &q.store, &err)) return send_error(s, conn, c, 503, err.message);
+    srv_reply r = {0};
+    handler(&q, &r);
+    pool_release(s, q.store);
+    if (!r.status) srv_reply_error(&r, 500, "the handler gave no answer");
+    enum MHD_Result ok = send_reply(s, conn, c, &r);
+    free(r.body);
+    srv_run_unref(r.stream_run);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    srv *s = cls;
+    req_ctx *c = *con_cls;
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        c->start_ms = srv_monotonic_ms();
+        c->method = strdup(method);
+        c->path = strdup(url);
+        *con_cls = c;
+        const char *length =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (length && strtoull(length, NULL, 10) > s->opt.max_body) {
+            c->rejected = 1;
+            return send_error(s, conn, c, 413, "the request body is larger than the limit");
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (c->rejected) return MHD_YES;
+        if (c->len + n > s->opt.max_body) {
+            c->rejected = 1;
+            return send_error(s, conn, c, 413, "the request body is larger than the limit");
+        }
+        if (srv_monotonic_ms() - c->start_ms > s->opt.request_timeout * 1000.0) {
+            c->rejected = 1;
+            return send_error(s, conn, c, 408, "the request took too long to arrive");
+        }
+        if (c->len + n + 1 > c->cap) {
+            c->cap = (c->len + n + 1) * 2;
+            if (c->cap > s->opt.max_body + 1) c->cap = s->opt.max_body + 1;
+            c->body = realloc(c->body, c->cap);
+        }
+        memcpy(c->body + c->len, upload_data, n);
+        c->len += n;
+        c->body[c->len] = '\0';
+        return MHD_YES;
+    }
+    if (c->rejected) return MHD_YES;
+    return dispatch(s, conn, c);
+}
+
+/* --------------------------------------------------------------- binding */
+
+static int is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a)) return 1;
+        if (IN6_IS_ADDR_V4MAPPED(a)) return a->s6_addr[12] == 127;
+    }
+    return 0;
+}
+
+static mg_status resolve(const srv_options *o, struct sockaddr_storage *out, socklen_t *len,
+                         mg_error *err)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res;
+    char port[16];
+    snprintf(port, sizeof port, "%d", o->port);
+    int rc = getaddrinfo(o->host, port, &hints, &res);
+    if (rc)
+        return srv_err(err, MG_ERR_USAGE, "cannot use address '%s': %s", o->host, gai_strerror(rc));
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    if (!is_loopback((struct sockaddr *)out) && !o->password)
+        return srv_err(err, MG_ERR_USAGE,
+                       "refusing to listen on %s without a password: anyone who can reach it "
+                       "could read and drive every agent; set --password or "
+                       "MEMGPT_SERVER_PASSWORD, or bind to 127.0.0.1",
+                       o->host);
+    return MG_OK;
+}
+
+/* ------------------------------------------------------------------- run */
+
+static void defaults(srv_options *o)
+{
+    if (!o->host) o->host = "127.0.0.1";
+    if (o->workers <= 0) o->workers = 16;
+    if (!o->max_body) o->max_body = 32u << 20;
+    if (o->queue_per_agent <= 0) o->queue_per_agent = 16;
+    if (o->max_connections <= 0) o->max_connections = 512;
+    if (o->request_timeout <= 0) o->request_timeout = 30;
+}
+
+mg_status srv_serve(const srv_options *options, mg_error *err)
+{
+    srv s = {.opt = *options};
+    defaults(&s.opt);
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    mg_status st = resolve(&s.opt, &addr, &addr_len, err);
+    if (st) return st;
+
+    /* Signals go to the main thread alone, which waits for them below. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* The first open migrates the store and initialises libcurl, before
+     * any other thread exists. */
+    mg_store *first;
+    if ((st = mg_store_open(s.opt.home, &first, err))) return st;
+    pthread_mutex_init(&s.log_mu, NULL);
+    pthread_mutex_init(&s.pool.mu, NULL);
+    pthread_cond_init(&s.pool.cv, NULL);
+    s.pool.max = s.opt.max_connections;
+    s.pool.idle = calloc((size_t)s.pool.max, sizeof *s.pool.idle);
+    s.pool.idle[s.pool.nidle++] = first;
+    s.pool.nopen = 1;
+    st = srv_runner_new(s.opt.home, s.opt.workers, s.opt.queue_per_agent, &s.runner, err);
+
+    struct MHD_Daemon *d = NULL;
+    if (!st) {
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                         MHD_USE_ITC | MHD_USE_POLL;
+        if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+        d = MHD_start_daemon(flags, (uint16_t)s.opt.port, NULL, NULL, on_request, &s,
+                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.opt.max_connections,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s.opt.request_timeout,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
+                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_END);
+        if (!d)
+            st = srv_err(err, MG_ERR_IO, "cannot listen on %s port %d: %s", s.opt.host, s.opt.port,
+                         errno ? strerror(errno) : "the address is in use");
+    }
+    if (!st) {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        fprintf(stderr, "memgpt %s serving %s on http://%s%s%s:%u/ (%d workers%s)\n", MG_VERSION,
+                s.opt.home, addr.ss_family == AF_INET6 ? "[" : "", s.opt.host,
+                addr.ss_family == AF_INET6 ? "]" : "", info ? info->port : (unsigned)s.opt.port,
+                s.opt.workers, s.opt.password ? ", password required" : "");
+        int sig;
+        sigwait(&stop_signals, &sig);
+        fprintf(stderr, "memgpt: %s: finishing running steps, then stopping\n",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+        MHD_quiesce_daemon(d);
+    }
+    /* Running turns stop at their next commit; then every stream ends. */
+    if (s.runner) srv_runner_stop(s.runner);
+    if (d) MHD_stop_daemon(d);
+    srv_runner_free(s.runner);
+    for (int i = 0; i < s.pool.nidle; i++)
+        mg_store_close(s.pool.idle[i]);
+    free(s.pool.idle);
+    pthread_mutex_destroy(&s.log_mu);
+    pthread_mutex_destroy(&s.pool.mu);
+    pthread_cond_destroy(&s.pool.cv);
+    return st;
+}
