@@ -11,7 +11,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config libcurl4-openssl-de
                 poppler-utils python3-regex libmicrohttpd-dev
 BUILD ?= build
 
-.PHONY: all build deps run test test-sanitize bench format clean
+.PHONY: all build deps sdk-deps run test test-sanitize bench format clean
 
 all: build
 
@@ -34,13 +34,22 @@ deps:
 	  fi; \
 	fi
 
+# Letta's TypeScript SDK for the server's tests (tests/sdk/package.json,
+# pinned by its lockfile). Node.js and npm are for tests only.
+sdk-deps:
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "npm is missing (install nodejs and npm)"; exit 1; fi; }
+	@cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+
 run: deps build
 	./$(BUILD)/memgpt chat
 
-test: deps build
+test: deps sdk-deps build
 	cd $(BUILD) && ctest --output-on-failure -j2
 
-test-sanitize: deps
+test-sanitize: deps sdk-deps
 	@cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEMGPT_SANITIZE=ON >/dev/null
 	@cmake --build build-san
 	cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

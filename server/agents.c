@@ -362,7 +362,7 @@ void srv_agent_context(srv_request *q, srv_reply *r)
             json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, "
                       "s:O, s:o, s:O, s:o, s:O, s:O, s:O, s:O}",
                       "context_window_size_max", json_object_get(use, "context_window"),
-                      "context_window_size_current", json_object_get(tok, "total"), "num_messages",
+                      "context_window_size_current", json_object_get(use, "total"), "num_messages",
                       json_object_get(use, "messages_in_view"), "num_archival_memory",
                       json_object_get(desc, "passages"), "num_recall_memory",
                       json_object_get(desc, "messages"), "num_tokens_external_memory_summary",

@@ -100,6 +100,8 @@ static mg_status patch_block(mg_store *store, mg_agent *agent, void *p, mg_error
     if (limit_first || !bp->value)
         st = mg_memory_configure(agent, bp->label, bp->limit, bp->description, bp->read_only, err);
     if (!st && bp->value) st = mg_memory_set(agent, bp->label, bp->value, err);
+    /* A value over the limit is a field the client got wrong: 422. */
+    if (st == MG_ERR_TOO_LARGE) st = err->code = MG_ERR_USAGE;
     if (!st && !limit_first && bp->value)
         st = mg_memory_configure(agent, bp->label, bp->limit, bp->description, bp->read_only, err);
     return st;

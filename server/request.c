@@ -16,6 +16,11 @@ void srv_reply_json(srv_reply *r, int status, json_t *value)
     r->status = status;
     r->body = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(value);
+    if (!r->body) {
+        /* A value that could not be built is a bug of ours, not a reply. */
+        r->status = 500;
+        r->body = strdup("{\"detail\":\"the server could not build its answer\"}");
+    }
 }
 
 void srv_reply_error(srv_reply *r, int status, const char *fmt, ...)

@@ -287,7 +287,7 @@ json_t *srv_run_json(srv_run *run)
     letta_date(run->created_ms, created);
     letta_date(run->completed_ms, completed);
     json_t *out =
-        json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:b, s:{}, s:{s:b, s:s, s:s}, s:I?}", "id",
+        json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:b, s:{}, s:{s:b, s:s, s:s}, s:o?}", "id",
                   run->id, "agent_id", run->agent_id, "status", status_name(run->status),
                   "created_at", created, "completed_at", run->done ? completed : NULL,
                   "stop_reason", run->done ? run->stop_reason : NULL, "background",
