@@ -35,6 +35,8 @@ int cmd_serve(cli *c, int argc, char **argv)
             o.password = v;
         else if (strcmp(a, "--workers") == 0)
             rc = number(v, "--workers", 1, 1024, &o.workers);
+        else if (strcmp(a, "--timeout") == 0)
+            rc = number(v, "--timeout", 1, 3600, &o.request_timeout);
         else if (strcmp(a, "--cors-origin") == 0)
             o.cors_origin = v;
         else if (strcmp(a, "--log-format") == 0) {

@@ -185,26 +185,19 @@ static mg_status make_dirs(const char *path, mg_error *err)
     return MG_OK;
 }
 
-/* Refuses a file that exists, is non-empty and does not start with the
- * SQLite header, before SQLite gets a chance to open it. */
-static mg_status check_file_header(const char *path, mg_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return MG_OK; /* missing: SQLite will create it, or report why not */
-    char header[16];
-    size_t n = fread(header, 1, sizeof header, f);
-    fclose(f);
-    if (n == 0) return MG_OK;
-    if (n < sizeof header || memcmp(header, "SQLite format 3", 16) != 0)
-        return mg_err_set(err, MG_ERR_CORRUPT,
-                          "%s is not a memgpt database (not SQLite); refusing to touch it", path);
-    return MG_OK;
-}
-
 static mg_status check_identity(mg_store *store, int64_t *version, mg_error *err)
 {
     int64_t app_id, tables;
+    /* The first read: SQLite refuses a file that is not a database here,
+     * without writing to it. (The file is never opened any other way: a
+     * process that closes any descriptor of it drops every POSIX lock
+     * SQLite holds on it, in all of that process's connections, and the
+     * server has many; see SQLite's "How To Corrupt" notes, section 2.2.) */
     mg_status st = store_query_int(store, "PRAGMA application_id", 0, 0, &app_id, err);
+    if (st == MG_ERR_CORRUPT)
+        return mg_err_set(err, MG_ERR_CORRUPT,
+                          "%s is not a memgpt database (not SQLite); refusing to touch it",
+                          store->path);
     if (!st) st = store_query_int(store, "PRAGMA user_version", 0, 0, version, err);
     if (!st) st = store_query_int(store, "SELECT count(*) FROM sqlite_master", 0, 0, &tables, err);
     if (st) return mg_err_wrap(err, "%s: ", store->path);
@@ -251,7 +244,6 @@ mg_status mg_store_open(const char *home, mg_store **out, mg_error *err)
     buf_printf(&path, "%s/memgpt.db", home);
     store->path = buf_take(&path);
 
-    if ((st = check_file_header(store->path, err))) goto fail;
     /* SQLite's own word for this is "unable to open database file". */
     if (access(home, W_OK) != 0) {
         st = mg_err_set(err, MG_ERR_IO, "the data directory %s is not writable: %s", home,

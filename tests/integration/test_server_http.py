@@ -1,0 +1,359 @@
+"""`memgpt serve` under hostile and unusual HTTP, signals and crashes.
+
+Raw sockets and http.client, no SDK: malformed and oversized bodies,
+invalid UTF-8, deep nesting, slow and half-closed connections, a flood of
+connections, the per-agent queue bound, CORS, the access log, SIGTERM in
+the middle of a turn, `kill -9` in the middle of streamed turns, a client
+that goes away mid-stream, and the CLI writing to the same data directory
+while the server runs. After each, the server must still serve others.
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+from harness import main
+from serve import Server, ServerTestCase
+
+PASSWORD = "another-test-password"
+
+
+def sse_events(resp):
+    """Yields the JSON of each `data:` line of a streamed answer."""
+    buf = b""
+    while True:
+        chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(1)
+        if not chunk:
+            return
+        buf += chunk
+        while b"\n\n" in buf:
+            frame, buf = buf.split(b"\n\n", 1)
+            for line in frame.split(b"\n"):
+                if line.startswith(b"data: "):
+                    data = line[6:]
+                    yield None if data == b"[DONE]" else json.loads(data)
+
+
+class HostileHttpTest(ServerTestCase):
+    def setUp(self):
+        super().setUp()
+        self.start_server(args=("--timeout", "2"))
+
+    def assert_alive(self):
+        status, body, _ = self.http("GET", "/v1/health/")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["status"], "ok")
+
+    def raw(self, data, read=True, timeout=10):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=timeout)
+        s.sendall(data)
+        out = b""
+        if read:
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            except socket.timeout:
+                pass
+        s.close()
+        return out
+
+    def test_bad_bodies(self):
+        status, body, headers = self.http("POST", "/v1/agents/", body="{not json",
+                                          headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 422)
+        self.assertIsInstance(body["detail"], list)
+        self.assertEqual(body["detail"][0]["loc"][0], "body")
+        self.assertEqual(headers.get("x-should-retry"), "false")
+        status, body, _ = self.http("POST", "/v1/agents/", body=b'{"name": "\xff\xfe"}',
+                                    headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 422)
+        status, body, _ = self.http("POST", "/v1/agents/", body="[" * 100000 + "]" * 100000)
+        self.assertEqual(status, 422)
+        status, body, _ = self.http("POST", "/v1/agents/", body=[1, 2])
+        self.assertEqual(status, 422)
+        status, _, _ = self.http("GET", "/v1/nowhere")
+        self.assertEqual(status, 404)
+        status, _, _ = self.http("PUT", "/v1/agents/")
+        self.assertEqual(status, 405)
+        status, body, _ = self.http("GET", "/v1/agents/?limit=0")
+        self.assertEqual(status, 422)
+        status, body, _ = self.http("GET", "/v1/agents/?order=sideways")
+        self.assertEqual(status, 422)
+        self.assert_alive()
+
+    def test_body_limit(self):
+        # Refused from Content-Length alone, before the body is sent.
+        t = time.time()
+        reply = self.raw(b"POST /v1/agents/ HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: 40000000\r\n\r\n")
+        self.assertIn(b" 413 ", reply.split(b"\r\n")[0])
+        self.assertLess(time.time() - t, 5)
+        # A chunked body that grows past the limit is cut off as it arrives.
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=20)
+        s.sendall(b"POST /v1/agents/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"%x\r\n" % (1 << 20) + b" " * (1 << 20) + b"\r\n"
+        got = b""
+        try:
+            for _ in range(40):
+                s.sendall(chunk)
+        except OSError:
+            pass
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                got += data
+        except OSError:
+            pass
+        s.close()
+        # The answer is a 413, unless the connection was reset before the
+        # client read it (the server closes with the client's data unread).
+        self.assertTrue(got == b"" or b" 413 " in got.split(b"\r\n")[0], got[:200])
+        self.assert_alive()
+
+    def test_huge_header(self):
+        reply = self.raw(b"GET /v1/health/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000
+                         + b"\r\n\r\n")
+        self.assertNotIn(b" 200 ", reply.split(b"\r\n")[0])
+        self.assert_alive()
+
+    def test_slow_and_half_closed_clients(self):
+        slow = socket.create_connection(("127.0.0.1", self.server.port))
+        slow.sendall(b"POST /v1/agents/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"na")
+        half = socket.create_connection(("127.0.0.1", self.server.port))
+        half.sendall(b"POST /v1/agents/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}")
+        half.shutdown(socket.SHUT_WR)
+        # Others are served meanwhile.
+        self.assert_alive()
+        # Both are dropped once the timeout (2 s here) passes.
+        for s in (slow, half):
+            s.settimeout(10)
+            t = time.time()
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+            self.assertLess(time.time() - t, 9)
+            s.close()
+        self.assert_alive()
+
+    def test_connection_flood(self):
+        socks = []
+        for _ in range(600):
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", self.server.port), timeout=2))
+            except OSError:
+                break
+        self.assertIsNone(self.server.proc.poll(), "the server survived the flood")
+        for s in socks:
+            s.close()
+        self.assertTrue(self.wait_for(lambda: self.try_health(), 15))
+
+    def try_health(self):
+        try:
+            return self.http("GET", "/v1/health/", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def test_queue_bound(self):
+        self.run_memgpt("agents", "create", "busy", check=0)
+        agent = json.loads(self.run_memgpt("agents", "show", "busy", "--json", check=0).stdout)["id"]
+        for _ in range(40):
+            self.mock.push({"delay": 0.5, "content": "slowly",
+                            "tool_calls": [{"name": "send_message",
+                                            "arguments": json.dumps({"message": "done"})}]})
+        statuses, retry = [], []
+        for _ in range(20):
+            status, body, headers = self.http("POST", f"/v1/agents/{agent}/messages/async",
+                                              body={"messages": [{"role": "user",
+                                                                  "content": "queue me"}]})
+            statuses.append(status)
+            if status == 429:
+                retry.append(headers.get("Retry-After"))
+        self.assertIn(429, statuses)
+        self.assertIn(200, statuses)
+        self.assertTrue(all(r and int(r) >= 1 for r in retry))
+        self.assert_alive()
+
+    def test_cors(self):
+        _, _, headers = self.http("GET", "/v1/health/", headers={"Origin": "http://app.example"})
+        self.assertNotIn("Access-Control-Allow-Origin", headers)
+        status, _, headers = self.http("OPTIONS", "/v1/agents/",
+                                       headers={"Origin": "http://app.example"})
+        self.assertNotIn("Access-Control-Allow-Origin", headers)
+
+
+class ServerLifeTest(ServerTestCase):
+    def agent_id(self, name):
+        self.run_memgpt("agents", "create", name, check=0)
+        return json.loads(self.run_memgpt("agents", "show", name, "--json", check=0).stdout)["id"]
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.home, "memgpt.db"))
+
+    def test_refuses_open_address_without_password(self):
+        proc = self.run_memgpt("serve", "--host", "0.0.0.0", "--port", "0")
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("password", proc.stderr)
+
+    def test_cors_and_json_log(self):
+        self.start_server(args=("--cors-origin", "http://app.example", "--log-format", "json"))
+        status, _, headers = self.http("OPTIONS", "/v1/agents/",
+                                       headers={"Origin": "http://app.example",
+                                                "Access-Control-Request-Method": "POST"})
+        self.assertEqual(status, 204)
+        self.assertEqual(headers["Access-Control-Allow-Origin"], "http://app.example")
+        self.assertIn("Authorization", headers["Access-Control-Allow-Headers"])
+        _, _, headers = self.http("GET", "/v1/health/", headers={"Origin": "http://evil.example"})
+        self.assertNotIn("Access-Control-Allow-Origin", headers)
+        agent = self.agent_id("logged")
+        secret = "my secret lighthouse"
+        self.http("POST", f"/v1/agents/{agent}/messages",
+                  body={"messages": [{"role": "user", "content": secret}]})
+        lines = [json.loads(line) for line in self.server.log if line.startswith("{")]
+        posted = [x for x in lines if x["method"] == "POST"]
+        self.assertTrue(posted)
+        for x in posted:
+            self.assertEqual(set(x), {"time", "method", "path", "status", "bytes", "ms"})
+        self.assertFalse(any(secret in line for line in self.server.log))
+
+    def test_sigterm_finishes_the_step(self):
+        agent = self.agent_id("steady")
+        self.start_server()
+        self.mock.push({"delay": 1.0, "content": "thinking", "tool_calls": [
+            {"name": "send_message", "arguments": json.dumps({"message": "finished"})}]})
+        result = {}
+
+        def send():
+            result["answer"] = self.http("POST", f"/v1/agents/{agent}/messages",
+                                         body={"messages": [{"role": "user", "content": "go"}]})
+
+        t = threading.Thread(target=send)
+        t.start()
+        self.assertTrue(self.wait_for(lambda: len(self.mock.requests) > 0, 10))
+        self.assertEqual(self.server.stop(signal.SIGTERM), 0)
+        t.join(10)
+        status, body, _ = result["answer"]
+        self.assertEqual(status, 200)
+        texts = [m.get("content") for m in body["messages"]]
+        self.assertIn("finished", texts)
+        # The step was committed before the exit.
+        self.assertIn("finished", self.run_memgpt("recall", "search", "--agent", "steady",
+                                                  "--json", "finished", check=0).stdout)
+
+    def test_client_disconnect_does_not_lose_the_turn(self):
+        agent = self.agent_id("patient")
+        self.start_server()
+        self.mock.push({"delay": 0.8, "content": "slow thought", "tool_calls": [
+            {"name": "send_message", "arguments": json.dumps({"message": "still delivered"})}]})
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        conn.request("POST", f"/v1/agents/{agent}/messages/stream",
+                     body=json.dumps({"messages": [{"role": "user", "content": "hi"}],
+                                      "include_pings": False}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+
+        def stored():
+            status, msgs, _ = self.http("GET", f"/v1/agents/{agent}/messages?order=asc")
+            return any(m.get("content") == "still delivered" for m in msgs)
+
+        self.assertTrue(self.wait_for(stored, 15))
+
+    def test_kill_9_during_streams(self):
+        agents = [self.agent_id(f"victim{i}") for i in range(4)]
+        self.start_server()
+        # Slow streamed steps, each asking for another, so turns are mid-way
+        # when the server dies.
+        for i in range(60):
+            self.mock.push({"chunk_delay": 0.02, "content": f"thinking {i}", "tool_calls": [
+                {"name": "core_memory_append",
+                 "arguments": json.dumps({"label": "human", "content": f"fact {i}",
+                                          "request_heartbeat": True})}]})
+        seen = []
+        lock = threading.Lock()
+
+        def stream(agent):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+                conn.request("POST", f"/v1/agents/{agent}/messages",
+                             body=json.dumps({"messages": [{"role": "user", "content": "go"}],
+                                              "streaming": True, "include_pings": False}),
+                             headers={"Content-Type": "application/json"})
+                for ev in sse_events(conn.getresponse()):
+                    if ev and ev.get("id", "").startswith("message-"):
+                        with lock:
+                            seen.append(ev["id"])
+            except (OSError, http.client.HTTPException, ValueError):
+                pass
+
+        threads = [threading.Thread(target=stream, args=(a,)) for a in agents]
+        for t in threads:
+            t.start()
+        self.assertTrue(self.wait_for(lambda: len(seen) >= 8, 20), f"saw {seen}")
+        self.server.proc.kill()
+        self.server.proc.wait()
+        for t in threads:
+            t.join(10)
+        with lock:
+            sent = set(seen)
+        db = self.db()
+        self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        stored = {f"message-{u}" for (u,) in db.execute("SELECT uuid FROM messages")}
+        db.close()
+        self.assertTrue(sent)
+        self.assertFalse(sent - stored, "messages sent to a client but not stored")
+        # The next start serves the same agents.
+        self.start_server()
+        status, listed, _ = self.http("GET", "/v1/agents/?limit=10")
+        self.assertEqual(sorted(a["id"] for a in listed), sorted(agents))
+
+    def test_cli_and_server_share_a_home(self):
+        served = self.agent_id("served")
+        self.run_memgpt("agents", "create", "local", check=0)
+        self.start_server()
+        errors = []
+
+        def api_turns():
+            for i in range(15):
+                status, body, _ = self.http("POST", f"/v1/agents/{served}/messages",
+                                            body={"messages": [{"role": "user",
+                                                                "content": f"api {i}"}]})
+                if status != 200:
+                    errors.append((status, body))
+
+        t = threading.Thread(target=api_turns)
+        t.start()
+        for i in range(8):
+            self.send(f"cli {i}", agent="local")
+            self.send(f"cli to served {i}", agent="served")
+        t.join(60)
+        self.assertEqual(errors, [])
+        db = self.db()
+        self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        db.close()
+        status, msgs, _ = self.http("GET", f"/v1/agents/{served}/messages?limit=1000")
+        said = {m["content"] for m in msgs if m["message_type"] == "user_message"}
+        self.assertEqual(said, {f"api {i}" for i in range(15)} | {f"cli to served {i}"
+                                                                    for i in range(8)})
+        # An agent made by the CLI while the server runs is served at once.
+        self.run_memgpt("agents", "create", "latecomer", check=0)
+        status, listed, _ = self.http("GET", "/v1/agents/?name=latecomer")
+        self.assertEqual([a["name"] for a in listed], ["latecomer"])
+
+
+if __name__ == "__main__":
+    main()
