@@ -41,7 +41,8 @@ sdk-deps:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
 	  else echo "npm is missing (install nodejs and npm)"; exit 1; fi; }
-	@cd tests/sdk && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@cd tests/sdk && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+	  npm ci --no-audit --no-fund --loglevel=error >/dev/null; }
 
 run: deps build
 	./$(BUILD)/memgpt chat

@@ -46,6 +46,9 @@ int cli_learn_context_window(const char *model, const char *fallback);
 /* All of stdin. Caller frees. */
 char *cli_read_stdin(void);
 
+/* All of file `path`; NULL (reported) if it cannot be read. Caller frees. */
+char *cli_text_arg_file(const char *path);
+
 /* Joins argv[0..argc) with spaces. Caller frees. */
 char *cli_join(int argc, char **argv);
 
@@ -91,5 +94,7 @@ int cmd_archival_load(cli *c, int argc, char **argv);    /* cmd_archival_load.c 
 int cmd_archival_reembed(cli *c, int argc, char **argv); /* cmd_archival_load.c */
 int cmd_agents_set(cli *c, int argc, char **argv);       /* cmd_agents_set.c */
 int cmd_serve(cli *c, int argc, char **argv);            /* cmd_serve.c */
+int cmd_agents_export(cli *c, int argc, char **argv);    /* cmd_agent_file.c */
+int cmd_agents_import(cli *c, int argc, char **argv);    /* cmd_agent_file.c */
 
 #endif

@@ -25,6 +25,8 @@ static const char *const usage_text =
     "             [--reflect-every N|off] [--idle-seconds N|off] [--warn-fraction F]\n"
     "             [--flush-fraction F] [--system @FILE|--system-default]\n"
     "  agents list [--json] | show NAME [--json] | delete NAME\n"
+    "  agents export NAME [-o FILE]                an Agent File (.af) of the agent\n"
+    "  agents import FILE [--name NEW] [--model HANDLE]  agents from an Agent File\n"
     "  memory show [--agent NAME] [--json]\n"
     "  memory set [--agent NAME] [--limit N] [--description TEXT] [--read-only|--writable]\n"
     "             LABEL [TEXT|@FILE]\n"
@@ -336,12 +338,14 @@ static int agents_delete(cli *c, int argc, char **argv)
 
 static int cmd_agents(cli *c, int argc, char **argv)
 {
-    if (argc < 1) return cli_usage("agents needs a subcommand: create, set, list, show or delete");
+    if (argc < 1) return cli_usage("agents needs a subcommand: create, set, list, show, delete, export or import");
     if (strcmp(argv[0], "create") == 0) return agents_create(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "set") == 0) return cmd_agents_set(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "list") == 0) return agents_list(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "show") == 0) return agents_show(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "delete") == 0) return agents_delete(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "export") == 0) return cmd_agents_export(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "import") == 0) return cmd_agents_import(c, argc - 1, argv + 1);
     return cli_usage("unknown agents subcommand '%s'", argv[0]);
 }
 

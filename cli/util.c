@@ -99,17 +99,21 @@ char *cli_read_stdin(void)
     return read_stream(stdin);
 }
 
-char *cli_text_arg(const char *arg)
+char *cli_text_arg_file(const char *path)
 {
-    if (arg[0] != '@') return strdup(arg);
-    FILE *f = fopen(arg + 1, "rb");
+    FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "memgpt: cannot read %s: %s\n", arg + 1, strerror(errno));
+        fprintf(stderr, "memgpt: cannot read %s: %s\n", path, strerror(errno));
         return NULL;
     }
     char *text = read_stream(f);
     fclose(f);
     return text;
+}
+
+char *cli_text_arg(const char *arg)
+{
+    return arg[0] == '@' ? cli_text_arg_file(arg + 1) : strdup(arg);
 }
 
 char *cli_join(int argc, char **argv)

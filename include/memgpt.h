@@ -106,6 +106,10 @@ typedef struct mg_agent_config {
     const char *description;   /* free text; "" or NULL: none */
     const char *tags_json;     /* JSON array of distinct strings; NULL: [] */
     const char *metadata_json; /* JSON object; NULL or "null": none */
+    /* Optional functions to offer besides the base set, a JSON array of
+     * names: "memory_insert", "memory_replace", "memory_rethink" (the
+     * line-based memory tools of Letta's newer agents). NULL: none. */
+    const char *functions_json;
 } mg_agent_config;
 
 /* Creates agent `name` (1-64 chars of [A-Za-z0-9_.-]). MG_ERR_EXISTS if taken. */
@@ -146,7 +150,9 @@ mg_status mg_agent_configure(mg_store *store, const char *name, const mg_agent_c
                              mg_error *err);
 
 /* Describes an agent as a JSON object (id, name, model, context_window,
- * counts, settings, created_at, description, tags, metadata). Caller frees
+ * counts, settings, created_at, description, tags, metadata, functions (the
+ * optional ones offered), tool_rules and unavailable_tools (the names of an
+ * imported Agent File's tools that are kept but not run)). Caller frees
  * *json_out with mg_free. */
 mg_status mg_agent_describe(mg_agent *agent, char **json_out, mg_error *err);
 
@@ -341,7 +347,9 @@ typedef struct mg_search {
 
 #define MG_SEARCH_MAX_TAGS 16
 
-/* Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS][Z]" (UTC) into epoch ms.
+/* Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]" (UTC
+ * unless an offset is given; ISO 8601 as JavaScript and Python write it)
+ * into epoch ms.
  * For a bare date, `end_of_day` selects the start of the next day. */
 mg_status mg_parse_time(const char *text, int end_of_day, int64_t *out_ms, mg_error *err);
 
@@ -524,6 +532,46 @@ mg_status mg_blocks_page(mg_store *store, const char *label, const mg_page *page
 mg_status mg_block_owner(mg_store *store, const char *block_id, char **agent_id, char **label,
                          mg_error *err);
 
+/* ------------------------------------------------------------- Agent Files */
+
+/* Agent Files (.af) are Letta's format for moving agents between servers:
+ * one JSON document (or the same document encoded as one JSON string, a
+ * form found in the wild) with the agents, their blocks, tools and whole
+ * message history, and file-local ids that tie them together. */
+
+/* The agent as an Agent File document: its settings, blocks, functions
+ * (with the tools of an imported file it keeps), tool rules, every stored
+ * message (the ones in view listed as in context), and in the file's
+ * metadata the recursive summary and our settings, so that importing the
+ * file and exporting again gives the same document apart from ids and
+ * timestamps. Caller frees *json_out. */
+mg_status mg_agent_export(mg_agent *agent, char **json_out, mg_error *err);
+
+typedef struct mg_import_options {
+    const char *name;     /* the new agent's name (one-agent files only); NULL: the file's,
+                             made valid and unique */
+    const char *model;    /* a model handle instead of the file's */
+    const char *embedder; /* an embedder spec instead of the file's */
+} mg_import_options;
+
+/* Creates the agents of an Agent File: blocks with their limits and
+ * read-only flags, the system prompt, tags, description and metadata, the
+ * model handle and context window of its llm_config, every message (those
+ * the file lists in context back in the window, in order, the rest in
+ * recall memory), its tool rules (kept, not enforced), and Letta's
+ * memory_insert, memory_replace and memory_rethink as our functions. Tools
+ * we do not run (Python source, web search) are kept with the agent and
+ * written back on export, never offered to the model. Everything is checked
+ * before anything is stored, and all of it is stored in one transaction: a
+ * malformed or hostile file (wrong types, missing ids, dangling references,
+ * blocks over their limits or the window, unknown models) is refused with
+ * MG_ERR_USAGE and a message naming the place, and leaves nothing behind.
+ * *report_json (may be NULL) gets {"agents": [{id, name, file_id,
+ * messages, in_context, unavailable_tools, tool_rules, notes}]}; caller
+ * frees it. */
+mg_status mg_agent_import(mg_store *store, const char *data, size_t len,
+                          const mg_import_options *options, char **report_json, mg_error *err);
+
 /* ----------------------------------------------------------------- context */
 
 /* What the next request would hold: tokens per part (system, core memory,
@@ -538,10 +586,15 @@ mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err);
  * A JSON object; caller frees. */
 mg_status mg_context_text_json(mg_agent *agent, char **json_out, mg_error *err);
 
-/* The functions every agent can call, as a JSON array of {name,
- * description, parameters (a JSON Schema)}: what the provider is sent.
- * Caller frees. */
+/* Every function the library has, as a JSON array of {name, description,
+ * parameters (a JSON Schema)}, the form the provider is sent: the base
+ * ones every agent is offered, then the optional ones (see
+ * mg_agent_config.functions_json). Caller frees. */
 mg_status mg_tools_json(char **json_out, mg_error *err);
+
+/* The functions this agent is offered, in the same form: the base ones
+ * and the optional ones it enables (mg_agent_config.functions_json). */
+mg_status mg_agent_tools_json(mg_agent *agent, char **json_out, mg_error *err);
 
 /* How the agent counts tokens for its budget, as one line: "exact
  * (o200k_base)" for OpenAI models whose encoding is known and whose rank

@@ -342,7 +342,7 @@ void srv_agent_context(srv_request *q, srv_reply *r)
     json_t *use = srv_json_of(mg_context_json(agent, &text, &err), &text);
     json_t *parts = use ? srv_json_of(mg_context_text_json(agent, &text, &err), &text) : NULL;
     json_t *desc = parts ? srv_json_of(mg_agent_describe(agent, &text, &err), &text) : NULL;
-    json_t *tools = desc ? srv_json_of(mg_tools_json(&text, &err), &text) : NULL;
+    json_t *tools = desc ? srv_json_of(mg_agent_tools_json(agent, &text, &err), &text) : NULL;
     mg_page page = {.limit = 1000};
     json_t *rows =
         tools ? srv_json_of(mg_messages_page(agent, &page, 1, &text, &err), &text) : NULL;

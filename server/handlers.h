@@ -48,6 +48,10 @@ void srv_agent_patch(srv_request *q, srv_reply *r);
 void srv_agent_delete(srv_request *q, srv_reply *r);
 void srv_agent_context(srv_request *q, srv_reply *r);
 
+/* agentfile.c */
+void srv_agent_export(srv_request *q, srv_reply *r);
+void srv_agents_import(srv_request *q, srv_reply *r);
+
 /* messages.c */
 void srv_messages_list(srv_request *q, srv_reply *r);
 void srv_messages_send(srv_request *q, srv_reply *r);

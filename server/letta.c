@@ -379,7 +379,7 @@ json_t *letta_agent_state(mg_agent *agent, mg_error *err)
     char *text;
     json_t *desc = load_json(mg_agent_describe(agent, &text, err), &text);
     json_t *blocks = load_json(mg_memory_json(agent, &text, err), &text);
-    json_t *tools = load_json(mg_tools_json(&text, err), &text);
+    json_t *tools = load_json(mg_agent_tools_json(agent, &text, err), &text);
     json_t *parts = load_json(mg_context_text_json(agent, &text, err), &text);
     json_t *ids = desc && blocks && tools && parts ? context_message_ids(agent, err) : NULL;
     json_t *state = NULL;
@@ -397,7 +397,7 @@ json_t *letta_agent_state(mg_agent *agent, mg_error *err)
         json_t *embedding = letta_embedding_config(embedder);
         state = json_pack(
             "{s:O, s:O, s:O, s:s, s:o, s:o, s:s, s:O, s:{s:O}, s:O, s:O, s:[], s:O, s:O?, "
-            "s:O?, s:o, s:O, s:O, s:[], s:O, s:O, s:O}",
+            "s:O?, s:o, s:O, s:O, s:O, s:O, s:O, s:O}",
             "id", json_object_get(desc, "id"), "name", json_object_get(desc, "name"), "system",
             json_object_get(parts, "instructions"), "agent_type", "memgpt_agent", "llm_config",
             letta_llm_config(model, window), "embedding_config", embedding, "model", model,
@@ -405,8 +405,8 @@ json_t *letta_agent_state(mg_agent *agent, mg_error *err)
             "blocks", letta_blocks, "tools", letta_tools, "sources", "tags",
             json_object_get(desc, "tags"), "description", json_object_get(desc, "description"),
             "metadata", json_object_get(desc, "metadata"), "message_ids", ids, "created_at",
-            created, "updated_at", created, "tool_rules", "step_limit",
-            json_object_get(settings, "step_limit"), "context_window",
+            created, "updated_at", created, "tool_rules", json_object_get(desc, "tool_rules"),
+            "step_limit", json_object_get(settings, "step_limit"), "context_window",
             json_object_get(desc, "context_window"), "settings", settings);
         json_decref(letta_blocks);
         json_decref(letta_tools);

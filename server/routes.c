@@ -26,10 +26,13 @@ static const route routes[] = {
     {"GET", "/v1/agents", srv_agents_list},
     {"POST", "/v1/agents", srv_agents_create},
     {"GET", "/v1/agents/count", srv_agents_count},
+    {"POST", "/v1/agents/import", srv_agents_import},
     {"GET", "/v1/agents/{}", srv_agent_get},
     {"PATCH", "/v1/agents/{}", srv_agent_patch},
     {"DELETE", "/v1/agents/{}", srv_agent_delete},
     {"GET", "/v1/agents/{}/context", srv_agent_context},
+    {"GET", "/v1/agents/{}/export", srv_agent_export},
+    {"POST", "/v1/agents/{}/export", srv_agent_export},
     {"GET", "/v1/agents/{}/tools", srv_agent_tools_list},
     {"GET", "/v1/agents/{}/messages", srv_messages_list},
     {"POST", "/v1/agents/{}/messages", srv_messages_send},
@@ -205,38 +208,39 @@ void srv_health(srv_request *q, srv_reply *r)
     srv_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", MG_VERSION));
 }
 
-static json_t *all_tools(mg_error *err)
+/* A page of Tools made from function schemas (stolen). */
+static void reply_tools(srv_request *q, srv_reply *r, json_t *schemas, int default_limit)
 {
-    char *text;
-    json_t *schemas = srv_json_of(mg_tools_json(&text, err), &text);
+    mg_page page;
     json_t *tools = json_array();
     size_t i;
     json_t *s;
     json_array_foreach(schemas, i, s) json_array_append_new(tools, letta_tool(s));
     json_decref(schemas);
-    return tools;
-}
-
-static void reply_tools(srv_request *q, srv_reply *r, int default_limit)
-{
-    mg_page page;
-    if (srv_page_params(q, r, default_limit, 1, &page)) return;
-    mg_error err = {0};
-    json_t *tools = srv_page_array(all_tools(&err), &page, r);
+    if (srv_page_params(q, r, default_limit, 1, &page)) {
+        json_decref(tools);
+        return;
+    }
+    tools = srv_page_array(tools, &page, r);
     if (tools) srv_reply_json(r, 200, tools);
 }
 
 void srv_tools_list(srv_request *q, srv_reply *r)
 {
-    reply_tools(q, r, 50);
+    mg_error err = {0};
+    char *text;
+    reply_tools(q, r, srv_json_of(mg_tools_json(&text, &err), &text), 50);
 }
 
 void srv_agent_tools_list(srv_request *q, srv_reply *r)
 {
     mg_agent *agent;
     if (srv_open_agent(q, r, 0, &agent)) return;
+    mg_error err = {0};
+    char *text;
+    json_t *schemas = srv_json_of(mg_agent_tools_json(agent, &text, &err), &text);
     mg_agent_free(agent);
-    reply_tools(q, r, 10);
+    reply_tools(q, r, schemas, 10);
 }
 
 /* The providers whose endpoints are configured, by their variables. */

@@ -70,6 +70,10 @@ static mg_status check_extras(const mg_agent_config *c, mg_error *err)
                               "tags must be a list of at most %d distinct non-empty strings",
                               MAX_TAGS);
     }
+    if (c->functions_json && !mg_functions_valid(c->functions_json))
+        return mg_err_set(err, MG_ERR_USAGE,
+                          "functions must be a list of optional function names: "
+                          "memory_insert, memory_replace, memory_rethink");
     if (c->metadata_json) {
         json_t *meta = json_loads(c->metadata_json, JSON_DECODE_ANY, NULL);
         int ok = (json_is_object(meta) || json_is_null(meta)) &&
@@ -89,6 +93,7 @@ void agent_bind_extras(sqlite3_stmt *stmt, int first, const mg_agent_config *c)
     store_bind_text(stmt, first + 1, c->tags_json ? c->tags_json : "[]");
     int null_meta = !c->metadata_json || strcmp(c->metadata_json, "null") == 0;
     store_bind_text(stmt, first + 2, null_meta ? NULL : c->metadata_json);
+    store_bind_text(stmt, first + 3, c->functions_json ? c->functions_json : "[]");
 }
 
 mg_status agent_check_settings(const mg_agent_config *c, mg_error *err)
@@ -177,7 +182,8 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
              "INSERT INTO agents(name, model, context_window, system_prompt, "
              "embedder, step_limit, reflect_every, idle_seconds, warn_fraction, "
              "flush_fraction, memory_updated_at, created_at, uuid, description, tags, "
-             "metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "metadata, functions) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              &stmt, err)))
         goto fail;
     int64_t now = mg_now_ms();
@@ -227,7 +233,7 @@ static const char *const agent_columns =
     "id, name, model, context_window, system_prompt, embedder, step_limit, reflect_every, "
     "idle_seconds, warn_fraction, flush_fraction, summary, summarized_count, warned, "
     "user_since_reflect, paused_until, token_scale, memory_updated_at, last_login, created_at, "
-    "uuid, description, tags, metadata";
+    "uuid, description, tags, metadata, functions, foreign_tools, tool_rules";
 
 static void read_row(sqlite3_stmt *s, mg_agent *a)
 {
@@ -256,6 +262,9 @@ static void read_row(sqlite3_stmt *s, mg_agent *a)
     a->description = store_column_strdup(s, 21);
     a->tags_json = store_column_strdup(s, 22);
     a->metadata_json = store_column_strdup(s, 23);
+    a->functions_json = store_column_strdup(s, 24);
+    a->foreign_tools_json = store_column_strdup(s, 25);
+    a->tool_rules_json = store_column_strdup(s, 26);
 }
 
 /* Frees everything loaded from disk, keeping store and provider. */
@@ -269,8 +278,12 @@ static void drop_cache(mg_agent *a)
     free(a->description);
     free(a->tags_json);
     free(a->metadata_json);
+    free(a->functions_json);
+    free(a->foreign_tools_json);
+    free(a->tool_rules_json);
     a->name = a->model = a->system_prompt = a->embedder = a->summary = NULL;
-    a->description = a->tags_json = a->metadata_json = NULL;
+    a->description = a->tags_json = a->metadata_json = a->functions_json = NULL;
+    a->foreign_tools_json = a->tool_rules_json = NULL;
     core_memory_free(&a->core);
     mg_msg_list_free(&a->queue);
 }
@@ -314,7 +327,7 @@ mg_status mg_agent_open(mg_store *store, const char *name, mg_agent **out, mg_er
         mg_agent_free(a);
         return st;
     }
-    a->tools = mg_functions_schemas();
+    a->tools = mg_functions_schemas_for(a->functions_json);
     char *tools_text = json_dumps(a->tools, JSON_COMPACT);
     a->tools_tokens = -1; /* counted on first need */
     a->tools_bytes = strlen(tools_text);
@@ -554,16 +567,27 @@ static json_t *describe(mg_agent *a)
     mg_time_iso(a->created_at, created, sizeof created);
     json_t *tags = json_loads(a->tags_json ? a->tags_json : "[]", 0, NULL);
     json_t *meta = a->metadata_json ? json_loads(a->metadata_json, 0, NULL) : NULL;
+    json_t *functions = json_loads(a->functions_json ? a->functions_json : "[]", 0, NULL);
+    json_t *rules = json_loads(a->tool_rules_json ? a->tool_rules_json : "[]", 0, NULL);
+    json_t *foreign = json_loads(a->foreign_tools_json ? a->foreign_tools_json : "[]", 0, NULL);
+    json_t *unavailable = json_array();
+    size_t i;
+    json_t *tool;
+    json_array_foreach(foreign, i, tool) if (json_is_string(json_object_get(tool, "name")))
+        json_array_append(unavailable, json_object_get(tool, "name"));
+    json_decref(foreign);
     return json_pack(
         "{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:I, s:{s:i, s:i, s:i, s:f, s:f}, "
-        "s:b, s:s?, s:o, s:o*}",
+        "s:b, s:s?, s:o, s:o*, s:o, s:o, s:o}",
         "id", a->public_id, "name", a->name, "model", a->model, "context_window", a->context_window,
         "embedder", a->embedder, "created_at", created, "messages", (json_int_t)a->recall_count,
         "passages", (json_int_t)a->archival_count, "in_context", a->queue.count, "summarized",
         (json_int_t)a->summarized_count, "settings", "step_limit", a->step_limit, "reflect_every",
         a->reflect_every, "idle_seconds", a->idle_seconds, "warn_fraction", a->warn_fraction,
         "flush_fraction", a->flush_fraction, "custom_system_prompt", a->system_prompt != NULL,
-        "description", a->description, "tags", tags ? tags : json_array(), "metadata", meta);
+        "description", a->description, "tags", tags ? tags : json_array(), "metadata", meta,
+        "functions", functions ? functions : json_array(), "tool_rules",
+        rules ? rules : json_array(), "unavailable_tools", unavailable);
 }
 
 mg_status mg_agent_describe(mg_agent *a, char **json_out, mg_error *err)

@@ -37,6 +37,9 @@ struct mg_agent {
     char *description;   /* NULL: none */
     char *tags_json;     /* JSON array */
     char *metadata_json; /* NULL: none */
+    char *functions_json; /* optional functions offered (JSON array of names) */
+    char *foreign_tools_json; /* an Agent File's tools we do not run (JSON array) */
+    char *tool_rules_json;    /* an Agent File's tool rules, kept (JSON array) */
 
     /* Runtime state, persisted in the agents row. */
     char *summary;            /* recursive summary of evicted messages */
@@ -89,8 +92,9 @@ mg_status agent_tx_end(mg_agent *agent, mg_status st, mg_error *err);
  * behind both creating and reconfiguring an agent. */
 mg_status agent_check_settings(const mg_agent_config *config, mg_error *err);
 
-/* Binds description, tags and metadata of `c` (NULLs as their defaults) to
- * parameters first..first+2 of an INSERT or UPDATE of the agents row. */
+/* Binds description, tags, metadata and functions of `c` (NULLs as their
+ * defaults) to parameters first..first+3 of an INSERT or UPDATE of the
+ * agents row. */
 void agent_bind_extras(sqlite3_stmt *stmt, int first, const mg_agent_config *c);
 
 /* MG_OK, or the error to return when the agent is `broken`. */

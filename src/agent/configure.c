@@ -47,6 +47,7 @@ static mg_status merge(const mg_agent *cur, const mg_agent_config *ch, mg_agent_
         .description = ch->description ? ch->description : cur->description,
         .tags_json = ch->tags_json ? ch->tags_json : cur->tags_json,
         .metadata_json = ch->metadata_json ? ch->metadata_json : cur->metadata_json,
+        .functions_json = ch->functions_json ? ch->functions_json : cur->functions_json,
     };
     if (ch->model) {
         out->model = ch->model;
@@ -76,7 +77,8 @@ static mg_status write_settings(mg_store *store, int64_t id, const mg_agent_conf
                                  "UPDATE agents SET model = ?, context_window = ?, system_prompt = "
                                  "?, embedder = ?, step_limit = ?, reflect_every = ?, "
                                  "idle_seconds = ?, warn_fraction = ?, flush_fraction = ?, "
-                                 "description = ?, tags = ?, metadata = ? WHERE id = ?",
+                                 "description = ?, tags = ?, metadata = ?, functions = ? "
+                                 "WHERE id = ?",
                                  &s, err);
     if (st) return st;
     store_bind_text(s, 1, c->model);
@@ -89,7 +91,7 @@ static mg_status write_settings(mg_store *store, int64_t id, const mg_agent_conf
     sqlite3_bind_double(s, 8, c->warn_fraction);
     sqlite3_bind_double(s, 9, c->flush_fraction);
     agent_bind_extras(s, 10, c);
-    sqlite3_bind_int64(s, 13, id);
+    sqlite3_bind_int64(s, 14, id);
     st = store_step_done(store, s, err);
     sqlite3_finalize(s);
     return st;

@@ -100,6 +100,7 @@ char *mg_event_to_json(const mg_event *ev)
     mg_time_iso(ev->time_ms, when, sizeof when);
     json_t *obj =
         json_pack("{s:s, s:s}", "message_type", mg_event_type_name(ev->type), "date", when);
+    set_string(obj, "id", ev->message_id);
     switch (ev->type) {
     case MG_EVENT_REASONING:
         set_string(obj, "reasoning", ev->text);
@@ -135,6 +136,7 @@ char *mg_event_to_json(const mg_event *ev)
         json_object_set_new(obj, "total_tokens",
                             json_integer(ev->prompt_tokens + ev->completion_tokens));
         json_object_set_new(obj, "step_count", json_integer(ev->step_count));
+        set_string(obj, "stop_reason", ev->stop_reason);
         /* Only providers that report them (reasoning models, prompt caches). */
         if (ev->reasoning_tokens > 0)
             json_object_set_new(obj, "reasoning_tokens", json_integer(ev->reasoning_tokens));

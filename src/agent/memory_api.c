@@ -179,7 +179,12 @@ mg_status mg_context_text_json(mg_agent *agent, char **json_out, mg_error *err)
 
 mg_status mg_tools_json(char **json_out, mg_error *err)
 {
-    return dump(mg_functions_schemas(), json_out);
+    return dump(mg_functions_schemas_all(), json_out);
+}
+
+mg_status mg_agent_tools_json(mg_agent *agent, char **json_out, mg_error *err)
+{
+    return dump(json_incref(agent->tools), json_out);
 }
 
 const char *mg_agent_token_counter(mg_agent *agent)

@@ -103,9 +103,102 @@ static const char *const schemas_json =
     "  \"required\": [\"minutes\"]}}"
     "]";
 
+/* Offered only to agents that enable them (mg_agent_config.functions_json):
+ * the line-based memory tools of Letta's newer agents, which the Agent
+ * Files people share call by name. */
+static const char *const optional_schemas_json =
+    "["
+    "{\"name\": \"memory_insert\","
+    " \"description\": \"Insert text into a core memory block at a line.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"label\": {\"type\": \"string\", \"description\": \"Which block.\"},"
+    "   \"new_str\": {\"type\": \"string\", \"description\": \"The text to insert.\"},"
+    "   \"insert_line\": {\"type\": \"integer\", \"description\": \"Insert after this line "
+    "(1 for after the first, 0 for the very top, -1 for the end; the default).\"},"
+    "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
+    "again after this returns.\"}},"
+    "  \"required\": [\"label\", \"new_str\"]}},"
+    "{\"name\": \"memory_replace\","
+    " \"description\": \"Replace text in a core memory block. old_str must occur exactly once; "
+    "an empty new_str deletes it.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"label\": {\"type\": \"string\", \"description\": \"Which block.\"},"
+    "   \"old_str\": {\"type\": \"string\", \"description\": \"The exact text to replace.\"},"
+    "   \"new_str\": {\"type\": \"string\", \"description\": \"The new text.\"},"
+    "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
+    "again after this returns.\"}},"
+    "  \"required\": [\"label\", \"old_str\", \"new_str\"]}},"
+    "{\"name\": \"memory_rethink\","
+    " \"description\": \"Rewrite a whole core memory block, to reorganise or condense it.\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {"
+    "   \"label\": {\"type\": \"string\", \"description\": \"Which block.\"},"
+    "   \"new_memory\": {\"type\": \"string\", \"description\": \"The block's new text.\"},"
+    "   \"request_heartbeat\": {\"type\": \"boolean\", \"description\": \"true to be woken "
+    "again after this returns.\"}},"
+    "  \"required\": [\"label\", \"new_memory\"]}}"
+    "]";
+
 json_t *mg_functions_schemas(void)
 {
     return json_loads(schemas_json, 0, NULL);
+}
+
+/* The optional schema named `name`, borrowed from `all`, or NULL. */
+static json_t *optional_schema(json_t *all, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(all, i, s) if (name && strcmp(json_string_value(json_object_get(s, "name")),
+                                                     name) == 0) return s;
+    return NULL;
+}
+
+int mg_function_optional(const char *name)
+{
+    json_t *all = json_loads(optional_schemas_json, 0, NULL);
+    int found = optional_schema(all, name) != NULL;
+    json_decref(all);
+    return found;
+}
+
+int mg_functions_valid(const char *json)
+{
+    json_t *names = json_loads(json, 0, NULL);
+    int ok = json_is_array(names);
+    for (size_t i = 0; ok && i < json_array_size(names); i++) {
+        const char *n = json_string_value(json_array_get(names, i));
+        ok = n && mg_function_optional(n);
+        for (size_t j = 0; ok && j < i; j++)
+            ok = strcmp(n, json_string_value(json_array_get(names, j))) != 0;
+    }
+    json_decref(names);
+    return ok;
+}
+
+json_t *mg_functions_schemas_all(void)
+{
+    json_t *out = mg_functions_schemas();
+    json_t *optional = json_loads(optional_schemas_json, 0, NULL);
+    json_array_extend(out, optional);
+    json_decref(optional);
+    return out;
+}
+
+json_t *mg_functions_schemas_for(const char *enabled_json)
+{
+    json_t *out = mg_functions_schemas();
+    json_t *names = enabled_json ? json_loads(enabled_json, 0, NULL) : NULL;
+    json_t *all = json_loads(optional_schemas_json, 0, NULL);
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n)
+    {
+        json_t *s = optional_schema(all, json_string_value(n));
+        if (s) json_array_append(out, s);
+    }
+    json_decref(all);
+    json_decref(names);
+    return out;
 }
 
 /* One call in progress: the arguments and the first problem found. */
@@ -283,6 +376,72 @@ static mg_status fn_core_memory_replace(call_ctx *c, mg_error *err)
 }
 
 /* Formats a {total, page, pages, results} search answer for the model. */
+/* How many times `needle` occurs in `hay` (without overlaps). */
+static int occurrences(const char *hay, const char *needle)
+{
+    int n = 0;
+    size_t len = strlen(needle);
+    for (const char *p = hay; len && (p = strstr(p, needle)); p += len)
+        n++;
+    return n;
+}
+
+/* The block after an edit, as the model is told. */
+static void say_block(call_ctx *c, const char *what, const char *label)
+{
+    mg_block *b = core_memory_find(&c->agent->core, label);
+    buf_printf(&c->message, "%s '%s' (%zu/%d characters).", what, label, mg_utf8_chars(b->value),
+               b->limit);
+    c->ok = 1;
+}
+
+static mg_status fn_memory_insert(call_ctx *c, mg_error *err)
+{
+    const char *label = arg_string(c, "label", 1);
+    const char *text = arg_string(c, "new_str", 1);
+    int line = arg_int(c, "insert_line", -1, 0);
+    if (c->problem.len) return MG_OK;
+    mg_status st = core_memory_insert(&c->agent->core, label, text, line, err);
+    if (st) return model_error(c, st, err);
+    say_block(c, "Inserted into", label);
+    return MG_OK;
+}
+
+static mg_status fn_memory_replace(call_ctx *c, mg_error *err)
+{
+    const char *label = arg_string(c, "label", 1);
+    const char *old_str = arg_string(c, "old_str", 1);
+    const char *new_str = arg_string(c, "new_str", 1);
+    if (c->problem.len) return MG_OK;
+    mg_block *b = core_memory_find(&c->agent->core, label);
+    int n = b && old_str ? occurrences(b->value, old_str) : 0;
+    if (n > 1) {
+        char text[200];
+        snprintf(text, sizeof text,
+                 "old_str occurs %d times in block '%.64s'; include more of the text around it "
+                 "so that it occurs once",
+                 n, label);
+        fail(c, text);
+        return MG_OK;
+    }
+    int replaced;
+    mg_status st = core_memory_replace(&c->agent->core, label, old_str, new_str, &replaced, err);
+    if (st) return model_error(c, st, err);
+    say_block(c, "Replaced text in", label);
+    return MG_OK;
+}
+
+static mg_status fn_memory_rethink(call_ctx *c, mg_error *err)
+{
+    const char *label = arg_string(c, "label", 1);
+    const char *value = arg_string(c, "new_memory", 1);
+    if (c->problem.len) return MG_OK;
+    mg_status st = core_memory_rethink(&c->agent->core, label, value, err);
+    if (st) return model_error(c, st, err);
+    say_block(c, "Rewrote", label);
+    return MG_OK;
+}
+
 static void describe_results(call_ctx *c, json_t *found, const char *what, int with_role)
 {
     json_int_t total = json_integer_value(json_object_get(found, "total"));
@@ -482,12 +641,25 @@ static const handler handlers[] = {
     {"archival_memory_insert", fn_archival_memory_insert},
     {"archival_memory_search", fn_archival_memory_search},
     {"pause_heartbeats", fn_pause_heartbeats},
+    {"memory_insert", fn_memory_insert},
+    {"memory_replace", fn_memory_replace},
+    {"memory_rethink", fn_memory_rethink},
 };
 
-static const handler *find_handler(const char *name)
+/* 1 if the agent is offered function `name` (its schemas list it). */
+static int offered(const mg_agent *agent, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(agent->tools, i, s) if (strcmp(json_string_value(json_object_get(s, "name")),
+                                                      name) == 0) return 1;
+    return 0;
+}
+
+static const handler *find_handler(const mg_agent *agent, const char *name)
 {
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-        if (strcmp(handlers[i].name, name) == 0) return &handlers[i];
+        if (strcmp(handlers[i].name, name) == 0 && offered(agent, name)) return &handlers[i];
     return NULL;
 }
 
@@ -495,8 +667,10 @@ static void unknown_function(call_ctx *c, const char *name)
 {
     buf text = BUF_INIT;
     buf_printf(&text, "there is no function named '%.64s'; the functions are:", name);
-    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-        buf_printf(&text, "%s %s", i ? "," : "", handlers[i].name);
+    size_t i;
+    json_t *s;
+    json_array_foreach(c->agent->tools, i, s)
+        buf_printf(&text, "%s %s", i ? "," : "", json_string_value(json_object_get(s, "name")));
     fail(c, buf_str(&text));
     buf_free(&text);
 }
@@ -542,7 +716,7 @@ mg_status mg_functions_call(mg_agent *agent, const mg_tool_call *call, mg_fn_out
     c.args = json_loads(repaired, JSON_REJECT_DUPLICATES, &jerr);
     free(repaired);
     mg_status st = MG_OK;
-    const handler *h = find_handler(call->name);
+    const handler *h = find_handler(agent, call->name);
     if (!h) {
         unknown_function(&c, call->name);
     } else if (!json_is_object(c.args)) {

@@ -33,8 +33,22 @@ typedef struct mg_fn_outcome {
     char *reply;           /* send_message only: the text for the user */
 } mg_fn_outcome;
 
-/* The schemas: a new array of {name, description, parameters}. */
+/* The base schemas: a new array of {name, description, parameters}. */
 json_t *mg_functions_schemas(void);
+
+/* The base schemas followed by the optional ones named in `enabled_json`
+ * (a JSON array of names; NULL or invalid: none): what an agent is
+ * offered. The agent's handler lookup follows the same list. */
+json_t *mg_functions_schemas_for(const char *enabled_json);
+
+/* The base schemas followed by every optional one. */
+json_t *mg_functions_schemas_all(void);
+
+/* 1 if `json` is an array of distinct optional function names. */
+int mg_functions_valid(const char *json);
+
+/* 1 if `name` is an optional function (offered only when enabled). */
+int mg_function_optional(const char *name);
 
 /* Runs one call. Returns non-OK only for runtime failures. */
 mg_status mg_functions_call(mg_agent *agent, const mg_tool_call *call, mg_fn_outcome *out,

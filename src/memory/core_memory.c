@@ -208,6 +208,59 @@ mg_status core_memory_replace(mg_core_memory *cm, const char *label, const char 
     return commit_value(cm, b, buf_take(&v), err);
 }
 
+/* Checks an edit by the agent and commits it (taking `v`'s text). */
+static mg_status commit_edit(mg_core_memory *cm, mg_block *b, buf *v, mg_error *err)
+{
+    mg_status st = check_edit(b, buf_str(v), 0, err);
+    if (st) {
+        buf_free(v);
+        return st;
+    }
+    return commit_value(cm, b, buf_take(v), err);
+}
+
+mg_status core_memory_insert(mg_core_memory *cm, const char *label, const char *text,
+                             int after_line, mg_error *err)
+{
+    mg_block *b = core_memory_find(cm, label);
+    if (!b) return unknown_label(cm, label, err);
+    if (mg_text_blank(text)) return mg_err_set(err, MG_ERR_USAGE, "new_str is empty");
+    int lines = *b->value ? 1 : 0;
+    for (const char *p = b->value; *p; p++)
+        lines += *p == '\n' && p[1];
+    if (after_line < -1 || after_line > lines)
+        return mg_err_set(err, MG_ERR_USAGE,
+                          "insert_line %d is outside block '%s', which has %d lines; use 0 to "
+                          "%d, or -1 for the end",
+                          after_line, b->label, lines, lines);
+    if (after_line == -1) after_line = lines;
+    /* The byte offset where line after_line + 1 starts. */
+    const char *at = b->value;
+    for (int n = 0; n < after_line && *at; n++) {
+        const char *nl = strchr(at, '\n');
+        at = nl ? nl + 1 : at + strlen(at);
+    }
+    buf v = BUF_INIT;
+    buf_append(&v, b->value, (size_t)(at - b->value));
+    if (v.len && v.data[v.len - 1] != '\n') buf_putc(&v, '\n');
+    buf_puts(&v, text);
+    if (*at) {
+        if (text[strlen(text) - 1] != '\n') buf_putc(&v, '\n');
+        buf_puts(&v, at);
+    }
+    return commit_edit(cm, b, &v, err);
+}
+
+mg_status core_memory_rethink(mg_core_memory *cm, const char *label, const char *value,
+                              mg_error *err)
+{
+    mg_block *b = core_memory_find(cm, label);
+    if (!b) return unknown_label(cm, label, err);
+    buf v = BUF_INIT;
+    buf_puts(&v, value);
+    return commit_edit(cm, b, &v, err);
+}
+
 /* The block, created empty with room for `chars` characters if missing. */
 static mg_status find_or_create(mg_core_memory *cm, const char *label, size_t chars, mg_block **out,
                                 mg_error *err)

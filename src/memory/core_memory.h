@@ -55,6 +55,15 @@ mg_status core_memory_append(mg_core_memory *cm, const char *label, const char *
 mg_status core_memory_replace(mg_core_memory *cm, const char *label, const char *old_content,
                               const char *new_content, int *replaced, mg_error *err);
 
+/* Inserts `text` as new lines after line `after_line` (1-based; 0: at the
+ * top; -1: at the end). */
+mg_status core_memory_insert(mg_core_memory *cm, const char *label, const char *text,
+                             int after_line, mg_error *err);
+
+/* Rewrites the whole block (the agent's memory_rethink). */
+mg_status core_memory_rethink(mg_core_memory *cm, const char *label, const char *value,
+                              mg_error *err);
+
 /* The user's edit: sets the value, creating the block if it does not exist.
  * Ignores read-only, still enforces the limit. */
 mg_status core_memory_set(mg_core_memory *cm, const char *label, const char *value, mg_error *err);

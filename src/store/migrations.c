@@ -226,6 +226,16 @@ static const char *const migrations[] = {
     "ALTER TABLE passages ADD COLUMN uuid TEXT;"
     "UPDATE passages SET uuid = " SQL_UUID("created_at") ";"
     "CREATE UNIQUE INDEX passages_uuid ON passages(uuid);",
+
+    /* 8: what an agent carries beyond our base functions, for Agent Files
+     * (agent/agentfile.c): the optional built-in functions it is offered
+     * (memory_insert, memory_replace, memory_rethink; a JSON array of
+     * names), the tools of an imported file that we do not run (kept as
+     * the file gave them, written back on export, never offered to the
+     * model), and the file's tool rules (kept, not yet enforced). */
+    "ALTER TABLE agents ADD COLUMN functions TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE agents ADD COLUMN foreign_tools TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE agents ADD COLUMN tool_rules TEXT NOT NULL DEFAULT '[]';",
 };
 
 int mg_schema_version(void)

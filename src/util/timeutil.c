@@ -63,7 +63,7 @@ static int days_in_month(int year, int month)
 mg_status mg_parse_time(const char *text, int end_of_day, int64_t *out_ms, mg_error *err)
 {
     const char *p = text ? text : "";
-    int y, mo, d, h = 0, mi = 0, s = 0, has_time = 0;
+    int y, mo, d, h = 0, mi = 0, s = 0, has_time = 0, ms = 0, offset_min = 0;
     if (!read_number(&p, 4, &y) || *p++ != '-' || !read_number(&p, 2, &mo) || *p++ != '-' ||
         !read_number(&p, 2, &d))
         goto bad;
@@ -71,7 +71,24 @@ mg_status mg_parse_time(const char *text, int end_of_day, int64_t *out_ms, mg_er
         p++;
         if (!read_number(&p, 2, &h) || *p++ != ':' || !read_number(&p, 2, &mi)) goto bad;
         if (*p == ':' && (p++, !read_number(&p, 2, &s))) goto bad;
-        if (*p == 'Z') p++;
+        if (*p == '.') { /* fractions of a second: milliseconds kept */
+            p++;
+            int digits = 0;
+            for (; *p >= '0' && *p <= '9'; p++, digits++)
+                if (digits < 3) ms = ms * 10 + (*p - '0');
+            if (!digits) goto bad;
+            for (; digits < 3; digits++)
+                ms *= 10;
+        }
+        if (*p == 'Z') {
+            p++;
+        } else if (*p == '+' || *p == '-') { /* an offset from UTC, [+-]HH:MM or HHMM */
+            int sign = *p++ == '-' ? -1 : 1, oh, om = 0;
+            if (!read_number(&p, 2, &oh) || oh > 23) goto bad;
+            if (*p == ':') p++;
+            if (*p && (!read_number(&p, 2, &om) || om > 59)) goto bad;
+            offset_min = sign * (oh * 60 + om);
+        }
         has_time = 1;
     }
     if (*p != '\0') goto bad;
@@ -87,9 +104,11 @@ mg_status mg_parse_time(const char *text, int end_of_day, int64_t *out_ms, mg_er
     tm.tm_sec = s;
     int64_t secs = (int64_t)timegm(&tm);
     if (!has_time && end_of_day) secs += 86400;
-    *out_ms = secs * 1000;
+    *out_ms = (secs - (int64_t)offset_min * 60) * 1000 + ms;
     return MG_OK;
 bad:
     return mg_err_set(err, MG_ERR_USAGE,
-                      "invalid date '%.64s': expected YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]", text);
+                      "invalid date '%.64s': expected YYYY-MM-DD or "
+                      "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM]",
+                      text);
 }

@@ -221,9 +221,13 @@ class ServerLifeTest(ServerTestCase):
         secret = "my secret lighthouse"
         self.http("POST", f"/v1/agents/{agent}/messages",
                   body={"messages": [{"role": "user", "content": secret}]})
-        lines = [json.loads(line) for line in self.server.log if line.startswith("{")]
-        posted = [x for x in lines if x["method"] == "POST"]
-        self.assertTrue(posted)
+        # A request is logged once it has completed, just after its answer.
+        def posted():
+            lines = [json.loads(line) for line in self.server.log if line.startswith("{")]
+            return [x for x in lines if x["method"] == "POST"]
+
+        self.assertTrue(self.wait_for(posted, 10))
+        posted = posted()
         for x in posted:
             self.assertEqual(set(x), {"time", "method", "path", "status", "bytes", "ms"})
         self.assertFalse(any(secret in line for line in self.server.log))

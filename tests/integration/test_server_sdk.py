@@ -11,6 +11,8 @@ from harness import main
 from serve import ServerTestCase
 
 PASSWORD = "s3cret-test-password"
+AGENT_FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                           "shared", "data", "agent-files")
 
 
 class SdkTest(ServerTestCase):
@@ -50,6 +52,16 @@ class SdkTest(ServerTestCase):
 
     def test_concurrent_clients(self):
         self.assertEqual(self.sdk("concurrent")["agents"], 21)
+
+    def test_agent_files(self):
+        files = [os.path.join(AGENT_FILES, f) for f in ("memgpt_agent.af",
+                                                        "deep_research_agent.af", "loop.af")]
+        report = self.sdk("agentfile", {"files": files})
+        loop = report["loop.af"]
+        self.assertEqual(loop["blocks"], 9)
+        self.assertIn("memory_rethink", loop["tools"])
+        self.assertNotIn("web_search", loop["tools"])
+        self.assertEqual(report["memgpt_agent.af"]["blocks"], 2)
 
     def test_reset_and_summarize(self):
         self.sdk("reset")

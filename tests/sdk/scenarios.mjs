@@ -6,7 +6,9 @@
 // A scenario asserts with node:assert and prints its result as one JSON
 // line; any failure exits non-zero with the assertion's message.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import Letta, {
+  toFile,
   AuthenticationError,
   NotFoundError,
   UnprocessableEntityError,
@@ -246,7 +248,9 @@ const scenarios = {
     assert.ok(tools.includes('send_message') && tools.includes('conversation_search'));
     const agentTools = [];
     for await (const t of client.agents.tools.list(agent.id)) agentTools.push(t.name);
-    assert.deepEqual(agentTools.sort(), tools.sort());
+    assert.ok(agentTools.length > 5 && agentTools.every((t) => tools.includes(t)));
+    assert.ok(tools.includes('memory_rethink') && !agentTools.includes('memory_rethink'),
+      'optional functions are listed, and offered only to agents that enable them');
     const models = await client.models.list();
     assert.ok(models.some((m) => m.handle === 'openai/gpt-4o-mini'), JSON.stringify(models.map((m) => m.handle)));
     const embeddings = await client.models.embeddings.list();
@@ -377,6 +381,56 @@ const scenarios = {
       client.agents.messages.create(ag.id, { messages: [{ role: 'user', content: `agent ${i}` }] })));
     replies.forEach((r, i) => assert.equal(reply(r.messages), `You said: agent ${i}`));
     return { agents: agents.length + 1 };
+  },
+
+  // Agent Files: export, import, the round trip, the published files.
+  async agentfile() {
+    const agent = await newAgent('traveller', { tags: ['af'], description: 'moves between servers' });
+    for (const t of ['first words', 'second words'])
+      await client.agents.messages.create(agent.id, { messages: [{ role: 'user', content: t }] });
+    await client.agents.blocks.update('human', { agent_id: agent.id, value: 'Name: Ada\nLikes: tea' });
+    const exported = await client.agents.exportFile(agent.id);
+    const doc = typeof exported === 'string' ? JSON.parse(exported) : exported;
+    assert.equal(doc.agents.length, 1);
+    assert.equal(doc.agents[0].name, 'traveller');
+    assert.ok(doc.agents[0].messages.length >= 7);
+    const imported = await client.agents.importFile({
+      file: await toFile(Buffer.from(JSON.stringify(doc)), 'traveller.af'),
+      name: 'traveller-copy',
+    });
+    assert.equal(imported.agent_ids.length, 1);
+    const copy = await client.agents.retrieve(imported.agent_ids[0]);
+    assert.equal(copy.name, 'traveller-copy');
+    assert.deepEqual(copy.tags, ['af']);
+    const human = copy.memory.blocks.find((b) => b.label === 'human');
+    assert.equal(human.value, 'Name: Ada\nLikes: tea');
+    const said = [];
+    for await (const m of client.agents.messages.list(copy.id, { order: 'asc' }))
+      if (m.message_type === 'user_message') said.push(m.content);
+    assert.deepEqual(said, ['first words', 'second words']);
+    const again = await client.agents.exportFile(copy.id);
+    const doc2 = typeof again === 'string' ? JSON.parse(again) : again;
+    const strip = (d) => {
+      const c = structuredClone(d);
+      delete c.created_at;
+      c.agents[0].name = 'x';
+      c.agents[0].messages[0].created_at = 'x';
+      return c;
+    };
+    assert.deepEqual(strip(doc2), strip(doc), 'export, import, export gives the same document');
+    // The published files, in both forms.
+    const report = {};
+    for (const name of arg.files) {
+      const data = readFileSync(name);
+      const res = await client.agents.importFile({ file: await toFile(data, name.split('/').pop()) });
+      assert.equal(res.agent_ids.length, 1);
+      const a = await client.agents.retrieve(res.agent_ids[0]);
+      report[name.split('/').pop()] = { name: a.name, blocks: a.blocks.length, tools: a.tools.map((t) => t.name) };
+    }
+    const bad = await toFile(Buffer.from('{"agents": [{"id": "agent-0", "block_ids": ["block-9"]}], "blocks": []}'), 'bad.af');
+    const refused = await expectError(UnprocessableEntityError, () => client.agents.importFile({ file: bad }));
+    assert.match(JSON.stringify(refused.error), /block_ids\[0\].*block-9/);
+    return report;
   },
 
   // Reset empties the window (recall keeps everything); compact summarizes.
