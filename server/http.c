@@ -32,6 +32,7 @@
 #define MAX_JSON_DEPTH 64
 #define HEADER_MEMORY  (64 * 1024)
 #define THREAD_STACK   (512 * 1024)
+#define STOP_GRACE_MS  10000
 
 /* One request as it arrives. */
 typedef struct req_ctx {
@@ -118,6 +119,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv *s = cls;
     req_ctx *c = *con_cls;
     if (!c) return;
+    __atomic_sub_fetch(&s->active, 1, __ATOMIC_RELAXED);
     if (c->status) log_request(s, c);
     srv_sse_free(c->sse);
     free(c->method);
@@ -285,6 +287,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req_ctx *c = *con_cls;
     if (!c) {
         c = calloc(1, sizeof *c);
+        __atomic_add_fetch(&s->active, 1, __ATOMIC_RELAXED);
         c->start_ms = srv_monotonic_ms();
         c->method = strdup(method);
         c->path = strdup(url);
@@ -430,8 +433,13 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
                 sig == SIGINT ? "SIGINT" : "SIGTERM");
         MHD_quiesce_daemon(d);
     }
-    /* Running turns stop at their next commit; then every stream ends. */
+    /* Running turns stop at their next commit; then every stream ends, and
+     * each request still waiting for a turn gets its answer out before the
+     * connections are closed (for at most STOP_GRACE_MS). */
     if (s.runner) srv_runner_stop(s.runner);
+    for (double t0 = srv_monotonic_ms(); d && __atomic_load_n(&s.active, __ATOMIC_RELAXED) > 0 &&
+                                         srv_monotonic_ms() - t0 < STOP_GRACE_MS;)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
     if (d) MHD_stop_daemon(d);
     srv_runner_free(s.runner);
     for (int i = 0; i < s.pool.nidle; i++)

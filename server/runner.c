@@ -338,6 +338,10 @@ static void make_ready(srv_runner *r, slot *s)
     pthread_cond_signal(&r->work_cv);
 }
 
+static void keep_run(srv_runner *r, srv_run *run);
+
+/* Queues `j` for the agent; a turn's run is kept (findable, cancellable)
+ * in the same critical section, so a cancel never misses a queued turn. */
 static mg_status enqueue(srv_runner *r, const char *agent_id, job *j, mg_error *err)
 {
     pthread_mutex_lock(&r->mu);
@@ -357,6 +361,7 @@ static mg_status enqueue(srv_runner *r, const char *agent_id, job *j, mg_error *
         s->head = j;
     s->tail = j;
     s->queued++;
+    if (j->run) keep_run(r, j->run);
     make_ready(r, s);
     pthread_mutex_unlock(&r->mu);
     return MG_OK;
@@ -402,9 +407,6 @@ mg_status srv_runner_submit(srv_runner *r, const char *agent_id, srv_turn_reques
         *out = NULL;
         return st;
     }
-    pthread_mutex_lock(&r->mu);
-    keep_run(r, run);
-    pthread_mutex_unlock(&r->mu);
     *out = run;
     return MG_OK;
 }

@@ -26,7 +26,7 @@ typedef struct srv {
     srv_pool pool;
     srv_runner *runner;
     pthread_mutex_t log_mu;
-    int stopping;
+    int active; /* requests between their first byte and their completion (atomic) */
 } srv;
 
 /* Route handlers (routes.c dispatches to them). */

@@ -176,6 +176,7 @@ static void af_agent_free(af_agent *a)
     free(a->in_context);
     json_decref(a->unavailable);
     json_decref(a->notes);
+    json_decref(a->settings);
 }
 
 /* A name we accept ([A-Za-z0-9_.-], 1-64), made from the file's. */
