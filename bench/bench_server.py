@@ -135,8 +135,19 @@ def bench_reads(build, server, agent, seconds):
             "server_errors": errors}
 
 
+WARMUP = 64
+
+
 def bench_turns(build, server, agent, env, turns):
+    """Both sides: an agent with reflection off, WARMUP untimed turns (on
+    the server every worker has had one, and keeps its provider's
+    connection and its tokenizer for the next agent it opens), then
+    `turns` timed ones with the same text."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    for i in range(WARMUP):
+        request(server.port, "POST", f"/v1/agents/{agent}/messages",
+                {"messages": [{"role": "user", "content": "warm up"}]}, conn)
+    time.sleep(0.5)
     before = len(server.log)
     for i in range(turns):
         request(server.port, "POST", f"/v1/agents/{agent}/messages",
@@ -147,7 +158,8 @@ def bench_turns(build, server, agent, env, turns):
     ms = [x["ms"] for x in server.log[before:] if x["method"] == "POST"][-turns:]
     home = tempfile.mkdtemp(prefix="bench-turn-")
     try:
-        lib = json.loads(subprocess.run([os.path.join(build, "bench_turn"), home, str(turns)],
+        lib = json.loads(subprocess.run([os.path.join(build, "bench_turn"), home, str(turns),
+                                         str(WARMUP)],
                                         capture_output=True, text=True, check=True,
                                         env=env).stdout)
     finally:
@@ -245,8 +257,18 @@ def main():
                     {"messages": [{"role": "user", "content": "warm up"}]})
         results["reads"] = bench_reads(args.build, server, agent, 3 if args.quick else 10)
         print("reads:", json.dumps(results["reads"]), flush=True)
-        results["turns"] = bench_turns(args.build, server, agent, env, 50 if args.quick else 300)
+        server.stop()
+        # The cost per turn on a server with the default number of workers,
+        # on an agent made as bench_turn makes its own (reflection off).
+        subprocess.run([os.path.join(args.build, "memgpt"), "--home", home, "agents", "create",
+                        "turner", "--reflect-every", "off"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        server = Server(os.path.join(args.build, "memgpt"), home, env, workers=16)
+        turner = request(server.port, "GET", "/v1/agents/?name=turner")[0]["id"]
+        results["turns"] = bench_turns(args.build, server, turner, env, 50 if args.quick else 300)
         print("turns:", json.dumps(results["turns"]), flush=True)
+        server.stop()
+        server = Server(os.path.join(args.build, "memgpt"), home, env, workers=100)
         results["scale"] = bench_scale(server, 200 if args.quick else 1000, 100,
                                        2 if args.quick else 5)
         print("scale:", json.dumps(results["scale"]), flush=True)

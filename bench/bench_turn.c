@@ -2,10 +2,11 @@
  * bench_turn.c - whole turns through the library, for bench/bench_server.py:
  * the reference the server's own cost per turn is compared with.
  *
- *   bench_turn DATA_DIR TURNS
+ *   bench_turn DATA_DIR TURNS [WARMUP]
  *
  * Creates agent "lib" (openai/gpt-4o-mini, reflection off) in DATA_DIR and
- * runs TURNS calls of mg_agent_send against the OpenAI endpoint the
+ * runs WARMUP untimed turns (default 0), then TURNS calls of mg_agent_send
+ * against the OpenAI endpoint the
  * environment names (OPENAI_BASE_URL: the mock, answering at once), timing
  * each call. Prints one JSON object: the p50 and p95 in milliseconds. The
  * server's turns make the same provider calls, so the difference between
@@ -20,11 +21,11 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: bench_turn DATA_DIR TURNS\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: bench_turn DATA_DIR TURNS [WARMUP]\n");
         return 2;
     }
-    int turns = atoi(argv[2]);
+    int turns = atoi(argv[2]), warmup = argc == 4 ? atoi(argv[3]) : 0;
     mg_store *store;
     mg_agent *agent;
     mg_error err = {0};
@@ -34,6 +35,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_turn: %s\n", err.message);
         return 1;
     }
+    for (int i = 0; i < warmup; i++)
+        if (mg_agent_send(agent, "warm up", NULL, NULL, &err)) {
+            fprintf(stderr, "bench_turn: warm-up: %s\n", err.message);
+            return 1;
+        }
     double *ms = calloc((size_t)turns, sizeof *ms);
     for (int i = 0; i < turns; i++) {
         double t0 = bench_now();

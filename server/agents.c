@@ -264,10 +264,19 @@ done:
 
 void srv_agent_get(srv_request *q, srv_reply *r)
 {
+    if (srv_check_id(r, q->params[0], "agent", "agent_id")) return;
+    int64_t version;
+    char *kept = srv_cache_get(q->srv->agents, q->params[0], &version);
+    if (kept) {
+        r->status = 200;
+        r->body = kept;
+        return;
+    }
     mg_agent *agent;
     if (srv_open_agent(q, r, 0, &agent)) return;
     reply_agent_state(r, 200, agent);
     mg_agent_free(agent);
+    if (r->status == 200) srv_cache_put(q->srv->agents, q->params[0], version, r->body);
 }
 
 typedef struct patch_ctx {

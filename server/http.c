@@ -82,34 +82,40 @@ static void pool_release(srv *s, mg_store *store)
 
 /* ------------------------------------------------------------ access log */
 
+/* One line per request, written with one call: stderr is unbuffered, and
+ * a line built piece by piece would cost a system call per piece. */
 static void log_request(srv *s, const req_ctx *c)
 {
     double ms = srv_monotonic_ms() - c->start_ms;
     size_t bytes = c->sse ? srv_sse_bytes(c->sse) : c->bytes;
-    pthread_mutex_lock(&s->log_mu);
+    char line[2600];
     if (s->opt.log_format == SRV_LOG_JSON) {
         char date[32];
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         letta_date((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, date);
-        json_t *line =
+        json_t *obj =
             json_pack("{s:s, s:s, s:s, s:i, s:I, s:f}", "time", date, "method", c->method, "path",
                       c->path, "status", c->status, "bytes", (json_int_t)bytes, "ms", ms);
-        char *text = json_dumps(line, JSON_COMPACT);
-        fprintf(stderr, "%s\n", text ? text : "{}");
+        char *text = json_dumps(obj, JSON_COMPACT);
+        snprintf(line, sizeof line, "%s\n", text ? text : "{}");
         free(text);
-        json_decref(line);
+        json_decref(obj);
     } else {
-        /* The path is printed with control characters escaped: it comes
-         * from the client. */
-        fprintf(stderr, "%s ", c->method);
-        for (const char *p = c->path; *p; p++)
+        /* The path comes from the client: control characters are escaped. */
+        char path[2048];
+        size_t n = 0;
+        for (const char *p = c->path; *p && n + 5 < sizeof path; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                fprintf(stderr, "\\x%02x", (unsigned char)*p);
+                n += (size_t)snprintf(path + n, sizeof path - n, "\\x%02x", (unsigned char)*p);
             else
-                fputc(*p, stderr);
-        fprintf(stderr, " %d %zu %.1fms\n", c->status, bytes, ms);
+                path[n++] = *p;
+        path[n] = '\0';
+        snprintf(line, sizeof line, "%.16s %s %d %zu %.1fms\n", c->method, path, c->status, bytes,
+                 ms);
     }
+    pthread_mutex_lock(&s->log_mu);
+    fputs(line, stderr);
     pthread_mutex_unlock(&s->log_mu);
 }
 
@@ -404,6 +410,7 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
     s.pool.idle[s.pool.nidle++] = first;
     s.pool.nopen = 1;
     st = srv_runner_new(s.opt.home, s.opt.workers, s.opt.queue_per_agent, &s.runner, err);
+    if (!st) st = srv_cache_new(s.opt.home, &s.agents, err);
 
     struct MHD_Daemon *d = NULL;
     if (!st) {
@@ -442,6 +449,7 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
     if (d) MHD_stop_daemon(d);
     srv_runner_free(s.runner);
+    srv_cache_free(s.agents);
     for (int i = 0; i < s.pool.nidle; i++)
         mg_store_close(s.pool.idle[i]);
     free(s.pool.idle);

@@ -174,19 +174,20 @@ static void send_turn(srv_request *q, srv_reply *r, send_mode mode)
         json_decref(body);
         return;
     }
-    /* The agent must exist before anything is queued. */
-    mg_agent *agent;
-    if (srv_open_agent(q, r, 0, &agent)) {
+    /* The agent must exist before anything is queued (a lookup, not an open). */
+    mg_error err = {0};
+    char *name;
+    if (mg_agent_name_for_id(q->store, q->params[0], &name, &err)) {
+        srv_reply_status(r, &err);
         json_decref(req.inputs);
         json_decref(body);
         return;
     }
-    mg_agent_free(agent);
+    mg_free(name);
     if (!streaming) req.stream_tokens = 0;
     req.stream = req.stream_tokens;
     req.only_types = json_incref(types);
     srv_run *run;
-    mg_error err = {0};
     mg_status st = srv_runner_submit(q->srv->runner, q->params[0], &req, &run, &err);
     json_decref(req.inputs);
     json_decref(req.only_types);

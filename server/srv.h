@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include "server/cache.h"
 #include "server/request.h"
 #include "server/runner.h"
 #include "server/server.h"
@@ -25,6 +26,7 @@ typedef struct srv {
     srv_options opt;
     srv_pool pool;
     srv_runner *runner;
+    srv_cache *agents; /* GET /v1/agents/{id} answers */
     pthread_mutex_t log_mu;
     int active; /* requests between their first byte and their completion (atomic) */
 } srv;

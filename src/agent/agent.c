@@ -288,6 +288,95 @@ static void drop_cache(mg_agent *a)
     mg_msg_list_free(&a->queue);
 }
 
+/* ---- spares: what a freed agent leaves for the next agent of its store.
+ * A server opens an agent afresh for every job; handing the provider (its
+ * HTTP connection, kept alive) and the tokenizer (its rank tables) on saves
+ * a connection and a table load per turn. One spare per model handle and
+ * per encoding; a spare has one owner at a time (taken, then given back),
+ * so two agents open at once in one thread never share one. */
+
+#define SPARES_MAX 16
+
+typedef struct spares {
+    struct {
+        char *model;
+        mg_provider *provider;
+    } providers[SPARES_MAX];
+    struct {
+        const char *encoding; /* static */
+        mg_tokenizer *tok;
+    } tokenizers[SPARES_MAX];
+} spares;
+
+static void spares_free(void *p)
+{
+    spares *s = p;
+    for (int i = 0; i < SPARES_MAX; i++) {
+        free(s->providers[i].model);
+        mg_provider_free(s->providers[i].provider);
+        mg_tokenizer_free(s->tokenizers[i].tok);
+    }
+    free(s);
+}
+
+static spares *store_spares(mg_store *store)
+{
+    if (!store->spares) {
+        store->spares = mg_xcalloc(1, sizeof(spares));
+        store->spares_free = spares_free;
+    }
+    return store->spares;
+}
+
+static mg_provider *take_provider(mg_store *store, const char *model)
+{
+    spares *s = store_spares(store);
+    for (int i = 0; i < SPARES_MAX; i++)
+        if (s->providers[i].provider && strcmp(s->providers[i].model, model) == 0) {
+            mg_provider *p = s->providers[i].provider;
+            s->providers[i].provider = NULL;
+            return p;
+        }
+    return NULL;
+}
+
+static void give_provider(mg_store *store, const char *model, mg_provider *p)
+{
+    spares *s = store_spares(store);
+    for (int i = 0; p && i < SPARES_MAX; i++)
+        if (!s->providers[i].provider) {
+            free(s->providers[i].model);
+            s->providers[i].model = mg_xstrdup(model);
+            s->providers[i].provider = p;
+            return;
+        }
+    mg_provider_free(p);
+}
+
+static void take_tokenizer(mg_store *store, tokens_counter *c)
+{
+    spares *s = store_spares(store);
+    for (int i = 0; c->encoding && i < SPARES_MAX; i++)
+        if (s->tokenizers[i].tok && s->tokenizers[i].encoding == c->encoding) {
+            tokens_counter_adopt(c, s->tokenizers[i].tok);
+            s->tokenizers[i].tok = NULL;
+            return;
+        }
+}
+
+static void give_tokenizer(mg_store *store, tokens_counter *c)
+{
+    spares *s = store_spares(store);
+    mg_tokenizer *tok = tokens_counter_release(c);
+    for (int i = 0; tok && i < SPARES_MAX; i++)
+        if (!s->tokenizers[i].tok) {
+            s->tokenizers[i].encoding = c->encoding;
+            s->tokenizers[i].tok = tok;
+            return;
+        }
+    mg_tokenizer_free(tok);
+}
+
 static mg_status load(mg_agent *a, const char *name, mg_error *err)
 {
     buf sql = BUF_INIT;
@@ -304,7 +393,10 @@ static mg_status load(mg_agent *a, const char *name, mg_error *err)
     if (rc != SQLITE_ROW) return store_fail(a->store, err, "loading the agent");
     /* The counter follows the model (which cannot change under an open
      * agent); the tokenizer opens on the first count. */
-    if (a->counter.mode == TOKENS_UNSET) tokens_counter_init(&a->counter, a->model);
+    if (a->counter.mode == TOKENS_UNSET) {
+        tokens_counter_init(&a->counter, a->model);
+        take_tokenizer(a->store, &a->counter);
+    }
     int64_t updated_at = a->core.updated_at;
     if ((st = core_memory_load(a->store, a->id, &a->core, err))) return st;
     a->core.updated_at = updated_at;
@@ -427,9 +519,10 @@ mg_status agent_store_event(mg_agent *a, mg_msg m, agent_event_kind kind, mg_err
 void mg_agent_free(mg_agent *a)
 {
     if (!a) return;
+    if (a->provider && a->model) give_provider(a->store, a->model, a->provider);
+    give_tokenizer(a->store, &a->counter);
     drop_cache(a);
     json_decref(a->tools);
-    mg_provider_free(a->provider);
     tokens_counter_free(&a->counter);
     free(a);
 }
@@ -533,6 +626,7 @@ mg_status agent_append_message(mg_agent *a, mg_msg m, mg_msg **queued, mg_error 
 
 mg_status agent_provider(mg_agent *a, mg_provider **out, mg_error *err)
 {
+    if (!a->provider) a->provider = take_provider(a->store, a->model);
     if (!a->provider) {
         mg_status st = mg_provider_open(a->model, &a->provider, err);
         if (st) return st;

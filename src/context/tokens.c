@@ -105,6 +105,21 @@ void tokens_counter_free(tokens_counter *c)
     c->tok = NULL;
 }
 
+void tokens_counter_adopt(tokens_counter *c, mg_tokenizer *tok)
+{
+    mg_tokenizer_free(c->tok);
+    c->tok = tok;
+    c->mode = mg_tokenizer_exact(tok) ? TOKENS_EXACT : TOKENS_FALLBACK;
+}
+
+mg_tokenizer *tokens_counter_release(tokens_counter *c)
+{
+    mg_tokenizer *tok = c->tok;
+    c->tok = NULL;
+    if (tok) c->mode = TOKENS_FALLBACK;
+    return tok;
+}
+
 static void open_tokenizer(tokens_counter *c)
 {
     mg_error err = {0};

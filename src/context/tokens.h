@@ -68,6 +68,14 @@ typedef struct tokens_counter {
 void tokens_counter_init(tokens_counter *c, const char *handle);
 void tokens_counter_free(tokens_counter *c);
 
+/* Gives the counter an opened tokenizer of its encoding (taking
+ * ownership), as if it had opened it itself. */
+void tokens_counter_adopt(tokens_counter *c, mg_tokenizer *tok);
+
+/* Takes the counter's tokenizer back (NULL if it never opened one); the
+ * counter counts by estimate afterwards. */
+mg_tokenizer *tokens_counter_release(tokens_counter *c);
+
 /* Tokens of text[0..len): exact when the counter can be, else estimated. */
 int tokens_count(tokens_counter *c, const char *text, size_t len);
 

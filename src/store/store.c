@@ -274,10 +274,25 @@ fail:
     return st;
 }
 
+mg_status mg_store_version(mg_store *store, int64_t *version, mg_error *err)
+{
+    /* Asked on every cached read of a server: prepared once. */
+    if (!store->version_stmt) {
+        mg_status st = store_prepare(store, "PRAGMA data_version", &store->version_stmt, err);
+        if (st) return st;
+    }
+    int rc = sqlite3_step(store->version_stmt);
+    if (rc == SQLITE_ROW) *version = sqlite3_column_int64(store->version_stmt, 0);
+    sqlite3_reset(store->version_stmt);
+    return rc == SQLITE_ROW ? MG_OK : store_fail(store, err, "reading the data version");
+}
+
 void mg_store_close(mg_store *store)
 {
     if (!store) return;
     if (store->archival_indexes_free) store->archival_indexes_free(store->archival_indexes);
+    if (store->spares_free) store->spares_free(store->spares);
+    sqlite3_finalize(store->version_stmt);
     sqlite3_close_v2(store->db);
     free(store->home);
     free(store->path);

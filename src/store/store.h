@@ -35,6 +35,11 @@ struct mg_store {
     /* Most matches an archival text ranking takes; 0: the default
      * (archival_set_text_rank_cap, for tests). */
     int text_rank_cap;
+    /* Providers and tokenizers that freed agents left for the next ones
+     * (agent/agent.c, "spares"), freed through the hook by mg_store_close. */
+    void *spares;
+    void (*spares_free)(void *);
+    sqlite3_stmt *version_stmt; /* mg_store_version's, prepared once */
 };
 
 /* Maps a SQLite failure to an mg_status (full disk and read-only files are
