@@ -30,7 +30,7 @@
 #include "server/util.h"
 
 #define MAX_JSON_DEPTH 64
-#define HEADER_MEMORY  (64 * 1024)
+#define HEADER_MEMORY  (32 * 1024)
 #define THREAD_STACK   (512 * 1024)
 #define STOP_GRACE_MS  10000
 
