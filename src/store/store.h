@@ -40,6 +40,7 @@ struct mg_store {
     void *spares;
     void (*spares_free)(void *);
     sqlite3_stmt *version_stmt; /* mg_store_version's, prepared once */
+    int64_t busy_since;         /* when the current wait for a lock began (busy_wait) */
 };
 
 /* Maps a SQLite failure to an mg_status (full disk and read-only files are

@@ -243,6 +243,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of clients (the server's
+    # benchmarks open a hundred at once) overflows it, and each dropped SYN
+    # costs its client a one-second retransmit.
+    request_queue_size = 256
 
     def handle_error(self, request, client_address):
         # Clients that give up (timeouts) or sockets closed on purpose are
