@@ -259,7 +259,8 @@ mg_status mg_agent_send_system(mg_agent *agent, const char *text, mg_event_fn on
                                mg_error *err);
 
 /* Limits the turns of this handle to `max_steps` LLM calls per event
- * instead of the agent's step limit (not stored; <= 0 keeps the setting). */
+ * instead of the agent's step limit (not stored; <= 0: the agent's step
+ * limit again). */
 void mg_agent_set_max_steps(mg_agent *agent, int max_steps);
 
 /* Lets another thread stop this handle's turns: when *flag (read

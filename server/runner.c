@@ -8,6 +8,13 @@
  * puts the slot back at the end of the ready list if more jobs wait, so one
  * busy agent cannot starve the others. Each run has its own mutex and
  * condition for the readers that follow it.
+ *
+ * A worker keeps the agent of its last turn open, and an agent's next job
+ * goes to the worker that ran its last one when that worker is idle. The
+ * kept agent is used again only if nothing at all was committed by another
+ * connection since (mg_store_version), so it always equals what is on disk;
+ * reopening would cost a load of the whole window and a recount of its
+ * tokens per turn. Any other job of the agent drops it first.
  */
 #include "server/runner.h"
 
@@ -58,17 +65,23 @@ typedef struct slot {
     int queued;
     int busy;
     int ready;
+    int last_worker; /* the worker that ran its last job; -1: none */
     struct slot *hash_next, *ready_next;
 } slot;
 
 typedef struct worker_arg {
     struct srv_runner *runner;
     mg_store *store;
+    int index;
+    pthread_cond_t cv; /* signalled when there may be work for this worker */
+    int idle;          /* waiting on cv (runner->mu) */
+    mg_agent *kept;    /* the agent of its last turn, or NULL */
+    char kept_id[64];
+    int64_t kept_version; /* mg_store_version when it was kept */
 } worker_arg;
 
 struct srv_runner {
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;
     slot *buckets[SLOT_BUCKETS];
     slot *ready_head, *ready_tail;
     pthread_t *threads;
@@ -205,7 +218,40 @@ static void run_finish(srv_run *run, mg_status st, const mg_error *err)
     pthread_mutex_unlock(&run->mu);
 }
 
-static void run_turn(srv_run *run, mg_store *store)
+static void worker_drop(worker_arg *w)
+{
+    mg_agent_free(w->kept);
+    w->kept = NULL;
+    w->kept_id[0] = '\0';
+}
+
+/* The agent for a turn: the kept one if it is this agent and nothing was
+ * committed by another connection since it was kept; else opened afresh. */
+static mg_status worker_agent(worker_arg *w, const char *agent_id, mg_agent **out, mg_error *err)
+{
+    int64_t now;
+    if (w->kept && strcmp(w->kept_id, agent_id) == 0 &&
+        mg_store_version(w->store, &now, NULL) == MG_OK && now == w->kept_version) {
+        *out = w->kept;
+        w->kept = NULL;
+        return MG_OK;
+    }
+    worker_drop(w);
+    return mg_agent_open_id(w->store, agent_id, out, err);
+}
+
+static void worker_keep(worker_arg *w, const char *agent_id, mg_agent *agent)
+{
+    worker_drop(w);
+    if (mg_store_version(w->store, &w->kept_version, NULL) != MG_OK) {
+        mg_agent_free(agent);
+        return;
+    }
+    w->kept = agent;
+    snprintf(w->kept_id, sizeof w->kept_id, "%s", agent_id);
+}
+
+static void run_turn(srv_run *run, worker_arg *w)
 {
     mg_error err = {0};
     if (__atomic_load_n(&run->cancel, __ATOMIC_RELAXED)) {
@@ -217,7 +263,7 @@ static void run_turn(srv_run *run, mg_store *store)
     run->status = SRV_RUN_RUNNING;
     pthread_mutex_unlock(&run->mu);
     mg_agent *agent;
-    mg_status st = mg_agent_open_id(store, run->agent_id, &agent, &err);
+    mg_status st = worker_agent(w, run->agent_id, &agent, &err);
     if (!st) {
         mg_agent_set_streaming(agent, run->req.stream);
         mg_agent_set_max_steps(agent, run->req.max_steps);
@@ -234,7 +280,11 @@ static void run_turn(srv_run *run, mg_store *store)
                 st = mg_agent_send(agent, text, run_event, run, &err);
             if (st || (run->stop_reason && strcmp(run->stop_reason, "end_turn") != 0)) break;
         }
-        mg_agent_free(agent);
+        mg_agent_set_cancel(agent, NULL);
+        if (st)
+            mg_agent_free(agent); /* a failed turn's agent is not kept */
+        else
+            worker_keep(w, run->agent_id, agent);
     }
     run_finish(run, st, &err);
 }
@@ -319,6 +369,7 @@ static slot *slot_for(srv_runner *r, const char *agent_id)
     for (slot *s = r->buckets[h]; s; s = s->hash_next)
         if (strcmp(s->agent_id, agent_id) == 0) return s;
     slot *s = calloc(1, sizeof *s);
+    s->last_worker = -1;
     snprintf(s->agent_id, sizeof s->agent_id, "%s", agent_id);
     s->hash_next = r->buckets[h];
     r->buckets[h] = s;
@@ -335,7 +386,36 @@ static void make_ready(srv_runner *r, slot *s)
     else
         r->ready_head = s;
     r->ready_tail = s;
-    pthread_cond_signal(&r->work_cv);
+    /* Its last worker if that one is idle, else any idle worker. */
+    int target = s->last_worker >= 0 && r->args[s->last_worker].idle ? s->last_worker : -1;
+    for (int i = 0; target < 0 && i < r->nthreads; i++)
+        if (r->args[i].idle) target = i;
+    if (target >= 0) pthread_cond_signal(&r->args[target].cv);
+}
+
+/* The ready slot worker `w` should take: one whose last job was its own,
+ * else one whose last worker is busy (or none). A slot whose last worker
+ * is idle waits for it: it has been woken for it. Removed from the list. */
+static slot *take_ready(srv_runner *r, int w)
+{
+    slot *prev = NULL, *pick = NULL, *pick_prev = NULL;
+    for (slot *s = r->ready_head; s; prev = s, s = s->ready_next) {
+        int mine = s->last_worker == w;
+        int free_for_all = s->last_worker < 0 || !r->args[s->last_worker].idle;
+        if (mine || (!pick && free_for_all)) {
+            pick = s;
+            pick_prev = prev;
+            if (mine) break;
+        }
+    }
+    if (!pick) return NULL;
+    if (pick_prev)
+        pick_prev->ready_next = pick->ready_next;
+    else
+        r->ready_head = pick->ready_next;
+    if (r->ready_tail == pick) r->ready_tail = pick_prev;
+    pick->ready = 0;
+    return pick;
 }
 
 static void keep_run(srv_runner *r, srv_run *run);
@@ -461,34 +541,38 @@ srv_run *srv_runner_find(srv_runner *r, const char *run_id)
 
 static void *worker_main(void *p)
 {
-    worker_arg *arg = p;
-    srv_runner *r = arg->runner;
+    worker_arg *w = p;
+    srv_runner *r = w->runner;
     pthread_mutex_lock(&r->mu);
     for (;;) {
-        while (!r->ready_head && !r->stopping)
-            pthread_cond_wait(&r->work_cv, &r->mu);
-        if (!r->ready_head) break; /* stopping, and nothing left */
-        slot *s = r->ready_head;
-        r->ready_head = s->ready_next;
-        if (!r->ready_head) r->ready_tail = NULL;
-        s->ready = 0;
+        slot *s = take_ready(r, w->index);
+        if (!s) {
+            if (r->stopping && !r->ready_head) break;
+            w->idle = 1;
+            pthread_cond_wait(&w->cv, &r->mu);
+            w->idle = 0;
+            continue;
+        }
         job *j = s->head;
         s->head = j->next;
         if (!s->head) s->tail = NULL;
         s->queued--;
         s->busy = 1;
+        s->last_worker = w->index;
         pthread_mutex_unlock(&r->mu);
 
         if (j->run) {
-            run_turn(j->run, arg->store);
+            run_turn(j->run, w);
             srv_run_unref(j->run);
             free(j);
             pthread_mutex_lock(&r->mu);
         } else {
+            /* The job changes the agent on disk: a kept copy would be stale. */
+            if (strcmp(w->kept_id, s->agent_id) == 0) worker_drop(w);
             mg_agent *agent;
-            mg_status st = mg_agent_open_id(arg->store, s->agent_id, &agent, j->err);
+            mg_status st = mg_agent_open_id(w->store, s->agent_id, &agent, j->err);
             if (!st) {
-                st = j->fn(arg->store, agent, j->ctx, j->err);
+                st = j->fn(w->store, agent, j->ctx, j->err);
                 mg_agent_free(agent);
             }
             pthread_mutex_lock(&r->mu);
@@ -500,6 +584,7 @@ static void *worker_main(void *p)
         make_ready(r, s);
     }
     pthread_mutex_unlock(&r->mu);
+    worker_drop(w);
     return NULL;
 }
 
@@ -508,7 +593,6 @@ mg_status srv_runner_new(const char *home, int workers, int queue_per_agent, srv
 {
     srv_runner *r = calloc(1, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->work_cv, NULL);
     r->queue_per_agent = queue_per_agent;
     r->threads = calloc((size_t)workers, sizeof *r->threads);
     r->stores = calloc((size_t)workers, sizeof *r->stores);
@@ -516,14 +600,18 @@ mg_status srv_runner_new(const char *home, int workers, int queue_per_agent, srv
     mg_status st = MG_OK;
     for (int i = 0; i < workers && !st; i++)
         if (!(st = mg_store_open(home, &r->stores[i], err))) r->nstores++;
+    /* Workers wait for the lock until all exist (make_ready reads nthreads). */
+    pthread_mutex_lock(&r->mu);
     if (!st)
         for (int i = 0; i < workers && !st; i++) {
-            r->args[i] = (worker_arg){r, r->stores[i]};
+            r->args[i] = (worker_arg){.runner = r, .store = r->stores[i], .index = i};
+            pthread_cond_init(&r->args[i].cv, NULL);
             if (pthread_create(&r->threads[i], NULL, worker_main, &r->args[i]) != 0)
                 st = srv_err(err, MG_ERR_INTERNAL, "could not start worker threads");
             else
                 r->nthreads++;
         }
+    pthread_mutex_unlock(&r->mu);
     if (st) {
         srv_runner_free(r);
         return st;
@@ -539,7 +627,8 @@ void srv_runner_stop(srv_runner *r)
     r->stopping = 1;
     for (srv_run *run = r->kept; run; run = run->kept_next)
         __atomic_store_n(&run->cancel, 1, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&r->work_cv);
+    for (int i = 0; i < r->nthreads; i++)
+        pthread_cond_signal(&r->args[i].cv);
     pthread_mutex_unlock(&r->mu);
     if (joined) return;
     for (int i = 0; i < r->nthreads; i++)
@@ -565,6 +654,7 @@ void srv_runner_free(srv_runner *r)
     free(r->threads);
     free(r->args);
     pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->work_cv);
+    for (int i = 0; i < r->nthreads; i++)
+        pthread_cond_destroy(&r->args[i].cv);
     free(r);
 }

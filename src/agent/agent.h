@@ -62,6 +62,7 @@ struct mg_agent {
     mg_provider *provider;  /* opened on first LLM call */
     int streaming;          /* mg_agent_set_streaming: ask for streamed replies */
     int *cancel;            /* mg_agent_set_cancel: read atomically before each step */
+    int max_steps;          /* mg_agent_set_max_steps: this handle's limit (0: step_limit) */
     int broken;             /* a reload after a failure failed: the cache cannot be trusted */
 };
 

@@ -339,7 +339,8 @@ static mg_status run_turn(turn *t, mg_error *err)
             evq_text(&t->events, MG_EVENT_SYSTEM, "The turn was cancelled.");
             break;
         }
-        if (t->steps == t->agent->step_limit) {
+        int limit = t->agent->max_steps > 0 ? t->agent->max_steps : t->agent->step_limit;
+        if (t->steps == limit) {
             t->stop_reason = "max_steps";
             buf note = BUF_INIT;
             buf_printf(&note,
@@ -450,7 +451,7 @@ mg_status mg_agent_send_system(mg_agent *agent, const char *text, mg_event_fn on
 
 void mg_agent_set_max_steps(mg_agent *agent, int max_steps)
 {
-    if (max_steps > 0) agent->step_limit = max_steps;
+    agent->max_steps = max_steps > 0 ? max_steps : 0;
 }
 
 void mg_agent_set_cancel(mg_agent *agent, int *flag)
