@@ -650,11 +650,11 @@ void srv_runner_free(srv_runner *r)
         }
     for (int i = 0; i < r->nstores; i++)
         mg_store_close(r->stores[i]);
+    for (int i = 0; i < r->nthreads; i++)
+        pthread_cond_destroy(&r->args[i].cv);
     free(r->stores);
     free(r->threads);
     free(r->args);
     pthread_mutex_destroy(&r->mu);
-    for (int i = 0; i < r->nthreads; i++)
-        pthread_cond_destroy(&r->args[i].cv);
     free(r);
 }
