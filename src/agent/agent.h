@@ -98,6 +98,12 @@ mg_status agent_check_settings(const mg_agent_config *config, mg_error *err);
  * agents row. */
 void agent_bind_extras(sqlite3_stmt *stmt, int first, const mg_agent_config *c);
 
+/* The fixed parts of every request (instructions, core memory, statistics,
+ * function schemas) must fit under the warning line; MG_ERR_USAGE saying
+ * how large a window would do if not. Reads the agent as the caller's open
+ * transaction left it (configure.c). */
+mg_status agent_check_room(mg_store *store, const char *name, mg_error *err);
+
 /* MG_OK, or the error to return when the agent is `broken`. */
 mg_status agent_check_usable(const mg_agent *agent, mg_error *err);
 

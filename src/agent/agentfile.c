@@ -636,24 +636,6 @@ static mg_status set_blocks(mg_agent *agent, const af_agent *a, mg_error *err)
     return st;
 }
 
-/* The fixed part of every request must fit under the warning line. */
-static mg_status check_fits(mg_store *store, const af_agent *a, mg_error *err)
-{
-    mg_agent *agent;
-    mg_status st = mg_agent_open(store, a->name, &agent, err);
-    if (st) return st;
-    mg_context_usage u;
-    context_measure(agent, &u);
-    int fixed = u.instructions + u.core + u.stats + u.tools;
-    if (fixed > u.warn_at)
-        st = mg_err_set(err, MG_ERR_USAGE,
-                        "the agent does not fit its %d-token window: its instructions, blocks "
-                        "and functions take about %d tokens; import it with a larger model",
-                        agent->context_window, fixed);
-    mg_agent_free(agent);
-    return st;
-}
-
 /* mg_agent_create always makes persona and human; an agent whose file has
  * no such block should not gain one. */
 static mg_status drop_unlisted_blocks(mg_store *store, const af_agent *a, const char *persona,
@@ -758,7 +740,7 @@ static mg_status store_agent(mg_store *store, af_agent *a, const mg_import_optio
         (st = drop_unlisted_blocks(store, a, persona, human, err)) ||
         (st = mg_agent_open(store, a->name, &agent, err)) || (st = set_blocks(agent, a, err)) ||
         (st = store_extras(store, a, err)) || (st = store_messages(store, a, agent->id, err)) ||
-        (st = check_fits(store, a, err))) {
+        (st = agent_check_room(store, a->name, err))) {
         mg_agent_free(agent);
         return st;
     }

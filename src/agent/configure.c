@@ -97,9 +97,7 @@ static mg_status write_settings(mg_store *store, int64_t id, const mg_agent_conf
     return st;
 }
 
-/* The fixed parts of a request must fit under the warning line (as at
- * creation). Reads the agent as the open transaction left it. */
-static mg_status check_room(mg_store *store, const char *name, mg_error *err)
+mg_status agent_check_room(mg_store *store, const char *name, mg_error *err)
 {
     mg_agent *a;
     mg_status st = mg_agent_open(store, name, &a, err);
@@ -129,7 +127,7 @@ mg_status mg_agent_configure(mg_store *store, const char *name, const mg_agent_c
     if (!st) st = store_begin(store, err);
     if (!st) {
         st = write_settings(store, cur->id, &next, err);
-        if (!st) st = check_room(store, name, err);
+        if (!st) st = agent_check_room(store, name, err);
         if (st)
             store_rollback(store);
         else

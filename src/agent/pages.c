@@ -146,23 +146,37 @@ static void agent_scope(int64_t agent_id, char *out, size_t size)
     snprintf(out, size, "agent_id = %lld", (long long)agent_id);
 }
 
-mg_status mg_messages_page(mg_agent *agent, const mg_page *page, int in_context_only,
-                           char **json_out, mg_error *err)
+/* A page of one of the agent's lists: `select` (the query up to the page's
+ * conditions) over `table`, whose items are named "PREFIX-<uuid>". */
+static mg_status agent_page(mg_agent *agent, const mg_page *page, const char *table,
+                            const char *prefix, const char *select,
+                            json_t *(*row_fn)(sqlite3_stmt *, void *), char **json_out,
+                            mg_error *err)
 {
     *json_out = NULL;
     char scope[64];
     agent_scope(agent->id, scope, sizeof scope);
     store_page p;
-    mg_status st = store_page_resolve(agent->store, page, "messages", "message", scope, &p, err);
+    mg_status st = store_page_resolve(agent->store, page, table, prefix, scope, &p, err);
     if (st) return st;
     buf sql = BUF_INIT;
-    buf_puts(&sql, "SELECT uuid, created_at, role, kind, content, tool_calls, tool_call_id, "
-                   "tool_name, in_context FROM messages WHERE agent_id = ?");
-    if (in_context_only) buf_puts(&sql, " AND in_context = 1");
-    st = run_page(agent->store, &sql, &p, "id", bind_agent, &agent->id, message_row, NULL, json_out,
-                  err);
+    buf_puts(&sql, select);
+    st =
+        run_page(agent->store, &sql, &p, "id", bind_agent, &agent->id, row_fn, NULL, json_out, err);
     buf_free(&sql);
     return st;
+}
+
+#define MESSAGE_SELECT                                                                             \
+    "SELECT uuid, created_at, role, kind, content, tool_calls, tool_call_id, tool_name, "          \
+    "in_context FROM messages WHERE agent_id = ?"
+
+mg_status mg_messages_page(mg_agent *agent, const mg_page *page, int in_context_only,
+                           char **json_out, mg_error *err)
+{
+    return agent_page(agent, page, "messages", "message",
+                      in_context_only ? MESSAGE_SELECT " AND in_context = 1" : MESSAGE_SELECT,
+                      message_row, json_out, err);
 }
 
 /* -------------------------------------------------------------- passages */
@@ -178,18 +192,9 @@ static json_t *passage_row(sqlite3_stmt *stmt, void *user)
 
 mg_status mg_archival_page(mg_agent *agent, const mg_page *page, char **json_out, mg_error *err)
 {
-    *json_out = NULL;
-    char scope[64];
-    agent_scope(agent->id, scope, sizeof scope);
-    store_page p;
-    mg_status st = store_page_resolve(agent->store, page, "passages", "passage", scope, &p, err);
-    if (st) return st;
-    buf sql = BUF_INIT;
-    buf_puts(&sql, "SELECT uuid, created_at, text, tags FROM passages WHERE agent_id = ?");
-    st = run_page(agent->store, &sql, &p, "id", bind_agent, &agent->id, passage_row, NULL, json_out,
-                  err);
-    buf_free(&sql);
-    return st;
+    return agent_page(agent, page, "passages", "passage",
+                      "SELECT uuid, created_at, text, tags FROM passages WHERE agent_id = ?",
+                      passage_row, json_out, err);
 }
 
 mg_status mg_archival_delete(mg_agent *agent, const char *passage_id, mg_error *err)
