@@ -13,7 +13,10 @@
  * against Content-Length before any of it is read), headers are capped by
  * libmicrohttpd's per-connection memory (431), JSON nesting is capped
  * (422), a request must arrive within request_timeout seconds and an idle
- * connection is dropped after it, and the number of connections is capped.
+ * connection is dropped after it, and past max_connections open
+ * connections a request is answered 503 (with Retry-After) and its
+ * connection closed; libmicrohttpd's own limit, CONNECTION_SLACK above
+ * ours, only refuses at accept what would otherwise exhaust threads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,10 +32,11 @@
 #include "server/srv.h"
 #include "server/util.h"
 
-#define MAX_JSON_DEPTH 64
-#define HEADER_MEMORY  (32 * 1024)
-#define THREAD_STACK   (512 * 1024)
-#define STOP_GRACE_MS  10000
+#define MAX_JSON_DEPTH   64
+#define HEADER_MEMORY    (32 * 1024)
+#define THREAD_STACK     (512 * 1024)
+#define STOP_GRACE_MS    10000
+#define CONNECTION_SLACK 64
 
 /* One request as it arrives. */
 typedef struct req_ctx {
@@ -119,6 +123,16 @@ static void log_request(srv *s, const req_ctx *c)
     pthread_mutex_unlock(&s->log_mu);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode what)
+{
+    srv *s = cls;
+    if (what == MHD_CONNECTION_NOTIFY_STARTED)
+        __atomic_add_fetch(&s->connections, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_sub_fetch(&s->connections, 1, __ATOMIC_RELAXED);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
@@ -166,6 +180,9 @@ static enum MHD_Result send_reply(srv *s, struct MHD_Connection *conn, req_ctx *
         c->bytes = len;
         if (len) MHD_add_response_header(resp, "Content-Type", "application/json");
     }
+    /* An answer given before the request was read (limits) ends the
+     * connection: what follows on it cannot be trusted to be a request. */
+    if (c->rejected) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (r->retry_after > 0) {
         char secs[16];
         snprintf(secs, sizeof secs, "%d", r->retry_after);
@@ -298,6 +315,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->method = strdup(method);
         c->path = strdup(url);
         *con_cls = c;
+        if (__atomic_load_n(&s->connections, __ATOMIC_RELAXED) > s->opt.max_connections) {
+            c->rejected = 1;
+            return send_error(s, conn, c, 503, "too many connections; try again shortly");
+        }
         const char *length =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (length && strtoull(length, NULL, 10) > s->opt.max_body) {
@@ -417,13 +438,14 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                          MHD_USE_ITC | MHD_USE_POLL;
         if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-        d = MHD_start_daemon(flags, (uint16_t)s.opt.port, NULL, NULL, on_request, &s,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.opt.max_connections,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s.opt.request_timeout,
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
-                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_END);
+        d = MHD_start_daemon(
+            flags, (uint16_t)s.opt.port, NULL, NULL, on_request, &s, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)(s.opt.max_connections + CONNECTION_SLACK), MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)s.opt.request_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)HEADER_MEMORY, MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
+            MHD_OPTION_END);
         if (!d)
             st = srv_err(err, MG_ERR_IO, "cannot listen on %s port %d: %s", s.opt.host, s.opt.port,
                          errno ? strerror(errno) : "the address is in use");

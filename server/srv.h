@@ -28,7 +28,8 @@ typedef struct srv {
     srv_runner *runner;
     srv_cache *agents; /* GET /v1/agents/{id} answers */
     pthread_mutex_t log_mu;
-    int active; /* requests between their first byte and their completion (atomic) */
+    int active;      /* requests between their first byte and their completion (atomic) */
+    int connections; /* open connections (atomic) */
 } srv;
 
 /* Route handlers (routes.c dispatches to them). */

@@ -160,6 +160,26 @@ class HostileHttpTest(ServerTestCase):
             s.close()
         self.assertTrue(self.wait_for(lambda: self.try_health(), 15))
 
+    def test_too_many_connections_get_503(self):
+        socks = [socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+                 for _ in range(530)]
+        try:
+            self.assertTrue(self.wait_for(lambda: self.busy_answer() is not None, 10))
+            status, retry = self.busy_answer()
+            self.assertEqual(status, 503)
+            self.assertEqual(retry, "1")
+        finally:
+            for s in socks:
+                s.close()
+        self.assertTrue(self.wait_for(lambda: self.try_health(), 15))
+
+    def busy_answer(self):
+        try:
+            status, _, headers = self.http("GET", "/v1/health/", timeout=3)
+        except OSError:
+            return None
+        return (status, headers.get("Retry-After")) if status == 503 else None
+
     def try_health(self):
         try:
             return self.http("GET", "/v1/health/", timeout=2)[0] == 200
@@ -255,6 +275,40 @@ class ServerLifeTest(ServerTestCase):
         # The step was committed before the exit.
         self.assertIn("finished", self.run_memgpt("recall", "search", "--agent", "steady",
                                                   "--json", "finished", check=0).stdout)
+
+    def test_provider_failure_mid_stream(self):
+        agent = self.agent_id("unlucky")
+        self.start_server(env={"MEMGPT_MAX_RETRIES": "1"})
+        self.mock.push({"content": "first step", "tool_calls": [
+            {"name": "conversation_search",
+             "arguments": json.dumps({"query": "x", "request_heartbeat": True})}]})
+        self.mock.push({"status": 500})
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        conn.request("POST", f"/v1/agents/{agent}/messages/stream",
+                     body=json.dumps({"messages": [{"role": "user", "content": "go"}]}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        events = list(sse_events(resp))
+        conn.close()
+        types = [e["message_type"] if e else "[DONE]" for e in events]
+        # The first step arrives, then the error, then the stream ends cleanly.
+        self.assertIn("tool_call_message", types)
+        self.assertEqual(types[-4:], ["error_message", "stop_reason", "usage_statistics",
+                                      "[DONE]"])
+        error = events[-4]
+        self.assertEqual(error["error_type"], "llm_api_error")
+        self.assertTrue(error["run_id"].startswith("run-"))
+        self.assertEqual(events[-3]["stop_reason"], "llm_api_error")
+        # The step before the failure is stored.
+        status, msgs, _ = self.http("GET", f"/v1/agents/{agent}/messages?order=asc")
+        self.assertIn("tool_call_message", [m["message_type"] for m in msgs])
+        # A whole-answer request with a failing provider is a 502 naming it.
+        self.mock.push({"status": 500})
+        status, body, _ = self.http("POST", f"/v1/agents/{agent}/messages",
+                                    body={"messages": [{"role": "user", "content": "again"}]})
+        self.assertEqual(status, 502)
+        self.assertIn("the turn failed", body["detail"])
 
     def test_client_disconnect_does_not_lose_the_turn(self):
         agent = self.agent_id("patient")
