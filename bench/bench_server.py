@@ -10,7 +10,8 @@ same session (results in bench/README.md, "The server").
    Reported: requests/s of each and their ratio (target: at least 0.5).
 2. Cost per turn: 300 sequential turns through the server (its own time for
    each, from its JSON access log) against 300 through the library
-   (bench_turn: mg_agent_send), both against the same instant mock LLM.
+   (bench_turn: mg_agent_send), one of each in turn, both against the same
+   instant mock LLM.
    Reported: p50 of each and the difference (target: at most 1 ms).
 3. Scale: 1,000 agents; rounds of 100 concurrent streamed turns on 100
    different agents. Reported: p50/p99 time from request to the first SSE
@@ -139,35 +140,47 @@ WARMUP = 64
 
 
 def bench_turns(build, server, agent, env, turns):
-    """Both sides: an agent with reflection off, WARMUP untimed turns (on
+    """Both sides on an agent with reflection off: WARMUP untimed turns (on
     the server every worker has had one, and keeps its provider's
     connection and its tokenizer for the next agent it opens), then
-    `turns` timed ones with the same text."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-    for i in range(WARMUP):
-        request(server.port, "POST", f"/v1/agents/{agent}/messages",
-                {"messages": [{"role": "user", "content": "warm up"}]}, conn)
-    time.sleep(0.5)
-    before = len(server.log)
-    for i in range(turns):
-        request(server.port, "POST", f"/v1/agents/{agent}/messages",
-                {"messages": [{"role": "user", "content": "hello there, how are you today?"}]},
-                conn)
-    conn.close()
-    time.sleep(0.5)  # the last access-log line follows its answer
-    ms = [x["ms"] for x in server.log[before:] if x["method"] == "POST"][-turns:]
+    `turns` timed ones with the same text, a server turn and a library turn
+    (bench_turn --serve, one process) one after the other, so load on the
+    machine falls on both sides alike."""
     home = tempfile.mkdtemp(prefix="bench-turn-")
+    lib = subprocess.Popen([os.path.join(build, "bench_turn"), home, "--serve"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+
+    def server_turn(text):
+        request(server.port, "POST", f"/v1/agents/{agent}/messages",
+                {"messages": [{"role": "user", "content": text}]}, conn)
+
+    def library_turn():
+        lib.stdin.write("turn\n")
+        lib.stdin.flush()
+        return float(lib.stdout.readline())
+
     try:
-        lib = json.loads(subprocess.run([os.path.join(build, "bench_turn"), home, str(turns),
-                                         str(WARMUP)],
-                                        capture_output=True, text=True, check=True,
-                                        env=env).stdout)
+        for _ in range(WARMUP):
+            server_turn("warm up")
+            library_turn()
+        time.sleep(0.5)
+        before = len(server.log)
+        lib_ms = []
+        for _ in range(turns):
+            server_turn("hello there, how are you today?")
+            lib_ms.append(library_turn())
+        time.sleep(0.5)  # the last access-log line follows its answer
     finally:
+        conn.close()
+        lib.stdin.close()
+        lib.wait()
         shutil.rmtree(home, True)
-    p50 = statistics.median(ms)
+    ms = [x["ms"] for x in server.log[before:] if x["method"] == "POST"][-turns:]
+    p50, lib_p50 = statistics.median(ms), statistics.median(lib_ms)
     return {"server_p50_ms": p50, "server_p95_ms": percentile(ms, 95),
-            "library_p50_ms": lib["p50_ms"], "library_p95_ms": lib["p95_ms"],
-            "difference_p50_ms": p50 - lib["p50_ms"]}
+            "library_p50_ms": lib_p50, "library_p95_ms": percentile(lib_ms, 95),
+            "difference_p50_ms": p50 - lib_p50}
 
 
 def first_event(port, agent, out, errors, lock):
