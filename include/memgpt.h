@@ -539,6 +539,30 @@ mg_status mg_blocks_page(mg_store *store, const char *label, const mg_page *page
 mg_status mg_block_owner(mg_store *store, const char *block_id, char **agent_id, char **label,
                          mg_error *err);
 
+/* ----------------------------------------------------------- pending work */
+
+/* Work an application has acknowledged before running it (the server's
+ * background runs) is stored first, so a crash cannot lose it: a request
+ * (any JSON text the application defines) queued for an agent under an id,
+ * kept until the event it starts is stored, in that event's transaction
+ * (mg_agent_set_pending), so it is neither lost nor run twice. */
+
+/* Stores `request_json` for agent `agent_id` ("agent-<uuid>"). *id_out
+ * (caller frees) is "<prefix>-<uuid>" with the given prefix. */
+mg_status mg_pending_add(mg_store *store, const char *agent_id, const char *prefix,
+                         const char *request_json, char **id_out, mg_error *err);
+
+/* Every pending request, oldest first, as a JSON array of {id (without
+ * its prefix: the uuid), agent_id, request, created_at_ms}. Caller frees. */
+mg_status mg_pending_list(mg_store *store, char **json_out, mg_error *err);
+
+/* Drops pending request `uuid` (it will not run). Missing: MG_OK. */
+mg_status mg_pending_remove(mg_store *store, const char *uuid, mg_error *err);
+
+/* The next event this handle stores (a user or system message) also drops
+ * pending request `uuid`, in the same transaction. NULL clears. */
+void mg_agent_set_pending(mg_agent *agent, const char *uuid);
+
 /* ------------------------------------------------------------- Agent Files */
 
 /* Agent Files (.af) are Letta's format for moving agents between servers:

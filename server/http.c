@@ -432,6 +432,7 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
     s.pool.nopen = 1;
     st = srv_runner_new(s.opt.home, s.opt.workers, s.opt.queue_per_agent, &s.runner, err);
     if (!st) st = srv_cache_new(s.opt.home, &s.agents, err);
+    int resumed = st ? 0 : srv_resume_pending(&s, first);
 
     struct MHD_Daemon *d = NULL;
     if (!st) {
@@ -456,6 +457,9 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
                 s.opt.home, addr.ss_family == AF_INET6 ? "[" : "", s.opt.host,
                 addr.ss_family == AF_INET6 ? "]" : "", info ? info->port : (unsigned)s.opt.port,
                 s.opt.workers, s.opt.password ? ", password required" : "");
+        if (resumed)
+            fprintf(stderr, "memgpt: resuming %d background run%s acknowledged before a stop\n",
+                    resumed, resumed == 1 ? "" : "s");
         int sig;
         sigwait(&stop_signals, &sig);
         fprintf(stderr, "memgpt: %s: finishing running steps, then stopping\n",

@@ -156,6 +156,68 @@ fail:
 
 typedef enum send_mode { SEND_WHOLE, SEND_STREAM, SEND_ASYNC } send_mode;
 
+/* A background run's request as stored before it is acknowledged
+ * (mg_pending_add), and back. */
+static char *pending_text(const srv_turn_request *req)
+{
+    json_t *obj = json_pack("{s:O, s:i, s:b, s:O?}", "inputs", req->inputs, "max_steps",
+                            req->max_steps, "use_assistant_message", req->use_assistant_message,
+                            "only_types", req->only_types);
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    return text;
+}
+
+static int pending_request(const char *text, srv_turn_request *req)
+{
+    json_t *obj = json_loads(text, 0, NULL);
+    json_t *inputs = json_object_get(obj, "inputs");
+    if (!json_is_array(inputs)) {
+        json_decref(obj);
+        return -1;
+    }
+    *req = (srv_turn_request){
+        .inputs = json_incref(inputs),
+        .max_steps = (int)json_integer_value(json_object_get(obj, "max_steps")),
+        .use_assistant_message = json_is_true(json_object_get(obj, "use_assistant_message")),
+        .background = 1,
+        .recovered = 1};
+    json_t *types = json_object_get(obj, "only_types");
+    if (json_is_array(types)) req->only_types = json_incref(types);
+    json_decref(obj);
+    return 0;
+}
+
+int srv_resume_pending(srv *s, mg_store *store)
+{
+    mg_error err = {0};
+    char *text;
+    json_t *list = srv_json_of(mg_pending_list(store, &text, &err), &text);
+    int n = 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(list, i, p)
+    {
+        srv_turn_request req;
+        const char *id = json_string_value(json_object_get(p, "id"));
+        if (pending_request(json_string_value(json_object_get(p, "request")), &req)) {
+            mg_pending_remove(store, id, &err); /* not ours to read: never runnable */
+            continue;
+        }
+        snprintf(req.pending, sizeof req.pending, "%s", id);
+        srv_run *run;
+        if (!srv_runner_submit(s->runner, json_string_value(json_object_get(p, "agent_id")), &req,
+                               &run, &err)) {
+            srv_run_unref(run);
+            n++;
+        }
+        json_decref(req.inputs);
+        json_decref(req.only_types);
+    }
+    json_decref(list);
+    return n;
+}
+
 static void send_turn(srv_request *q, srv_reply *r, send_mode mode)
 {
     if (srv_check_id(r, q->params[0], "agent", "agent_id")) return;
@@ -187,11 +249,30 @@ static void send_turn(srv_request *q, srv_reply *r, send_mode mode)
     if (!streaming) req.stream_tokens = 0;
     req.stream = req.stream_tokens;
     req.only_types = json_incref(types);
+    if (mode == SEND_ASYNC) {
+        /* Stored before it is acknowledged: a crash cannot lose it. */
+        char *stored = pending_text(&req), *id = NULL;
+        mg_status pst = mg_pending_add(q->store, q->params[0], "run", stored, &id, &err);
+        free(stored);
+        if (pst) {
+            srv_reply_status(r, &err);
+            json_decref(req.inputs);
+            json_decref(req.only_types);
+            json_decref(body);
+            return;
+        }
+        snprintf(req.pending, sizeof req.pending, "%s", id + strlen("run-"));
+        mg_free(id);
+    }
     srv_run *run;
     mg_status st = srv_runner_submit(q->srv->runner, q->params[0], &req, &run, &err);
     json_decref(req.inputs);
     json_decref(req.only_types);
     json_decref(body);
+    if (st && req.pending[0]) {
+        mg_error ignored;
+        mg_pending_remove(q->store, req.pending, &ignored);
+    }
     if (st == MG_ERR_TOO_LARGE) {
         srv_reply_error(r, 429, "%s", err.message);
         r->retry_after = 1;

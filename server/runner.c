@@ -139,7 +139,10 @@ static srv_run *run_new(const char *agent_id, srv_turn_request *req)
     pthread_mutex_init(&run->mu, NULL);
     pthread_cond_init(&run->cv, NULL);
     run->refs = 1;
-    letta_random_id("run", run->id);
+    if (req->pending[0])
+        snprintf(run->id, sizeof run->id, "run-%s", req->pending);
+    else
+        letta_random_id("run", run->id);
     snprintf(run->agent_id, sizeof run->agent_id, "%s", agent_id);
     run->req = *req;
     req->inputs = NULL; /* taken */
@@ -251,10 +254,19 @@ static void worker_keep(worker_arg *w, const char *agent_id, mg_agent *agent)
     snprintf(w->kept_id, sizeof w->kept_id, "%s", agent_id);
 }
 
+/* A background run that ends without storing its first event will not
+ * run: its stored request goes too. */
+static void drop_pending(srv_run *run, mg_store *store)
+{
+    mg_error ignored;
+    if (run->req.pending[0]) mg_pending_remove(store, run->req.pending, &ignored);
+}
+
 static void run_turn(srv_run *run, worker_arg *w)
 {
     mg_error err = {0};
     if (__atomic_load_n(&run->cancel, __ATOMIC_RELAXED)) {
+        drop_pending(run, w->store);
         run->stop_reason = "cancelled";
         run_finish(run, MG_OK, &err);
         return;
@@ -268,6 +280,7 @@ static void run_turn(srv_run *run, worker_arg *w)
         mg_agent_set_streaming(agent, run->req.stream);
         mg_agent_set_max_steps(agent, run->req.max_steps);
         mg_agent_set_cancel(agent, &run->cancel);
+        mg_agent_set_pending(agent, run->req.pending);
         size_t i;
         json_t *in;
         json_array_foreach(run->req.inputs, i, in)
@@ -281,11 +294,13 @@ static void run_turn(srv_run *run, worker_arg *w)
             if (st || (run->stop_reason && strcmp(run->stop_reason, "end_turn") != 0)) break;
         }
         mg_agent_set_cancel(agent, NULL);
+        mg_agent_set_pending(agent, NULL);
         if (st)
             mg_agent_free(agent); /* a failed turn's agent is not kept */
         else
             worker_keep(w, run->agent_id, agent);
     }
+    if (st) drop_pending(run, w->store);
     run_finish(run, st, &err);
 }
 
@@ -430,7 +445,7 @@ static mg_status enqueue(srv_runner *r, const char *agent_id, job *j, mg_error *
         return srv_err(err, MG_ERR_INTERNAL, "the server is shutting down");
     }
     slot *s = slot_for(r, agent_id);
-    if (s->queued >= r->queue_per_agent) {
+    if (s->queued >= r->queue_per_agent && !(j->run && j->run->req.recovered)) {
         pthread_mutex_unlock(&r->mu);
         return srv_err(err, MG_ERR_TOO_LARGE,
                        "%d requests already wait for this agent; try again later", s->queued);

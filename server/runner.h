@@ -46,6 +46,10 @@ typedef struct srv_turn_request {
     int stream_tokens;  /* and pass its pieces on */
     int background;     /* an async run (shown as such in the Run) */
     json_t *only_types; /* include_return_message_types, taken; NULL: all */
+    /* A background run stored first (mg_pending_add): its uuid, which is
+     * also the run's id, dropped with the turn's first event. "": none. */
+    char pending[40];
+    int recovered; /* queued again at start-up: past the queue bound if need be */
 } srv_turn_request;
 
 typedef struct srv_run srv_run;

@@ -44,6 +44,10 @@ srv_handler srv_route(srv_request *q, int *path_known);
  * asked, then `data: [DONE]`. */
 void srv_reply_sse(srv_reply *r, srv_run *run, int include_pings);
 
+/* Queues again the background runs a previous process acknowledged but
+ * did not start (messages.c). Returns how many. */
+int srv_resume_pending(srv *s, mg_store *store);
+
 /* The state of one SSE answer (sse.c), owned by the request. */
 typedef struct srv_sse srv_sse;
 struct MHD_Response *srv_sse_response(srv_run *run, int include_pings, srv_sse **state);

@@ -513,7 +513,10 @@ mg_status agent_store_event(mg_agent *a, mg_msg m, agent_event_kind kind, mg_err
     }
     st = agent_append_message(a, m, NULL, err);
     if (!st) st = agent_save_state(a, err);
-    return agent_tx_end(a, st, err);
+    if (!st && a->pending[0]) st = mg_pending_remove(a->store, a->pending, err);
+    st = agent_tx_end(a, st, err);
+    if (!st) a->pending[0] = '\0';
+    return st;
 }
 
 void mg_agent_free(mg_agent *a)

@@ -18,6 +18,7 @@
 #include "memgpt.h"
 #include "memory/core_memory.h"
 #include "provider/provider.h"
+#include "util/uuid.h"
 
 struct mg_agent {
     mg_store *store;
@@ -63,6 +64,7 @@ struct mg_agent {
     int streaming;          /* mg_agent_set_streaming: ask for streamed replies */
     int *cancel;            /* mg_agent_set_cancel: read atomically before each step */
     int max_steps;          /* mg_agent_set_max_steps: this handle's limit (0: step_limit) */
+    char pending[MG_UUID_SIZE]; /* mg_agent_set_pending: dropped with the next event ("": none) */
     int broken;             /* a reload after a failure failed: the cache cannot be trusted */
 };
 

@@ -236,6 +236,18 @@ static const char *const migrations[] = {
     "ALTER TABLE agents ADD COLUMN functions TEXT NOT NULL DEFAULT '[]';"
     "ALTER TABLE agents ADD COLUMN foreign_tools TEXT NOT NULL DEFAULT '[]';"
     "ALTER TABLE agents ADD COLUMN tool_rules TEXT NOT NULL DEFAULT '[]';",
+
+    /* 9: work an application acknowledged before it ran (the server's
+     * background runs): kept until the event it starts is stored, in the
+     * same transaction, so a crash in between neither loses nor repeats it
+     * (agent/pending.c). */
+    "CREATE TABLE pending_inputs("
+    "  id INTEGER PRIMARY KEY,"
+    "  uuid TEXT NOT NULL UNIQUE,"
+    "  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+    "  request TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");",
 };
 
 int mg_schema_version(void)

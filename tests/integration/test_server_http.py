@@ -379,6 +379,50 @@ class ServerLifeTest(ServerTestCase):
         status, listed, _ = self.http("GET", "/v1/agents/?limit=10")
         self.assertEqual(sorted(a["id"] for a in listed), sorted(agents))
 
+    def test_background_run_survives_kill_9(self):
+        agent = self.agent_id("patient2")
+        self.start_server()
+        # A slow turn first, so the background one waits in the queue.
+        self.mock.push({"delay": 3, "content": "slow", "tool_calls": [
+            {"name": "send_message", "arguments": json.dumps({"message": "first done"})}]})
+        def first():
+            try:  # the server is killed under it
+                self.http("POST", f"/v1/agents/{agent}/messages",
+                          body={"messages": [{"role": "user", "content": "first"}]})
+            except (OSError, http.client.HTTPException):
+                pass
+
+        threading.Thread(target=first, daemon=True).start()
+        self.assertTrue(self.wait_for(lambda: len(self.mock.requests) > 0, 10))
+        status, run, _ = self.http("POST", f"/v1/agents/{agent}/messages/async",
+                                   body={"messages": [{"role": "user",
+                                                       "content": "acknowledged later"}]})
+        self.assertEqual(status, 200)
+        self.assertEqual(run["status"], "created")
+        self.server.proc.kill()
+        self.server.proc.wait()
+        # The next start runs it; its id still answers.
+        server = self.start_server()
+        self.assertTrue(any("resuming 1 background run" in line for line in server.log),
+                        server.log)
+
+        def done():
+            status, body, _ = self.http("GET", f"/v1/runs/{run['id']}")
+            return status == 200 and body["status"] == "completed"
+
+        self.assertTrue(self.wait_for(done, 20))
+        status, msgs, _ = self.http("GET", f"/v1/agents/{agent}/messages?order=asc&limit=1000")
+        said = [m["content"] for m in msgs if m["message_type"] == "user_message"]
+        self.assertEqual(said.count("acknowledged later"), 1)
+        self.assertIn("You said: acknowledged later", [m.get("content") for m in msgs])
+        db = self.db()
+        self.assertEqual(db.execute("SELECT count(*) FROM pending_inputs").fetchone()[0], 0)
+        db.close()
+        # Run again: nothing is pending, nothing runs twice.
+        self.server.stop()
+        server = self.start_server()
+        self.assertFalse(any("resuming" in line for line in server.log))
+
     def test_cli_and_server_share_a_home(self):
         served = self.agent_id("served")
         self.run_memgpt("agents", "create", "local", check=0)
