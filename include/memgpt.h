@@ -83,10 +83,10 @@ char *mg_home_resolve(const char *explicit_home);
 mg_status mg_store_open(const char *home, mg_store **out, mg_error *err);
 void mg_store_close(mg_store *store);
 
-/* A number that changes whenever another connection (another mg_store,
- * in this process or another) has committed to the database since the
- * last call; this store's own commits do not change it. For caches: a
- * store used only to ask this sees every commit. */
+/* A number that changes whenever anything has been committed to the
+ * database since the last call: by this store, or by any other connection
+ * (another mg_store, in this process or another). For caches. (A write
+ * that was rolled back may change it too.) */
 mg_status mg_store_version(mg_store *store, int64_t *version, mg_error *err);
 
 /* ------------------------------------------------------------------ agents */

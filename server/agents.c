@@ -265,8 +265,8 @@ done:
 void srv_agent_get(srv_request *q, srv_reply *r)
 {
     if (srv_check_id(r, q->params[0], "agent", "agent_id")) return;
-    int64_t version;
-    char *kept = srv_cache_get(q->srv->agents, q->params[0], &version);
+    int64_t epoch;
+    char *kept = srv_cache_get(q->srv->agents, q->store, &q->store_seen, q->params[0], &epoch);
     if (kept) {
         r->status = 200;
         r->body = kept;
@@ -276,7 +276,7 @@ void srv_agent_get(srv_request *q, srv_reply *r)
     if (srv_open_agent(q, r, 0, &agent)) return;
     reply_agent_state(r, 200, agent);
     mg_agent_free(agent);
-    if (r->status == 200) srv_cache_put(q->srv->agents, q->params[0], version, r->body);
+    if (r->status == 200) srv_cache_put(q->srv->agents, q->params[0], epoch, r->body);
 }
 
 typedef struct patch_ctx {

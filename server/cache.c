@@ -3,12 +3,19 @@
  * changes.
  *
  * Building an AgentState opens the agent and turns most of it into JSON;
- * applications poll it. The cache keeps the finished text per agent and
- * throws everything away as soon as anything was committed, by anyone: a
- * connection of its own that never writes asks mg_store_version, which
- * moves with every commit of every other connection (the server's and the
- * CLI's alike). An answer is stored with the version read before it was
- * built, so one built across a commit is never kept as current.
+ * applications poll it. The cache keeps the finished text per agent, each
+ * under the epoch it was built in, and the epoch moves on whenever any
+ * request's connection shows a new version (mg_store_version: it changes
+ * with every commit, of that connection or any other, the CLI's included).
+ * Every request asks its own connection first, so no lock is held around
+ * SQLite, and:
+ *  - a commit C before a request R: R's connection either shows a new
+ *    version now (R moves the epoch) or showed it at an earlier request,
+ *    after C, which moved the epoch then; either way no answer from before
+ *    C is current for R;
+ *  - an answer is stored under the epoch read before it was built, and
+ *    only if the epoch has not moved since, so one built across a commit
+ *    is never kept as current.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,13 +29,13 @@
 typedef struct entry {
     char *key;
     char *text;
+    int64_t epoch;
     struct entry *next;
 } entry;
 
 struct srv_cache {
     pthread_mutex_t mu;
-    mg_store *watch;
-    int64_t version;
+    int64_t epoch; /* atomic */
     entry *buckets[CACHE_BUCKETS];
     int count;
 };
@@ -55,61 +62,59 @@ static void clear(srv_cache *c)
     c->count = 0;
 }
 
-mg_status srv_cache_new(const char *home, srv_cache **out, mg_error *err)
+srv_cache *srv_cache_new(void)
 {
     srv_cache *c = calloc(1, sizeof *c);
-    mg_status st = mg_store_open(home, &c->watch, err);
-    if (!st) st = mg_store_version(c->watch, &c->version, err);
-    if (st) {
-        srv_cache_free(c);
-        return st;
-    }
     pthread_mutex_init(&c->mu, NULL);
-    *out = c;
-    return MG_OK;
+    return c;
 }
 
 void srv_cache_free(srv_cache *c)
 {
     if (!c) return;
     clear(c);
-    mg_store_close(c->watch);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
-char *srv_cache_get(srv_cache *c, const char *key, int64_t *version)
+char *srv_cache_get(srv_cache *c, mg_store *store, int64_t *seen, const char *key, int64_t *epoch)
 {
+    int64_t now;
+    if (mg_store_version(store, &now, NULL) != MG_OK || now != *seen) {
+        *seen = now;
+        __atomic_add_fetch(&c->epoch, 1, __ATOMIC_SEQ_CST);
+    }
+    *epoch = __atomic_load_n(&c->epoch, __ATOMIC_SEQ_CST);
     char *text = NULL;
     pthread_mutex_lock(&c->mu);
-    int64_t now;
-    if (mg_store_version(c->watch, &now, NULL) != MG_OK) now = c->version + 1;
-    if (now != c->version) {
-        clear(c);
-        c->version = now;
-    }
-    *version = now;
     for (entry *e = c->buckets[hash(key)]; e && !text; e = e->next)
-        if (strcmp(e->key, key) == 0) text = strdup(e->text);
+        if (e->epoch == *epoch && strcmp(e->key, key) == 0) text = strdup(e->text);
     pthread_mutex_unlock(&c->mu);
     return text;
 }
 
-void srv_cache_put(srv_cache *c, const char *key, int64_t version, const char *text)
+void srv_cache_put(srv_cache *c, const char *key, int64_t epoch, const char *text)
 {
     pthread_mutex_lock(&c->mu);
-    int64_t now;
-    int current =
-        mg_store_version(c->watch, &now, NULL) == MG_OK && now == version && version == c->version;
-    if (current) {
-        if (c->count >= CACHE_MAX) clear(c);
+    if (epoch == __atomic_load_n(&c->epoch, __ATOMIC_SEQ_CST)) {
         unsigned h = hash(key);
-        entry *e = calloc(1, sizeof *e);
-        e->key = strdup(key);
-        e->text = strdup(text);
-        e->next = c->buckets[h];
-        c->buckets[h] = e;
-        c->count++;
+        entry **link = &c->buckets[h];
+        while (*link && strcmp((*link)->key, key) != 0)
+            link = &(*link)->next;
+        if (*link) { /* an older answer for the key: replaced */
+            free((*link)->text);
+            (*link)->text = strdup(text);
+            (*link)->epoch = epoch;
+        } else {
+            if (c->count >= CACHE_MAX) clear(c);
+            entry *e = calloc(1, sizeof *e);
+            e->key = strdup(key);
+            e->text = strdup(text);
+            e->epoch = epoch;
+            e->next = c->buckets[h];
+            c->buckets[h] = e;
+            c->count++;
+        }
     }
     pthread_mutex_unlock(&c->mu);
 }

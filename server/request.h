@@ -35,7 +35,8 @@ typedef struct srv_request {
     const char *params[SRV_MAX_PATH_PARAMS]; /* the {...} parts of the route, in order */
     const char *body;                        /* NUL-terminated; "" when none */
     size_t body_len;
-    mg_store *store; /* a connection of the store pool, for this request only */
+    mg_store *store;    /* a connection of the store pool, for this request only */
+    int64_t store_seen; /* the version `store` showed last (server/cache.c keeps it) */
 } srv_request;
 
 typedef struct srv_reply {

@@ -13,10 +13,16 @@
 
 /* Store connections for request threads: each request borrows one for its
  * duration (reads, and writes that need no agent queue). */
+/* A store of the pool and the version it showed last (cache.c). */
+typedef struct srv_db {
+    mg_store *store;
+    int64_t seen;
+} srv_db;
+
 typedef struct srv_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    mg_store **idle;
+    srv_db *idle;
     int nidle;
     int nopen;
     int max;
@@ -27,7 +33,6 @@ typedef struct srv {
     srv_pool pool;
     srv_runner *runner;
     srv_cache *agents; /* GET /v1/agents/{id} answers */
-    pthread_mutex_t log_mu;
     int active;      /* requests between their first byte and their completion (atomic) */
     int connections; /* open connections (atomic) */
 } srv;

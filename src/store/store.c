@@ -305,7 +305,11 @@ mg_status mg_store_version(mg_store *store, int64_t *version, mg_error *err)
         if (st) return st;
     }
     int rc = sqlite3_step(store->version_stmt);
-    if (rc == SQLITE_ROW) *version = sqlite3_column_int64(store->version_stmt, 0);
+    /* data_version moves with other connections' commits, the change
+     * count with this one's writes. */
+    if (rc == SQLITE_ROW)
+        *version = (sqlite3_column_int64(store->version_stmt, 0) << 40) +
+                   (sqlite3_total_changes64(store->db) & ((INT64_C(1) << 40) - 1));
     sqlite3_reset(store->version_stmt);
     return rc == SQLITE_ROW ? MG_OK : store_fail(store, err, "reading the data version");
 }
