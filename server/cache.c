@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "server/cache.h"
+#include "server/util.h"
 
 #define CACHE_BUCKETS 1024
 #define CACHE_MAX     4096
@@ -39,14 +40,6 @@ struct srv_cache {
     entry *buckets[CACHE_BUCKETS];
     int count;
 };
-
-static unsigned hash(const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % CACHE_BUCKETS;
-}
 
 static void clear(srv_cache *c)
 {
@@ -87,7 +80,7 @@ char *srv_cache_get(srv_cache *c, mg_store *store, int64_t *seen, const char *ke
     *epoch = __atomic_load_n(&c->epoch, __ATOMIC_SEQ_CST);
     char *text = NULL;
     pthread_mutex_lock(&c->mu);
-    for (entry *e = c->buckets[hash(key)]; e && !text; e = e->next)
+    for (entry *e = c->buckets[srv_hash(key) % CACHE_BUCKETS]; e && !text; e = e->next)
         if (e->epoch == *epoch && strcmp(e->key, key) == 0) text = strdup(e->text);
     pthread_mutex_unlock(&c->mu);
     return text;
@@ -97,7 +90,7 @@ void srv_cache_put(srv_cache *c, const char *key, int64_t epoch, const char *tex
 {
     pthread_mutex_lock(&c->mu);
     if (epoch == __atomic_load_n(&c->epoch, __ATOMIC_SEQ_CST)) {
-        unsigned h = hash(key);
+        unsigned h = srv_hash(key) % CACHE_BUCKETS;
         entry **link = &c->buckets[h];
         while (*link && strcmp((*link)->key, key) != 0)
             link = &(*link)->next;

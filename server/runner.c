@@ -369,18 +369,10 @@ json_t *srv_run_json(srv_run *run)
 
 /* ----------------------------------------------------------------- slots */
 
-static unsigned slot_hash(const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % SLOT_BUCKETS;
-}
-
 /* The agent's slot, made on first use. Caller holds runner->mu. */
 static slot *slot_for(srv_runner *r, const char *agent_id)
 {
-    unsigned h = slot_hash(agent_id);
+    unsigned h = srv_hash(agent_id) % SLOT_BUCKETS;
     for (slot *s = r->buckets[h]; s; s = s->hash_next)
         if (strcmp(s->agent_id, agent_id) == 0) return s;
     slot *s = calloc(1, sizeof *s);

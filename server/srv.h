@@ -33,8 +33,8 @@ typedef struct srv {
     srv_pool pool;
     srv_runner *runner;
     srv_cache *agents; /* GET /v1/agents/{id} answers */
-    int active;      /* requests between their first byte and their completion (atomic) */
-    int connections; /* open connections (atomic) */
+    int active;        /* requests between their first byte and their completion (atomic) */
+    int connections;   /* open connections (atomic) */
 } srv;
 
 /* Route handlers (routes.c dispatches to them). */

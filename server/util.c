@@ -19,6 +19,14 @@ mg_status srv_err(mg_error *err, mg_status code, const char *fmt, ...)
     return code;
 }
 
+unsigned srv_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
 double srv_monotonic_ms(void)
 {
     struct timespec ts;

@@ -10,6 +10,9 @@
 mg_status srv_err(mg_error *err, mg_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* FNV-1a of a string: the hash tables of runner.c and cache.c. */
+unsigned srv_hash(const char *s);
+
 /* Milliseconds on the monotonic clock, for durations. */
 double srv_monotonic_ms(void);
 
