@@ -506,8 +506,8 @@ typedef struct mg_agent_filter {
     int match_any;
 } mg_agent_filter;
 
-/* A page of agents (in creation order) as a JSON array of the objects
- * mg_agent_describe gives. Caller frees. */
+/* A page of agents (in creation order) as a JSON array of {id, name}:
+ * nothing is opened (open one to know more). Caller frees. */
 mg_status mg_agent_page(mg_store *store, const mg_agent_filter *filter, const mg_page *page,
                         char **json_out, mg_error *err);
 

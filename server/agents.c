@@ -23,6 +23,24 @@ static void reply_agent_state(srv_reply *r, int status, mg_agent *agent)
         srv_reply_status(r, &err);
 }
 
+/* The AgentState of agent `id` as JSON text (caller frees), from the
+ * answer cache when nothing was committed since it was built; NULL with
+ * err set if there is no such agent. */
+static char *agent_state_text(srv_request *q, const char *id, mg_error *err)
+{
+    int64_t epoch;
+    char *text = srv_cache_get(q->srv->agents, q->store, &q->store_seen, id, &epoch);
+    if (text) return text;
+    mg_agent *agent;
+    if (mg_agent_open_id(q->store, id, &agent, err)) return NULL;
+    json_t *state = letta_agent_state(agent, err);
+    mg_agent_free(agent);
+    text = state ? json_dumps(state, JSON_COMPACT) : NULL;
+    json_decref(state);
+    if (text) srv_cache_put(q->srv->agents, id, epoch, text);
+    return text;
+}
+
 /* ----------------------------------------------------------------- list */
 
 /* The filter of list and count: name, tags, match_all_tags. */
@@ -46,24 +64,22 @@ void srv_agents_list(srv_request *q, srv_reply *r)
     if (ascending && !srv_query(q, "order")) page.descending = 0;
     char *text;
     mg_error err = {0};
-    json_t *described = srv_json_of(mg_agent_page(q->store, &filter, &page, &text, &err), &text);
-    if (!described) {
+    json_t *listed = srv_json_of(mg_agent_page(q->store, &filter, &page, &text, &err), &text);
+    if (!listed) {
         srv_reply_status(r, &err);
         return;
     }
     json_t *out = json_array();
     size_t i;
-    json_t *d;
-    json_array_foreach(described, i, d)
+    json_t *a;
+    json_array_foreach(listed, i, a)
     {
-        mg_agent *agent;
-        if (mg_agent_open_id(q->store, json_string_value(json_object_get(d, "id")), &agent, &err))
-            continue; /* deleted meanwhile */
-        json_t *state = letta_agent_state(agent, &err);
-        mg_agent_free(agent);
-        if (state) json_array_append_new(out, state);
+        char *state = agent_state_text(q, json_string_value(json_object_get(a, "id")), &err);
+        json_t *v = state ? json_loads(state, 0, NULL) : NULL; /* NULL: deleted meanwhile */
+        free(state);
+        if (v) json_array_append_new(out, v);
     }
-    json_decref(described);
+    json_decref(listed);
     srv_reply_json(r, 200, out);
 }
 
@@ -265,18 +281,11 @@ done:
 void srv_agent_get(srv_request *q, srv_reply *r)
 {
     if (srv_check_id(r, q->params[0], "agent", "agent_id")) return;
-    int64_t epoch;
-    char *kept = srv_cache_get(q->srv->agents, q->store, &q->store_seen, q->params[0], &epoch);
-    if (kept) {
-        r->status = 200;
-        r->body = kept;
-        return;
-    }
-    mg_agent *agent;
-    if (srv_open_agent(q, r, 0, &agent)) return;
-    reply_agent_state(r, 200, agent);
-    mg_agent_free(agent);
-    if (r->status == 200) srv_cache_put(q->srv->agents, q->params[0], epoch, r->body);
+    mg_error err = {0};
+    char *state = agent_state_text(q, q->params[0], &err);
+    if (!state) return srv_reply_status(r, &err);
+    r->status = 200;
+    r->body = state;
 }
 
 typedef struct patch_ctx {

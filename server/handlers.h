@@ -13,6 +13,11 @@
  * request's store. 0, or -1 with 422 (malformed id) or 404 in `r`. */
 int srv_open_agent(srv_request *q, srv_reply *r, int index, mg_agent **out);
 
+/* 0 if the agent named by path parameter `index` exists: a lookup, not an
+ * open (use it where the agent itself is opened later, on a worker). Else
+ * -1 with 422 (malformed id) or 404 in `r`. */
+int srv_check_agent(srv_request *q, srv_reply *r, int index);
+
 /* 0 if `id` is "PREFIX-<uuid>"; else a 422 in `r` and -1. */
 int srv_check_id(srv_reply *r, const char *id, const char *prefix, const char *param);
 

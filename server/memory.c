@@ -137,9 +137,7 @@ done:
 
 void srv_agent_block_patch(srv_request *q, srv_reply *r)
 {
-    mg_agent *agent;
-    if (srv_open_agent(q, r, 0, &agent)) return;
-    mg_agent_free(agent);
+    if (srv_check_agent(q, r, 0)) return;
     update_block(q, r, q->params[0], q->params[1]);
 }
 

@@ -236,16 +236,13 @@ static void send_turn(srv_request *q, srv_reply *r, send_mode mode)
         json_decref(body);
         return;
     }
-    /* The agent must exist before anything is queued (a lookup, not an open). */
+    /* The agent must exist before anything is queued. */
     mg_error err = {0};
-    char *name;
-    if (mg_agent_name_for_id(q->store, q->params[0], &name, &err)) {
-        srv_reply_status(r, &err);
+    if (srv_check_agent(q, r, 0)) {
         json_decref(req.inputs);
         json_decref(body);
         return;
     }
-    mg_free(name);
     if (!streaming) req.stream_tokens = 0;
     req.stream = req.stream_tokens;
     req.only_types = json_incref(types);
@@ -321,9 +318,7 @@ void srv_messages_async(srv_request *q, srv_reply *r)
 
 void srv_messages_cancel(srv_request *q, srv_reply *r)
 {
-    mg_agent *agent;
-    if (srv_open_agent(q, r, 0, &agent)) return;
-    mg_agent_free(agent);
+    if (srv_check_agent(q, r, 0)) return;
     json_t *ids = srv_runner_cancel(q->srv->runner, q->params[0]);
     srv_reply_json(r, 200, json_pack("{s:o}", "cancelled_run_ids", ids));
 }
@@ -337,9 +332,7 @@ static mg_status reset_window(mg_store *store, mg_agent *agent, void *ctx, mg_er
 
 void srv_messages_reset(srv_request *q, srv_reply *r)
 {
-    mg_agent *agent;
-    if (srv_open_agent(q, r, 0, &agent)) return;
-    mg_agent_free(agent);
+    if (srv_check_agent(q, r, 0)) return;
     mg_error err = {0};
     mg_status st = srv_runner_call(q->srv->runner, q->params[0], reset_window, NULL, &err);
     /* An empty window has nothing to pop: that is a reset too. */
@@ -381,9 +374,7 @@ static mg_status summarize(mg_store *store, mg_agent *agent, void *p, mg_error *
 
 void srv_agent_summarize(srv_request *q, srv_reply *r)
 {
-    mg_agent *agent;
-    if (srv_open_agent(q, r, 0, &agent)) return;
-    mg_agent_free(agent);
+    if (srv_check_agent(q, r, 0)) return;
     summary_ctx ctx = {0, 0, NULL};
     mg_error err = {0};
     if (srv_runner_call(q->srv->runner, q->params[0], summarize, &ctx, &err)) {

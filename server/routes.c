@@ -128,6 +128,19 @@ int srv_check_id(srv_reply *r, const char *id, const char *prefix, const char *p
     return -1;
 }
 
+int srv_check_agent(srv_request *q, srv_reply *r, int index)
+{
+    if (srv_check_id(r, q->params[index], "agent", "agent_id")) return -1;
+    mg_error err = {0};
+    char *name;
+    if (mg_agent_name_for_id(q->store, q->params[index], &name, &err)) {
+        srv_reply_status(r, &err);
+        return -1;
+    }
+    mg_free(name);
+    return 0;
+}
+
 int srv_open_agent(srv_request *q, srv_reply *r, int index, mg_agent **out)
 {
     *out = NULL;

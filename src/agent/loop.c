@@ -431,22 +431,25 @@ static mg_status check_input(mg_agent *agent, const char *text, mg_error *err)
     return MG_OK;
 }
 
-mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
-                        mg_error *err)
+/* A turn for a message from outside, stored as an event of `type`. */
+static mg_status send_input(mg_agent *agent, const char *type, agent_event_kind kind,
+                            const char *text, mg_event_fn on_event, void *user, mg_error *err)
 {
     mg_status st = check_input(agent, text, err);
     if (st) return st;
-    return run_event(agent, agent_envelope("user_message", "message", text), AGENT_EVENT_USER,
-                     on_event, user, err);
+    return run_event(agent, agent_envelope(type, "message", text), kind, on_event, user, err);
+}
+
+mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
+                        mg_error *err)
+{
+    return send_input(agent, "user_message", AGENT_EVENT_USER, text, on_event, user, err);
 }
 
 mg_status mg_agent_send_system(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
                                mg_error *err)
 {
-    mg_status st = check_input(agent, text, err);
-    if (st) return st;
-    return run_event(agent, agent_envelope("system_alert", "message", text), AGENT_EVENT_PLAIN,
-                     on_event, user, err);
+    return send_input(agent, "system_alert", AGENT_EVENT_PLAIN, text, on_event, user, err);
 }
 
 void mg_agent_set_max_steps(mg_agent *agent, int max_steps)

@@ -54,25 +54,10 @@ static json_t *text_or_null(sqlite3_stmt *stmt, int col)
 
 /* ---------------------------------------------------------------- agents */
 
-typedef struct agent_rows {
-    mg_store *store;
-    mg_status st;
-    mg_error *err;
-} agent_rows;
-
 static json_t *agent_row(sqlite3_stmt *stmt, void *user)
 {
-    agent_rows *ar = user;
-    mg_agent *a;
-    if (ar->st) return json_null();
-    ar->st = mg_agent_open(ar->store, (const char *)sqlite3_column_text(stmt, 0), &a, ar->err);
-    if (ar->st) return json_null();
-    char *text;
-    mg_agent_describe(a, &text, NULL);
-    mg_agent_free(a);
-    json_t *obj = json_loads(text, 0, NULL);
-    free(text);
-    return obj ? obj : json_null();
+    return json_pack("{s:s+, s:s}", "id", "agent-", (const char *)sqlite3_column_text(stmt, 0),
+                     "name", (const char *)sqlite3_column_text(stmt, 1));
 }
 
 static void bind_filter(sqlite3_stmt *stmt, const void *arg)
@@ -96,7 +81,7 @@ mg_status mg_agent_page(mg_store *store, const mg_agent_filter *filter, const mg
     mg_status st = store_page_resolve(store, page, "agents", "agent", "1", &p, err);
     if (st) return st;
     buf sql = BUF_INIT;
-    buf_puts(&sql, "SELECT name FROM agents WHERE 1");
+    buf_puts(&sql, "SELECT uuid, name FROM agents WHERE 1");
     if (filter->name) buf_puts(&sql, " AND name = ?");
     if (filter->ntags) {
         buf_puts(&sql, " AND (");
@@ -105,14 +90,8 @@ mg_status mg_agent_page(mg_store *store, const mg_agent_filter *filter, const mg
                        t ? (filter->match_any ? " OR " : " AND ") : "");
         buf_puts(&sql, ")");
     }
-    agent_rows ar = {store, MG_OK, err};
-    st = run_page(store, &sql, &p, "id", bind_filter, filter, agent_row, &ar, json_out, err);
+    st = run_page(store, &sql, &p, "id", bind_filter, filter, agent_row, NULL, json_out, err);
     buf_free(&sql);
-    if (!st && ar.st) {
-        free(*json_out);
-        *json_out = NULL;
-        st = ar.st;
-    }
     return st;
 }
 
