@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include "server/accesslog.h"
 #include "server/cache.h"
 #include "server/request.h"
 #include "server/runner.h"
@@ -33,6 +34,7 @@ typedef struct srv {
     srv_pool pool;
     srv_runner *runner;
     srv_cache *agents; /* GET /v1/agents/{id} answers */
+    srv_log *log;      /* the access log's writer */
     int active;        /* requests between their first byte and their completion (atomic) */
     int connections;   /* open connections (atomic) */
 } srv;

@@ -290,6 +290,7 @@ mg_status mg_store_open(const char *home, mg_store **out, mg_error *err)
         goto fail;
     }
     if ((st = migrate(store, version, err))) goto fail;
+    store_watch_open(store);
     *out = store;
     return MG_OK;
 fail:
@@ -299,17 +300,22 @@ fail:
 
 mg_status mg_store_version(mg_store *store, int64_t *version, mg_error *err)
 {
-    /* Asked on every cached read of a server: prepared once. */
+    if (store_watch_version(store, version)) return MG_OK;
+    /* Asked on every cached read of a server when the watch is off or a
+     * commit is being published: prepared once. */
     if (!store->version_stmt) {
         mg_status st = store_prepare(store, "PRAGMA data_version", &store->version_stmt, err);
         if (st) return st;
     }
     int rc = sqlite3_step(store->version_stmt);
     /* data_version moves with other connections' commits, the change
-     * count with this one's writes. */
-    if (rc == SQLITE_ROW)
+     * count with this one's writes. Negative when the watch is on, so the
+     * two kinds of version never meet. */
+    if (rc == SQLITE_ROW) {
         *version = (sqlite3_column_int64(store->version_stmt, 0) << 40) +
                    (sqlite3_total_changes64(store->db) & ((INT64_C(1) << 40) - 1));
+        if (store->wal_index) *version = -*version - 1;
+    }
     sqlite3_reset(store->version_stmt);
     return rc == SQLITE_ROW ? MG_OK : store_fail(store, err, "reading the data version");
 }
@@ -320,6 +326,7 @@ void mg_store_close(mg_store *store)
     if (store->archival_indexes_free) store->archival_indexes_free(store->archival_indexes);
     if (store->spares_free) store->spares_free(store->spares);
     sqlite3_finalize(store->version_stmt);
+    store_watch_close(store);
     sqlite3_close_v2(store->db);
     free(store->home);
     free(store->path);

@@ -40,8 +40,22 @@ struct mg_store {
     void *spares;
     void (*spares_free)(void *);
     sqlite3_stmt *version_stmt; /* mg_store_version's, prepared once */
+    const void *wal_index;      /* SQLite's mapping of the wal-index, or NULL (watch.c) */
     int64_t busy_since;         /* when the current wait for a lock began (busy_wait) */
 };
+
+/* The watch (watch.c): SQLite's mapping of the wal-index, to read the
+ * database's version with no lock. Open it once the connection is in WAL
+ * mode and has read; close it before the connection. Off (NULL) when the
+ * connection has no such mapping. */
+void store_watch_open(mg_store *store);
+void store_watch_close(mg_store *store);
+
+/* 1 and the version, or 0 when the watch is off or a commit kept the
+ * header changing (then ask SQLite). The version changes with every commit
+ * by any connection; it is never negative. Reads only shared memory: safe
+ * from any thread while the store is open. */
+int store_watch_version(mg_store *store, int64_t *version);
 
 /* Maps a SQLite failure to an mg_status (full disk and read-only files are
  * MG_ERR_IO, "not a database" is MG_ERR_CORRUPT) with "what: sqlite text". */

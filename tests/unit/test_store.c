@@ -6,7 +6,9 @@
 #include "store/migrations.h"
 #include "store/store.h"
 #include "util/uuid.h"
-#include "store/store.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void write_file(const char *path, const char *data, size_t len)
 {
@@ -317,6 +319,66 @@ static void test_unwritable_home(void **state)
     assert_non_null(strstr(err.message, "cannot create data directory"));
 }
 
+static int64_t version_of(mg_store *s)
+{
+    int64_t v = 0;
+    mg_error err = {0};
+    assert_int_equal(mg_store_version(s, &v, &err), MG_OK);
+    return v;
+}
+
+/* The version moves with every commit: this connection's, another one's in
+ * this process, and another process's; reads leave it alone. It is read
+ * from the wal-index, with no SQLite call. */
+static void test_version_follows_commits(void **state)
+{
+    char home[64];
+    make_home(home, sizeof home);
+    mg_store *a, *b;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &a, &err), MG_OK);
+    assert_int_equal(mg_store_open(home, &b, &err), MG_OK);
+    assert_non_null(a->wal_index);
+    int64_t direct;
+    assert_int_equal(store_watch_version(a, &direct), 1);
+    assert_true(direct >= 0);
+
+    int64_t v0 = version_of(a);
+    assert_true(v0 == direct);
+    char *json;
+    assert_int_equal(mg_agent_list(a, &json, &err), MG_OK);
+    mg_free(json);
+    assert_true(version_of(a) == v0);
+
+    assert_int_equal(mg_agent_create(a, "mine", NULL, &err), MG_OK);
+    int64_t v1 = version_of(a);
+    assert_true(v1 != v0);
+    assert_true(version_of(b) == v1); /* one database, one version */
+
+    assert_int_equal(mg_agent_create(b, "theirs", NULL, &err), MG_OK);
+    int64_t v2 = version_of(a);
+    assert_true(v2 != v1);
+
+    pid_t child = fork();
+    if (child == 0) {
+        mg_store *c;
+        mg_error cerr = {0};
+        int ok = mg_store_open(home, &c, &cerr) == MG_OK &&
+                 mg_agent_create(c, "elsewhere", NULL, &cerr) == MG_OK;
+        mg_store_close(c);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(version_of(a) != v2);
+    assert_true(version_of(a) == version_of(b));
+
+    mg_store_close(b);
+    mg_store_close(a);
+    remove_home(home);
+}
+
 static void test_agent_lifecycle(void **state)
 {
     fixture *f = *state;
@@ -429,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_migration_6_passage_inserts),
         cmocka_unit_test(test_migration_7_public_ids),
         cmocka_unit_test(test_unwritable_home),
+        cmocka_unit_test(test_version_follows_commits),
         cmocka_unit_test_setup_teardown(test_agent_lifecycle, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascades, fixture_setup, fixture_teardown),
     };
