@@ -6,9 +6,10 @@
  * applications poll it. The cache keeps the finished text per agent, each
  * under the epoch it was built in, and the epoch moves on whenever any
  * request's connection shows a new version (mg_store_version: it changes
- * with every commit, of that connection or any other, the CLI's included).
- * Every request asks its own connection first, so no lock is held around
- * SQLite, and:
+ * with every commit, of that connection or any other, the CLI's included;
+ * it is read from SQLite's shared memory, without a lock or a system call:
+ * store/watch.c). Every request asks its own connection first, so no lock
+ * is held around SQLite, and:
  *  - a commit C before a request R: R's connection either shows a new
  *    version now (R moves the epoch) or showed it at an earlier request,
  *    after C, which moved the epoch then; either way no answer from before
