@@ -60,32 +60,31 @@ def wait_port(port, seconds=20):
 
 
 class Server:
-    def __init__(self, binary, home, env, workers):
-        self.log = []
+    """memgpt serve with its stderr in a file, read only when asked: a
+    reader of every line would take CPU from the servers under wrk."""
+
+    def __init__(self, binary, home, env, workers, log_format="text"):
+        self.log_path = os.path.join(home, f"serve-{time.monotonic_ns()}.log")
+        self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [binary, "--home", home, "serve", "--port", "0", "--workers", str(workers),
-             "--log-format", "json"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, env=env)
-        ready = threading.Event()
+             "--log-format", log_format],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log_file, env=env)
         self.port = None
-
-        def read():
-            for line in self.proc.stderr:
-                m = re.search(r"serving .* on http://[^ ]*:(\d+)/", line)
-                if m:
-                    self.port = int(m.group(1))
-                    ready.set()
-                elif line.startswith("{"):
-                    # Parsed when needed (bench_turns): parsing every line
-                    # here would take CPU from the servers under wrk.
-                    self.log.append(line)
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        ready.wait(20)
+        end = time.time() + 20
+        while not self.port and time.time() < end and self.proc.poll() is None:
+            time.sleep(0.05)
+            m = re.search(r"serving .* on http://[^ ]*:(\d+)/", self.lines_text())
+            self.port = int(m.group(1)) if m else None
         if not self.port:
-            raise SystemExit("memgpt serve did not start")
+            raise SystemExit("memgpt serve did not start:\n" + self.lines_text())
+
+    def lines_text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def json_lines(self):
+        return [json.loads(x) for x in self.lines_text().splitlines() if x.startswith("{")]
 
     def peak_rss_mb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -97,6 +96,7 @@ class Server:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
+        self.log_file.close()
 
 
 def request(port, method, path, body=None, conn=None):
@@ -175,18 +175,18 @@ def bench_turns(build, server, agent, env, turns):
             server_turn("warm up")
             library_turn()
         time.sleep(0.5)
-        before = len(server.log)
+        before = len(server.json_lines())
         lib_ms = []
         for _ in range(turns):
             server_turn("hello there, how are you today?")
             lib_ms.append(library_turn())
         time.sleep(0.5)  # the last access-log line follows its answer
+        lines = server.json_lines()[before:]
     finally:
         conn.close()
         lib.stdin.close()
         lib.wait()
         shutil.rmtree(home, True)
-    lines = [json.loads(x) for x in server.log[before:]]
     ms = [x["ms"] for x in lines if x["method"] == "POST"][-turns:]
     p50, lib_p50 = statistics.median(ms), statistics.median(lib_ms)
     return {"server_p50_ms": p50, "server_p95_ms": percentile(ms, 95),
@@ -287,7 +287,8 @@ def main():
         subprocess.run([os.path.join(args.build, "memgpt"), "--home", home, "agents", "create",
                         "turner", "--reflect-every", "off"], check=True, env=env,
                        stdout=subprocess.DEVNULL)
-        server = Server(os.path.join(args.build, "memgpt"), home, env, workers=16)
+        server = Server(os.path.join(args.build, "memgpt"), home, env, workers=16,
+                        log_format="json")
         turner = request(server.port, "GET", "/v1/agents/?name=turner")[0]["id"]
         results["turns"] = bench_turns(args.build, server, turner, env, 50 if args.quick else 300)
         print("turns:", json.dumps(results["turns"]), flush=True)

@@ -156,65 +156,138 @@ fail:
 
 typedef enum send_mode { SEND_WHOLE, SEND_STREAM, SEND_ASYNC } send_mode;
 
-/* A background run's request as stored before it is acknowledged
- * (mg_pending_add), and back. */
-static char *pending_text(const srv_turn_request *req)
+/* A background run is stored before it is acknowledged, one row per input
+ * (mg_pending_add), in order; each row goes in the transaction of its
+ * input's first event (runner.c). Each row holds its input, its index and
+ * the count, the run's settings, and (after the first) the run's id, which
+ * is the first row's. So at a restart the rows of a run that are left are
+ * its inputs not yet started, and a run whose last row is missing was never
+ * wholly stored, so never acknowledged: it is dropped. */
+static char *pending_text(const srv_turn_request *req, json_t *input, size_t index, size_t count)
 {
-    json_t *obj = json_pack("{s:O, s:i, s:b, s:O?}", "inputs", req->inputs, "max_steps",
+    json_t *obj = json_pack("{s:{s:O, s:O}, s:I, s:I, s:i, s:b, s:O?}", "input", "role",
+                            json_object_get(input, "role"), "text", json_object_get(input, "text"),
+                            "index", (json_int_t)index, "count", (json_int_t)count, "max_steps",
                             req->max_steps, "use_assistant_message", req->use_assistant_message,
                             "only_types", req->only_types);
+    if (index) json_object_set_new(obj, "run", json_string(req->pending));
     char *text = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
     return text;
 }
 
-static int pending_request(const char *text, srv_turn_request *req)
+static void drop_rows(mg_store *store, json_t *inputs)
 {
-    json_t *obj = json_loads(text, 0, NULL);
-    json_t *inputs = json_object_get(obj, "inputs");
-    if (!json_is_array(inputs)) {
-        json_decref(obj);
-        return -1;
+    mg_error ignored;
+    size_t i;
+    json_t *in;
+    json_array_foreach(inputs, i, in)
+    {
+        const char *uuid = json_string_value(json_object_get(in, "pending"));
+        if (uuid) mg_pending_remove(store, uuid, &ignored);
     }
-    *req = (srv_turn_request){
-        .inputs = json_incref(inputs),
-        .max_steps = (int)json_integer_value(json_object_get(obj, "max_steps")),
-        .use_assistant_message = json_is_true(json_object_get(obj, "use_assistant_message")),
-        .background = 1,
-        .recovered = 1};
-    json_t *types = json_object_get(obj, "only_types");
-    if (json_is_array(types)) req->only_types = json_incref(types);
-    json_decref(obj);
-    return 0;
+}
+
+/* Stores every input of `req` and marks each with its row's uuid. */
+static mg_status store_inputs(mg_store *store, const char *agent_id, srv_turn_request *req,
+                              mg_error *err)
+{
+    size_t count = json_array_size(req->inputs), i;
+    json_t *in;
+    json_array_foreach(req->inputs, i, in)
+    {
+        char *text = pending_text(req, in, i, count), *id = NULL;
+        mg_status st = mg_pending_add(store, agent_id, "run", text, &id, err);
+        free(text);
+        if (st) {
+            drop_rows(store, req->inputs);
+            return st;
+        }
+        const char *uuid = id + strlen("run-");
+        if (i == 0) snprintf(req->pending, sizeof req->pending, "%s", uuid);
+        json_object_set_new(in, "pending", json_string(uuid));
+        mg_free(id);
+    }
+    return MG_OK;
+}
+
+/* The stored rows gathered into runs: {run uuid: {"agent_id", "settings"
+ * (the first row left), "inputs", "complete"}}, and the uuids in order. */
+static json_t *gather_rows(mg_store *store, json_t *rows, json_t *order)
+{
+    json_t *runs = json_object();
+    mg_error ignored;
+    size_t i;
+    json_t *p;
+    json_array_foreach(rows, i, p)
+    {
+        const char *uuid = json_string_value(json_object_get(p, "id"));
+        json_t *row = json_loads(json_string_value(json_object_get(p, "request")), 0, NULL);
+        json_t *input = json_object_get(row, "input");
+        json_int_t index = json_integer_value(json_object_get(row, "index"));
+        json_int_t count = json_integer_value(json_object_get(row, "count"));
+        const char *run = index ? json_string_value(json_object_get(row, "run")) : uuid;
+        if (!json_is_string(json_object_get(input, "text")) || index < 0 || index >= count ||
+            !run) {
+            mg_pending_remove(store, uuid, &ignored); /* not ours to read: never runnable */
+            json_decref(row);
+            continue;
+        }
+        json_t *entry = json_object_get(runs, run);
+        if (!entry) {
+            entry = json_pack("{s:O, s:O, s:[], s:b}", "agent_id", json_object_get(p, "agent_id"),
+                              "settings", row, "inputs", "complete", 0);
+            json_object_set_new(runs, run, entry);
+            json_array_append_new(order, json_string(run));
+        }
+        json_object_set_new(input, "pending", json_string(uuid));
+        json_array_append(json_object_get(entry, "inputs"), input);
+        if (index == count - 1) json_object_set_new(entry, "complete", json_true());
+        json_decref(row);
+    }
+    return runs;
 }
 
 int srv_resume_pending(srv *s, mg_store *store)
 {
     mg_error err = {0};
     char *text;
-    json_t *list = srv_json_of(mg_pending_list(store, &text, &err), &text);
+    json_t *rows = srv_json_of(mg_pending_list(store, &text, &err), &text);
+    json_t *order = json_array();
+    json_t *runs = gather_rows(store, rows, order);
     int n = 0;
     size_t i;
-    json_t *p;
-    json_array_foreach(list, i, p)
+    json_t *uuid;
+    json_array_foreach(order, i, uuid)
     {
-        srv_turn_request req;
-        const char *id = json_string_value(json_object_get(p, "id"));
-        if (pending_request(json_string_value(json_object_get(p, "request")), &req)) {
-            mg_pending_remove(store, id, &err); /* not ours to read: never runnable */
+        json_t *entry = json_object_get(runs, json_string_value(uuid));
+        json_t *settings = json_object_get(entry, "settings");
+        if (!json_is_true(json_object_get(entry, "complete"))) {
+            drop_rows(store, json_object_get(entry, "inputs"));
             continue;
         }
-        snprintf(req.pending, sizeof req.pending, "%s", id);
+        json_t *types = json_object_get(settings, "only_types");
+        srv_turn_request req = {
+            .inputs = json_incref(json_object_get(entry, "inputs")),
+            .max_steps = (int)json_integer_value(json_object_get(settings, "max_steps")),
+            .use_assistant_message =
+                json_is_true(json_object_get(settings, "use_assistant_message")),
+            .background = 1,
+            .recovered = 1,
+            .only_types = json_is_array(types) ? json_incref(types) : NULL};
+        snprintf(req.pending, sizeof req.pending, "%s", json_string_value(uuid));
         srv_run *run;
-        if (!srv_runner_submit(s->runner, json_string_value(json_object_get(p, "agent_id")), &req,
-                               &run, &err)) {
+        if (!srv_runner_submit(s->runner, json_string_value(json_object_get(entry, "agent_id")),
+                               &req, &run, &err)) {
             srv_run_unref(run);
             n++;
         }
         json_decref(req.inputs);
         json_decref(req.only_types);
     }
-    json_decref(list);
+    json_decref(runs);
+    json_decref(order);
+    json_decref(rows);
     return n;
 }
 
@@ -246,30 +319,22 @@ static void send_turn(srv_request *q, srv_reply *r, send_mode mode)
     if (!streaming) req.stream_tokens = 0;
     req.stream = req.stream_tokens;
     req.only_types = json_incref(types);
-    if (mode == SEND_ASYNC) {
-        /* Stored before it is acknowledged: a crash cannot lose it. */
-        char *stored = pending_text(&req), *id = NULL;
-        mg_status pst = mg_pending_add(q->store, q->params[0], "run", stored, &id, &err);
-        free(stored);
-        if (pst) {
-            srv_reply_status(r, &err);
-            json_decref(req.inputs);
-            json_decref(req.only_types);
-            json_decref(body);
-            return;
-        }
-        snprintf(req.pending, sizeof req.pending, "%s", id + strlen("run-"));
-        mg_free(id);
+    /* Stored before it is acknowledged: a crash cannot lose it. */
+    if (mode == SEND_ASYNC && store_inputs(q->store, q->params[0], &req, &err)) {
+        srv_reply_status(r, &err);
+        json_decref(req.inputs);
+        json_decref(req.only_types);
+        json_decref(body);
+        return;
     }
+    json_t *stored = mode == SEND_ASYNC ? json_deep_copy(req.inputs) : NULL;
     srv_run *run;
     mg_status st = srv_runner_submit(q->srv->runner, q->params[0], &req, &run, &err);
     json_decref(req.inputs);
     json_decref(req.only_types);
     json_decref(body);
-    if (st && req.pending[0]) {
-        mg_error ignored;
-        mg_pending_remove(q->store, req.pending, &ignored);
-    }
+    if (st && stored) drop_rows(q->store, stored);
+    json_decref(stored);
     if (st == MG_ERR_TOO_LARGE) {
         srv_reply_error(r, 429, "%s", err.message);
         r->retry_after = 1;

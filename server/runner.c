@@ -254,12 +254,19 @@ static void worker_keep(worker_arg *w, const char *agent_id, mg_agent *agent)
     snprintf(w->kept_id, sizeof w->kept_id, "%s", agent_id);
 }
 
-/* A background run that ends without storing its first event will not
- * run: its stored request goes too. */
+/* Inputs of a background run that will not run (the run failed, stopped
+ * early or was cancelled) must not run after a restart either: their
+ * stored rows go. Rows already taken by their first event are gone. */
 static void drop_pending(srv_run *run, mg_store *store)
 {
     mg_error ignored;
-    if (run->req.pending[0]) mg_pending_remove(store, run->req.pending, &ignored);
+    size_t i;
+    json_t *in;
+    json_array_foreach(run->req.inputs, i, in)
+    {
+        const char *uuid = json_string_value(json_object_get(in, "pending"));
+        if (uuid) mg_pending_remove(store, uuid, &ignored);
+    }
 }
 
 static void run_turn(srv_run *run, worker_arg *w)
@@ -276,31 +283,34 @@ static void run_turn(srv_run *run, worker_arg *w)
     pthread_mutex_unlock(&run->mu);
     mg_agent *agent;
     mg_status st = worker_agent(w, run->agent_id, &agent, &err);
-    if (!st) {
-        mg_agent_set_streaming(agent, run->req.stream);
-        mg_agent_set_max_steps(agent, run->req.max_steps);
-        mg_agent_set_cancel(agent, &run->cancel);
-        mg_agent_set_pending(agent, run->req.pending);
-        size_t i;
-        json_t *in;
-        json_array_foreach(run->req.inputs, i, in)
-        {
-            const char *text = json_string_value(json_object_get(in, "text"));
-            const char *role = json_string_value(json_object_get(in, "role"));
-            if (role && strcmp(role, "system") == 0)
-                st = mg_agent_send_system(agent, text, run_event, run, &err);
-            else
-                st = mg_agent_send(agent, text, run_event, run, &err);
-            if (st || (run->stop_reason && strcmp(run->stop_reason, "end_turn") != 0)) break;
-        }
-        mg_agent_set_cancel(agent, NULL);
-        mg_agent_set_pending(agent, NULL);
-        if (st)
-            mg_agent_free(agent); /* a failed turn's agent is not kept */
-        else
-            worker_keep(w, run->agent_id, agent);
+    if (st) {
+        drop_pending(run, w->store);
+        run_finish(run, st, &err);
+        return;
     }
-    if (st) drop_pending(run, w->store);
+    mg_agent_set_streaming(agent, run->req.stream);
+    mg_agent_set_max_steps(agent, run->req.max_steps);
+    mg_agent_set_cancel(agent, &run->cancel);
+    size_t i;
+    json_t *in;
+    json_array_foreach(run->req.inputs, i, in)
+    {
+        const char *text = json_string_value(json_object_get(in, "text"));
+        const char *role = json_string_value(json_object_get(in, "role"));
+        mg_agent_set_pending(agent, json_string_value(json_object_get(in, "pending")));
+        if (role && strcmp(role, "system") == 0)
+            st = mg_agent_send_system(agent, text, run_event, run, &err);
+        else
+            st = mg_agent_send(agent, text, run_event, run, &err);
+        if (st || (run->stop_reason && strcmp(run->stop_reason, "end_turn") != 0)) break;
+    }
+    if (i < json_array_size(run->req.inputs)) drop_pending(run, w->store);
+    mg_agent_set_cancel(agent, NULL);
+    mg_agent_set_pending(agent, NULL);
+    if (st)
+        mg_agent_free(agent); /* a failed turn's agent is not kept */
+    else
+        worker_keep(w, run->agent_id, agent);
     run_finish(run, st, &err);
 }
 

@@ -39,15 +39,18 @@ typedef enum srv_run_status {
 
 /* What one turn is asked to do. */
 typedef struct srv_turn_request {
-    json_t *inputs; /* array of {"role": "user"|"system", "text": ...}, taken */
-    int max_steps;  /* 0: the agent's step limit */
+    /* array of {"role": "user"|"system", "text", "pending"?}, taken;
+     * "pending" is the uuid of the input's stored row in a background run
+     * (mg_pending_add), dropped with the first event of that input. */
+    json_t *inputs;
+    int max_steps; /* 0: the agent's step limit */
     int use_assistant_message;
     int stream;         /* ask the provider for a streamed reply */
     int stream_tokens;  /* and pass its pieces on */
     int background;     /* an async run (shown as such in the Run) */
     json_t *only_types; /* include_return_message_types, taken; NULL: all */
-    /* A background run stored first (mg_pending_add): its uuid, which is
-     * also the run's id, dropped with the turn's first event. "": none. */
+    /* A background run stored first: the uuid of its first input's row,
+     * which is also the run's id. "": not stored. */
     char pending[40];
     int recovered; /* queued again at start-up: past the queue bound if need be */
 } srv_turn_request;

@@ -454,6 +454,64 @@ class ServerLifeTest(ServerTestCase):
         server = self.start_server()
         self.assertFalse(any("resuming" in line for line in server.log))
 
+    def test_multi_message_background_run_survives_kill_9(self):
+        """Each input of a background run is stored as its own row and taken
+        when it starts: after a crash mid-run, the inputs not yet started run
+        under the same run id, and none runs twice."""
+        agent = self.agent_id("several")
+        self.start_server()
+        self.mock.push({"delay": 3, "content": "slow", "tool_calls": [
+            {"name": "send_message", "arguments": json.dumps({"message": "one done"})}]})
+        status, run, _ = self.http("POST", f"/v1/agents/{agent}/messages/async",
+                                   body={"messages": [{"role": "user", "content": c}
+                                                      for c in ("one", "two", "three")]})
+        self.assertEqual(status, 200)
+        self.assertTrue(self.wait_for(lambda: len(self.mock.requests) > 0, 10))
+        self.server.proc.kill()
+        self.server.proc.wait()
+        db = self.db()
+        self.assertEqual(db.execute("SELECT count(*) FROM pending_inputs").fetchone()[0], 2)
+        db.close()
+        server = self.start_server()
+        self.assertTrue(self.wait_for(
+            lambda: any("resuming 1 background run" in line for line in server.log), 10),
+            server.log)
+
+        def done():
+            status, body, _ = self.http("GET", f"/v1/runs/{run['id']}")
+            return status == 200 and body["status"] == "completed"
+
+        self.assertTrue(self.wait_for(done, 20))
+        status, msgs, _ = self.http("GET", f"/v1/agents/{agent}/messages?order=asc&limit=1000")
+        said = [m["content"] for m in msgs if m["message_type"] == "user_message"]
+        self.assertEqual(said, ["one", "two", "three"])
+        db = self.db()
+        self.assertEqual(db.execute("SELECT count(*) FROM pending_inputs").fetchone()[0], 0)
+        db.close()
+
+    def test_run_not_wholly_stored_is_dropped(self):
+        """Rows of a run whose last input was never stored (a crash while
+        storing it, before the acknowledgement) do not run."""
+        agent = self.agent_id("unsure")
+        db = self.db()
+        internal = db.execute("SELECT id FROM agents WHERE name = 'unsure'").fetchone()[0]
+        row = {"input": {"role": "user", "text": "never acknowledged"}, "index": 0, "count": 2,
+               "max_steps": 0, "use_assistant_message": True}
+        db.execute("INSERT INTO pending_inputs(uuid, agent_id, request, created_at) "
+                   "VALUES ('01a242d3-0000-4000-8000-000000000001', ?, ?, 0)",
+                   (internal, json.dumps(row)))
+        db.commit()
+        db.close()
+        server = self.start_server()
+        status, _, _ = self.http("GET", "/v1/health/")
+        self.assertEqual(status, 200)
+        self.assertFalse(any("resuming" in line for line in server.log))
+        db = self.db()
+        self.assertEqual(db.execute("SELECT count(*) FROM pending_inputs").fetchone()[0], 0)
+        db.close()
+        status, msgs, _ = self.http("GET", f"/v1/agents/{agent}/messages?limit=1000")
+        self.assertNotIn("never acknowledged", [m.get("content") for m in msgs])
+
     def test_cli_and_server_share_a_home(self):
         served = self.agent_id("served")
         self.run_memgpt("agents", "create", "local", check=0)
