@@ -563,6 +563,15 @@ mg_status mg_pending_remove(mg_store *store, const char *uuid, mg_error *err);
  * pending request `uuid`, in the same transaction. NULL clears. */
 void mg_agent_set_pending(mg_agent *agent, const char *uuid);
 
+/* Stores how pending request `uuid` of agent `agent_id` ended (any JSON
+ * text the application defines), replacing an earlier outcome. Kept until
+ * the agent is deleted. */
+mg_status mg_pending_finish(mg_store *store, const char *uuid, const char *agent_id,
+                            const char *outcome_json, mg_error *err);
+
+/* The outcome stored for `uuid` (caller frees), or MG_ERR_NOT_FOUND. */
+mg_status mg_pending_outcome(mg_store *store, const char *uuid, char **outcome_json, mg_error *err);
+
 /* ------------------------------------------------------------- Agent Files */
 
 /* Agent Files (.af) are Letta's format for moving agents between servers:

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "server/handlers.h"
+#include "server/util.h"
 #include "server/letta.h"
 
 typedef struct route {
@@ -320,13 +321,25 @@ void srv_embedding_models_list(srv_request *q, srv_reply *r)
 void srv_run_get(srv_request *q, srv_reply *r)
 {
     srv_run *run = srv_runner_find(q->srv->runner, q->params[0]);
-    if (!run) {
-        srv_reply_error(r, 404,
-                        "no run with id '%.80s' (runs are kept in memory while the "
-                        "server runs)",
-                        q->params[0]);
+    if (run) {
+        srv_reply_json(r, 200, srv_run_json(run));
+        srv_run_unref(run);
         return;
     }
-    srv_reply_json(r, 200, srv_run_json(run));
-    srv_run_unref(run);
+    /* A finished background run is stored; others live in memory only. */
+    const char *id = q->params[0];
+    mg_error err = {0};
+    char *text = NULL;
+    mg_status st = strncmp(id, "run-", 4) == 0 ? mg_pending_outcome(q->store, id + 4, &text, &err)
+                                               : srv_err(&err, MG_ERR_NOT_FOUND, "not a run id");
+    json_t *stored = srv_json_of(st, &text);
+    if (stored)
+        srv_reply_json(r, 200, stored);
+    else if (st && st != MG_ERR_NOT_FOUND)
+        srv_reply_status(r, &err);
+    else
+        srv_reply_error(r, 404,
+                        "no run with id '%.80s' (background runs are stored; others are kept "
+                        "in memory while the server runs)",
+                        id);
 }

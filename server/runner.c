@@ -42,7 +42,8 @@ struct srv_run {
     mg_event usage; /* summed over the run's inputs */
     srv_run_status status;
     int done;
-    int cancel; /* read by the agent loop (mg_agent_set_cancel) */
+    int cancel;  /* read by the agent loop (mg_agent_set_cancel) */
+    int stopped; /* cancelled by a stop of the server (atomic) */
     mg_error err;
     int64_t created_ms, completed_ms;
     struct srv_run *kept_next; /* the runner's list of kept runs; runner->mu */
@@ -195,8 +196,45 @@ static const char *error_type(mg_status st)
     }
 }
 
-/* Closes the run: the error (if any), the stop reason and the usage. */
-static void run_finish(srv_run *run, mg_status st, const mg_error *err)
+static const char *status_name(srv_run_status s)
+{
+    static const char *const names[] = {"created", "running", "completed", "failed", "cancelled"};
+    return names[s];
+}
+
+/* The Run, as if finished when `done`. Caller holds run->mu. */
+static json_t *run_json_locked(srv_run *run, int done)
+{
+    char created[32], completed[32];
+    letta_date(run->created_ms, created);
+    letta_date(run->completed_ms, completed);
+    json_t *out = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s?, s:s?, s:b, s:{}, s:{s:b, s:s, s:s}, s:o?}", "id", run->id,
+        "agent_id", run->agent_id, "status", status_name(run->status), "created_at", created,
+        "completed_at", done ? completed : NULL, "stop_reason", done ? run->stop_reason : NULL,
+        "background", run->req.background, "metadata", "request_config", "use_assistant_message",
+        run->req.use_assistant_message, "assistant_message_tool_name", "send_message",
+        "assistant_message_tool_kwarg", "message", "total_duration_ns",
+        done ? json_integer((run->completed_ms - run->created_ms) * 1000000) : NULL);
+    if (run->status == SRV_RUN_FAILED)
+        json_object_set_new(json_object_get(out, "metadata"), "error",
+                            json_string(run->err.message));
+    return out;
+}
+
+/* A background run cut short by a stop of the server keeps the rows of
+ * its inputs not yet started, and has no outcome: the next start runs
+ * them. */
+static int resumes_later(srv_run *run)
+{
+    return run->req.pending[0] && __atomic_load_n(&run->stopped, __ATOMIC_RELAXED);
+}
+
+/* Closes the run: the error (if any), the stop reason and the usage. A
+ * background run's outcome is stored (mg_pending_finish) before anyone
+ * sees it finished, so whoever saw it finished can still ask after a
+ * restart. */
+static void run_finish(srv_run *run, mg_status st, const mg_error *err, mg_store *store)
 {
     pthread_mutex_lock(&run->mu);
     if (st) {
@@ -216,6 +254,16 @@ static void run_finish(srv_run *run, mg_status st, const mg_error *err)
     json_array_append_new(run->stream, letta_stop_reason(run->stop_reason));
     json_array_append_new(run->stream, letta_usage(&run->usage));
     run->completed_ms = now_ms();
+    json_t *outcome = run->req.pending[0] && !resumes_later(run) ? run_json_locked(run, 1) : NULL;
+    pthread_mutex_unlock(&run->mu);
+    if (outcome) {
+        char *text = json_dumps(outcome, JSON_COMPACT);
+        mg_error ignored;
+        mg_pending_finish(store, run->req.pending, run->agent_id, text, &ignored);
+        free(text);
+        json_decref(outcome);
+    }
+    pthread_mutex_lock(&run->mu);
     run->done = 1;
     pthread_cond_broadcast(&run->cv);
     pthread_mutex_unlock(&run->mu);
@@ -273,9 +321,9 @@ static void run_turn(srv_run *run, worker_arg *w)
 {
     mg_error err = {0};
     if (__atomic_load_n(&run->cancel, __ATOMIC_RELAXED)) {
-        drop_pending(run, w->store);
+        if (!resumes_later(run)) drop_pending(run, w->store);
         run->stop_reason = "cancelled";
-        run_finish(run, MG_OK, &err);
+        run_finish(run, MG_OK, &err, w->store);
         return;
     }
     pthread_mutex_lock(&run->mu);
@@ -285,7 +333,7 @@ static void run_turn(srv_run *run, worker_arg *w)
     mg_status st = worker_agent(w, run->agent_id, &agent, &err);
     if (st) {
         drop_pending(run, w->store);
-        run_finish(run, st, &err);
+        run_finish(run, st, &err, w->store);
         return;
     }
     mg_agent_set_streaming(agent, run->req.stream);
@@ -304,14 +352,14 @@ static void run_turn(srv_run *run, worker_arg *w)
             st = mg_agent_send(agent, text, run_event, run, &err);
         if (st || (run->stop_reason && strcmp(run->stop_reason, "end_turn") != 0)) break;
     }
-    if (i < json_array_size(run->req.inputs)) drop_pending(run, w->store);
+    if (i < json_array_size(run->req.inputs) && !resumes_later(run)) drop_pending(run, w->store);
     mg_agent_set_cancel(agent, NULL);
     mg_agent_set_pending(agent, NULL);
     if (st)
         mg_agent_free(agent); /* a failed turn's agent is not kept */
     else
         worker_keep(w, run->agent_id, agent);
-    run_finish(run, st, &err);
+    run_finish(run, st, &err, w->store);
 }
 
 int srv_run_next(srv_run *run, size_t index, int timeout_ms, json_t **event)
@@ -349,30 +397,10 @@ json_t *srv_run_response(srv_run *run)
     return out;
 }
 
-static const char *status_name(srv_run_status s)
-{
-    static const char *const names[] = {"created", "running", "completed", "failed", "cancelled"};
-    return names[s];
-}
-
 json_t *srv_run_json(srv_run *run)
 {
     pthread_mutex_lock(&run->mu);
-    char created[32], completed[32];
-    letta_date(run->created_ms, created);
-    letta_date(run->completed_ms, completed);
-    json_t *out =
-        json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:b, s:{}, s:{s:b, s:s, s:s}, s:o?}", "id",
-                  run->id, "agent_id", run->agent_id, "status", status_name(run->status),
-                  "created_at", created, "completed_at", run->done ? completed : NULL,
-                  "stop_reason", run->done ? run->stop_reason : NULL, "background",
-                  run->req.background, "metadata", "request_config", "use_assistant_message",
-                  run->req.use_assistant_message, "assistant_message_tool_name", "send_message",
-                  "assistant_message_tool_kwarg", "message", "total_duration_ns",
-                  run->done ? json_integer((run->completed_ms - run->created_ms) * 1000000) : NULL);
-    if (run->status == SRV_RUN_FAILED)
-        json_object_set_new(json_object_get(out, "metadata"), "error",
-                            json_string(run->err.message));
+    json_t *out = run_json_locked(run, run->done);
     pthread_mutex_unlock(&run->mu);
     return out;
 }
@@ -642,8 +670,10 @@ void srv_runner_stop(srv_runner *r)
     pthread_mutex_lock(&r->mu);
     int joined = r->stopping;
     r->stopping = 1;
-    for (srv_run *run = r->kept; run; run = run->kept_next)
+    for (srv_run *run = r->kept; run; run = run->kept_next) {
+        __atomic_store_n(&run->stopped, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&run->cancel, 1, __ATOMIC_RELAXED);
+    }
     for (int i = 0; i < r->nthreads; i++)
         pthread_cond_signal(&r->args[i].cv);
     pthread_mutex_unlock(&r->mu);

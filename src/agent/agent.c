@@ -34,16 +34,24 @@
 #define MAX_STEPS   1000
 #define MAX_SETTING 100000000
 
-static mg_status check_name(const char *name, mg_error *err)
+int agent_name_valid(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
-    int ok = n >= 1 && n <= 64;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)name[i]) || strchr("_.-", name[i]);
-    if (!ok)
+    if (n < 1 || n > AGENT_NAME_MAX || !mg_utf8_valid(name, n) || name[0] == ' ' ||
+        name[n - 1] == ' ')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return 0;
+    return 1;
+}
+
+static mg_status check_name(const char *name, mg_error *err)
+{
+    if (!agent_name_valid(name))
         return mg_err_set(err, MG_ERR_USAGE,
-                          "invalid agent name '%.64s': use 1-64 letters, digits, '_', '.' or '-'",
-                          name ? name : "");
+                          "invalid agent name '%.64s': use 1-%d bytes of text, without control "
+                          "characters or spaces at either end",
+                          name ? name : "", AGENT_NAME_MAX);
     return MG_OK;
 }
 

@@ -34,11 +34,11 @@ struct mg_agent {
     double warn_fraction;
     double flush_fraction;
     int64_t created_at;
-    char public_id[64];  /* "agent-<uuid>" */
-    char *description;   /* NULL: none */
-    char *tags_json;     /* JSON array */
-    char *metadata_json; /* NULL: none */
-    char *functions_json; /* optional functions offered (JSON array of names) */
+    char public_id[64];       /* "agent-<uuid>" */
+    char *description;        /* NULL: none */
+    char *tags_json;          /* JSON array */
+    char *metadata_json;      /* NULL: none */
+    char *functions_json;     /* optional functions offered (JSON array of names) */
     char *foreign_tools_json; /* an Agent File's tools we do not run (JSON array) */
     char *tool_rules_json;    /* an Agent File's tool rules, kept (JSON array) */
 
@@ -54,18 +54,18 @@ struct mg_agent {
     int64_t archival_count; /* passages in archival memory */
 
     mg_core_memory core;
-    mg_msg_list queue;      /* in-context messages, oldest first */
-    json_t *tools;          /* function schemas sent with each request */
-    int tools_tokens;       /* their raw token count, counted once on first need (-1 before) */
-    size_t tools_bytes;     /* their size as compact JSON */
-    tokens_counter counter; /* exact or estimated counts (context/tokens.h) */
-    char counter_line[96];  /* mg_agent_token_counter's answer */
-    mg_provider *provider;  /* opened on first LLM call */
-    int streaming;          /* mg_agent_set_streaming: ask for streamed replies */
-    int *cancel;            /* mg_agent_set_cancel: read atomically before each step */
-    int max_steps;          /* mg_agent_set_max_steps: this handle's limit (0: step_limit) */
+    mg_msg_list queue;          /* in-context messages, oldest first */
+    json_t *tools;              /* function schemas sent with each request */
+    int tools_tokens;           /* their raw token count, counted once on first need (-1 before) */
+    size_t tools_bytes;         /* their size as compact JSON */
+    tokens_counter counter;     /* exact or estimated counts (context/tokens.h) */
+    char counter_line[96];      /* mg_agent_token_counter's answer */
+    mg_provider *provider;      /* opened on first LLM call */
+    int streaming;              /* mg_agent_set_streaming: ask for streamed replies */
+    int *cancel;                /* mg_agent_set_cancel: read atomically before each step */
+    int max_steps;              /* mg_agent_set_max_steps: this handle's limit (0: step_limit) */
     char pending[MG_UUID_SIZE]; /* mg_agent_set_pending: dropped with the next event ("": none) */
-    int broken;             /* a reload after a failure failed: the cache cannot be trusted */
+    int broken;                 /* a reload after a failure failed: the cache cannot be trusted */
 };
 
 /* What storing an event changes besides the queue. */
@@ -94,6 +94,12 @@ mg_status agent_tx_end(mg_agent *agent, mg_status st, mg_error *err);
 /* Checks a complete set of settings (no zero fields): the one validation
  * behind both creating and reconfiguring an agent. */
 mg_status agent_check_settings(const mg_agent_config *config, mg_error *err);
+
+/* Agent names: 1-AGENT_NAME_MAX bytes of UTF-8, no control characters, no
+ * space at either end (Letta takes any text; these keep a name one line
+ * that a shell can quote). */
+#define AGENT_NAME_MAX 100
+int agent_name_valid(const char *name);
 
 /* Binds description, tags, metadata and functions of `c` (NULLs as their
  * defaults) to parameters first..first+3 of an INSERT or UPDATE of the

@@ -144,7 +144,7 @@ typedef struct af_block {
 /* One agent of the file, checked and converted, ready to store. */
 typedef struct af_agent {
     const char *file_id;
-    char name[AF_MAX_LABEL + 1];
+    char name[AGENT_NAME_MAX + 1];
     const char *system, *description;
     char model[256];
     int window;
@@ -179,20 +179,21 @@ static void af_agent_free(af_agent *a)
     json_decref(a->settings);
 }
 
-/* A name we accept ([A-Za-z0-9_.-], 1-64), made from the file's. */
-static void clean_name(const char *from, char out[AF_MAX_LABEL + 1])
+/* A name we accept (agent_name_valid), made from the file's: control
+ * characters become spaces, spaces at the ends go, and it is cut to
+ * AGENT_NAME_MAX bytes at a character's end. */
+static void clean_name(const char *from, char out[AGENT_NAME_MAX + 1])
 {
-    size_t n = 0;
-    for (const char *p = from ? from : ""; *p && n < AF_MAX_LABEL; p++) {
-        char ch = *p;
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                 ch == '_' || ch == '.' || ch == '-';
-        if (ok || (n && out[n - 1] != '-')) out[n++] = ok ? ch : '-';
-    }
-    while (n && out[n - 1] == '-')
+    from = from ? from : "";
+    while (*from == ' ' || ((unsigned char)*from < 0x20 && *from))
+        from++;
+    size_t n = mg_utf8_cut(from, strlen(from), AGENT_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)from[i] < 0x20 || from[i] == 0x7f ? ' ' : from[i];
+    while (n && out[n - 1] == ' ')
         n--;
     out[n] = '\0';
-    if (!n) snprintf(out, AF_MAX_LABEL + 1, "imported");
+    if (!agent_name_valid(out)) snprintf(out, AGENT_NAME_MAX + 1, "imported");
 }
 
 static mg_status read_blocks(json_t *doc, json_t *agent, const char *where, af_agent *a,
@@ -580,12 +581,12 @@ static mg_status read_agent(json_t *doc, json_t *agent, size_t index, const mg_i
     if (!a->file_id) return refuse(err, where, "needs an id");
     if (meta && !json_is_null(meta) && !json_is_object(meta))
         return refuse(err, where, "metadata must be an object");
-    clean_name(o && o->name ? o->name : name, a->name);
-    if (o && o->name && strcmp(a->name, o->name) != 0)
+    if (o && o->name && !agent_name_valid(o->name))
         return mg_err_set(err, MG_ERR_USAGE,
-                          "'%s' is not a valid agent name (use 1-64 of "
-                          "A-Z a-z 0-9 _ . -)",
-                          o->name);
+                          "'%.64s' is not a valid agent name (use 1-%d bytes of text, without "
+                          "control characters or spaces at either end)",
+                          o->name, AGENT_NAME_MAX);
+    clean_name(o && o->name ? o->name : name, a->name);
     a->tags_json = tags ? json_dumps(tags, JSON_COMPACT) : NULL;
     a->metadata_json = meta && json_is_object(meta) ? json_dumps(meta, JSON_COMPACT) : NULL;
     a->rules_json = rules ? json_dumps(rules, JSON_COMPACT) : mg_xstrdup("[]");
@@ -604,7 +605,7 @@ static mg_status read_agent(json_t *doc, json_t *agent, size_t index, const mg_i
 static mg_status unique_name(mg_store *store, const mg_import_options *o, af_agent *a,
                              mg_error *err)
 {
-    char base[AF_MAX_LABEL + 1];
+    char base[AGENT_NAME_MAX + 1];
     snprintf(base, sizeof base, "%s", a->name);
     for (int n = 2;; n++) {
         int64_t taken;
@@ -619,8 +620,10 @@ static mg_status unique_name(mg_store *store, const mg_import_options *o, af_age
             return mg_err_set(err, MG_ERR_EXISTS, "an agent named '%s' already exists", a->name);
         char suffix[16];
         snprintf(suffix, sizeof suffix, "-%d", n);
-        snprintf(a->name, sizeof a->name, "%.*s%s", (int)(AF_MAX_LABEL - strlen(suffix)), base,
-                 suffix);
+        size_t keep = mg_utf8_cut(base, strlen(base), AGENT_NAME_MAX - strlen(suffix));
+        while (keep && base[keep - 1] == ' ')
+            keep--;
+        snprintf(a->name, sizeof a->name, "%.*s%s", (int)keep, base, suffix);
     }
 }
 

@@ -248,6 +248,17 @@ static const char *const migrations[] = {
     "  request TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL"
     ");",
+
+    /* 10: how such work ended (the server's finished background runs), so
+     * a client polling for it after a restart still gets its answer
+     * (agent/pending.c): any JSON text the application defines. */
+    "CREATE TABLE pending_outcomes("
+    "  uuid TEXT PRIMARY KEY,"
+    "  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+    "  outcome TEXT NOT NULL,"
+    "  finished_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX pending_outcomes_agent ON pending_outcomes(agent_id);",
 };
 
 int mg_schema_version(void)

@@ -161,18 +161,20 @@ class AgentsTest(CliTestCase):
         self.assertEqual(self.mock.chat_requests(), [])
 
     def test_invalid_names(self):
-        for name in ("", "has space", "a/b", "../up", "x" * 65, "naïve", "semi;colon",
-                     "quote'd", "tab\tname", "star*"):
+        for name in ("", " lead", "trail ", "x" * 101, "tab\tname", "new\nline", "del\x7f"):
             with self.subTest(name=name):
                 self.assert_error(self.create(name, check=None), 2)
         self.assertEqual(self.names(), [])
-        # The edges of what is allowed.
-        for name in ("x" * 64, "a", "A.b_c-9", "-dash", ".dot"):
+        # The edges of what is allowed: any one line of text, as Letta's
+        # names are ("My Assistant"); names are never paths.
+        for name in ("x" * 100, "a", "A.b_c-9", "-dash", ".dot", "has space", "a/b", "../up",
+                     "naïve ✓", "semi;colon", "quote'd", "star*"):
             with self.subTest(name=name):
                 proc = self.run_memgpt("agents", "create", "--", name) if name.startswith("-") \
                     else self.create(name, check=None)
                 self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("x" * 64, self.names())
+        self.assertIn("x" * 100, self.names())
+        self.assertIn("../up", self.names())
 
     def test_persona_and_human_from_file(self):
         persona = os.path.join(self.home, "persona.txt")

@@ -489,6 +489,55 @@ class ServerLifeTest(ServerTestCase):
         self.assertEqual(db.execute("SELECT count(*) FROM pending_inputs").fetchone()[0], 0)
         db.close()
 
+    def test_background_run_outlives_sigterm_and_its_outcome_a_restart(self):
+        """A stop lets the running turn finish its step and keeps a queued
+        background run for the next start; a finished run's outcome is
+        stored and still answers after a restart."""
+        agent = self.agent_id("enduring")
+        self.start_server()
+        self.mock.push({"delay": 1.5, "content": "slow", "tool_calls": [
+            {"name": "send_message", "arguments": json.dumps({"message": "first done"})}]})
+
+        def first():
+            try:
+                self.http("POST", f"/v1/agents/{agent}/messages",
+                          body={"messages": [{"role": "user", "content": "first"}]})
+            except (OSError, http.client.HTTPException):
+                pass
+
+        threading.Thread(target=first, daemon=True).start()
+        self.assertTrue(self.wait_for(lambda: len(self.mock.requests) > 0, 10))
+        status, run, _ = self.http("POST", f"/v1/agents/{agent}/messages/async",
+                                   body={"messages": [{"role": "user", "content": "queued"}]})
+        self.assertEqual(status, 200)
+        self.assertEqual(self.server.stop(signal.SIGTERM), 0)
+        db = self.db()
+        self.assertEqual(db.execute("SELECT count(*) FROM pending_inputs").fetchone()[0], 1)
+        db.close()
+        server = self.start_server()
+        self.assertTrue(self.wait_for(
+            lambda: any("resuming 1 background run" in line for line in server.log), 10),
+            server.log)
+
+        def finished():
+            status, body, _ = self.http("GET", f"/v1/runs/{run['id']}")
+            return body if status == 200 and body["status"] == "completed" else None
+
+        self.assertTrue(self.wait_for(finished, 20))
+        live = finished()
+        self.assertEqual(self.server.stop(signal.SIGTERM), 0)
+        self.start_server()
+        status, stored, _ = self.http("GET", f"/v1/runs/{run['id']}")
+        self.assertEqual(status, 200)
+        self.assertEqual(stored, live)
+        self.assertEqual(stored["stop_reason"], "end_turn")
+        status, _, _ = self.http("GET", "/v1/runs/run-01a242d3-0000-4000-8000-00000000dead")
+        self.assertEqual(status, 404)
+        # The outcome goes with its agent.
+        self.http("DELETE", f"/v1/agents/{agent}")
+        status, _, _ = self.http("GET", f"/v1/runs/{run['id']}")
+        self.assertEqual(status, 404)
+
     def test_run_not_wholly_stored_is_dropped(self):
         """Rows of a run whose last input was never stored (a crash while
         storing it, before the acknowledgement) do not run."""

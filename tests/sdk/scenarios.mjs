@@ -263,16 +263,16 @@ const scenarios = {
     const a = await newAgent('first', { tags: ['red'] });
     const b = await newAgent('second', { tags: ['red', 'blue'] });
     const updated = await client.agents.update(a.id, {
-      name: 'renamed', description: 'changed', tags: ['green'], metadata: { k: 1 },
+      name: 'Renamed Agent & co', description: 'changed', tags: ['green'], metadata: { k: 1 },
     });
-    assert.equal(updated.name, 'renamed');
+    assert.equal(updated.name, 'Renamed Agent & co');
     assert.deepEqual(updated.tags, ['green']);
     assert.equal(updated.description, 'changed');
     const red = [];
     for await (const x of client.agents.list({ tags: ['red'] })) red.push(x.name);
     assert.deepEqual(red, ['second']);
     const byName = [];
-    for await (const x of client.agents.list({ name: 'renamed' })) byName.push(x.id);
+    for await (const x of client.agents.list({ name: 'Renamed Agent & co' })) byName.push(x.id);
     assert.deepEqual(byName, [a.id]);
     assert.equal(await client.get('/v1/agents/count'), 2);
     // Newest first by default.
@@ -290,7 +290,7 @@ const scenarios = {
     await expectError(NotFoundError, () => client.agents.retrieve('agent-00000000-0000-4000-8000-000000000000'));
     await expectError(UnprocessableEntityError, () => client.agents.retrieve('not-an-id'));
     await expectError(UnprocessableEntityError, () => client.agents.create({ memory_blocks: 'nope' }));
-    await expectError(UnprocessableEntityError, () => client.agents.create({ name: 'bad name!' }));
+    await expectError(UnprocessableEntityError, () => client.agents.create({ name: 'bad\nname' }));
     const agent = await newAgent('erring');
     await expectError(UnprocessableEntityError, () =>
       client.agents.messages.create(agent.id, { messages: [{ role: 'user' }] }));

@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include "agent/agent.h"
 #include "store/migrations.h"
 #include "store/store.h"
 #include "util/uuid.h"
@@ -384,7 +385,17 @@ static void test_agent_lifecycle(void **state)
     fixture *f = *state;
     mg_error err = {0};
     assert_int_equal(mg_agent_create(f->store, "t", NULL, &err), MG_ERR_EXISTS);
-    assert_int_equal(mg_agent_create(f->store, "bad name!", NULL, &err), MG_ERR_USAGE);
+    assert_int_equal(mg_agent_create(f->store, "bad\tname", NULL, &err), MG_ERR_USAGE);
+    assert_int_equal(mg_agent_create(f->store, " padded", NULL, &err), MG_ERR_USAGE);
+    assert_int_equal(mg_agent_create(f->store, "", NULL, &err), MG_ERR_USAGE);
+    assert_int_equal(mg_agent_create(f->store, "bad \xff", NULL, &err), MG_ERR_USAGE);
+    char longest[AGENT_NAME_MAX + 2];
+    memset(longest, 'n', sizeof longest - 1);
+    longest[AGENT_NAME_MAX + 1] = '\0';
+    assert_int_equal(mg_agent_create(f->store, longest, NULL, &err), MG_ERR_USAGE);
+    longest[AGENT_NAME_MAX] = '\0';
+    assert_int_equal(mg_agent_create(f->store, longest, NULL, &err), MG_OK);
+    assert_int_equal(mg_agent_create(f->store, "Ana's helper, v2 \xe2\x9c\x93", NULL, &err), MG_OK);
     mg_agent_config bad_model = {.model = "acme/thing"};
     assert_int_equal(mg_agent_create(f->store, "x", &bad_model, &err), MG_ERR_USAGE);
     assert_non_null(strstr(err.message, "openai/MODEL"));
