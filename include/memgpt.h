@@ -118,7 +118,8 @@ typedef struct mg_agent_config {
     const char *functions_json;
 } mg_agent_config;
 
-/* Creates agent `name` (1-64 chars of [A-Za-z0-9_.-]). MG_ERR_EXISTS if taken. */
+/* Creates agent `name` (1-100 bytes of text without control characters or
+ * spaces at either end). MG_ERR_EXISTS if taken. */
 mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_config *config,
                           mg_error *err);
 

@@ -230,6 +230,88 @@ static mg_status apply_block(mg_agent *agent, const block_spec *b, mg_error *err
     return st ? st : mg_memory_set(agent, b->label, b->value, err);
 }
 
+/* Letta's `tools` (names) and `tool_ids` on create, as the names of our
+ * functions they give (GET /v1/tools/); NULL when neither is given. Every
+ * entry must be one of ours: 0, or -1 with 422 in `r`. */
+static int read_tools(srv_reply *r, json_t *body, json_t **names)
+{
+    json_t *by_name, *by_id;
+    *names = NULL;
+    if (srv_field_strings(r, body, "tools", &by_name) ||
+        srv_field_strings(r, body, "tool_ids", &by_id))
+        return -1;
+    if (!by_name && !by_id) return 0;
+    char *text;
+    mg_error err = {0};
+    json_t *all = srv_json_of(mg_tools_json(&text, &err), &text);
+    json_t *out = json_array();
+    const char *fields[2] = {"tools", "tool_ids"};
+    json_t *asked[2] = {by_name, by_id};
+    for (int f = 0; f < 2; f++) {
+        size_t i, k;
+        json_t *want, *schema;
+        json_array_foreach(asked[f], i, want)
+        {
+            const char *found = NULL;
+            json_array_foreach(all, k, schema)
+            {
+                json_t *tool = letta_tool(schema);
+                if (json_equal(json_object_get(tool, f ? "id" : "name"), want))
+                    found = json_string_value(json_object_get(schema, "name"));
+                json_decref(tool);
+                if (found) break;
+            }
+            if (!found) {
+                char msg[200];
+                snprintf(msg, sizeof msg,
+                         "no tool '%.80s' here: memgpt offers its own functions (GET /v1/tools/)",
+                         json_string_value(want));
+                srv_reply_invalid(r, "body", fields[f], msg);
+                json_decref(out);
+                json_decref(all);
+                return -1;
+            }
+            json_array_append_new(out, json_string(found));
+        }
+    }
+    json_decref(all);
+    *names = out;
+    return 0;
+}
+
+/* Enables the optional functions among `names` (those the new agent is not
+ * offered already), reopening *agent after the change. */
+static mg_status enable_tools(mg_store *store, const char *name, mg_agent **agent, json_t *names,
+                              mg_error *err)
+{
+    char *text;
+    json_t *offered = srv_json_of(mg_agent_tools_json(*agent, &text, err), &text);
+    if (!offered) return err->code;
+    json_t *extra = json_array();
+    size_t i, k;
+    json_t *want, *schema;
+    json_array_foreach(names, i, want)
+    {
+        int have = 0;
+        json_array_foreach(offered, k, schema) have |=
+            json_equal(json_object_get(schema, "name"), want);
+        json_array_foreach(extra, k, schema) have |= json_equal(schema, want);
+        if (!have) json_array_append(extra, want);
+    }
+    json_decref(offered);
+    mg_status st = MG_OK;
+    if (json_array_size(extra)) {
+        char *functions = json_dumps(extra, JSON_COMPACT);
+        mg_agent_free(*agent);
+        *agent = NULL;
+        st = mg_agent_configure(store, name, &(mg_agent_config){.functions_json = functions}, err);
+        if (!st) st = mg_agent_open(store, name, agent, err);
+        free(functions);
+    }
+    json_decref(extra);
+    return st;
+}
+
 void srv_agents_create(srv_request *q, srv_reply *r)
 {
     json_t *body = srv_body_object(q, r, 0);
@@ -239,9 +321,10 @@ void srv_agents_create(srv_request *q, srv_reply *r)
     block_spec blocks[MAX_BLOCKS];
     int nblocks = 0;
     const char *name = NULL;
+    json_t *tools = NULL;
     if (srv_field_string(r, body, "name", 0, &name) ||
         read_settings(r, body, &c, model_buf, sizeof model_buf, &tags_json, &metadata_json) ||
-        read_blocks(r, body, blocks, &nblocks))
+        read_blocks(r, body, blocks, &nblocks) || read_tools(r, body, &tools))
         goto done;
     if (!name) {
         generate_name(name_buf);
@@ -256,6 +339,7 @@ void srv_agents_create(srv_request *q, srv_reply *r)
     mg_agent *agent = NULL;
     mg_status st = mg_agent_create(q->store, name, &c, &err);
     if (!st) st = mg_agent_open(q->store, name, &agent, &err);
+    if (!st && tools) st = enable_tools(q->store, name, &agent, tools, &err);
     for (int i = 0; i < nblocks && !st; i++)
         st = apply_block(agent, &blocks[i], &err);
     if (st) {
@@ -273,6 +357,7 @@ void srv_agents_create(srv_request *q, srv_reply *r)
 done:
     free(tags_json);
     free(metadata_json);
+    json_decref(tools);
     json_decref(body);
 }
 

@@ -223,6 +223,32 @@ class ServerLifeTest(ServerTestCase):
     def db(self):
         return sqlite3.connect(os.path.join(self.home, "memgpt.db"))
 
+    def test_tools_on_create(self):
+        """Letta's `tools` (names) and `tool_ids` name our functions: the
+        optional ones are enabled, an unknown one is refused."""
+        self.start_server()
+        status, tools, _ = self.http("GET", "/v1/tools/")
+        rethink = next(t["id"] for t in tools if t["name"] == "memory_rethink")
+        status, agent, _ = self.http("POST", "/v1/agents/", body={
+            "name": "Tooled Agent", "tools": ["send_message", "memory_insert"],
+            "tool_ids": [rethink]})
+        self.assertEqual(status, 200, agent)
+        names = [t["name"] for t in agent["tools"]]
+        self.assertIn("memory_insert", names)
+        self.assertIn("memory_rethink", names)
+        self.assertNotIn("memory_replace", names)
+        self.assertEqual(names.count("send_message"), 1)
+        status, offered, _ = self.http("GET", f"/v1/agents/{agent['id']}/tools")
+        self.assertEqual(sorted(t["name"] for t in offered), sorted(names))
+        for body in ({"name": "x", "tools": ["web_search"]},
+                     {"name": "y", "tool_ids": ["tool-00000000-0000-4000-8000-000000000000"]},
+                     {"name": "z", "tools": "memory_insert"}):
+            status, err, _ = self.http("POST", "/v1/agents/", body=body)
+            self.assertEqual(status, 422, body)
+            self.assertIn("detail", err)
+        status, listed, _ = self.http("GET", "/v1/agents/")
+        self.assertEqual([a["name"] for a in listed], ["Tooled Agent"])
+
     def test_refuses_open_address_without_password(self):
         proc = self.run_memgpt("serve", "--host", "0.0.0.0", "--port", "0")
         self.assertEqual(proc.returncode, 2)
