@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "server/server.h"
@@ -39,6 +40,8 @@ int cmd_serve(cli *c, int argc, char **argv)
             rc = number(v, "--timeout", 1, 3600, &o.request_timeout);
         else if (strcmp(a, "--cors-origin") == 0)
             o.cors_origin = v;
+        else if (strcmp(a, "--ui-dir") == 0)
+            o.ui_dir = v;
         else if (strcmp(a, "--log-format") == 0) {
             if (!v || (strcmp(v, "text") != 0 && strcmp(v, "json") != 0))
                 return cli_usage("--log-format is text or json");
@@ -52,6 +55,9 @@ int cmd_serve(cli *c, int argc, char **argv)
         i += takes_value;
     }
     if (o.password && !*o.password) return cli_usage("the password must not be empty");
+    struct stat dir;
+    if (o.ui_dir && (stat(o.ui_dir, &dir) != 0 || !S_ISDIR(dir.st_mode)))
+        return cli_usage("--ui-dir %s is not a folder", o.ui_dir);
     c->home = mg_home_resolve(c->home_arg);
     if (!c->home) return cli_usage("no data directory: set MEMGPT_HOME or pass --home DIR");
     o.home = c->home;

@@ -43,8 +43,9 @@ static const char *const usage_text =
     "  models [--provider NAME] [--json]           models a provider offers (default openai)\n"
     "  tokenize [--encoding E] [--ids] [FILE|-]    token count/ids (E: o200k_base, cl100k_base)\n"
     "  serve [--host ADDR] [--port N] [--password TOKEN] [--workers N] [--cors-origin ORIGIN]\n"
-    "        [--log-format text|json] [--timeout S]  Letta's REST and SSE API (default\n"
-    "                                              127.0.0.1:8283)\n"
+    "        [--log-format text|json] [--timeout S] [--ui-dir DIR]\n"
+    "                                              Letta's REST and SSE API and the web app\n"
+    "                                              at / (default 127.0.0.1:8283)\n"
     "\n"
     "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, MEMGPT_HOME, MEMGPT_AGENT.\n";
 

@@ -362,12 +362,13 @@ typedef struct mg_search {
 mg_status mg_parse_time(const char *text, int end_of_day, int64_t *out_ms, mg_error *err);
 
 /* Recall memory. The newest `limit` messages (oldest first) as a JSON array of
- * {id, time, role, kind, text}. Caller frees. */
+ * {id, message_id ("message-<uuid>", the public id), time, role, kind, text}.
+ * Caller frees. */
 mg_status mg_recall_list(mg_agent *agent, int limit, char **json_out, mg_error *err);
 
 /* Recall memory search, BM25 ranked (date-ordered for a query-less search).
- * JSON object {total, page, pages, results: [{id, time, role, kind, text,
- * score}]}: `text` is what was said, verbatim; with include_all a result also
+ * JSON object {total, page, pages, results: [{id, message_id, time, role,
+ * kind, text, score}]}: `text` is what was said, verbatim; with include_all a result also
  * has `inner` (monologue, "name(arguments)" of a call, "name: text" of a
  * result, an event's text) when there is any. Only the newest 200 matches
  * (within the dates) are ranked: when more match, the object also has

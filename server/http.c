@@ -31,6 +31,7 @@
 
 #include "server/letta.h"
 #include "server/srv.h"
+#include "server/static.h"
 #include "server/util.h"
 
 #define MAX_JSON_DEPTH   64
@@ -251,8 +252,48 @@ static int too_deep(const char *p, size_t len)
 
 /* ------------------------------------------------------------- requests */
 
+/* The web app's files (static.c): public, like the health check, since
+ * the page itself asks for the password. Not found: 404 as JSON. */
+static enum MHD_Result send_static(srv *s, struct MHD_Connection *conn, req_ctx *c)
+{
+    srv_static_file f;
+    if (srv_static_find(s->opt.ui_dir, c->path, &f))
+        return send_error(s, conn, c, 404, "not found");
+    const char *known = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
+    int unchanged = known && strcmp(known, f.etag) == 0;
+    struct MHD_Response *resp;
+    if (unchanged) {
+        resp = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+    } else if (f.owned) {
+        resp = MHD_create_response_from_buffer(f.size, f.owned, MHD_RESPMEM_MUST_FREE);
+        f.owned = NULL;
+    } else {
+        resp = MHD_create_response_from_buffer(f.size, (void *)f.data, MHD_RESPMEM_PERSISTENT);
+    }
+    free(f.owned);
+    MHD_add_response_header(resp, "Content-Type", f.type);
+    MHD_add_response_header(resp, "ETag", f.etag);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "Content-Security-Policy", srv_static_csp);
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    add_common_headers(s, conn, resp);
+    c->status = unchanged ? 304 : 200;
+    c->bytes = unchanged ? 0 : f.size;
+    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)c->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static int is_api_path(const char *path)
+{
+    return strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/v1") == 0;
+}
+
 static enum MHD_Result dispatch(srv *s, struct MHD_Connection *conn, req_ctx *c)
 {
+    if (!is_api_path(c->path) && (strcmp(c->method, "GET") == 0 || strcmp(c->method, "HEAD") == 0))
+        return send_static(s, conn, c);
     if (strcmp(c->method, "OPTIONS") == 0 && s->opt.cors_origin) {
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);

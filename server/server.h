@@ -28,6 +28,7 @@ typedef struct srv_options {
     int queue_per_agent; /* turns waiting per agent before 429; default 16 */
     int max_connections; /* default 512 */
     int request_timeout; /* seconds a request may take to arrive; default 30 */
+    const char *ui_dir;  /* serve the web app from this folder; NULL: the compiled-in one */
 } srv_options;
 
 /* Runs the server until SIGINT or SIGTERM, then lets running steps reach

@@ -296,7 +296,7 @@ mg_status recall_count(mg_store *store, int64_t agent_id, int64_t *out, mg_error
 }
 
 /* Columns: id, created_at, role, kind, text, inner text (all mode) or NULL,
- * rank (with a query). */
+ * rank (with a query) or NULL, uuid. */
 static json_t *result_row(sqlite3_stmt *stmt, int with_score)
 {
     char when[32];
@@ -309,6 +309,13 @@ static json_t *result_row(sqlite3_stmt *stmt, int with_score)
     const char *inner = (const char *)sqlite3_column_text(stmt, 5);
     if (inner && *inner) json_object_set_new(row, "inner", json_string(inner));
     if (with_score) json_object_set_new(row, "score", json_real(-sqlite3_column_double(stmt, 6)));
+    const char *uuid = (const char *)sqlite3_column_text(stmt, 7);
+    if (uuid) {
+        buf id = BUF_INIT;
+        buf_printf(&id, "message-%s", uuid);
+        json_object_set_new(row, "message_id", json_string(buf_str(&id)));
+        buf_free(&id);
+    }
     return row;
 }
 
@@ -368,7 +375,7 @@ static mg_status read_hits(mg_store *store, const fts_hit *hits, int from, int t
 {
     buf sql = BUF_INIT;
     buf_printf(&sql,
-               "SELECT m.id, m.created_at, m.role, m.kind, m.search_text, %s, ?2 FROM messages m "
+               "SELECT m.id, m.created_at, m.role, m.kind, m.search_text, %s, ?2, m.uuid FROM messages m "
                "WHERE m.id = ?1",
                all ? "m.inner_text" : "NULL");
     sqlite3_stmt *stmt;
@@ -513,7 +520,7 @@ mg_status recall_search(mg_store *store, int64_t agent_id, const mg_search *sear
     buf count_sql = BUF_INIT, rows_sql = BUF_INIT;
     buf_printf(&count_sql, "SELECT count(*) FROM messages m WHERE %s", filter);
     buf_printf(&rows_sql,
-               "SELECT %s, %s FROM messages m WHERE %s ORDER BY m.created_at, m.id "
+               "SELECT %s, %s, NULL, m.uuid FROM messages m WHERE %s ORDER BY m.created_at, m.id "
                "LIMIT ?5 OFFSET ?6",
                columns, all ? "m.inner_text" : "NULL", filter);
     sqlite3_stmt *count_stmt = NULL, *rows_stmt = NULL;
@@ -562,7 +569,8 @@ mg_status recall_list(mg_store *store, int64_t agent_id, int limit, json_t **out
         store,
         "SELECT id, created_at, role, kind, CASE WHEN inner_text = '' THEN search_text "
         "WHEN search_text = '' THEN inner_text ELSE inner_text || char(10) || search_text END, "
-        "NULL FROM (SELECT * FROM messages WHERE agent_id = ? ORDER BY id DESC LIMIT ?) ORDER BY "
+        "NULL, NULL, uuid FROM (SELECT * FROM messages WHERE agent_id = ? ORDER BY id DESC LIMIT ?) "
+        "ORDER BY "
         "id",
         &stmt, err);
     if (st) return st;
