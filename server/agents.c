@@ -181,6 +181,41 @@ static const char *model_of(json_t *body, char *buf, size_t size)
     return model;
 }
 
+/* memgpt's own settings, beside Letta's fields: "settings" {step_limit,
+ * reflect_every, idle_seconds (-1 turns those two off), warn_fraction,
+ * flush_fraction}, as AgentState shows them. 0, or -1 with 422 in `r`. */
+static int read_memgpt_settings(srv_reply *r, json_t *body, mg_agent_config *c)
+{
+    json_t *set = json_object_get(body, "settings");
+    if (!set || json_is_null(set)) return 0;
+    if (!json_is_object(set)) {
+        srv_reply_invalid(r, "body", "settings", "must be an object");
+        return -1;
+    }
+    if (srv_field_int(r, set, "step_limit", 1, 1000, &c->step_limit) ||
+        srv_field_int(r, set, "reflect_every", -1, 100000, &c->reflect_every) ||
+        srv_field_int(r, set, "idle_seconds", -1, 86400 * 365, &c->idle_seconds))
+        return -1;
+    const char *names[2] = {"warn_fraction", "flush_fraction"};
+    double *fields[2] = {&c->warn_fraction, &c->flush_fraction};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(set, names[i]);
+        if (!v || json_is_null(v)) continue;
+        if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 1) {
+            srv_reply_invalid(r, "body", names[i], "must be a number above 0 and at most 1");
+            return -1;
+        }
+        *fields[i] = json_number_value(v);
+    }
+    if ((c->reflect_every == 0 && json_object_get(set, "reflect_every")) ||
+        (c->idle_seconds == 0 && json_object_get(set, "idle_seconds"))) {
+        srv_reply_invalid(r, "body", "settings", "reflect_every and idle_seconds are -1 (off) or "
+                                                 "at least 1");
+        return -1;
+    }
+    return 0;
+}
+
 /* The settings both create and PATCH read. 0, or -1 with 422 in `r`. */
 static int read_settings(srv_reply *r, json_t *body, mg_agent_config *c, char *model_buf,
                          size_t model_size, char **tags_json, char **metadata_json)
@@ -191,7 +226,7 @@ static int read_settings(srv_reply *r, json_t *body, mg_agent_config *c, char *m
         srv_field_string(r, body, "description", 0, &c->description) ||
         srv_field_string(r, body, "embedding", 0, &embedding) ||
         srv_field_int(r, body, "context_window_limit", 1, INT_MAX, &c->context_window) ||
-        srv_field_strings(r, body, "tags", &tags))
+        srv_field_strings(r, body, "tags", &tags) || read_memgpt_settings(r, body, c))
         return -1;
     if (!c->context_window)
         srv_field_int(r, json_object_get(body, "llm_config"), "context_window", 1, INT_MAX,

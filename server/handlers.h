@@ -77,5 +77,6 @@ void srv_archival_list(srv_request *q, srv_reply *r);
 void srv_archival_insert(srv_request *q, srv_reply *r);
 void srv_archival_search(srv_request *q, srv_reply *r);
 void srv_archival_delete(srv_request *q, srv_reply *r);
+void srv_recall_search(srv_request *q, srv_reply *r);
 
 #endif

@@ -297,6 +297,23 @@ static int by_score(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* start_datetime and end_datetime (a bare end date includes its day) into
+ * the search's bounds. 0, or -1 with 422 in `r`. */
+static int read_dates(const srv_request *q, srv_reply *r, mg_search *s)
+{
+    mg_error err = {0};
+    const char *names[2] = {"start_datetime", "end_datetime"};
+    int64_t *bounds[2] = {&s->from_ms, &s->to_ms};
+    for (int i = 0; i < 2; i++) {
+        const char *date = srv_query(q, names[i]);
+        if (date && mg_parse_time(date, i, bounds[i], &err)) {
+            srv_reply_invalid(r, "query", names[i], err.message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void srv_archival_search(srv_request *q, srv_reply *r)
 {
     const char *query = srv_query(q, "query");
@@ -307,13 +324,8 @@ void srv_archival_search(srv_request *q, srv_reply *r)
     if (!query) return srv_reply_invalid(r, "query", "query", "field required");
     if (mode && strcmp(mode, "any") != 0 && strcmp(mode, "all") != 0)
         return srv_reply_invalid(r, "query", "tag_match_mode", "must be 'any' or 'all'");
+    if (read_dates(q, r, &s)) return;
     mg_error err = {0};
-    const char *dates[2] = {srv_query(q, "start_datetime"), srv_query(q, "end_datetime")};
-    int64_t *bounds[2] = {&s.from_ms, &s.to_ms};
-    for (int i = 0; i < 2; i++)
-        if (dates[i] && mg_parse_time(dates[i], i, bounds[i], &err))
-            return srv_reply_invalid(r, "query", i ? "end_datetime" : "start_datetime",
-                                     err.message);
     mg_agent *agent;
     if (srv_query_int(q, r, "top_k", 10, 1, MAX_TOP_K, &s.limit) || srv_open_agent(q, r, 0, &agent))
         return;
@@ -366,4 +378,41 @@ void srv_archival_delete(srv_request *q, srv_reply *r)
     else
         srv_reply_json(r, 200, json_object());
     mg_agent_free(agent);
+}
+
+/* ------------------------------------------------------ recall search */
+
+/* GET /v1/agents/{id}/messages/search (memgpt's own; Letta has none for
+ * one agent): recall memory by words (BM25) and dates, what was said or,
+ * with include_all, the monologue, calls, results and events too. */
+void srv_recall_search(srv_request *q, srv_reply *r)
+{
+    mg_search s = {.query = srv_query(q, "query")};
+    mg_agent *agent;
+    if (read_dates(q, r, &s) || srv_query_bool(q, r, "include_all", 0, &s.include_all) ||
+        srv_query_int(q, r, "limit", 20, 1, MAX_TOP_K, &s.limit) ||
+        srv_query_int(q, r, "page", 0, 0, 100000, &s.page) || srv_open_agent(q, r, 0, &agent))
+        return;
+    mg_error err = {0};
+    char *text;
+    json_t *found = srv_json_of(mg_recall_search(agent, &s, &text, &err), &text);
+    mg_agent_free(agent);
+    if (!found) return srv_reply_status(r, &err);
+    json_t *results = json_array();
+    size_t i;
+    json_t *hit;
+    json_array_foreach(json_object_get(found, "results"), i, hit)
+    {
+        json_t *out = json_pack("{s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(hit, "message_id"),
+                                "date", json_object_get(hit, "time"), "role",
+                                json_object_get(hit, "role"), "kind", json_object_get(hit, "kind"),
+                                "text", json_object_get(hit, "text"));
+        const char *extra[2] = {"inner", "score"};
+        for (int k = 0; k < 2; k++)
+            if (json_object_get(hit, extra[k]))
+                json_object_set(out, extra[k], json_object_get(hit, extra[k]));
+        json_array_append_new(results, out);
+    }
+    json_object_set_new(found, "results", results);
+    srv_reply_json(r, 200, found);
 }

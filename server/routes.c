@@ -40,6 +40,7 @@ static const route routes[] = {
     {"POST", "/v1/agents/{}/messages/stream", srv_messages_stream},
     {"POST", "/v1/agents/{}/messages/async", srv_messages_async},
     {"POST", "/v1/agents/{}/messages/cancel", srv_messages_cancel},
+    {"GET", "/v1/agents/{}/messages/search", srv_recall_search},
     {"PATCH", "/v1/agents/{}/reset-messages", srv_messages_reset},
     {"POST", "/v1/agents/{}/summarize", srv_agent_summarize},
     {"GET", "/v1/agents/{}/core-memory/blocks", srv_agent_blocks_list},

@@ -97,23 +97,31 @@ class ServerTestCase(MemgptTestCase):
         return resp.status, data, dict(resp.getheaders())
 
     def sdk(self, scenario, arg=None, password=None, timeout=300):
-        """Runs one scenario of tests/sdk/scenarios.mjs against the server
-        and returns its JSON result; fails the test with its output if the
-        scenario fails."""
+        """Runs one scenario of tests/sdk/scenarios.mjs (Letta's SDK) against
+        the server and returns its JSON result."""
+        return self.node_scenario(SDK_DIR, "scenarios.mjs",
+                                  "@letta-ai", scenario, arg, password, timeout)
+
+    def node_scenario(self, folder, script, package, scenario, arg=None, password=None,
+                      timeout=300, env=None):
+        """Runs `node folder/script scenario [json arg]` with MEMGPT_URL set
+        and returns the JSON of its last line; fails the test with its
+        output if it fails. `package` must be installed in folder (make
+        test installs it: npm ci)."""
         node = shutil.which("node")
-        if not node or not os.path.isdir(os.path.join(SDK_DIR, "node_modules", "@letta-ai")):
-            self.fail("Node.js and tests/sdk/node_modules are needed (make test installs "
-                      "them: npm ci in tests/sdk)")
-        env = dict(os.environ, MEMGPT_URL=self.server.url)
+        if not node or not os.path.isdir(os.path.join(folder, "node_modules", package)):
+            self.fail(f"Node.js and {package} in {folder}/node_modules are needed (make test "
+                      "installs them with npm ci)")
+        run_env = dict(os.environ, MEMGPT_URL=self.server.url, **(env or {}))
         if password:
-            env["MEMGPT_PASSWORD"] = password
-        cmd = [node, os.path.join(SDK_DIR, "scenarios.mjs"), scenario]
+            run_env["MEMGPT_PASSWORD"] = password
+        cmd = [node, os.path.join(folder, script), scenario]
         if arg is not None:
             cmd.append(json.dumps(arg))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout,
-                              cwd=SDK_DIR)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env, timeout=timeout,
+                              cwd=folder)
         if proc.returncode != 0:
-            self.fail(f"SDK scenario {scenario} failed:\n{proc.stderr}\n--- server log ---\n"
+            self.fail(f"scenario {scenario} failed:\n{proc.stderr}\n--- server log ---\n"
                       + "\n".join(self.server.log[-40:]))
         return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -1,0 +1,101 @@
+"""The web app that `memgpt serve` serves at /, in a real headless browser:
+Debian's chromium driven by puppeteer-core (pinned in tests/web/package.json)
+against the strict OpenAI mock. Each test scripts the mock, then runs one
+scenario of tests/web/app.mjs, where the assertions about the page are; every
+scenario also fails on any error in the browser's console."""
+
+import json
+import os
+import shutil
+
+from harness import REPO, main
+from serve import ServerTestCase
+
+WEB_DIR = os.path.join(REPO, "tests", "web")
+
+
+def call(name, arguments, call_id):
+    return {"name": name, "arguments": arguments, "id": call_id}
+
+
+def say(text, call_id="say"):
+    return {"content": None, "tool_calls": [call("send_message", {"message": text}, call_id)]}
+
+
+class WebAppTest(ServerTestCase):
+    def setUp(self):
+        super().setUp()
+        if not shutil.which("chromium") and not os.environ.get("CHROMIUM"):
+            self.fail("chromium is needed (make test installs Debian's package)")
+        self.start_server()
+
+    def browser(self, scenario, arg=None, **kwargs):
+        return self.node_scenario(WEB_DIR, "app.mjs", "puppeteer-core", scenario, arg,
+                                  timeout=120, **kwargs)
+
+    def new_agent(self, name, **fields):
+        status, agent, _ = self.http("POST", "/v1/agents/", body={"name": name, **fields})
+        self.assertEqual(status, 200, agent)
+        return agent["id"]
+
+    def test_serves_the_app(self):
+        status, page, headers = self.http("GET", "/")
+        self.assertEqual(status, 200)
+        self.assertIn('<script type="module" src="/js/main.js">', page)
+        csp = headers["Content-Security-Policy"]
+        self.assertIn("script-src 'self'", csp)
+        self.assertNotIn("unsafe-inline", csp)
+        self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
+        status, script, headers = self.http("GET", "/js/main.js")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/javascript"))
+        status, _, _ = self.http("GET", "/js/main.js", headers={"If-None-Match": headers["ETag"]})
+        self.assertEqual(status, 304)
+        for path in ("/../memgpt.db", "/js/../../memgpt.db", "/.hidden", "/nope.js", "/js//main.js",
+                     "/%2e%2e/memgpt.db"):
+            status, _, _ = self.http("GET", path)
+            self.assertEqual(status, 404, path)
+        # The page is public; the API behind it is not.
+        self.server.stop()
+        self.start_server(args=("--password", "pw"))
+        self.assertEqual(self.http("GET", "/")[0], 200)
+        self.assertEqual(self.http("GET", "/v1/agents/")[0], 401)
+
+    def test_chat_streams_the_reply(self):
+        reply = "Hello Ada, nice to meet you. " * 4
+        # Slowly, in small pieces, so that the page shows it growing.
+        self.mock.push({**say(reply.strip()), "chunk_bytes": 120, "chunk_delay": 0.02,
+                        "piece_chars": 8})
+        result = self.browser("chat", {"reply": reply.strip()})
+        self.assertGreater(result["pieces"], 1)
+        self.assert_all_requests_valid()
+
+    def test_tool_call_folds(self):
+        agent = self.new_agent("folding")
+        self.mock.push({"content": "Saving that.", "tool_calls": [
+            call("core_memory_append", {"label": "human", "content": "likes tea",
+                                        "request_heartbeat": True}, "c1")]})
+        self.mock.push(say("Noted."))
+        self.browser("fold", {"agent_id": agent})
+
+    def test_block_edit(self):
+        agent = self.new_agent("editable", memory_blocks=[
+            {"label": "human", "value": "Name: unknown"},
+            {"label": "locked", "value": "fixed", "read_only": True}])
+        self.browser("block_edit", {"agent_id": agent})
+
+    def test_context_bar_adds_up(self):
+        agent = self.new_agent("measured")
+        self.browser("context", {"agent_id": agent})
+
+    def test_model_text_is_never_html(self):
+        agent = self.new_agent("hostile")
+        evil = ['<script>window.__xss=2</script>', '<img src=x onerror="window.__xss=3">',
+                '[click](javascript:window.__xss=4)', '<a href="javascript:alert(1)">x</a>']
+        self.mock.push({"content": "<b>thinking</b><img src=y onerror=\"window.__xss=5\">",
+                        "tool_calls": [call("send_message", {"message": " ".join(evil)}, "s")]})
+        self.browser("xss", {"agent_id": agent, "evil": evil})
+
+
+if __name__ == "__main__":
+    main()

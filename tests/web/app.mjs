@@ -1,0 +1,226 @@
+// app.mjs - browser scenarios for the memgpt web app, driven with
+// puppeteer-core in Debian's headless chromium against a running `memgpt
+// serve` (tests/integration/test_web_app.py starts it and the mock LLM,
+// and scripts the mock's replies first).
+//
+//   node app.mjs SCENARIO [JSON-ARG]    (MEMGPT_URL, CHROMIUM, SHOTS)
+//
+// Each scenario asserts what the page shows and what the API then holds,
+// and fails on any error in the browser's console. It prints one line of
+// JSON, its result.
+
+import assert from 'node:assert/strict';
+import puppeteer from 'puppeteer-core';
+
+const BASE = process.env.MEMGPT_URL;
+const [scenarioName, argText] = process.argv.slice(2);
+const arg = argText ? JSON.parse(argText) : {};
+const consoleErrors = [];
+
+async function launch(viewport = { width: 1280, height: 860 }, dark = false) {
+  const browser = await puppeteer.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+      '--disable-background-networking', '--disable-extensions'],
+  });
+  const page = await browser.newPage();
+  await page.setViewport(viewport);
+  if (dark) await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !arg.allowConsoleErrors) consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  return { browser, page };
+}
+
+// The page, loaded and settled (main.js marks <html data-ready>).
+async function openApp(page, hash = '') {
+  await page.goto('about:blank'); // a new document even when only the hash differs
+  const started = Date.now();
+  await page.goto(`${BASE}/${hash}`, { waitUntil: 'load' });
+  await page.waitForSelector('html[data-ready=true]', { timeout: 15000 });
+  return Date.now() - started;
+}
+
+async function api(method, path, body) {
+  const r = await fetch(BASE + path, {
+    method, headers: { 'Content-Type': 'application/json', ...(arg.password ? { Authorization: `Bearer ${arg.password}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const texts = (page, selector) => page.$$eval(selector, (els) => els.map((e) => e.textContent));
+
+async function sendMessage(page, text) {
+  await page.click('#composer-text');
+  await page.type('#composer-text', text);
+  await page.keyboard.press('Enter');
+}
+
+// Waits until the turn is over (the Cancel button hides again).
+const turnDone = (page) => page.waitForFunction(() => document.querySelector('#cancel').hidden
+  && !document.querySelector('#send').disabled, { timeout: 30000 });
+
+const scenarios = {
+  // Create an agent in the dialog, send a message, watch the reply stream in.
+  async chat(page) {
+    const firstScreenMs = await openApp(page);
+    await page.click('#new-agent');
+    await page.waitForSelector('#create-dialog[open]');
+    await page.type('#create-form input[name=name]', 'Web Friend');
+    await page.type('#create-form textarea[name=human]', 'Name: Ada');
+    await page.click('#create-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#current-agent').textContent === 'Web Friend');
+    const agentId = await page.evaluate(() => location.hash.slice(1));
+    assert.match(agentId, /^agent-[0-9a-f-]{36}$/);
+    // Seen while streaming: the reply's bubble grows and is marked as streaming.
+    await page.evaluate(() => {
+      window.__pieces = [];
+      window.__watch = new MutationObserver(() => {
+        const row = document.querySelector('#timeline .row.assistant.streaming .bubble');
+        if (row && window.__pieces[window.__pieces.length - 1] !== row.textContent) window.__pieces.push(row.textContent);
+      }).observe(document.querySelector('#timeline'), { subtree: true, childList: true, characterData: true });
+    });
+    await sendMessage(page, 'Hello there');
+    await turnDone(page);
+    const replies = await texts(page, '#timeline .row.assistant .bubble');
+    assert.deepEqual(replies, [arg.reply]);
+    const pieces = await page.evaluate(() => window.__pieces);
+    assert.ok(pieces.length > 1, `the reply arrived in ${pieces.length} piece(s)`);
+    assert.equal(await page.$eval('#composer-text', (e) => e.value), '');
+    // The same conversation comes back from history after a reload.
+    await openApp(page, `#${agentId}`);
+    assert.deepEqual(await texts(page, '#timeline .row .bubble'), ['Hello there', arg.reply]);
+    const stored = await api('GET', `/v1/agents/${agentId}/messages?limit=100`);
+    assert.ok(stored.some((m) => m.message_type === 'assistant_message' && m.content === arg.reply));
+    return { agent_id: agentId, pieces: pieces.length, first_screen_ms: firstScreenMs };
+  },
+
+  // A tool call is folded with its arguments and result; a click unfolds it.
+  async fold(page) {
+    await openApp(page, `#${arg.agent_id}`);
+    await sendMessage(page, 'Remember that I like tea');
+    await turnDone(page);
+    const call = await page.waitForSelector('#timeline details.call');
+    assert.equal(await call.evaluate((d) => d.open), false);
+    assert.match(await call.$eval('summary', (s) => s.textContent), /core_memory_append/);
+    const thought = await page.$('#timeline details.thought');
+    assert.ok(thought, 'the inner monologue is shown');
+    assert.equal(await thought.evaluate((d) => d.open), false);
+    await call.$eval('summary', (s) => s.click());
+    assert.equal(await call.evaluate((d) => d.open), true);
+    assert.match(await call.$eval('.arguments', (p) => p.textContent), /likes tea/);
+    assert.match(await call.$eval('.result', (p) => p.textContent), /OK|ok|success|appended/i);
+    // The block the agent changed is highlighted, with its diff.
+    const changed = await page.waitForSelector('#panel-memory .block.changed');
+    assert.match(await changed.$eval('.diff ins', (e) => e.textContent), /likes tea/);
+    return {};
+  },
+
+  // Edit a block in place; the API then has the new value. Read-only
+  // blocks are locked.
+  async block_edit(page) {
+    await openApp(page, `#${arg.agent_id}`);
+    const area = await page.waitForSelector('#panel-memory .block[data-label=human] textarea');
+    await area.click({ clickCount: 3 });
+    await page.keyboard.down('Control');
+    await page.keyboard.press('a');
+    await page.keyboard.up('Control');
+    await page.keyboard.press('Backspace');
+    await area.type('Name: Grace Hopper');
+    await page.click('#panel-memory .block[data-label=human] .buttons button');
+    await page.waitForFunction(() => document.querySelector('#toast').textContent.startsWith('Saved'));
+    const blocks = await api('GET', `/v1/agents/${arg.agent_id}/core-memory/blocks`);
+    assert.equal(blocks.find((b) => b.label === 'human').value, 'Name: Grace Hopper');
+    const locked = await page.$('#panel-memory .block[data-label=locked] textarea');
+    assert.ok(locked, 'the read-only block is shown');
+    assert.equal(await locked.evaluate((t) => t.readOnly), true);
+    assert.equal(await page.$('#panel-memory .block[data-label=locked] .buttons'), null);
+    return {};
+  },
+
+  // The context bar's parts add up to the numbers of /context.
+  async context(page) {
+    await openApp(page, `#${arg.agent_id}`);
+    await page.click('#tab-context');
+    await page.waitForSelector('#context-bar');
+    const c = await api('GET', `/v1/agents/${arg.agent_id}/context`);
+    const parts = await page.$$eval('#context-bar .part', (els) => els.map((e) => Number(e.dataset.tokens)));
+    const fields = ['num_tokens_system', 'num_tokens_functions_definitions', 'num_tokens_core_memory',
+      'num_tokens_external_memory_summary', 'num_tokens_summary_memory', 'num_tokens_messages'];
+    const used = fields.reduce((s, f) => s + c[f], 0);
+    assert.deepEqual(parts.slice(0, fields.length), fields.map((f) => c[f]));
+    assert.equal(parts.reduce((s, n) => s + n, 0), c.context_window_size_max);
+    assert.equal(await page.$eval('#context-used', (e) => e.textContent), used.toLocaleString('en-US'));
+    assert.ok(await page.$('#context-bar .line.warning'));
+    assert.ok(await page.$('#context-bar .line.flush'));
+    // Hovering a part names it with its tokens.
+    const title = await page.$eval('#context-bar .part', (e) => e.getAttribute('title'));
+    assert.equal(title, `System instructions: ${c.num_tokens_system.toLocaleString('en-US')} tokens`);
+    return { used };
+  },
+
+  // Whatever the model writes is text: no script runs, no element is made.
+  async xss(page) {
+    await openApp(page, `#${arg.agent_id}`);
+    await page.evaluate(() => { window.__xss = 0; });
+    await sendMessage(page, '<img src=x onerror="window.__xss=1">');
+    await turnDone(page);
+    const shown = await texts(page, '#timeline .row .bubble');
+    for (const evil of arg.evil) assert.ok(shown.some((t) => t.includes(evil)), `shown as text: ${evil}`);
+    assert.equal(await page.evaluate(() => window.__xss), 0);
+    assert.equal(await page.$$eval('#timeline img, #timeline script, #timeline a, #timeline iframe', (e) => e.length), 0);
+    await openApp(page, `#${arg.agent_id}`); // and from history
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+    assert.equal(await page.$$eval('#timeline img, #timeline script, #timeline a', (e) => e.length), 0);
+    return {};
+  },
+};
+
+// Screenshots for the README: desktop and phone, light and dark, of an
+// agent with a conversation (arg.agent_id), into arg.dir.
+scenarios.screenshots = async () => {
+  const shots = [];
+  for (const [name, viewport] of [['desktop', { width: 1440, height: 900 }], ['phone', { width: 360, height: 740, isMobile: true, hasTouch: true }]]) {
+    for (const dark of [false, true]) {
+      const { browser: b, page: p } = await launch(viewport, dark);
+      try {
+        await openApp(p, `#${arg.agent_id}`);
+        if (name === 'desktop') {
+          await p.click('#tab-context');
+          await p.waitForSelector('#context-bar');
+          await p.click('#tab-memory');
+          await p.waitForSelector('#panel-memory .block');
+        }
+        await p.$$eval('#timeline details', (ds) => ds.slice(-2).forEach((d) => { d.open = true; }));
+        await new Promise((r) => setTimeout(r, 300));
+        const file = `${arg.dir}/web-${name}-${dark ? 'dark' : 'light'}.png`;
+        await p.screenshot({ path: file });
+        shots.push(file);
+      } finally { await b.close(); }
+    }
+  }
+  return { shots };
+};
+
+const run = scenarios[scenarioName];
+if (!run) {
+  console.error(`no scenario ${scenarioName}`);
+  process.exit(2);
+}
+const { browser, page } = await launch();
+try {
+  const result = await run(page);
+  assert.deepEqual(consoleErrors, [], 'errors in the browser console');
+  console.log(JSON.stringify(result));
+} catch (e) {
+  console.error(e.stack || String(e));
+  if (consoleErrors.length) console.error('console:', consoleErrors);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
