@@ -11,7 +11,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config libcurl4-openssl-de
                 poppler-utils python3-regex libmicrohttpd-dev
 BUILD ?= build
 
-.PHONY: all build deps sdk-deps run test test-sanitize bench format clean
+.PHONY: all build deps test-deps run test test-sanitize bench format clean
 
 all: build
 
@@ -36,21 +36,27 @@ deps:
 
 # Letta's TypeScript SDK for the server's tests (tests/sdk/package.json,
 # pinned by its lockfile). Node.js and npm are for tests only.
-sdk-deps:
-	@command -v npm >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
-	  else echo "npm is missing (install nodejs and npm)"; exit 1; fi; }
-	@cd tests/sdk && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
-	  npm ci --no-audit --no-fund --loglevel=error >/dev/null; }
+# What the test suite alone needs: Node.js with Letta's SDK (tests/sdk) and
+# puppeteer-core (tests/web), each pinned by its lockfile, and Debian's
+# chromium for the browser tests. Never needed to build or run memgpt.
+test-deps:
+	@missing=""; command -v npm >/dev/null || missing="nodejs npm"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "installing:$$missing"; apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing:$$missing (install them)"; exit 1; fi; fi
+	@for d in tests/sdk tests/web; do (cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+	  npm ci --no-audit --no-fund --loglevel=error >/dev/null; }) || exit 1; done
 
 run: deps build
 	./$(BUILD)/memgpt chat
 
-test: deps sdk-deps build
+test: deps test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j2
 
-test-sanitize: deps sdk-deps
+test-sanitize: deps test-deps
 	@cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEMGPT_SANITIZE=ON >/dev/null
 	@cmake --build build-san
 	cd build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
