@@ -333,7 +333,8 @@ class RecallTest(CliTestCase):
         rows = self.json_of("recall", "list", "--agent", "r", "--json")
         self.assertEqual(len(rows), 12)  # each turn: user message, assistant, tool result
         for row in rows:
-            self.assertEqual(set(row), {"id", "time", "role", "kind", "text"})
+            self.assertEqual(set(row), {"id", "message_id", "time", "role", "kind", "text"})
+            self.assertRegex(row["message_id"], r"^message-[0-9a-f-]{36}$")
         self.assertEqual([r["id"] for r in rows], sorted(r["id"] for r in rows))
         self.assertEqual(rows[0]["text"], "apple pie on the first")
         self.assertEqual(rows[0]["role"], "user")
@@ -353,7 +354,7 @@ class RecallTest(CliTestCase):
         self.assertEqual(found["page"], 0)
         self.assertEqual(found["pages"], 1)
         for r in found["results"]:
-            self.assertEqual(set(r), {"id", "time", "role", "kind", "text", "score"})
+            self.assertEqual(set(r), {"id", "message_id", "time", "role", "kind", "text", "score"})
             self.assertIn("apple", r["text"])
 
         limited = self.json_of("recall", "search", "--agent", "r", "--json", "--limit", "3",
@@ -393,7 +394,8 @@ class RecallTest(CliTestCase):
         found = self.json_of("recall", "search", "--agent", "r", "--json", "--all", "replying")
         self.assertEqual(found["total"], 4)
         for r in found["results"]:
-            self.assertEqual(set(r), {"id", "time", "role", "kind", "text", "inner", "score"})
+            self.assertEqual(set(r), {"id", "message_id", "time", "role", "kind", "text", "inner",
+                                     "score"})
             self.assertEqual(r["role"], "assistant")
             self.assertTrue(r["text"].startswith("You said: "), r)
             self.assertEqual(r["inner"], "User said something; replying.")

@@ -249,6 +249,50 @@ class ServerLifeTest(ServerTestCase):
         status, listed, _ = self.http("GET", "/v1/agents/")
         self.assertEqual([a["name"] for a in listed], ["Tooled Agent"])
 
+    def test_recall_search_and_settings(self):
+        """memgpt's additions for the web app: searching recall memory, and
+        its own settings read from and written to AgentState."""
+        self.start_server()
+        status, agent, _ = self.http("POST", "/v1/agents/", body={
+            "name": "searcher", "settings": {"step_limit": 7, "warn_fraction": 0.6}})
+        self.assertEqual(status, 200, agent)
+        self.assertEqual(agent["settings"]["step_limit"], 7)
+        self.assertEqual(agent["settings"]["warn_fraction"], 0.6)
+        aid = agent["id"]
+        for text in ("the lighthouse keeper", "apples and pears"):
+            self.http("POST", f"/v1/agents/{aid}/messages",
+                      body={"messages": [{"role": "user", "content": text}]})
+        status, found, _ = self.http("GET", f"/v1/agents/{aid}/messages/search?query=lighthouse")
+        self.assertEqual(status, 200, found)
+        # The user's message, and the mock's echo of it.
+        self.assertEqual(found["total"], 2)
+        self.assertTrue(all("lighthouse" in r["text"] for r in found["results"]))
+        hit = next(r for r in found["results"] if r["role"] == "user")
+        self.assertEqual(hit["text"], "the lighthouse keeper")
+        self.assertRegex(hit["id"], r"^message-[0-9a-f-]{36}$")
+        status, msgs, _ = self.http("GET", f"/v1/agents/{aid}/messages?limit=100")
+        self.assertIn(hit["id"], [m["id"] for m in msgs])
+        status, found, _ = self.http(
+            "GET", f"/v1/agents/{aid}/messages/search?include_all=true&limit=2&page=1")
+        self.assertEqual(status, 200, found)
+        self.assertEqual(found["page"], 1)
+        self.assertEqual(len(found["results"]), 2)
+        for bad in ("start_datetime=yesterday", "limit=0", "include_all=maybe", "page=-1"):
+            status, err, _ = self.http("GET", f"/v1/agents/{aid}/messages/search?{bad}")
+            self.assertEqual(status, 422, bad)
+        status, _, _ = self.http(
+            "GET", "/v1/agents/agent-00000000-0000-4000-8000-000000000000/messages/search")
+        self.assertEqual(status, 404)
+        status, agent, _ = self.http("PATCH", f"/v1/agents/{aid}", body={
+            "settings": {"reflect_every": -1, "flush_fraction": 0.9}})
+        self.assertEqual(status, 200, agent)
+        self.assertEqual(agent["settings"]["reflect_every"], -1)
+        self.assertEqual(agent["settings"]["flush_fraction"], 0.9)
+        self.assertEqual(agent["settings"]["step_limit"], 7)
+        for bad in ({"warn_fraction": 2}, {"step_limit": 0}, {"reflect_every": 0}, "fast"):
+            status, err, _ = self.http("PATCH", f"/v1/agents/{aid}", body={"settings": bad})
+            self.assertEqual(status, 422, bad)
+
     def test_refuses_open_address_without_password(self):
         proc = self.run_memgpt("serve", "--host", "0.0.0.0", "--port", "0")
         self.assertEqual(proc.returncode, 2)
