@@ -624,8 +624,9 @@ mg_status mg_context_json(mg_agent *agent, char **json_out, mg_error *err);
 /* The text of the system message the next request would start with, whole
  * ("system_message") and by part ("instructions", "core_memory",
  * "memory_statistics", "summary"), plus the recursive summary alone
- * ("summary_text") and how many messages it covers ("summarized_messages").
- * A JSON object; caller frees. */
+ * ("summary_text"), how many messages it covers ("summarized_messages") and
+ * when the last flush made it ("last_flush_at", ISO 8601, or null). A JSON
+ * object; caller frees. */
 mg_status mg_context_text_json(mg_agent *agent, char **json_out, mg_error *err);
 
 /* Every function the library has, as a JSON array of {name, description,

@@ -515,6 +515,7 @@ void srv_agent_context(srv_request *q, srv_reply *r)
                       json_object_get(tok, "tools"), "num_tokens_messages",
                       json_object_get(tok, "messages"), "functions_definitions", functions,
                       "summarized_messages", json_object_get(parts, "summarized_messages"),
+                      "last_flush_at", json_object_get(parts, "last_flush_at"),
                       "messages", messages, "warn_at_tokens", json_object_get(use, "warn_at"),
                       "flush_at_tokens", json_object_get(use, "flush_at"), "token_counter",
                       json_object_get(use, "counter"), "warned", json_object_get(use, "warned")));

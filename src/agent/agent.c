@@ -241,7 +241,7 @@ static const char *const agent_columns =
     "id, name, model, context_window, system_prompt, embedder, step_limit, reflect_every, "
     "idle_seconds, warn_fraction, flush_fraction, summary, summarized_count, warned, "
     "user_since_reflect, paused_until, token_scale, memory_updated_at, last_login, created_at, "
-    "uuid, description, tags, metadata, functions, foreign_tools, tool_rules";
+    "uuid, description, tags, metadata, functions, foreign_tools, tool_rules, last_flush_at";
 
 static void read_row(sqlite3_stmt *s, mg_agent *a)
 {
@@ -273,6 +273,7 @@ static void read_row(sqlite3_stmt *s, mg_agent *a)
     a->functions_json = store_column_strdup(s, 24);
     a->foreign_tools_json = store_column_strdup(s, 25);
     a->tool_rules_json = store_column_strdup(s, 26);
+    a->last_flush_at = sqlite3_column_int64(s, 27);
 }
 
 /* Frees everything loaded from disk, keeping store and provider. */
@@ -605,7 +606,7 @@ mg_status agent_save_state(mg_agent *a, mg_error *err)
     mg_status st = store_prepare(a->store,
                                  "UPDATE agents SET summary = ?, summarized_count = ?, warned = ?, "
                                  "user_since_reflect = ?, paused_until = ?, token_scale = ?, "
-                                 "last_login = ? WHERE id = ?",
+                                 "last_login = ?, last_flush_at = ? WHERE id = ?",
                                  &stmt, err);
     if (st) return st;
     store_bind_text(stmt, 1, a->summary ? a->summary : "");
@@ -615,7 +616,8 @@ mg_status agent_save_state(mg_agent *a, mg_error *err)
     sqlite3_bind_int64(stmt, 5, a->paused_until);
     sqlite3_bind_double(stmt, 6, a->token_scale);
     sqlite3_bind_int64(stmt, 7, a->last_login);
-    sqlite3_bind_int64(stmt, 8, a->id);
+    sqlite3_bind_int64(stmt, 8, a->last_flush_at);
+    sqlite3_bind_int64(stmt, 9, a->id);
     st = store_step_done(a->store, stmt, err);
     sqlite3_finalize(stmt);
     return st;

@@ -45,6 +45,7 @@ struct mg_agent {
     /* Runtime state, persisted in the agents row. */
     char *summary;            /* recursive summary of evicted messages */
     int64_t summarized_count; /* messages evicted so far */
+    int64_t last_flush_at;    /* epoch ms of the last flush; 0: none yet */
     int warned;               /* the memory-pressure alert was given this fill-up */
     int user_since_reflect;
     int64_t paused_until; /* timed heartbeats paused until (ms) */

@@ -173,6 +173,10 @@ mg_status mg_context_text_json(mg_agent *agent, char **json_out, mg_error *err)
     json_object_set_new(obj, "system_message", json_string(buf_str(&sys)));
     json_object_set_new(obj, "summary_text", json_string(agent->summary ? agent->summary : ""));
     json_object_set_new(obj, "summarized_messages", json_integer(agent->summarized_count));
+    char flushed[32];
+    mg_time_iso(agent->last_flush_at, flushed, sizeof flushed);
+    json_object_set_new(obj, "last_flush_at",
+                        agent->last_flush_at ? json_string(flushed) : json_null());
     buf_free(&sys);
     return dump(obj, json_out);
 }

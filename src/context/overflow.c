@@ -195,6 +195,7 @@ mg_status overflow_flush(mg_agent *agent, int force, mg_event_queue *events, mg_
     free(agent->summary);
     agent->summary = summary;
     agent->summarized_count += n;
+    agent->last_flush_at = mg_now_ms();
     agent->warned = 0;
     st = recall_evict_range(agent->store, agent->id, first, last, err);
     if (!st) st = agent_save_state(agent, err);

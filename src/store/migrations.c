@@ -259,6 +259,10 @@ static const char *const migrations[] = {
     "  finished_at INTEGER NOT NULL"
     ");"
     "CREATE INDEX pending_outcomes_agent ON pending_outcomes(agent_id);",
+
+    /* 11: when the agent's last context flush happened (epoch ms; 0:
+     * never), for those who watch its memory (the web app). */
+    "ALTER TABLE agents ADD COLUMN last_flush_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 int mg_schema_version(void)

@@ -96,6 +96,51 @@ class WebAppTest(ServerTestCase):
                         "tool_calls": [call("send_message", {"message": " ".join(evil)}, "s")]})
         self.browser("xss", {"agent_id": agent, "evil": evil})
 
+    def test_flush_marker_and_summary(self):
+        agent = self.new_agent("flushed")
+        for i in range(6):
+            self.http("POST", f"/v1/agents/{agent}/messages",
+                      body={"messages": [{"role": "user", "content": f"fact number {i}"}]})
+        summary = "Ada listed six facts; none needs keeping."
+        self.mock.push({"content": summary})
+        status, body, _ = self.http("POST", f"/v1/agents/{agent}/summarize")
+        self.assertEqual(status, 200, body)
+        self.browser("flush", {"agent_id": agent, "summary": summary})
+
+    def test_cancel(self):
+        agent = self.new_agent("patient")
+        self.mock.push({"delay": 1.5, "content": "Searching first.", "tool_calls": [
+            call("conversation_search", {"query": "x", "request_heartbeat": True}, "c1")]})
+        self.browser("cancel", {"agent_id": agent})
+
+    def test_history_pages(self):
+        agent = self.new_agent("talkative")
+        turns = 70
+        for i in range(turns):
+            self.http("POST", f"/v1/agents/{agent}/messages",
+                      body={"messages": [{"role": "user", "content": f"message {i}"}]})
+        self.browser("history", {"agent_id": agent, "turns": turns})
+
+    def test_archival_pane(self):
+        agent = self.new_agent("archivist")
+        self.browser("archival", {"agent_id": agent})
+
+    def test_agent_file_export_import_delete(self):
+        agent = self.new_agent("traveller")
+        loop = os.path.join(REPO, "..", "shared", "data", "agent-files", "loop.af")
+        self.browser("agent_file", {"agent_id": agent, "name": "traveller", "dir": self.home,
+                                    "import": os.path.abspath(loop), "imported_name": "Loop"})
+
+    def test_password_prompt(self):
+        self.server.stop()
+        self.start_server(args=("--password", "hunter2-but-longer"))
+        status, _, _ = self.http("POST", "/v1/agents/", body={"name": "guarded"},
+                                 password="hunter2-but-longer")
+        self.assertEqual(status, 200)
+        # The failed attempts are the page's own 401s, which the console reports.
+        self.browser("password", {"password": "hunter2-but-longer", "name": "guarded",
+                                  "allowConsoleErrors": True})
+
 
 if __name__ == "__main__":
     main()

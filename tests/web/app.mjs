@@ -181,6 +181,116 @@ const scenarios = {
   },
 };
 
+// After a flush: the marker where the window starts, and the summary with
+// the time of the flush in the context pane.
+scenarios.flush = async (page) => {
+  await openApp(page, `#${arg.agent_id}`);
+  const marker = await page.waitForSelector('#window-start');
+  assert.match(await marker.evaluate((e) => e.textContent), /context window starts here: \d+ older messages were summarized/);
+  await page.click('#tab-context');
+  const summary = await page.waitForSelector('#summary-text');
+  assert.equal(await summary.evaluate((e) => e.textContent), arg.summary);
+  assert.match(await page.$eval('#last-flush', (e) => e.textContent), /Last flush: \d/);
+  return {};
+};
+
+// A running turn is cancelled from the page.
+scenarios.cancel = async (page) => {
+  await openApp(page, `#${arg.agent_id}`);
+  await sendMessage(page, 'Think for a long time');
+  await page.waitForSelector('#cancel:not([hidden])');
+  await page.click('#cancel');
+  await turnDone(page);
+  const markers = await texts(page, '#timeline .marker');
+  assert.ok(markers.includes('stopped: cancelled'), JSON.stringify(markers));
+  return {};
+};
+
+// The history scrolls back page by page to the first message.
+scenarios.history = async (page) => {
+  await openApp(page, `#${arg.agent_id}`);
+  const count = () => page.$$eval('#timeline .row.user', (r) => r.length);
+  const first = await count();
+  assert.ok(first < arg.turns, `only a page at first (${first})`);
+  for (let i = 0; i < 40 && (await count()) < arg.turns; i++) {
+    await page.$eval('#timeline', (t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const said = await texts(page, '#timeline .row.user .bubble');
+  assert.deepEqual(said, Array.from({ length: arg.turns }, (_, i) => `message ${i}`));
+  return { first_page: first };
+};
+
+// Archival memory: insert a passage, find it, delete it.
+scenarios.archival = async (page) => {
+  await openApp(page, `#${arg.agent_id}`);
+  await page.click('#tab-archival');
+  await page.type('#panel-archival textarea[name=text]', 'The lighthouse on the point was built in 1871.');
+  await page.type('#panel-archival form:last-of-type input[name=tags]', 'history, coast');
+  await page.click('#panel-archival form:last-of-type button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#toast').textContent === 'Passage stored.');
+  await page.type('#panel-archival input[name=query]', 'when was the lighthouse built');
+  await page.click('#panel-archival form[role=search] button[type=submit]');
+  const hit = await page.waitForSelector('#panel-archival .result');
+  assert.match(await hit.evaluate((e) => e.textContent), /built in 1871/);
+  assert.match(await hit.evaluate((e) => e.textContent), /history, coast/);
+  const stored = await api('GET', `/v1/agents/${arg.agent_id}/archival-memory`);
+  assert.equal(stored.length, 1);
+  await hit.$eval('button', (b) => b.click());
+  await page.waitForFunction(() => document.querySelector('#toast').textContent === 'Passage deleted.');
+  assert.deepEqual(await api('GET', `/v1/agents/${arg.agent_id}/archival-memory`), []);
+  return {};
+};
+
+// Export an agent as a download, then import the file back.
+scenarios.agent_file = async (page) => {
+  await openApp(page, `#${arg.agent_id}`);
+  const cdp = await page.createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: arg.dir });
+  await page.click(`#agent-list button[aria-label="Export ${arg.name}"]`);
+  const fs = await import('node:fs');
+  const file = `${arg.dir}/${arg.name}.af`;
+  for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  assert.equal(doc.agents[0].name, arg.name);
+  const input = await page.$('#import-file');
+  await input.uploadFile(arg.import);
+  await page.waitForFunction(() => /^Imported 1 agent/.test(document.querySelector('#toast').textContent));
+  const names = await texts(page, '#agent-list .open');
+  assert.ok(names.includes(arg.imported_name), JSON.stringify(names));
+  assert.equal(await page.$eval('#current-agent', (e) => e.textContent), arg.imported_name);
+  // Delete asks first; keeping it changes nothing, deleting removes it.
+  await page.click(`#agent-list button[aria-label="Delete ${arg.imported_name}"]`);
+  await page.waitForSelector('#confirm-dialog[open]');
+  await page.click('#confirm-dialog button[value=no]');
+  assert.ok((await texts(page, '#agent-list .open')).includes(arg.imported_name));
+  await page.click(`#agent-list button[aria-label="Delete ${arg.imported_name}"]`);
+  await page.waitForSelector('#confirm-dialog[open]');
+  await page.click('#confirm-dialog button[value=yes]');
+  await page.waitForFunction((n) => ![...document.querySelectorAll('#agent-list .open')].some((b) => b.textContent === n), {}, arg.imported_name);
+  return { exported_bytes: fs.statSync(file).size };
+};
+
+// A server with a password: the page asks once, says when it is wrong.
+scenarios.password = async (page) => {
+  await page.goto(`${BASE}/`, { waitUntil: 'load' });
+  await page.waitForSelector('#password-dialog[open]');
+  await page.type('#password-form input[name=password]', 'wrong');
+  await page.click('#password-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#password-error').textContent.includes('not right')
+    && document.querySelector('#password-dialog').open);
+  await page.$eval('#password-form input[name=password]', (i) => { i.value = ''; });
+  await page.type('#password-form input[name=password]', arg.password);
+  await page.click('#password-form button[type=submit]');
+  await page.waitForSelector('html[data-ready=true]');
+  assert.deepEqual(await texts(page, '#agent-list .open'), [arg.name]);
+  // Kept for the session: a reload does not ask again.
+  await page.reload({ waitUntil: 'load' });
+  await page.waitForSelector('html[data-ready=true]');
+  assert.equal(await page.$eval('#password-dialog', (d) => d.open), false);
+  return {};
+};
+
 // Screenshots for the README: desktop and phone, light and dark, of an
 // agent with a conversation (arg.agent_id), into arg.dir.
 scenarios.screenshots = async () => {

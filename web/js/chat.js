@@ -26,6 +26,7 @@ export function init(theApp) {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
   });
   $('#cancel').addEventListener('click', cancel);
+  app.addEventListener('window', (e) => markWindow(e.detail));
   $('#timeline').addEventListener('scroll', () => {
     if ($('#timeline').scrollTop < 40) loadOlder();
   });
@@ -35,6 +36,7 @@ async function open(agent) {
   generation++;
   oldest = null;
   exhausted = false;
+  windowInfo = null;
   clear($('#timeline'));
   $('#no-agent').hidden = Boolean(agent);
   setBusy(false);
@@ -131,6 +133,25 @@ function render(m, root = $('#timeline')) {
   }
 }
 
+// ---- where the context window starts
+
+let windowInfo = null;
+
+// A marker before the first message the model still sees: what is above
+// it was flushed out of view (and summarized), and stays in recall memory.
+function markWindow(info) {
+  windowInfo = info || windowInfo;
+  const old = $('#window-start');
+  if (old) old.remove();
+  if (!windowInfo || !windowInfo.summarized) return;
+  const first = windowInfo.first
+    && [...$('#timeline').children].find((row) => row.dataset.id === windowInfo.first);
+  if (!first) return;
+  first.before(h('div', { class: 'marker flush', id: 'window-start', role: 'note' },
+    `— context window starts here: ${windowInfo.summarized} older messages were summarized`
+    + `${windowInfo.lastFlush ? ` (last flush ${when(windowInfo.lastFlush)})` : ''} —`));
+}
+
 // ---- history
 
 async function loadOlder() {
@@ -140,10 +161,12 @@ async function loadOlder() {
   const timeline = $('#timeline');
   try {
     const page = await api('GET', `/v1/agents/${app.agent.id}/messages`, undefined,
-      { limit: PAGE, order: 'desc', before: oldest || undefined });
+      { limit: PAGE, order: 'desc', after: oldest || undefined }); // after: next in this order
     if (mine !== generation) return;
-    if (page.length < PAGE) exhausted = true;
-    if (!page.length) return;
+    // A page counts stored messages, each one or more Letta messages (or
+    // none: results of send_message are left out), so only an empty page
+    // is the end.
+    if (!page.length) { exhausted = true; return; }
     oldest = page[page.length - 1].id;
     const before = timeline.scrollHeight - timeline.scrollTop;
     // Oldest first, so that calls come before their results. One stored
@@ -156,9 +179,10 @@ async function loadOlder() {
     const batch = h('div');
     for (const m of groups.reverse().flat()) {
       const row = render(m, batch);
-      if (row) batch.append(row);
+      if (row) { row.dataset.id = m.id; batch.append(row); }
     }
     timeline.prepend(...batch.children);
+    markWindow();
     timeline.scrollTop = timeline.scrollHeight - before;
   } catch (e) {
     toast(`Cannot load messages: ${e.message}`, 'error');
@@ -204,6 +228,7 @@ async function send() {
           if (row) { row.querySelector('.bubble').append(m.content); }
           else {
             const fresh = render(m);
+            fresh.dataset.id = m.id;
             fresh.classList.add('streaming');
             streamed.set(m.id, fresh);
             timeline.append(fresh);
@@ -212,7 +237,7 @@ async function send() {
           for (const row of streamed.values()) row.classList.remove('streaming');
           if (m.message_type === 'usage_statistics') return;
           const row = render(m);
-          if (row) timeline.append(row);
+          if (row) { row.dataset.id = m.id || ''; timeline.append(row); }
           if (['tool_return_message', 'system_message'].includes(m.message_type)) app.emit('step');
         }
         if (stick) scrollToEnd();

@@ -5,7 +5,7 @@
 // Updated after every step; the summary is readable in full below.
 
 import { api } from './api.js';
-import { $, h, clear, fmt, toast } from './dom.js';
+import { $, h, clear, fmt, toast, when } from './dom.js';
 
 let app;
 
@@ -41,15 +41,21 @@ function line(at, max, cls, label) {
   return el;
 }
 
+// Reads /context; tells the chat where the window starts ("window" event:
+// {first, summarized, lastFlush}); draws the pane when it is shown.
 export async function refresh() {
   const panel = $('#panel-context');
-  if (!app.agent || panel.hidden) return;
+  if (!app.agent) return;
   const agentId = app.agent.id;
   let c;
   try {
     c = await api('GET', `/v1/agents/${agentId}/context`);
   } catch (e) { toast(`Cannot read the context: ${e.message}`, 'error'); return; }
   if (!app.agent || app.agent.id !== agentId) return;
+  app.dispatchEvent(new CustomEvent('window', { detail: {
+    first: c.messages && c.messages.length ? c.messages[0].id : null,
+    summarized: c.summarized_messages || 0, lastFlush: c.last_flush_at } }));
+  if (panel.hidden) return;
   const max = c.context_window_size_max || 1;
   const used = PARTS.reduce((sum, [k]) => sum + (c[k] || 0), 0);
   const bar = h('div', { class: 'bar', id: 'context-bar', role: 'group', 'aria-label': `Context window: ${fmt(used)} of ${fmt(max)} tokens` },
@@ -74,7 +80,8 @@ export async function refresh() {
       + `flush at ${fmt(c.flush_at_tokens)} tokens. Tokens counted: ${c.token_counter || ''}.`),
     h('h3', {}, 'Summary'),
     c.summarized_messages
-      ? h('p', { class: 'muted' }, `${fmt(c.summarized_messages)} older messages are summarized here (they stay in recall memory).`)
-      : h('p', { class: 'muted' }, 'No flush yet: nothing is summarized.'),
+      ? h('p', { class: 'muted', id: 'last-flush' }, `${fmt(c.summarized_messages)} older messages are summarized here `
+        + `(they stay in recall memory). Last flush: ${c.last_flush_at ? when(c.last_flush_at) : 'unknown'}.`)
+      : h('p', { class: 'muted', id: 'last-flush' }, 'No flush yet: nothing is summarized.'),
     c.summary_memory ? h('div', { class: 'summary', id: 'summary-text' }, c.summary_memory) : null);
 }

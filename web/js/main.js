@@ -5,6 +5,8 @@
 //   "send"   a message is being sent (a turn begins)
 //   "step"   a turn stored something (memory and context may have moved)
 //   "turn"   a turn ended
+//   "window" where the context window starts (detail: {first, summarized,
+//            lastFlush}), after each read of /context
 
 import { api, auth } from './api.js';
 import { $, toast } from './dom.js';
