@@ -141,6 +141,52 @@ class WebAppTest(ServerTestCase):
         self.browser("password", {"password": "hunter2-but-longer", "name": "guarded",
                                   "allowConsoleErrors": True})
 
+    def import_history(self, name, turns):
+        """An agent with `turns` exchanges, made by importing a generated
+        Agent File (one transaction, instead of a turn each)."""
+        messages = [{"type": "message", "id": "message-0", "role": "system",
+                     "content": [{"type": "text", "text": "You are a test agent."}]}]
+        for i in range(turns):
+            n = len(messages)
+            when = f"2026-01-01T00:00:{i % 60:02d}.{i % 1000:03d}Z"
+            messages += [
+                {"type": "message", "id": f"message-{n}", "role": "user", "created_at": when,
+                 "content": [{"type": "text", "text": json.dumps(
+                     {"type": "user_message", "message": f"message {i}"})}]},
+                {"type": "message", "id": f"message-{n + 1}", "role": "assistant",
+                 "created_at": when, "content": [{"type": "text", "text": "Replying."}],
+                 "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {
+                     "name": "send_message", "arguments": json.dumps({"message": f"reply {i}"})}}]},
+                {"type": "message", "id": f"message-{n + 2}", "role": "tool", "created_at": when,
+                 "tool_call_id": f"call_{i}", "name": "send_message",
+                 "content": [{"type": "text", "text": '{"status": "OK"}'}]}]
+        doc = {"agents": [{"id": "agent-0", "name": name, "system": "You are a test agent.",
+                           "llm_config": {"model": "gpt-4o-mini", "model_endpoint_type": "openai",
+                                          "context_window": 128000},
+                           "messages": messages, "in_context_message_ids":
+                               ["message-0"] + [m["id"] for m in messages[-30:]]}],
+               "blocks": [], "tools": []}
+        path = os.path.join(self.home, f"{name}.af")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        out = self.run_memgpt("agents", "import", path, check=0).stdout
+        self.assertIn(f"imported agent {name}", out)
+        status, listed, _ = self.http("GET", f"/v1/agents/?name={name}")
+        return listed[0]["id"]
+
+    def test_long_history_keeps_a_window(self):
+        agent = self.import_history("archive", 3400)  # 10,200 stored messages
+        result = self.browser("long_history", {"agent_id": agent, "turns": 3400,
+                                               "pages_up": 25})
+        self.assertLessEqual(result["most_rows"], 450)
+
+    def test_long_reply(self):
+        agent = self.new_agent("verbose")
+        reply = " ".join(f"word{i}" for i in range(1500))  # ~2,000 tokens
+        self.mock.push({**say(reply), "chunk_bytes": 400, "chunk_delay": 0.005,
+                        "piece_chars": 8})
+        self.browser("long_reply", {"agent_id": agent, "reply": reply})
+
 
 if __name__ == "__main__":
     main()

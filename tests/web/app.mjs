@@ -291,6 +291,62 @@ scenarios.password = async (page) => {
   return {};
 };
 
+// Long tasks (over 50 ms) on the page's main thread, from now on.
+async function watchLongTasks(page) {
+  await page.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__long.push(e.duration);
+    }).observe({ type: 'longtask' });
+  });
+}
+const longest = (page) => page.evaluate(() => Math.max(0, ...window.__long));
+
+// A history of thousands of messages: only a window of rows is in the
+// page, scrolling up reads older pages, and down again newer ones.
+scenarios.long_history = async (page) => {
+  const firstScreenMs = await openApp(page, `#${arg.agent_id}`);
+  const rowCount = () => page.$eval('#timeline', (t) => t.children.length);
+  const userTexts = () => texts(page, '#timeline .row.user .bubble');
+  const lastSaid = (await userTexts()).at(-1);
+  assert.equal(lastSaid, `message ${arg.turns - 1}`);
+  await watchLongTasks(page);
+  let most = 0;
+  const scrollTo = async (top) => {
+    await page.$eval('#timeline', (t, where) => {
+      t.scrollTop = where === 'top' ? 0 : t.scrollHeight;
+      t.dispatchEvent(new Event('scroll'));
+    }, top);
+    await new Promise((r) => setTimeout(r, 60));
+    most = Math.max(most, await rowCount());
+  };
+  for (let i = 0; i < arg.pages_up; i++) await scrollTo('top');
+  const shown = await userTexts();
+  const oldestShown = Number(shown[0].split(' ')[1]);
+  assert.ok(oldestShown < arg.turns - 300, `scrolled back to message ${oldestShown}`);
+  // Consecutive and in order, whatever was dropped.
+  assert.deepEqual(shown, shown.map((_, i) => `message ${oldestShown + i}`));
+  for (let i = 0; i < 20 * arg.pages_up && (await userTexts()).at(-1) !== lastSaid; i++) {
+    await scrollTo('bottom');
+  }
+  assert.equal((await userTexts()).at(-1), lastSaid);
+  assert.ok(most <= 300 + 3 * 50, `at most ${most} rows were in the page`);
+  return { most_rows: most, oldest_reached: oldestShown, longest_task_ms: await longest(page),
+    first_screen_ms: firstScreenMs };
+};
+
+// A long reply streamed in small pieces: it arrives whole, and the longest
+// task of the page's main thread meanwhile is reported (bench_web.py).
+scenarios.long_reply = async (page) => {
+  await openApp(page, `#${arg.agent_id}`);
+  await watchLongTasks(page);
+  await sendMessage(page, 'Tell me everything');
+  await turnDone(page);
+  const replies = await texts(page, '#timeline .row.assistant .bubble');
+  assert.equal(replies.at(-1), arg.reply);
+  return { longest_task_ms: await longest(page) };
+};
+
 // Screenshots for the README: desktop and phone, light and dark, of an
 // agent with a conversation (arg.agent_id), into arg.dir.
 scenarios.screenshots = async () => {

@@ -6,14 +6,23 @@
 // monologue and each tool call (with its result, matched by tool_call_id)
 // are folded <details>, closed until clicked. Events, heartbeats, warnings
 // and flushes are quiet one-line markers.
+//
+// The history is a window of pages: scrolling up reads older pages and
+// scrolling down newer ones, and rows past MAX_ROWS at the far end are
+// dropped (whole stored messages at a time), so a history of any length
+// keeps a few hundred rows in the page.
 
 import { api, stream } from './api.js';
 import { $, h, clear, when, toast } from './dom.js';
 
 const PAGE = 50;
+const MAX_ROWS = 300;
+const NEAR = 300;     // px from an end at which the next page is read
 let app;
 let oldest = null;    // cursor: the id of the oldest message shown
-let exhausted = false;
+let newest = null;    // cursor: the id of the newest one, when newer ones were dropped
+let exhausted = false; // nothing older
+let atLatest = true;  // nothing newer
 let loading = false;
 let running = null;   // the turn in progress: {agentId}
 let generation = 0;   // bumped when the agent changes, to drop late answers
@@ -27,15 +36,15 @@ export function init(theApp) {
   });
   $('#cancel').addEventListener('click', cancel);
   app.addEventListener('window', (e) => markWindow(e.detail));
-  $('#timeline').addEventListener('scroll', () => {
-    if ($('#timeline').scrollTop < 40) loadOlder();
-  });
+  $('#timeline').addEventListener('scroll', nearEdge);
 }
 
 async function open(agent) {
   generation++;
   oldest = null;
+  newest = null;
   exhausted = false;
+  atLatest = true;
   windowInfo = null;
   clear($('#timeline'));
   $('#no-agent').hidden = Boolean(agent);
@@ -43,7 +52,11 @@ async function open(agent) {
   $('#composer-text').disabled = !agent;
   $('#send').disabled = !agent;
   if (!agent) return;
-  await loadOlder();
+  // Enough pages to fill the view, so that it can scroll.
+  const t = $('#timeline');
+  for (let i = 0; i < 5 && !exhausted && t.scrollHeight <= t.clientHeight + NEAR; i++) {
+    await loadOlder();
+  }
   scrollToEnd();
 }
 
@@ -154,42 +167,99 @@ function markWindow(info) {
 
 // ---- history
 
-async function loadOlder() {
-  if (!app.agent || loading || exhausted) return;
+// Rows for `messages`, oldest first (calls before their results), each
+// marked with its message's id.
+function rows(messages) {
+  const batch = h('div');
+  for (const m of messages) {
+    const row = render(m, batch);
+    if (row) { row.dataset.id = m.id; batch.append(row); }
+  }
+  return [...batch.children];
+}
+
+// The id of the first (or last) row that has one.
+function edgeId(fromEnd) {
+  const all = [...$('#timeline').children];
+  const found = (fromEnd ? all.reverse() : all).find((r) => r.dataset.id);
+  return found ? found.dataset.id : null;
+}
+
+// Drops whole stored messages from one end until MAX_ROWS rows are left.
+function trim(fromEnd) {
+  const t = $('#timeline');
+  if (t.children.length <= MAX_ROWS) return;
+  const height = t.scrollHeight;
+  while (t.children.length > MAX_ROWS) {
+    const edge = () => (fromEnd ? t.lastElementChild : t.firstElementChild);
+    const id = edge().dataset.id;
+    do edge().remove(); while (id && edge() && edge().dataset.id === id);
+  }
+  if (fromEnd) {
+    atLatest = false;
+    newest = edgeId(true);
+  } else {
+    exhausted = false;
+    oldest = edgeId(false);
+    t.scrollTop -= height - t.scrollHeight; // the rows in view stay put
+  }
+}
+
+// Reads one page beside what is shown: older (before the first row) or
+// newer (after the last).
+async function loadPage(older) {
+  if (!app.agent || loading || (older ? exhausted : atLatest)) return;
   loading = true;
   const mine = generation;
   const timeline = $('#timeline');
   try {
+    // `after` is the next page in the order asked for.
     const page = await api('GET', `/v1/agents/${app.agent.id}/messages`, undefined,
-      { limit: PAGE, order: 'desc', after: oldest || undefined }); // after: next in this order
+      { limit: PAGE, order: older ? 'desc' : 'asc', after: (older ? oldest : newest) || undefined });
     if (mine !== generation) return;
     // A page counts stored messages, each one or more Letta messages (or
     // none: results of send_message are left out), so only an empty page
     // is the end.
-    if (!page.length) { exhausted = true; return; }
-    oldest = page[page.length - 1].id;
-    const before = timeline.scrollHeight - timeline.scrollTop;
-    // Oldest first, so that calls come before their results. One stored
-    // message gives several in order (monologue, calls): they stay so.
-    const groups = [];
-    for (const m of page) {
-      const last = groups[groups.length - 1];
-      if (last && last[0].id === m.id) last.push(m); else groups.push([m]);
+    if (!page.length) {
+      if (older) exhausted = true; else atLatest = true;
+      return;
     }
-    const batch = h('div');
-    for (const m of groups.reverse().flat()) {
-      const row = render(m, batch);
-      if (row) { row.dataset.id = m.id; batch.append(row); }
+    if (older) {
+      oldest = page[page.length - 1].id;
+      // Newest first: reverse the stored messages, not the Letta messages
+      // one of them gives (monologue, then calls).
+      const groups = [];
+      for (const m of page) {
+        const last = groups[groups.length - 1];
+        if (last && last[0].id === m.id) last.push(m); else groups.push([m]);
+      }
+      const below = timeline.scrollHeight - timeline.scrollTop;
+      timeline.prepend(...rows(groups.reverse().flat()));
+      timeline.scrollTop = timeline.scrollHeight - below;
+      trim(true);
+    } else {
+      newest = page[page.length - 1].id;
+      timeline.append(...rows(page));
+      trim(false);
     }
-    timeline.prepend(...batch.children);
     markWindow();
-    timeline.scrollTop = timeline.scrollHeight - before;
+    setTimeout(nearEdge); // still at an end (a short page): the next one
   } catch (e) {
     toast(`Cannot load messages: ${e.message}`, 'error');
   } finally {
     loading = false;
   }
 }
+
+// Reads the next page when the view is near either end of what is shown.
+function nearEdge() {
+  const t = $('#timeline');
+  if (t.scrollTop < NEAR) loadOlder();
+  else if (t.scrollHeight - t.scrollTop - t.clientHeight < NEAR) loadNewer();
+}
+
+const loadOlder = () => loadPage(true);
+const loadNewer = () => loadPage(false);
 
 function scrollToEnd() {
   const t = $('#timeline');
@@ -208,6 +278,7 @@ async function send() {
   const text = box.value;
   if (!text.trim() || !app.agent || running) return;
   box.value = '';
+  if (!atLatest) await open(app.agent); // back to the newest messages first
   const agentId = app.agent.id;
   const mine = generation;
   running = { agentId };
@@ -241,6 +312,7 @@ async function send() {
           if (['tool_return_message', 'system_message'].includes(m.message_type)) app.emit('step');
         }
         if (stick) scrollToEnd();
+        trim(false);
       });
   } catch (e) {
     if (mine === generation) timeline.append(h('div', { class: 'marker error', role: 'alert' }, `error: ${e.message}`));
