@@ -347,6 +347,17 @@ scenarios.long_reply = async (page) => {
   return { longest_task_ms: await longest(page) };
 };
 
+// The first screen, loaded afresh `arg.times` times: ms from the start of
+// the navigation until the agent and its messages are shown.
+scenarios.first_screen = async (page) => {
+  const times = [];
+  for (let i = 0; i < arg.times; i++) {
+    await openApp(page, `#${arg.agent_id}`);
+    times.push(await page.evaluate(() => performance.getEntriesByName('memgpt-ready')[0].startTime));
+  }
+  return { first_screen_ms: times };
+};
+
 // Screenshots for the README: desktop and phone, light and dark, of an
 // agent with a conversation (arg.agent_id), into arg.dir.
 scenarios.screenshots = async () => {
