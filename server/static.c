@@ -53,7 +53,7 @@ static int plain_path(const char *path)
 {
     size_t n = strlen(path);
     if (n < 2 || n > MAX_PATH || path[0] != '/') return 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 1; i < n; i++) { /* path[0] is the '/' checked above */
         char c = path[i];
         int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                  c == '_' || c == '-' || c == '.' || c == '/';
