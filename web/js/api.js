@@ -96,15 +96,19 @@ export async function stream(path, body, onEvent, signal) {
     const { value, done } = await reader.read();
     if (done) break;
     pending += value;
+    // One read can hold thousands of events: walk them by index and cut
+    // the string once, not once per event.
+    let start = 0;
     let cut;
-    while ((cut = pending.indexOf('\n\n')) >= 0) {
-      const block = pending.slice(0, cut);
-      pending = pending.slice(cut + 2);
+    while ((cut = pending.indexOf('\n\n', start)) >= 0) {
+      const block = pending.slice(start, cut);
+      start = cut + 2;
       const data = block.split('\n').filter((l) => l.startsWith('data:'))
         .map((l) => l.slice(5).trimStart()).join('\n');
       if (!data) continue;
       if (data === '[DONE]') return;
       try { onEvent(JSON.parse(data)); } catch (e) { if (!(e instanceof SyntaxError)) throw e; }
     }
+    pending = pending.slice(start);
   }
 }

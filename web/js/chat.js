@@ -273,6 +273,48 @@ function setBusy(busy) {
   $('#cancel').hidden = !busy;
 }
 
+// Draws a streamed turn. A reply comes as thousands of small pieces, often
+// many in one network read; drawing each one (a text node, a layout read
+// to decide on scrolling, a trim) would block the page for seconds. So
+// pieces and rows are queued and drawn once per frame: each reply's text
+// grows by one appendData, and the view is measured once.
+function painter(timeline) {
+  const growing = new Map(); // message id -> {row, text: its Text node}
+  const pieces = new Map();  // message id -> text not drawn yet
+  const rowsDue = [];        // rows (and replies begun) not drawn yet
+  let frame = 0;
+  const draw = () => {
+    frame = 0;
+    const stick = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 60;
+    if (rowsDue.length) timeline.append(...rowsDue.splice(0));
+    for (const [id, more] of pieces) growing.get(id).text.appendData(more);
+    pieces.clear();
+    if (stick) scrollToEnd();
+    trim(false);
+  };
+  const later = () => { if (!frame) frame = requestAnimationFrame(draw); };
+  return {
+    piece(m) {
+      if (growing.has(m.id)) {
+        pieces.set(m.id, (pieces.get(m.id) || '') + m.content);
+      } else {
+        const row = render(m);
+        row.dataset.id = m.id;
+        row.classList.add('streaming');
+        growing.set(m.id, { row, text: row.querySelector('.bubble').firstChild });
+        rowsDue.push(row);
+      }
+      later();
+    },
+    row(row) { rowsDue.push(row); later(); },
+    // The reply (if any) is whole: draw what is queued now.
+    done() {
+      if (frame) { cancelAnimationFrame(frame); draw(); }
+      for (const { row } of growing.values()) row.classList.remove('streaming');
+    },
+  };
+}
+
 async function send() {
   const box = $('#composer-text');
   const text = box.value;
@@ -287,37 +329,23 @@ async function send() {
   const timeline = $('#timeline');
   timeline.append(bubbleRow('user', 'pending', text, new Date().toISOString()));
   scrollToEnd();
-  const streamed = new Map(); // message id -> the row whose text grows
+  const paint = painter(timeline);
   try {
     await stream(`/v1/agents/${agentId}/messages/stream`,
       { messages: [{ role: 'user', content: text }], stream_tokens: true },
       (m) => {
         if (mine !== generation) return;
-        const stick = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 60;
-        if (m.message_type === 'assistant_message') {
-          const row = streamed.get(m.id);
-          if (row) { row.querySelector('.bubble').append(m.content); }
-          else {
-            const fresh = render(m);
-            fresh.dataset.id = m.id;
-            fresh.classList.add('streaming');
-            streamed.set(m.id, fresh);
-            timeline.append(fresh);
-          }
-        } else {
-          for (const row of streamed.values()) row.classList.remove('streaming');
-          if (m.message_type === 'usage_statistics') return;
-          const row = render(m);
-          if (row) { row.dataset.id = m.id || ''; timeline.append(row); }
-          if (['tool_return_message', 'system_message'].includes(m.message_type)) app.emit('step');
-        }
-        if (stick) scrollToEnd();
-        trim(false);
+        if (m.message_type === 'assistant_message') { paint.piece(m); return; }
+        paint.done();
+        if (m.message_type === 'usage_statistics') return;
+        const row = render(m);
+        if (row) { row.dataset.id = m.id || ''; paint.row(row); }
+        if (['tool_return_message', 'system_message'].includes(m.message_type)) app.emit('step');
       });
   } catch (e) {
     if (mine === generation) timeline.append(h('div', { class: 'marker error', role: 'alert' }, `error: ${e.message}`));
   } finally {
-    for (const row of streamed.values()) row.classList.remove('streaming');
+    paint.done();
     running = null;
     if (mine === generation) {
       setBusy(false);
