@@ -4,6 +4,7 @@
 #   make test       install missing packages, build, run the whole suite (CTest)
 #   make test-sanitize   the same suite built with ASan + UBSan in build-san/
 #   make bench      run the benchmarks in bench/
+#   make screenshots     the web app's pictures in docs/img (for the README)
 #   make format     clang-format every C file
 
 DEB_PACKAGES := build-essential cmake ninja-build pkg-config libcurl4-openssl-dev \
@@ -11,7 +12,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config libcurl4-openssl-de
                 poppler-utils python3-regex libmicrohttpd-dev
 BUILD ?= build
 
-.PHONY: all build deps test-deps run test test-sanitize bench format clean
+.PHONY: all build deps test-deps run test test-sanitize bench screenshots format clean
 
 all: build
 
@@ -64,6 +65,10 @@ test-sanitize: deps test-deps
 
 bench: deps build
 	./bench/run.sh
+
+screenshots: deps test-deps build
+	MEMGPT_SCREENSHOTS_DIR=$(CURDIR)/docs/img MEMGPT_BIN=$(CURDIR)/$(BUILD)/memgpt \
+	  python3 tests/integration/test_web_app.py WebAppTest.test_screenshots
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

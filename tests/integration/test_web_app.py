@@ -141,6 +141,42 @@ class WebAppTest(ServerTestCase):
         self.browser("password", {"password": "hunter2-but-longer", "name": "guarded",
                                   "allowConsoleErrors": True})
 
+    def test_screenshots(self):
+        """The README's pictures: an agent that learnt something and said so,
+        on a desktop and a phone, light and dark. `make screenshots` writes
+        them to docs/img (MEMGPT_SCREENSHOTS_DIR); the suite to a temporary
+        folder, and checks they are pictures of the sizes asked for."""
+        agent = self.new_agent("Sailing coach", memory_blocks=[
+            {"label": "persona", "value": "I am a patient sailing coach. I keep notes on my "
+                                          "student and plan lessons around the weather."},
+            {"label": "human", "value": "Name: unknown"}])
+        self.mock.push({"content": "A new student. I should note the name and boat.",
+                        "tool_calls": [call("core_memory_replace", {
+                            "label": "human", "old_content": "Name: unknown",
+                            "new_content": "Name: Ada. Sails a 6 m dinghy on weekends.",
+                            "request_heartbeat": True}, "c1")]})
+        self.mock.push(say("Welcome aboard, Ada! A 6 m dinghy is a fine boat to learn on. "
+                           "What would you like to practise first?"))
+        status, body, _ = self.http("POST", f"/v1/agents/{agent}/messages", body={"messages": [
+            {"role": "user", "content": "Hi! I'm Ada, I sail a 6 m dinghy on weekends."}]})
+        self.assertEqual(status, 200, body)
+        status, body, _ = self.http("POST", f"/v1/agents/{agent}/archival-memory",
+                                    body={"text": "Ada capsized twice in gusts over 18 knots."})
+        self.assertEqual(status, 200, body)
+        out = os.environ.get("MEMGPT_SCREENSHOTS_DIR") or self.home
+        os.makedirs(out, exist_ok=True)
+        shots = self.browser("screenshots", {"agent_id": agent, "dir": os.path.abspath(out)})
+        sizes = {"desktop": (1440, 900), "phone": (360, 740)}
+        self.assertEqual(len(shots["shots"]), 4)
+        for path in shots["shots"]:
+            with open(path, "rb") as f:
+                head = f.read(24)
+            self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n", path)
+            width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+            want = sizes["phone" if "phone" in path else "desktop"]
+            # A phone page is drawn at its device scale factor.
+            self.assertEqual((width % want[0], height % want[1]), (0, 0), (path, width, height))
+
     def import_history(self, name, turns):
         """An agent with `turns` exchanges, made by importing a generated
         Agent File (one transaction, instead of a turn each)."""
