@@ -78,6 +78,14 @@ class WebAppTest(ServerTestCase):
         self.mock.push(say("Noted."))
         self.browser("fold", {"agent_id": agent})
 
+    def test_keyboard_alone(self):
+        self.new_agent("keyed")
+        self.mock.push({"content": "Checking memory.", "tool_calls": [
+            call("core_memory_append", {"label": "human", "content": "writes two lines",
+                                        "request_heartbeat": True}, "c1")]})
+        self.mock.push(say("Both lines arrived."))
+        self.browser("keyboard", {"name": "keyed", "reply": "Both lines arrived."})
+
     def test_block_edit(self):
         agent = self.new_agent("editable", memory_blocks=[
             {"label": "human", "value": "Name: unknown"},

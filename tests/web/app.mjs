@@ -347,6 +347,48 @@ scenarios.long_reply = async (page) => {
   return { longest_task_ms: await longest(page) };
 };
 
+// The keyboard alone: Tab to an agent and open it, write and send with
+// Enter, unfold a tool call, move between the side tabs with the arrows.
+scenarios.keyboard = async (page) => {
+  await openApp(page);
+  const focused = () => page.evaluate(() => {
+    const e = document.activeElement;
+    return e ? `${e.tagName.toLowerCase()}#${e.id}.${e.className}:${e.textContent.slice(0, 40)}` : '';
+  });
+  // Tab until `want(description of the focused element)`, at most 40 times.
+  const tabTo = async (want, what) => {
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      if (want(await focused())) return;
+    }
+    assert.fail(`Tab never reached ${what}`);
+  };
+  await tabTo((f) => f.startsWith('button#.open:') && f.endsWith(arg.name), 'the agent');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((n) => document.querySelector('#current-agent').textContent === n, {}, arg.name);
+  await tabTo((f) => f.startsWith('textarea#composer-text'), 'the message box');
+  await page.keyboard.type('first line');
+  await page.keyboard.down('Shift');
+  await page.keyboard.press('Enter');
+  await page.keyboard.up('Shift');
+  await page.keyboard.type('second line');
+  await page.keyboard.press('Enter');
+  await turnDone(page);
+  assert.deepEqual(await texts(page, '#timeline .row.user .bubble'), ['first line\nsecond line']);
+  assert.deepEqual(await texts(page, '#timeline .row.assistant .bubble'), [arg.reply]);
+  // Back up through the page to the folded call, and open it with Enter.
+  await page.focus('#timeline');
+  await tabTo((f) => f.startsWith('summary#') && f.includes('Tool call'), 'the tool call');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.$eval('#timeline details.call', (d) => d.open), true);
+  await page.focus('#tab-memory');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.$eval('#tab-context', (t) => t.getAttribute('aria-selected')), 'true');
+  assert.equal(await focused().then((f) => f.startsWith('button#tab-context')), true);
+  await page.waitForSelector('#panel-context:not([hidden]) #context-bar');
+  return { ok: true };
+};
+
 // The first screen, loaded afresh `arg.times` times: ms from the start of
 // the navigation until the agent and its messages are shown.
 scenarios.first_screen = async (page) => {
