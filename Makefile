@@ -48,7 +48,7 @@ test-deps:
 	      echo "installing:$$missing"; apt-get update -qq && \
 	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	    else echo "missing:$$missing (install them)"; exit 1; fi; fi
-	@for d in tests/sdk tests/web; do (cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
+	@for d in tests/sdk tests/web tests/mcp; do (cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 	  npm ci --no-audit --no-fund --loglevel=error >/dev/null; }) || exit 1; done
 
 run: deps build

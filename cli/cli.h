@@ -94,6 +94,8 @@ int cmd_archival_load(cli *c, int argc, char **argv);    /* cmd_archival_load.c 
 int cmd_archival_reembed(cli *c, int argc, char **argv); /* cmd_archival_load.c */
 int cmd_agents_set(cli *c, int argc, char **argv);       /* cmd_agents_set.c */
 int cmd_serve(cli *c, int argc, char **argv);            /* cmd_serve.c */
+int cmd_mcp(cli *c, int argc, char **argv);              /* cmd_tools.c */
+int cmd_tools(cli *c, int argc, char **argv);            /* cmd_tools.c */
 int cmd_agents_export(cli *c, int argc, char **argv);    /* cmd_agent_file.c */
 int cmd_agents_import(cli *c, int argc, char **argv);    /* cmd_agent_file.c */
 

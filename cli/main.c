@@ -42,6 +42,12 @@ static const char *const usage_text =
     "  context [--agent NAME] [--json]\n"
     "  models [--provider NAME] [--json]           models a provider offers (default openai)\n"
     "  tokenize [--encoding E] [--ids] [FILE|-]    token count/ids (E: o200k_base, cl100k_base)\n"
+    "  mcp add NAME [--env K=V]... [--timeout S] -- COMMAND [ARGS...]   an MCP server (stdio)\n"
+    "  mcp add NAME --url URL [--header K=V]... [--timeout S]  one over Streamable HTTP\n"
+    "  mcp list [--json] | tools NAME [--json] | remove NAME\n"
+    "  tools list [--agent NAME] [--json]          what the agent is offered\n"
+    "  tools attach [--agent NAME] SERVER/TOOL...  give the agent an MCP server's tools\n"
+    "  tools detach [--agent NAME] TOOL...\n"
     "  serve [--host ADDR] [--port N] [--password TOKEN] [--workers N] [--cors-origin ORIGIN]\n"
     "        [--log-format text|json] [--timeout S] [--ui-dir DIR]\n"
     "                                              Letta's REST and SSE API and the web app\n"
@@ -720,6 +726,10 @@ int main(int argc, char **argv)
         rc = cmd_tokenize(&c, rest, rest_argv);
     else if (strcmp(command, "serve") == 0)
         rc = cmd_serve(&c, rest, rest_argv);
+    else if (strcmp(command, "mcp") == 0)
+        rc = cmd_mcp(&c, rest, rest_argv);
+    else if (strcmp(command, "tools") == 0)
+        rc = cmd_tools(&c, rest, rest_argv);
     else
         rc = cli_usage("unknown command '%s'", command);
     mg_store_close(c.store);

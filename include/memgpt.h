@@ -635,9 +635,55 @@ mg_status mg_context_text_json(mg_agent *agent, char **json_out, mg_error *err);
  * mg_agent_config.functions_json). Caller frees. */
 mg_status mg_tools_json(char **json_out, mg_error *err);
 
-/* The functions this agent is offered, in the same form: the base ones
- * and the optional ones it enables (mg_agent_config.functions_json). */
+/* The functions this agent is offered, in the same form: the base ones,
+ * the optional ones it enables (mg_agent_config.functions_json) and the
+ * MCP tools attached to it. */
 mg_status mg_agent_tools_json(mg_agent *agent, char **json_out, mg_error *err);
+
+/* ---- MCP servers and the tools agents have from them
+ *
+ * MCP servers are configured once for the data directory; any of their
+ * tools can then be attached to an agent, which is offered it beside its
+ * functions (see src/tools/mcp.h for the protocol and the limits).
+ * `config_json` is Letta's shape: {"mcp_server_type":"stdio", "command",
+ * "args", "env"} or {"mcp_server_type":"streamable_http", "server_url",
+ * "auth_header", "auth_token", "custom_headers"}, with optionally
+ * "timeout_seconds" (every request's limit, default 60). A server is named
+ * by its name (1-64 of [A-Za-z0-9_.-]) or its id "mcp_server-<uuid>".
+ * Configurations read back never show secrets: env values, auth_token and
+ * custom header values read "****". */
+
+/* Adds a server. MG_ERR_EXISTS if the name is taken, MG_ERR_USAGE for a bad
+ * config. *id_out (may be NULL; caller frees) receives its id. */
+mg_status mg_mcp_add(mg_store *store, const char *name, const char *config_json, char **id_out,
+                     mg_error *err);
+
+/* Renames a server (`new_name` non-NULL) and/or replaces its config
+ * (`config_json` non-NULL). Attached tools stay attached. */
+mg_status mg_mcp_update(mg_store *store, const char *server, const char *new_name,
+                        const char *config_json, mg_error *err);
+
+/* The servers: a JSON array of {id, name, config, created_at, updated_at,
+ * attached_tools}; or one of them. Caller frees. */
+mg_status mg_mcp_list(mg_store *store, char **json_out, mg_error *err);
+mg_status mg_mcp_get(mg_store *store, const char *server, char **json_out, mg_error *err);
+
+/* Removes a server, detaching its tools from every agent (*detached, may
+ * be NULL, says from how many). */
+mg_status mg_mcp_remove(mg_store *store, const char *server, int *detached, mg_error *err);
+
+/* A server's tools as it lists them now (the server is started or asked):
+ * a JSON array of MCP Tool objects. MG_ERR_PROVIDER if it fails. */
+mg_status mg_mcp_tools(mg_store *store, const char *server, char **json_out, mg_error *err);
+
+/* Attaches tool `tool` of `server` to agent `agent` (its name), with the
+ * schema the server gives now. Refused: a name a model cannot call, one of
+ * our functions' names, a name the agent already has (MG_ERR_EXISTS).
+ * Agents opened before see it when opened again. */
+mg_status mg_agent_tool_attach(mg_store *store, const char *agent, const char *server,
+                               const char *tool, mg_error *err);
+mg_status mg_agent_tool_detach(mg_store *store, const char *agent, const char *tool,
+                               mg_error *err);
 
 /* How the agent counts tokens for its budget, as one line: "exact
  * (o200k_base)" for OpenAI models whose encoding is known and whose rank

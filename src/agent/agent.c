@@ -21,6 +21,7 @@
 #include "memory/archival_index.h"
 #include "memory/recall.h"
 #include "store/store.h"
+#include "tools/tools.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
@@ -429,6 +430,11 @@ mg_status mg_agent_open(mg_store *store, const char *name, mg_agent **out, mg_er
         return st;
     }
     a->tools = mg_functions_schemas_for(a->functions_json);
+    a->external = json_object();
+    if ((st = tools_attached(store, a->id, a->tools, a->external, err))) {
+        mg_agent_free(a);
+        return st;
+    }
     char *tools_text = json_dumps(a->tools, JSON_COMPACT);
     a->tools_tokens = -1; /* counted on first need */
     a->tools_bytes = strlen(tools_text);
@@ -452,6 +458,7 @@ mg_status agent_reload(mg_agent *a, mg_error *err)
     /* Keep what is not loaded from disk: the provider and the schemas. */
     fresh->provider = a->provider;
     fresh->tools = a->tools;
+    fresh->external = a->external;
     fresh->tools_tokens = a->tools_tokens;
     fresh->tools_bytes = a->tools_bytes;
     drop_cache(a);
@@ -535,6 +542,7 @@ void mg_agent_free(mg_agent *a)
     give_tokenizer(a->store, &a->counter);
     drop_cache(a);
     json_decref(a->tools);
+    json_decref(a->external);
     tokens_counter_free(&a->counter);
     free(a);
 }

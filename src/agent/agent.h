@@ -57,6 +57,7 @@ struct mg_agent {
     mg_core_memory core;
     mg_msg_list queue;          /* in-context messages, oldest first */
     json_t *tools;              /* function schemas sent with each request */
+    json_t *external;           /* attached MCP tools: name -> server name (tools/tools.h) */
     int tools_tokens;           /* their raw token count, counted once on first need (-1 before) */
     size_t tools_bytes;         /* their size as compact JSON */
     tokens_counter counter;     /* exact or estimated counts (context/tokens.h) */

@@ -37,6 +37,7 @@
 #include "memory/recall.h"
 #include "provider/stream.h"
 #include "store/store.h"
+#include "tools/tools.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
@@ -231,8 +232,11 @@ static void push_call_events(turn *t, const mg_tool_call *call, const mg_fn_outc
 }
 
 /* Runs the reply's function calls and stores everything the step produced.
- * Inside the step's transaction. Sets *heartbeat when the turn continues. */
-static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_error *err)
+ * Inside the step's transaction. `external` holds the outcomes of the calls
+ * of MCP tools, made before it (taken from there). Sets *heartbeat when the
+ * turn continues. */
+static mg_status apply_reply(turn *t, mg_llm_reply *reply, mg_fn_outcome *external,
+                             int *heartbeat, mg_error *err)
 {
     mg_agent *agent = t->agent;
     mg_msg assistant = {.role = MG_ROLE_ASSISTANT,
@@ -268,7 +272,12 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, int *heartbeat, mg_er
     }
     for (int i = 0; i < ncalls && !st; i++) {
         mg_fn_outcome out;
-        if ((st = mg_functions_call(agent, &calls[i], &out, err))) break;
+        if (external[i].result) {
+            out = external[i];
+            memset(&external[i], 0, sizeof external[i]);
+        } else if ((st = mg_functions_call(agent, &calls[i], &out, err))) {
+            break;
+        }
         failed |= !out.ok;
         requested |= out.request_heartbeat;
         if (out.reply) t->replied = 1;
@@ -313,12 +322,20 @@ static mg_status step(turn *t, int *heartbeat, mg_error *err)
     mg_llm_reply reply;
     mg_status st = call_model(t, &reply, err);
     if (st) return st;
-    if ((st = store_begin(t->agent->store, err))) {
-        mg_llm_reply_clear(&reply);
-        return st;
+    /* MCP tools run first, outside the transaction: they may take their time. */
+    int ncalls = reply.ncalls;
+    mg_fn_outcome *external = mg_xcalloc(ncalls ? (size_t)ncalls : 1, sizeof *external);
+    st = tools_run_external(t->agent, t->agent->external, reply.calls, ncalls, external, err);
+    int in_tx = 0;
+    if (!st && !(st = store_begin(t->agent->store, err))) {
+        in_tx = 1;
+        st = apply_reply(t, &reply, external, heartbeat, err);
     }
-    st = apply_reply(t, &reply, heartbeat, err);
+    for (int i = 0; i < ncalls; i++)
+        mg_fn_outcome_clear(&external[i]);
+    free(external);
     mg_llm_reply_clear(&reply);
+    if (!in_tx) return st;
     if ((st = agent_tx_end(t->agent, st, err))) {
         evq_clear(&t->events);
         return st;

@@ -310,7 +310,7 @@ static const char **arg_strings(call_ctx *c, const char *name, int max, int *n)
     return out;
 }
 
-static int request_heartbeat(json_t *args)
+int mg_function_wants_heartbeat(const json_t *args)
 {
     json_t *v = json_object_get(args, "request_heartbeat");
     if (json_is_boolean(v)) return json_is_true(v);
@@ -676,7 +676,7 @@ static void unknown_function(call_ctx *c, const char *name)
 }
 
 /* {"status", "message", "time"}, with the message cut to the agent's limit. */
-static char *format_result(const mg_agent *agent, int ok, const char *message)
+char *mg_function_result(const mg_agent *agent, int ok, const char *message)
 {
     size_t limit = MG_FUNCTION_RESULT_MAX_BYTES;
     size_t window_limit = (size_t)agent->context_window * 3 / 8;
@@ -726,14 +726,14 @@ mg_status mg_functions_call(mg_agent *agent, const mg_tool_call *call, mg_fn_out
         fail(&c, buf_str(&text));
         buf_free(&text);
     } else {
-        out->request_heartbeat = request_heartbeat(c.args);
+        out->request_heartbeat = mg_function_wants_heartbeat(c.args);
         st = h->run(&c, err);
     }
     if (!st) {
         out->ok = c.ok && c.problem.len == 0;
         const char *message = out->ok ? buf_str(&c.message) : buf_str(&c.problem);
         if (!out->ok && c.problem.len == 0) message = "the function failed";
-        out->result = format_result(agent, out->ok, message);
+        out->result = mg_function_result(agent, out->ok, message);
         out->reply = c.reply;
         c.reply = NULL;
     }

@@ -56,4 +56,12 @@ mg_status mg_functions_call(mg_agent *agent, const mg_tool_call *call, mg_fn_out
 
 void mg_fn_outcome_clear(mg_fn_outcome *out);
 
+/* The tool message for a result: {"status","message","time"} JSON, the
+ * message cut to the agent's limit with a note. Caller frees. Every tool,
+ * ours or an MCP server's, answers the model through this. */
+char *mg_function_result(const mg_agent *agent, int ok, const char *message);
+
+/* 1 if the arguments ask for a heartbeat (request_heartbeat true or "true"). */
+int mg_function_wants_heartbeat(const json_t *args);
+
 #endif

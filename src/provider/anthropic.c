@@ -845,7 +845,7 @@ static mg_status anthropic_chat(mg_provider *base, const mg_llm_request *req, mg
     if (!payload) return mg_err_set(err, MG_ERR_INTERNAL, "could not encode the request");
     const char *headers[] = {"Content-Type: application/json",
                              "anthropic-version: " MG_ANTHROPIC_VERSION, p->key_header, NULL};
-    mg_http_request hreq = {"POST", p->url, headers, payload, strlen(payload), 0};
+    mg_http_request hreq = {"POST", p->url, headers, payload, strlen(payload), 0, NULL};
     mg_http_response resp = {0};
     int attempts = 0;
     message_stream s = {.url = p->url, .sink = req->stream};
@@ -964,7 +964,7 @@ static mg_status anthropic_list_models(mg_provider *base, json_t **models, mg_er
             buf_printf(&url, "&after_id=");
             append_query_value(&url, after);
         }
-        mg_http_request hreq = {"GET", buf_str(&url), headers, NULL, 0, 0};
+        mg_http_request hreq = {"GET", buf_str(&url), headers, NULL, 0, 0, NULL};
         mg_http_response resp = {0};
         int attempts = 0;
         st = mg_http_perform_retry(&hreq, NULL, &resp, &attempts, err);

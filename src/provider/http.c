@@ -335,6 +335,7 @@ typedef struct http_call {
     buf body;                /* the response body as it arrives (for a stream: errors only) */
     int too_large;           /* the body passed MG_HTTP_MAX_BODY */
     double retry_after_s;    /* from the current response's headers, -1 if none */
+    char *captured;          /* the current response's req->capture_header, or NULL */
     mg_http_data_fn on_data; /* a stream: where 2xx bodies go; NULL = collect them */
     void *user;
     size_t delivered; /* this attempt: bytes handed to on_data */
@@ -409,10 +410,25 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     size_t name_len = sizeof name - 1;
     /* A status line starts a new response (after an interim 100 Continue):
      * what an earlier response said no longer applies. */
-    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    const char *want = call->req->capture_header;
+    size_t want_len = want ? strlen(want) : 0;
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         call->retry_after_s = -1;
-    else if (n > name_len && strncasecmp(data, name, name_len) == 0)
+        free(call->captured);
+        call->captured = NULL;
+    } else if (n > name_len && strncasecmp(data, name, name_len) == 0) {
         call->retry_after_s = parse_retry_after_span(data + name_len, n - name_len, time(NULL));
+    } else if (want && n > want_len && data[want_len] == ':' &&
+               strncasecmp(data, want, want_len) == 0 && !call->captured) {
+        const char *v = data + want_len + 1;
+        size_t len = n - want_len - 1;
+        while (len && (*v == ' ' || *v == '\t'))
+            v++, len--;
+        while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+            len--;
+        call->captured = mg_xcalloc(len + 1, 1);
+        memcpy(call->captured, v, len);
+    }
     return n;
 }
 
@@ -522,6 +538,8 @@ static void call_close(http_call *call)
     if (call->curl) curl_easy_cleanup(call->curl);
     curl_slist_free_all(call->headers);
     buf_free(&call->body);
+    free(call->captured);
+    call->captured = NULL;
     call->curl = NULL;
     call->headers = NULL;
 }
@@ -676,6 +694,7 @@ static void response_clear(mg_http_response *resp)
     resp->retry_after_s = -1;
     resp->delivered = 0;
     resp->cut_off = 0;
+    resp->captured = NULL;
 }
 
 /* One attempt on a prepared call. On MG_OK fills resp; otherwise leaves it
@@ -687,6 +706,8 @@ static mg_status call_attempt(http_call *call, mg_http_response *resp, int *tran
     buf_reset(&call->body);
     call->too_large = 0;
     call->retry_after_s = -1;
+    free(call->captured);
+    call->captured = NULL;
     call->errbuf[0] = '\0';
     call->delivered = 0;
     call->stopped = 0;
@@ -715,6 +736,8 @@ static mg_status call_attempt(http_call *call, mg_http_response *resp, int *tran
     resp->body_len = call->body.len;
     resp->body = buf_take(&call->body);
     resp->retry_after_s = call->retry_after_s;
+    resp->captured = call->captured;
+    call->captured = NULL;
     return MG_OK;
 }
 
@@ -816,5 +839,6 @@ void mg_http_response_free(mg_http_response *resp)
 {
     if (!resp) return;
     free(resp->body);
+    free(resp->captured);
     response_clear(resp);
 }

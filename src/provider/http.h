@@ -59,6 +59,7 @@ typedef struct mg_http_request {
     const char *body;           /* POST body, may be NULL (then body_len must be 0) */
     size_t body_len;
     long timeout_ms; /* whole-transfer timeout; 0 = MEMGPT_HTTP_TIMEOUT or 300 s */
+    const char *capture_header; /* a response header to keep (resp->captured), or NULL */
 } mg_http_request;
 
 typedef struct mg_http_response {
@@ -70,6 +71,8 @@ typedef struct mg_http_response {
     size_t delivered;     /* mg_http_perform_stream: body bytes handed to on_data */
     int cut_off;          /* mg_http_perform_stream: the transfer failed after body bytes
                              were delivered, so it was not retried */
+    char *captured;       /* the value of the request's capture_header (trimmed, owned),
+                             or NULL when the answer had none */
 } mg_http_response;
 
 typedef struct mg_http_retry {

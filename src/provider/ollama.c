@@ -329,7 +329,7 @@ static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *b
     const char *headers[] = {body ? "Content-Type: application/json" : "Accept: application/json",
                              c->auth_header, NULL};
     mg_http_request req = {body ? "POST" : "GET",         buf_str(&url), headers, payload,
-                           payload ? strlen(payload) : 0, timeout_ms};
+                           payload ? strlen(payload) : 0, timeout_ms, NULL};
     mg_http_response resp = {0};
     int attempts = 0;
     mg_status st = mg_http_perform_retry(&req, policy, &resp, &attempts, err);
@@ -612,7 +612,7 @@ static mg_status chat_stream(const ollama_conn *c, json_t *body, const char *mod
     buf_printf(&url, "%s%s", c->base_url, path);
     char *payload = json_dumps(body, JSON_COMPACT);
     const char *headers[] = {"Content-Type: application/json", c->auth_header, NULL};
-    mg_http_request req = {"POST", buf_str(&url), headers, payload, strlen(payload), 0};
+    mg_http_request req = {"POST", buf_str(&url), headers, payload, strlen(payload), 0, NULL};
     chat_lines s = {.url = buf_str(&url), .sink = sink, .calls = json_array()};
     mg_ndjson_init(&s.lines, on_chat_line, &s);
     mg_http_response resp = {0};

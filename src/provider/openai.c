@@ -155,7 +155,7 @@ static mg_status post_json(const char *base_url, const char *auth_header, const 
     const char *headers[] = {body ? "Content-Type: application/json" : "Accept: application/json",
                              auth_header, NULL};
     mg_http_request req = {
-        body ? "POST" : "GET", buf_str(&url), headers, payload, payload ? strlen(payload) : 0, 0};
+        body ? "POST" : "GET", buf_str(&url), headers, payload, payload ? strlen(payload) : 0, 0, NULL};
     mg_http_retry policy;
     mg_http_retry_defaults(&policy);
     mg_http_response resp = {0};
@@ -519,7 +519,7 @@ static mg_status post_stream(openai_provider *p, json_t *body, const mg_stream_s
     char *payload = json_dumps(body, JSON_COMPACT);
     const char *headers[] = {"Content-Type: application/json", "Accept: text/event-stream",
                              p->auth_header, NULL};
-    mg_http_request req = {"POST", buf_str(&url), headers, payload, strlen(payload), 0};
+    mg_http_request req = {"POST", buf_str(&url), headers, payload, strlen(payload), 0, NULL};
     chat_stream s = {.url = buf_str(&url), .sink = sink};
     mg_sse_init(&s.sse, on_stream_event, &s);
     mg_http_response resp = {0};

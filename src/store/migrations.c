@@ -263,6 +263,28 @@ static const char *const migrations[] = {
     /* 11: when the agent's last context flush happened (epoch ms; 0:
      * never), for those who watch its memory (the web app). */
     "ALTER TABLE agents ADD COLUMN last_flush_at INTEGER NOT NULL DEFAULT 0;",
+
+    /* 12: MCP servers, shared by every agent of the data directory
+     * (tools/tools.c): `config` is Letta's shape of one, secrets included
+     * (never shown: lists redact them); and the tools attached to each
+     * agent, with the schema offered to the model, taken at attach time so
+     * that opening an agent starts no server. */
+    "CREATE TABLE mcp_servers("
+    "  id INTEGER PRIMARY KEY,"
+    "  uuid TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  config TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE agent_tools("
+    "  agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+    "  server_id INTEGER NOT NULL REFERENCES mcp_servers(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  schema TEXT NOT NULL,"
+    "  PRIMARY KEY(agent_id, name)"
+    ");"
+    "CREATE INDEX agent_tools_server ON agent_tools(server_id);",
 };
 
 int mg_schema_version(void)

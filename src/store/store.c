@@ -325,6 +325,7 @@ void mg_store_close(mg_store *store)
     if (!store) return;
     if (store->archival_indexes_free) store->archival_indexes_free(store->archival_indexes);
     if (store->spares_free) store->spares_free(store->spares);
+    if (store->mcp_clients_free) store->mcp_clients_free(store->mcp_clients);
     sqlite3_finalize(store->version_stmt);
     store_watch_close(store);
     sqlite3_close_v2(store->db);

@@ -39,6 +39,10 @@ struct mg_store {
      * (agent/agent.c, "spares"), freed through the hook by mg_store_close. */
     void *spares;
     void (*spares_free)(void *);
+    /* Clients of MCP servers, started on first use (tools/tools.c), ended
+     * through the hook by mg_store_close. */
+    void *mcp_clients;
+    void (*mcp_clients_free)(void *);
     sqlite3_stmt *version_stmt; /* mg_store_version's, prepared once */
     const void *wal_index;      /* SQLite's mapping of the wal-index, or NULL (watch.c) */
     int64_t busy_since;         /* when the current wait for a lock began (busy_wait) */
