@@ -637,7 +637,8 @@ mg_status mg_tools_json(char **json_out, mg_error *err);
 
 /* The functions this agent is offered, in the same form: the base ones,
  * the optional ones it enables (mg_agent_config.functions_json) and the
- * MCP tools attached to it. */
+ * MCP tools attached to it, which carry one more member, "mcp_server":
+ * {"name", "id"} of the server the tool comes from. */
 mg_status mg_agent_tools_json(mg_agent *agent, char **json_out, mg_error *err);
 
 /* ---- MCP servers and the tools agents have from them
@@ -658,8 +659,11 @@ mg_status mg_agent_tools_json(mg_agent *agent, char **json_out, mg_error *err);
 mg_status mg_mcp_add(mg_store *store, const char *name, const char *config_json, char **id_out,
                      mg_error *err);
 
-/* Renames a server (`new_name` non-NULL) and/or replaces its config
- * (`config_json` non-NULL). Attached tools stay attached. */
+/* Renames a server (`new_name` non-NULL) and/or changes its config
+ * (`config_json` non-NULL: its members replace the stored ones, a null
+ * member removes one; a new mcp_server_type starts from nothing; the
+ * result is checked as by mg_mcp_add). Attached
+ * tools stay attached. */
 mg_status mg_mcp_update(mg_store *store, const char *server, const char *new_name,
                         const char *config_json, mg_error *err);
 

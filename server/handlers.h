@@ -53,6 +53,16 @@ void srv_agent_patch(srv_request *q, srv_reply *r);
 void srv_agent_delete(srv_request *q, srv_reply *r);
 void srv_agent_context(srv_request *q, srv_reply *r);
 
+/* mcp.c */
+void srv_mcp_servers_list(srv_request *q, srv_reply *r);
+void srv_mcp_server_create(srv_request *q, srv_reply *r);
+void srv_mcp_server_get(srv_request *q, srv_reply *r);
+void srv_mcp_server_patch(srv_request *q, srv_reply *r);
+void srv_mcp_server_delete(srv_request *q, srv_reply *r);
+void srv_mcp_server_tools(srv_request *q, srv_reply *r);
+void srv_agent_tool_attach(srv_request *q, srv_reply *r);
+void srv_agent_tool_detach(srv_request *q, srv_reply *r);
+
 /* agentfile.c */
 void srv_agent_export(srv_request *q, srv_reply *r);
 void srv_agents_import(srv_request *q, srv_reply *r);

@@ -120,20 +120,46 @@ void letta_random_id(const char *prefix, char out[64])
     format_uuid4(r[0], r[1], prefix, out);
 }
 
+/* Two FNV-1a hashes of `a` then `b`, as a UUID4 with `prefix`. */
+static void hashed_id(const char *a, const char *b, const char *prefix, char out[64])
+{
+    uint64_t h1 = 1469598103934665603ULL, h2 = 0x9e3779b97f4a7c15ULL;
+    for (const char *parts[] = {a, b}, **p = parts; p < parts + 2; p++)
+        for (const char *c = *p ? *p : ""; *c; c++) {
+            h1 = (h1 ^ (unsigned char)*c) * 1099511628211ULL;
+            h2 = (h2 ^ (unsigned char)*c) * 1099511628211ULL;
+        }
+    format_uuid4(h1, h2, prefix, out);
+}
+
 json_t *letta_tool(json_t *schema)
 {
     const char *name = json_string_value(json_object_get(schema, "name"));
-    /* The built-in functions' ids never change: two FNV-1a hashes of the name. */
-    uint64_t h1 = 1469598103934665603ULL, h2 = 0x9e3779b97f4a7c15ULL;
-    for (const char *c = name ? name : ""; *c; c++) {
-        h1 = (h1 ^ (unsigned char)*c) * 1099511628211ULL;
-        h2 = (h2 ^ (unsigned char)*c) * 1099511628211ULL;
-    }
+    json_t *server = json_object_get(schema, "mcp_server");
+    json_t *plain = json_deep_copy(schema);
+    json_object_del(plain, "mcp_server");
     char id[64];
-    format_uuid4(h1, h2, "tool", id);
-    return json_pack("{s:s, s:s?, s:O, s:s, s:s, s:[s], s:O, s:n, s:i}", "id", id, "name", name,
+    if (server) {
+        /* An MCP tool: the same server and name give the same id. */
+        const char *server_id = json_string_value(json_object_get(server, "id"));
+        const char *server_name = json_string_value(json_object_get(server, "name"));
+        hashed_id(server_id, name, "tool", id);
+        char tag[96];
+        snprintf(tag, sizeof tag, "mcp:%s", server_name ? server_name : "");
+        return json_pack("{s:s, s:s?, s:O?, s:s, s:s, s:[s], s:o, s:n, s:i, s:{s:{s:s?, "
+                                 "s:s?}}}",
+                                 "id", id, "name", name, "description",
+                                 json_object_get(schema, "description"), "tool_type",
+                                 "external_mcp", "source_type", "json", "tags", tag,
+                                 "json_schema", plain, "source_code", "return_char_limit", 50000,
+                                 "metadata_", "mcp", "server_name", server_name, "server_id",
+                                 server_id);
+    }
+    /* The built-in functions' ids never change: hashes of the name. */
+    hashed_id(name, NULL, "tool", id);
+    return json_pack("{s:s, s:s?, s:O?, s:s, s:s, s:[s], s:o, s:n, s:i}", "id", id, "name", name,
                      "description", json_object_get(schema, "description"), "tool_type",
-                     "letta_core", "source_type", "json", "tags", "memgpt", "json_schema", schema,
+                     "letta_core", "source_type", "json", "tags", "memgpt", "json_schema", plain,
                      "source_code", "return_char_limit", 50000);
 }
 

@@ -47,7 +47,9 @@ json_t *letta_block(json_t *block);
 /* A Passage from mg_archival_page's or mg_archival_add's object. */
 json_t *letta_passage(json_t *passage, const char *embedder);
 
-/* A Tool from one of mg_tools_json's schemas. */
+/* A Tool from one of mg_tools_json's schemas, or of mg_agent_tools_json's
+ * (an MCP tool, with "mcp_server": tool_type external_mcp, its server in
+ * metadata_.mcp, an id from the server's id and the tool's name). */
 json_t *letta_tool(json_t *schema);
 
 /* Appends the Letta messages of one of mg_messages_page's rows to `out`. */

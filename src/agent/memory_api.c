@@ -188,7 +188,16 @@ mg_status mg_tools_json(char **json_out, mg_error *err)
 
 mg_status mg_agent_tools_json(mg_agent *agent, char **json_out, mg_error *err)
 {
-    return dump(json_incref(agent->tools), json_out);
+    json_t *out = json_deep_copy(agent->tools);
+    size_t i;
+    json_t *s;
+    json_array_foreach(out, i, s)
+    {
+        json_t *server = json_object_get(agent->external,
+                                         json_string_value(json_object_get(s, "name")));
+        if (server) json_object_set(s, "mcp_server", server);
+    }
+    return dump(out, json_out);
 }
 
 const char *mg_agent_token_counter(mg_agent *agent)

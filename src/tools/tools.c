@@ -170,19 +170,46 @@ mg_status mg_mcp_update(mg_store *store, const char *server, const char *new_nam
                         const char *config_json, mg_error *err)
 {
     int64_t row;
-    mg_status st = find_server(store, server, &row, NULL, NULL, err);
+    json_t *config = NULL;
+    mg_status st = find_server(store, server, &row, NULL, &config, err);
     if (st) return st;
-    if (new_name && !name_ok(new_name, SERVER_NAME_MAX))
+    if (new_name && !name_ok(new_name, SERVER_NAME_MAX)) {
+        json_decref(config);
         return mg_err_set(err, MG_ERR_USAGE,
                           "an MCP server's name is 1-%d letters, digits, '_', '-' or '.'",
                           SERVER_NAME_MAX);
+    }
     char *text = NULL;
     if (config_json) {
-        json_t *config;
-        if ((st = check_config(config_json, &config, err))) return st;
+        /* The members given replace the stored ones; null removes one. */
+        json_t *changes = json_loads(config_json, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(changes)) {
+            json_decref(changes);
+            json_decref(config);
+            return mg_err_set(err, MG_ERR_USAGE, "an MCP server's config must be a JSON object");
+        }
+        json_t *type = json_object_get(changes, "mcp_server_type");
+        if (type && !json_equal(type, json_object_get(config, "mcp_server_type")))
+            json_object_clear(config); /* another transport: nothing carries over */
+        const char *k;
+        json_t *v;
+        json_object_foreach(changes, k, v)
+        {
+            if (json_is_null(v))
+                json_object_del(config, k);
+            else
+                json_object_set(config, k, v);
+        }
+        json_decref(changes);
         text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(config);
+        if ((st = check_config(text, &changes, err))) {
+            free(text);
+            json_decref(config);
+            return st;
+        }
+        json_decref(changes);
     }
+    json_decref(config);
     sqlite3_stmt *s;
     if (!(st = store_prepare(store,
                              "UPDATE mcp_servers SET name = coalesce(?, name), config = "
@@ -455,9 +482,9 @@ mg_status tools_attached(mg_store *store, int64_t agent, json_t *schemas, json_t
 {
     sqlite3_stmt *s;
     mg_status st = store_prepare(store,
-                                 "SELECT t.name, t.schema, m.name FROM agent_tools t JOIN "
-                                 "mcp_servers m ON m.id = t.server_id WHERE t.agent_id = ? "
-                                 "ORDER BY t.rowid",
+                                 "SELECT t.name, t.schema, m.name, 'mcp_server-' || m.uuid FROM "
+                                 "agent_tools t JOIN mcp_servers m ON m.id = t.server_id WHERE "
+                                 "t.agent_id = ? ORDER BY t.rowid",
                                  &s, err);
     if (st) return st;
     sqlite3_bind_int64(s, 1, agent);
@@ -470,7 +497,8 @@ mg_status tools_attached(mg_store *store, int64_t agent, json_t *schemas, json_t
         }
         json_array_append_new(schemas, schema);
         json_object_set_new(names, (const char *)sqlite3_column_text(s, 0),
-                            json_string((const char *)sqlite3_column_text(s, 2)));
+                            json_pack("{s:s, s:s}", "name", sqlite3_column_text(s, 2), "id",
+                                      sqlite3_column_text(s, 3)));
     }
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? MG_OK : store_fail(store, err, "reading an agent's tools");
@@ -516,7 +544,8 @@ mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool
 {
     for (int i = 0; i < ncalls; i++) {
         memset(&outcomes[i], 0, sizeof outcomes[i]);
-        const char *server = json_string_value(json_object_get(names, calls[i].name));
+        const char *server =
+            json_string_value(json_object_get(json_object_get(names, calls[i].name), "id"));
         if (!server) continue;
         const char *raw = calls[i].arguments ? calls[i].arguments : "";
         char *repaired = mg_json_repair(raw, strlen(raw));

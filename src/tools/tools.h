@@ -26,8 +26,8 @@
 #include "memgpt.h"
 
 /* Appends the schemas of the tools attached to agent `agent_row` to
- * `schemas`, and their names to `names` (object: tool name -> server
- * name), both borrowed. */
+ * `schemas`, and their names to `names` (object: tool name -> its server,
+ * {"name", "id"}), both borrowed. */
 mg_status tools_attached(mg_store *store, int64_t agent_row, json_t *schemas, json_t *names,
                          mg_error *err);
 

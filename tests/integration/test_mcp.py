@@ -17,6 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import API_KEY, REPO, MemgptTestCase, main  # noqa: E402
+from serve import ServerTestCase  # noqa: E402
 
 MCP_DIR = os.path.join(REPO, "tests", "mcp", "node_modules", "@modelcontextprotocol")
 EVERYTHING = os.path.join(MCP_DIR, "server-everything", "dist", "index.js")
@@ -284,6 +285,54 @@ class McpHttpTest(McpTestCase):
         replies = [e["content"] for e in events if e.get("message_type") == "assistant_message"]
         self.assertEqual(replies, ["19 + 23 = 42"])
         self.assert_all_requests_valid()
+
+
+class McpServerApiTest(ServerTestCase):
+    """The API's MCP routes through Letta's TypeScript SDK (tests/sdk), and
+    the same data directory seen by the CLI."""
+
+    def setUp(self):
+        super().setUp()
+        if not os.path.exists(EVERYTHING):
+            self.fail("the MCP test servers are missing: make test-deps installs them")
+        self.start_server()
+
+    def test_sdk_adds_a_server_and_attaches_its_tool(self):
+        self.mock.push({"content": None, "tool_calls": [
+            call("echo", {"message": "from the sdk", "request_heartbeat": True}, "e1")]})
+        self.mock.push(say("It echoed."))
+        result = self.sdk("mcp", {"everything": EVERYTHING, "reply": "It echoed."})
+        self.assertGreater(result["tools"], 5)
+        first = self.mock.chat_requests()[0]
+        self.assertIn("echo", {t["function"]["name"] for t in first["tools"]})
+        self.assert_all_requests_valid()
+
+    def test_routes_refuse_bad_input(self):
+        status, body, _ = self.http("POST", "/v1/mcp-servers/", body={"server_name": "x"})
+        self.assertEqual(status, 422, body)
+        status, body, _ = self.http("POST", "/v1/mcp-servers/", body={
+            "server_name": "../etc", "config": {"mcp_server_type": "stdio", "command": "node",
+                                                "args": []}})
+        self.assertEqual(status, 422, body)
+        status, body, _ = self.http("POST", "/v1/mcp-servers/", body={
+            "server_name": "x", "config": {"mcp_server_type": "stdio", "command": "node",
+                                           "args": [1]}})
+        self.assertEqual(status, 422, body)
+        status, _, _ = self.http("GET", "/v1/mcp-servers/not-an-id")
+        self.assertEqual(status, 422)
+        status, _, _ = self.http("GET", "/v1/mcp-servers/mcp_server-" + "0" * 8 + "-0000-4000-8000-"
+                                 + "0" * 12)
+        self.assertEqual(status, 404)
+        # The CLI's servers are the API's, secrets hidden in both.
+        self.run_memgpt("mcp", "add", "shared", "--env", "TOKEN=abc123", "--", "node", EVERYTHING,
+                        "stdio", check=0)
+        status, servers, _ = self.http("GET", "/v1/mcp-servers/")
+        self.assertEqual(status, 200)
+        self.assertEqual([s["server_name"] for s in servers], ["shared"])
+        self.assertEqual(servers[0]["env"], {"TOKEN": "****"})
+        status, _, _ = self.http("DELETE", f"/v1/mcp-servers/{servers[0]['id']}")
+        self.assertEqual(status, 204)
+        self.assertIn("no MCP servers", self.run_memgpt("mcp", "list", check=0).stdout)
 
 
 if __name__ == "__main__":

@@ -434,6 +434,55 @@ const scenarios = {
   },
 
   // Reset empties the window (recall keeps everything); compact summarizes.
+  // MCP servers and tools: add a stdio server, list its tools, attach one
+  // to an agent, watch the agent call it, then detach, rename and delete.
+  async mcp() {
+    const stdio = { mcp_server_type: 'stdio', command: 'node', args: [arg.everything, 'stdio'] };
+    const server = await client.mcpServers.create({
+      server_name: 'every', config: { ...stdio, env: { PROBE_SECRET: 'hush-hush' } },
+    });
+    assert.match(server.id, /^mcp_server-[0-9a-f]{8}-[0-9a-f-]{27}$/);
+    assert.equal(server.server_name, 'every');
+    assert.equal(server.mcp_server_type, 'stdio');
+    assert.deepEqual(server.env, { PROBE_SECRET: '****' });
+    assert.deepEqual((await client.mcpServers.list()).map((s) => s.id), [server.id]);
+    assert.equal((await client.mcpServers.retrieve(server.id)).command, 'node');
+    const tools = await client.mcpServers.tools.list(server.id);
+    const echo = tools.find((t) => t.name === 'echo');
+    assert.ok(echo, 'echo among the tools');
+    assert.match(echo.id, ID);
+    assert.equal(echo.tool_type, 'external_mcp');
+    assert.ok(echo.json_schema.parameters.properties.message);
+    const agent = await newAgent('mcp-user');
+    const attached = await client.agents.tools.attach(echo.id, { agent_id: agent.id });
+    assert.ok(attached.tools.some((t) => t.id === echo.id && t.name === 'echo'));
+    const listed = [];
+    for await (const t of client.agents.tools.list(agent.id, { limit: 50 })) listed.push(t);
+    assert.ok(listed.some((t) => t.id === echo.id && t.tool_type === 'external_mcp'));
+    const res = await client.agents.messages.create(agent.id, {
+      messages: [{ role: 'user', content: 'echo something' }],
+    });
+    const ret = res.messages.find((m) => m.message_type === 'tool_return_message' && m.name === 'echo');
+    assert.ok(ret, JSON.stringify(res.messages));
+    assert.match(ret.tool_return, /Echo: from the sdk/);
+    assert.equal(reply(res.messages), arg.reply);
+    const detached = await client.agents.tools.detach(echo.id, { agent_id: agent.id });
+    assert.ok(!detached.tools.some((t) => t.name === 'echo'));
+    await assert.rejects(client.agents.tools.detach(echo.id, { agent_id: agent.id }), NotFoundError);
+    await assert.rejects(client.agents.tools.attach(`tool-${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`,
+      { agent_id: agent.id }), NotFoundError);
+    const renamed = await client.mcpServers.update(server.id, { server_name: 'everything', config: stdio });
+    assert.equal(renamed.server_name, 'everything');
+    assert.deepEqual(renamed.env, { PROBE_SECRET: '****' });
+    await assert.rejects(client.mcpServers.create({
+      server_name: 'old', config: { mcp_server_type: 'sse', server_url: 'http://127.0.0.1:9/sse' },
+    }), UnprocessableEntityError);
+    await client.mcpServers.delete(server.id);
+    assert.deepEqual(await client.mcpServers.list(), []);
+    await assert.rejects(client.mcpServers.retrieve(server.id), NotFoundError);
+    return { tools: tools.length };
+  },
+
   async reset() {
     const agent = await newAgent('forgetful');
     for (const t of ['one', 'two', 'three'])
