@@ -125,8 +125,8 @@ static void print_servers(const char *json)
         }
         const char *key;
         json_t *v;
-        json_object_foreach(json_object_get(config, "env"), key, v) printf("  %s=%s", key,
-                                                                          json_string_value(v));
+        json_object_foreach(json_object_get(config, "env"), key, v)
+            printf("  %s=%s", key, json_string_value(v));
         json_object_foreach(json_object_get(config, "custom_headers"), key, v)
             printf("  %s: %s", key, json_string_value(v));
         printf("  (%lld tools attached)\n",
@@ -144,6 +144,12 @@ static void print_tools(const char *json)
     json_array_foreach(list, i, t)
     {
         print_clean(json_string_value(json_object_get(t, "name")), 64);
+        json_t *server = json_object_get(t, "mcp_server");
+        if (server) {
+            printf("  [MCP ");
+            print_clean(json_string_value(json_object_get(server, "name")), 64);
+            putchar(']');
+        }
         const char *d = json_string_value(json_object_get(t, "description"));
         if (d && *d) {
             printf("  ");
@@ -223,7 +229,8 @@ static int tools_attach_detach(cli *c, int attach, int argc, char **argv)
         }
     }
     if (!n)
-        return cli_usage(attach ? "tools attach needs SERVER/TOOL..." : "tools detach needs TOOL...");
+        return cli_usage(attach ? "tools attach needs SERVER/TOOL..."
+                                : "tools detach needs TOOL...");
     mg_agent *agent;
     if ((rc = cli_open_agent(c, agent_name, &agent))) return rc;
     char *name = strdup(mg_agent_name(agent));

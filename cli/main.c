@@ -345,7 +345,9 @@ static int agents_delete(cli *c, int argc, char **argv)
 
 static int cmd_agents(cli *c, int argc, char **argv)
 {
-    if (argc < 1) return cli_usage("agents needs a subcommand: create, set, list, show, delete, export or import");
+    if (argc < 1)
+        return cli_usage(
+            "agents needs a subcommand: create, set, list, show, delete, export or import");
     if (strcmp(argv[0], "create") == 0) return agents_create(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "set") == 0) return cmd_agents_set(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "list") == 0) return agents_list(c, argc - 1, argv + 1);

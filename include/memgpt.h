@@ -686,8 +686,7 @@ mg_status mg_mcp_tools(mg_store *store, const char *server, char **json_out, mg_
  * Agents opened before see it when opened again. */
 mg_status mg_agent_tool_attach(mg_store *store, const char *agent, const char *server,
                                const char *tool, mg_error *err);
-mg_status mg_agent_tool_detach(mg_store *store, const char *agent, const char *tool,
-                               mg_error *err);
+mg_status mg_agent_tool_detach(mg_store *store, const char *agent, const char *tool, mg_error *err);
 
 /* How the agent counts tokens for its budget, as one line: "exact
  * (o200k_base)" for OpenAI models whose encoding is known and whose rank

@@ -147,13 +147,12 @@ json_t *letta_tool(json_t *schema)
         char tag[96];
         snprintf(tag, sizeof tag, "mcp:%s", server_name ? server_name : "");
         return json_pack("{s:s, s:s?, s:O?, s:s, s:s, s:[s], s:o, s:n, s:i, s:{s:{s:s?, "
-                                 "s:s?}}}",
-                                 "id", id, "name", name, "description",
-                                 json_object_get(schema, "description"), "tool_type",
-                                 "external_mcp", "source_type", "json", "tags", tag,
-                                 "json_schema", plain, "source_code", "return_char_limit", 50000,
-                                 "metadata_", "mcp", "server_name", server_name, "server_id",
-                                 server_id);
+                         "s:s?}}}",
+                         "id", id, "name", name, "description",
+                         json_object_get(schema, "description"), "tool_type", "external_mcp",
+                         "source_type", "json", "tags", tag, "json_schema", plain, "source_code",
+                         "return_char_limit", 50000, "metadata_", "mcp", "server_name", server_name,
+                         "server_id", server_id);
     }
     /* The built-in functions' ids never change: hashes of the name. */
     hashed_id(name, NULL, "tool", id);

@@ -148,12 +148,11 @@ static json_t *server_tools(srv_request *q, json_t *server, mg_error *err)
     json_t *t;
     json_array_foreach(tools, i, t)
     {
-        json_t *schema = json_pack("{s:O, s:O?, s:O?, s:{s:O, s:O}}", "name",
-                                   json_object_get(t, "name"), "description",
-                                   json_object_get(t, "description"), "parameters",
-                                   json_object_get(t, "inputSchema"), "mcp_server", "name",
-                                   json_object_get(server, "name"), "id",
-                                   json_object_get(server, "id"));
+        json_t *schema =
+            json_pack("{s:O, s:O?, s:O?, s:{s:O, s:O}}", "name", json_object_get(t, "name"),
+                      "description", json_object_get(t, "description"), "parameters",
+                      json_object_get(t, "inputSchema"), "mcp_server", "name",
+                      json_object_get(server, "name"), "id", json_object_get(server, "id"));
         json_array_append_new(out, letta_tool(schema));
         json_decref(schema);
     }
@@ -223,7 +222,8 @@ static mg_status set_function(mg_store *store, mg_agent *agent, const char *name
     json_decref(state);
     mg_status st = MG_OK;
     if (!on && !had) {
-        st = fail(err, MG_ERR_USAGE, "that is one of memgpt's base functions, which every agent keeps");
+        st = fail(err, MG_ERR_USAGE,
+                  "that is one of memgpt's base functions, which every agent keeps");
     } else {
         if (on) json_array_append_new(kept, json_string(name));
         text = json_dumps(kept, JSON_COMPACT);
@@ -257,8 +257,8 @@ static mg_status attach_mcp_tool(mg_store *store, mg_agent *agent, const char *t
         json_array_foreach(tools, k, t)
         {
             json_t *schema = json_pack("{s:O, s:{s:O, s:O}}", "name", json_object_get(t, "name"),
-                                       "mcp_server", "name", json_object_get(server, "name"),
-                                       "id", json_object_get(server, "id"));
+                                       "mcp_server", "name", json_object_get(server, "name"), "id",
+                                       json_object_get(server, "id"));
             json_t *tool = letta_tool(schema);
             found = strcmp(json_string_value(json_object_get(tool, "id")), tool_id) == 0;
             if (found)

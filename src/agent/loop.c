@@ -235,8 +235,8 @@ static void push_call_events(turn *t, const mg_tool_call *call, const mg_fn_outc
  * Inside the step's transaction. `external` holds the outcomes of the calls
  * of MCP tools, made before it (taken from there). Sets *heartbeat when the
  * turn continues. */
-static mg_status apply_reply(turn *t, mg_llm_reply *reply, mg_fn_outcome *external,
-                             int *heartbeat, mg_error *err)
+static mg_status apply_reply(turn *t, mg_llm_reply *reply, mg_fn_outcome *external, int *heartbeat,
+                             mg_error *err)
 {
     mg_agent *agent = t->agent;
     mg_msg assistant = {.role = MG_ROLE_ASSISTANT,

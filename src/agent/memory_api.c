@@ -193,8 +193,8 @@ mg_status mg_agent_tools_json(mg_agent *agent, char **json_out, mg_error *err)
     json_t *s;
     json_array_foreach(out, i, s)
     {
-        json_t *server = json_object_get(agent->external,
-                                         json_string_value(json_object_get(s, "name")));
+        json_t *server =
+            json_object_get(agent->external, json_string_value(json_object_get(s, "name")));
         if (server) json_object_set(s, "mcp_server", server);
     }
     return dump(out, json_out);

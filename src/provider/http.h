@@ -58,7 +58,7 @@ typedef struct mg_http_request {
     const char *const *headers; /* NULL-terminated "Name: value" array, may be NULL */
     const char *body;           /* POST body, may be NULL (then body_len must be 0) */
     size_t body_len;
-    long timeout_ms; /* whole-transfer timeout; 0 = MEMGPT_HTTP_TIMEOUT or 300 s */
+    long timeout_ms;            /* whole-transfer timeout; 0 = MEMGPT_HTTP_TIMEOUT or 300 s */
     const char *capture_header; /* a response header to keep (resp->captured), or NULL */
 } mg_http_request;
 

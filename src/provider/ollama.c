@@ -329,7 +329,7 @@ static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *b
     const char *headers[] = {body ? "Content-Type: application/json" : "Accept: application/json",
                              c->auth_header, NULL};
     mg_http_request req = {body ? "POST" : "GET",         buf_str(&url), headers, payload,
-                           payload ? strlen(payload) : 0, timeout_ms, NULL};
+                           payload ? strlen(payload) : 0, timeout_ms,    NULL};
     mg_http_response resp = {0};
     int attempts = 0;
     mg_status st = mg_http_perform_retry(&req, policy, &resp, &attempts, err);

@@ -154,8 +154,13 @@ static mg_status post_json(const char *base_url, const char *auth_header, const 
     char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
     const char *headers[] = {body ? "Content-Type: application/json" : "Accept: application/json",
                              auth_header, NULL};
-    mg_http_request req = {
-        body ? "POST" : "GET", buf_str(&url), headers, payload, payload ? strlen(payload) : 0, 0, NULL};
+    mg_http_request req = {body ? "POST" : "GET",
+                           buf_str(&url),
+                           headers,
+                           payload,
+                           payload ? strlen(payload) : 0,
+                           0,
+                           NULL};
     mg_http_retry policy;
     mg_http_retry_defaults(&policy);
     mg_http_response resp = {0};

@@ -42,13 +42,13 @@
 
 extern char **environ;
 
-const char *const mcp_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
-                                             "2024-11-05", NULL};
+const char *const mcp_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
+                                             NULL};
 
 #define DEFAULT_TIMEOUT_S 60
-#define BACKOFF_FIRST_MS 500
-#define BACKOFF_MAX_MS 30000
-#define MAX_LIST_PAGES 100
+#define BACKOFF_FIRST_MS  500
+#define BACKOFF_MAX_MS    30000
+#define MAX_LIST_PAGES    100
 
 struct mcp_client {
     char *name;
@@ -56,13 +56,13 @@ struct mcp_client {
     char *log_path;
     int http; /* streamable_http, else stdio */
     long timeout_ms;
-    int ready;        /* initialized */
-    int64_t next_id;  /* JSON-RPC ids */
-    char *version;    /* the protocol version agreed */
+    int ready;       /* initialized */
+    int64_t next_id; /* JSON-RPC ids */
+    char *version;   /* the protocol version agreed */
     /* stdio */
-    pid_t pid; /* 0: not running */
-    int fd;    /* our end of the socketpair, -1 when not running */
-    buf in;    /* bytes read, not yet a whole line */
+    pid_t pid;          /* 0: not running */
+    int fd;             /* our end of the socketpair, -1 when not running */
+    buf in;             /* bytes read, not yet a whole line */
     int failures;       /* in a row */
     int64_t retry_at;   /* no start before this (ms) */
     char *last_failure; /* why the server was last stopped */
@@ -122,8 +122,10 @@ mg_status mcp_config_check(const json_t *config, mg_error *err)
             return mg_err_set(err, MG_ERR_USAGE, "server_url must be an http:// or https:// URL");
         if (!string_map(json_object_get(config, "custom_headers")))
             return mg_err_set(err, MG_ERR_USAGE, "custom_headers must be an object of strings");
-        json_t *h = json_object_get(config, "auth_header"), *t = json_object_get(config, "auth_token");
-        if ((h && !json_is_null(h) && !json_is_string(h)) || (t && !json_is_null(t) && !json_is_string(t)))
+        json_t *h = json_object_get(config, "auth_header"),
+               *t = json_object_get(config, "auth_token");
+        if ((h && !json_is_null(h) && !json_is_string(h)) ||
+            (t && !json_is_null(t) && !json_is_string(t)))
             return mg_err_set(err, MG_ERR_USAGE, "auth_header and auth_token must be strings");
         return MG_OK;
     }
@@ -187,8 +189,8 @@ static void stdio_stop(mcp_client *c, const char *why)
 /* The environment of a stdio server: a few of ours, then its own. */
 static char **server_environment(const json_t *env)
 {
-    static const char *const passed[] = {"PATH", "HOME",   "USER",   "LOGNAME", "SHELL",
-                                         "TERM", "LANG",   "LC_ALL", "TMPDIR",  NULL};
+    static const char *const passed[] = {"PATH", "HOME", "USER",   "LOGNAME", "SHELL",
+                                         "TERM", "LANG", "LC_ALL", "TMPDIR",  NULL};
     size_t n = json_object_size(env) + sizeof passed / sizeof passed[0] + 1;
     char **out = mg_xcalloc(n, sizeof *out);
     size_t k = 0;
@@ -222,10 +224,9 @@ static mg_status stdio_start(mcp_client *c, mg_error *err)
 {
     int64_t now = mg_now_ms();
     if (c->retry_at > now)
-        return mg_err_set(err, MG_ERR_PROVIDER,
-                          "MCP server '%s' failed (%s); it is started again in %.1f s",
-                          c->name, c->last_failure ? c->last_failure : "?",
-                          (double)(c->retry_at - now) / 1000);
+        return mg_err_set(
+            err, MG_ERR_PROVIDER, "MCP server '%s' failed (%s); it is started again in %.1f s",
+            c->name, c->last_failure ? c->last_failure : "?", (double)(c->retry_at - now) / 1000);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         return mg_err_set(err, MG_ERR_IO, "MCP server '%s': socketpair: %s", c->name,
@@ -312,7 +313,8 @@ static mg_status stdio_send(mcp_client *c, const char *line, int64_t deadline, m
             if (r > 0 && !(p.revents & (POLLHUP | POLLERR))) continue;
             char why[120];
             if (r == 0)
-                snprintf(why, sizeof why, "it did not read its input for %ld s", c->timeout_ms / 1000);
+                snprintf(why, sizeof why, "it did not read its input for %ld s",
+                         c->timeout_ms / 1000);
             else
                 describe_exit(c, why, sizeof why);
             stdio_stop(c, why);
@@ -419,8 +421,8 @@ static mg_status http_post(mcp_client *c, const char *body, json_t *id, json_t *
     const char *auth_token = config_string(c->config, "auth_token");
     if (auth_token && *auth_token) {
         lines[n] = (buf)BUF_INIT;
-        buf_printf(&lines[n++], "%s: %s", auth_header && *auth_header ? auth_header : "Authorization",
-                   auth_token);
+        buf_printf(&lines[n++], "%s: %s",
+                   auth_header && *auth_header ? auth_header : "Authorization", auth_token);
     }
     const char *key;
     json_t *v;
@@ -449,7 +451,8 @@ static mg_status http_post(mcp_client *c, const char *body, json_t *id, json_t *
     if (resp.captured && !c->session) c->session = mg_xstrdup(resp.captured);
     if (resp.status < 200 || resp.status >= 300) {
         st = mg_err_set(err, MG_ERR_PROVIDER, "MCP server '%s' answered HTTP %ld%s%.200s", c->name,
-                        resp.status, resp.body && *resp.body ? ": " : "", resp.body ? resp.body : "");
+                        resp.status, resp.body && *resp.body ? ": " : "",
+                        resp.body ? resp.body : "");
     } else if (id) {
         const char *b = resp.body;
         while (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t')
@@ -579,9 +582,9 @@ static mg_status initialize(mcp_client *c, mg_error *err)
     }
     free(c->session);
     c->session = NULL;
-    json_t *params = json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion",
-                               mcp_protocol_versions[0], "capabilities", "clientInfo", "name",
-                               "memgpt", "version", "0.1.0");
+    json_t *params =
+        json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", mcp_protocol_versions[0],
+                  "capabilities", "clientInfo", "name", "memgpt", "version", "0.1.0");
     json_t *result = NULL;
     mg_status st = exchange(c, "initialize", params, 1, &result, err);
     if (st) {
@@ -618,7 +621,8 @@ static mg_status request(mcp_client *c, const char *method, json_t *params, json
     if (c->http && st && c->session && strstr(err ? err->message : "", "HTTP 404")) {
         /* The session ended on the server's side: one new one. */
         c->ready = 0;
-        if (!(st = initialize(c, err))) st = exchange(c, method, json_incref(params), 1, result, err);
+        if (!(st = initialize(c, err)))
+            st = exchange(c, method, json_incref(params), 1, result, err);
     }
     if (c->http) json_decref(params);
     if (!st) {

@@ -26,7 +26,7 @@
 #include "util/uuid.h"
 
 #define SERVER_NAME_MAX 64
-#define TOOL_NAME_MAX 64
+#define TOOL_NAME_MAX   64
 static const char hidden[] = "****";
 
 /* ---------------------------------------------- clients of a store */
@@ -86,6 +86,13 @@ static int name_ok(const char *s, size_t max)
     return 1;
 }
 
+static mg_status bad_server_name(mg_error *err)
+{
+    return mg_err_set(err, MG_ERR_USAGE,
+                      "an MCP server's name is 1-%d letters, digits, '_', '-' or '.'",
+                      SERVER_NAME_MAX);
+}
+
 /* The row of server `server` (name or id): its row id, name and config. */
 static mg_status find_server(mg_store *store, const char *server, int64_t *row, char **name,
                              json_t **config, mg_error *err)
@@ -130,10 +137,7 @@ mg_status mg_mcp_add(mg_store *store, const char *name, const char *config_json,
                      mg_error *err)
 {
     if (id_out) *id_out = NULL;
-    if (!name_ok(name, SERVER_NAME_MAX))
-        return mg_err_set(err, MG_ERR_USAGE,
-                          "an MCP server's name is 1-%d letters, digits, '_', '-' or '.'",
-                          SERVER_NAME_MAX);
+    if (!name_ok(name, SERVER_NAME_MAX)) return bad_server_name(err);
     json_t *config;
     mg_status st = check_config(config_json, &config, err);
     if (st) return st;
@@ -175,9 +179,7 @@ mg_status mg_mcp_update(mg_store *store, const char *server, const char *new_nam
     if (st) return st;
     if (new_name && !name_ok(new_name, SERVER_NAME_MAX)) {
         json_decref(config);
-        return mg_err_set(err, MG_ERR_USAGE,
-                          "an MCP server's name is 1-%d letters, digits, '_', '-' or '.'",
-                          SERVER_NAME_MAX);
+        return bad_server_name(err);
     }
     char *text = NULL;
     if (config_json) {
@@ -221,8 +223,8 @@ mg_status mg_mcp_update(mg_store *store, const char *server, const char *new_nam
         sqlite3_bind_int64(s, 4, row);
         st = store_step_done(store, s, err);
         if (st && (sqlite3_extended_errcode(store->db) & 0xFF) == SQLITE_CONSTRAINT)
-            st = mg_err_set(err, MG_ERR_EXISTS, "an MCP server named '%s' already exists",
-                            new_name);
+            st =
+                mg_err_set(err, MG_ERR_EXISTS, "an MCP server named '%s' already exists", new_name);
         sqlite3_finalize(s);
     }
     free(text);
@@ -316,8 +318,8 @@ mg_status mg_mcp_remove(mg_store *store, const char *server, int *detached, mg_e
     mg_status st = find_server(store, server, &row, NULL, NULL, err);
     if (st) return st;
     int64_t count = 0;
-    if ((st = store_query_int(store, "SELECT count(*) FROM agent_tools WHERE server_id = ?", row,
-                              0, &count, err)))
+    if ((st = store_query_int(store, "SELECT count(*) FROM agent_tools WHERE server_id = ?", row, 0,
+                              &count, err)))
         return st;
     sqlite3_stmt *s;
     if ((st = store_prepare(store, "DELETE FROM mcp_servers WHERE id = ?", &s, err))) return st;
@@ -383,8 +385,8 @@ static int is_our_function(const char *name)
     size_t i;
     json_t *s;
     int found = 0;
-    json_array_foreach(all, i, s) found |= strcmp(json_string_value(json_object_get(s, "name")),
-                                                  name) == 0;
+    json_array_foreach(all, i, s) found |=
+        strcmp(json_string_value(json_object_get(s, "name")), name) == 0;
     json_decref(all);
     return found;
 }
@@ -429,7 +431,8 @@ mg_status mg_agent_tool_attach(mg_store *store, const char *agent, const char *s
     json_array_foreach(tools, i, t) if (strcmp(json_string_value(json_object_get(t, "name")),
                                                tool) == 0) found = t;
     if (!found) {
-        st = mg_err_set(err, MG_ERR_NOT_FOUND, "MCP server '%s' has no tool '%s' (%zu tools: memgpt "
+        st = mg_err_set(err, MG_ERR_NOT_FOUND,
+                        "MCP server '%s' has no tool '%s' (%zu tools: memgpt "
                         "mcp tools %s lists them)",
                         server_name, tool, json_array_size(tools), server_name);
     } else {
