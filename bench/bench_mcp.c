@@ -155,7 +155,7 @@ int main(int argc, char **argv)
             if (i >= 0) theirs[i + k] = (bench_now() - t0) * 1e3;
         }
         for (int k = 0; k < ROUND; k++) {
-            mg_fn_outcome out;
+            mg_fn_outcome out = {0};
             double t0 = bench_now();
             if (tools_run_external(agent, agent->external, &call, 1, &out, &err) || !out.ok) {
                 fprintf(stderr, "bench_mcp: the call failed: %s\n",

@@ -53,20 +53,25 @@ static int parse_fraction(const char *text, const char *what, double *out)
     return EXIT_OK;
 }
 
-/* What describe says about the agent: its embedder (caller frees) and
- * passage count. */
-static char *agent_embedder(cli *c, const char *name, long long *passages)
+/* What describe says about the agent (new reference), or NULL. */
+static json_t *describe(cli *c, const char *name)
 {
     mg_agent *a;
     mg_error err = {0};
-    *passages = 0;
     if (mg_agent_open(c->store, name, &a, &err)) return NULL;
     char *text = NULL;
     mg_status st = mg_agent_describe(a, &text, &err);
     mg_agent_free(a);
-    if (st) return NULL;
-    json_t *obj = json_loads(text, 0, NULL);
+    json_t *obj = st ? NULL : json_loads(text, 0, NULL);
     mg_free(text);
+    return obj;
+}
+
+/* The agent's embedder (caller frees) and passage count. */
+static char *agent_embedder(cli *c, const char *name, long long *passages)
+{
+    *passages = 0;
+    json_t *obj = describe(c, name);
     const char *spec = json_string_value(json_object_get(obj, "embedder"));
     char *out = spec ? strdup(spec) : NULL;
     *passages = (long long)json_integer_value(json_object_get(obj, "passages"));
@@ -74,21 +79,102 @@ static char *agent_embedder(cli *c, const char *name, long long *passages)
     return out;
 }
 
+/* One rule in short form, TYPE:TOOL[:ARG], added to `rules`: ARG is the
+ * children (A,B) of constrain_child_tools and parent_last_tool, the limit
+ * of max_count_per_step. Returns an exit code. */
+static int add_rule(json_t *rules, const char *text)
+{
+    char *copy = strdup(text);
+    char *type = copy, *tool = strchr(copy, ':'), *arg = NULL;
+    if (tool) *tool++ = '\0';
+    if (tool && (arg = strchr(tool, ':'))) *arg++ = '\0';
+    int rc = EXIT_OK;
+    json_t *rule = NULL;
+    if (!tool || !*tool) {
+        rc = cli_usage("--tool-rule takes TYPE:TOOL[:ARG], not '%s'", text);
+    } else if (strcmp(type, "constrain_child_tools") == 0 ||
+               strcmp(type, "parent_last_tool") == 0) {
+        json_t *children = json_array();
+        for (char *save, *part = strtok_r(arg ? arg : (char *)"", ",", &save); part;
+             part = strtok_r(NULL, ",", &save))
+            json_array_append_new(children, json_string(part));
+        rule = json_pack("{s:s, s:s, s:o}", "type", type, "tool_name", tool, "children", children);
+    } else if (strcmp(type, "max_count_per_step") == 0) {
+        rule = json_pack("{s:s, s:s, s:i}", "type", type, "tool_name", tool, "max_count_limit",
+                         arg ? atoi(arg) : 0);
+    } else if (arg) {
+        rc = cli_usage(
+            "--tool-rule %s:%s takes no third part (conditional rules: --tool-rules JSON)", type,
+            tool);
+    } else {
+        rule = json_pack("{s:s, s:s}", "type", type, "tool_name", tool);
+    }
+    if (rule) json_array_append_new(rules, rule);
+    free(copy);
+    return rc;
+}
+
+/* The new rules: --tool-rules (JSON or @FILE) replaces them all, each
+ * --tool-rule adds one to those (or to the agent's). *out: NULL when
+ * neither was given; caller frees. Returns an exit code. */
+static int tool_rules_arg(cli *c, const char *name, const char *all, const char *const *rules_given,
+                          int nrules, char **out)
+{
+    *out = NULL;
+    if (!all && !nrules) return EXIT_OK;
+    json_t *rules = NULL;
+    if (all) {
+        char *text = cli_text_arg(all);
+        if (!text) return EXIT_RUNTIME;
+        rules = json_loads(text, 0, NULL);
+        free(text);
+        if (!json_is_array(rules)) {
+            json_decref(rules);
+            return cli_usage("--tool-rules takes a JSON array (or @FILE of one)");
+        }
+    } else {
+        json_t *state = describe(c, name);
+        rules = json_deep_copy(json_object_get(state, "tool_rules"));
+        json_decref(state);
+        if (!rules) rules = json_array();
+    }
+    int rc = EXIT_OK;
+    for (int i = 0; i < nrules && !rc; i++)
+        rc = add_rule(rules, rules_given[i]);
+    if (!rc) *out = json_dumps(rules, JSON_COMPACT);
+    json_decref(rules);
+    return rc;
+}
+
 int cmd_agents_set(cli *c, int argc, char **argv)
 {
     const char *model = NULL, *window = NULL, *embedder = NULL, *steps = NULL, *reflect = NULL,
-               *idle = NULL, *warn = NULL, *flush = NULL, *system = NULL;
-    int system_default = 0;
-    const setting table[] = {{"--model", &model},           {"--context-window", &window},
-                             {"--embedder", &embedder},     {"--step-limit", &steps},
-                             {"--reflect-every", &reflect}, {"--idle-seconds", &idle},
-                             {"--warn-fraction", &warn},    {"--flush-fraction", &flush},
-                             {"--system", &system},         {0}};
+               *idle = NULL, *warn = NULL, *flush = NULL, *system = NULL, *rules_all = NULL;
+    int system_default = 0, nrules = 0;
+    const char *rules_given[64];
+    const setting table[] = {{"--model", &model},
+                             {"--context-window", &window},
+                             {"--embedder", &embedder},
+                             {"--step-limit", &steps},
+                             {"--reflect-every", &reflect},
+                             {"--idle-seconds", &idle},
+                             {"--warn-fraction", &warn},
+                             {"--flush-fraction", &flush},
+                             {"--system", &system},
+                             {"--tool-rules", &rules_all},
+                             {0}};
     const char *name = NULL;
     int given = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--system-default") == 0) {
             system_default = 1;
+            given++;
+            continue;
+        }
+        if (strcmp(argv[i], "--tool-rule") == 0 && i + 1 < argc) {
+            if (nrules == 64)
+                return cli_usage("at most 64 --tool-rule at once (--tool-rules JSON)");
+            rules_given[nrules++] = argv[++i];
             given++;
             continue;
         }
@@ -122,6 +208,9 @@ int cmd_agents_set(cli *c, int argc, char **argv)
     if (!rc && system && !(system_text = cli_text_arg(system))) rc = EXIT_RUNTIME;
     changes.system_prompt = system_default ? "" : system_text;
     if (!rc) rc = cli_open_store(c);
+    char *rules_text = NULL;
+    if (!rc) rc = tool_rules_arg(c, name, rules_all, rules_given, nrules, &rules_text);
+    changes.tool_rules_json = rules_text;
     long long passages = 0;
     char *old_embedder = !rc && embedder ? agent_embedder(c, name, &passages) : NULL;
     mg_error err = {0};
@@ -135,5 +224,6 @@ int cmd_agents_set(cli *c, int argc, char **argv)
     }
     free(old_embedder);
     free(system_text);
+    free(rules_text);
     return rc;
 }

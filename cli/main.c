@@ -24,6 +24,7 @@ static const char *const usage_text =
     "  agents set NAME [--model HANDLE] [--context-window N] [--embedder E] [--step-limit N]\n"
     "             [--reflect-every N|off] [--idle-seconds N|off] [--warn-fraction F]\n"
     "             [--flush-fraction F] [--system @FILE|--system-default]\n"
+    "             [--tool-rule TYPE:TOOL[:ARG]]... [--tool-rules JSON|@FILE]\n"
     "  agents list [--json] | show NAME [--json] | delete NAME\n"
     "  agents export NAME [-o FILE]                an Agent File (.af) of the agent\n"
     "  agents import FILE [--name NEW] [--model HANDLE]  agents from an Agent File\n"

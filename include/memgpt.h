@@ -116,6 +116,10 @@ typedef struct mg_agent_config {
      * names: "memory_insert", "memory_replace", "memory_rethink" (the
      * line-based memory tools of Letta's newer agents). NULL: none. */
     const char *functions_json;
+    /* Tool rules, Letta's JSON array of {"tool_name", "type", ...}: which
+     * tools may be called when within a turn (src/tools/rules.h lists the
+     * types). NULL: none (on configure: keep them); "[]" clears them. */
+    const char *tool_rules_json;
 } mg_agent_config;
 
 /* Creates agent `name` (1-100 bytes of text without control characters or

@@ -209,8 +209,9 @@ static int read_memgpt_settings(srv_reply *r, json_t *body, mg_agent_config *c)
     }
     if ((c->reflect_every == 0 && json_object_get(set, "reflect_every")) ||
         (c->idle_seconds == 0 && json_object_get(set, "idle_seconds"))) {
-        srv_reply_invalid(r, "body", "settings", "reflect_every and idle_seconds are -1 (off) or "
-                                                 "at least 1");
+        srv_reply_invalid(r, "body", "settings",
+                          "reflect_every and idle_seconds are -1 (off) or "
+                          "at least 1");
         return -1;
     }
     return 0;
@@ -218,7 +219,8 @@ static int read_memgpt_settings(srv_reply *r, json_t *body, mg_agent_config *c)
 
 /* The settings both create and PATCH read. 0, or -1 with 422 in `r`. */
 static int read_settings(srv_reply *r, json_t *body, mg_agent_config *c, char *model_buf,
-                         size_t model_size, char **tags_json, char **metadata_json)
+                         size_t model_size, char **tags_json, char **metadata_json,
+                         char **rules_json)
 {
     const char *embedding = NULL;
     json_t *tags;
@@ -245,10 +247,17 @@ static int read_settings(srv_reply *r, json_t *body, mg_agent_config *c, char *m
         srv_reply_invalid(r, "body", "metadata", "must be an object");
         return -1;
     }
+    json_t *rules = json_object_get(body, "tool_rules");
+    if (rules && !json_is_null(rules) && !json_is_array(rules)) {
+        srv_reply_invalid(r, "body", "tool_rules", "must be an array of tool rules");
+        return -1;
+    }
     *tags_json = tags ? json_dumps(tags, JSON_COMPACT) : NULL;
     *metadata_json = meta ? json_dumps(meta, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    *rules_json = json_is_array(rules) ? json_dumps(rules, JSON_COMPACT) : NULL;
     c->tags_json = *tags_json;
     c->metadata_json = *metadata_json;
+    c->tool_rules_json = *rules_json;
     return 0;
 }
 
@@ -352,13 +361,14 @@ void srv_agents_create(srv_request *q, srv_reply *r)
     json_t *body = srv_body_object(q, r, 0);
     if (!body) return;
     mg_agent_config c = {0};
-    char model_buf[256], name_buf[64], *tags_json = NULL, *metadata_json = NULL;
+    char model_buf[256], name_buf[64], *tags_json = NULL, *metadata_json = NULL, *rules_json = NULL;
     block_spec blocks[MAX_BLOCKS];
     int nblocks = 0;
     const char *name = NULL;
     json_t *tools = NULL;
     if (srv_field_string(r, body, "name", 0, &name) ||
-        read_settings(r, body, &c, model_buf, sizeof model_buf, &tags_json, &metadata_json) ||
+        read_settings(r, body, &c, model_buf, sizeof model_buf, &tags_json, &metadata_json,
+                      &rules_json) ||
         read_blocks(r, body, blocks, &nblocks) || read_tools(r, body, &tools))
         goto done;
     if (!name) {
@@ -392,6 +402,7 @@ void srv_agents_create(srv_request *q, srv_reply *r)
 done:
     free(tags_json);
     free(metadata_json);
+    free(rules_json);
     json_decref(tools);
     json_decref(body);
 }
@@ -428,10 +439,10 @@ void srv_agent_patch(srv_request *q, srv_reply *r)
     json_t *body = srv_body_object(q, r, 0);
     if (!body) return;
     patch_ctx ctx = {{0}, NULL};
-    char model_buf[256], *tags_json = NULL, *metadata_json = NULL;
+    char model_buf[256], *tags_json = NULL, *metadata_json = NULL, *rules_json = NULL;
     if (srv_field_string(r, body, "name", 0, &ctx.new_name) ||
         read_settings(r, body, &ctx.changes, model_buf, sizeof model_buf, &tags_json,
-                      &metadata_json))
+                      &metadata_json, &rules_json))
         goto done;
     /* "system": "" would mean the built-in instructions to the library;
      * to a Letta client it is an empty prompt, which we refuse. */
@@ -448,6 +459,7 @@ void srv_agent_patch(srv_request *q, srv_reply *r)
 done:
     free(tags_json);
     free(metadata_json);
+    free(rules_json);
     json_decref(body);
 }
 
@@ -515,8 +527,8 @@ void srv_agent_context(srv_request *q, srv_reply *r)
                       json_object_get(tok, "tools"), "num_tokens_messages",
                       json_object_get(tok, "messages"), "functions_definitions", functions,
                       "summarized_messages", json_object_get(parts, "summarized_messages"),
-                      "last_flush_at", json_object_get(parts, "last_flush_at"),
-                      "messages", messages, "warn_at_tokens", json_object_get(use, "warn_at"),
+                      "last_flush_at", json_object_get(parts, "last_flush_at"), "messages",
+                      messages, "warn_at_tokens", json_object_get(use, "warn_at"),
                       "flush_at_tokens", json_object_get(use, "flush_at"), "token_counter",
                       json_object_get(use, "counter"), "warned", json_object_get(use, "warned")));
     }

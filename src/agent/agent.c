@@ -21,6 +21,7 @@
 #include "memory/archival_index.h"
 #include "memory/recall.h"
 #include "store/store.h"
+#include "tools/rules.h"
 #include "tools/tools.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -83,6 +84,10 @@ static mg_status check_extras(const mg_agent_config *c, mg_error *err)
         return mg_err_set(err, MG_ERR_USAGE,
                           "functions must be a list of optional function names: "
                           "memory_insert, memory_replace, memory_rethink");
+    if (c->tool_rules_json) {
+        mg_status st = rules_check(c->tool_rules_json, err);
+        if (st) return st;
+    }
     if (c->metadata_json) {
         json_t *meta = json_loads(c->metadata_json, JSON_DECODE_ANY, NULL);
         int ok = (json_is_object(meta) || json_is_null(meta)) &&
@@ -103,6 +108,7 @@ void agent_bind_extras(sqlite3_stmt *stmt, int first, const mg_agent_config *c)
     int null_meta = !c->metadata_json || strcmp(c->metadata_json, "null") == 0;
     store_bind_text(stmt, first + 2, null_meta ? NULL : c->metadata_json);
     store_bind_text(stmt, first + 3, c->functions_json ? c->functions_json : "[]");
+    store_bind_text(stmt, first + 4, c->tool_rules_json ? c->tool_rules_json : "[]");
 }
 
 mg_status agent_check_settings(const mg_agent_config *c, mg_error *err)
@@ -191,8 +197,8 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
              "INSERT INTO agents(name, model, context_window, system_prompt, "
              "embedder, step_limit, reflect_every, idle_seconds, warn_fraction, "
              "flush_fraction, memory_updated_at, created_at, uuid, description, tags, "
-             "metadata, functions) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "metadata, functions, tool_rules) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              &stmt, err)))
         goto fail;
     int64_t now = mg_now_ms();

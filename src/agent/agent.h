@@ -103,9 +103,9 @@ mg_status agent_check_settings(const mg_agent_config *config, mg_error *err);
 #define AGENT_NAME_MAX 100
 int agent_name_valid(const char *name);
 
-/* Binds description, tags, metadata and functions of `c` (NULLs as their
- * defaults) to parameters first..first+3 of an INSERT or UPDATE of the
- * agents row. */
+/* Binds description, tags, metadata, functions and tool rules of `c`
+ * (NULLs as their defaults) to parameters first..first+4 of an INSERT or
+ * UPDATE of the agents row. */
 void agent_bind_extras(sqlite3_stmt *stmt, int first, const mg_agent_config *c);
 
 /* The fixed parts of every request (instructions, core memory, statistics,

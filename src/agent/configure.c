@@ -48,6 +48,7 @@ static mg_status merge(const mg_agent *cur, const mg_agent_config *ch, mg_agent_
         .tags_json = ch->tags_json ? ch->tags_json : cur->tags_json,
         .metadata_json = ch->metadata_json ? ch->metadata_json : cur->metadata_json,
         .functions_json = ch->functions_json ? ch->functions_json : cur->functions_json,
+        .tool_rules_json = ch->tool_rules_json ? ch->tool_rules_json : cur->tool_rules_json,
     };
     if (ch->model) {
         out->model = ch->model;
@@ -77,8 +78,8 @@ static mg_status write_settings(mg_store *store, int64_t id, const mg_agent_conf
                                  "UPDATE agents SET model = ?, context_window = ?, system_prompt = "
                                  "?, embedder = ?, step_limit = ?, reflect_every = ?, "
                                  "idle_seconds = ?, warn_fraction = ?, flush_fraction = ?, "
-                                 "description = ?, tags = ?, metadata = ?, functions = ? "
-                                 "WHERE id = ?",
+                                 "description = ?, tags = ?, metadata = ?, functions = ?, "
+                                 "tool_rules = ? WHERE id = ?",
                                  &s, err);
     if (st) return st;
     store_bind_text(s, 1, c->model);
@@ -91,7 +92,7 @@ static mg_status write_settings(mg_store *store, int64_t id, const mg_agent_conf
     sqlite3_bind_double(s, 8, c->warn_fraction);
     sqlite3_bind_double(s, 9, c->flush_fraction);
     agent_bind_extras(s, 10, c);
-    sqlite3_bind_int64(s, 14, id);
+    sqlite3_bind_int64(s, 15, id);
     st = store_step_done(store, s, err);
     sqlite3_finalize(s);
     return st;

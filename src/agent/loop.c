@@ -37,6 +37,7 @@
 #include "memory/recall.h"
 #include "provider/stream.h"
 #include "store/store.h"
+#include "tools/rules.h"
 #include "tools/tools.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -64,6 +65,8 @@ typedef struct turn {
     int prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens;
     char reply_id[64];       /* "message-<uuid>" of the assistant message being asked for */
     const char *stop_reason; /* why the last run_turn ended */
+    rules_turn rules;        /* the agent's tool rules, as this turn stands */
+    json_t *offer;           /* the schemas offered this step; NULL: all of them */
 } turn;
 
 static int saturating_add(int a, int b)
@@ -157,7 +160,7 @@ static mg_status ask_provider(turn *t, mg_provider *provider, mg_llm_reply *repl
     mg_llm_request req = {.system = buf_str(&system),
                           .messages = agent->queue.items,
                           .nmessages = agent->queue.count,
-                          .tools = agent->tools,
+                          .tools = t->offer ? t->offer : agent->tools,
                           .context_window = agent->context_window,
                           .stream = agent->streaming ? &sink : NULL};
     /* What the provider will report is compared with the estimate, to learn
@@ -231,6 +234,35 @@ static void push_call_events(turn *t, const mg_tool_call *call, const mg_fn_outc
     evq_push(&t->events, &ret);
 }
 
+/* Whether the turn goes on after a step that ran the calls `ran`: as the
+ * model asked (`asked`: a call wanted a heartbeat, or failed), unless a
+ * tool rule says otherwise (exit_loop ends it, continue_loop continues it,
+ * required_before_exit keeps it going until those tools were called). A
+ * turn that goes on gets a heartbeat message saying why. */
+static mg_status continue_or_end(turn *t, const char **ran, int nran, int asked, int failed,
+                                 int *heartbeat, mg_error *err)
+{
+    int verdict = rules_after_step(&t->rules, ran, nran);
+    char *missing = verdict < 0 ? NULL : rules_missing_before_exit(&t->rules);
+    buf reason = BUF_INIT;
+    if (verdict < 0)
+        ; /* an exit_loop tool ran: the turn ends */
+    else if (asked)
+        buf_puts(&reason, failed ? mg_prompt_heartbeat_failed : mg_prompt_heartbeat_requested);
+    else if (verdict > 0)
+        buf_puts(&reason, mg_prompt_heartbeat_rule_continue);
+    else if (missing)
+        buf_printf(&reason, mg_prompt_heartbeat_rule_required, missing);
+    free(missing);
+    *heartbeat = reason.len > 0;
+    mg_status st = MG_OK;
+    if (*heartbeat)
+        st = agent_append_message(t->agent, agent_envelope("heartbeat", "reason", buf_str(&reason)),
+                                  NULL, err);
+    buf_free(&reason);
+    return st;
+}
+
 /* Runs the reply's function calls and stores everything the step produced.
  * Inside the step's transaction. `external` holds the outcomes of the calls
  * of MCP tools, made before it (taken from there). Sets *heartbeat when the
@@ -270,6 +302,8 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, mg_fn_outcome *extern
         calls[i].name = mg_xstrdup(stored->calls[i].name);
         calls[i].arguments = mg_xstrdup(stored->calls[i].arguments);
     }
+    const char **ran = mg_xcalloc(ncalls ? (size_t)ncalls : 1, sizeof *ran);
+    int nran = 0;
     for (int i = 0; i < ncalls && !st; i++) {
         mg_fn_outcome out;
         if (external[i].result) {
@@ -281,6 +315,10 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, mg_fn_outcome *extern
         failed |= !out.ok;
         requested |= out.request_heartbeat;
         if (out.reply) t->replied = 1;
+        if (!out.refused) {
+            ran[nran++] = calls[i].name;
+            rules_output(&t->rules, out.result);
+        }
         mg_msg result = {.role = MG_ROLE_TOOL,
                          .kind = mg_xstrdup("tool"),
                          .content = mg_xstrdup(out.result),
@@ -296,7 +334,6 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, mg_fn_outcome *extern
         }
         mg_fn_outcome_clear(&out);
     }
-    mg_tool_calls_free(calls, ncalls);
     if (!st && ncalls == 0 && content && !mg_text_blank(content) && !t->replied) {
         /* Weaker models answer in plain text; that text is the reply. */
         mg_event ev = {.type = MG_EVENT_ASSISTANT, .text = content, .message_id = t->reply_id};
@@ -304,15 +341,11 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, mg_fn_outcome *extern
         t->replied = 1;
     }
     free(content);
-    *heartbeat = 0;
-    if (!st && ncalls > 0 && (failed || requested)) {
-        *heartbeat = 1;
-        st = agent_append_message(
-            agent,
-            agent_envelope("heartbeat", "reason",
-                           failed ? mg_prompt_heartbeat_failed : mg_prompt_heartbeat_requested),
-            NULL, err);
-    }
+    if (!st)
+        st = continue_or_end(t, ran, nran, ncalls > 0 && (failed || requested), failed, heartbeat,
+                             err);
+    free(ran);
+    mg_tool_calls_free(calls, ncalls);
     if (!st) st = agent_save_state(agent, err);
     return st;
 }
@@ -320,11 +353,23 @@ static mg_status apply_reply(turn *t, mg_llm_reply *reply, mg_fn_outcome *extern
 static mg_status step(turn *t, int *heartbeat, mg_error *err)
 {
     mg_llm_reply reply;
+    json_decref(t->offer);
+    t->offer = rules_offer(&t->rules, t->agent->tools);
     mg_status st = call_model(t, &reply, err);
     if (st) return st;
-    /* MCP tools run first, outside the transaction: they may take their time. */
+    /* Calls the tool rules forbid are answered without running; MCP
+     * tools run first, outside the transaction: they may take their time. */
     int ncalls = reply.ncalls;
     mg_fn_outcome *external = mg_xcalloc(ncalls ? (size_t)ncalls : 1, sizeof *external);
+    for (int i = 0; i < ncalls; i++) {
+        char why[600];
+        if (rules_allow(&t->rules, t->agent->tools, reply.calls[i].name, why, sizeof why)) {
+            rules_called(&t->rules, reply.calls[i].name, NULL);
+        } else {
+            external[i].refused = 1;
+            external[i].result = mg_function_result(t->agent, 0, why);
+        }
+    }
     st = tools_run_external(t->agent, t->agent->external, reply.calls, ncalls, external, err);
     int in_tx = 0;
     if (!st && !(st = store_begin(t->agent->store, err))) {
@@ -350,6 +395,7 @@ static mg_status run_turn(turn *t, mg_error *err)
 {
     mg_status st = MG_OK;
     t->stop_reason = "end_turn";
+    rules_turn_begin(&t->rules, t->agent->tool_rules_json);
     for (int heartbeat = 1; heartbeat && !st;) {
         if (t->agent->cancel && __atomic_load_n(t->agent->cancel, __ATOMIC_RELAXED)) {
             t->stop_reason = "cancelled";
@@ -372,6 +418,9 @@ static mg_status run_turn(turn *t, mg_error *err)
         t->total_steps++;
         st = step(t, &heartbeat, err);
     }
+    rules_turn_end(&t->rules);
+    json_decref(t->offer);
+    t->offer = NULL;
     return st;
 }
 

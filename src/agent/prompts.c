@@ -63,6 +63,10 @@ const char *const mg_prompt_reflection =
 const char *const mg_prompt_heartbeat_requested = "You asked for a heartbeat: continue.";
 const char *const mg_prompt_heartbeat_failed =
     "A function call failed: read its result and try again or take another way.";
+const char *const mg_prompt_heartbeat_rule_continue =
+    "The tool you called always continues the turn: go on.";
+const char *const mg_prompt_heartbeat_rule_required =
+    "Your tool rules require calling %s before this turn ends: do that now.";
 const char *const mg_prompt_heartbeat_timed =
     "Timed heartbeat: the user has been quiet for a while. You may reflect, organise your "
     "memory, or reach out with send_message if there is good reason.";

@@ -19,6 +19,10 @@ extern const char *const mg_prompt_reflection;
 /* Heartbeat reasons. */
 extern const char *const mg_prompt_heartbeat_requested;
 extern const char *const mg_prompt_heartbeat_failed;
+/* Heartbeats tool rules cause: a continue_loop tool ran; a
+ * required_before_exit tool has not (printf format: the tools' names). */
+extern const char *const mg_prompt_heartbeat_rule_continue;
+extern const char *const mg_prompt_heartbeat_rule_required;
 extern const char *const mg_prompt_heartbeat_timed;
 
 /* Default core memory. */

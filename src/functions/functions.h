@@ -31,6 +31,7 @@ typedef struct mg_fn_outcome {
     int request_heartbeat; /* the model asked to continue */
     char *result;          /* the tool message content: {"status","message","time"} JSON */
     char *reply;           /* send_message only: the text for the user */
+    int refused;           /* not run: a tool rule forbade the call (tools/rules.h) */
 } mg_fn_outcome;
 
 /* The base schemas: a new array of {name, description, parameters}. */

@@ -546,7 +546,7 @@ mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool
                              int ncalls, mg_fn_outcome *outcomes, mg_error *err)
 {
     for (int i = 0; i < ncalls; i++) {
-        memset(&outcomes[i], 0, sizeof outcomes[i]);
+        if (outcomes[i].result) continue; /* answered already (a tool rule refused it) */
         const char *server =
             json_string_value(json_object_get(json_object_get(names, calls[i].name), "id"));
         if (!server) continue;

@@ -31,10 +31,11 @@
 mg_status tools_attached(mg_store *store, int64_t agent_row, json_t *schemas, json_t *names,
                          mg_error *err);
 
-/* For each of `calls` naming an attached tool (a key of `names`), calls it
- * and fills outcomes[i] (result and heartbeat, as mg_functions_call does);
- * other calls' outcomes stay zeroed (result NULL). A server's failure is
- * the model's to read, never an error: only the store's are returned. */
+/* For each of `calls` naming an attached tool (a key of `names`) whose
+ * outcome has no result yet, calls it and fills outcomes[i] (result and
+ * heartbeat, as mg_functions_call does); other outcomes are left as they
+ * are (zeroed by the caller). A server's failure is the model's to read,
+ * never an error: only the store's are returned. */
 mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool_call *calls,
                              int ncalls, mg_fn_outcome *outcomes, mg_error *err);
 
