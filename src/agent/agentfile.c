@@ -26,6 +26,10 @@
  *  - Tools are ours by name: the base functions always, and memory_insert,
  *    memory_replace and memory_rethink enabled when the file lists them.
  *    The rest are kept as the file gave them and reported as unavailable.
+ *    Tools attached from MCP servers are exported as external_mcp tools,
+ *    their servers in "mcp_servers" (secrets hidden); an import reports
+ *    them with a note and registers no server, since that would run its
+ *    command on the strength of a file.
  *  - The recursive summary, its count and our own settings travel in the
  *    file's metadata ("memgpt.*" keys), so our own files round-trip.
  */
@@ -286,6 +290,17 @@ static mg_status read_tools(json_t *doc, json_t *agent, const char *where, af_ag
         json_object_del(kept, "id");
         json_array_append_new(foreign, kept);
         json_array_append_new(a->unavailable, json_string(name));
+        const char *server = json_string_value(json_object_get(
+            json_object_get(json_object_get(tool, "metadata_"), "mcp"), "server_name"));
+        if (server) {
+            /* Importing never registers a server (that would run its command). */
+            char note[300];
+            snprintf(note, sizeof note,
+                     "'%.64s' is a tool of the MCP server '%.64s': add the server (memgpt mcp "
+                     "add) and attach the tool (memgpt tools attach) to offer it",
+                     name, server);
+            json_array_append_new(a->notes, json_string(note));
+        }
     }
     if (!st) {
         a->functions_json = json_dumps(enabled, JSON_COMPACT);
@@ -879,12 +894,18 @@ static json_t *export_tools(const mg_agent *a, json_t *ids)
     json_array_foreach(a->tools, i, t)
     {
         const char *name = json_string_value(json_object_get(t, "name"));
-        json_array_append_new(out,
-                              json_pack("{s:s, s:O, s:O, s:O, s:s, s:s, s:[], s:i}", "id", "",
-                                        "name", json_object_get(t, "name"), "description",
-                                        json_object_get(t, "description"), "json_schema", t,
-                                        "tool_type", tool_type(name), "source_type", "json", "tags",
-                                        "return_char_limit", MG_FUNCTION_RESULT_MAX_BYTES));
+        json_t *server = json_object_get(a->external, name);
+        json_t *tool = json_pack("{s:s, s:O, s:O, s:O, s:s, s:s, s:[], s:i}", "id", "", "name",
+                                 json_object_get(t, "name"), "description",
+                                 json_object_get(t, "description"), "json_schema", t, "tool_type",
+                                 server ? "external_mcp" : tool_type(name), "source_type", "json",
+                                 "tags", "return_char_limit", MG_FUNCTION_RESULT_MAX_BYTES);
+        if (server)
+            json_object_set_new(tool, "metadata_",
+                                json_pack("{s:{s:O, s:O}}", "mcp", "server_name",
+                                          json_object_get(server, "name"), "server_id",
+                                          json_object_get(server, "id")));
+        json_array_append_new(out, tool);
     }
     json_array_extend(out, foreign);
     json_decref(foreign);
@@ -895,6 +916,43 @@ static json_t *export_tools(const mg_agent *a, json_t *ids)
         json_object_set_new(t, "id", json_string(id));
         json_array_append_new(ids, json_string(id));
     }
+    return out;
+}
+
+/* The MCP servers of the agent's attached tools, in Letta's MCPServerSchema,
+ * secrets hidden as everywhere (see tools/tools.c): a file is for sharing.
+ * Importing one never registers its servers (that would run their
+ * commands): their tools come back kept but not offered, until the user
+ * adds the server and attaches them. */
+static json_t *export_mcp_servers(mg_agent *a)
+{
+    json_t *out = json_array(), *seen = json_object();
+    const char *tool;
+    json_t *server;
+    json_object_foreach(a->external, tool, server)
+    {
+        const char *id = json_string_value(json_object_get(server, "id"));
+        char *text = NULL;
+        if (!id || json_object_get(seen, id) || mg_mcp_get(a->store, id, &text, NULL)) continue;
+        json_object_set_new(seen, id, json_true());
+        json_t *found = json_loads(text, 0, NULL);
+        mg_free(text);
+        json_t *config = json_object_get(found, "config");
+        const char *type = json_string_value(json_object_get(config, "mcp_server_type"));
+        json_t *stdio =
+            type && strcmp(type, "stdio") == 0
+                ? json_pack("{s:O?, s:O?, s:O?}", "command", json_object_get(config, "command"),
+                            "args", json_object_get(config, "args"), "env",
+                            json_object_get(config, "env"))
+                : NULL;
+        json_array_append_new(out, json_pack("{s:s, s:s?, s:O, s:O?, s:o*, s:{}}", "id", id,
+                                             "server_type", type, "server_name",
+                                             json_object_get(found, "name"), "server_url",
+                                             json_object_get(config, "server_url"), "stdio_config",
+                                             stdio, "metadata_"));
+        json_decref(found);
+    }
+    json_decref(seen);
     return out;
 }
 
@@ -985,11 +1043,11 @@ mg_status mg_agent_export(mg_agent *a, char **json_out, mg_error *err)
         "in_context_message_ids", in_context, "messages", msgs, "memory_blocks",
         "include_base_tools", 1, "files_agents", "group_ids", "source_ids");
     json_t *doc =
-        json_pack("{s:[o], s:[], s:o, s:[], s:[], s:o, s:[], s:{s:s, s:s, s:s, s:s}, s:o}",
-                  "agents", agent, "groups", "blocks", blocks, "files", "sources", "tools", tools,
-                  "mcp_servers", "metadata", "memgpt.version", MG_VERSION, "memgpt.summary",
-                  a->summary ? a->summary : "", "memgpt.summarized_count", count, "memgpt.settings",
-                  settings_text, "created_at", iso_time(mg_now_ms()));
+        json_pack("{s:[o], s:[], s:o, s:[], s:[], s:o, s:o, s:{s:s, s:s, s:s, s:s}, s:o}", "agents",
+                  agent, "groups", "blocks", blocks, "files", "sources", "tools", tools,
+                  "mcp_servers", export_mcp_servers(a), "metadata", "memgpt.version", MG_VERSION,
+                  "memgpt.summary", a->summary ? a->summary : "", "memgpt.summarized_count", count,
+                  "memgpt.settings", settings_text, "created_at", iso_time(mg_now_ms()));
     json_decref(embedding);
     json_decref(settings);
     free(settings_text);

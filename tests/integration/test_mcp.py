@@ -164,6 +164,28 @@ class McpStdioTest(McpTestCase):
         last = self.mock.chat_requests()[1]["messages"][-1]
         self.assertEqual(json.loads(last["content"])["type"], "heartbeat")
 
+    def test_agent_file_carries_mcp_tools_without_secrets(self):
+        self.add_everything("every", "--env", "API_TOKEN=do-not-export")
+        self.attach("every/echo")
+        path = os.path.join(self.home, "toolsmith.af")
+        self.memgpt("agents", "export", AGENT, "-o", path)
+        with open(path) as f:
+            text = f.read()
+        self.assertNotIn("do-not-export", text)
+        doc = json.loads(text)
+        echo = [t for t in doc["tools"] if t["name"] == "echo"]
+        self.assertEqual(len(echo), 1)
+        self.assertEqual(echo[0]["tool_type"], "external_mcp")
+        self.assertEqual(echo[0]["metadata_"]["mcp"]["server_name"], "every")
+        self.assertEqual(doc["mcp_servers"][0]["server_name"], "every")
+        self.assertEqual(doc["mcp_servers"][0]["stdio_config"]["env"], {"API_TOKEN": "****"})
+        # Imported elsewhere the tool is kept, not offered, with a hint.
+        out = self.memgpt("agents", "import", path, "--name", "copy").stdout
+        self.assertIn("'echo' is a tool of the MCP server 'every'", out)
+        offered = json.loads(self.memgpt("tools", "list", "--agent", "copy", "--json").stdout)
+        self.assertNotIn("echo", {t["name"] for t in offered})
+        self.assertEqual(len(json.loads(self.memgpt("mcp", "list", "--json").stdout)), 1)
+
     def test_huge_result_is_cut(self):
         self.add_everything()
         self.attach("every/echo")
