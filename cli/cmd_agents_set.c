@@ -146,11 +146,36 @@ static int tool_rules_arg(cli *c, const char *name, const char *all, const char 
     return rc;
 }
 
+/* The change to the agent's tool variables: each K=V of `pairs` sets K,
+ * K= removes it. *out: NULL when none was given; caller frees. Returns an
+ * exit code. */
+static int tool_env_arg(const char *const *pairs, int npairs, char **out)
+{
+    *out = NULL;
+    if (!npairs) return EXIT_OK;
+    json_t *env = json_object();
+    int rc = EXIT_OK;
+    for (int i = 0; i < npairs && !rc; i++) {
+        const char *eq = strchr(pairs[i], '=');
+        if (!eq || eq == pairs[i]) {
+            rc = cli_usage("--tool-env takes KEY=VALUE (KEY= removes it), not '%s'", pairs[i]);
+            break;
+        }
+        char *key = strndup(pairs[i], (size_t)(eq - pairs[i]));
+        json_object_set_new(env, key, eq[1] ? json_string(eq + 1) : json_null());
+        free(key);
+    }
+    if (!rc) *out = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+    return rc;
+}
+
 int cmd_agents_set(cli *c, int argc, char **argv)
 {
     const char *model = NULL, *window = NULL, *embedder = NULL, *steps = NULL, *reflect = NULL,
                *idle = NULL, *warn = NULL, *flush = NULL, *system = NULL, *rules_all = NULL;
-    int system_default = 0, nrules = 0;
+    int system_default = 0, nrules = 0, nenv = 0;
+    const char *env_given[64];
     const char *rules_given[64];
     const setting table[] = {{"--model", &model},
                              {"--context-window", &window},
@@ -168,6 +193,12 @@ int cmd_agents_set(cli *c, int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--system-default") == 0) {
             system_default = 1;
+            given++;
+            continue;
+        }
+        if (strcmp(argv[i], "--tool-env") == 0 && i + 1 < argc) {
+            if (nenv == 64) return cli_usage("at most 64 --tool-env at once");
+            env_given[nenv++] = argv[++i];
             given++;
             continue;
         }
@@ -211,6 +242,9 @@ int cmd_agents_set(cli *c, int argc, char **argv)
     char *rules_text = NULL;
     if (!rc) rc = tool_rules_arg(c, name, rules_all, rules_given, nrules, &rules_text);
     changes.tool_rules_json = rules_text;
+    char *env_text = NULL;
+    if (!rc) rc = tool_env_arg(env_given, nenv, &env_text);
+    changes.tool_env_json = env_text;
     long long passages = 0;
     char *old_embedder = !rc && embedder ? agent_embedder(c, name, &passages) : NULL;
     mg_error err = {0};
@@ -225,5 +259,6 @@ int cmd_agents_set(cli *c, int argc, char **argv)
     free(old_embedder);
     free(system_text);
     free(rules_text);
+    free(env_text);
     return rc;
 }

@@ -8,6 +8,7 @@
  *   tools list [--agent NAME] [--json]
  *   tools attach [--agent NAME] SERVER/TOOL...
  *   tools detach [--agent NAME] TOOL...
+ *   tools enable-python [--agent NAME] | disable-python [--agent NAME]
  *
  * Names and descriptions come from MCP servers, so control characters are
  * replaced before they reach a terminal.
@@ -287,11 +288,42 @@ static int tools_list(cli *c, int argc, char **argv)
     return cli_print_answer(st, text, &err, json, print_tools);
 }
 
+/* Allows (on) or forbids an agent's Python tools to run. */
+static int python_tools(cli *c, int on, int argc, char **argv)
+{
+    const char *agent_name = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc)
+            agent_name = argv[++i];
+        else
+            return cli_usage("tools %s-python takes [--agent NAME]", on ? "enable" : "disable");
+    }
+    mg_agent *agent;
+    int rc = cli_open_agent(c, agent_name, &agent);
+    if (rc) return rc;
+    char *name = strdup(mg_agent_name(agent));
+    mg_agent_free(agent);
+    mg_error err = {0};
+    mg_agent_config changes = {.python_tools = on ? 1 : -1};
+    if (mg_agent_configure(c->store, name, &changes, &err))
+        rc = cli_fail(&err);
+    else
+        printf("%s: Python tools %s\n", name,
+               on ? "allowed (they run as you, in a limited process: see the README)"
+                  : "no longer run");
+    free(name);
+    return rc;
+}
+
 int cmd_tools(cli *c, int argc, char **argv)
 {
-    if (argc < 1) return cli_usage("tools needs a subcommand: list, attach or detach");
+    if (argc < 1)
+        return cli_usage(
+            "tools needs a subcommand: list, attach, detach, enable-python or disable-python");
     if (strcmp(argv[0], "list") == 0) return tools_list(c, argc - 1, argv + 1);
     if (strcmp(argv[0], "attach") == 0) return tools_attach_detach(c, 1, argc - 1, argv + 1);
     if (strcmp(argv[0], "detach") == 0) return tools_attach_detach(c, 0, argc - 1, argv + 1);
+    if (strcmp(argv[0], "enable-python") == 0) return python_tools(c, 1, argc - 1, argv + 1);
+    if (strcmp(argv[0], "disable-python") == 0) return python_tools(c, 0, argc - 1, argv + 1);
     return cli_usage("unknown tools subcommand '%s'", argv[0]);
 }

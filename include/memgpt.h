@@ -120,6 +120,15 @@ typedef struct mg_agent_config {
      * tools may be called when within a turn (src/tools/rules.h lists the
      * types). NULL: none (on configure: keep them); "[]" clears them. */
     const char *tool_rules_json;
+    /* An Agent File's Python tools are kept but never run until the user
+     * allows it: 1 allows (they are offered and run in a limited process,
+     * see src/tools/python.c), -1 forbids again, 0 keeps the setting. */
+    int python_tools;
+    /* The variables those tools' processes get (Letta's secrets), a JSON
+     * object of strings; never shown back. On configure its members are
+     * merged into the agent's (a null member removes one); NULL keeps
+     * them all. */
+    const char *tool_env_json;
 } mg_agent_config;
 
 /* Creates agent `name` (1-100 bytes of text without control characters or

@@ -207,6 +207,12 @@ static int read_memgpt_settings(srv_reply *r, json_t *body, mg_agent_config *c)
         }
         *fields[i] = json_number_value(v);
     }
+    json_t *python = json_object_get(set, "python_tools");
+    if (python && !json_is_boolean(python) && !json_is_null(python)) {
+        srv_reply_invalid(r, "body", "python_tools", "must be true or false");
+        return -1;
+    }
+    if (json_is_boolean(python)) c->python_tools = json_is_true(python) ? 1 : -1;
     if ((c->reflect_every == 0 && json_object_get(set, "reflect_every")) ||
         (c->idle_seconds == 0 && json_object_get(set, "idle_seconds"))) {
         srv_reply_invalid(r, "body", "settings",
@@ -220,7 +226,7 @@ static int read_memgpt_settings(srv_reply *r, json_t *body, mg_agent_config *c)
 /* The settings both create and PATCH read. 0, or -1 with 422 in `r`. */
 static int read_settings(srv_reply *r, json_t *body, mg_agent_config *c, char *model_buf,
                          size_t model_size, char **tags_json, char **metadata_json,
-                         char **rules_json)
+                         char **rules_json, char **env_json)
 {
     const char *embedding = NULL;
     json_t *tags;
@@ -247,6 +253,19 @@ static int read_settings(srv_reply *r, json_t *body, mg_agent_config *c, char *m
         srv_reply_invalid(r, "body", "metadata", "must be an object");
         return -1;
     }
+    json_t *secrets = json_object_get(body, "secrets");
+    if (!secrets || json_is_null(secrets))
+        secrets = json_object_get(body, "tool_exec_environment_variables");
+    if (secrets && !json_is_null(secrets)) {
+        const char *k;
+        json_t *v;
+        int ok = json_is_object(secrets);
+        json_object_foreach(secrets, k, v) ok &= json_is_string(v) || json_is_null(v);
+        if (!ok) {
+            srv_reply_invalid(r, "body", "secrets", "must be an object of strings");
+            return -1;
+        }
+    }
     json_t *rules = json_object_get(body, "tool_rules");
     if (rules && !json_is_null(rules) && !json_is_array(rules)) {
         srv_reply_invalid(r, "body", "tool_rules", "must be an array of tool rules");
@@ -255,6 +274,8 @@ static int read_settings(srv_reply *r, json_t *body, mg_agent_config *c, char *m
     *tags_json = tags ? json_dumps(tags, JSON_COMPACT) : NULL;
     *metadata_json = meta ? json_dumps(meta, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     *rules_json = json_is_array(rules) ? json_dumps(rules, JSON_COMPACT) : NULL;
+    *env_json = json_is_object(secrets) ? json_dumps(secrets, JSON_COMPACT) : NULL;
+    c->tool_env_json = *env_json;
     c->tags_json = *tags_json;
     c->metadata_json = *metadata_json;
     c->tool_rules_json = *rules_json;
@@ -361,14 +382,15 @@ void srv_agents_create(srv_request *q, srv_reply *r)
     json_t *body = srv_body_object(q, r, 0);
     if (!body) return;
     mg_agent_config c = {0};
-    char model_buf[256], name_buf[64], *tags_json = NULL, *metadata_json = NULL, *rules_json = NULL;
+    char model_buf[256], name_buf[64], *tags_json = NULL, *metadata_json = NULL, *rules_json = NULL,
+                                       *env_json = NULL;
     block_spec blocks[MAX_BLOCKS];
     int nblocks = 0;
     const char *name = NULL;
     json_t *tools = NULL;
     if (srv_field_string(r, body, "name", 0, &name) ||
         read_settings(r, body, &c, model_buf, sizeof model_buf, &tags_json, &metadata_json,
-                      &rules_json) ||
+                      &rules_json, &env_json) ||
         read_blocks(r, body, blocks, &nblocks) || read_tools(r, body, &tools))
         goto done;
     if (!name) {
@@ -403,6 +425,7 @@ done:
     free(tags_json);
     free(metadata_json);
     free(rules_json);
+    free(env_json);
     json_decref(tools);
     json_decref(body);
 }
@@ -439,10 +462,11 @@ void srv_agent_patch(srv_request *q, srv_reply *r)
     json_t *body = srv_body_object(q, r, 0);
     if (!body) return;
     patch_ctx ctx = {{0}, NULL};
-    char model_buf[256], *tags_json = NULL, *metadata_json = NULL, *rules_json = NULL;
+    char model_buf[256], *tags_json = NULL, *metadata_json = NULL, *rules_json = NULL,
+                         *env_json = NULL;
     if (srv_field_string(r, body, "name", 0, &ctx.new_name) ||
         read_settings(r, body, &ctx.changes, model_buf, sizeof model_buf, &tags_json,
-                      &metadata_json, &rules_json))
+                      &metadata_json, &rules_json, &env_json))
         goto done;
     /* "system": "" would mean the built-in instructions to the library;
      * to a Letta client it is an empty prompt, which we refuse. */
@@ -460,6 +484,7 @@ done:
     free(tags_json);
     free(metadata_json);
     free(rules_json);
+    free(env_json);
     json_decref(body);
 }
 

@@ -433,6 +433,18 @@ json_t *letta_agent_state(mg_agent *agent, mg_error *err)
             created, "updated_at", created, "tool_rules", json_object_get(desc, "tool_rules"),
             "step_limit", json_object_get(settings, "step_limit"), "context_window",
             json_object_get(desc, "context_window"), "settings", settings);
+        /* Our own settings beside the Letta ones; the tools' variables by
+         * name only (Letta's secrets; values never leave the library). */
+        json_t *mine = json_object_get(state, "settings");
+        if (json_is_object(mine))
+            json_object_set(mine, "python_tools", json_object_get(desc, "python_tools"));
+        json_t *secrets = json_array();
+        const char *key;
+        json_t *value;
+        json_object_foreach(json_object_get(desc, "tool_env"), key, value)
+            json_array_append_new(secrets, json_pack("{s:s, s:O, s:O}", "key", key, "value", value,
+                                                     "agent_id", json_object_get(desc, "id")));
+        json_object_set_new(state, "secrets", secrets);
         json_decref(letta_blocks);
         json_decref(letta_tools);
     }

@@ -21,6 +21,7 @@
 #include "memory/archival_index.h"
 #include "memory/recall.h"
 #include "store/store.h"
+#include "tools/python.h"
 #include "tools/rules.h"
 #include "tools/tools.h"
 #include "util/buf.h"
@@ -88,6 +89,19 @@ static mg_status check_extras(const mg_agent_config *c, mg_error *err)
         mg_status st = rules_check(c->tool_rules_json, err);
         if (st) return st;
     }
+    if (c->tool_env_json) {
+        json_t *env = json_loads(c->tool_env_json, 0, NULL);
+        int ok = json_is_object(env) && strlen(c->tool_env_json) <= MAX_EXTRA_BYTES;
+        const char *k;
+        json_t *v;
+        json_object_foreach(env, k, v) ok &= json_is_string(v) && *k && !strchr(k, '=');
+        json_decref(env);
+        if (!ok)
+            return mg_err_set(err, MG_ERR_USAGE,
+                              "tool variables must be a JSON object of strings (names without "
+                              "'='), at most %d bytes",
+                              MAX_EXTRA_BYTES);
+    }
     if (c->metadata_json) {
         json_t *meta = json_loads(c->metadata_json, JSON_DECODE_ANY, NULL);
         int ok = (json_is_object(meta) || json_is_null(meta)) &&
@@ -109,6 +123,8 @@ void agent_bind_extras(sqlite3_stmt *stmt, int first, const mg_agent_config *c)
     store_bind_text(stmt, first + 2, null_meta ? NULL : c->metadata_json);
     store_bind_text(stmt, first + 3, c->functions_json ? c->functions_json : "[]");
     store_bind_text(stmt, first + 4, c->tool_rules_json ? c->tool_rules_json : "[]");
+    sqlite3_bind_int(stmt, first + 5, c->python_tools > 0);
+    store_bind_text(stmt, first + 6, c->tool_env_json ? c->tool_env_json : "{}");
 }
 
 mg_status agent_check_settings(const mg_agent_config *c, mg_error *err)
@@ -197,8 +213,8 @@ mg_status mg_agent_create(mg_store *store, const char *name, const mg_agent_conf
              "INSERT INTO agents(name, model, context_window, system_prompt, "
              "embedder, step_limit, reflect_every, idle_seconds, warn_fraction, "
              "flush_fraction, memory_updated_at, created_at, uuid, description, tags, "
-             "metadata, functions, tool_rules) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "metadata, functions, tool_rules, python_tools, tool_env) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              &stmt, err)))
         goto fail;
     int64_t now = mg_now_ms();
@@ -248,7 +264,8 @@ static const char *const agent_columns =
     "id, name, model, context_window, system_prompt, embedder, step_limit, reflect_every, "
     "idle_seconds, warn_fraction, flush_fraction, summary, summarized_count, warned, "
     "user_since_reflect, paused_until, token_scale, memory_updated_at, last_login, created_at, "
-    "uuid, description, tags, metadata, functions, foreign_tools, tool_rules, last_flush_at";
+    "uuid, description, tags, metadata, functions, foreign_tools, tool_rules, last_flush_at, "
+    "python_tools, tool_env";
 
 static void read_row(sqlite3_stmt *s, mg_agent *a)
 {
@@ -281,6 +298,8 @@ static void read_row(sqlite3_stmt *s, mg_agent *a)
     a->foreign_tools_json = store_column_strdup(s, 25);
     a->tool_rules_json = store_column_strdup(s, 26);
     a->last_flush_at = sqlite3_column_int64(s, 27);
+    a->python_tools = sqlite3_column_int(s, 28);
+    a->tool_env_json = store_column_strdup(s, 29);
 }
 
 /* Frees everything loaded from disk, keeping store and provider. */
@@ -297,6 +316,8 @@ static void drop_cache(mg_agent *a)
     free(a->functions_json);
     free(a->foreign_tools_json);
     free(a->tool_rules_json);
+    free(a->tool_env_json);
+    a->tool_env_json = NULL;
     a->name = a->model = a->system_prompt = a->embedder = a->summary = NULL;
     a->description = a->tags_json = a->metadata_json = a->functions_json = NULL;
     a->foreign_tools_json = a->tool_rules_json = NULL;
@@ -437,6 +458,7 @@ mg_status mg_agent_open(mg_store *store, const char *name, mg_agent **out, mg_er
     }
     a->tools = mg_functions_schemas_for(a->functions_json);
     a->external = json_object();
+    if (a->python_tools) tools_python(a->foreign_tools_json, a->tools, a->external);
     if ((st = tools_attached(store, a->id, a->tools, a->external, err))) {
         mg_agent_free(a);
         return st;
@@ -697,9 +719,18 @@ static json_t *describe(mg_agent *a)
     json_array_foreach(foreign, i, tool) if (json_is_string(json_object_get(tool, "name")))
         json_array_append(unavailable, json_object_get(tool, "name"));
     json_decref(foreign);
+    /* The tools' variables by name only: their values are secrets. */
+    json_t *env = json_loads(a->tool_env_json ? a->tool_env_json : "{}", 0, NULL);
+    if (!json_is_object(env)) {
+        json_decref(env);
+        env = json_object();
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v) json_object_set_new(env, k, json_string("****"));
     return json_pack(
         "{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:I, s:{s:i, s:i, s:i, s:f, s:f}, "
-        "s:b, s:s?, s:o, s:o*, s:o, s:o, s:o}",
+        "s:b, s:s?, s:o, s:o*, s:o, s:o, s:o, s:b, s:o}",
         "id", a->public_id, "name", a->name, "model", a->model, "context_window", a->context_window,
         "embedder", a->embedder, "created_at", created, "messages", (json_int_t)a->recall_count,
         "passages", (json_int_t)a->archival_count, "in_context", a->queue.count, "summarized",
@@ -708,7 +739,8 @@ static json_t *describe(mg_agent *a)
         "flush_fraction", a->flush_fraction, "custom_system_prompt", a->system_prompt != NULL,
         "description", a->description, "tags", tags ? tags : json_array(), "metadata", meta,
         "functions", functions ? functions : json_array(), "tool_rules",
-        rules ? rules : json_array(), "unavailable_tools", unavailable);
+        rules ? rules : json_array(), "unavailable_tools", unavailable, "python_tools",
+        a->python_tools, "tool_env", env);
 }
 
 mg_status mg_agent_describe(mg_agent *a, char **json_out, mg_error *err)

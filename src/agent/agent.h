@@ -40,6 +40,8 @@ struct mg_agent {
     char *metadata_json;      /* NULL: none */
     char *functions_json;     /* optional functions offered (JSON array of names) */
     char *foreign_tools_json; /* an Agent File's tools we do not run (JSON array) */
+    int python_tools;         /* the user let its Python tools run (tools/python.c) */
+    char *tool_env_json;      /* the variables those tools get (JSON object; secrets) */
     char *tool_rules_json;    /* an Agent File's tool rules, kept (JSON array) */
 
     /* Runtime state, persisted in the agents row. */
@@ -103,9 +105,9 @@ mg_status agent_check_settings(const mg_agent_config *config, mg_error *err);
 #define AGENT_NAME_MAX 100
 int agent_name_valid(const char *name);
 
-/* Binds description, tags, metadata, functions and tool rules of `c`
- * (NULLs as their defaults) to parameters first..first+4 of an INSERT or
- * UPDATE of the agents row. */
+/* Binds description, tags, metadata, functions, tool rules, python_tools
+ * and tool_env of `c` (NULLs as their defaults) to parameters
+ * first..first+6 of an INSERT or UPDATE of the agents row. */
 void agent_bind_extras(sqlite3_stmt *stmt, int first, const mg_agent_config *c);
 
 /* The fixed parts of every request (instructions, core memory, statistics,

@@ -153,7 +153,7 @@ typedef struct af_agent {
     char model[256];
     int window;
     const char *embedder;
-    char *tags_json, *metadata_json, *functions_json, *foreign_json, *rules_json;
+    char *tags_json, *metadata_json, *functions_json, *foreign_json, *rules_json, *env_json;
     af_block *blocks;
     int nblocks;
     mg_msg *msgs;
@@ -172,6 +172,7 @@ static void af_agent_free(af_agent *a)
     free(a->metadata_json);
     free(a->functions_json);
     free(a->foreign_json);
+    free(a->env_json);
     free(a->rules_json);
     free(a->blocks);
     for (int i = 0; i < a->nmsgs; i++)
@@ -259,6 +260,7 @@ static mg_status read_tools(json_t *doc, json_t *agent, const char *where, af_ag
     json_t *ids = opt_array(agent, "tool_ids", where, &bad, err);
     if (bad) return MG_ERR_USAGE;
     json_t *base = mg_functions_schemas(), *enabled = json_array(), *foreign = json_array();
+    int python_noted = 0;
     mg_status st = MG_OK;
     size_t i;
     json_t *idv;
@@ -290,6 +292,13 @@ static mg_status read_tools(json_t *doc, json_t *agent, const char *where, af_ag
         json_object_del(kept, "id");
         json_array_append_new(foreign, kept);
         json_array_append_new(a->unavailable, json_string(name));
+        const char *source = json_string_value(json_object_get(tool, "source_type"));
+        if (source && strcmp(source, "python") == 0 && !python_noted) {
+            python_noted = 1;
+            json_array_append_new(a->notes,
+                                  json_string("its Python tools are kept but never run until you "
+                                              "allow it: memgpt tools enable-python --agent NAME"));
+        }
         const char *server = json_string_value(json_object_get(
             json_object_get(json_object_get(tool, "metadata_"), "mcp"), "server_name"));
         if (server) {
@@ -576,6 +585,34 @@ static mg_status read_model(json_t *agent, const char *where, const mg_import_op
     return MG_OK;
 }
 
+/* The variables the agent's tools get: Letta's "secrets" or its older
+ * "tool_exec_environment_variables", each an object of strings or a list
+ * of {"key", "value"}. A JSON object (caller frees); unreadable entries
+ * are left out. */
+static char *read_tool_env(json_t *agent)
+{
+    json_t *env = json_object();
+    const char *fields[] = {"tool_exec_environment_variables", "secrets"};
+    for (int f = 0; f < 2; f++) {
+        json_t *v = json_object_get(agent, fields[f]);
+        const char *k;
+        json_t *x;
+        size_t i;
+        json_object_foreach(v, k, x) if (json_is_string(x) && *k && !strchr(k, '='))
+            json_object_set(env, k, x);
+        json_array_foreach(v, i, x)
+        {
+            const char *key = json_string_value(json_object_get(x, "key"));
+            json_t *value = json_object_get(x, "value");
+            if (key && *key && !strchr(key, '=') && json_is_string(value))
+                json_object_set(env, key, value);
+        }
+    }
+    char *out = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+    return out;
+}
+
 static mg_status read_agent(json_t *doc, json_t *agent, size_t index, const mg_import_options *o,
                             af_agent *a, mg_error *err)
 {
@@ -606,6 +643,7 @@ static mg_status read_agent(json_t *doc, json_t *agent, size_t index, const mg_i
     a->metadata_json = meta && json_is_object(meta) ? json_dumps(meta, JSON_COMPACT) : NULL;
     a->rules_json = rules ? json_dumps(rules, JSON_COMPACT) : mg_xstrdup("[]");
     a->nrules = (int)json_array_size(rules);
+    a->env_json = read_tool_env(agent);
     mg_status st = read_model(agent, where, o, a, err);
     if (!st) st = read_blocks(doc, agent, where, a, err);
     if (!st) st = read_tools(doc, agent, where, a, err);
@@ -683,14 +721,15 @@ static mg_status store_extras(mg_store *store, const af_agent *a, mg_error *err)
     mg_status st =
         store_prepare(store,
                       "UPDATE agents SET foreign_tools = ?, tool_rules = ?, summary = ?, "
-                      "summarized_count = ? WHERE name = ?",
+                      "summarized_count = ?, tool_env = ? WHERE name = ?",
                       &s, err);
     if (st) return st;
     store_bind_text(s, 1, a->foreign_json);
     store_bind_text(s, 2, a->rules_json);
     store_bind_text(s, 3, a->summary ? a->summary : "");
     sqlite3_bind_int64(s, 4, a->summarized);
-    store_bind_text(s, 5, a->name);
+    store_bind_text(s, 5, a->env_json ? a->env_json : "{}");
+    store_bind_text(s, 6, a->name);
     st = store_step_done(store, s, err);
     sqlite3_finalize(s);
     return st;

@@ -49,6 +49,8 @@ static mg_status merge(const mg_agent *cur, const mg_agent_config *ch, mg_agent_
         .metadata_json = ch->metadata_json ? ch->metadata_json : cur->metadata_json,
         .functions_json = ch->functions_json ? ch->functions_json : cur->functions_json,
         .tool_rules_json = ch->tool_rules_json ? ch->tool_rules_json : cur->tool_rules_json,
+        .python_tools = ch->python_tools ? ch->python_tools : (cur->python_tools ? 1 : -1),
+        .tool_env_json = cur->tool_env_json,
     };
     if (ch->model) {
         out->model = ch->model;
@@ -70,6 +72,34 @@ static mg_status merge(const mg_agent *cur, const mg_agent_config *ch, mg_agent_
     return MG_OK;
 }
 
+/* The tools' variables `cur` with `changes` merged in (a null member
+ * removes one), or NULL if `changes` is not an object. Caller frees. */
+static char *merge_env(const char *cur, const char *changes)
+{
+    json_t *env = json_loads(cur ? cur : "{}", 0, NULL);
+    json_t *ch = json_loads(changes, 0, NULL);
+    char *out = NULL;
+    if (json_is_object(ch)) {
+        if (!json_is_object(env)) {
+            json_decref(env);
+            env = json_object();
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(ch, k, v)
+        {
+            if (json_is_null(v))
+                json_object_del(env, k);
+            else
+                json_object_set(env, k, v);
+        }
+        out = json_dumps(env, JSON_COMPACT);
+    }
+    json_decref(env);
+    json_decref(ch);
+    return out;
+}
+
 static mg_status write_settings(mg_store *store, int64_t id, const mg_agent_config *c,
                                 mg_error *err)
 {
@@ -79,7 +109,7 @@ static mg_status write_settings(mg_store *store, int64_t id, const mg_agent_conf
                                  "?, embedder = ?, step_limit = ?, reflect_every = ?, "
                                  "idle_seconds = ?, warn_fraction = ?, flush_fraction = ?, "
                                  "description = ?, tags = ?, metadata = ?, functions = ?, "
-                                 "tool_rules = ? WHERE id = ?",
+                                 "tool_rules = ?, python_tools = ?, tool_env = ? WHERE id = ?",
                                  &s, err);
     if (st) return st;
     store_bind_text(s, 1, c->model);
@@ -92,7 +122,7 @@ static mg_status write_settings(mg_store *store, int64_t id, const mg_agent_conf
     sqlite3_bind_double(s, 8, c->warn_fraction);
     sqlite3_bind_double(s, 9, c->flush_fraction);
     agent_bind_extras(s, 10, c);
-    sqlite3_bind_int64(s, 15, id);
+    sqlite3_bind_int64(s, 17, id);
     st = store_step_done(store, s, err);
     sqlite3_finalize(s);
     return st;
@@ -125,6 +155,14 @@ mg_status mg_agent_configure(mg_store *store, const char *name, const mg_agent_c
     if (st) return st;
     mg_agent_config next = {0};
     st = merge(cur, changes, &next, err);
+    char *env = NULL;
+    if (!st && changes->tool_env_json &&
+        !(env = merge_env(cur->tool_env_json, changes->tool_env_json)))
+        st = mg_err_set(err, MG_ERR_USAGE, "tool variables must be a JSON object");
+    if (env) {
+        next.tool_env_json = env;
+        st = agent_check_settings(&next, err);
+    }
     if (!st) st = store_begin(store, err);
     if (!st) {
         st = write_settings(store, cur->id, &next, err);
@@ -135,5 +173,6 @@ mg_status mg_agent_configure(mg_store *store, const char *name, const mg_agent_c
             st = store_commit(store, err);
     }
     mg_agent_free(cur);
+    free(env);
     return st;
 }

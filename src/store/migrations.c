@@ -285,6 +285,12 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(agent_id, name)"
     ");"
     "CREATE INDEX agent_tools_server ON agent_tools(server_id);",
+
+    /* 13: Python tools (an Agent File's, kept in foreign_tools) run only
+     * once the user enables them for the agent; tool_env holds the
+     * variables their processes get (Letta's secrets), never shown. */
+    "ALTER TABLE agents ADD COLUMN python_tools INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN tool_env TEXT NOT NULL DEFAULT '{}';",
 };
 
 int mg_schema_version(void)

@@ -19,6 +19,7 @@
 #include "agent/agent.h"
 #include "store/store.h"
 #include "tools/mcp.h"
+#include "tools/python.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
@@ -547,9 +548,10 @@ mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool
 {
     for (int i = 0; i < ncalls; i++) {
         if (outcomes[i].result) continue; /* answered already (a tool rule refused it) */
-        const char *server =
-            json_string_value(json_object_get(json_object_get(names, calls[i].name), "id"));
-        if (!server) continue;
+        json_t *entry = json_object_get(names, calls[i].name);
+        const char *server = json_string_value(json_object_get(entry, "id"));
+        int python = json_is_true(json_object_get(entry, "python"));
+        if (!server && !python) continue;
         const char *raw = calls[i].arguments ? calls[i].arguments : "";
         char *repaired = mg_json_repair(raw, strlen(raw));
         json_error_t jerr;
@@ -566,7 +568,8 @@ mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool
         } else {
             outcomes[i].request_heartbeat = mg_function_wants_heartbeat(args);
             json_object_del(args, "request_heartbeat");
-            st = call_one(agent, server, &calls[i], args, &ok, &text, err);
+            st = python ? python_call(agent, calls[i].name, args, &ok, &text, err)
+                        : call_one(agent, server, &calls[i], args, &ok, &text, err);
         }
         json_decref(args);
         if (st) {
