@@ -6,8 +6,8 @@
  *   mcp add NAME --url URL [--header K=V]... [--timeout S]
  *   mcp list [--json] | tools NAME [--json] | remove NAME
  *   tools list [--agent NAME] [--json]
- *   tools attach [--agent NAME] SERVER/TOOL...
- *   tools detach [--agent NAME] TOOL...
+ *   tools attach [--agent NAME] SERVER/TOOL|FUNCTION...
+ *   tools detach [--agent NAME] TOOL|FUNCTION...
  *   tools enable-python [--agent NAME] | disable-python [--agent NAME]
  *
  * Names and descriptions come from MCP servers, so control characters are
@@ -215,6 +215,53 @@ int cmd_mcp(cli *c, int argc, char **argv)
 
 /* ------------------------------------------------------------- tools */
 
+/* If `fn` is one of memgpt's optional functions (or, to detach, one the
+ * agent has), enables or disables it for agent `name` and returns 1 with
+ * the outcome in *st; else returns 0. */
+static int set_function(cli *c, const char *name, const char *fn, int on, mg_status *st,
+                        mg_error *err)
+{
+    char *text = NULL;
+    if (mg_tools_json(&text, err)) return 0;
+    json_t *all = json_loads(text, 0, NULL);
+    mg_free(text);
+    int known = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(all, i, t) known |=
+        strcmp(json_string_value(json_object_get(t, "name")), fn) == 0;
+    json_decref(all);
+    if (!known) return 0;
+    mg_agent *agent;
+    if ((*st = mg_agent_open(c->store, name, &agent, err))) return 1;
+    *st = mg_agent_describe(agent, &text, err);
+    mg_agent_free(agent);
+    if (*st) return 1;
+    json_t *state = json_loads(text, 0, NULL);
+    mg_free(text);
+    json_t *functions = json_array();
+    int had = 0;
+    json_array_foreach(json_object_get(state, "functions"), i, t)
+    {
+        if (strcmp(json_string_value(t), fn) == 0)
+            had = 1;
+        else
+            json_array_append(functions, t);
+    }
+    json_decref(state);
+    if (!on && !had) {
+        json_decref(functions);
+        return 0; /* not one it enabled: maybe an MCP tool of that name */
+    }
+    if (on) json_array_append_new(functions, json_string(fn));
+    char *list = json_dumps(functions, JSON_COMPACT);
+    json_decref(functions);
+    mg_agent_config changes = {.functions_json = list};
+    *st = mg_agent_configure(c->store, name, &changes, err);
+    free(list);
+    return 1;
+}
+
 static int tools_attach_detach(cli *c, int attach, int argc, char **argv)
 {
     const char *agent_name = NULL;
@@ -244,11 +291,15 @@ static int tools_attach_detach(cli *c, int attach, int argc, char **argv)
         mg_error err = {0};
         mg_status st;
         const char *slash = strrchr(argv[i], '/');
-        if (attach && !slash) {
-            rc = cli_usage("'%s': name a tool as SERVER/TOOL", argv[i]);
+        int optional = !slash && set_function(c, name, argv[i], attach, &st, &err);
+        if (optional) {
+            /* one of memgpt's optional functions: done above */
+        } else if (attach && !slash) {
+            rc = cli_usage("'%s': name an MCP tool as SERVER/TOOL (memgpt's optional functions "
+                           "by their names)",
+                           argv[i]);
             break;
-        }
-        if (attach) {
+        } else if (attach) {
             char *server = strndup(argv[i], (size_t)(slash - argv[i]));
             st = mg_agent_tool_attach(c->store, name, server, slash + 1, &err);
             free(server);

@@ -114,7 +114,11 @@ typedef struct mg_agent_config {
     const char *metadata_json; /* JSON object; NULL or "null": none */
     /* Optional functions to offer besides the base set, a JSON array of
      * names: "memory_insert", "memory_replace", "memory_rethink" (the
-     * line-based memory tools of Letta's newer agents). NULL: none. */
+     * line-based memory tools of Letta's newer agents), and Letta's
+     * functions for messaging other agents,
+     * "send_message_to_agent_and_wait_for_reply",
+     * "send_message_to_agent_async", "send_message_to_agents_matching_tags"
+     * (src/tools/messaging.h). NULL: none. */
     const char *functions_json;
     /* Tool rules, Letta's JSON array of {"tool_name", "type", ...}: which
      * tools may be called when within a turn (src/tools/rules.h lists the

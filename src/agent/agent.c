@@ -84,7 +84,9 @@ static mg_status check_extras(const mg_agent_config *c, mg_error *err)
     if (c->functions_json && !mg_functions_valid(c->functions_json))
         return mg_err_set(err, MG_ERR_USAGE,
                           "functions must be a list of optional function names: "
-                          "memory_insert, memory_replace, memory_rethink");
+                          "memory_insert, memory_replace, memory_rethink, "
+                          "send_message_to_agent_and_wait_for_reply, "
+                          "send_message_to_agent_async, send_message_to_agents_matching_tags");
     if (c->tool_rules_json) {
         mg_status st = rules_check(c->tool_rules_json, err);
         if (st) return st;
@@ -487,6 +489,8 @@ mg_status agent_reload(mg_agent *a, mg_error *err)
     fresh->provider = a->provider;
     fresh->tools = a->tools;
     fresh->external = a->external;
+    fresh->chain = a->chain;
+    fresh->deferred = a->deferred;
     fresh->tools_tokens = a->tools_tokens;
     fresh->tools_bytes = a->tools_bytes;
     drop_cache(a);
@@ -571,6 +575,8 @@ void mg_agent_free(mg_agent *a)
     drop_cache(a);
     json_decref(a->tools);
     json_decref(a->external);
+    json_decref(a->chain);
+    json_decref(a->deferred);
     tokens_counter_free(&a->counter);
     free(a);
 }

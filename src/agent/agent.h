@@ -70,6 +70,8 @@ struct mg_agent {
     int max_steps;              /* mg_agent_set_max_steps: this handle's limit (0: step_limit) */
     char pending[MG_UUID_SIZE]; /* mg_agent_set_pending: dropped with the next event ("": none) */
     int broken;                 /* a reload after a failure failed: the cache cannot be trusted */
+    json_t *chain;    /* agents waiting on this one's reply, outermost first (tools/messaging.c) */
+    json_t *deferred; /* messages to other agents sent without waiting, run after the turn */
 };
 
 /* What storing an event changes besides the queue. */
@@ -80,6 +82,23 @@ typedef enum agent_event_kind {
     AGENT_EVENT_REFLECTION, /* restarts the reflection count */
     AGENT_EVENT_WARNING     /* the memory-pressure alert: sets `warned` */
 } agent_event_kind;
+
+/* Takes agent `a`'s turn lock (turn_lock.c), waiting up to wait_ms while
+ * another thread or process holds it. *fd_out (-1 when the data directory
+ * cannot hold locks) goes to agent_turn_unlock. */
+mg_status agent_turn_lock(mg_agent *a, long wait_ms, int *fd_out, mg_error *err);
+void agent_turn_unlock(int fd);
+
+/* How long a turn waits for the agent's lock: its own turns (another
+ * process's, another thread's), and an agent's message to another. */
+#define AGENT_TURN_WAIT_MS (10L * 60 * 1000)
+#define AGENT_MESSAGE_WAIT_MS (60L * 1000)
+
+/* Runs a turn of `agent` for a message from another agent (an
+ * agent_message event), its lock waited for up to wait_ms. */
+mg_status agent_message_turn(mg_agent *agent, const char *from_name, const char *from_id,
+                             const char *text, long wait_ms, mg_event_fn on_event, void *user,
+                             mg_error *err);
 
 /* A runtime event as the JSON envelope the model reads: {"type": type,
  * key: text, "time": now} (key may be NULL). Role USER; caller owns it. */

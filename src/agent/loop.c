@@ -37,6 +37,7 @@
 #include "memory/recall.h"
 #include "provider/stream.h"
 #include "store/store.h"
+#include "tools/messaging.h"
 #include "tools/rules.h"
 #include "tools/tools.h"
 #include "util/buf.h"
@@ -439,18 +440,26 @@ static void finish_turn(turn *t)
 }
 
 /* Runs a turn for an event message, then a reflection turn if one is due. */
-static mg_status run_event(mg_agent *agent, mg_msg event, agent_event_kind kind,
-                           mg_event_fn on_event, void *user, mg_error *err)
+/* Runs a turn for an event message, then a reflection turn if one is due,
+ * holding the agent's turn lock (waited for up to wait_ms); then the
+ * messages it sent other agents without waiting (tools/messaging.c). */
+static mg_status run_event_waiting(mg_agent *agent, mg_msg event, agent_event_kind kind,
+                                   long wait_ms, mg_event_fn on_event, void *user, mg_error *err)
 {
     mg_provider *provider;
+    int lock = -1;
     mg_status st = agent_check_usable(agent, err);
     if (!st) st = agent_provider(agent, &provider, err);
+    if (!st) st = agent_turn_lock(agent, wait_ms, &lock, err);
     if (st) {
         mg_msg_clear(&event);
         return st;
     }
     turn t = {.agent = agent, .on_event = on_event, .user = user};
-    if ((st = agent_store_event(agent, event, kind, err))) return st;
+    if ((st = agent_store_event(agent, event, kind, err))) {
+        agent_turn_unlock(lock);
+        return st;
+    }
     st = run_turn(&t, err);
     if (!st && kind == AGENT_EVENT_USER && strcmp(t.stop_reason, "end_turn") == 0 &&
         agent->reflect_every > 0 && agent->user_since_reflect >= agent->reflect_every) {
@@ -461,18 +470,43 @@ static mg_status run_event(mg_agent *agent, mg_msg event, agent_event_kind kind,
         if (!st) st = run_turn(&t, err);
     }
     finish_turn(&t);
+    agent_turn_unlock(lock);
+    messaging_run_deferred(agent);
     return st;
+}
+
+static mg_status run_event(mg_agent *agent, mg_msg event, agent_event_kind kind,
+                           mg_event_fn on_event, void *user, mg_error *err)
+{
+    return run_event_waiting(agent, event, kind, AGENT_TURN_WAIT_MS, on_event, user, err);
+}
+
+mg_status agent_message_turn(mg_agent *agent, const char *from_name, const char *from_id,
+                             const char *text, long wait_ms, mg_event_fn on_event, void *user,
+                             mg_error *err)
+{
+    mg_msg event = agent_envelope("agent_message", "message", text);
+    json_t *obj = json_loads(event.content, 0, NULL);
+    json_object_set_new(obj, "from_agent", json_string(from_name));
+    json_object_set_new(obj, "from_agent_id", json_string(from_id));
+    free(event.content);
+    event.content = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    return run_event_waiting(agent, event, AGENT_EVENT_PLAIN, wait_ms, on_event, user, err);
 }
 
 mg_status agent_resume_turn(mg_agent *agent, mg_event_fn on_event, void *user, mg_error *err)
 {
     mg_provider *provider;
+    int lock = -1;
     mg_status st = agent_check_usable(agent, err);
     if (!st) st = agent_provider(agent, &provider, err);
+    if (!st) st = agent_turn_lock(agent, AGENT_TURN_WAIT_MS, &lock, err);
     if (st) return st;
     turn t = {.agent = agent, .on_event = on_event, .user = user};
     st = run_turn(&t, err);
     finish_turn(&t);
+    agent_turn_unlock(lock);
     return st;
 }
 

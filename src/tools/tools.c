@@ -19,6 +19,7 @@
 #include "agent/agent.h"
 #include "store/store.h"
 #include "tools/mcp.h"
+#include "tools/messaging.h"
 #include "tools/python.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -543,6 +544,16 @@ static mg_status call_one(mg_agent *agent, const char *server, const mg_tool_cal
     return st;
 }
 
+/* 1 if the agent is offered `name`. */
+static int offered(const mg_agent *agent, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(agent->tools, i, s) if (strcmp(json_string_value(json_object_get(s, "name")),
+                                                      name) == 0) return 1;
+    return 0;
+}
+
 mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool_call *calls,
                              int ncalls, mg_fn_outcome *outcomes, mg_error *err)
 {
@@ -551,7 +562,8 @@ mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool
         json_t *entry = json_object_get(names, calls[i].name);
         const char *server = json_string_value(json_object_get(entry, "id"));
         int python = json_is_true(json_object_get(entry, "python"));
-        if (!server && !python) continue;
+        int messaging = messaging_function(calls[i].name) && offered(agent, calls[i].name);
+        if (!server && !python && !messaging) continue;
         const char *raw = calls[i].arguments ? calls[i].arguments : "";
         char *repaired = mg_json_repair(raw, strlen(raw));
         json_error_t jerr;
@@ -568,8 +580,12 @@ mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool
         } else {
             outcomes[i].request_heartbeat = mg_function_wants_heartbeat(args);
             json_object_del(args, "request_heartbeat");
-            st = python ? python_call(agent, calls[i].name, args, &ok, &text, err)
-                        : call_one(agent, server, &calls[i], args, &ok, &text, err);
+            if (messaging)
+                messaging_call(agent, calls[i].name, args, &ok, &text);
+            else if (python)
+                st = python_call(agent, calls[i].name, args, &ok, &text, err);
+            else
+                st = call_one(agent, server, &calls[i], args, &ok, &text, err);
         }
         json_decref(args);
         if (st) {
