@@ -21,6 +21,7 @@ from serve import ServerTestCase  # noqa: E402
 
 MCP_DIR = os.path.join(REPO, "tests", "mcp", "node_modules", "@modelcontextprotocol")
 EVERYTHING = os.path.join(MCP_DIR, "server-everything", "dist", "index.js")
+MCP_MOCK = os.path.join(REPO, "tests", "mock", "mcp_mock.py")
 FILESYSTEM = os.path.join(MCP_DIR, "server-filesystem", "dist", "index.js")
 AGENT = "toolsmith"
 
@@ -185,6 +186,26 @@ class McpStdioTest(McpTestCase):
         offered = json.loads(self.memgpt("tools", "list", "--agent", "copy", "--json").stdout)
         self.assertNotIn("echo", {t["name"] for t in offered})
         self.assertEqual(len(json.loads(self.memgpt("mcp", "list", "--json").stdout)), 1)
+
+    def test_pages_banners_and_requests_of_the_servers_own(self):
+        self.memgpt("mcp", "add", "paged", "--", sys.executable, MCP_MOCK, "--pages", "4",
+                    "--banner", "--chatty")
+        tools = json.loads(self.memgpt("mcp", "tools", "paged", "--json").stdout)
+        self.assertEqual(len(tools), 13, [t["name"] for t in tools])
+        self.assertEqual(tools[11]["name"], "tool_11")
+        self.attach("paged/tool_11", "paged/violations")
+        self.turn({"content": None, "tool_calls": [
+            call("tool_11", {"x": "deep", "request_heartbeat": True}, "p1"),
+            call("violations", {}, "v1")]}, say("Fine."))
+        results = self.results()
+        self.assertEqual(results["p1"]["message"], 'tool_11 got {"x": "deep"}')
+        self.assertEqual(json.loads(results["v1"]["message"]), [])
+
+    def test_unknown_protocol_version_is_refused(self):
+        self.memgpt("mcp", "add", "future", "--", sys.executable, MCP_MOCK, "--version",
+                    "2099-01-01")
+        err = self.memgpt("mcp", "tools", "future", check=1).stderr
+        self.assertIn("speaks protocol version 2099-01-01, which memgpt does not", err)
 
     def test_huge_result_is_cut(self):
         self.add_everything()
