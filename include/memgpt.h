@@ -655,7 +655,8 @@ mg_status mg_tools_json(char **json_out, mg_error *err);
 /* The functions this agent is offered, in the same form: the base ones,
  * the optional ones it enables (mg_agent_config.functions_json) and the
  * MCP tools attached to it, which carry one more member, "mcp_server":
- * {"name", "id"} of the server the tool comes from. */
+ * {"name", "id"} of the server the tool comes from, and its Agent File's
+ * Python tools once allowed, which carry "python": true. */
 mg_status mg_agent_tools_json(mg_agent *agent, char **json_out, mg_error *err);
 
 /* ---- MCP servers and the tools agents have from them

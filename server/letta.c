@@ -156,6 +156,15 @@ json_t *letta_tool(json_t *schema)
     }
     /* The built-in functions' ids never change: hashes of the name. */
     hashed_id(name, NULL, "tool", id);
+    if (json_is_true(json_object_get(plain, "python"))) {
+        /* An Agent File's Python tool, allowed to run. */
+        json_object_del(plain, "python");
+        hashed_id("python:", name, "tool", id);
+        return json_pack("{s:s, s:s?, s:O?, s:s, s:s, s:[], s:o, s:n, s:i}", "id", id, "name", name,
+                         "description", json_object_get(schema, "description"), "tool_type",
+                         "custom", "source_type", "python", "tags", "json_schema", plain,
+                         "source_code", "return_char_limit", 50000);
+    }
     return json_pack("{s:s, s:s?, s:O?, s:s, s:s, s:[s], s:o, s:n, s:i}", "id", id, "name", name,
                      "description", json_object_get(schema, "description"), "tool_type",
                      "letta_core", "source_type", "json", "tags", "memgpt", "json_schema", plain,

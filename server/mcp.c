@@ -293,6 +293,10 @@ static mg_status change_tool(mg_store *store, mg_agent *agent, void *p, mg_error
         /* the lists could not be read */
     } else if (!c->attach && !have) {
         st = fail(err, MG_ERR_NOT_FOUND, "the agent has no tool with that id");
+    } else if (!c->attach && json_is_true(json_object_get(have, "python"))) {
+        st = fail(err, MG_ERR_USAGE,
+                  "an agent's Python tools are switched on and off together: PATCH the agent "
+                  "with settings.python_tools");
     } else if (!c->attach && json_object_get(have, "mcp_server")) {
         st = mg_agent_tool_detach(store, mg_agent_name(agent), name, err);
     } else if (!c->attach) {

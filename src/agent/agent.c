@@ -491,6 +491,7 @@ mg_status agent_reload(mg_agent *a, mg_error *err)
     fresh->external = a->external;
     fresh->chain = a->chain;
     fresh->deferred = a->deferred;
+    fresh->async_hops = a->async_hops;
     fresh->tools_tokens = a->tools_tokens;
     fresh->tools_bytes = a->tools_bytes;
     drop_cache(a);

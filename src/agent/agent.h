@@ -72,6 +72,7 @@ struct mg_agent {
     int broken;                 /* a reload after a failure failed: the cache cannot be trusted */
     json_t *chain;    /* agents waiting on this one's reply, outermost first (tools/messaging.c) */
     json_t *deferred; /* messages to other agents sent without waiting, run after the turn */
+    int async_hops;   /* how many such messages led to this turn, one after another */
 };
 
 /* What storing an event changes besides the queue. */

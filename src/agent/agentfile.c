@@ -934,6 +934,7 @@ static json_t *export_tools(const mg_agent *a, json_t *ids)
     {
         const char *name = json_string_value(json_object_get(t, "name"));
         json_t *server = json_object_get(a->external, name);
+        if (server && !json_object_get(server, "id")) continue; /* a Python tool: kept below */
         json_t *tool = json_pack("{s:s, s:O, s:O, s:O, s:s, s:s, s:[], s:i}", "id", "", "name",
                                  json_object_get(t, "name"), "description",
                                  json_object_get(t, "description"), "json_schema", t, "tool_type",

@@ -507,6 +507,7 @@ mg_status agent_resume_turn(mg_agent *agent, mg_event_fn on_event, void *user, m
     st = run_turn(&t, err);
     finish_turn(&t);
     agent_turn_unlock(lock);
+    messaging_run_deferred(agent);
     return st;
 }
 

@@ -193,9 +193,12 @@ mg_status mg_agent_tools_json(mg_agent *agent, char **json_out, mg_error *err)
     json_t *s;
     json_array_foreach(out, i, s)
     {
-        json_t *server =
+        json_t *entry =
             json_object_get(agent->external, json_string_value(json_object_get(s, "name")));
-        if (server) json_object_set(s, "mcp_server", server);
+        if (json_object_get(entry, "id"))
+            json_object_set(s, "mcp_server", entry);
+        else if (entry)
+            json_object_set_new(s, "python", json_true());
     }
     return dump(out, json_out);
 }

@@ -678,7 +678,7 @@ static const handler handlers[] = {
 };
 
 /* 1 if the agent is offered function `name` (its schemas list it). */
-static int offered(const mg_agent *agent, const char *name)
+int mg_function_offered(const mg_agent *agent, const char *name)
 {
     size_t i;
     json_t *s;
@@ -690,7 +690,8 @@ static int offered(const mg_agent *agent, const char *name)
 static const handler *find_handler(const mg_agent *agent, const char *name)
 {
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-        if (strcmp(handlers[i].name, name) == 0 && offered(agent, name)) return &handlers[i];
+        if (strcmp(handlers[i].name, name) == 0 && mg_function_offered(agent, name))
+            return &handlers[i];
     return NULL;
 }
 

@@ -62,6 +62,9 @@ void mg_fn_outcome_clear(mg_fn_outcome *out);
  * ours or an MCP server's, answers the model through this. */
 char *mg_function_result(const mg_agent *agent, int ok, const char *message);
 
+/* 1 if the agent is offered a tool named `name` (its schemas list it). */
+int mg_function_offered(const mg_agent *agent, const char *name);
+
 /* 1 if the arguments ask for a heartbeat (request_heartbeat true or "true"). */
 int mg_function_wants_heartbeat(const json_t *args);
 

@@ -38,6 +38,7 @@
 #include "provider/stream.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/spawn.h"
 #include "util/timeutil.h"
 
 extern char **environ;
@@ -60,7 +61,8 @@ struct mcp_client {
     int64_t next_id; /* JSON-RPC ids */
     char *version;   /* the protocol version agreed */
     /* stdio */
-    pid_t pid;          /* 0: not running */
+    pid_t pid;          /* 0: not running (or already reaped) */
+    pid_t pgid;         /* its process group, killed whole when it stops (0: none) */
     int fd;             /* our end of the socketpair, -1 when not running */
     buf in;             /* bytes read, not yet a whole line */
     int failures;       /* in a row */
@@ -160,15 +162,23 @@ const json_t *mcp_client_config(const mcp_client *c)
     return c->config;
 }
 
+const char *mcp_client_name(const mcp_client *c)
+{
+    return c->name;
+}
+
 /* ------------------------------------------------------------- stdio */
 
 static void stdio_stop(mcp_client *c, const char *why)
 {
+    /* The whole group: a launcher (npx) may have left children behind,
+     * even when the leader itself was reaped already. */
+    if (c->pgid > 0) kill(-c->pgid, SIGKILL);
     if (c->pid > 0) {
-        kill(-c->pid, SIGKILL);
         kill(c->pid, SIGKILL);
         waitpid(c->pid, NULL, 0);
     }
+    c->pgid = 0;
     if (c->fd >= 0) close(c->fd);
     c->pid = 0;
     c->fd = -1;
@@ -241,20 +251,11 @@ static mg_status stdio_start(mcp_client *c, mg_error *err)
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
+    mg_spawn_attr_init(&attr);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
     posix_spawn_file_actions_addopen(&fa, 2, c->log_path ? c->log_path : "/dev/null",
                                      O_WRONLY | O_CREAT | O_APPEND, 0600);
-    /* Its own process group (to be killed whole), with default signals. */
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
     int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
@@ -269,6 +270,7 @@ static mg_status stdio_start(mcp_client *c, mg_error *err)
         st = mg_err_set(err, MG_ERR_PROVIDER, "MCP server '%s': %s", c->name, why);
     } else {
         c->pid = pid;
+        c->pgid = pid;
         c->fd = sv[0];
     }
     free_strings(argv);

@@ -62,8 +62,9 @@ mg_status mcp_config_check(const json_t *config, mg_error *err);
 mcp_client *mcp_client_new(const char *name, const json_t *config, const char *log_path);
 void mcp_client_free(mcp_client *c);
 
-/* The configuration the client was made with (borrowed). */
+/* The configuration and name the client was made with (borrowed). */
 const json_t *mcp_client_config(const mcp_client *c);
+const char *mcp_client_name(const mcp_client *c);
 
 /* The server's tools: a new array of its Tool objects ({name,
  * description, inputSchema, ...}), every page. Caller decrefs. */

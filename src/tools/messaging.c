@@ -30,28 +30,15 @@ int messaging_function(const char *name)
 }
 
 /* Opens the agent `id` to receive a message from `from`; NULL with the
- * reason in `why` when it may not (itself, a cycle, too deep, unknown). */
-static mg_agent *open_receiver(mg_agent *from, const char *id, char *why, size_t n)
+ * reason in `why` when it may not (itself, a cycle, too deep, unknown).
+ * A receiver that `from` waits for (`waiting`) joins the chain after it;
+ * one that runs after `from`'s turn (async) does not, since `from` waits
+ * for nothing then and may be messaged back, but counts a hop more. The
+ * checks compare the ids the store gives, not the text the model sent. */
+static mg_agent *open_receiver(mg_agent *from, const char *id, int waiting, char *why, size_t n)
 {
     if (!id || !*id) {
         snprintf(why, n, "other_agent_id is missing");
-        return NULL;
-    }
-    if (strcmp(id, from->public_id) == 0) {
-        snprintf(why, n, "an agent cannot message itself");
-        return NULL;
-    }
-    size_t i;
-    json_t *link;
-    json_array_foreach(from->chain, i, link) if (strcmp(json_string_value(link), id) == 0)
-    {
-        snprintf(why, n, "%.80s is already waiting for a reply in this chain of messages (a cycle)",
-                 id);
-        return NULL;
-    }
-    if (json_array_size(from->chain) + 1 >= MESSAGING_MAX_DEPTH) {
-        snprintf(why, n, "this chain of agents messaging each other is already %d long",
-                 MESSAGING_MAX_DEPTH);
         return NULL;
     }
     mg_agent *to = NULL;
@@ -61,8 +48,25 @@ static mg_agent *open_receiver(mg_agent *from, const char *id, char *why, size_t
                  err.code == MG_ERR_NOT_FOUND ? "there is no agent with that id" : err.message);
         return NULL;
     }
+    const char *refused = NULL;
+    size_t i;
+    json_t *link;
+    if (strcmp(to->public_id, from->public_id) == 0) refused = "an agent cannot message itself";
+    json_array_foreach(from->chain, i,
+                       link) if (strcmp(json_string_value(link), to->public_id) == 0) refused =
+        "that agent is already waiting for a reply in this chain of messages (a cycle)";
+    if (!refused && json_array_size(from->chain) + 1 >= MESSAGING_MAX_DEPTH)
+        refused = "this chain of agents messaging each other is at its longest";
+    if (!refused && from->async_hops + !waiting > MESSAGING_MAX_ASYNC_HOPS)
+        refused = "too many messages sent on without waiting, one after another";
+    if (refused) {
+        snprintf(why, n, "%s", refused);
+        mg_agent_free(to);
+        return NULL;
+    }
     to->chain = from->chain ? json_deep_copy(from->chain) : json_array();
-    json_array_append_new(to->chain, json_string(from->public_id));
+    if (waiting) json_array_append_new(to->chain, json_string(from->public_id));
+    to->async_hops = from->async_hops + !waiting;
     to->cancel = from->cancel;
     return to;
 }
@@ -110,7 +114,7 @@ static void wait_for_reply(mg_agent *from, const char *message, const char *id, 
                            char **text)
 {
     char why[400];
-    mg_agent *to = open_receiver(from, id, why, sizeof why);
+    mg_agent *to = open_receiver(from, id, 1, why, sizeof why);
     char *reply = to ? ask(from, to, message, why, sizeof why) : NULL;
     *ok = reply != NULL;
     if (!reply) {
@@ -127,7 +131,7 @@ static void wait_for_reply(mg_agent *from, const char *message, const char *id, 
 static void send_async(mg_agent *from, const char *message, const char *id, int *ok, char **text)
 {
     char why[400];
-    mg_agent *to = open_receiver(from, id, why, sizeof why);
+    mg_agent *to = open_receiver(from, id, 0, why, sizeof why);
     *ok = to != NULL;
     if (!to) {
         *text = mg_xstrdup(why);
@@ -189,7 +193,7 @@ static void send_to_tags(mg_agent *from, const char *message, json_t *all, json_
     {
         if (i == MESSAGING_MAX_RECIPIENTS) break;
         char why[400];
-        mg_agent *to = open_receiver(from, json_string_value(id), why, sizeof why);
+        mg_agent *to = open_receiver(from, json_string_value(id), 1, why, sizeof why);
         char *reply = to ? ask(from, to, message, why, sizeof why) : NULL;
         json_array_append_new(replies, reply_object(to, reply, reply ? NULL : why));
         free(reply);
@@ -249,7 +253,7 @@ void messaging_run_deferred(mg_agent *agent)
     {
         char why[400];
         mg_agent *to =
-            open_receiver(agent, json_string_value(json_object_get(d, "to")), why, sizeof why);
+            open_receiver(agent, json_string_value(json_object_get(d, "to")), 0, why, sizeof why);
         if (!to) continue;
         mg_error err = {0};
         agent_message_turn(to, agent->name, agent->public_id,

@@ -14,7 +14,9 @@
  * not come back to an agent already in it (a cycle); a receiver busy with
  * a turn of its own is waited for up to AGENT_MESSAGE_WAIT_MS (or
  * MEMGPT_AGENT_WAIT seconds). The async
- * form runs the receiver's turn after the sender's turn has ended.
+ * form runs the receiver's turn after the sender's turn has ended (the
+ * receiver may message the sender back; at most MESSAGING_MAX_ASYNC_HOPS
+ * such hops follow one another).
  */
 #ifndef MG_TOOLS_MESSAGING_H
 #define MG_TOOLS_MESSAGING_H
@@ -25,6 +27,7 @@
 
 #define MESSAGING_MAX_DEPTH      4
 #define MESSAGING_MAX_RECIPIENTS 8
+#define MESSAGING_MAX_ASYNC_HOPS 8
 
 /* 1 if `name` is one of the three functions. */
 int messaging_function(const char *name);

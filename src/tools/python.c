@@ -8,7 +8,8 @@
  *
  *   python3 -I -c RUNNER      -I: no PYTHON* variables, no user site
  *
- * RUNNER (below) reads one JSON request on stdin, lowers its own limits
+ * RUNNER (below) reads one JSON request on stdin (a socket, so that a
+ * child that dies early cannot kill us with SIGPIPE), lowers its own limits
  * (CPU seconds, address space, file size, open files) before it touches
  * the tool's code, works in a scratch folder made for the call and removed
  * after it, defines the tool, calls it with the model's arguments and
@@ -36,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +46,7 @@
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/spawn.h"
 #include "util/timeutil.h"
 
 #define WALL_SECONDS 30
@@ -166,15 +169,26 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
-/* Writes all of `data` to fd, then closes it (the child reads to EOF). */
-static void write_all(int fd, const char *data, size_t len)
+/* Sends all of `data` on socket fd before `deadline`, then closes it (the
+ * child reads to EOF). A child that died or stopped reading ends it: the
+ * socket's MSG_NOSIGNAL turns what would be SIGPIPE on a pipe into EPIPE. */
+static void send_all(int fd, const char *data, size_t len, int64_t deadline)
 {
     while (len) {
-        ssize_t w = write(fd, data, len);
+        ssize_t w = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            data += w;
+            len -= (size_t)w;
+            continue;
+        }
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        data += w;
-        len -= (size_t)w;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int64_t left = deadline - mg_now_ms();
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            if (left > 0 && poll(&p, 1, (int)left) > 0 && !(p.revents & (POLLERR | POLLHUP)))
+                continue;
+        }
+        break;
     }
     close(fd);
 }
@@ -211,7 +225,7 @@ mg_status python_call(mg_agent *agent, const char *name, json_t *arguments, int 
     json_decref(req);
 
     int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC)) in[0] = in[1] = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in)) in[0] = in[1] = -1;
     if (pipe2(out, O_CLOEXEC)) out[0] = out[1] = -1;
     buf log = BUF_INIT;
     buf_printf(&log, "%s/logs", agent->store->home);
@@ -220,19 +234,11 @@ mg_status python_call(mg_agent *agent, const char *name, json_t *arguments, int 
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
+    mg_spawn_attr_init(&attr);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_addopen(&fa, 1, buf_str(&log), O_WRONLY | O_CREAT | O_APPEND, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_adddup2(&fa, out[1], 3);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {"python3", "-I", "-c", (char *)runner, NULL};
     char **envp = environment(agent);
     pid_t pid = 0;
@@ -255,8 +261,8 @@ mg_status python_call(mg_agent *agent, const char *name, json_t *arguments, int 
         failure = why;
         if (in[1] >= 0) close(in[1]);
     } else {
-        write_all(in[1], request, strlen(request));
         int64_t deadline = mg_now_ms() + wall_seconds() * 1000;
+        send_all(in[1], request, strlen(request), deadline);
         for (;;) {
             int64_t left = deadline - mg_now_ms();
             struct pollfd p = {.fd = out[0], .events = POLLIN};

@@ -34,7 +34,7 @@ static const char hidden[] = "****";
 /* ---------------------------------------------- clients of a store */
 
 typedef struct client_entry {
-    char *name;
+    int64_t row; /* the server's row: stays through a rename */
     mcp_client *client;
     struct client_entry *next;
 } client_entry;
@@ -44,27 +44,37 @@ static void clients_free(void *list)
     for (client_entry *e = list, *next; e; e = next) {
         next = e->next;
         mcp_client_free(e->client);
-        free(e->name);
         free(e);
     }
 }
 
-/* The store's client of server `name`, made again when its configuration
- * changed since. Borrowed: the store owns it. */
-static mcp_client *client_for(mg_store *store, const char *name, const json_t *config)
+/* Ends the store's client of server `row`, if it has one (its process
+ * with it). */
+static void client_drop(mg_store *store, int64_t row)
 {
-    client_entry **link = (client_entry **)&store->mcp_clients;
-    for (; *link; link = &(*link)->next)
-        if (strcmp((*link)->name, name) == 0) break;
-    client_entry *e = *link;
-    if (e && json_equal(mcp_client_config(e->client), config)) return e->client;
-    if (e) {
+    for (client_entry **link = (client_entry **)&store->mcp_clients; *link; link = &(*link)->next) {
+        client_entry *e = *link;
+        if (e->row != row) continue;
+        *link = e->next;
         mcp_client_free(e->client);
-    } else {
-        e = mg_xcalloc(1, sizeof *e);
-        e->name = mg_xstrdup(name);
-        *link = e;
+        free(e);
+        return;
     }
+}
+
+/* The store's client of server `row` (named `name`), made again when its
+ * configuration or name changed since. Borrowed: the store owns it. */
+static mcp_client *client_for(mg_store *store, int64_t row, const char *name, const json_t *config)
+{
+    for (client_entry *e = store->mcp_clients; e; e = e->next)
+        if (e->row == row && json_equal(mcp_client_config(e->client), config) &&
+            strcmp(mcp_client_name(e->client), name) == 0)
+            return e->client;
+    client_drop(store, row);
+    client_entry *e = mg_xcalloc(1, sizeof *e);
+    e->row = row;
+    e->next = store->mcp_clients;
+    store->mcp_clients = e;
     store->mcp_clients_free = clients_free;
     buf log = BUF_INIT;
     buf_printf(&log, "%s/logs", store->home);
@@ -172,6 +182,37 @@ mg_status mg_mcp_add(mg_store *store, const char *name, const char *config_json,
     return st;
 }
 
+/* A client that read a configuration back sees "****" for its secrets,
+ * and may send it back unchanged: those values mean "keep the stored one"
+ * (`changes` is edited to say so). */
+static void keep_hidden(json_t *changes, const json_t *stored)
+{
+    if (json_is_string(json_object_get(changes, "auth_token")) &&
+        strcmp(json_string_value(json_object_get(changes, "auth_token")), hidden) == 0) {
+        json_t *token = json_object_get(stored, "auth_token");
+        if (token)
+            json_object_set(changes, "auth_token", token);
+        else
+            json_object_del(changes, "auth_token");
+    }
+    const char *maps[] = {"env", "custom_headers"};
+    for (int i = 0; i < 2; i++) {
+        json_t *map = json_object_get(changes, maps[i]);
+        json_t *old = json_object_get(stored, maps[i]);
+        const char *k;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(map, tmp, k, v) if (json_is_string(v) &&
+                                                     strcmp(json_string_value(v), hidden) == 0)
+        {
+            if (json_is_string(json_object_get(old, k)))
+                json_object_set(map, k, json_object_get(old, k));
+            else
+                json_object_del(map, k);
+        }
+    }
+}
+
 mg_status mg_mcp_update(mg_store *store, const char *server, const char *new_name,
                         const char *config_json, mg_error *err)
 {
@@ -197,6 +238,7 @@ mg_status mg_mcp_update(mg_store *store, const char *server, const char *new_nam
             json_object_clear(config); /* another transport: nothing carries over */
         const char *k;
         json_t *v;
+        keep_hidden(changes, config);
         json_object_foreach(changes, k, v)
         {
             if (json_is_null(v))
@@ -328,6 +370,7 @@ mg_status mg_mcp_remove(mg_store *store, const char *server, int *detached, mg_e
     sqlite3_bind_int64(s, 1, row);
     st = store_step_done(store, s, err);
     sqlite3_finalize(s);
+    if (!st) client_drop(store, row);
     if (!st && detached) *detached = (int)count;
     return st;
 }
@@ -340,7 +383,7 @@ static mg_status server_tools(mg_store *store, const char *server, json_t **tool
     char *found_name = NULL;
     mg_status st = find_server(store, server, row, &found_name, &config, err);
     if (!st) {
-        mcp_client *c = client_for(store, found_name, config);
+        mcp_client *c = client_for(store, *row, found_name, config);
         st = mcp_list_tools(c, tools, err);
     }
     json_decref(config);
@@ -410,6 +453,29 @@ static mg_status agent_row(mg_store *store, const char *agent, int64_t *row, mg_
     return st;
 }
 
+/* MG_ERR_EXISTS if one of the agent's kept tools (an Agent File's Python
+ * tools, say) has the name `tool`. */
+static mg_status check_kept_names(mg_store *store, int64_t agent, const char *tool, mg_error *err)
+{
+    sqlite3_stmt *s;
+    mg_status st = store_prepare(store, "SELECT foreign_tools FROM agents WHERE id = ?", &s, err);
+    if (st) return st;
+    sqlite3_bind_int64(s, 1, agent);
+    json_t *kept = sqlite3_step(s) == SQLITE_ROW
+                       ? json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL)
+                       : NULL;
+    sqlite3_finalize(s);
+    size_t i;
+    json_t *t;
+    json_array_foreach(kept, i,
+                       t) if (json_is_string(json_object_get(t, "name")) &&
+                              strcmp(json_string_value(json_object_get(t, "name")), tool) == 0) st =
+        mg_err_set(err, MG_ERR_EXISTS,
+                   "the agent already has a tool named '%s' (from its Agent File)", tool);
+    json_decref(kept);
+    return st;
+}
+
 mg_status mg_agent_tool_attach(mg_store *store, const char *agent, const char *server,
                                const char *tool, mg_error *err)
 {
@@ -424,6 +490,7 @@ mg_status mg_agent_tool_attach(mg_store *store, const char *agent, const char *s
     if (is_our_function(tool))
         return mg_err_set(err, MG_ERR_EXISTS, "'%s' is the name of one of memgpt's functions",
                           tool);
+    if ((st = check_kept_names(store, arow, tool, err))) return st;
     json_t *tools;
     char *server_name = NULL;
     if ((st = server_tools(store, server, &tools, &srow, &server_name, err))) return st;
@@ -482,6 +549,16 @@ mg_status mg_agent_tool_detach(mg_store *store, const char *agent, const char *t
     return st;
 }
 
+static int schema_named(const json_t *schemas, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(schemas, i, s) if (json_is_string(json_object_get(s, "name")) &&
+                                          strcmp(json_string_value(json_object_get(s, "name")),
+                                                 name) == 0) return 1;
+    return 0;
+}
+
 mg_status tools_attached(mg_store *store, int64_t agent, json_t *schemas, json_t *names,
                          mg_error *err)
 {
@@ -495,8 +572,12 @@ mg_status tools_attached(mg_store *store, int64_t agent, json_t *schemas, json_t
     sqlite3_bind_int64(s, 1, agent);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(s, 0);
         json_t *schema = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
-        if (!json_is_object(schema)) {
+        /* A name offered already (a Python tool of the same name) wins:
+         * one name, one tool, or providers refuse the request. */
+        if (!json_is_object(schema) || json_object_get(names, name) ||
+            schema_named(schemas, name)) {
             json_decref(schema);
             continue;
         }
@@ -518,7 +599,8 @@ static mg_status call_one(mg_agent *agent, const char *server, const mg_tool_cal
     json_t *config = NULL;
     char *name = NULL;
     mg_error why = {0};
-    mg_status st = find_server(agent->store, server, NULL, &name, &config, &why);
+    int64_t row = 0;
+    mg_status st = find_server(agent->store, server, &row, &name, &config, &why);
     if (st == MG_ERR_NOT_FOUND) {
         *ok = 0;
         *text = mg_xstrdup("the MCP server of this tool was removed; the tool is gone");
@@ -528,7 +610,7 @@ static mg_status call_one(mg_agent *agent, const char *server, const mg_tool_cal
         if (err) *err = why;
         return st;
     }
-    mcp_client *c = client_for(agent->store, name, config);
+    mcp_client *c = client_for(agent->store, row, name, config);
     int is_error = 0;
     st = mcp_call_tool(c, call->name, args, text, &is_error, &why);
     if (st) {
@@ -544,16 +626,6 @@ static mg_status call_one(mg_agent *agent, const char *server, const mg_tool_cal
     return st;
 }
 
-/* 1 if the agent is offered `name`. */
-static int offered(const mg_agent *agent, const char *name)
-{
-    size_t i;
-    json_t *s;
-    json_array_foreach(agent->tools, i, s) if (strcmp(json_string_value(json_object_get(s, "name")),
-                                                      name) == 0) return 1;
-    return 0;
-}
-
 mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool_call *calls,
                              int ncalls, mg_fn_outcome *outcomes, mg_error *err)
 {
@@ -562,7 +634,8 @@ mg_status tools_run_external(mg_agent *agent, const json_t *names, const mg_tool
         json_t *entry = json_object_get(names, calls[i].name);
         const char *server = json_string_value(json_object_get(entry, "id"));
         int python = json_is_true(json_object_get(entry, "python"));
-        int messaging = messaging_function(calls[i].name) && offered(agent, calls[i].name);
+        int messaging =
+            messaging_function(calls[i].name) && mg_function_offered(agent, calls[i].name);
         if (!server && !python && !messaging) continue;
         const char *raw = calls[i].arguments ? calls[i].arguments : "";
         char *repaired = mg_json_repair(raw, strlen(raw));

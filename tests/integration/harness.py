@@ -235,6 +235,16 @@ class MemgptTestCase(unittest.TestCase):
 
     # ----------------------------------------------------------- assertions
 
+    def tool_results(self):
+        """tool_call_id -> the parsed tool message ({"status", "message",
+        "time"}) the model was sent, over every chat request so far."""
+        out = {}
+        for body in self.mock.chat_requests():
+            for m in body["messages"]:
+                if m["role"] == "tool":
+                    out[m["tool_call_id"]] = json.loads(m["content"])
+        return out
+
     def describe_requests(self):
         """One line per request the mock saw, for failure messages."""
         lines = []

@@ -43,14 +43,6 @@ class AgentMessagingTest(MemgptTestCase):
             self.ids[name] = shown["id"]
         self.run_memgpt("tools", "attach", "--agent", "alice", WAIT, ASYNC, TAGS, check=0)
 
-    def results(self):
-        out = {}
-        for body in self.mock.chat_requests():
-            for m in body["messages"]:
-                if m["role"] == "tool":
-                    out[m["tool_call_id"]] = json.loads(m["content"])
-        return out
-
     def alice(self, *responses, env=None):
         for r in responses:
             self.mock.push(r)
@@ -66,7 +58,7 @@ class AgentMessagingTest(MemgptTestCase):
         self.assertEqual(envelope["from_agent"], "alice")
         self.assertEqual(envelope["from_agent_id"], self.ids["alice"])
         self.assertEqual(envelope["message"], "What is 2+2?")
-        result = json.loads(self.results()["w1"]["message"])
+        result = json.loads(self.tool_results()["w1"]["message"])
         self.assertEqual(result, {"agent": "bob", "agent_id": self.ids["bob"],
                                   "reply": "Four, Alice."})
         # Alice's events are hers; Bob's reply is stored in Bob's history.
@@ -84,7 +76,7 @@ class AgentMessagingTest(MemgptTestCase):
                    say("Cannot ask Alice back.", "bob-say"),
                    ask(WAIT, "w3", message="Me?", other_agent_id=self.ids["alice"]),
                    say("Done."))
-        results = self.results()
+        results = self.tool_results()
         self.assertEqual(results["w2"]["status"], "Failed")
         self.assertIn("a cycle", results["w2"]["message"])
         self.assertEqual(json.loads(results["w1"]["message"])["reply"], "Cannot ask Alice back.")
@@ -101,13 +93,13 @@ class AgentMessagingTest(MemgptTestCase):
                    say("I do.", "c2"),
                    ask(TAGS, "t3", message="Anyone?", match_all=[]),
                    say("Done."))
-        first = json.loads(self.results()["t1"]["message"])
+        first = json.loads(self.tool_results()["t1"]["message"])
         self.assertEqual(first["matched"], 2)
         self.assertEqual({r["agent"]: r["reply"] for r in first["replies"]},
                          {"bob": "Soup.", "carol": "Curry."})
-        second = json.loads(self.results()["t2"]["message"])
+        second = json.loads(self.tool_results()["t2"]["message"])
         self.assertEqual([r["agent"] for r in second["replies"]], ["carol"])
-        self.assertEqual(self.results()["t3"]["status"], "Failed")
+        self.assertEqual(self.tool_results()["t3"]["status"], "Failed")
 
     def set_tags(self, name, tags):
         """Tags are set through the API (PATCH tags); the CLI has no flag for
@@ -123,13 +115,33 @@ class AgentMessagingTest(MemgptTestCase):
                                 other_agent_id=self.ids["bob"]),
                             say("Told Bob."),
                             say("Noted, thanks.", "bob-say"))
-        self.assertIn("sent to bob", self.results()["a1"]["message"])
+        self.assertIn("sent to bob", self.tool_results()["a1"]["message"])
         requests = self.mock.chat_requests()
         self.assertEqual(len(requests), 3)
         last = json.loads(requests[2]["messages"][-1]["content"])
         self.assertEqual((last["type"], last["from_agent"]), ("agent_message", "alice"))
         replies = [e["content"] for e in events if e.get("message_type") == "assistant_message"]
         self.assertEqual(replies, ["Told Bob."])
+
+    def test_an_async_receiver_may_answer_the_same_way(self):
+        self.run_memgpt("tools", "attach", "--agent", "bob", ASYNC, check=0)
+        self.alice(ask(ASYNC, "a1", message="Ping.", other_agent_id=self.ids["bob"]),
+                   say("Pinged Bob."),
+                   ask(ASYNC, "b1", message="Pong.", other_agent_id=self.ids["alice"]),
+                   say("Ponged.", "bob-say"),
+                   say("Got Bob's pong.", "alice-again"))
+        requests = self.mock.chat_requests()
+        self.assertEqual(len(requests), 5)
+        self.assertIn("sent to alice", self.tool_results()["b1"]["message"])
+        last = json.loads(requests[4]["messages"][-1]["content"])
+        self.assertEqual((last["type"], last["from_agent"], last["message"]),
+                         ("agent_message", "bob", "Pong."))
+
+    def test_ids_are_compared_as_the_store_knows_them(self):
+        self.alice(ask(WAIT, "w1", message="Me?", other_agent_id=self.ids["alice"].upper()
+                       .replace("AGENT-", "agent-")),
+                   say("Done."))
+        self.assertIn("cannot message itself", self.tool_results()["w1"]["message"])
 
     def test_busy_receiver_is_waited_for_then_given_up(self):
         lock_dir = os.path.join(self.home, "locks")
@@ -138,7 +150,7 @@ class AgentMessagingTest(MemgptTestCase):
             fcntl.flock(held, fcntl.LOCK_EX)
             self.alice(ask(WAIT, "w1", message="Are you there?", other_agent_id=self.ids["bob"]),
                        say("Bob is busy."), env={"MEMGPT_AGENT_WAIT": "1"})
-        result = self.results()["w1"]
+        result = self.tool_results()["w1"]
         self.assertEqual(result["status"], "Failed")
         self.assertIn("bob could not answer: agent 'bob' is busy", result["message"])
 
@@ -146,7 +158,7 @@ class AgentMessagingTest(MemgptTestCase):
         self.mock.push(ask(WAIT, "w1", message="hi", other_agent_id=self.ids["alice"]))
         self.mock.push(say("ok"))
         self.send("go", agent="bob", json_out=True)
-        self.assertIn("no function named", self.results()["w1"]["message"])
+        self.assertIn("no function named", self.tool_results()["w1"]["message"])
         offered = [t["function"]["name"] for t in self.mock.chat_requests()[0]["tools"]]
         self.assertNotIn(WAIT, offered)
 

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -60,15 +61,6 @@ class McpTestCase(MemgptTestCase):
         for r in responses:
             self.mock.push(r)
         return self.send(text, agent=AGENT, json_out=True, check=check, **kwargs)
-
-    def results(self):
-        """tool_call_id -> the parsed tool message the model was sent."""
-        out = {}
-        for body in self.mock.chat_requests():
-            for m in body["messages"]:
-                if m["role"] == "tool":
-                    out[m["tool_call_id"]] = json.loads(m["content"])
-        return out
 
     def offered(self, body):
         return {t["function"]["name"]: t["function"] for t in body.get("tools", [])}
@@ -126,7 +118,7 @@ class McpStdioTest(McpTestCase):
         tools = self.offered(first)
         self.assertIn("echo", tools)
         self.assertNotIn("$schema", tools["echo"]["parameters"])
-        results = self.results()
+        results = self.tool_results()
         self.assertEqual(results["e1"]["status"], "OK")
         self.assertEqual(results["e1"]["message"], "Echo: sea otters hold hands")
         # The server's environment: its own variables, never memgpt's keys.
@@ -154,7 +146,7 @@ class McpStdioTest(McpTestCase):
                 call("get-tiny-image", {}, "i1"),
                 call("get-sum", "{not json", "s2")]},
             say("Done."))
-        results = self.results()
+        results = self.tool_results()
         self.assertEqual(results["s1"]["status"], "Failed", results["s1"])
         self.assertIn("a", results["s1"]["message"])
         self.assertEqual(results["i1"]["status"], "OK")
@@ -197,7 +189,7 @@ class McpStdioTest(McpTestCase):
         self.turn({"content": None, "tool_calls": [
             call("tool_11", {"x": "deep", "request_heartbeat": True}, "p1"),
             call("violations", {}, "v1")]}, say("Fine."))
-        results = self.results()
+        results = self.tool_results()
         self.assertEqual(results["p1"]["message"], 'tool_11 got {"x": "deep"}')
         self.assertEqual(json.loads(results["v1"]["message"]), [])
 
@@ -213,7 +205,7 @@ class McpStdioTest(McpTestCase):
         huge = "otter " * 2000  # the call itself must fit the test window
         self.turn({"content": None, "tool_calls": [call("echo", {"message": huge, "request_heartbeat": True}, "h1")]},
                   say("That was long."))
-        results = self.results()
+        results = self.tool_results()
         self.assertIn("h1", results, self.describe_requests())
         message = results["h1"]["message"]
         self.assertLess(len(message), 7000)
@@ -243,7 +235,7 @@ class McpStdioTest(McpTestCase):
             os.kill(int(f.read()), signal.SIGKILL)
         out, err = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 0, err)
-        results = self.results()
+        results = self.tool_results()
         self.assertEqual(results["k1"]["message"], "Echo: one")
         self.assertEqual(results["k2"]["status"], "Failed")
         self.assertIn("killed by signal 9", results["k2"]["message"])
@@ -266,8 +258,8 @@ class McpStdioTest(McpTestCase):
             {"content": None, "tool_calls": [call("trigger-long-running-operation",
                                                   {"duration": 5, "steps": 1}, "t1")]},
             say("It timed out."))
-        self.assertEqual(self.results()["t1"]["status"], "Failed")
-        self.assertIn("no answer within 1 s", self.results()["t1"]["message"])
+        self.assertEqual(self.tool_results()["t1"]["status"], "Failed")
+        self.assertIn("no answer within 1 s", self.tool_results()["t1"]["message"])
         self.assertIn("It timed out.", [e.get("content") for e in events])
 
     def test_filesystem_server(self):
@@ -283,7 +275,7 @@ class McpStdioTest(McpTestCase):
                 call("read_text_file", {"path": os.path.join(folder, "tide.txt")}, "r1"),
                 call("read_text_file", {"path": "/etc/passwd"}, "r2")]},
             say("High tide is at 14:05."))
-        results = self.results()
+        results = self.tool_results()
         self.assertIn("tide.txt", results["l1"]["message"])
         self.assertEqual(results["r1"]["message"].strip(), "High tide at 14:05 on Saturday.")
         self.assertEqual(results["r2"]["status"], "Failed")
@@ -366,6 +358,21 @@ class McpServerApiTest(ServerTestCase):
         status, _, _ = self.http("GET", "/v1/mcp-servers/mcp_server-" + "0" * 8 + "-0000-4000-8000-"
                                  + "0" * 12)
         self.assertEqual(status, 404)
+        # A configuration read back (secrets as ****) and sent back keeps them.
+        self.run_memgpt("mcp", "add", "kept", "--env", "TOKEN=real-secret", "--", "node",
+                        EVERYTHING, "stdio", check=0)
+        status, servers, _ = self.http("GET", "/v1/mcp-servers/")
+        kept = next(x for x in servers if x["server_name"] == "kept")
+        config = {k: kept[k] for k in ("mcp_server_type", "command", "args", "env")}
+        status, body, _ = self.http("PATCH", f"/v1/mcp-servers/{kept['id']}",
+                                    body={"config": config})
+        self.assertEqual(status, 200, body)
+        db = sqlite3.connect(os.path.join(self.home, "memgpt.db"))
+        stored = json.loads(db.execute("SELECT config FROM mcp_servers WHERE name = 'kept'")
+                            .fetchone()[0])
+        db.close()
+        self.assertEqual(stored["env"], {"TOKEN": "real-secret"})
+        self.run_memgpt("mcp", "remove", "kept", check=0)
         # The CLI's servers are the API's, secrets hidden in both.
         self.run_memgpt("mcp", "add", "shared", "--env", "TOKEN=abc123", "--", "node", EVERYTHING,
                         "stdio", check=0)

@@ -74,20 +74,12 @@ class PythonToolsTest(MemgptTestCase):
         out = self.run_memgpt("tools", "list", "--agent", AGENT, "--json", check=0).stdout
         return {t["name"]: t for t in json.loads(out)}
 
-    def results(self):
-        out = {}
-        for body in self.mock.chat_requests():
-            for m in body["messages"]:
-                if m["role"] == "tool":
-                    out[m["tool_call_id"]] = json.loads(m["content"])
-        return out
-
     def turn(self, *calls, env=None):
         self.mock.push({"content": None, "tool_calls": [
             call(name, {**args, "request_heartbeat": True}, cid) for name, args, cid in calls]})
         self.mock.push(say("Done."))
         self.send("go", agent=AGENT, json_out=True, env=env)
-        return self.results()
+        return self.tool_results()
 
     def test_kept_not_run_until_allowed(self):
         self.assertIn("Python tools are kept but never run", self.imported)
@@ -166,7 +158,13 @@ class PythonToolsApiTest(ServerTestCase, PythonToolsTest):
         status, reply, _ = self.http("POST", f"/v1/agents/{agent}/messages", body={
             "messages": [{"role": "user", "content": "roll"}]})
         self.assertEqual(status, 200, reply)
-        self.assertEqual(self.results()["r1"]["message"], "rolled a d4, seed 7")
+        self.assertEqual(self.tool_results()["r1"]["message"], "rolled a d4, seed 7")
+        status, tools, _ = self.http("GET", f"/v1/agents/{agent}/tools")
+        roll = next(t for t in tools if t["name"] == "roll")
+        self.assertEqual((roll["tool_type"], roll["source_type"]), ("custom", "python"))
+        status, body, _ = self.http("PATCH", f"/v1/agents/{agent}/tools/detach/{roll['id']}")
+        self.assertEqual(status, 422, body)
+        self.assertIn("switched on and off together", json.dumps(body))
         status, body, _ = self.http("PATCH", f"/v1/agents/{agent}",
                                     body={"settings": {"python_tools": "yes"}})
         self.assertEqual(status, 422, body)

@@ -52,14 +52,6 @@ class ToolRulesTest(MemgptTestCase):
         return [[t["function"]["name"] for t in body.get("tools", [])]
                 for body in self.mock.chat_requests()]
 
-    def results(self):
-        out = {}
-        for body in self.mock.chat_requests():
-            for m in body["messages"]:
-                if m["role"] == "tool":
-                    out[m["tool_call_id"]] = json.loads(m["content"])
-        return out
-
     def last_heartbeat(self, request):
         payload = json.loads(self.mock.chat_requests()[request]["messages"][-1]["content"])
         self.assertEqual(payload["type"], "heartbeat", payload)
@@ -78,11 +70,11 @@ class ToolRulesTest(MemgptTestCase):
         # The refused reply never reached the user; the allowed one did.
         replies = [e["content"] for e in events if e.get("message_type") == "assistant_message"]
         self.assertEqual(replies, ["Now hello."])
-        refused = self.results()["early"]
+        refused = self.tool_results()["early"]
         self.assertEqual(refused["status"], "Failed")
         self.assertIn("tool rules do not allow send_message", refused["message"])
         self.assertIn("archival_memory_search", refused["message"])
-        self.assertEqual(self.results()["a1"]["status"], "OK")
+        self.assertEqual(self.tool_results()["a1"]["status"], "OK")
         self.assert_all_requests_valid()
 
     def test_exit_loop_ends_the_turn_even_when_a_heartbeat_is_asked(self):
@@ -127,8 +119,8 @@ class ToolRulesTest(MemgptTestCase):
         self.assertNotIn("archival_memory_search", second)
         # After conversation_search: only its child.
         self.assertEqual(third, ["send_message"])
-        self.assertEqual(self.results()["i1"]["status"], "Failed")
-        self.assertIn("after conversation_search", self.results()["i1"]["message"])
+        self.assertEqual(self.tool_results()["i1"]["status"], "Failed")
+        self.assertIn("after conversation_search", self.tool_results()["i1"]["message"])
         self.assertNotIn("archival_memory_search", fourth)
         shown = json.loads(self.run_memgpt("agents", "show", AGENT, "--json", check=0).stdout)
         self.assertEqual(shown["passages"], 0, "a refused call must not run")
@@ -168,7 +160,7 @@ class ToolRulesTest(MemgptTestCase):
         offered = self.offered()
         self.assertEqual(offered[1], ["archival_memory_insert"])
         self.assertEqual(offered[3], ["send_message"])
-        self.assertEqual(self.results()["i1"]["status"], "OK")
+        self.assertEqual(self.tool_results()["i1"]["status"], "OK")
 
 
 class ToolRulesApiTest(ServerTestCase):
