@@ -86,6 +86,11 @@ static const char runner[] =
     "    reply = {'ok': True, 'result': value}\n"
     "except BaseException as e:\n"
     "    reply = {'ok': False, 'error': type(e).__name__ + ': ' + str(e)}\n"
+    "for stream in (sys.stdout, sys.stderr):\n"
+    "    try:\n"
+    "        stream.flush()  # into the log before we are stopped\n"
+    "    except Exception:\n"
+    "        pass\n"
     "out.write(json.dumps(reply))\n"
     "out.close()\n";
 
