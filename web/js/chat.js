@@ -29,7 +29,8 @@ let generation = 0;   // bumped when the agent changes, to drop late answers
 
 export function init(theApp) {
   app = theApp;
-  app.addEventListener('agent', () => open(app.agent));
+  // app.history: the first page of the open agent, shown (main.js waits for it).
+  app.addEventListener('agent', () => { app.history = open(app.agent); });
   $('#composer').addEventListener('submit', (e) => { e.preventDefault(); send(); });
   $('#composer-text').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }

@@ -20,13 +20,14 @@ import * as settings from './settings.js';
 export const app = new EventTarget();
 app.agent = null;
 
-app.open = async (id) => {
+// Opens agent `id`; `known`, its state fresh from the list, saves a request.
+app.open = async (id, known) => {
   if (!id) {
     app.agent = null;
     history.replaceState(null, '', location.pathname);
   } else {
     try {
-      app.agent = await api('GET', `/v1/agents/${encodeURIComponent(id)}`);
+      app.agent = known && known.id === id ? known : await api('GET', `/v1/agents/${encodeURIComponent(id)}`);
     } catch (e) {
       toast(`Cannot open the agent: ${e.message}`, 'error');
       app.agent = null;
@@ -114,7 +115,8 @@ window.addEventListener('hashchange', () => {
   const list = await agents.load();
   const wanted = location.hash.slice(1);
   const first = list.find((a) => a.id === wanted) || list[0];
-  await app.open(first ? first.id : null);
+  await app.open(first ? first.id : null, first);
+  await app.history; // its latest messages on screen too
   document.documentElement.dataset.ready = 'true';
   performance.mark('memgpt-ready'); // the first screen is up (bench/bench_web.py)
 })();
