@@ -678,13 +678,35 @@ static const handler handlers[] = {
 };
 
 /* 1 if the agent is offered function `name` (its schemas list it). */
-int mg_function_offered(const mg_agent *agent, const char *name)
+int mg_schema_named(const json_t *schemas, const char *name)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(agent->tools, i, s) if (strcmp(json_string_value(json_object_get(s, "name")),
-                                                      name) == 0) return 1;
+    json_array_foreach(schemas, i, s)
+    {
+        const char *n = json_string_value(json_object_get(s, "name"));
+        if (n && name && strcmp(n, name) == 0) return 1;
+    }
     return 0;
+}
+
+int mg_function_offered(const mg_agent *agent, const char *name)
+{
+    return mg_schema_named(agent->tools, name);
+}
+
+json_t *mg_function_schema(const char *name, const char *description, const json_t *params)
+{
+    json_t *p =
+        json_is_object(params) ? json_deep_copy(params) : json_pack("{s:s}", "type", "object");
+    json_object_del(p, "$schema");
+    if (!json_is_object(json_object_get(p, "properties")))
+        json_object_set_new(p, "properties", json_object());
+    json_object_set_new(json_object_get(p, "properties"), "request_heartbeat",
+                        json_pack("{s:s, s:s}", "type", "boolean", "description",
+                                  "true to be woken again after this returns."));
+    return json_pack("{s:s, s:s, s:o}", "name", name, "description", description ? description : "",
+                     "parameters", p);
 }
 
 static const handler *find_handler(const mg_agent *agent, const char *name)

@@ -62,8 +62,17 @@ void mg_fn_outcome_clear(mg_fn_outcome *out);
  * ours or an MCP server's, answers the model through this. */
 char *mg_function_result(const mg_agent *agent, int ok, const char *message);
 
+/* 1 if `schemas` (an array of {name, ...}) has one named `name`. */
+int mg_schema_named(const json_t *schemas, const char *name);
+
 /* 1 if the agent is offered a tool named `name` (its schemas list it). */
 int mg_function_offered(const mg_agent *agent, const char *name);
+
+/* The schema the model is offered for a tool from elsewhere (an MCP
+ * server's, an Agent File's Python one): {name, description, parameters},
+ * `params` copied (an object schema; anything else: no parameters) with
+ * request_heartbeat added, as every function has. New reference. */
+json_t *mg_function_schema(const char *name, const char *description, const json_t *params);
 
 /* 1 if the arguments ask for a heartbeat (request_heartbeat true or "true"). */
 int mg_function_wants_heartbeat(const json_t *args);

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "functions/functions.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -107,24 +108,10 @@ void tools_python(const char *foreign_json, json_t *schemas, json_t *names)
         if (!type || strcmp(type, "python") != 0 || !name ||
             !json_is_string(json_object_get(t, "source_code")) || !json_is_object(schema))
             continue;
-        int taken = json_object_get(names, name) != NULL;
-        size_t k;
-        json_t *s;
-        json_array_foreach(schemas, k, s) taken |=
-            strcmp(json_string_value(json_object_get(s, "name")), name) == 0;
-        if (taken) continue;
-        json_t *offered = json_deep_copy(schema);
-        json_object_set_new(offered, "name", json_string(name));
-        json_t *params = json_object_get(offered, "parameters");
-        if (!json_is_object(params)) {
-            params = json_pack("{s:s, s:{}}", "type", "object", "properties");
-            json_object_set_new(offered, "parameters", params);
-        }
-        if (!json_is_object(json_object_get(params, "properties")))
-            json_object_set_new(params, "properties", json_object());
-        json_object_set_new(json_object_get(params, "properties"), "request_heartbeat",
-                            json_pack("{s:s, s:s}", "type", "boolean", "description",
-                                      "true to be woken again after this returns."));
+        if (json_object_get(names, name) || mg_schema_named(schemas, name)) continue;
+        json_t *offered =
+            mg_function_schema(name, json_string_value(json_object_get(schema, "description")),
+                               json_object_get(schema, "parameters"));
         json_array_append_new(schemas, offered);
         json_object_set_new(names, name, json_pack("{s:b}", "python", 1));
     }

@@ -406,32 +406,18 @@ mg_status mg_mcp_tools(mg_store *store, const char *server, char **json_out, mg_
 /* ------------------------------------------------- attached tools */
 
 /* The schema offered to the model for MCP tool `tool`. */
+/* The schema the model is offered for MCP tool `tool`. */
 static json_t *offered_schema(const json_t *tool)
 {
-    json_t *params = json_deep_copy(json_object_get(tool, "inputSchema"));
-    if (!json_is_object(params)) {
-        json_decref(params);
-        params = json_pack("{s:s}", "type", "object");
-    }
-    json_object_del(params, "$schema");
-    if (!json_is_object(json_object_get(params, "properties")))
-        json_object_set_new(params, "properties", json_object());
-    json_object_set_new(json_object_get(params, "properties"), "request_heartbeat",
-                        json_pack("{s:s, s:s}", "type", "boolean", "description",
-                                  "true to be woken again after this returns."));
-    const char *description = json_string_value(json_object_get(tool, "description"));
-    return json_pack("{s:O, s:s, s:o}", "name", json_object_get(tool, "name"), "description",
-                     description ? description : "", "parameters", params);
+    return mg_function_schema(json_string_value(json_object_get(tool, "name")),
+                              json_string_value(json_object_get(tool, "description")),
+                              json_object_get(tool, "inputSchema"));
 }
 
 static int is_our_function(const char *name)
 {
     json_t *all = mg_functions_schemas_all();
-    size_t i;
-    json_t *s;
-    int found = 0;
-    json_array_foreach(all, i, s) found |=
-        strcmp(json_string_value(json_object_get(s, "name")), name) == 0;
+    int found = mg_schema_named(all, name);
     json_decref(all);
     return found;
 }
@@ -549,16 +535,6 @@ mg_status mg_agent_tool_detach(mg_store *store, const char *agent, const char *t
     return st;
 }
 
-static int schema_named(const json_t *schemas, const char *name)
-{
-    size_t i;
-    json_t *s;
-    json_array_foreach(schemas, i, s) if (json_is_string(json_object_get(s, "name")) &&
-                                          strcmp(json_string_value(json_object_get(s, "name")),
-                                                 name) == 0) return 1;
-    return 0;
-}
-
 mg_status tools_attached(mg_store *store, int64_t agent, json_t *schemas, json_t *names,
                          mg_error *err)
 {
@@ -577,7 +553,7 @@ mg_status tools_attached(mg_store *store, int64_t agent, json_t *schemas, json_t
         /* A name offered already (a Python tool of the same name) wins:
          * one name, one tool, or providers refuse the request. */
         if (!json_is_object(schema) || json_object_get(names, name) ||
-            schema_named(schemas, name)) {
+            mg_schema_named(schemas, name)) {
             json_decref(schema);
             continue;
         }
