@@ -312,13 +312,20 @@ scenarios.long_history = async (page) => {
   assert.equal(lastSaid, `message ${arg.turns - 1}`);
   await watchLongTasks(page);
   let most = 0;
+  let moved = 0; // how far the row at the edge scrolled to moved while a page came in
   const scrollTo = async (top) => {
     await page.$eval('#timeline', (t, where) => {
       t.scrollTop = where === 'top' ? 0 : t.scrollHeight;
+      const row = where === 'top' ? t.firstElementChild : t.lastElementChild;
+      window.__seen = { row, y: row.getBoundingClientRect().top };
       t.dispatchEvent(new Event('scroll'));
     }, top);
     await new Promise((r) => setTimeout(r, 60));
     most = Math.max(most, await rowCount());
+    moved = Math.max(moved, await page.evaluate(() => {
+      const { row, y } = window.__seen;
+      return row.isConnected ? Math.abs(row.getBoundingClientRect().top - y) : 0;
+    }));
   };
   for (let i = 0; i < arg.pages_up; i++) await scrollTo('top');
   const shown = await userTexts();
@@ -333,6 +340,7 @@ scenarios.long_history = async (page) => {
     await scrollTo('bottom');
   }
   assert.equal((await userTexts()).at(-1), lastSaid);
+  assert.ok(moved <= 2, `the rows in view moved by ${moved} px when rows were dropped`);
   assert.ok(most <= 300 + 3 * 50, `at most ${most} rows were in the page`);
   return { most_rows: most, oldest_reached: oldestShown, longest_task_ms: await longest(page),
     first_screen_ms: firstScreenMs };

@@ -186,23 +186,36 @@ function edgeId(fromEnd) {
   return found ? found.dataset.id : null;
 }
 
+// Runs `change` (rows added or dropped) without moving what is on screen:
+// the first row in view is put back where it was. (The browser's own
+// scroll anchoring is off for the timeline, in app.css, so that this is
+// the only adjustment.)
+function keepInView(change) {
+  const t = $('#timeline');
+  const top = t.getBoundingClientRect().top;
+  const anchor = [...t.children].find((r) => r.getBoundingClientRect().bottom > top);
+  const y = anchor ? anchor.getBoundingClientRect().top : 0;
+  change();
+  if (anchor && anchor.isConnected) t.scrollTop += anchor.getBoundingClientRect().top - y;
+}
+
 // Drops whole stored messages from one end until MAX_ROWS rows are left.
 function trim(fromEnd) {
   const t = $('#timeline');
   if (t.children.length <= MAX_ROWS) return;
-  const height = t.scrollHeight;
-  while (t.children.length > MAX_ROWS) {
-    const edge = () => (fromEnd ? t.lastElementChild : t.firstElementChild);
-    const id = edge().dataset.id;
-    do edge().remove(); while (id && edge() && edge().dataset.id === id);
-  }
+  keepInView(() => {
+    while (t.children.length > MAX_ROWS) {
+      const edge = () => (fromEnd ? t.lastElementChild : t.firstElementChild);
+      const id = edge().dataset.id;
+      do edge().remove(); while (id && edge() && edge().dataset.id === id);
+    }
+  });
   if (fromEnd) {
     atLatest = false;
     newest = edgeId(true);
   } else {
     exhausted = false;
     oldest = edgeId(false);
-    t.scrollTop -= height - t.scrollHeight; // the rows in view stay put
   }
 }
 
@@ -234,9 +247,7 @@ async function loadPage(older) {
         const last = groups[groups.length - 1];
         if (last && last[0].id === m.id) last.push(m); else groups.push([m]);
       }
-      const below = timeline.scrollHeight - timeline.scrollTop;
-      timeline.prepend(...rows(groups.reverse().flat()));
-      timeline.scrollTop = timeline.scrollHeight - below;
+      keepInView(() => timeline.prepend(...rows(groups.reverse().flat())));
       trim(true);
     } else {
       newest = page[page.length - 1].id;
