@@ -160,6 +160,8 @@ static void add_common_headers(srv *s, struct MHD_Connection *conn, struct MHD_R
             MHD_add_response_header(resp, "Access-Control-Allow-Origin",
                                     strcmp(s->opt.cors_origin, "*") == 0 ? "*" : origin);
             MHD_add_response_header(resp, "Vary", "Origin");
+            MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                    "Retry-After, X-Memgpt-Page-End");
         }
     }
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -188,6 +190,7 @@ static enum MHD_Result send_reply(srv *s, struct MHD_Connection *conn, req_ctx *
         snprintf(secs, sizeof secs, "%d", r->retry_after);
         MHD_add_response_header(resp, "Retry-After", secs);
     }
+    if (r->page_end) MHD_add_response_header(resp, "X-Memgpt-Page-End", "true");
     /* Letta's SDK retries 409 and 5xx, POSTs included: a turn that failed
      * would be sent again. Only 429 and 503 are worth a retry. */
     if (r->status >= 400 && r->status != 429 && r->status != 503)
@@ -273,7 +276,8 @@ static enum MHD_Result send_static(srv *s, struct MHD_Connection *conn, req_ctx 
     free(f.owned);
     MHD_add_response_header(resp, "Content-Type", f.type);
     MHD_add_response_header(resp, "ETag", f.etag);
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "Cache-Control",
+                            f.immutable ? "public, max-age=31536000, immutable" : "no-cache");
     MHD_add_response_header(resp, "Content-Security-Policy", srv_static_csp);
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");

@@ -57,6 +57,9 @@ void srv_messages_list(srv_request *q, srv_reply *r)
     }
     json_decref(one);
     json_decref(only);
+    /* A limit counts stored rows, each zero or more Letta messages, so
+     * only the server can tell that a short page is the last one. */
+    r->page_end = json_array_size(rows) < (size_t)page.limit;
     json_decref(rows);
     srv_reply_json(r, 200, out);
 }

@@ -47,6 +47,10 @@ typedef struct srv_reply {
     struct srv_run *stream_run;
     int stream_pings;
     int retry_after; /* seconds, for 429 and 503; 0: no header */
+    /* Set by list routes whose page held fewer rows than the limit, so
+     * nothing follows it in its direction (yet): "X-Memgpt-Page-End:
+     * true". A client then need not ask for an empty page to learn it. */
+    int page_end;
 } srv_reply;
 
 /* ---- answers */

@@ -9,7 +9,10 @@
  * Requests are hostile: a path is looked up only if it is made of plain
  * characters with no part starting with "." (no "..", no hidden files),
  * and in a folder only regular files are read, up to MAX_FILE bytes.
- * Every answer carries an ETag, so a reload costs a 304.
+ * Every answer carries an ETag, so a reload costs a 304. The compiled-in
+ * index.html names the other files under "/v/<version>/", a hash of
+ * them all, and those answers may be cached for good: a reload then asks
+ * for the page alone, and a new build changes every address.
  */
 #include "server/static.h"
 
@@ -96,6 +99,14 @@ int srv_static_find(const char *ui_dir, const char *path, srv_static_file *out)
     *out = (srv_static_file){0};
     if (strcmp(path, "/") == 0) path = "/index.html";
     if (!plain_path(path)) return -1;
+    if (strncmp(path, "/v/", 3) == 0) {
+        const char *rest = strchr(path + 3, '/');
+        if (!rest) return -1;
+        size_t n = (size_t)(rest - (path + 3));
+        out->immutable = !ui_dir && n == strlen(srv_assets_version) &&
+                         memcmp(path + 3, srv_assets_version, n) == 0;
+        path = rest;
+    }
     if (ui_dir) {
         if (read_file(ui_dir, path, out)) return -1;
     } else {

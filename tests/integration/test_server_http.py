@@ -306,6 +306,8 @@ class ServerLifeTest(ServerTestCase):
         self.assertEqual(status, 204)
         self.assertEqual(headers["Access-Control-Allow-Origin"], "http://app.example")
         self.assertIn("Authorization", headers["Access-Control-Allow-Headers"])
+        _, _, headers = self.http("GET", "/v1/health/", headers={"Origin": "http://app.example"})
+        self.assertIn("X-Memgpt-Page-End", headers["Access-Control-Expose-Headers"])
         _, _, headers = self.http("GET", "/v1/health/", headers={"Origin": "http://evil.example"})
         self.assertNotIn("Access-Control-Allow-Origin", headers)
         agent = self.agent_id("logged")
@@ -406,6 +408,38 @@ class ServerLifeTest(ServerTestCase):
                                     body={"messages": [{"role": "user", "content": "again"}]})
         self.assertEqual(status, 502)
         self.assertIn("the turn failed", body["detail"])
+
+    def test_message_pages_say_where_they_end(self):
+        agent = self.agent_id("paged")
+        self.start_server()
+        for i in range(3):
+            self.http("POST", f"/v1/agents/{agent}/messages",
+                      body={"messages": [{"role": "user", "content": f"hello {i}"}]})
+        path = f"/v1/agents/{agent}/messages"
+        status, everything, headers = self.http("GET", f"{path}?order=asc&limit=1000")
+        self.assertEqual(headers.get("X-Memgpt-Page-End"), "true")
+        stored = list(dict.fromkeys(m["id"] for m in everything))
+        self.assertGreaterEqual(len(stored), 6)
+        # Two stored messages a page: only the last page says so.
+        seen, after, ends = [], "", []
+        while not ends or not ends[-1]:
+            status, page, headers = self.http("GET", f"{path}?order=asc&limit=2&after={after}")
+            self.assertEqual(status, 200)
+            ends.append(headers.get("X-Memgpt-Page-End") == "true")
+            for m in page:
+                if m["id"] not in seen:
+                    seen.append(m["id"])
+            if page:
+                after = page[-1]["id"]
+        self.assertEqual(seen, stored)
+        self.assertEqual(ends.count(True), 1)
+        self.assertGreaterEqual(len(ends), len(stored) // 2)
+        # Newest first, the same.
+        status, page, headers = self.http("GET", f"{path}?limit=2")
+        self.assertNotIn("X-Memgpt-Page-End", headers)
+        status, page, headers = self.http("GET", f"{path}?limit=2&after={stored[1]}")
+        self.assertEqual([m["id"] for m in page], [stored[0]] * len(page))
+        self.assertEqual(headers.get("X-Memgpt-Page-End"), "true")
 
     def test_client_disconnect_does_not_lose_the_turn(self):
         agent = self.agent_id("patient")

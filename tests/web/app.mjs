@@ -218,6 +218,16 @@ scenarios.history = async (page) => {
   }
   const said = await texts(page, '#timeline .row.user .bubble');
   assert.deepEqual(said, Array.from({ length: arg.turns }, (_, i) => `message ${i}`));
+  // The server said which page was the first one: scrolling on at the
+  // top asks for nothing more (not even one empty page).
+  const asked = () => page.evaluate(() => performance.getEntriesByType('resource')
+    .filter((e) => e.name.includes('/messages?')).length);
+  const before = await asked();
+  for (let i = 0; i < 3; i++) {
+    await page.$eval('#timeline', (t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(await asked(), before, 'pages asked for after the first message was shown');
   return { first_page: first };
 };
 
@@ -401,9 +411,13 @@ scenarios.keyboard = async (page) => {
 };
 
 // The first screen, loaded afresh `arg.times` times: ms from the start of
-// the navigation until the agent and its messages are shown.
+// the navigation until the agent and its messages are shown. Warm (the
+// default): the app's files in the browser's cache, as on every visit but
+// the first; `arg.cold`: with the cache off.
 scenarios.first_screen = async (page) => {
   const times = [];
+  // Cold: as on a first visit, nothing from the browser's cache.
+  await page.setCacheEnabled(!arg.cold);
   for (let i = 0; i < arg.times; i++) {
     await openApp(page, `#${arg.agent_id}`);
     times.push(await page.evaluate(() => performance.getEntriesByName('memgpt-ready')[0].startTime));

@@ -56,8 +56,9 @@ async function fail(response) {
   throw new ApiError(response.status, detail);
 }
 
-// JSON in, JSON out. Query parameters from `query` (arrays repeat).
-export async function api(method, path, body, query) {
+// The answer to a request, checked: JSON in, Response out. Query
+// parameters from `query` (arrays repeat).
+async function request(method, path, body, query) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v === undefined || v === null || v === '') continue;
@@ -71,8 +72,24 @@ export async function api(method, path, body, query) {
   }
   const response = await send(url.pathname + url.search, init);
   if (!response.ok) await fail(response);
+  return response;
+}
+
+async function json(response) {
   const text = await response.text();
   return text ? JSON.parse(text) : null;
+}
+
+// JSON in, JSON out.
+export async function api(method, path, body, query) {
+  return json(await request(method, path, body, query));
+}
+
+// A page of a list: {items, end}, `end` when the server said that nothing
+// follows it in its direction (X-Memgpt-Page-End).
+export async function page(path, query) {
+  const response = await request('GET', path, undefined, query);
+  return { end: response.headers.get('X-Memgpt-Page-End') === 'true', items: await json(response) };
 }
 
 // A blob (downloads).

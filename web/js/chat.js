@@ -12,7 +12,7 @@
 // dropped (whole stored messages at a time), so a history of any length
 // keeps a few hundred rows in the page.
 
-import { api, stream } from './api.js';
+import { api, page as listPage, stream } from './api.js';
 import { $, h, clear, when, toast } from './dom.js';
 
 const PAGE = 50;
@@ -26,6 +26,7 @@ let atLatest = true;  // nothing newer
 let loading = false;
 let running = null;   // the turn in progress: {agentId}
 let generation = 0;   // bumped when the agent changes, to drop late answers
+let early = null;     // {agentId, answer}: the newest page, asked for before the agent opened
 
 export function init(theApp) {
   app = theApp;
@@ -39,6 +40,17 @@ export function init(theApp) {
   app.addEventListener('window', (e) => markWindow(e.detail));
   $('#timeline').addEventListener('scroll', nearEdge);
 }
+
+// Asks for the newest page of agent `agentId` now, before the agent is
+// opened (main.js calls it with the address's agent while the list of
+// agents is still on its way): the two requests overlap.
+export function prefetch(agentId) {
+  early = { agentId, answer: readPage(agentId, true, null) };
+  early.answer.catch(() => {}); // reported when it is used
+}
+
+const readPage = (agentId, older, after) => listPage(`/v1/agents/${agentId}/messages`,
+  { limit: PAGE, order: older ? 'desc' : 'asc', after: after || undefined });
 
 async function open(agent) {
   generation++;
@@ -228,16 +240,18 @@ async function loadPage(older) {
   const timeline = $('#timeline');
   try {
     // `after` is the next page in the order asked for.
-    const page = await api('GET', `/v1/agents/${app.agent.id}/messages`, undefined,
-      { limit: PAGE, order: older ? 'desc' : 'asc', after: (older ? oldest : newest) || undefined });
-    if (mine !== generation) return;
+    const cursor = older ? oldest : newest;
+    const asked = early && early.agentId === app.agent.id && older && !cursor ? early.answer
+      : readPage(app.agent.id, older, cursor);
+    early = null;
     // A page counts stored messages, each one or more Letta messages (or
-    // none: results of send_message are left out), so only an empty page
-    // is the end.
-    if (!page.length) {
-      if (older) exhausted = true; else atLatest = true;
-      return;
-    }
+    // none: results of send_message are left out), so a short page can
+    // still have more behind it: the server says when it is the last.
+    const { items: page, end } = await asked;
+    if (mine !== generation) return;
+    const atEnd = end || !page.length;
+    if (older) exhausted = atEnd; else atLatest = atEnd;
+    if (!page.length) return;
     if (older) {
       oldest = page[page.length - 1].id;
       // Newest first: reverse the stored messages, not the Letta messages

@@ -41,10 +41,16 @@ export const $ = (selector, root = document) => root.querySelector(selector);
 // A number with thousands separators, for token counts.
 export const fmt = (n) => Number(n || 0).toLocaleString('en-US');
 
-// "2026-12-04T20:44:56Z" as the reader's local date and time.
+// "2026-12-04T20:44:56Z" as the reader's local date and time,
+// "2026-12-04 21:44:56". Written out by hand: the browser's date
+// formatting (toLocaleString, Intl) loads its locale data in the first call
+// of each page, which cost more than drawing the whole first screen.
 export function when(iso) {
   const d = new Date(iso);
-  return isNaN(d) ? '' : d.toLocaleString();
+  if (isNaN(d)) return '';
+  const two = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} `
+    + `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
 // Announces a short status line to screen readers and shows it.

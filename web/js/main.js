@@ -48,6 +48,22 @@ app.reload = async () => {
 
 app.emit = (name) => app.dispatchEvent(new Event(name));
 
+// A side pane drawn for the open agent only once it is on screen: at once
+// if its tab is selected, else when the tab is next shown. Panes nobody
+// opens cost nothing when the page starts or the agent changes.
+app.pane = (tabId, draw) => {
+  const tab = $(`#${tabId}`);
+  const panel = $(`#${tab.getAttribute('aria-controls')}`);
+  let drawnFor; // the agent state the pane shows
+  const update = () => {
+    if (panel.hidden || drawnFor === app.agent) return;
+    drawnFor = app.agent;
+    draw();
+  };
+  app.addEventListener('agent', update);
+  tab.addEventListener('shown', update);
+};
+
 // ---- the password, asked once per browser session
 auth.prompt = (wrong) => new Promise((resolve) => {
   const dialog = $('#password-dialog');
@@ -112,8 +128,9 @@ window.addEventListener('hashchange', () => {
 });
 
 (async () => {
-  const list = await agents.load();
   const wanted = location.hash.slice(1);
+  if (wanted) chat.prefetch(wanted); // its messages and the list of agents at once
+  const list = await agents.load();
   const first = list.find((a) => a.id === wanted) || list[0];
   await app.open(first ? first.id : null, first);
   await app.history; // its latest messages on screen too

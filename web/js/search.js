@@ -9,7 +9,8 @@ let app;
 
 export function init(theApp) {
   app = theApp;
-  app.addEventListener('agent', () => { recallPane(); archivalPane(); });
+  app.pane('tab-recall', recallPane);
+  app.pane('tab-archival', archivalPane);
 }
 
 const field = (label, input) => h('label', { class: 'field' }, label, input);

@@ -8,7 +8,7 @@ let app;
 
 export function init(theApp) {
   app = theApp;
-  app.addEventListener('agent', render);
+  app.pane('tab-settings', render);
 }
 
 async function render() {
