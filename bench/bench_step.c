@@ -23,8 +23,8 @@
  *    everything the runtime does except waiting for the LLM.
  *    Not included: encoding the request as JSON and the HTTP exchange, which
  *    the OpenAI provider adds. On every other turn the provider builds the
- *    same OpenAI body as provider/openai.c with jansson and dumps it (timed
- *    apart, reported as the encode estimate); on the others it answers
+ *    OpenAI body with provider/openai.c's own mg_openai_chat_body (timed
+ *    apart, reported as the encode figure); on the others it answers
  *    without touching the request. Both kinds of plain turn are reported:
  *    the "instant" ones are the bare runtime, the "encoding" ones show what
  *    the provider's JSON garbage does to the runtime's own time (glibc's
@@ -60,6 +60,7 @@
 #include "context/context.h"
 #include "memgpt.h"
 #include "memory/recall.h"
+#include "provider/openai.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
@@ -277,51 +278,14 @@ typedef struct bench_provider {
     int64_t serial;
 } bench_provider;
 
-/* The OpenAI request body, built the way a wire provider would: the cost the
- * HTTP provider adds on top of what the runtime does. Returns the size. */
+/* The OpenAI request body, built by the OpenAI provider's own code: the
+ * cost the HTTP provider adds on top of what the runtime does. Stored
+ * messages are encoded once (provider/wire.h), so after the first step
+ * this copies their texts. Returns the size. */
 static size_t encode_request(const char *model, const mg_llm_request *req)
 {
-    json_t *messages = json_array();
-    json_array_append_new(messages,
-                          json_pack("{s:s, s:s}", "role", "system", "content", req->system));
-    for (int i = 0; i < req->nmessages; i++) {
-        const mg_msg *m = &req->messages[i];
-        json_t *o;
-        if (m->role == MG_ROLE_USER) {
-            o = json_pack("{s:s, s:s}", "role", "user", "content", m->content ? m->content : "");
-        } else if (m->role == MG_ROLE_TOOL) {
-            o = json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
-                          m->tool_call_id ? m->tool_call_id : "", "content",
-                          m->content ? m->content : "");
-        } else {
-            o = json_pack("{s:s}", "role", "assistant");
-            json_object_set_new(o, "content", m->content ? json_string(m->content) : json_null());
-            if (m->ncalls) {
-                json_t *calls = json_array();
-                for (int k = 0; k < m->ncalls; k++)
-                    json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id",
-                                                           m->calls[k].id, "type", "function",
-                                                           "function", "name", m->calls[k].name,
-                                                           "arguments", m->calls[k].arguments));
-                json_object_set_new(o, "tool_calls", calls);
-            }
-        }
-        json_array_append_new(messages, o);
-    }
-    json_t *body = json_pack("{s:s, s:o}", "model", model, "messages", messages);
-    if (req->tools) {
-        json_t *tools = json_array();
-        size_t i;
-        json_t *t;
-        json_array_foreach(req->tools, i, t) json_array_append_new(
-            tools, json_pack("{s:s, s:O}", "type", "function", "function", t));
-        json_object_set_new(body, "tools", tools);
-        json_object_set_new(body, "tool_choice", json_string("auto"));
-    }
-    char *text = json_dumps(body, JSON_COMPACT);
-    size_t n = strlen(text);
-    free(text);
-    json_decref(body);
+    size_t n;
+    free(mg_openai_chat_body(model, req, 1, &n));
     return n;
 }
 

@@ -76,7 +76,7 @@ static mg_msg *last_assistant(mg_agent *agent, int with_reply)
 
 static mg_status save_edit(mg_agent *agent, mg_msg *m, mg_error *err)
 {
-    m->tokens = -1; /* counted again on first need */
+    mg_msg_changed(m);
     return recall_update(agent->store, m, err);
 }
 

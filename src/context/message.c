@@ -44,7 +44,17 @@ void mg_msg_clear(mg_msg *m)
     free(m->tool_call_id);
     free(m->tool_name);
     free(m->raw_content);
+    free(m->wire);
     memset(m, 0, sizeof *m);
+}
+
+void mg_msg_changed(mg_msg *m)
+{
+    m->tokens = -1; /* counted again on first need (context.c) */
+    free(m->wire);
+    m->wire = NULL;
+    m->wire_len = 0;
+    m->wire_format = 0;
 }
 
 mg_msg *mg_msg_list_push(mg_msg_list *list, mg_msg m)

@@ -12,6 +12,7 @@
 #ifndef MG_CONTEXT_MESSAGE_H
 #define MG_CONTEXT_MESSAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/uuid.h"
@@ -41,6 +42,13 @@ typedef struct mg_msg {
     char *raw_content;
     int64_t time_ms;
     int tokens; /* estimated size in the request, computed by the context module */
+    /* The message as JSON text of wire format `wire_format` (provider/wire.h):
+     * a cache the provider fills on stored messages, so that a message is
+     * encoded once, not on every step. Freed by mg_msg_clear; dropped by
+     * mg_msg_changed. */
+    char *wire;
+    size_t wire_len;
+    int wire_format;
 } mg_msg;
 
 /* A growable array of messages: the in-context queue. */
@@ -63,6 +71,9 @@ void mg_msg_list_drop_front(mg_msg_list *list, int n);
 void mg_msg_list_free(mg_msg_list *list);
 
 void mg_msg_clear(mg_msg *m);
+/* Call after changing a message's fields in place: drops what was derived
+ * from them (its token count, its encoded text). */
+void mg_msg_changed(mg_msg *m);
 
 /* Tool calls as a JSON array [{id, name, arguments}] and back (for storage).
  * The parse returns 0 on malformed input. Caller frees the string / calls. */

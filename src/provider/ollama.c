@@ -53,6 +53,7 @@
 #include "provider/http.h"
 #include "provider/stream.h"
 #include "provider/tool_calls.h"
+#include "provider/wire.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
@@ -314,26 +315,26 @@ static mg_status bad_body(const ollama_conn *c, const char *path, const mg_http_
                       c->base_url, path);
 }
 
-/* GETs (body NULL) or POSTs JSON to base_url + path, retrying by `policy`
- * (NULL: the defaults) within `timeout_ms` per attempt (0: the default). On
- * MG_OK *out is the parsed 2xx object (caller decrefs). `model` (may be
- * NULL) names the model in advice about a 404. */
-static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *body,
-                               const char *model, const mg_http_retry *policy, long timeout_ms,
-                               json_t **out, long *status, mg_error *err)
+/* GETs (payload NULL) or POSTs the JSON text `payload` (`len` bytes) to
+ * base_url + path, retrying by `policy` (NULL: the defaults) within
+ * `timeout_ms` per attempt (0: the default). On MG_OK *out is the parsed
+ * 2xx object (caller decrefs). `model` (may be NULL) names the model in
+ * advice about a 404. */
+static mg_status call_api_text(const ollama_conn *c, const char *path, const char *payload,
+                               size_t len, const char *model, const mg_http_retry *policy,
+                               long timeout_ms, json_t **out, long *status, mg_error *err)
 {
     *out = NULL;
     buf url = BUF_INIT;
     buf_printf(&url, "%s%s", c->base_url, path);
-    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    const char *headers[] = {body ? "Content-Type: application/json" : "Accept: application/json",
+    const char *headers[] = {payload ? "Content-Type: application/json"
+                                     : "Accept: application/json",
                              c->auth_header, NULL};
-    mg_http_request req = {body ? "POST" : "GET",         buf_str(&url), headers, payload,
-                           payload ? strlen(payload) : 0, timeout_ms,    NULL};
+    mg_http_request req = {payload ? "POST" : "GET", buf_str(&url), headers, payload, len,
+                           timeout_ms, NULL};
     mg_http_response resp = {0};
     int attempts = 0;
     mg_status st = mg_http_perform_retry(&req, policy, &resp, &attempts, err);
-    free(payload);
     buf_free(&url);
     if (status) *status = st ? 0 : resp.status;
     if (st) return st == MG_ERR_PROVIDER ? unreachable(c, err) : st;
@@ -353,6 +354,18 @@ static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *b
     }
     *out = parsed;
     return MG_OK;
+}
+
+/* The same with a JSON value (NULL: GET). */
+static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *body,
+                               const char *model, const mg_http_retry *policy, long timeout_ms,
+                               json_t **out, long *status, mg_error *err)
+{
+    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    mg_status st = call_api_text(c, path, payload, payload ? strlen(payload) : 0, model, policy,
+                                 timeout_ms, out, status, err);
+    free(payload);
+    return st;
 }
 
 static mg_status call_api(const ollama_conn *c, const char *path, json_t *body, const char *model,
@@ -403,15 +416,9 @@ static json_t *message_to_json(const mg_msg *m)
     return msg;
 }
 
-json_t *mg_ollama_chat_body(const char *model, const mg_llm_request *req)
+char *mg_ollama_chat_body(const char *model, const mg_llm_request *req, size_t *len)
 {
-    json_t *messages = json_array();
-    json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "system", "content",
-                                              req->system ? req->system : ""));
-    for (int i = 0; i < req->nmessages; i++)
-        json_array_append_new(messages, message_to_json(&req->messages[i]));
-    json_t *body = json_pack("{s:s, s:o, s:b}", "model", model, "messages", messages, "stream",
-                             req->stream != NULL);
+    json_t *body = json_pack("{s:s, s:b}", "model", model, "stream", req->stream != NULL);
     if (req->tools && json_array_size(req->tools)) {
         json_t *tools = json_array();
         size_t i;
@@ -426,7 +433,12 @@ json_t *mg_ollama_chat_body(const char *model, const mg_llm_request *req)
     if (req->max_tokens > 0)
         json_object_set_new(options, "num_predict", json_integer(req->max_tokens));
     json_object_set_new(body, "options", options);
-    return body;
+    json_t *system =
+        json_pack("{s:s, s:s}", "role", "system", "content", req->system ? req->system : "");
+    char *text = mg_wire_body(body, system, req, MG_WIRE_OLLAMA, message_to_json, len);
+    json_decref(system);
+    json_decref(body);
+    return text;
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -604,21 +616,20 @@ static mg_status lines_finish(chat_lines *s, mg_llm_reply *reply, mg_error *err)
 }
 
 /* POST /api/chat with "stream": true; fills *reply from the lines. */
-static mg_status chat_stream(const ollama_conn *c, json_t *body, const char *model,
-                             const mg_stream_sink *sink, mg_llm_reply *reply, mg_error *err)
+static mg_status chat_stream(const ollama_conn *c, const char *payload, size_t len,
+                             const char *model, const mg_stream_sink *sink, mg_llm_reply *reply,
+                             mg_error *err)
 {
     static const char path[] = "/api/chat";
     buf url = BUF_INIT;
     buf_printf(&url, "%s%s", c->base_url, path);
-    char *payload = json_dumps(body, JSON_COMPACT);
     const char *headers[] = {"Content-Type: application/json", c->auth_header, NULL};
-    mg_http_request req = {"POST", buf_str(&url), headers, payload, strlen(payload), 0, NULL};
+    mg_http_request req = {"POST", buf_str(&url), headers, payload, len, 0, NULL};
     chat_lines s = {.url = buf_str(&url), .sink = sink, .calls = json_array()};
     mg_ndjson_init(&s.lines, on_chat_line, &s);
     mg_http_response resp = {0};
     int attempts = 0;
     mg_status st = mg_http_perform_stream(&req, NULL, on_chat_data, &s, &resp, &attempts, err);
-    free(payload);
     if (st && s.st) {
         *err = s.err; /* our own reason for stopping the transfer */
         st = s.st;
@@ -649,17 +660,19 @@ static mg_status ollama_chat(mg_provider *base, const mg_llm_request *req, mg_ll
                              mg_error *err)
 {
     ollama_provider *p = (ollama_provider *)base;
-    json_t *body = mg_ollama_chat_body(base->model, req);
+    size_t len;
+    char *body = mg_ollama_chat_body(base->model, req, &len);
     mg_status st;
     if (req->stream) {
-        st = chat_stream(&p->conn, body, base->model, req->stream, reply, err);
+        st = chat_stream(&p->conn, body, len, base->model, req->stream, reply, err);
     } else {
         json_t *resp;
-        st = call_api(&p->conn, "/api/chat", body, base->model, &resp, err);
+        st = call_api_text(&p->conn, "/api/chat", body, len, base->model, NULL, 0, &resp, NULL,
+                           err);
         if (!st) st = mg_ollama_parse_chat_reply(resp, reply, err);
         json_decref(resp);
     }
-    json_decref(body);
+    free(body);
     if (st) mg_llm_reply_discard(reply);
     return st;
 }

@@ -63,8 +63,9 @@ mg_status mg_ollama_show_context_length(json_t *show, int *tokens, mg_error *err
  * "scheme://host:port[/path]" without a trailing slash. Caller frees *out. */
 mg_status mg_ollama_base_url(const char *value, char **out, mg_error *err);
 
-/* The /api/chat body for a request. Caller decrefs. */
-json_t *mg_ollama_chat_body(const char *model, const mg_llm_request *req);
+/* The /api/chat body for a request as JSON text (stored messages encoded
+ * once, provider/wire.h). Caller frees; *len is its length. */
+char *mg_ollama_chat_body(const char *model, const mg_llm_request *req, size_t *len);
 
 /* Reads a /api/chat answer into *reply (which must start zeroed). Any shape
  * problem is MG_ERR_PROVIDER, with *reply possibly half filled: clear it with

@@ -33,6 +33,7 @@
 #include "provider/http.h"
 #include "provider/stream.h"
 #include "provider/tool_calls.h"
+#include "provider/wire.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
@@ -141,38 +142,43 @@ static mg_status check_answer(const char *url, long status, const char *body, si
     return st;
 }
 
-/* POSTs JSON to base_url + path, or GETs it when `body` is NULL. On MG_OK,
- * *out is the parsed 2xx body. *status (may be NULL) is the final HTTP
- * status, 0 when no answer came. */
-static mg_status post_json(const char *base_url, const char *auth_header, const char *path,
-                           json_t *body, json_t **out, int *parallel_refused, long *status,
-                           mg_error *err)
+/* POSTs the JSON text `payload` (`len` bytes) to base_url + path, or GETs
+ * it when `payload` is NULL. On MG_OK, *out is the parsed 2xx body.
+ * *status (may be NULL) is the final HTTP status, 0 when no answer came. */
+static mg_status post_text(const char *base_url, const char *auth_header, const char *path,
+                           const char *payload, size_t len, json_t **out, int *parallel_refused,
+                           long *status, mg_error *err)
 {
     *out = NULL;
     buf url = BUF_INIT;
     buf_printf(&url, "%s%s", base_url, path);
-    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    const char *headers[] = {body ? "Content-Type: application/json" : "Accept: application/json",
+    const char *headers[] = {payload ? "Content-Type: application/json"
+                                     : "Accept: application/json",
                              auth_header, NULL};
-    mg_http_request req = {body ? "POST" : "GET",
-                           buf_str(&url),
-                           headers,
-                           payload,
-                           payload ? strlen(payload) : 0,
-                           0,
+    mg_http_request req = {payload ? "POST" : "GET", buf_str(&url), headers, payload, len, 0,
                            NULL};
     mg_http_retry policy;
     mg_http_retry_defaults(&policy);
     mg_http_response resp = {0};
     int attempts = 0;
     mg_status st = mg_http_perform_retry(&req, &policy, &resp, &attempts, err);
-    free(payload);
     if (status) *status = st ? 0 : resp.status;
     if (!st)
         st = check_answer(buf_str(&url), resp.status, resp.body, resp.body_len, attempts, out,
                           parallel_refused, err);
     buf_free(&url);
     mg_http_response_free(&resp);
+    return st;
+}
+
+/* The same with a JSON value (NULL: GET). */
+static mg_status post_json(const char *base_url, const char *auth_header, const char *path,
+                           json_t *body, json_t **out, long *status, mg_error *err)
+{
+    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    mg_status st = post_text(base_url, auth_header, path, payload, payload ? strlen(payload) : 0,
+                             out, NULL, status, err);
+    free(payload);
     return st;
 }
 
@@ -212,14 +218,9 @@ static int is_reasoning_model(const char *model)
     return 0;
 }
 
-static json_t *build_chat_body(const char *model, const mg_llm_request *req, int parallel)
+char *mg_openai_chat_body(const char *model, const mg_llm_request *req, int parallel, size_t *len)
 {
-    json_t *messages = json_array();
-    json_array_append_new(messages,
-                          json_pack("{s:s, s:s}", "role", "system", "content", req->system));
-    for (int i = 0; i < req->nmessages; i++)
-        json_array_append_new(messages, message_to_json(&req->messages[i]));
-    json_t *body = json_pack("{s:s, s:o}", "model", model, "messages", messages);
+    json_t *body = json_pack("{s:s}", "model", model);
     if (req->tools && json_array_size(req->tools)) {
         json_t *tools = json_array();
         size_t i;
@@ -242,7 +243,11 @@ static json_t *build_chat_body(const char *model, const mg_llm_request *req, int
         else
             json_object_set_new(body, "max_tokens", json_integer(req->max_tokens));
     }
-    return body;
+    json_t *system = json_pack("{s:s, s:s}", "role", "system", "content", req->system);
+    char *text = mg_wire_body(body, system, req, MG_WIRE_OPENAI, message_to_json, len);
+    json_decref(system);
+    json_decref(body);
+    return text;
 }
 
 /* A copy of a string field, or NULL. (Bodies are repaired to valid UTF-8
@@ -516,21 +521,20 @@ static mg_status stream_finish(chat_stream *s, mg_llm_reply *reply, mg_error *er
 }
 
 /* POSTs a streaming chat request; fills *reply from the stream. */
-static mg_status post_stream(openai_provider *p, json_t *body, const mg_stream_sink *sink,
-                             mg_llm_reply *reply, int *parallel_refused, mg_error *err)
+static mg_status post_stream(openai_provider *p, const char *payload, size_t len,
+                             const mg_stream_sink *sink, mg_llm_reply *reply,
+                             int *parallel_refused, mg_error *err)
 {
     buf url = BUF_INIT;
     buf_printf(&url, "%s/chat/completions", p->base_url);
-    char *payload = json_dumps(body, JSON_COMPACT);
     const char *headers[] = {"Content-Type: application/json", "Accept: text/event-stream",
                              p->auth_header, NULL};
-    mg_http_request req = {"POST", buf_str(&url), headers, payload, strlen(payload), 0, NULL};
+    mg_http_request req = {"POST", buf_str(&url), headers, payload, len, 0, NULL};
     chat_stream s = {.url = buf_str(&url), .sink = sink};
     mg_sse_init(&s.sse, on_stream_event, &s);
     mg_http_response resp = {0};
     int attempts = 0;
     mg_status st = mg_http_perform_stream(&req, NULL, on_stream_data, &s, &resp, &attempts, err);
-    free(payload);
     if (st && s.st) {
         *err = s.err; /* our own reason for stopping the transfer */
         st = s.st;
@@ -552,18 +556,19 @@ static mg_status post_stream(openai_provider *p, json_t *body, const mg_stream_s
 static mg_status chat_once(openai_provider *p, const mg_llm_request *req, int parallel,
                            mg_llm_reply *reply, int *parallel_refused, mg_error *err)
 {
-    json_t *body = build_chat_body(p->base.model, req, parallel);
+    size_t len;
+    char *body = mg_openai_chat_body(p->base.model, req, parallel, &len);
     mg_status st;
     if (req->stream) {
-        st = post_stream(p, body, req->stream, reply, parallel_refused, err);
+        st = post_stream(p, body, len, req->stream, reply, parallel_refused, err);
     } else {
         json_t *resp;
-        st = post_json(p->base_url, p->auth_header, "/chat/completions", body, &resp,
+        st = post_text(p->base_url, p->auth_header, "/chat/completions", body, len, &resp,
                        parallel_refused, NULL, err);
         if (!st) st = parse_chat_reply(resp, reply, err);
         json_decref(resp);
     }
-    json_decref(body);
+    free(body);
     if (st) mg_llm_reply_discard(reply);
     return st;
 }
@@ -599,7 +604,7 @@ static mg_status openai_list_models(mg_provider *base, json_t **models, mg_error
     openai_provider *p = (openai_provider *)base;
     *models = NULL;
     json_t *resp;
-    mg_status st = post_json(p->base_url, p->auth_header, "/models", NULL, &resp, NULL, NULL, err);
+    mg_status st = post_json(p->base_url, p->auth_header, "/models", NULL, &resp, NULL, err);
     if (st) return st;
     json_t *data = json_object_get(resp, "data");
     if (!json_is_array(data)) {
@@ -697,7 +702,7 @@ mg_status mg_openai_embed_rows(const char *model, json_t *input, json_t **rows, 
     json_t *body =
         json_pack("{s:s, s:O, s:s}", "model", model, "input", input, "encoding_format", "float");
     json_t *resp = NULL;
-    st = post_json(base_url, auth, "/embeddings", body, &resp, NULL, status, err);
+    st = post_json(base_url, auth, "/embeddings", body, &resp, status, err);
     json_decref(body);
     free(base_url);
     free(auth);

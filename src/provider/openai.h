@@ -14,6 +14,12 @@
 
 mg_status mg_openai_open(const char *model, mg_provider **out, mg_error *err);
 
+/* The chat-completions request body for `req` (caller frees; *len its
+ * length): the system message, the queue (stored messages encoded once,
+ * provider/wire.h), the tools, and stream, token and parallel-call
+ * options. */
+char *mg_openai_chat_body(const char *model, const mg_llm_request *req, int parallel, size_t *len);
+
 /* POST /embeddings for the texts of `input` (a JSON array of n strings,
  * borrowed) in one request, retried like a chat request. On MG_OK *rows
  * (caller decrefs) is a JSON array of the n "embedding" values in input

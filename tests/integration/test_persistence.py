@@ -382,10 +382,8 @@ class KillTest(PersistenceCase):
         rng = random.Random(seed)
         self.create("a")
         self.send("setup turn", agent="a")
-        printed = []
-        for k in range(10):
-            self.assert_all_requests_valid()
-            self.mock.reset()  # drop specs a killed turn left unused
+
+        def script(k):
             step = 0.12
             self.mock.push({"delay": step, "content": f"turn {k} step one", "tool_calls": [
                 {"name": "send_message", "arguments": {"message": f"reply {k}.1"}},
@@ -398,8 +396,20 @@ class KillTest(PersistenceCase):
                  "arguments": {"content": f"passage {k}", "request_heartbeat": True}}]})
             self.mock.push({"delay": step, "content": f"turn {k} step three", "tool_calls": [
                 {"name": "send_message", "arguments": {"message": f"reply {k}.3"}}]})
+
+        # How long one whole turn takes here (a sanitizer build on a busy
+        # machine starts several times slower): kills fall anywhere in it.
+        script("calibration")
+        started = time.monotonic()
+        self.send("calibration turn", agent="a")
+        span = (time.monotonic() - started) * 1.1
+        printed = []
+        for k in range(10):
+            self.assert_all_requests_valid()
+            self.mock.reset()  # drop specs a killed turn left unused
+            script(k)
             proc = self.start_send(f"user turn {k}", "a")
-            wait = rng.uniform(0.0, 0.42)
+            wait = rng.uniform(0.0, span)
             time.sleep(wait)
             out, err = self.kill9(proc)
             where = f"(iteration {k}, kill after {wait:.3f}s, seed {seed}, rc {proc.returncode})"

@@ -90,6 +90,18 @@ static void test_host_rejects(void **state)
 
 /* --------------------------------------------------------------- bodies */
 
+/* The request body, parsed back. */
+static json_t *chat_body(const char *model, const mg_llm_request *req)
+{
+    size_t len;
+    char *text = mg_ollama_chat_body(model, req, &len);
+    assert_int_equal(len, strlen(text));
+    json_t *body = json_loads(text, 0, NULL);
+    assert_non_null(body);
+    free(text);
+    return body;
+}
+
 static json_t *tools_fixture(void)
 {
     return json_loads("[{\"name\":\"send_message\",\"description\":\"Say it.\","
@@ -120,7 +132,7 @@ static void test_chat_body(void **state)
     json_t *tools = tools_fixture();
     mg_llm_request req = {
         .system = "SYS", .messages = msgs, .nmessages = 4, .tools = tools, .context_window = 12345};
-    json_t *body = mg_ollama_chat_body("llama3.2", &req);
+    json_t *body = chat_body("llama3.2", &req);
 
     assert_string_equal(json_string_value(json_object_get(body, "model")), "llama3.2");
     assert_true(json_is_false(json_object_get(body, "stream")));
@@ -168,7 +180,7 @@ static void test_summary_body(void **state)
                           .nmessages = 1,
                           .max_tokens = 300,
                           .context_window = 2000};
-    json_t *body = mg_ollama_chat_body("m", &req);
+    json_t *body = chat_body("m", &req);
     assert_null(json_object_get(body, "tools"));
     json_t *opts = json_object_get(body, "options");
     assert_int_equal(json_integer_value(json_object_get(opts, "num_ctx")), 2000);
