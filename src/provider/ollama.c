@@ -330,8 +330,8 @@ static mg_status call_api_text(const ollama_conn *c, const char *path, const cha
     const char *headers[] = {payload ? "Content-Type: application/json"
                                      : "Accept: application/json",
                              c->auth_header, NULL};
-    mg_http_request req = {payload ? "POST" : "GET", buf_str(&url), headers, payload, len,
-                           timeout_ms, NULL};
+    mg_http_request req = {
+        payload ? "POST" : "GET", buf_str(&url), headers, payload, len, timeout_ms, NULL};
     mg_http_response resp = {0};
     int attempts = 0;
     mg_status st = mg_http_perform_retry(&req, policy, &resp, &attempts, err);
@@ -667,8 +667,8 @@ static mg_status ollama_chat(mg_provider *base, const mg_llm_request *req, mg_ll
         st = chat_stream(&p->conn, body, len, base->model, req->stream, reply, err);
     } else {
         json_t *resp;
-        st = call_api_text(&p->conn, "/api/chat", body, len, base->model, NULL, 0, &resp, NULL,
-                           err);
+        st =
+            call_api_text(&p->conn, "/api/chat", body, len, base->model, NULL, 0, &resp, NULL, err);
         if (!st) st = mg_ollama_parse_chat_reply(resp, reply, err);
         json_decref(resp);
     }

@@ -152,11 +152,9 @@ static mg_status post_text(const char *base_url, const char *auth_header, const 
     *out = NULL;
     buf url = BUF_INIT;
     buf_printf(&url, "%s%s", base_url, path);
-    const char *headers[] = {payload ? "Content-Type: application/json"
-                                     : "Accept: application/json",
-                             auth_header, NULL};
-    mg_http_request req = {payload ? "POST" : "GET", buf_str(&url), headers, payload, len, 0,
-                           NULL};
+    const char *headers[] = {
+        payload ? "Content-Type: application/json" : "Accept: application/json", auth_header, NULL};
+    mg_http_request req = {payload ? "POST" : "GET", buf_str(&url), headers, payload, len, 0, NULL};
     mg_http_retry policy;
     mg_http_retry_defaults(&policy);
     mg_http_response resp = {0};
@@ -522,8 +520,8 @@ static mg_status stream_finish(chat_stream *s, mg_llm_reply *reply, mg_error *er
 
 /* POSTs a streaming chat request; fills *reply from the stream. */
 static mg_status post_stream(openai_provider *p, const char *payload, size_t len,
-                             const mg_stream_sink *sink, mg_llm_reply *reply,
-                             int *parallel_refused, mg_error *err)
+                             const mg_stream_sink *sink, mg_llm_reply *reply, int *parallel_refused,
+                             mg_error *err)
 {
     buf url = BUF_INIT;
     buf_printf(&url, "%s/chat/completions", p->base_url);
