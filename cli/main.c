@@ -540,30 +540,46 @@ static int cmd_recall(cli *c, int argc, char **argv)
     return rc;
 }
 
-/* One passage per non-blank line (or one JSON object per line). Stops at the
- * first bad line, saying how many were stored before it. */
+/* One passage per non-blank line (or one JSON object per line), stored in
+ * batches. Stops at the first bad line, saying how many were stored before
+ * it. */
 static int insert_lines(mg_agent *agent, char *input, int jsonl, const char *tags)
 {
-    int count = 0, line_no = 0;
+    const char **items = NULL;
+    int *line_of = NULL, n = 0, cap = 0, line_no = 0;
     for (char *line = input, *next; line && *line; line = next) {
         line_no++;
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
-        size_t n = strlen(line);
-        if (n && line[n - 1] == '\r') line[n - 1] = '\0';
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\r') line[len - 1] = '\0';
         if (line[strspn(line, " \t")] == '\0') continue;
-        mg_error err = {0};
-        mg_status st = jsonl ? mg_archival_insert_json(agent, line, &err)
-                             : mg_archival_insert(agent, line, tags, 0, &err);
-        if (st) {
-            fprintf(stderr, "memgpt: line %d: %s (%d passage%s before it stored)\n", line_no,
-                    err.message, count, count == 1 ? " was" : "s were");
-            return st == MG_ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            items = realloc(items, (size_t)cap * sizeof *items);
+            line_of = realloc(line_of, (size_t)cap * sizeof *line_of);
+            if (!items || !line_of) {
+                fprintf(stderr, "memgpt: out of memory\n");
+                abort();
+            }
         }
-        count++;
+        items[n] = line;
+        line_of[n++] = line_no;
     }
-    printf("inserted %d passage%s\n", count, count == 1 ? "" : "s");
-    return EXIT_OK;
+    mg_error err = {0};
+    int count = 0;
+    mg_status st = mg_archival_insert_many(agent, items, n, jsonl, tags, &count, &err);
+    const char *s = count == 1 ? "" : "s", *were = count == 1 ? "was" : "were";
+    if (st == MG_ERR_USAGE)
+        fprintf(stderr, "memgpt: line %d: %s (the %d passage%s before it %s stored)\n",
+                line_of[count], err.message, count, s, were);
+    else if (st)
+        fprintf(stderr, "memgpt: %s (%d passage%s %s stored)\n", err.message, count, s, were);
+    else
+        printf("inserted %d passage%s\n", count, count == 1 ? "" : "s");
+    free(items);
+    free(line_of);
+    return st == MG_ERR_USAGE ? EXIT_USAGE : st ? EXIT_RUNTIME : EXIT_OK;
 }
 
 static int cmd_archival(cli *c, int argc, char **argv)

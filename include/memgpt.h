@@ -404,6 +404,17 @@ mg_status mg_archival_insert(mg_agent *agent, const char *text, const char *tags
  * or epoch seconds). For bulk loading (JSON Lines). */
 mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_error *err);
 
+/* Stores items[0..n) in order, in transactions of up to 1,000 passages
+ * (one commit per passage would cost more than the passage): each item a
+ * passage's text with the tags `tags_json` (json 0), or a JSON object as
+ * mg_archival_insert_json (json 1). At the first item refused
+ * (MG_ERR_USAGE: bad JSON, empty text, bad tags), the ones before it are
+ * stored and its error is returned; any other failure keeps the batches
+ * committed before it. *stored (may be NULL) is how many were stored, so
+ * items[*stored] is the one that failed. */
+mg_status mg_archival_insert_many(mg_agent *agent, const char *const *items, int n, int json,
+                                  const char *tags_json, int *stored, mg_error *err);
+
 /* Archival memory search by meaning. JSON object {total, page, results: [{id,
  * time, text, tags, score}]}. Caller frees. */
 mg_status mg_archival_search(mg_agent *agent, const mg_search *search, char **json_out,

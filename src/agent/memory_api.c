@@ -103,7 +103,8 @@ mg_status mg_archival_insert(mg_agent *agent, const char *text, const char *tags
     return mg_archival_add(agent, text, tags_json, time_ms, NULL, err);
 }
 
-mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_error *err)
+/* Stores one passage given as a JSON object (mg_archival_insert_json). */
+static mg_status insert_json(mg_agent *agent, const char *json_object, mg_error *err)
 {
     json_error_t jerr;
     json_t *obj = json_loads(json_object, 0, &jerr);
@@ -132,6 +133,44 @@ mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_e
     if (!st) st = mg_archival_insert(agent, text, tags_json, time_ms, err);
     free(tags_json);
     json_decref(obj);
+    return st;
+}
+
+mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_error *err)
+{
+    return insert_json(agent, json_object, err);
+}
+
+/* Passages per transaction of mg_archival_insert_many: a commit (and the
+ * index's log append after it) costs more than a passage, and a larger
+ * batch only holds the write lock longer. */
+#define INSERT_BATCH 1000
+
+mg_status mg_archival_insert_many(mg_agent *agent, const char *const *items, int n, int json,
+                                  const char *tags_json, int *stored, mg_error *err)
+{
+    if (stored) *stored = 0;
+    mg_status st = agent_check_usable(agent, err);
+    int done = 0;
+    while (!st && done < n) {
+        int end = done + INSERT_BATCH < n ? done + INSERT_BATCH : n, i = done;
+        if ((st = store_begin(agent->store, err))) break;
+        for (; !st && i < end; i++)
+            st = json ? insert_json(agent, items[i], err)
+                      : mg_archival_insert(agent, items[i], tags_json, 0, err);
+        if (st == MG_ERR_USAGE) {
+            /* The refused item (i - 1) wrote nothing: keep the ones before. */
+            mg_error refused = err ? *err : (mg_error){0};
+            if (!(st = agent_tx_end(agent, MG_OK, err))) {
+                done = i - 1;
+                if (err) *err = refused;
+                st = MG_ERR_USAGE;
+            }
+        } else if (!(st = agent_tx_end(agent, st, err))) {
+            done = end;
+        }
+    }
+    if (stored) *stored = done;
     return st;
 }
 

@@ -593,6 +593,27 @@ class ArchivalCliTest(CliTestCase):
         self.assert_error(self.run_memgpt("archival", "insert", "--agent", "a", "--jsonl",
                                           "text"), 2)
 
+    def test_insert_jsonl_in_batches(self):
+        # Passages go in by the thousand; a bad line past the first batches
+        # keeps every line before it and none after it.
+        lines = [json.dumps({"text": f"ledger entry {i} about harbour dues"})
+                 for i in range(2500)]
+        lines[2344] = '{"text": "broken'
+        proc = self.run_memgpt("archival", "insert", "--agent", "a", "--jsonl", "-",
+                               input="\n".join(lines) + "\n")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("line 2345", proc.stderr)
+        self.assertIn("the 2344 passages before it were stored", proc.stderr)
+        self.assertEqual(self.passages(), 2344)
+        texts = [r["text"] for r in self.search("ledger entry 2343 harbour",
+                                                "--limit", "3")["results"]]
+        self.assertIn("ledger entry 2343 about harbour dues", texts)
+        # The rest, once mended, goes in after them.
+        proc = self.run_memgpt("archival", "insert", "--agent", "a", "--jsonl", "-",
+                               input="\n".join(lines[2345:]) + "\n", check=0)
+        self.assertIn("inserted 155 passages", proc.stdout)
+        self.assertEqual(self.passages(), 2499)
+
     def test_malformed_line_number_counts_blank_lines(self):
         # The error must name the line of the input, blank lines included.
         good = json.dumps({"text": "a fine passage"})
