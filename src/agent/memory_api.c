@@ -103,8 +103,7 @@ mg_status mg_archival_insert(mg_agent *agent, const char *text, const char *tags
     return mg_archival_add(agent, text, tags_json, time_ms, NULL, err);
 }
 
-/* Stores one passage given as a JSON object (mg_archival_insert_json). */
-static mg_status insert_json(mg_agent *agent, const char *json_object, mg_error *err)
+mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_error *err)
 {
     json_error_t jerr;
     json_t *obj = json_loads(json_object, 0, &jerr);
@@ -136,11 +135,6 @@ static mg_status insert_json(mg_agent *agent, const char *json_object, mg_error 
     return st;
 }
 
-mg_status mg_archival_insert_json(mg_agent *agent, const char *json_object, mg_error *err)
-{
-    return insert_json(agent, json_object, err);
-}
-
 /* Passages per transaction of mg_archival_insert_many: a commit (and the
  * index's log append after it) costs more than a passage, and a larger
  * batch only holds the write lock longer. */
@@ -156,7 +150,7 @@ mg_status mg_archival_insert_many(mg_agent *agent, const char *const *items, int
         int end = done + INSERT_BATCH < n ? done + INSERT_BATCH : n, i = done;
         if ((st = store_begin(agent->store, err))) break;
         for (; !st && i < end; i++)
-            st = json ? insert_json(agent, items[i], err)
+            st = json ? mg_archival_insert_json(agent, items[i], err)
                       : mg_archival_insert(agent, items[i], tags_json, 0, err);
         if (st == MG_ERR_USAGE) {
             /* The refused item (i - 1) wrote nothing: keep the ones before. */
