@@ -545,8 +545,17 @@ static int cmd_recall(cli *c, int argc, char **argv)
  * it. */
 static int insert_lines(mg_agent *agent, char *input, int jsonl, const char *tags)
 {
-    const char **items = NULL;
-    int *line_of = NULL, n = 0, cap = 0, line_no = 0;
+    size_t lines = 1;
+    for (const char *p = input; *p; p++)
+        lines += *p == '\n';
+    const char **items = malloc(lines * sizeof *items);
+    int *line_of = malloc(lines * sizeof *line_of), n = 0, line_no = 0;
+    if (!items || !line_of) {
+        free(items);
+        free(line_of);
+        fprintf(stderr, "memgpt: out of memory\n");
+        return EXIT_RUNTIME;
+    }
     for (char *line = input, *next; line && *line; line = next) {
         line_no++;
         next = strchr(line, '\n');
@@ -554,15 +563,6 @@ static int insert_lines(mg_agent *agent, char *input, int jsonl, const char *tag
         size_t len = strlen(line);
         if (len && line[len - 1] == '\r') line[len - 1] = '\0';
         if (line[strspn(line, " \t")] == '\0') continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            items = realloc(items, (size_t)cap * sizeof *items);
-            line_of = realloc(line_of, (size_t)cap * sizeof *line_of);
-            if (!items || !line_of) {
-                fprintf(stderr, "memgpt: out of memory\n");
-                abort();
-            }
-        }
         items[n] = line;
         line_of[n++] = line_no;
     }

@@ -368,12 +368,6 @@ static mg_status call_api_with(const ollama_conn *c, const char *path, json_t *b
     return st;
 }
 
-static mg_status call_api(const ollama_conn *c, const char *path, json_t *body, const char *model,
-                          json_t **out, mg_error *err)
-{
-    return call_api_with(c, path, body, model, NULL, 0, out, NULL, err);
-}
-
 /* -------------------------------------------------------------- requests */
 
 /* Stored arguments are JSON text; Ollama wants the object itself. */
@@ -683,7 +677,7 @@ static mg_status ollama_list_models(mg_provider *base, json_t **models, mg_error
     ollama_provider *p = (ollama_provider *)base;
     *models = NULL;
     json_t *resp;
-    mg_status st = call_api(&p->conn, "/api/tags", NULL, NULL, &resp, err);
+    mg_status st = call_api_text(&p->conn, "/api/tags", NULL, 0, NULL, NULL, 0, &resp, NULL, err);
     if (st) return st;
     json_t *list = json_object_get(resp, "models");
     if (!json_is_array(list) && !json_is_null(list)) {

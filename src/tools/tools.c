@@ -405,7 +405,6 @@ mg_status mg_mcp_tools(mg_store *store, const char *server, char **json_out, mg_
 
 /* ------------------------------------------------- attached tools */
 
-/* The schema offered to the model for MCP tool `tool`. */
 /* The schema the model is offered for MCP tool `tool`. */
 static json_t *offered_schema(const json_t *tool)
 {
