@@ -10,17 +10,38 @@
  * Replies stream: the agent is set to streaming, and the text of each reply
  * is printed as the model writes it (replies.c), before the step is stored;
  * the rest of the output (verbose lines, notices) is unchanged.
+ *
+ * The chat ends when its input does. /exit, Ctrl-D and the end of piped
+ * input are the user's choice: status 0. Input that fails (a read error, a
+ * terminal that closes) is not: status 1, and the reason on stderr. Either
+ * way every step was committed as it ran, and the line history is saved on
+ * the way out; a line not yet ended (typed without Enter on a terminal, cut
+ * off by a read error in a pipe) was never sent and is dropped. A terminal
+ * that closes sends SIGHUP, which ends us at its default disposition; a chat
+ * that ignores it (nohup) sees only reads that return 0 or fail, while
+ * select() keeps calling the dead terminal readable. So every read's outcome
+ * is looked at: an interrupted read (a signal we handle) is made again, one
+ * that would block is waited for, and an end or an error ends the chat.
  */
 #include <editline/readline.h>
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "cli.h"
 
-typedef enum { INPUT_LINE, INPUT_EOF, INPUT_IDLE } input_kind;
+typedef enum {
+    INPUT_LINE,   /* a line to act on */
+    INPUT_IDLE,   /* nothing within the idle time */
+    INPUT_EOF,    /* the input ended: Ctrl-D, the end of a pipe */
+    INPUT_HANGUP, /* the terminal closed */
+    INPUT_FAILED  /* reading failed; errno in chat.input_errno */
+} input_kind;
 
 typedef struct chat {
     cli *c;
@@ -33,6 +54,7 @@ typedef struct chat {
     /* pipe reader: bytes read but not yet returned as lines */
     char *pending;
     size_t pending_len, pending_cap;
+    int input_errno; /* why reading failed (INPUT_FAILED) */
 } chat;
 
 /* libedit hands the finished line to a callback; this is where it lands. */
@@ -46,8 +68,13 @@ static void on_edited_line(char *line)
     rl_callback_handler_remove();
 }
 
-/* Waits up to `seconds` (-1: forever) for input on stdin. 1 = ready. */
-static int wait_input(int seconds)
+typedef enum { WAIT_READY, WAIT_IDLE, WAIT_FAILED } wait_result;
+
+/* Waits up to `seconds` (-1: forever) for input on stdin. A closed pipe or
+ * terminal counts as ready: the read then tells how it ended. A failed
+ * select() is not a timeout: taken for one, it would make the chat send
+ * timed heartbeats to the model in a loop. */
+static wait_result wait_input(int seconds)
 {
     fd_set fds;
     FD_ZERO(&fds);
@@ -57,57 +84,181 @@ static int wait_input(int seconds)
     do
         rc = select(STDIN_FILENO + 1, &fds, NULL, NULL, seconds < 0 ? NULL : &tv);
     while (rc < 0 && errno == EINTR);
-    return rc > 0;
+    return rc > 0 ? WAIT_READY : rc == 0 ? WAIT_IDLE : WAIT_FAILED;
 }
 
-static input_kind read_tty(char **line, int idle)
+/* ------------------------------------------------------------- terminal */
+
+/* How the terminal's last read went. libedit's callback interface drops
+ * both the end of input and read errors (rl_callback_read_char returns as
+ * if waiting for more), so libedit reads through tty_getc, which notes them
+ * here. */
+static struct {
+    int ended; /* a read returned 0 or failed */
+    int error; /* its errno; 0 for end of file */
+} tty_read;
+
+/* One byte of the terminal, or EOF once it ended or failed (noted in
+ * tty_read). A read interrupted by a signal we handle (libedit's, for a
+ * window resize) is made again; a descriptor left non-blocking by another
+ * program is waited on. */
+static int tty_read_byte(void)
+{
+    unsigned char byte;
+    for (;;) {
+        ssize_t got = read(STDIN_FILENO, &byte, 1);
+        if (got == 1) return byte;
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_input(-1) == WAIT_READY)
+            continue;
+        tty_read.ended = 1;
+        tty_read.error = got < 0 ? errno : 0;
+        return EOF;
+    }
+}
+
+/* Decodes bytes[0..*n) in the current locale, as libedit's own reader does:
+ * a character, or -1 if more bytes are needed. An invalid sequence is
+ * dropped but for its last byte, which may begin the next character. */
+static int decode_char(char *bytes, size_t *n)
+{
+    for (;;) {
+        wchar_t wc;
+        mbstate_t state;
+        memset(&state, 0, sizeof state);
+        size_t used = mbrtowc(&wc, bytes, *n, &state);
+        if (used == (size_t)-2 && *n < MB_LEN_MAX) return -1;
+        if (used != (size_t)-1 && used != (size_t)-2) return (int)wc;
+        if (*n == 1) {
+            *n = 0;
+            return -1;
+        }
+        bytes[0] = bytes[*n - 1];
+        *n = 1;
+    }
+}
+
+/* libedit's rl_getc_function: one character, or EOF when the terminal
+ * has no more to give. Reads stdin, the terminal the chat waits on (some
+ * libedit versions pass NULL for `in`). */
+static int tty_getc(FILE *in)
+{
+    (void)in;
+    char bytes[MB_LEN_MAX];
+    size_t n = 0;
+    for (;;) {
+        int byte = tty_read_byte();
+        if (byte == EOF) return EOF;
+        bytes[n++] = (char)byte;
+        int c = decode_char(bytes, &n);
+        if (c >= 0) return c;
+    }
+}
+
+/* Why the terminal gave no more. A read of 0 is Ctrl-D when libedit is not
+ * editing (canonical mode, as with echo off); a terminal that closed reads
+ * 0 too (or EIO while it closes), and poll() then reports POLLHUP. */
+static input_kind tty_end(chat *ch)
+{
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    if (poll(&p, 1, 0) > 0 && (p.revents & POLLHUP)) return INPUT_HANGUP;
+    if (!tty_read.error) return INPUT_EOF;
+    ch->input_errno = tty_read.error;
+    return INPUT_FAILED;
+}
+
+static input_kind read_tty(chat *ch, char **line, int idle)
 {
     edited_done = 0;
     edited_line = NULL;
+    tty_read.ended = 0;
     rl_callback_handler_install("you> ", on_edited_line);
-    while (!edited_done) {
-        if (!wait_input(idle)) {
+    while (!edited_done && !tty_read.ended) {
+        wait_result w = wait_input(idle);
+        if (w != WAIT_READY) {
+            int why = errno;
             rl_callback_handler_remove();
             printf("\n");
-            return INPUT_IDLE;
+            if (w == WAIT_IDLE) return INPUT_IDLE;
+            ch->input_errno = why;
+            return INPUT_FAILED;
         }
         rl_callback_read_char();
+    }
+    if (!edited_done) { /* ended mid-line: what was typed is dropped */
+        rl_callback_handler_remove();
+        printf("\n");
+        return tty_end(ch);
     }
     if (!edited_line) return INPUT_EOF;
     *line = edited_line;
     return INPUT_LINE;
 }
 
-/* Lines of any length: the buffer grows, so a long paste stays one message. */
+/* ----------------------------------------------------------------- pipe */
+
+/* The first whole line of ch->pending, taken out of it. 0 if none yet. */
+static int take_line(chat *ch, char **line)
+{
+    char *nl = ch->pending_len ? memchr(ch->pending, '\n', ch->pending_len) : NULL;
+    if (!nl) return 0;
+    size_t n = (size_t)(nl - ch->pending);
+    *line = strndup(ch->pending, n);
+    memmove(ch->pending, nl + 1, ch->pending_len - n - 1);
+    ch->pending_len -= n + 1;
+    return 1;
+}
+
+typedef enum { FILL_MORE, FILL_END, FILL_FAILED } fill_result;
+
+/* Reads what stdin has into ch->pending. Lines of any length: the buffer
+ * grows, so a long paste stays one message. */
+static fill_result fill_pending(chat *ch)
+{
+    if (ch->pending_cap - ch->pending_len < 4096) {
+        size_t cap = ch->pending_cap ? ch->pending_cap * 2 : 65536;
+        char *bigger = realloc(ch->pending, cap);
+        if (!bigger) {
+            ch->input_errno = ENOMEM;
+            return FILL_FAILED;
+        }
+        ch->pending = bigger;
+        ch->pending_cap = cap;
+    }
+    ssize_t got =
+        read(STDIN_FILENO, ch->pending + ch->pending_len, ch->pending_cap - ch->pending_len);
+    if (got > 0) ch->pending_len += (size_t)got;
+    if (got >= 0) return got ? FILL_MORE : FILL_END;
+    /* Interrupted, or nothing after all (a non-blocking descriptor another
+     * process read first): wait again. */
+    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return FILL_MORE;
+    ch->input_errno = errno;
+    return FILL_FAILED;
+}
+
 static input_kind read_pipe(chat *ch, char **line, int idle)
 {
     for (;;) {
-        char *nl = ch->pending_len ? memchr(ch->pending, '\n', ch->pending_len) : NULL;
-        if (nl) {
-            size_t n = (size_t)(nl - ch->pending);
-            *line = strndup(ch->pending, n);
-            memmove(ch->pending, nl + 1, ch->pending_len - n - 1);
-            ch->pending_len -= n + 1;
-            return INPUT_LINE;
+        if (take_line(ch, line)) return INPUT_LINE;
+        wait_result w = wait_input(idle);
+        if (w == WAIT_IDLE) return INPUT_IDLE;
+        if (w == WAIT_FAILED) {
+            ch->input_errno = errno;
+            return INPUT_FAILED;
         }
-        if (!wait_input(idle)) return INPUT_IDLE;
-        if (ch->pending_cap - ch->pending_len < 4096) {
-            ch->pending_cap = ch->pending_cap ? ch->pending_cap * 2 : 65536;
-            char *bigger = realloc(ch->pending, ch->pending_cap);
-            if (!bigger) return INPUT_EOF;
-            ch->pending = bigger;
-        }
-        ssize_t got =
-            read(STDIN_FILENO, ch->pending + ch->pending_len, ch->pending_cap - ch->pending_len);
-        if (got <= 0) {
+        fill_result f = fill_pending(ch);
+        if (f == FILL_FAILED) return INPUT_FAILED;
+        if (f == FILL_END) {
             if (ch->pending_len == 0) return INPUT_EOF;
+            /* The last line needs no newline to be a message. */
             *line = strndup(ch->pending, ch->pending_len);
             ch->pending_len = 0;
             return INPUT_LINE;
         }
-        ch->pending_len += (size_t)got;
     }
 }
+
+/* ------------------------------------------------------------- the chat */
 
 static void on_chat_event(const mg_event *ev, void *user)
 {
@@ -210,6 +361,59 @@ static void print_setup_hint(const mg_error *err)
             err->message);
 }
 
+/* Acts on one line: a slash command or a message. Returns 0 to leave. */
+static int handle_line(chat *ch, const char *line)
+{
+    const char *text = line;
+    while (*text == ' ' || *text == '\t')
+        text++;
+    if (!*text) return 1;
+    if (ch->tty) add_history(text);
+    if (text[0] == '/') return slash_command(ch, text);
+    mg_error err = {0};
+    turn_done(ch, mg_agent_send(ch->agent, text, on_chat_event, ch, &err), &err);
+    return 1;
+}
+
+static void timed_heartbeat(chat *ch)
+{
+    mg_error err = {0};
+    turn_done(ch,
+              mg_agent_system_event(ch->agent, MG_SYSTEM_TIMED_HEARTBEAT, on_chat_event, ch, &err),
+              &err);
+}
+
+/* Reads and acts until the input ends or the user leaves. Returns the exit
+ * code: see the top of this file. */
+static int chat_loop(chat *ch, int provider_ok)
+{
+    for (;;) {
+        fflush(stdout);
+        int idle = provider_ok ? mg_agent_idle_heartbeat_seconds(ch->agent) : -1;
+        char *line = NULL;
+        input_kind kind = ch->tty ? read_tty(ch, &line, idle) : read_pipe(ch, &line, idle);
+        switch (kind) {
+        case INPUT_LINE: {
+            int keep_going = handle_line(ch, line);
+            free(line);
+            if (!keep_going) return EXIT_OK;
+            break;
+        }
+        case INPUT_IDLE:
+            timed_heartbeat(ch);
+            break;
+        case INPUT_EOF:
+            return EXIT_OK;
+        case INPUT_HANGUP:
+            fprintf(stderr, "memgpt: the terminal closed\n");
+            return EXIT_RUNTIME;
+        case INPUT_FAILED:
+            fprintf(stderr, "memgpt: cannot read input: %s\n", strerror(ch->input_errno));
+            return EXIT_RUNTIME;
+        }
+    }
+}
+
 int cmd_chat(cli *c, int argc, char **argv)
 {
     const char *agent_name = NULL;
@@ -228,7 +432,11 @@ int cmd_chat(cli *c, int argc, char **argv)
     size_t len = strlen(c->home) + 16;
     ch.history_path = malloc(len);
     snprintf(ch.history_path, len, "%s/chat_history", c->home);
-    if (ch.tty) read_history(ch.history_path);
+    if (ch.tty) {
+        /* Before read_history, which sets libedit up and takes it from there. */
+        rl_getc_function = tty_getc;
+        read_history(ch.history_path);
+    }
 
     printf("memgpt chat with agent '%s'. Type /help for commands, /exit to leave.\n",
            mg_agent_name(ch.agent));
@@ -241,39 +449,11 @@ int cmd_chat(cli *c, int argc, char **argv)
         turn_done(&ch, mg_agent_system_event(ch.agent, MG_SYSTEM_LOGIN, on_chat_event, &ch, &err),
                   &err);
 
-    for (;;) {
-        fflush(stdout);
-        int idle = provider_ok ? mg_agent_idle_heartbeat_seconds(ch.agent) : -1;
-        char *line = NULL;
-        input_kind kind = ch.tty ? read_tty(&line, idle) : read_pipe(&ch, &line, idle);
-        if (kind == INPUT_EOF) break;
-        mg_error turn_err = {0};
-        if (kind == INPUT_IDLE) {
-            turn_done(&ch,
-                      mg_agent_system_event(ch.agent, MG_SYSTEM_TIMED_HEARTBEAT, on_chat_event, &ch,
-                                            &turn_err),
-                      &turn_err);
-            continue;
-        }
-        const char *text = line;
-        while (*text == ' ' || *text == '\t')
-            text++;
-        int keep_going = 1;
-        if (*text) {
-            if (ch.tty) add_history(text);
-            if (text[0] == '/')
-                keep_going = slash_command(&ch, text);
-            else
-                turn_done(&ch, mg_agent_send(ch.agent, text, on_chat_event, &ch, &turn_err),
-                          &turn_err);
-        }
-        free(line);
-        if (!keep_going) break;
-    }
+    rc = chat_loop(&ch, provider_ok);
     if (ch.tty) write_history(ch.history_path);
     free(ch.history_path);
     free(ch.pending);
     cli_replies_end(&ch.replies);
     mg_agent_free(ch.agent);
-    return EXIT_OK;
+    return rc;
 }

@@ -43,13 +43,14 @@ char *cli_text_arg(const char *arg);
  * model, never on a send. */
 int cli_learn_context_window(const char *model, const char *fallback);
 
-/* All of stdin. Caller frees. */
+/* All of stdin; NULL (reported) if it cannot be read: a read error is not
+ * taken for the end of the input. Caller frees. */
 char *cli_read_stdin(void);
 
 /* All of file `path`; NULL (reported) if it cannot be read. Caller frees. */
 char *cli_text_arg_file(const char *path);
 
-/* Joins argv[0..argc) with spaces. Caller frees. */
+/* Joins argv[0..argc) with spaces; NULL (reported) without memory. Caller frees. */
 char *cli_join(int argc, char **argv);
 
 /* Prints a turn's event for a human: replies always, the rest if verbose. */

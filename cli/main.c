@@ -166,9 +166,11 @@ static int cmd_send(cli *c, int argc, char **argv)
     int rc = parse_options(argc, argv, opts, &a);
     char *text = NULL;
     if (!rc && a.npos == 0) rc = cli_usage("send needs the message text");
-    if (!rc)
+    if (!rc) {
         text = (a.npos == 1 && strcmp(a.pos[0], "-") == 0) ? cli_read_stdin()
                                                            : cli_join(a.npos, a.pos);
+        if (!text) rc = EXIT_RUNTIME; /* why is on stderr already */
+    }
     mg_agent *agent = NULL;
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);
     if (!rc) {
@@ -639,7 +641,9 @@ static int cmd_archival(cli *c, int argc, char **argv)
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);
     if (!rc) {
         char *input = from_stdin ? cli_read_stdin() : cli_join(a.npos, a.pos);
-        if (from_stdin) {
+        if (!input) {
+            rc = EXIT_RUNTIME; /* why is on stderr already */
+        } else if (from_stdin) {
             rc = insert_lines(agent, input, jsonl, tags);
         } else {
             mg_error err = {0};

@@ -59,24 +59,47 @@ int cli_open_agent(cli *c, const char *name, mg_agent **out)
     return st ? cli_fail(&err) : EXIT_OK;
 }
 
-static char *read_stream(FILE *f)
+/* Doubles the buffer of read_stream. 0 when out of memory (data freed). */
+static int grow(char **data, size_t *cap)
+{
+    char *bigger = realloc(*data, *cap * 2);
+    if (!bigger) {
+        free(*data);
+        *data = NULL;
+        return 0;
+    }
+    *data = bigger;
+    *cap *= 2;
+    return 1;
+}
+
+/* All of `f`, or NULL after saying why on stderr. A read error must not
+ * pass for the end of the input: a message or document cut short would be
+ * sent or stored as if whole. A read cut short by a signal is made again. */
+static char *read_stream(FILE *f, const char *name)
 {
     size_t cap = 4096, len = 0;
     char *data = malloc(cap);
-    size_t n;
-    while (data && (n = fread(data + len, 1, cap - len - 1, f)) > 0) {
+    while (data) {
+        size_t n = fread(data + len, 1, cap - len - 1, f);
         len += n;
-        if (cap - len - 1 == 0) {
-            char *bigger = realloc(data, cap * 2);
-            if (!bigger) {
-                free(data);
-                return NULL;
-            }
-            data = bigger;
-            cap *= 2;
+        if (n) {
+            if (cap - len - 1 == 0 && !grow(&data, &cap)) break;
+            continue;
         }
+        if (!ferror(f) || errno != EINTR) break;
+        clearerr(f);
     }
-    if (data) data[len] = '\0';
+    if (!data) {
+        fprintf(stderr, "memgpt: cannot read %s: out of memory\n", name);
+        return NULL;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "memgpt: cannot read %s: %s\n", name, strerror(errno));
+        free(data);
+        return NULL;
+    }
+    data[len] = '\0';
     return data;
 }
 
@@ -96,7 +119,7 @@ int cli_learn_context_window(const char *model, const char *fallback)
 
 char *cli_read_stdin(void)
 {
-    return read_stream(stdin);
+    return read_stream(stdin, "stdin");
 }
 
 char *cli_text_arg_file(const char *path)
@@ -106,7 +129,7 @@ char *cli_text_arg_file(const char *path)
         fprintf(stderr, "memgpt: cannot read %s: %s\n", path, strerror(errno));
         return NULL;
     }
-    char *text = read_stream(f);
+    char *text = read_stream(f, path);
     fclose(f);
     return text;
 }
@@ -122,7 +145,10 @@ char *cli_join(int argc, char **argv)
     for (int i = 0; i < argc; i++)
         len += strlen(argv[i]) + 1;
     char *out = malloc(len);
-    if (!out) return NULL;
+    if (!out) {
+        fprintf(stderr, "memgpt: out of memory\n");
+        return NULL;
+    }
     out[0] = '\0';
     for (int i = 0; i < argc; i++) {
         if (i) strcat(out, " ");

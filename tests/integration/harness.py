@@ -29,6 +29,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -263,13 +264,20 @@ class MemgptTestCase(unittest.TestCase):
 
 class Terminal:
     """`memgpt ARGS` on a pseudo-terminal, as a person runs it. Use as a
-    context manager: leaving it kills the process if it still runs."""
+    context manager: leaving it kills the process if it still runs.
 
-    def __init__(self, args, env):
+    `ignore` lists signals the process starts with ignored, as `nohup`
+    leaves SIGHUP. With `background`, memgpt runs in a process group of its
+    own, not the terminal's foreground group (a job started with `&`): the
+    process `pid` names is then its parent, which waits for it and exits
+    with its status (128 + N if signal N ended it)."""
+
+    def __init__(self, args, env, ignore=(), background=False):
         self.output = b""
+        self.background = background
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
-            os.execve(MEMGPT_BIN, [MEMGPT_BIN, *args], env)
+            _exec_on_terminal(args, env, ignore, background)
 
     def read_until(self, predicate, seconds=20):
         """Reads output until predicate(output) holds or time runs out, and
@@ -287,6 +295,37 @@ class Terminal:
     def type(self, data):
         os.write(self.fd, data)
 
+    def memgpt_pid(self):
+        """The id of the memgpt process (in the background, our child's child)."""
+        if not self.background:
+            return self.pid
+        with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
+            return int(f.read().split()[0])
+
+    def cpu_seconds(self):
+        """CPU time (user + system) the memgpt process has used so far."""
+        with open(f"/proc/{self.memgpt_pid()}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def hang_up(self):
+        """Closes the terminal's master end, as closing a terminal window does."""
+        os.close(self.fd)
+        self.fd = -1
+
+    def wait(self, seconds):
+        """Waits up to `seconds` for the process to end. Returns (exit code,
+        CPU seconds it used in all), or (None, None) if it still runs."""
+        end = time.time() + seconds
+        while True:
+            pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            if pid:
+                self.pid = 0
+                return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+            if time.time() >= end:
+                return None, None
+            time.sleep(0.05)
+
     def exit_code(self):
         """Waits for the process to end and returns its exit code."""
         _, status = os.waitpid(self.pid, 0)
@@ -298,9 +337,32 @@ class Terminal:
 
     def __exit__(self, *exc):
         if self.pid:
+            if self.background:
+                try:
+                    os.killpg(self.memgpt_pid(), 9)
+                except (OSError, IndexError):  # gone already
+                    pass
             os.kill(self.pid, 9)
             os.waitpid(self.pid, 0)
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+
+
+def _exec_on_terminal(args, env, ignore, background):
+    """The child side of Terminal, on the terminal already; never returns."""
+    try:
+        if background:
+            child = os.fork()
+            if child:
+                _, status = os.waitpid(child, 0)
+                code = os.waitstatus_to_exitcode(status)
+                os._exit(128 - code if code < 0 else code)
+            os.setpgid(0, 0)
+        for sig in ignore:
+            signal.signal(sig, signal.SIG_IGN)
+        os.execve(MEMGPT_BIN, [MEMGPT_BIN, *args], env)
+    finally:
+        os._exit(127)
 
 
 def main():

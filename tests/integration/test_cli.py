@@ -779,6 +779,29 @@ class InputErrorTest(CliTestCase):
         self.assertTrue(any(t.startswith("multi-line\nmessage with ünïcode") for t in texts),
                         texts)
 
+    def test_stdin_read_error(self):
+        """stdin that cannot be read (a directory: read fails with EISDIR)
+        is an error, status 1, for every command that reads it; a read
+        error must not pass for the end of the input, or a message or
+        document cut short would be used as if whole."""
+        commands = (("send", "--agent", "in", "-"),
+                    ("archival", "insert", "--agent", "in", "-"),
+                    ("archival", "insert", "--agent", "in", "--jsonl", "-"),
+                    ("agents", "import", "-"))
+        for args in commands:
+            with self.subTest(args=args):
+                fd = os.open(self.home, os.O_RDONLY)
+                try:
+                    proc = subprocess.run([MEMGPT_BIN, "--home", self.home, *args], stdin=fd,
+                                          capture_output=True, text=True,
+                                          env=self.memgpt_env(), timeout=30)
+                finally:
+                    os.close(fd)
+                self.assert_error(proc, 1, "cannot read stdin", "is a directory")
+        self.assert_nothing_stored()
+        self.assertEqual(self.json_of("agents", "show", "in", "--json")["passages"], 0)
+        self.assertEqual(self.names(), ["in"])
+
 
 # --------------------------------------------------------------------------
 

@@ -462,6 +462,53 @@ class ServerLifeTest(ServerTestCase):
 
         self.assertTrue(self.wait_for(stored, 15))
 
+    def server_cpu_seconds(self):
+        with open(f"/proc/{self.server.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def test_client_gone_mid_stream_leaves_server_idle(self):
+        """A client that goes away in the middle of a streamed turn must not
+        leave a thread spinning on its connection: the turn runs on, the
+        server stays idle but for it, and the request ends (is logged) once
+        the stream's next write finds the client gone."""
+        agent = self.agent_id("deserted")
+        self.start_server()
+        for i in range(6):
+            self.mock.push({"delay": 0.4, "content": f"step {i}", "tool_calls": [
+                {"name": "core_memory_append",
+                 "arguments": json.dumps({"label": "human", "content": f"fact {i}",
+                                          "request_heartbeat": True})}]})
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        conn.request("POST", f"/v1/agents/{agent}/messages",
+                     body=json.dumps({"messages": [{"role": "user", "content": "go"}],
+                                      "streaming": True, "stream_tokens": True,
+                                      "include_pings": False}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertIsNotNone(next(sse_events(resp)))
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+        cpu_before, start = self.server_cpu_seconds(), time.time()
+
+        def logged():
+            return any(re.search(rf"POST /v1/agents/{agent}/messages 200 ", line)
+                       for line in self.server.log)
+
+        self.assertTrue(self.wait_for(logged, 15), "\n".join(self.server.log))
+        # The rest of the turn (its requests to the mock, its steps) after
+        # the client left; a spinning thread would use about a core.
+        self.assertTrue(self.wait_for(lambda: len(self.mock.chat_requests()) >= 7, 15))
+        time.sleep(1)
+        spent, elapsed = self.server_cpu_seconds() - cpu_before, time.time() - start
+        self.assertLess(spent, 0.25 * elapsed, f"{spent:.2f} s of CPU in {elapsed:.1f} s")
+        self.assert_alive()
+
+    def assert_alive(self):
+        status, body, _ = self.http("GET", "/v1/health/")
+        self.assertEqual(status, 200)
+
     def test_kill_9_during_streams(self):
         agents = [self.agent_id(f"victim{i}") for i in range(4)]
         self.start_server()
