@@ -10,6 +10,7 @@
 #include "context/context.h"
 #include "functions/functions.h"
 #include "memory/archival.h"
+#include "memory/archival_index.h"
 #include "memory/recall.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -165,6 +166,9 @@ mg_status mg_archival_insert_many(mg_agent *agent, const char *const *items, int
         }
     }
     if (stored) *stored = done;
+    /* Bring the vector index up to date now, so that the first search
+     * after a bulk insert does not pay for it; the store saves it at close. */
+    if (done > 0) archival_index_warm(agent->store, agent->id, agent->embedder);
     return st;
 }
 

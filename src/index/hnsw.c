@@ -244,15 +244,16 @@ static void search_level(mg_index *x, const float *q, int level, int ef, int onl
         /* Mark and prefetch every new neighbour first, then compute: the
          * memory loads of all of them overlap instead of queueing. */
         const int32_t *b = idx_links(x, c.slot, level);
-        int n = 0;
-        for (int i = 1; i <= b[0]; i++) {
-            if (!visit(x, b[i])) continue;
+        int len = idx_block_len(x, b, level), n = 0;
+        for (int i = 1; i <= len; i++) {
+            if (!idx_link_ok(x, b[i], level) || !visit(x, b[i])) continue;
             todo[n++] = b[i];
             prefetch_vec(x, b[i]);
         }
         for (int i = 0; i < n; i++) {
             idx_cand v = {x->dot(q, idx_vec(x, todo[i]), x->dim), todo[i]};
-            if (res->len >= ef && !(v.sim > worst)) continue;
+            /* A NaN (only a damaged file has one) is never better than anything. */
+            if (v.sim != v.sim || (res->len >= ef && !(v.sim > worst))) continue;
             best_push(cands, v);
             if (only_live && x->state[v.slot] != SLOT_LIVE) continue;
             worst_push(res, v);
@@ -358,20 +359,23 @@ static void write_block(int32_t *b, const idx_cand *c, int k)
 static void add_link(mg_index *x, int32_t v, int32_t u, int l)
 {
     int32_t *b = idx_links(x, v, l);
-    int cap = l ? x->p.m : x->m0;
-    for (int i = 1; i <= b[0]; i++)
+    int cap = l ? x->p.m : x->m0, len = idx_block_len(x, b, l);
+    for (int i = 1; i <= len; i++)
         if (b[i] == u) return;
-    if (b[0] < cap) {
-        b[++b[0]] = u;
+    if (len < cap) {
+        b[1 + len] = u;
+        b[0] = len + 1;
         return;
     }
     idx_cand c[2 * MG_INDEX_MAX_M + 1];
     const float *base = idx_vec(x, v);
-    for (int i = 1; i <= b[0]; i++)
-        prefetch_vec(x, b[i]);
     int n = 0;
-    for (int i = 1; i <= b[0]; i++)
-        c[n++] = (idx_cand){x->dot(base, idx_vec(x, b[i]), x->dim), b[i]};
+    for (int i = 1; i <= len; i++)
+        if (idx_link_ok(x, b[i], l)) c[n++].slot = b[i];
+    for (int i = 0; i < n; i++)
+        prefetch_vec(x, c[i].slot);
+    for (int i = 0; i < n; i++)
+        c[i].sim = x->dot(base, idx_vec(x, c[i].slot), x->dim);
     c[n++] = (idx_cand){x->dot(base, idx_vec(x, u), x->dim), u};
     sort_best_first(c, n);
     write_block(b, c, select_neighbours(x, c, n, cap));
@@ -438,17 +442,19 @@ static void repair_block(mg_index *x, int32_t s, int l)
     new_epoch(x);
     visit(x, s);
     hnsw_work_reserve(x, cap * (cap + 1));
-    int n = 0;
-    for (int i = 1; i <= b[0]; i++) {
+    int n = 0, len = idx_block_len(x, b, l);
+    for (int i = 1; i <= len; i++) {
         int32_t t = b[i];
+        if (!idx_link_ok(x, t, l)) continue;
         if (x->state[t] == SLOT_LIVE) {
             if (visit(x, t)) x->work[n++] = (idx_cand){x->dot(base, idx_vec(x, t), x->dim), t};
             continue;
         }
         const int32_t *d = idx_links(x, t, l);
-        for (int j = 1; j <= d[0]; j++) {
+        int dlen = idx_block_len(x, d, l);
+        for (int j = 1; j <= dlen; j++) {
             int32_t w = d[j];
-            if (x->state[w] == SLOT_LIVE && visit(x, w))
+            if (idx_link_ok(x, w, l) && x->state[w] == SLOT_LIVE && visit(x, w))
                 x->work[n++] = (idx_cand){x->dot(base, idx_vec(x, w), x->dim), w};
         }
     }
@@ -456,11 +462,15 @@ static void repair_block(mg_index *x, int32_t s, int l)
     write_block(b, x->work, select_neighbours(x, x->work, n, cap));
 }
 
-static int has_dead_link(const mg_index *x, int32_t s, int l)
+/* A link that fails its check counts as dead: the repair drops it. */
+static int has_dead_link(mg_index *x, int32_t s, int l)
 {
     const int32_t *b = idx_links(x, s, l);
+    if ((uint32_t)b[0] > (uint32_t)(l ? x->p.m : x->m0)) return 1;
     for (int i = 1; i <= b[0]; i++)
-        if (x->state[b[i]] != SLOT_LIVE) return 1;
+        if ((uint32_t)b[i] >= (uint32_t)x->linked || x->state[b[i]] != SLOT_LIVE ||
+            x->levels[b[i]] < l)
+            return 1;
     return 0;
 }
 
@@ -474,8 +484,9 @@ static void relink_orphans(mg_index *x)
     for (int32_t s = 0; s < x->n; s++) {
         if (x->state[s] != SLOT_LIVE) continue;
         const int32_t *b = idx_links(x, s, 0);
-        for (int i = 1; i <= b[0]; i++)
-            in[b[i]] = 1;
+        int len = idx_block_len(x, b, 0);
+        for (int i = 1; i <= len; i++)
+            if (idx_link_ok(x, b[i], 0)) in[b[i]] = 1;
     }
     for (int32_t s = 0; s < x->linked; s++) {
         if (x->state[s] != SLOT_LIVE || in[s] || s == x->entry) continue;
@@ -517,6 +528,7 @@ void hnsw_cleanup(mg_index *x)
         for (int l = 0; l <= x->levels[s]; l++)
             idx_links(x, s, l)[0] = 0;
         memset(idx_vec(x, s), 0, (size_t)x->dim * sizeof(float));
+        memset(idx_code(x, s), 0, (size_t)x->code_len);
         x->free_list[x->n_free++] = s;
     }
     if (x->n_free > 1) qsort(x->free_list, (size_t)x->n_free, sizeof(int32_t), cmp_slot_desc);
@@ -549,8 +561,9 @@ int64_t hnsw_reachable(mg_index *x)
         int32_t s = queue[head++];
         if (x->state[s] == SLOT_LIVE) live++;
         const int32_t *b = idx_links(x, s, 0);
-        for (int i = 1; i <= b[0]; i++)
-            if (visit(x, b[i])) queue[tail++] = b[i];
+        int len = idx_block_len(x, b, 0);
+        for (int i = 1; i <= len; i++)
+            if (idx_link_ok(x, b[i], 0) && visit(x, b[i])) queue[tail++] = b[i];
     }
     free(queue);
     return live;

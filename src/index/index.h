@@ -23,11 +23,12 @@
  * slots are recycled. See hnsw.c for why.
  *
  * Persistence: mg_index_save writes the whole index atomically (temporary
- * file, fsync, rename, fsync of the directory); mg_index_load verifies magic,
- * version, dimension, size, checksums and every graph invariant before it
- * hands out an index, so a torn, truncated, stale or foreign file is a clear
- * error, never a crash. The file records the highest id ever added
- * (mg_index_max_id): a caller whose ids grow (SQLite row ids) re-adds the
+ * file, fsync, rename, fsync of the directory). mg_index_open maps a file
+ * and checks its header, size and small sections, and every link where it
+ * is followed; mg_index_load also verifies every checksum and graph
+ * invariant before it hands out an index. Either way a torn, truncated,
+ * stale or foreign file is a clear error or a flagged index, never a crash. The file records the
+ * highest id ever added (mg_index_max_id): a caller whose ids grow (SQLite row ids) re-adds the
  * rows above it after loading an older file. Between full saves an optional
  * append log (mg_index_log_attach) records every add and remove. File layouts
  * are described in index_file.c and index_log.c.
@@ -168,6 +169,9 @@ void mg_index_get_stats(const mg_index *idx, mg_index_stats *st);
 int64_t mg_index_count(const mg_index *idx); /* live vectors */
 size_t mg_index_memory(const mg_index *idx); /* = stats.memory_bytes */
 int mg_index_dim(const mg_index *idx);
+/* 1 once a search or change found a link or vector of an opened file out
+ * of range (see mg_index_open): the file is damaged, rebuild the index. */
+int mg_index_damaged(const mg_index *idx);
 /* Copies up to cap live ids (in storage order, not sorted) to out and
  * returns how many ids are live (more than cap means out holds only the
  * first cap). For checking a loaded index against the source of truth:
@@ -177,6 +181,8 @@ int64_t mg_index_ids(const mg_index *idx, int64_t *out, int64_t cap);
  * alone) if nothing was ever added. After mg_index_load, the rows with larger
  * ids are the ones the file does not cover. */
 int mg_index_max_id(const mg_index *idx, int64_t *max_id);
+/* The highest id of a live vector, through *max_id; 0 if none is live. */
+int mg_index_max_live_id(const mg_index *idx, int64_t *max_id);
 
 /* Writes the index to path atomically: into a new temporary file next to it,
  * fsync, rename over path, fsync of the directory. On failure (MG_ERR_IO)
@@ -184,15 +190,28 @@ int mg_index_max_id(const mg_index *idx, int64_t *max_id);
  * it is restarted empty afterwards, since the file now holds everything. */
 mg_status mg_index_save(mg_index *idx, const char *path, mg_error *err);
 
-/* Reads an index written by mg_index_save. dim is the dimension the caller
- * expects. Errors, none of which modify the file:
+/* Opens an index written by mg_index_save, for use at once. The file is
+ * mapped, not read: only its header and small per-slot sections (about 1% of
+ * it) are read and checked, and searches bring in the vectors and links they
+ * touch, so the cost of an open and a search does not grow with the file.
+ * The big sections are not checksummed here; every link is checked where it
+ * is followed, so a damaged file cannot make the index read out of bounds,
+ * and damage found that way sets mg_index_damaged. Changes are private to
+ * the process (copy-on-write) until the next mg_index_save. dim is the
+ * dimension the caller expects. Errors, none of which modify the file:
  *  - MG_ERR_NOT_FOUND: no file at path (build a new index);
  *  - MG_ERR_CORRUPT: not an index file, another format version, truncated,
  *    checksum mismatch, or inconsistent contents (rebuild it);
  *  - MG_ERR_USAGE: a valid index of another dimension, or dim out of range
  *    (the embedder changed: rebuild it);
- *  - MG_ERR_IO: the file could not be read.
- * The caller frees *out with mg_index_free. */
+ *  - MG_ERR_IO: the file could not be read or mapped.
+ * The file must not be changed in place while open (saves replace it by
+ * rename, which is safe). The caller frees *out with mg_index_free. */
+mg_status mg_index_open(const char *path, int dim, mg_index **out, mg_error *err);
+
+/* mg_index_open, and then every byte checked before the index is handed
+ * out: the checksums of all sections, every graph invariant, every value
+ * finite. Reads the whole file. Same errors. */
 mg_status mg_index_load(const char *path, int dim, mg_index **out, mg_error *err);
 
 /* Attaches an append log at log_path: from now on every successful

@@ -15,15 +15,24 @@
  * last one wins); the rename and the restart of the log are done holding
  * the log's flock, so no other process appends in between.
  *
- * Everything is checked before it is trusted. The header has its own
- * CRC-32C, so its sizes are believed only when intact; the payload size must
- * then match the file size exactly (a truncated copy or a stale header over
- * a different payload fails here, before any allocation larger than the file),
- * and the payload's CRC-32C must match. Even a file with valid checksums
- * (written by a buggy or hostile program) goes through idx_check: every link
- * in range and consistent with the levels, counts agreeing, no duplicate
- * ids, all values finite. Only then is the index handed out, so a search on
- * a loaded index can never read out of bounds.
+ * Opening costs what a search needs, not what the file holds. A process
+ * that runs one search (a `memgpt archival search`, a turn) must not read a
+ * file of hundreds of megabytes first, so mg_index_open maps the file
+ * (MAP_PRIVATE: the index's own writes are copy-on-write and never reach
+ * the file, which is only ever replaced whole, by rename) and reads only
+ * what every search needs anyway: the header, checked by its own CRC-32C
+ * before any size in it is believed; the file size, which must match the
+ * layout exactly (a truncated copy or a stale header over another payload
+ * fails here); and the small per-slot sections (ids, levels, states, codes,
+ * upper links: about 4% of the file at 384 dimensions), with their CRC-32C, their
+ * ranges, the counts and the entry point. The two big sections, vectors and
+ * level-0 links, are read page by page as searches touch them; every link is
+ * checked where it is followed (idx_link_ok), so a file that is damaged
+ * there, or written by a hostile program, can make a search worse but never
+ * make it read out of bounds, and the damage marks the index for a rebuild.
+ * mg_index_load checks everything before it hands the index out, as every
+ * open did before: the CRC-32C of the big sections, every graph invariant
+ * (idx_check), and that all values are finite.
  *
  * Staleness is the caller's to judge, with what the header records: the
  * highest id ever added (max_id). A caller whose ids only grow (SQLite row
@@ -34,7 +43,7 @@
  * Layout (all integers little-endian, floats IEEE-754 binary32 LE):
  *
  *   header, 160 bytes:
- *     0  char[8] magic "MGVINDEX"        8   u32 version (2)
+ *     0  char[8] magic "MGVINDEX"        8   u32 version (3)
  *     12 u32 header size (160)           16  u32 dim
  *     20 u32 m                           24  u32 ef_construction
  *     28 u32 ef_search                   32  i32 exact_below
@@ -43,16 +52,20 @@
  *     64 i64 max_id                      72  u32 has_max_id
  *     76 i32 entry slot (-1 empty)       80  u64 upper ints
  *     88 u64 level PRNG state            96  u64 generation
- *     104 u64 payload bytes              112 f64 cleanup_ratio
- *     120 u64 seed                       128 u32 payload CRC-32C
+ *     104 u64 bytes after the header     112 f64 cleanup_ratio
+ *     120 u64 seed                       128 u32 CRC-32C of bytes 160..vectors
  *     132 u32 lazy_graph (0 or 1)        136 u32 linked slots
- *     140 16 zero bytes                  156 u32 CRC-32C of bytes 0..155
- *   (version 1 had zeros at 132..139 and every slot linked; it is still read.)
- *   payload, in order:
- *     ids      n x i64       levels  n x u8      states n x u8
- *     vectors  n x dim x f32
- *     level-0 link blocks  n x (1 + 2m) x i32   ([count, slots...])
- *     upper link blocks    for each slot in order, level x (1 + m) x i32
+ *     140 u32 CRC-32C of the vectors to the end
+ *     144 12 zero bytes                  156 u32 CRC-32C of bytes 0..155
+ *   sections, in order, each at the next multiple of 64 bytes (zero padding
+ *   between them), so that a mapped section is an aligned array:
+ *     small: ids n x i64, levels n x u8, states n x u8,
+ *            codes n x ceil(dim / 8) bytes (bit d of a code: vector[d] > 0),
+ *            upper link blocks: for each slot in order, level x (1 + m) x i32
+ *     big:   vectors n x dim x f32,
+ *            level-0 link blocks n x (1 + 2m) x i32   ([count, slots...])
+ *   Versions 1 and 2 (one unaligned payload, one checksum) are not read: the
+ *   index is a cache, and its owner rebuilds it from the table.
  *
  * The PRNG state and the generation are saved too: a loaded index draws the
  * same levels the original would have (same inputs, same graph), and the
@@ -66,6 +79,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,8 +88,7 @@
 #include "util/buf.h"
 
 #define HEADER_BYTES   160
-#define FORMAT_VERSION 2
-#define OLDEST_VERSION 1 /* files of versions 1..FORMAT_VERSION are read */
+#define FORMAT_VERSION 3
 static const char MAGIC[8] = {'M', 'G', 'V', 'I', 'N', 'D', 'E', 'X'};
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -111,12 +124,38 @@ uint64_t idx_new_generation(const mg_index *x)
     return z ? z : 1;
 }
 
+/* ------------------------------------------------------------------ layout */
+
+/* File offsets of the sections; the same function places them for the
+ * writer and the reader, so the two cannot disagree. */
+typedef struct layout {
+    uint64_t ids, levels, states, codes, upper, vecs, links, end;
+} layout;
+
+static uint64_t align64(uint64_t v)
+{
+    return (v + 63) & ~(uint64_t)63;
+}
+
+static void file_layout(uint64_t n, uint64_t dim, uint64_t link0_len, uint64_t upper_ints,
+                        layout *l)
+{
+    l->ids = align64(HEADER_BYTES);
+    l->levels = align64(l->ids + 8 * n);
+    l->states = align64(l->levels + n);
+    l->codes = align64(l->states + n);
+    l->upper = align64(l->codes + (dim + 7) / 8 * n);
+    l->vecs = align64(l->upper + 4 * upper_ints);
+    l->links = align64(l->vecs + 4 * dim * n);
+    l->end = l->links + 4 * link0_len * n;
+}
+
 /* ------------------------------------------------------------------ writing */
 
 typedef struct writer {
     int fd;
-    uint32_t crc;
-    uint64_t bytes; /* payload bytes written */
+    uint32_t crc; /* of the current group of sections, padding included */
+    uint64_t at;  /* file offset of the next byte */
     unsigned char buf[1 << 16];
     size_t len;
     int error; /* errno of the first failure */
@@ -143,13 +182,13 @@ static void wr_flush(writer *w)
     w->len = 0;
 }
 
-/* Payload bytes, already in file order: checksummed and buffered (large
- * pieces go straight to write(2)). */
-static void wr_bytes(writer *w, const void *data, size_t n)
+/* Bytes already in file order: checksummed and buffered (large pieces go
+ * straight to write(2)). */
+static void wr_put(writer *w, const void *data, size_t n)
 {
     if (n == 0) return; /* an empty index: data may be NULL, and memcpy must not see it */
     w->crc = mg_crc32c(w->crc, data, n);
-    w->bytes += n;
+    w->at += n;
     if (n >= sizeof(w->buf) / 2) {
         wr_flush(w);
         wr_raw(w, data, n);
@@ -160,11 +199,18 @@ static void wr_bytes(writer *w, const void *data, size_t n)
     w->len += n;
 }
 
+/* Zeros up to file offset `to`, where the next section starts. */
+static void wr_pad(writer *w, uint64_t to)
+{
+    static const unsigned char zeros[64];
+    wr_put(w, zeros, (size_t)(to - w->at));
+}
+
 /* An array of `size`-byte numbers in host order, written little-endian. */
 static void wr_array(writer *w, const void *data, size_t size, size_t count)
 {
     if (!HOST_BIG_ENDIAN) {
-        wr_bytes(w, data, size * count);
+        wr_put(w, data, size * count);
         return;
     }
     unsigned char tmp[4096];
@@ -174,14 +220,14 @@ static void wr_array(writer *w, const void *data, size_t size, size_t count)
         size_t k = count < per ? count : per;
         memcpy(tmp, p, k * size);
         swap_elems(tmp, size, k);
-        wr_bytes(w, tmp, k * size);
+        wr_put(w, tmp, k * size);
         p += k * size;
         count -= k;
     }
 }
 
-static void encode_header(const mg_index *x, uint64_t upper_ints, uint64_t payload,
-                          uint32_t payload_crc, unsigned char *h)
+static void encode_header(const mg_index *x, uint64_t upper_ints, const layout *lay,
+                          uint32_t small_crc, uint32_t big_crc, unsigned char *h)
 {
     memset(h, 0, HEADER_BYTES);
     memcpy(h, MAGIC, 8);
@@ -202,14 +248,15 @@ static void encode_header(const mg_index *x, uint64_t upper_ints, uint64_t paylo
     idx_put64(h + 80, upper_ints);
     idx_put64(h + 88, x->rng);
     idx_put64(h + 96, x->generation);
-    idx_put64(h + 104, payload);
+    idx_put64(h + 104, lay->end - HEADER_BYTES);
     uint64_t ratio;
     memcpy(&ratio, &x->p.cleanup_ratio, 8);
     idx_put64(h + 112, ratio);
     idx_put64(h + 120, x->p.seed);
-    idx_put32(h + 128, payload_crc);
+    idx_put32(h + 128, small_crc);
     idx_put32(h + 132, (uint32_t)x->p.lazy_graph);
     idx_put32(h + 136, (uint32_t)x->linked);
+    idx_put32(h + 140, big_crc);
     idx_put32(h + 156, mg_crc32c(0, h, 156));
 }
 
@@ -220,23 +267,41 @@ static size_t chunk_used(const mg_index *x, int32_t c)
     return (size_t)(left < IDX_CHUNK_SLOTS ? left : IDX_CHUNK_SLOTS);
 }
 
-static void write_payload(writer *w, const mg_index *x, uint64_t *upper_ints)
+static uint64_t upper_ints_of(const mg_index *x)
+{
+    uint64_t k = 0;
+    for (int32_t s = 0; s < x->n; s++)
+        k += (uint64_t)x->levels[s] * (uint64_t)x->upper_len;
+    return k;
+}
+
+/* The sections after the header; their checksums through the pointers. */
+static void write_sections(writer *w, const mg_index *x, const layout *lay, uint32_t *small_crc,
+                           uint32_t *big_crc)
 {
     size_t n = (size_t)x->n;
+    wr_pad(w, lay->ids);
     wr_array(w, x->ids, sizeof(int64_t), n);
-    wr_bytes(w, x->levels, n);
-    wr_bytes(w, x->state, n);
+    wr_pad(w, lay->levels);
+    wr_put(w, x->levels, n);
+    wr_pad(w, lay->states);
+    wr_put(w, x->state, n);
+    wr_pad(w, lay->codes);
+    wr_put(w, x->codes, n * (size_t)x->code_len);
+    wr_pad(w, lay->upper);
+    for (int32_t s = 0; s < x->n; s++)
+        if (x->levels[s])
+            wr_array(w, x->upper + x->upper_off[s], sizeof(int32_t),
+                     (size_t)x->levels[s] * (size_t)x->upper_len);
+    wr_pad(w, lay->vecs);
+    *small_crc = w->crc;
+    w->crc = 0;
     for (int32_t c = 0; c * IDX_CHUNK_SLOTS < x->n; c++)
         wr_array(w, x->vec_chunks[c], sizeof(float), chunk_used(x, c) * (size_t)x->dim);
+    wr_pad(w, lay->links);
     for (int32_t c = 0; c * IDX_CHUNK_SLOTS < x->n; c++)
         wr_array(w, x->link_chunks[c], sizeof(int32_t), chunk_used(x, c) * (size_t)x->link0_len);
-    *upper_ints = 0;
-    for (int32_t s = 0; s < x->n; s++) {
-        if (!x->levels[s]) continue;
-        size_t k = (size_t)x->levels[s] * (size_t)x->upper_len;
-        wr_array(w, x->upper + x->upper_off[s], sizeof(int32_t), k);
-        *upper_ints += k;
-    }
+    *big_crc = w->crc;
     wr_flush(w);
 }
 
@@ -282,10 +347,14 @@ mg_status mg_index_save(mg_index *x, const char *path, mg_error *err)
     unsigned char h[HEADER_BYTES];
     memset(h, 0, sizeof(h));
     step = "write";
-    wr_raw(w, h, sizeof(h)); /* placeholder until the checksum is known */
-    uint64_t upper_ints;
-    write_payload(w, x, &upper_ints);
-    encode_header(x, upper_ints, w->bytes, w->crc, h);
+    wr_put(w, h, sizeof(h)); /* placeholder until the checksums are known */
+    w->crc = 0;
+    layout lay;
+    uint64_t upper_ints = upper_ints_of(x);
+    file_layout((uint64_t)x->n, (uint64_t)x->dim, (uint64_t)x->link0_len, upper_ints, &lay);
+    uint32_t small_crc, big_crc;
+    write_sections(w, x, &lay, &small_crc, &big_crc);
+    encode_header(x, upper_ints, &lay, small_crc, big_crc, h);
     x->generation = old_generation;
     if (w->error) goto fail;
     if (pwrite(w->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
@@ -339,47 +408,13 @@ fail:;
 
 /* ------------------------------------------------------------------ reading */
 
-typedef struct reader {
-    int fd;
-    uint32_t crc;
-    const char *path;
-} reader;
-
-/* Reads exactly n payload bytes into data, checksumming as it goes. */
-static mg_status rd_bytes(reader *r, void *data, size_t n, mg_error *err)
-{
-    unsigned char *p = data;
-    while (n > 0) {
-        size_t want = n < ((size_t)8 << 20) ? n : ((size_t)8 << 20);
-        ssize_t got = read(r->fd, p, want);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0)
-            return mg_err_set(err, MG_ERR_IO, "loading index %s: read: %s", r->path,
-                              strerror(errno));
-        if (got == 0)
-            return mg_err_set(err, MG_ERR_CORRUPT,
-                              "index file %s is truncated (it shrank while being read)", r->path);
-        r->crc = mg_crc32c(r->crc, p, (size_t)got);
-        p += got;
-        n -= (size_t)got;
-    }
-    return MG_OK;
-}
-
-static mg_status rd_array(reader *r, void *data, size_t size, size_t count, mg_error *err)
-{
-    mg_status st = rd_bytes(r, data, size * count, err);
-    if (st == MG_OK && HOST_BIG_ENDIAN) swap_elems(data, size, count);
-    return st;
-}
-
 /* The header fields, decoded and range-checked. */
 typedef struct header {
     uint32_t dim, m, ef_construction, ef_search;
     int32_t exact_below, max_level, entry;
     uint64_t slots, live, dead, upper_ints, rng, generation, payload, seed;
     int64_t max_id;
-    uint32_t has_max_id, payload_crc, lazy_graph, linked;
+    uint32_t has_max_id, small_crc, big_crc, lazy_graph, linked;
     double cleanup_ratio;
 } header;
 
@@ -389,10 +424,10 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dim,
     if (memcmp(h, MAGIC, 8) != 0)
         return mg_err_set(err, MG_ERR_CORRUPT, "%s is not a memgpt vector index (bad magic)", path);
     uint32_t version = idx_get32(h + 8);
-    if (version < OLDEST_VERSION || version > FORMAT_VERSION)
+    if (version != FORMAT_VERSION)
         return mg_err_set(err, MG_ERR_CORRUPT,
-                          "index file %s has format version %u; this build reads versions %d-%d",
-                          path, version, OLDEST_VERSION, FORMAT_VERSION);
+                          "index file %s has format version %u; this build reads version %d", path,
+                          version, FORMAT_VERSION);
     if (idx_get32(h + 156) != mg_crc32c(0, h, 156) || idx_get32(h + 12) != HEADER_BYTES)
         return mg_err_set(err, MG_ERR_CORRUPT,
                           "index file %s has a damaged header (checksum mismatch)", path);
@@ -415,9 +450,10 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dim,
     uint64_t ratio = idx_get64(h + 112);
     memcpy(&hd->cleanup_ratio, &ratio, 8);
     hd->seed = idx_get64(h + 120);
-    hd->payload_crc = idx_get32(h + 128);
-    hd->lazy_graph = version >= 2 ? idx_get32(h + 132) : 0;
-    hd->linked = version >= 2 ? idx_get32(h + 136) : (uint32_t)hd->slots;
+    hd->small_crc = idx_get32(h + 128);
+    hd->lazy_graph = idx_get32(h + 132);
+    hd->linked = idx_get32(h + 136);
+    hd->big_crc = idx_get32(h + 140);
 
     if (hd->dim != (uint32_t)dim)
         return mg_err_set(err, MG_ERR_USAGE,
@@ -430,47 +466,161 @@ static mg_status parse_header(const unsigned char *h, const char *path, int dim,
         return mg_err_set(err, MG_ERR_CORRUPT, "index file %s has invalid parameters", path);
     if (hd->slots > (uint64_t)MG_INDEX_MAX_COUNT || hd->live + hd->dead > hd->slots ||
         hd->max_level < -1 || hd->max_level > IDX_MAX_LEVEL || hd->entry < -1 ||
-        (int64_t)hd->entry >= (int64_t)hd->slots || hd->linked > hd->slots ||
+        (int64_t)hd->entry >= (int64_t)hd->linked || hd->linked > hd->slots ||
         hd->upper_ints > hd->slots * IDX_MAX_LEVEL * (1 + (uint64_t)hd->m))
         return mg_err_set(err, MG_ERR_CORRUPT, "index file %s has invalid counts", path);
-
-    uint64_t per_slot = 8 + 1 + 1 + 4 * (uint64_t)hd->dim + 4 * (1 + 2 * (uint64_t)hd->m);
-    uint64_t expect = hd->slots * per_slot + 4 * hd->upper_ints;
-    if (hd->payload != expect)
-        return mg_err_set(err, MG_ERR_CORRUPT, "index file %s has inconsistent sizes", path);
     return MG_OK;
 }
 
-static mg_status load_payload(reader *r, mg_index *x, const header *hd, mg_error *err)
+/* The file, mapped, with its header and layout. */
+typedef struct mapped {
+    int fd;
+    unsigned char *base;
+    size_t len;
+    header hd;
+    layout lay;
+} mapped;
+
+/* Opens, checks the header and the size, and maps path. */
+static mg_status map_file(const char *path, int dim, mapped *mf, mg_error *err)
 {
-    size_t n = (size_t)hd->slots;
-    mg_status st;
-    if ((st = rd_array(r, x->ids, sizeof(int64_t), n, err)) != MG_OK) return st;
-    if ((st = rd_bytes(r, x->levels, n, err)) != MG_OK) return st;
-    if ((st = rd_bytes(r, x->state, n, err)) != MG_OK) return st;
-    x->n = (int32_t)n; /* for chunk_used; adopt() checks the rest */
-    for (int32_t c = 0; c * IDX_CHUNK_SLOTS < x->n; c++) {
-        st = rd_array(r, x->vec_chunks[c], sizeof(float), chunk_used(x, c) * (size_t)x->dim, err);
-        if (st != MG_OK) return st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return mg_err_set(err, MG_ERR_NOT_FOUND, "no index file at %s", path);
+        return mg_err_set(err, MG_ERR_IO, "loading index %s: open: %s", path, strerror(errno));
     }
-    for (int32_t c = 0; c * IDX_CHUNK_SLOTS < x->n; c++) {
-        st = rd_array(r, x->link_chunks[c], sizeof(int32_t),
-                      chunk_used(x, c) * (size_t)x->link0_len, err);
-        if (st != MG_OK) return st;
+    mg_status st = MG_OK;
+    struct stat sb;
+    unsigned char h[HEADER_BYTES];
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = mg_err_set(err, MG_ERR_IO, "loading index %s: not a regular file", path);
+    } else if (sb.st_size < HEADER_BYTES) {
+        st = mg_err_set(err, MG_ERR_CORRUPT,
+                        "index file %s is truncated: %lld bytes, shorter than its %d-byte header",
+                        path, (long long)sb.st_size, HEADER_BYTES);
+    } else if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+        st = mg_err_set(err, MG_ERR_IO, "loading index %s: read: %s", path, strerror(errno));
+    } else if (!(st = parse_header(h, path, dim, &mf->hd, err))) {
+        file_layout(mf->hd.slots, mf->hd.dim, 1 + 2 * (uint64_t)mf->hd.m, mf->hd.upper_ints,
+                    &mf->lay);
+        uint64_t size = (uint64_t)sb.st_size;
+        if (mf->hd.payload != mf->lay.end - HEADER_BYTES)
+            st = mg_err_set(err, MG_ERR_CORRUPT, "index file %s has inconsistent sizes", path);
+        else if (size != mf->lay.end)
+            st = mg_err_set(err, MG_ERR_CORRUPT,
+                            "index file %s is %s: %llu bytes, its header says %llu", path,
+                            size < mf->lay.end ? "truncated" : "longer than written",
+                            (unsigned long long)size, (unsigned long long)mf->lay.end);
     }
-    x->upper_cap = (size_t)hd->upper_ints;
-    x->upper = mg_xmalloc(x->upper_cap ? x->upper_cap * sizeof(int32_t) : 1);
-    if ((st = rd_array(r, x->upper, sizeof(int32_t), x->upper_cap, err)) != MG_OK) return st;
-    if (r->crc != hd->payload_crc)
-        return mg_err_set(err, MG_ERR_CORRUPT,
-                          "index file %s is damaged (payload checksum mismatch)", r->path);
-    return MG_OK;
+    if (!st) {
+        mf->len = (size_t)sb.st_size;
+        void *p = mmap(NULL, mf->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED)
+            st = mg_err_set(err, MG_ERR_IO, "loading index %s: mmap: %s", path, strerror(errno));
+        else
+            mf->base = p;
+    }
+    if (st != MG_OK)
+        close(fd);
+    else
+        mf->fd = fd;
+    return st;
 }
 
-/* Fills the fields the file implies, then checks every invariant. */
-static mg_status adopt(mg_index *x, const header *hd, const char *path, mg_error *err)
+static uint32_t crc_between(const mapped *mf, uint64_t from, uint64_t to)
 {
-    x->n = (int32_t)hd->slots;
+    return mg_crc32c(0, mf->base + from, (size_t)(to - from));
+}
+
+/* The small sections, padding included: everything before the vectors. */
+static int small_sections_intact(const mapped *mf)
+{
+    return crc_between(mf, HEADER_BYTES, mf->lay.vecs) == mf->hd.small_crc;
+}
+
+static int big_sections_intact(const mapped *mf)
+{
+    return crc_between(mf, mf->lay.vecs, mf->lay.end) == mf->hd.big_crc;
+}
+
+/* Big-endian hosts: the sections become host order in place (the pages are
+ * copied on write, the file is untouched). */
+static void to_host_order(const mapped *mf)
+{
+    if (!HOST_BIG_ENDIAN) return;
+    const layout *l = &mf->lay;
+    swap_elems(mf->base + l->ids, 8, (size_t)mf->hd.slots);
+    swap_elems(mf->base + l->upper, 4, (size_t)mf->hd.upper_ints);
+    swap_elems(mf->base + l->vecs, 4, (size_t)(mf->hd.slots * mf->hd.dim));
+    swap_elems(mf->base + l->links, 4, (size_t)((l->end - l->links) / 4));
+}
+
+/* Points the index's storage into the mapping (which it then owns). */
+static void adopt_mapping(mg_index *x, mapped *mf)
+{
+    const layout *l = &mf->lay;
+    int32_t n = (int32_t)mf->hd.slots;
+    unsigned char *base = mf->base;
+    x->map = base;
+    x->map_len = mf->len;
+    mf->base = NULL;
+    x->n = x->cap = x->meta_cap = n;
+    x->ids = (int64_t *)(base + l->ids);
+    x->levels = base + l->levels;
+    x->state = base + l->states;
+    x->codes = base + l->codes;
+    x->meta_mapped = 1;
+    x->upper = (int32_t *)(base + l->upper);
+    x->upper_cap = x->upper_used = (size_t)mf->hd.upper_ints;
+    x->upper_mapped = 1;
+    x->upper_off = mg_xmalloc(n ? (size_t)n * sizeof(uint32_t) : 1);
+    x->visited = mg_xcalloc(n ? (size_t)n : 1, sizeof(uint16_t));
+
+    int32_t chunks = (n + IDX_CHUNK_SLOTS - 1) / IDX_CHUNK_SLOTS;
+    x->chunk_table_cap = chunks > 16 ? chunks : 16;
+    x->vec_chunks = mg_xcalloc((size_t)x->chunk_table_cap, sizeof(float *));
+    x->link_chunks = mg_xcalloc((size_t)x->chunk_table_cap, sizeof(int32_t *));
+    for (int32_t c = 0; c < chunks; c++) {
+        size_t first = (size_t)c * IDX_CHUNK_SLOTS;
+        x->vec_chunks[c] = (float *)(base + l->vecs) + first * (size_t)x->dim;
+        x->link_chunks[c] = (int32_t *)(base + l->links) + first * (size_t)x->link0_len;
+    }
+    x->n_chunks = chunks;
+    x->chunk_mapped = mg_xcalloc((size_t)x->chunk_table_cap, 1);
+    memset(x->chunk_mapped, 1, (size_t)chunks);
+    /* Searches touch vectors and links at random: read-ahead would only
+     * fill memory with pages no search asked for. */
+    madvise(base + (l->vecs & ~(uint64_t)4095), (size_t)(l->end - (l->vecs & ~(uint64_t)4095)),
+            MADV_RANDOM);
+    /* Re-scored vectors are read from the file (index.c, rerank_vec), which
+     * holds them little-endian. */
+    if (HOST_BIG_ENDIAN)
+        close(mf->fd);
+    else
+        x->map_fd = mf->fd;
+    mf->fd = -1;
+}
+
+/* The entry-point invariant of idx_check, without reading any link: the
+ * entry is a slot of the graph on its top level. */
+static mg_status check_entry(const mg_index *x, mg_error *err)
+{
+    int top = -1;
+    for (int32_t s = 0; s < x->linked; s++)
+        if (x->state[s] != SLOT_FREE && x->levels[s] > top) top = x->levels[s];
+    int ok = top < 0 ? x->entry == -1 && x->max_level == -1
+                     : x->entry >= 0 && x->entry < x->linked && x->state[x->entry] != SLOT_FREE &&
+                           x->levels[x->entry] == top && x->max_level == top;
+    return ok ? MG_OK
+              : mg_err_set(err, MG_ERR_CORRUPT, "the entry point %d is not a top-level slot",
+                           x->entry);
+}
+
+/* Fills the fields the header gives, then checks what every open checks:
+ * the per-slot arrays, the counts and the entry point; with `full`, every
+ * invariant of idx_check and that every value is finite. */
+static mg_status adopt(mg_index *x, const header *hd, const char *path, int full, mg_error *err)
+{
     size_t off = 0;
     for (int32_t s = 0; s < x->n; s++) {
         if (x->levels[s] > IDX_MAX_LEVEL)
@@ -486,7 +636,6 @@ static mg_status adopt(mg_index *x, const header *hd, const char *path, mg_error
     if (off != x->upper_cap || off > UINT32_MAX)
         return mg_err_set(err, MG_ERR_CORRUPT, "index file %s: link blocks do not match levels",
                           path);
-    x->upper_used = off;
     x->linked = (int32_t)hd->linked;
     x->entry = hd->entry;
     x->max_level = hd->max_level;
@@ -498,75 +647,58 @@ static mg_status adopt(mg_index *x, const header *hd, const char *path, mg_error
     mg_status st = idx_rebuild_derived(x, err);
     if (st == MG_OK && ((uint64_t)x->live != hd->live || (uint64_t)x->dead != hd->dead))
         st = mg_err_set(err, MG_ERR_CORRUPT, "counts disagree with the header");
-    if (st == MG_OK) st = idx_check(x, err);
-    for (int32_t c = 0; st == MG_OK && c * IDX_CHUNK_SLOTS < x->n; c++)
+    if (st == MG_OK) st = full ? idx_check(x, err) : check_entry(x, err);
+    for (int32_t c = 0; full && st == MG_OK && c * IDX_CHUNK_SLOTS < x->n; c++)
         if (!idx_all_finite(x->vec_chunks[c], chunk_used(x, c) * (size_t)x->dim))
             st = mg_err_set(err, MG_ERR_CORRUPT, "a vector has a NaN or infinite value");
     if (st != MG_OK) return mg_err_wrap(err, "index file %s is inconsistent: ", path);
     return MG_OK;
 }
 
-mg_status mg_index_load(const char *path, int dim, mg_index **out, mg_error *err)
+static mg_status open_file(const char *path, int dim, int full, mg_index **out, mg_error *err)
 {
     *out = NULL;
     if (!path || !*path) return mg_err_set(err, MG_ERR_USAGE, "index load: no path");
     if (dim < 1 || dim > MG_INDEX_MAX_DIM)
         return mg_err_set(err, MG_ERR_USAGE, "index dimension %d is outside 1..%d", dim,
                           MG_INDEX_MAX_DIM);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return mg_err_set(err, MG_ERR_NOT_FOUND, "no index file at %s", path);
-        return mg_err_set(err, MG_ERR_IO, "loading index %s: open: %s", path, strerror(errno));
+    mapped mf;
+    memset(&mf, 0, sizeof(mf));
+    mg_status st = map_file(path, dim, &mf, err);
+    if (st != MG_OK) return st;
+    if (!small_sections_intact(&mf) || (full && !big_sections_intact(&mf))) {
+        munmap(mf.base, mf.len);
+        close(mf.fd);
+        return mg_err_set(err, MG_ERR_CORRUPT, "index file %s is damaged (checksum mismatch)",
+                          path);
     }
-    mg_status st = MG_OK;
-    mg_index *x = NULL;
-    struct stat sb;
-    unsigned char h[HEADER_BYTES];
-    header hd;
-    memset(&hd, 0, sizeof(hd));
-    reader r = {fd, 0, path};
-
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = mg_err_set(err, MG_ERR_IO, "loading index %s: not a regular file", path);
-        goto done;
-    }
-    if (sb.st_size < HEADER_BYTES) {
-        st = mg_err_set(err, MG_ERR_CORRUPT,
-                        "index file %s is truncated: %lld bytes, shorter than its %d-byte header",
-                        path, (long long)sb.st_size, HEADER_BYTES);
-        goto done;
-    }
-    if ((st = rd_bytes(&r, h, sizeof(h), err)) != MG_OK) goto done;
-    if ((st = parse_header(h, path, dim, &hd, err)) != MG_OK) goto done;
-    if ((uint64_t)sb.st_size != HEADER_BYTES + hd.payload) {
-        st = mg_err_set(
-            err, MG_ERR_CORRUPT, "index file %s is %s: %lld bytes, its header says %llu", path,
-            (uint64_t)sb.st_size < HEADER_BYTES + hd.payload ? "truncated" : "longer than written",
-            (long long)sb.st_size, (unsigned long long)(HEADER_BYTES + hd.payload));
-        goto done;
-    }
-
+    to_host_order(&mf);
+    const header *hd = &mf.hd;
     mg_index_params p = {
-        .m = (int)hd.m,
-        .ef_construction = (int)hd.ef_construction,
-        .ef_search = (int)hd.ef_search,
-        .exact_below = hd.exact_below,
-        .cleanup_ratio = hd.cleanup_ratio,
-        .seed = hd.seed,
-        .lazy_graph = (int)hd.lazy_graph,
+        .m = (int)hd->m,
+        .ef_construction = (int)hd->ef_construction,
+        .ef_search = (int)hd->ef_search,
+        .exact_below = hd->exact_below,
+        .cleanup_ratio = hd->cleanup_ratio,
+        .seed = hd->seed,
+        .lazy_graph = (int)hd->lazy_graph,
     };
-    x = idx_alloc(dim, &p);
-    idx_reserve(x, (int32_t)hd.slots);
-    r.crc = 0;
-    if ((st = load_payload(&r, x, &hd, err)) != MG_OK) goto done;
-    st = adopt(x, &hd, path, err);
-
-done:
-    close(fd);
-    if (st != MG_OK) {
+    mg_index *x = idx_alloc(dim, &p);
+    adopt_mapping(x, &mf);
+    if ((st = adopt(x, hd, path, full, err)) != MG_OK) {
         mg_index_free(x);
         return st;
     }
     *out = x;
     return MG_OK;
+}
+
+mg_status mg_index_open(const char *path, int dim, mg_index **out, mg_error *err)
+{
+    return open_file(path, dim, 0, out, err);
+}
+
+mg_status mg_index_load(const char *path, int dim, mg_index **out, mg_error *err)
+{
+    return open_file(path, dim, 1, out, err);
 }

@@ -23,7 +23,9 @@
  * ones excepted), [linked, n) are stored but not yet linked (lazy_graph;
  * without it linked == n after every call). hnsw_link_pending moves the line.
  *
- * Invariants (checked by index_check, which load runs on every file):
+ * Invariants (checked by idx_check, which mg_index_load runs on every file;
+ * mg_index_open checks the per-slot arrays and leaves the links to
+ * idx_link_ok):
  *  - live + dead + n_free == n <= cap; the id map holds exactly the LIVE
  *    slots' ids; the free list holds exactly the FREE slots, sorted so the
  *    lowest slot is reused first;
@@ -31,6 +33,7 @@
  *    slot below `linked` whose level is >= l, with no duplicates in a block,
  *    and a block's count is at most its capacity (m0 on level 0, m above);
  *    FREE slots and slots at or above `linked` have empty blocks;
+ *  - every slot's code is the signs of its vector (idx_encode);
  *  - entry is -1 iff no slot below `linked` is LIVE or DEAD; otherwise it is
  *    such a slot, and its level is max_level, the highest level among them.
  */
@@ -76,12 +79,27 @@ struct mg_index {
     float **vec_chunks;    /* n_chunks chunks of IDX_CHUNK_SLOTS * dim floats */
     int32_t **link_chunks; /* n_chunks chunks of IDX_CHUNK_SLOTS level-0 blocks */
     int32_t n_chunks, chunk_table_cap;
+    /* An index opened from a file (mg_index_open) starts out as views into
+     * a private mapping of it (index_file.c): the chunks with chunk_mapped[c]
+     * set, and ids/levels/state/codes (meta_mapped) and upper (upper_mapped)
+     * until they first grow. Writes to the mapping are copy-on-write, never
+     * seen by the file, except that a chunk whose vectors change is copied
+     * out first (so reading a mapped chunk's vectors from map_fd gives what
+     * the mapping holds). Mapped memory is never freed, only unmapped whole. */
+    void *map;
+    size_t map_len;
+    int map_fd;            /* the mapped file, open for pread; -1 */
+    int map_searched;      /* a scan has re-scored vectors since the file was mapped */
+    uint8_t *chunk_mapped; /* chunk_table_cap flags; NULL if nothing was mapped */
+    int meta_mapped, upper_mapped;
     size_t chunk_bytes;  /* allocated for chunks, alignment padding included */
     int64_t *ids;        /* meta_cap */
     uint8_t *levels;     /* meta_cap */
     uint8_t *state;      /* meta_cap: SLOT_* */
     uint32_t *upper_off; /* meta_cap: first upper block of a slot with level >= 1 */
     uint16_t *visited;   /* meta_cap: == epoch means "seen by the current search" */
+    uint8_t *codes;      /* meta_cap x code_len: the signs of each vector, bit d = v[d] > 0 */
+    int code_len;        /* bytes of a code: (dim + 7) / 8 */
     uint16_t epoch;
 
     int32_t *upper; /* upper-level blocks, upper_used of upper_cap ints */
@@ -91,6 +109,8 @@ struct mg_index {
     int64_t *map_keys;
     int32_t *map_vals; /* -1 = empty bucket */
     size_t map_cap, map_count;
+    int map_stale; /* built from ids/state at its first use: an opened file's
+                    * searches never need it (idx_rebuild_derived) */
 
     /* FREE slots, sorted descending so the lowest is popped first. */
     int32_t *free_list;
@@ -98,6 +118,7 @@ struct mg_index {
 
     int32_t live, dead;
     int32_t linked; /* slots [0, linked) are in the graph; see above */
+    int damaged;    /* a link or vector failed its check where it was read */
     int32_t entry;
     int max_level;
     int has_max_id;
@@ -121,6 +142,15 @@ struct mg_index {
 
 /* Makes room for at least `want` slots (aborts on OOM). */
 void idx_reserve(mg_index *x, int32_t want);
+static inline int idx_chunk_mapped(const mg_index *x, int32_t c)
+{
+    return x->chunk_mapped && x->chunk_mapped[c];
+}
+/* Slot s's code (see "Codes" in index.c). */
+static inline uint8_t *idx_code(const mg_index *x, int32_t s)
+{
+    return x->codes + (size_t)s * (size_t)x->code_len;
+}
 /* Slot s's vector. */
 static inline float *idx_vec(const mg_index *x, int32_t s)
 {
@@ -134,6 +164,28 @@ static inline int32_t *idx_links(const mg_index *x, int32_t s, int l)
         return x->link_chunks[s >> IDX_CHUNK_SHIFT] +
                (size_t)(s & (IDX_CHUNK_SLOTS - 1)) * (size_t)x->link0_len;
     return x->upper + x->upper_off[s] + (size_t)(l - 1) * (size_t)x->upper_len;
+}
+/*
+ * Whether the link to t may be followed on level l. A mapped file's links
+ * are not read when it is opened (index_file.c), so every link is checked
+ * where it is followed, and so is a block's count (idx_block_len): a damaged
+ * file can make a search worse, never make it read out of bounds. A link
+ * that fails marks the index damaged, so its owner can rebuild it.
+ */
+static inline int idx_link_ok(mg_index *x, int32_t t, int l)
+{
+    if ((uint32_t)t < (uint32_t)x->linked && x->state[t] != SLOT_FREE && x->levels[t] >= l)
+        return 1;
+    x->damaged = 1;
+    return 0;
+}
+/* The number of links in block b of level l; 0 (and damaged) if out of range. */
+static inline int idx_block_len(mg_index *x, const int32_t *b, int l)
+{
+    uint32_t cap = (uint32_t)(l ? x->p.m : x->m0);
+    if ((uint32_t)b[0] <= cap) return b[0];
+    x->damaged = 1;
+    return 0;
 }
 /* Id map. */
 int32_t idx_map_get(const mg_index *x, int64_t id); /* -1 if absent */
@@ -151,10 +203,13 @@ mg_status idx_remove(mg_index *x, int64_t id, mg_error *err);
 /* Checks every invariant listed above; MG_ERR_CORRUPT with the first
  * violation. O(n * (m0 + dim)). */
 mg_status idx_check(const mg_index *x, mg_error *err);
-/* Rebuilds the map, free list and counts from ids/state (after a load). */
+/* Rebuilds the free list and counts from ids/state (after a load), and
+ * marks the map stale. */
 mg_status idx_rebuild_derived(mg_index *x, mg_error *err);
 /* 1 if every float is finite. */
 int idx_all_finite(const float *v, size_t n);
+/* Sets code, code_len bytes, to the signs of vec. */
+void idx_encode(const mg_index *x, const float *vec, uint8_t *code);
 
 /* ---- hnsw.c */
 

@@ -829,6 +829,12 @@ static mg_status index_candidates(mg_store *store, int64_t agent_id, const char 
         if (!have) l->count--;
     }
     if (!st && ranged && found == k && l->count < want / 2) *fallback = 1;
+    if (!st && mg_index_damaged(idx)) {
+        /* Its file is damaged where this search read it (mg_index_open):
+         * scan this time, and let the next search rebuild it from the table. */
+        archival_index_forget(store, agent_id);
+        *fallback = 1;
+    }
     free(ids);
     return st;
 }

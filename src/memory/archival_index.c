@@ -16,14 +16,14 @@
  *    transaction's own rows. An index a search wanted there is opened when
  *    the outermost transaction ends (store.c calls cache_settle).
  *
- *  - Opening. The file is loaded (index_file.c verifies every checksum and
- *    graph invariant) and its log replayed (a torn tail is cut), each add
- *    record checked against the table: the row must exist with that very
- *    embedding, or the record is refused (the log is at most about a tenth
- *    of the index, so this costs a lookup per record). A missing, corrupt,
- *    foreign or wrong-dimension file is never trusted: the index is rebuilt
- *    from the table and saved. Embeddings longer than MG_INDEX_MAX_DIM (the
- *    embedder accepts up to MG_EMBED_MAX_DIM) get no index: always scanned.
+ *  - Opening. The file is mapped (mg_index_open checks its header, size and
+ *    small sections; searches check each link they follow, and one that
+ *    finds damage drops the index, to be rebuilt) and its log replayed (a torn tail is cut), each
+ * add record checked against the table: the row must exist with that very embedding, or the record
+ * is refused (the log is at most about a tenth of the index, so this costs a lookup per record). A
+ * missing, corrupt, foreign or wrong-dimension file is never trusted: the index is rebuilt from the
+ * table and saved. Embeddings longer than MG_INDEX_MAX_DIM (the embedder accepts up to
+ * MG_EMBED_MAX_DIM) get no index: always scanned.
  *
  *  - Incarnations. A deleted agent's id can be reused by the next agent
  *    created, and so can its passages' row ids. The file name carries the
@@ -289,13 +289,7 @@ void archival_index_remove_orphans(mg_store *store)
  * ids, only when the largest one goes (rare: ids only grow). */
 static void recompute_live_max(entry *e)
 {
-    int64_t n = mg_index_count(e->idx);
-    int64_t *ids = mg_xmalloc((size_t)(n ? n : 1) * sizeof *ids);
-    mg_index_ids(e->idx, ids, n);
-    e->live_max = INT64_MIN;
-    for (int64_t i = 0; i < n; i++)
-        if (ids[i] > e->live_max) e->live_max = ids[i];
-    free(ids);
+    if (!mg_index_max_live_id(e->idx, &e->live_max)) e->live_max = INT64_MIN;
 }
 
 static mg_status entry_remove(entry *e, int64_t id, mg_error *err)
@@ -528,7 +522,7 @@ static int check_logged_add(void *ctx, int64_t id, const float *vec, int dim)
 /* Loads the file and replays its log, checked against the table. */
 static mg_status load_file(mg_store *store, entry *e, int dim)
 {
-    mg_status st = mg_index_load(e->path, dim, &e->idx, NULL);
+    mg_status st = mg_index_open(e->path, dim, &e->idx, NULL);
     if (st) return st;
     log_check lc = {0};
     mg_index_log_info li = {0};

@@ -1,6 +1,7 @@
 /*
  * test_index.c - the vector index (src/index/): exact search, HNSW recall,
- * deletes, persistence, crash detection, the append log.
+ * deletes, persistence, crash detection, opening a file in place, the
+ * append log.
  *
  * Every answer is checked against brute force (mg_vec_dot + mg_topk over the
  * same vectors), on clustered data from a fixed seed: a Gaussian mixture on
@@ -222,10 +223,47 @@ static void put_le32(unsigned char *p, uint32_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Recomputes both checksums, so a crafted change reaches the deeper checks. */
+static uint64_t get_le(const unsigned char *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Where the sections of a file start, from its header, as index_file.c
+ * documents the layout: each at the next multiple of 64 bytes. */
+typedef struct sections {
+    size_t ids, levels, states, codes, upper, vecs, links, end;
+} sections;
+
+static size_t up64(size_t v)
+{
+    return (v + 63) & ~(size_t)63;
+}
+
+static sections sections_of(const unsigned char *b)
+{
+    size_t dim = get_le(b + 16, 4), m = get_le(b + 20, 4), n = get_le(b + 40, 8);
+    sections s;
+    s.ids = up64(160);
+    s.levels = up64(s.ids + 8 * n);
+    s.states = up64(s.levels + n);
+    s.codes = up64(s.states + n);
+    s.upper = up64(s.codes + (dim + 7) / 8 * n);
+    s.vecs = up64(s.upper + 4 * get_le(b + 80, 8));
+    s.links = up64(s.vecs + 4 * dim * n);
+    s.end = s.links + 4 * (1 + 2 * m) * n;
+    return s;
+}
+
+/* Recomputes every checksum, so a crafted change reaches the deeper checks. */
 static void reseal(unsigned char *b, size_t len)
 {
-    put_le32(b + 128, mg_crc32c(0, b + 160, len - 160));
+    sections s = sections_of(b);
+    assert_int_equal(s.end, len);
+    put_le32(b + 128, mg_crc32c(0, b + 160, s.vecs - 160));
+    put_le32(b + 140, mg_crc32c(0, b + s.vecs, len - s.vecs));
     put_le32(b + 156, mg_crc32c(0, b, 156));
 }
 
@@ -666,10 +704,10 @@ static void test_delete_everything(void **state)
 
 /* ------------------------------------------------------------------ persistence */
 
-static void assert_same_results(mg_index *a, mg_index *b, const float *queries, int nq)
+static void same_results_dim(mg_index *a, mg_index *b, const float *queries, int nq, int dim)
 {
     for (int i = 0; i < nq; i++) {
-        const float *q = queries + (size_t)i * DIM;
+        const float *q = queries + (size_t)i * (size_t)dim;
         int64_t ia[TOPK], ib[TOPK];
         float sa[TOPK], sb[TOPK];
         int fa, fb;
@@ -679,6 +717,11 @@ static void assert_same_results(mg_index *a, mg_index *b, const float *queries, 
         assert_memory_equal(ia, ib, sizeof(int64_t) * (size_t)fa);
         assert_memory_equal(sa, sb, sizeof(float) * (size_t)fa);
     }
+}
+
+static void assert_same_results(mg_index *a, mg_index *b, const float *queries, int nq)
+{
+    same_results_dim(a, b, queries, nq, DIM);
 }
 
 static void test_save_load_round_trip(void **state)
@@ -837,6 +880,7 @@ static void test_damaged_files(void **state)
     unsigned char *good = saved_file(path, &len);
     unsigned char *b = malloc(len + 16);
     mg_error err = {0};
+    mg_index *x0 = NULL;
 
     assert_int_equal(try_load(path, 16, &err), MG_OK);
     assert_int_equal(try_load(bad, 16, &err), MG_ERR_NOT_FOUND);
@@ -861,23 +905,19 @@ static void test_damaged_files(void **state)
     try_load(bad, 16, &err);
     assert_non_null(strstr(err.message, "magic"));
 
-    /* A newer format version, with a valid header checksum. */
+    /* A newer format version, and an older one (unaligned, rebuilt by the
+     * index's owner), with valid header checksums. */
     memcpy(b, good, len);
-    put_le32(b + 8, 3);
+    put_le32(b + 8, 4);
     reseal(b, len);
     expect_corrupt(bad, b, len, "version");
     try_load(bad, 16, &err);
-    assert_non_null(strstr(err.message, "version 3"));
-
-    /* A version-1 file (no lazy_graph or linked fields: everything linked)
-     * is still read. */
-    memcpy(b, good, len);
-    put_le32(b + 8, 1);
-    put_le32(b + 132, 0);
-    put_le32(b + 136, 0);
+    assert_non_null(strstr(err.message, "version 4"));
+    put_le32(b + 8, 2);
     reseal(b, len);
-    write_all(bad, b, len);
-    assert_int_equal(try_load(bad, 16, &err), MG_OK);
+    expect_corrupt(bad, b, len, "old version");
+    assert_int_equal(mg_index_open(bad, 16, &x0, &err), MG_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "version 2"));
 
     /* The graph's line: beyond the slots, or below a slot that has links. */
     memcpy(b, good, len);
@@ -928,9 +968,10 @@ static void test_damaged_files(void **state)
     free(v);
 
     /* Valid checksums over inconsistent contents: the structural checks. */
-    const size_t n = 600, hdr = 160, dim = 16, link0 = 1 + 2 * 4;
-    const size_t off_levels = hdr + 8 * n, off_state = off_levels + n, off_vecs = off_state + n,
-                 off_links = off_vecs + 4 * dim * n;
+    const size_t link0 = 1 + 2 * 4;
+    const sections sec = sections_of(good);
+    const size_t off_levels = sec.levels, off_state = sec.states, off_vecs = sec.vecs,
+                 off_links = sec.links, off_ids = sec.ids;
     memcpy(b, good, len);
     put_le32(b + off_links + 4 * link0 + 4, 100000); /* slot 1's first link out of range */
     reseal(b, len);
@@ -959,7 +1000,7 @@ static void test_damaged_files(void **state)
     expect_corrupt(bad, b, len, "nan");
 
     memcpy(b, good, len);
-    memcpy(b + hdr + 16, b + hdr + 8, 8); /* live slot 2 gets live slot 1's id */
+    memcpy(b + off_ids + 16, b + off_ids + 8, 8); /* live slot 2 gets live slot 1's id */
     reseal(b, len);
     expect_corrupt(bad, b, len, "duplicate id");
 
@@ -978,6 +1019,225 @@ static void test_damaged_files(void **state)
 
     /* The good file is still fine after all this. */
     assert_int_equal(try_load(path, 16, &err), MG_OK);
+    free(b);
+    free(good);
+}
+
+/* ------------------------------------------------------------------ opening in place */
+
+/* An opened file is used where it lies: the same answers as the index that
+ * was saved, and it grows, shrinks and saves like an index built in memory.
+ * What grows is copied out of the mapping first (the partial last chunk, the
+ * per-slot arrays, the upper pool), and so is a mapped chunk whose slot is
+ * reused; the file itself never changes. */
+static void test_open_in_place(void **state)
+{
+    (void)state;
+    const int dim = 32, n = 3 * IDX_CHUNK_SLOTS + 100, more = 3000, nq = 30;
+    float *v = clustered(n + more, nq, dim, 51);
+    const float *queries = v + (size_t)(n + more) * (size_t)dim;
+    mg_index_params p = {
+        .exact_below = -1, .m = 8, .ef_construction = 20, .seed = 9, .cleanup_ratio = 0.05};
+    mg_index *x = build(v, n, dim, &p, 1), *y, *w;
+    char path[128];
+    path_in_home(path, sizeof(path), "open.idx");
+    mg_error err = {0};
+    assert_int_equal(mg_index_save(x, path, &err), MG_OK);
+    size_t len, len2;
+    unsigned char *saved = read_all(path, &len);
+
+    assert_int_equal(mg_index_open(path, dim, &y, &err), MG_OK);
+    assert_true(y->map && y->meta_mapped && y->upper_mapped && y->map_fd >= 0);
+    for (int c = 0; c < 4; c++)
+        assert_true(idx_chunk_mapped(y, c));
+    same_results_dim(x, y, queries, nq, dim);
+    assert_true(y->map_stale); /* searches need no id map */
+
+    for (int i = n; i < n + more; i++) {
+        assert_int_equal(mg_index_add(x, i + 1, v + (size_t)i * (size_t)dim, NULL), MG_OK);
+        assert_int_equal(mg_index_add(y, i + 1, v + (size_t)i * (size_t)dim, NULL), MG_OK);
+    }
+    assert_true(idx_chunk_mapped(y, 0) && !idx_chunk_mapped(y, 3));
+    assert_true(!y->meta_mapped && !y->upper_mapped);
+    same_results_dim(x, y, queries, nq, dim);
+    assert_consistent(y);
+
+    for (int id = 2; id <= n; id += 7) {
+        assert_int_equal(mg_index_remove(x, id, NULL), MG_OK);
+        assert_int_equal(mg_index_remove(y, id, NULL), MG_OK);
+    }
+    assert_true(y->n_free > 0 && y->free_list[y->n_free - 1] == 1);
+    assert_true(idx_chunk_mapped(y, 0));
+    assert_int_equal(mg_index_add(x, n + more + 1, v, NULL), MG_OK);
+    assert_int_equal(mg_index_add(y, n + more + 1, v, NULL), MG_OK); /* into slot 1 */
+    assert_false(idx_chunk_mapped(y, 0));
+    same_results_dim(x, y, queries, nq, dim);
+    assert_consistent(y);
+
+    unsigned char *now = read_all(path, &len2);
+    assert_int_equal(len, len2);
+    assert_memory_equal(saved, now, len);
+
+    assert_int_equal(mg_index_save(y, path, &err), MG_OK); /* over the file it maps */
+    assert_int_equal(mg_index_load(path, dim, &w, &err), MG_OK);
+    same_results_dim(y, w, queries, nq, dim);
+    mg_index_free(w);
+    mg_index_free(y);
+    mg_index_free(x);
+    free(now);
+    free(saved);
+    free(v);
+}
+
+/* A field of /proc/self/io (rchar: bytes read by read(2) and its kin). */
+static long long proc_io(const char *field)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    assert_non_null(f);
+    char line[128];
+    long long v = -1;
+    size_t len = strlen(field);
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') v = atoll(line + len + 1);
+    fclose(f);
+    return v;
+}
+
+/* Resident kB of this process's mapping of path (/proc/self/smaps). */
+static long mapped_rss_kb(const char *path)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[512];
+    long kb = 0;
+    int in = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+            in = strstr(line, path) != NULL;
+        else if (in && strncmp(line, "Rss:", 4) == 0)
+            kb += atol(line + 4);
+    }
+    fclose(f);
+    return kb;
+}
+
+/* Opening and searching once reads what the search needs, not the file: the
+ * header and the small sections, then the codes and the few thousand
+ * vectors a large scan re-scores. Counted in bytes, not time: read(2)
+ * bytes from /proc/self/io and the file's pages resident in the process
+ * from /proc/self/smaps, against the file's size. (Later searches of the
+ * same process read through the mapping: see rerank_vec in index.c.) */
+static void test_open_reads_little(void **state)
+{
+    (void)state;
+    const int n = 20000, nq = 5;
+    float *v = clustered(n, nq, DIM, 61);
+    mg_index_params p = {.exact_below = 1 << 30, .lazy_graph = 1}; /* a scan: no graph */
+    mg_index *x = build(v, n, DIM, &p, 1), *y;
+    char path[128];
+    path_in_home(path, sizeof(path), "big.idx");
+    assert_int_equal(mg_index_save(x, path, NULL), MG_OK);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    long long before = proc_io("rchar");
+    assert_true(before >= 0);
+
+    assert_int_equal(mg_index_open(path, DIM, &y, NULL), MG_OK);
+    long long read_at_open = proc_io("rchar") - before;
+    long rss_at_open = mapped_rss_kb(path), rss_after_one = 0;
+    long long read_after_one = 0;
+    for (int i = 0; i < nq; i++) {
+        int64_t ids[TOPK], ref[TOPK];
+        int found;
+        const float *q = v + (size_t)(n + i) * DIM;
+        assert_int_equal(mg_index_search(y, q, TOPK, 0, ids, NULL, &found, NULL), MG_OK);
+        assert_int_equal(brute_force(v, n, NULL, 1, q, DIM, TOPK, ref, NULL), found);
+        assert_true(overlap(ids, found, ref, found) >= found * 8 / 10);
+        if (i > 0) continue;
+        /* What a process that searches once pays. */
+        read_after_one = proc_io("rchar") - before;
+        rss_after_one = mapped_rss_kb(path);
+    }
+    fprintf(stderr,
+            "  file %lld kB: read(2) %lld kB at open, %lld kB after a search; "
+            "resident %ld kB at open, %ld kB after a search\n",
+            (long long)sb.st_size / 1024, read_at_open / 1024, read_after_one / 1024, rss_at_open,
+            rss_after_one);
+    assert_true(read_at_open < 4096);
+    assert_true(read_after_one < (long long)sb.st_size / 4);
+    assert_true(rss_after_one > 0 && rss_after_one * 1024L < (long)sb.st_size / 8);
+    mg_index_free(y);
+    mg_index_free(x);
+    free(v);
+}
+
+/* The big sections are not read at open, so their damage (or a hostile
+ * file's, with valid checksums) is met by searches and changes: they stay
+ * in bounds (the sanitizer builds check that) and flag the index, and
+ * mg_index_load, which reads everything, refuses such a file. */
+static void test_open_damaged_is_safe(void **state)
+{
+    (void)state;
+    char path[128], bad[128];
+    path_in_home(path, sizeof(path), "good.idx");
+    path_in_home(bad, sizeof(bad), "bad.idx");
+    size_t len;
+    unsigned char *good = saved_file(path, &len);
+    const sections sec = sections_of(good);
+    unsigned char *b = malloc(len);
+    float *more = clustered(20, 5, 16, 71);
+    mg_error err = {0};
+    mg_index *y;
+
+    /* Damage in the small sections is found at open. */
+    memcpy(b, good, len);
+    b[sec.codes + 3] ^= 0x10;
+    write_all(bad, b, len);
+    assert_int_equal(mg_index_open(bad, 16, &y, &err), MG_ERR_CORRUPT);
+
+    uint64_t seed = 99;
+    for (int round = 0; round < 200; round++) {
+        memcpy(b, good, len);
+        for (int k = 0; k < 1 + round % 8; k++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t at = sec.vecs + (size_t)(seed >> 33) % ((len - sec.vecs) / 4) * 4;
+            uint32_t word = (uint32_t)(seed >> 7);
+            if (round % 3 == 0) word %= 700; /* near the real slot numbers */
+            put_le32(b + at, word);
+        }
+        write_all(bad, b, len);
+        assert_int_equal(mg_index_open(bad, 16, &y, &err), MG_OK);
+        for (int i = 0; i < 5; i++) {
+            int64_t ids[TOPK];
+            int found;
+            assert_int_equal(
+                mg_index_search(y, more + (size_t)(20 + i) * 16, TOPK, 32, ids, NULL, &found, NULL),
+                MG_OK);
+            assert_true(found <= TOPK);
+        }
+        for (int i = 0; i < 20; i++)
+            mg_index_add(y, 1000 + i, more + (size_t)i * 16, NULL);
+        for (int id = 1; id < 600; id += 5)
+            mg_index_remove(y, id, NULL);
+        mg_index_cleanup(y);
+        mg_index_free(y);
+    }
+
+    /* Every first level-0 link out of range: the first search flags it. */
+    memcpy(b, good, len);
+    for (size_t s = 0; s < 600; s++)
+        if (get_le(b + sec.links + s * 36, 4) > 0) put_le32(b + sec.links + s * 36 + 4, 100000);
+    write_all(bad, b, len);
+    assert_int_equal(mg_index_open(bad, 16, &y, &err), MG_OK);
+    assert_false(mg_index_damaged(y));
+    int64_t ids[TOPK];
+    int found;
+    assert_int_equal(mg_index_search(y, more + 20 * 16, TOPK, 32, ids, NULL, &found, NULL), MG_OK);
+    assert_true(mg_index_damaged(y));
+    mg_index_free(y);
+    assert_int_equal(mg_index_load(bad, 16, &y, &err), MG_ERR_CORRUPT);
+    free(more);
     free(b);
     free(good);
 }
@@ -1169,6 +1429,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_file_replay, files_setup, files_teardown),
         cmocka_unit_test_setup_teardown(test_dimension_mismatch, files_setup, files_teardown),
         cmocka_unit_test_setup_teardown(test_damaged_files, files_setup, files_teardown),
+        cmocka_unit_test_setup_teardown(test_open_in_place, files_setup, files_teardown),
+        cmocka_unit_test_setup_teardown(test_open_reads_little, files_setup, files_teardown),
+        cmocka_unit_test_setup_teardown(test_open_damaged_is_safe, files_setup, files_teardown),
         cmocka_unit_test_setup_teardown(test_save_is_atomic, files_setup, files_teardown),
         cmocka_unit_test_setup_teardown(test_log_replay, files_setup, files_teardown),
     };
