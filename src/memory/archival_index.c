@@ -114,7 +114,7 @@ typedef struct entry {
 typedef struct cache {
     mg_store *store;
     int64_t min_passages;
-    int exact_below; /* of the indexes built from now on */
+    int exact_below; /* of the indexes built from now on; 0: the defaults */
     int swept;       /* orphan files removed in this process */
     /* An index a search inside a transaction wanted but could not open
      * there: opened when the transaction ends. */
@@ -132,7 +132,6 @@ static cache *cache_of(mg_store *store)
     cache *c = mg_xcalloc(1, sizeof *c);
     c->store = store;
     c->min_passages = ARCHIVAL_INDEX_MIN_DEFAULT;
-    c->exact_below = ARCHIVAL_INDEX_EXACT_BELOW;
     const char *env = getenv("MEMGPT_ARCHIVAL_INDEX_MIN");
     if (env && *env) {
         char *end;
@@ -159,6 +158,13 @@ void archival_index_set_min(mg_store *store, int64_t min_passages)
 void archival_index_set_exact_below(mg_store *store, int exact_below)
 {
     cache_of(store)->exact_below = exact_below < -1 ? -1 : exact_below;
+}
+
+static int exact_below_for(cache *c, const char *embedder)
+{
+    if (c->exact_below) return c->exact_below;
+    return strcmp(embedder, "offline") == 0 ? ARCHIVAL_INDEX_OFFLINE_EXACT_BELOW
+                                            : ARCHIVAL_INDEX_EXACT_BELOW;
 }
 
 /* ------------------------------------------------------------------ files */
@@ -569,7 +575,8 @@ static mg_status open_entry(mg_store *store, int64_t agent_id, int64_t incarnati
     st = e->path ? load_file(store, e, dim) : MG_ERR_NOT_FOUND;
     if (st) {
         /* Lazy: below the exact threshold the graph would only cost time. */
-        mg_index_params params = {.exact_below = cache_of(store)->exact_below, .lazy_graph = 1};
+        mg_index_params params = {.exact_below = exact_below_for(cache_of(store), embedder),
+                                  .lazy_graph = 1};
         if ((st = mg_index_new(dim, &params, &e->idx, err))) goto fail;
         int64_t added = 0;
         if ((st = add_rows_after(store, e, INT64_MIN, &added, err))) goto fail;

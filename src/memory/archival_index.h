@@ -40,19 +40,22 @@
  * for a store (0: always use the index), as does archival_index_set_min. */
 #define ARCHIVAL_INDEX_MIN_DEFAULT 16384
 
-/* Up to this many vectors an index answers by its exact SIMD scan of the
- * vectors in memory (12 ms at 100k, 384 dimensions), above it by its HNSW
- * graph. Not lower because the offline embedder's vectors make a poor graph
- * for short queries: at 100k passages the graph's recall@10 against the
- * exact answer was 0.26 at ef 276 and 0.74 at ef 4,000 (bench/README.md,
- * section 8), where clustered data gets 0.99 at ef 128. Stored in each
- * index file when it is built. Archival indexes are lazy (index.h): below
- * 3/4 of this size they hold no graph at all, so building and saving one
- * costs only the copy of the vectors. */
-#define ARCHIVAL_INDEX_EXACT_BELOW 262144
+/* Up to this many vectors an index answers by a scan (of its codes, then
+ * the best few thousand vectors: "Codes" in index.c), above it by its HNSW
+ * graph. The offline embedder's vectors make a poor graph for short
+ * queries: at 100k passages the graph's recall@10 against the exact answer
+ * was 0.26 at ef 276 and 0.74 at ef 4,000 (bench/README.md, section 8),
+ * where clustered data gets 0.99 at ef 128. So indexes of the offline
+ * embedder never build a graph (ARCHIVAL_INDEX_OFFLINE_EXACT_BELOW: a scan
+ * at any size), and the others switch at this size. Stored in each index
+ * file when it is built. Archival indexes are lazy (index.h): below 3/4 of
+ * the threshold they hold no graph at all, so building and saving one costs
+ * only the copy of the vectors. */
+#define ARCHIVAL_INDEX_EXACT_BELOW         262144
+#define ARCHIVAL_INDEX_OFFLINE_EXACT_BELOW INT32_MAX
 
-/* Sets the exact_below of the indexes this store builds from now on (-1:
- * always the graph), for evaluations. */
+/* Sets the exact_below of the indexes this store builds from now on, for
+ * every embedder (-1: always the graph), for evaluations. */
 void archival_index_set_exact_below(mg_store *store, int exact_below);
 
 /* The passage count from which this store's searches use the index. */
