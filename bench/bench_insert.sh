@@ -3,57 +3,46 @@
 # the offline embedder, then `archival search` from fresh processes: wall
 # time (p50, p95) and peak RSS (bench/README.md, section 14).
 #
-#   bench/bench_insert.sh [MEMGPT_BIN] [N] [SEARCHES]
+#   bench/bench_insert.sh [BUILD_DIR] [N] [SEARCHES]
 #
-# Passages are 12-20 words of the Zipf vocabulary of gen_corpus.py (fixed
-# seed), one JSON object per line. The data dir goes under $TMPDIR and is
-# deleted at the end.
+# BUILD_DIR (default build) holds memgpt and bench_spawn_rss. Passages are
+# 12-20 words of the Zipf vocabulary of gen_corpus.py, queries 3-7 words
+# (bench/gen_passages.py, fixed seeds). The data dir goes under $TMPDIR and
+# is deleted at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-build/memgpt}
+BUILD=${1:-build}
 N=${2:-100000}
 SEARCHES=${3:-30}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/memgpt-insert.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-python3 - "$N" > "$WORK/passages.jsonl" <<'PY'
-import json, random, sys
-sys.path.insert(0, "bench")
-from gen_corpus import vocabulary
-rng = random.Random(7)
-words = vocabulary(rng)
-weights = [1.0 / (i + 1) for i in range(len(words))]
-for _ in range(int(sys.argv[1])):
-    text = " ".join(rng.choices(words, weights, k=rng.randint(12, 20)))
-    print(json.dumps({"text": text.capitalize() + "."}))
-PY
-
-"$BIN" --home "$WORK/home" agents create bench > /dev/null
+(cd bench && python3 gen_passages.py "$N" --json > "$WORK/passages.jsonl" &&
+  python3 gen_passages.py "$SEARCHES" --queries > "$WORK/queries.txt")
+"$BUILD/memgpt" --home "$WORK/home" agents create bench > /dev/null
 /usr/bin/time -f "insert: %e s wall, %U s user, %S s sys, peak RSS %M KB" \
-  "$BIN" --home "$WORK/home" archival insert --agent bench --jsonl - < "$WORK/passages.jsonl"
-# Fresh processes, each one search (queries of 3-7 words of the same
-# vocabulary, fixed seed); wall time from fork to exit, peak RSS from wait4.
-python3 - "$BIN" "$WORK/home" "$SEARCHES" <<'PY'
-import os, random, subprocess, sys, time
-sys.path.insert(0, "bench")
-from gen_corpus import vocabulary
-bin_, home, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-rng = random.Random(11)
-words = vocabulary(random.Random(7))
-weights = [1.0 / (i + 1) for i in range(len(words))]
-queries = [" ".join(rng.choices(words, weights, k=rng.randint(3, 7))) for _ in range(n)]
+  "$BUILD/memgpt" --home "$WORK/home" archival insert --agent bench --jsonl - \
+  < "$WORK/passages.jsonl"
+ls -l "$WORK/home/memgpt.db" "$WORK/home/memgpt.db.index"/*.mgx | awk '{print $5, $NF}'
+
+# One search per fresh process; wall time from fork to exit, peak RSS from
+# bench_spawn_rss (a child of Python would start with Python's memory).
+python3 - "$BUILD" "$WORK" <<'PY'
+import os, subprocess, sys, time
+build, work = sys.argv[1:]
 walls, rss = [], []
-for q in queries:
+for q in open(os.path.join(work, "queries.txt")).read().splitlines():
+    report = os.path.join(work, "rss")
     t = time.perf_counter()
-    p = subprocess.Popen([bin_, "--home", home, "archival", "search", "--agent", "bench",
-                          "--json", "--limit", "5", q], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
+    subprocess.run([os.path.join(build, "bench_spawn_rss"), report, os.path.join(build, "memgpt"),
+                    "--home", os.path.join(work, "home"), "archival", "search", "--agent", "bench",
+                    "--json", "--limit", "5", q], stdout=subprocess.DEVNULL, check=True)
     walls.append((time.perf_counter() - t) * 1000)
-    rss.append(usage.ru_maxrss / 1024)
-    assert status == 0, status
+    rss.append(int(open(report).read().split()[0]) / 1024)
 def pct(v, f):
     v = sorted(v)
     return v[min(len(v) - 1, int(f * len(v)))]
+print("first search after the insert: %.1f ms, peak RSS %.1f MB" % (walls[0], rss[0]))
 print("search, fresh process x %d: p50 %.1f ms, p95 %.1f ms; peak RSS p50 %.1f MB, max %.1f MB"
-      % (n, pct(walls, 0.5), pct(walls, 0.95), pct(rss, 0.5), max(rss)))
+      % (len(walls), pct(walls, 0.5), pct(walls, 0.95), pct(rss, 0.5), max(rss)))
 PY

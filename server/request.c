@@ -23,6 +23,46 @@ void srv_reply_json(srv_reply *r, int status, json_t *value)
     }
 }
 
+/* The length of the UTF-8 character at s, or 0 if none starts there
+ * (RFC 3629: no overlongs, surrogates or code points past U+10FFFF). */
+static size_t utf8_char(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80                 ? 1
+               : c >= 0xC2 && c <= 0xDF ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+    unsigned cp = n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0; /* a NUL ends the string here too */
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if (n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
+    if (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
+    return n;
+}
+
+/* Drops, in place, the bytes of s that are not part of a whole UTF-8
+ * character. A message may quote the request (jansson's "near '...'",
+ * which cuts anywhere), and JSON strings must be valid UTF-8: one such byte
+ * made the answer impossible to build, a 500 instead of the 422 (found by
+ * fuzz/fuzz_http.c). */
+static void keep_utf8(char *s)
+{
+    unsigned char *in = (unsigned char *)s, *out = in;
+    while (*in) {
+        size_t n = utf8_char(in);
+        if (!n) {
+            in++;
+            continue;
+        }
+        while (n--)
+            *out++ = *in++;
+    }
+    *out = '\0';
+}
+
 void srv_reply_error(srv_reply *r, int status, const char *fmt, ...)
 {
     char msg[600];
@@ -30,15 +70,19 @@ void srv_reply_error(srv_reply *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    keep_utf8(msg);
     srv_reply_json(r, status, json_pack("{s:s}", "detail", msg));
 }
 
 void srv_reply_invalid(srv_reply *r, const char *where, const char *field, const char *msg)
 {
+    char text[600];
+    snprintf(text, sizeof text, "%s", msg);
+    keep_utf8(text);
     json_t *loc = json_pack("[s]", where);
     if (field) json_array_append_new(loc, json_string(field));
     srv_reply_json(r, 422,
-                   json_pack("{s:[{s:o, s:s, s:s}]}", "detail", "loc", loc, "msg", msg, "type",
+                   json_pack("{s:[{s:o, s:s, s:s}]}", "detail", "loc", loc, "msg", text, "type",
                              "value_error"));
 }
 

@@ -621,6 +621,13 @@ static int block_start(message_stream *s, json_t *ev)
     if (!json_is_object(cb) || !json_is_string(json_object_get(cb, "type")))
         return stream_fail(s, "a block without a type", i);
     if (block_at(s, i)) return stream_fail(s, "a block started twice", i);
+    /* Blocks start in index order. A tool_use block's number among the
+     * calls is given to the sink at its start, and the reply numbers calls
+     * in index order: a block starting below an earlier one would have
+     * its pieces shown under another call's number and id (found by
+     * fuzz/fuzz_anthropic.c). */
+    if (s->nblocks && i < s->blocks[s->nblocks - 1].index)
+        return stream_fail(s, "a block started out of order", i);
     if (s->nblocks == MAX_STREAM_BLOCKS) return stream_fail(s, "too many blocks", i);
     s->blocks = mg_xrealloc(s->blocks, (size_t)(s->nblocks + 1) * sizeof *s->blocks);
     stream_block *b = &s->blocks[s->nblocks++];
@@ -805,7 +812,9 @@ static mg_status stream_finish(message_stream *s, mg_llm_reply *reply, mg_error 
         st = mg_err_set(err, MG_ERR_PROVIDER,
                         "the reply stream from %s ended before the reply was complete", s->url);
     } else {
-        qsort(s->blocks, (size_t)s->nblocks, sizeof *s->blocks, by_index);
+        /* qsort must not be given NULL, even for no blocks (UBSan, found
+         * by fuzz/fuzz_anthropic.c: a message_stop with no block before). */
+        if (s->nblocks) qsort(s->blocks, (size_t)s->nblocks, sizeof *s->blocks, by_index);
         json_t *content = json_array();
         for (int i = 0; i < s->nblocks && !st; i++) {
             json_t *block = finished_block(&s->blocks[i], err);
@@ -831,6 +840,60 @@ static void stream_free(message_stream *s)
     }
     free(s->blocks);
     json_decref(s->usage);
+}
+
+/* A whole (not streamed) answer: the reply, or the status the agent acts
+ * on. */
+static mg_status read_body(const char *url, long status, const char *body, size_t len, int attempts,
+                           mg_llm_reply *reply, mg_error *err)
+{
+    /* Repaired first, so a stray invalid byte or \u0000 in the model's
+     * text does not make the whole reply unreadable. */
+    char *repaired = mg_json_repair(body ? body : "", len);
+    json_error_t jerr;
+    json_t *parsed = json_loads(repaired, 0, &jerr);
+    free(repaired);
+    mg_status st;
+    if (status < 200 || status >= 300)
+        st = mg_anthropic_error(status, parsed, url, attempts > 1, err);
+    else if (!json_is_object(parsed))
+        st = mg_err_set(err, MG_ERR_PROVIDER,
+                        "%s answered with a body that is not a JSON object (%s)", url,
+                        parsed ? "another JSON type" : jerr.text);
+    else
+        st = mg_anthropic_parse_reply(parsed, reply, err);
+    json_decref(parsed);
+    return st;
+}
+
+mg_status mg_anthropic_read_answer(const char *const *pieces, const size_t *lens, size_t n,
+                                   const mg_stream_sink *sink, mg_llm_reply *reply, mg_error *err)
+{
+    static const char url[] = "the server"; /* for the messages */
+    if (!sink) {
+        buf body = BUF_INIT;
+        for (size_t i = 0; i < n; i++)
+            buf_append(&body, pieces[i], lens[i]);
+        mg_status st = read_body(url, 200, body.data, body.len, 1, reply, err);
+        buf_free(&body);
+        return st;
+    }
+    /* What anthropic_chat does around a streamed transfer, with the pieces
+     * as the transfer's deliveries: a nonzero return stops it. */
+    message_stream s = {.url = url, .sink = sink};
+    mg_sse_init(&s.sse, on_message_event, &s);
+    int stopped = 0;
+    for (size_t i = 0; i < n && !stopped; i++)
+        stopped = on_message_data(pieces[i], lens[i], &s);
+    mg_status st;
+    if (stopped) {
+        *err = s.err;
+        st = s.st ? s.st : MG_ERR_PROVIDER;
+    } else {
+        st = stream_finish(&s, reply, err);
+    }
+    stream_free(&s);
+    return st;
 }
 
 /* ------------------------------------------------------------- the call */
@@ -863,25 +926,10 @@ static mg_status anthropic_chat(mg_provider *base, const mg_llm_request *req, mg
         stream_free(&s);
         return st;
     }
-    if (req->stream && resp.status >= 200 && resp.status < 300) {
+    if (req->stream && resp.status >= 200 && resp.status < 300)
         st = stream_finish(&s, reply, err);
-    } else {
-        /* Repaired first, so a stray invalid byte or \u0000 in the model's
-         * text does not make the whole reply unreadable. */
-        char *repaired = mg_json_repair(resp.body ? resp.body : "", resp.body_len);
-        json_error_t jerr;
-        json_t *parsed = json_loads(repaired, 0, &jerr);
-        free(repaired);
-        if (resp.status < 200 || resp.status >= 300)
-            st = mg_anthropic_error(resp.status, parsed, p->url, attempts > 1, err);
-        else if (!json_is_object(parsed))
-            st = mg_err_set(err, MG_ERR_PROVIDER,
-                            "%s answered with a body that is not a JSON object (%s)", p->url,
-                            parsed ? "another JSON type" : jerr.text);
-        else
-            st = mg_anthropic_parse_reply(parsed, reply, err);
-        json_decref(parsed);
-    }
+    else
+        st = read_body(p->url, resp.status, resp.body, resp.body_len, attempts, reply, err);
     stream_free(&s);
     mg_http_response_free(&resp);
     if (st) mg_llm_reply_discard(reply);

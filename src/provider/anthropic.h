@@ -93,6 +93,16 @@ json_t *mg_anthropic_body(const char *model, const mg_llm_request *req);
  * cleared. */
 mg_status mg_anthropic_parse_reply(json_t *body, mg_llm_reply *reply, mg_error *err);
 
+/* Pure, for the unit tests and the fuzz targets: reads a 2xx answer as a
+ * call does once its bytes have arrived. The body is given as the `n`
+ * pieces the transfer delivered (pieces[i], lens[i] bytes), in order. With
+ * a sink it is read as a stream (Server-Sent Events, or the one JSON body of
+ * a server that ignored "stream"), reporting to the sink; without, as the
+ * JSON body of a plain call. *reply must start zeroed; on failure it may be
+ * half filled: clear it with mg_llm_reply_clear either way. */
+mg_status mg_anthropic_read_answer(const char *const *pieces, const size_t *lens, size_t n,
+                                   const mg_stream_sink *sink, mg_llm_reply *reply, mg_error *err);
+
 /* Pure: the inner monologue of a content array: the text of its thinking and
  * text blocks, in order, separated by blank lines; NULL when there is none.
  * Caller frees. */

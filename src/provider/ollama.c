@@ -296,11 +296,10 @@ static mg_status http_error(const ollama_conn *c, const char *path, const char *
 
 /* A 2xx body that is not one JSON object. A stream of JSON lines is worth
  * naming: it means the server ignored "stream": false. */
-static mg_status bad_body(const ollama_conn *c, const char *path, const mg_http_response *resp,
+static mg_status bad_body(const ollama_conn *c, const char *path, const char *body, size_t len,
                           mg_error *err)
 {
-    const char *body = resp->body ? resp->body : "";
-    const char *nl = memchr(body, '\n', resp->body_len);
+    const char *nl = memchr(body, '\n', len);
     if (nl && nl > body) {
         json_t *first = json_loadb(body, (size_t)(nl - body), 0, NULL);
         int is_stream = json_is_object(first);
@@ -313,6 +312,36 @@ static mg_status bad_body(const ollama_conn *c, const char *path, const mg_http_
     }
     return mg_err_set(err, MG_ERR_PROVIDER, "%s%s answered with a body that is not a JSON object",
                       c->base_url, path);
+}
+
+/* A finished answer: on MG_OK *out is the parsed 2xx object (caller
+ * decrefs), else the status the agent acts on. */
+static mg_status read_answer(const ollama_conn *c, const char *path, const char *model,
+                             const mg_http_response *resp, int attempts, json_t **out,
+                             mg_error *err)
+{
+    *out = NULL;
+    /* Repaired first, as the other providers' answers and Ollama's own
+     * streamed lines are: a stray invalid byte or \u0000 in the model's
+     * text costs that character, not the reply (found by
+     * fuzz/fuzz_ollama.c). */
+    char *repaired = mg_json_repair(resp->body ? resp->body : "", resp->body_len);
+    json_t *parsed = json_loads(repaired, 0, NULL);
+    mg_status st = MG_OK;
+    if (resp->status < 200 || resp->status >= 300)
+        st = http_error(c, path, model, resp->status, attempts, parsed, err);
+    else if (!json_is_object(parsed))
+        st = bad_body(c, path, repaired, strlen(repaired), err);
+    else if (json_is_string(json_object_get(parsed, "error")))
+        st = mg_err_set(err, MG_ERR_PROVIDER, "Ollama reported an error: %.300s",
+                        error_text(parsed));
+    free(repaired);
+    if (st) {
+        json_decref(parsed);
+        return st;
+    }
+    *out = parsed;
+    return MG_OK;
 }
 
 /* GETs (payload NULL) or POSTs the JSON text `payload` (`len` bytes) to
@@ -338,22 +367,9 @@ static mg_status call_api_text(const ollama_conn *c, const char *path, const cha
     buf_free(&url);
     if (status) *status = st ? 0 : resp.status;
     if (st) return st == MG_ERR_PROVIDER ? unreachable(c, err) : st;
-
-    json_t *parsed = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
-    if (resp.status < 200 || resp.status >= 300)
-        st = http_error(c, path, model, resp.status, attempts, parsed, err);
-    else if (!json_is_object(parsed))
-        st = bad_body(c, path, &resp, err);
-    else if (json_is_string(json_object_get(parsed, "error")))
-        st = mg_err_set(err, MG_ERR_PROVIDER, "Ollama reported an error: %.300s",
-                        error_text(parsed));
+    st = read_answer(c, path, model, &resp, attempts, out, err);
     mg_http_response_free(&resp);
-    if (st) {
-        json_decref(parsed);
-        return st;
-    }
-    *out = parsed;
-    return MG_OK;
+    return st;
 }
 
 /* The same with a JSON value (NULL: GET). */
@@ -645,6 +661,45 @@ static mg_status chat_stream(const ollama_conn *c, const char *payload, size_t l
     json_decref(s.done);
     mg_http_response_free(&resp);
     buf_free(&url);
+    return st;
+}
+
+mg_status mg_ollama_read_answer(const char *const *pieces, const size_t *lens, size_t n,
+                                const mg_stream_sink *sink, mg_llm_reply *reply, mg_error *err)
+{
+    char base_url[] = "the server"; /* for the messages */
+    ollama_conn c = {.base_url = base_url};
+    if (!sink) {
+        buf body = BUF_INIT;
+        for (size_t i = 0; i < n; i++)
+            buf_append(&body, pieces[i], lens[i]);
+        mg_http_response resp = {.status = 200, .body = body.data, .body_len = body.len};
+        json_t *parsed;
+        mg_status st = read_answer(&c, "/api/chat", NULL, &resp, 1, &parsed, err);
+        if (!st) st = mg_ollama_parse_chat_reply(parsed, reply, err);
+        json_decref(parsed);
+        buf_free(&body);
+        return st;
+    }
+    /* What chat_stream does around the transfer, with the pieces as the
+     * transfer's deliveries: a nonzero return stops it. */
+    chat_lines s = {.url = base_url, .sink = sink, .calls = json_array()};
+    mg_ndjson_init(&s.lines, on_chat_line, &s);
+    int stopped = 0;
+    for (size_t i = 0; i < n && !stopped; i++)
+        stopped = on_chat_data(pieces[i], lens[i], &s);
+    mg_status st;
+    if (stopped) {
+        *err = s.err;
+        st = s.st ? s.st : MG_ERR_PROVIDER;
+    } else {
+        st = lines_finish(&s, reply, err);
+    }
+    mg_ndjson_free(&s.lines);
+    buf_free(&s.content);
+    buf_free(&s.thinking);
+    json_decref(s.calls);
+    json_decref(s.done);
     return st;
 }
 

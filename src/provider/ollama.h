@@ -73,4 +73,13 @@ char *mg_ollama_chat_body(const char *model, const mg_llm_request *req, size_t *
  * or with a duplicate one get a fresh id unique in the process. */
 mg_status mg_ollama_parse_chat_reply(json_t *body, mg_llm_reply *reply, mg_error *err);
 
+/* Reads a 2xx /api/chat answer as a call does once its bytes have arrived,
+ * for the unit tests and the fuzz targets. The body is given as the `n`
+ * pieces the transfer delivered (pieces[i], lens[i] bytes), in order. With
+ * a sink it is read as a stream of JSON lines, reporting to the sink;
+ * without, as the JSON body of a plain call. *reply must start zeroed; clear
+ * it with mg_llm_reply_clear either way. */
+mg_status mg_ollama_read_answer(const char *const *pieces, const size_t *lens, size_t n,
+                                const mg_stream_sink *sink, mg_llm_reply *reply, mg_error *err);
+
 #endif

@@ -37,7 +37,6 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/text.h"
-#include "util/timeutil.h"
 
 #define DEFAULT_BASE_URL "https://api.openai.com/v1"
 
@@ -343,18 +342,23 @@ static stream_call *call_for(chat_stream *s, json_t *element)
 }
 
 /* Fixes the id before the first piece is reported, the way
- * parse_tool_calls would: missing or repeated ids are replaced. */
+ * mg_tool_calls_parse will when the stream is read as a reply: missing,
+ * malformed (mg_tool_call_sane_id) or repeated ids are replaced by a fresh
+ * one. Both must agree, since clients match the pieces shown to the stored
+ * call by this id (a malformed one was shown, then stored as another: found
+ * by fuzz/fuzz_openai.c). */
 static void settle_id(chat_stream *s, stream_call *c)
 {
     if (c->reported) return;
     c->reported = 1;
-    const char *id = buf_str(&c->id);
-    if (*id && !id_used(s, c, id)) return;
-    buf fresh = BUF_INIT;
-    buf_printf(&fresh, "%s_%d_%lld", *id ? id : "call", (int)(c - s->calls),
-               (long long)mg_now_ms());
+    json_t *id = json_stringn(c->id.data ? c->id.data : "", c->id.len);
+    int keep = mg_tool_call_sane_id(id) && !id_used(s, c, buf_str(&c->id));
+    json_decref(id);
+    if (keep) return;
+    char *fresh = mg_tool_call_fresh_id();
     buf_free(&c->id);
-    c->id = fresh;
+    buf_puts(&c->id, fresh);
+    free(fresh);
 }
 
 static int stream_tool_call(chat_stream *s, json_t *element)
@@ -547,6 +551,42 @@ static mg_status post_stream(openai_provider *p, const char *payload, size_t len
     stream_free(&s);
     mg_http_response_free(&resp);
     buf_free(&url);
+    return st;
+}
+
+/* Where answers read by mg_openai_read_answer came from, for its messages. */
+#define READ_ANSWER_URL "the server"
+
+mg_status mg_openai_read_answer(const char *const *pieces, const size_t *lens, size_t n,
+                                const mg_stream_sink *sink, mg_llm_reply *reply, mg_error *err)
+{
+    if (!sink) {
+        buf body = BUF_INIT;
+        for (size_t i = 0; i < n; i++)
+            buf_append(&body, pieces[i], lens[i]);
+        json_t *parsed;
+        mg_status st =
+            check_answer(READ_ANSWER_URL, 200, body.data, body.len, 1, &parsed, NULL, err);
+        if (!st) st = parse_chat_reply(parsed, reply, err);
+        json_decref(parsed);
+        buf_free(&body);
+        return st;
+    }
+    /* What post_stream does around the transfer, with the pieces as the
+     * transfer's deliveries: a nonzero return stops it. */
+    chat_stream s = {.url = READ_ANSWER_URL, .sink = sink};
+    mg_sse_init(&s.sse, on_stream_event, &s);
+    int stopped = 0;
+    for (size_t i = 0; i < n && !stopped; i++)
+        stopped = on_stream_data(pieces[i], lens[i], &s);
+    mg_status st;
+    if (stopped) {
+        *err = s.err;
+        st = s.st ? s.st : MG_ERR_PROVIDER;
+    } else {
+        st = stream_finish(&s, reply, err);
+    }
+    stream_free(&s);
     return st;
 }
 

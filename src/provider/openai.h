@@ -36,4 +36,14 @@ mg_status mg_openai_embed_rows(const char *model, json_t *input, json_t **rows, 
  * embedding that is not a list. *rows: new reference, caller decrefs. */
 mg_status mg_openai_embedding_rows(json_t *resp, int n, json_t **rows, mg_error *err);
 
+/* Pure, for the unit tests and the fuzz targets: reads a 2xx chat answer as
+ * a call does once its bytes have arrived. The body is given as the `n`
+ * pieces the transfer delivered (pieces[i], lens[i] bytes), in order. With
+ * a sink it is read as a stream (Server-Sent Events, or the one JSON body of
+ * a server that ignored "stream"), reporting to the sink; without, as the
+ * JSON body of a plain call. *reply must start zeroed; on failure it may be
+ * half filled: clear it with mg_llm_reply_clear either way. */
+mg_status mg_openai_read_answer(const char *const *pieces, const size_t *lens, size_t n,
+                                const mg_stream_sink *sink, mg_llm_reply *reply, mg_error *err);
+
 #endif

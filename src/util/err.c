@@ -9,17 +9,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Errors are one line: control characters (a provider's traceback, say)
- * become spaces, and a cut never leaves half a UTF-8 character. */
-static void make_one_line(char *message, int full_length)
+/* The length of the UTF-8 character at s[0..len), or 0 if none starts
+ * there. */
+static size_t utf8_char(const char *s, size_t len)
 {
-    size_t len = strlen(message);
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)message[i] < 0x20 || message[i] == 0x7F) message[i] = ' ';
-    /* A truncated message may end inside a character: drop up to 3 bytes. */
-    for (int i = 0; i < 3 && (size_t)full_length > len && len > 0 && !mg_utf8_valid(message, len);
-         i++)
-        message[--len] = '\0';
+    unsigned char c = (unsigned char)s[0];
+    size_t need = c < 0x80                 ? 1
+                  : c >= 0xC2 && c <= 0xDF ? 2
+                  : c >= 0xE0 && c <= 0xEF ? 3
+                  : c >= 0xF0 && c <= 0xF4 ? 4
+                                           : 0;
+    return need && need <= len && mg_utf8_valid(s, need) ? need : 0;
+}
+
+/* Errors are one line of valid UTF-8: control characters (a provider's
+ * traceback, say) become spaces, and bytes that are not part of a whole
+ * character are dropped. Those come from cuts ("%.300s" of a server's
+ * text, the end of the buffer, a parser's error text that quotes the
+ * input), or from the caller's own bytes: one of them made a JSON answer
+ * of the server impossible to build (a 500 instead of a 422 for
+ * ?start_datetime=%FF; found by fuzz/fuzz_date.c). */
+static void make_one_line(char *message)
+{
+    size_t len = strlen(message), out = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char(message + i, len - i);
+        if (!n) {
+            i++;
+            continue;
+        }
+        if (n == 1 && ((unsigned char)message[i] < 0x20 || message[i] == 0x7F))
+            message[out++] = ' ', i++;
+        else
+            while (n--)
+                message[out++] = message[i++];
+    }
+    message[out] = '\0';
 }
 
 mg_status mg_err_set(mg_error *err, mg_status code, const char *fmt, ...)
@@ -28,9 +53,9 @@ mg_status mg_err_set(mg_error *err, mg_status code, const char *fmt, ...)
     err->code = code;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
-    make_one_line(err->message, n);
+    make_one_line(err->message);
     return code;
 }
 
@@ -57,6 +82,7 @@ mg_status mg_err_wrap(mg_error *err, const char *fmt, ...)
     memmove(err->message + plen, err->message, olen);
     memcpy(err->message, prefix, plen);
     err->message[plen + olen] = '\0';
+    make_one_line(err->message); /* the cut may have split a character */
     return err->code;
 }
 

@@ -146,6 +146,39 @@ class ArchivalIndexTest(MemgptTestCase):
         self.assertEqual(len(rebuilt), 1)
         self.assertNotEqual(rebuilt, offline)  # the new spec's index
 
+    def peak_rss_kb(self, *args, env=ENV):
+        """Runs `memgpt ARGS` and returns its peak resident memory in kB,
+        through bench_spawn_rss: a child forked by Python itself would
+        start out with Python's memory (see bench/spawn_rss.c)."""
+        spawn_rss = os.path.join(os.path.dirname(MEMGPT_BIN), "bench_spawn_rss")
+        report = os.path.join(self.home, "rss.txt")
+        proc = subprocess.run([spawn_rss, report, MEMGPT_BIN, "--home", self.home, *args],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, env=self.memgpt_env(env),
+                              timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(report) as f:
+            return int(f.read().split()[0])
+
+    def test_fresh_search_maps_the_index(self):
+        """A search from a fresh process reads what it needs of the index
+        file, not the file: its peak memory exceeds that of the same search
+        by table scan (which streams the rows) by a fraction of the file's
+        size. When the file was read whole, it exceeded it by all of it."""
+        lines = "".join(json.dumps({"text": f"{made_up_word(self.rng)} {made_up_word(self.rng)} "
+                                            f"noted as item {i}"}) + "\n" for i in range(10000))
+        self.run_memgpt("archival", "insert", "--agent", "a", "--jsonl", "-", input=lines,
+                        env=ENV, timeout=300, check=0)
+        self.assertEqual(len(self.index_files()), 1)  # the insert built and saved it
+        size_kb = os.path.getsize(os.path.join(self.home, "memgpt.db.index",
+                                               self.index_files()[0])) // 1024
+        args = ("archival", "search", "--agent", "a", "--json", "noted item 77")
+        scan_kb = self.peak_rss_kb(*args, env={"MEMGPT_ARCHIVAL_INDEX_MIN": str(10**9)})
+        index_kb = self.peak_rss_kb(*args)
+        self.assertLess(index_kb - scan_kb, size_kb // 3,
+                        f"index file {size_kb} kB; peak RSS {index_kb} kB through the index, "
+                        f"{scan_kb} kB by scan")
+
     def test_delete_agent_removes_index(self):
         self.load(self.write_jsonl("first.jsonl", 50))
         self.search_ids("anything")
