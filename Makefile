@@ -30,9 +30,9 @@ build:
 	@cmake --build $(BUILD)
 	@./scripts/fetch-tokenizer-data.sh $(BUILD) || echo "warning: no tokenizer data; memgpt will estimate token counts"
 
-# Installs only what is missing, and only when it can (root + apt-get).
-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# $(call install_missing,PACKAGES): installs the Debian packages of the list
+# that are missing, and only when it can (root + apt-get).
+install_missing = missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -43,6 +43,9 @@ deps:
 	    echo "missing packages:$$missing (install them with apt-get as root)"; exit 1; \
 	  fi; \
 	fi
+
+deps:
+	@$(call install_missing,$(DEB_PACKAGES))
 
 # Letta's TypeScript SDK for the server's tests (tests/sdk/package.json,
 # pinned by its lockfile). Node.js and npm are for tests only.
@@ -62,17 +65,7 @@ test-deps: fuzz-deps
 	  npm ci --no-audit --no-fund --loglevel=error >/dev/null; }) || exit 1; done
 
 fuzz-deps:
-	@missing=""; for p in $(FUZZ_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "missing packages:$$missing (install them with apt-get as root)"; exit 1; \
-	  fi; \
-	fi
+	@$(call install_missing,$(FUZZ_PACKAGES))
 
 run: deps build
 	./$(BUILD)/memgpt chat

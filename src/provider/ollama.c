@@ -504,6 +504,15 @@ typedef struct chat_lines {
     mg_error err;
 } chat_lines;
 
+static void chat_lines_free(chat_lines *s)
+{
+    mg_ndjson_free(&s->lines);
+    buf_free(&s->content);
+    buf_free(&s->thinking);
+    json_decref(s->calls);
+    json_decref(s->done);
+}
+
 static int lines_fail(chat_lines *s, const char *what)
 {
     s->st = mg_err_set(&s->err, MG_ERR_PROVIDER, "%s: unexpected stream: %s", s->url, what);
@@ -654,11 +663,7 @@ static mg_status chat_stream(const ollama_conn *c, const char *payload, size_t l
     } else {
         st = lines_finish(&s, reply, err);
     }
-    mg_ndjson_free(&s.lines);
-    buf_free(&s.content);
-    buf_free(&s.thinking);
-    json_decref(s.calls);
-    json_decref(s.done);
+    chat_lines_free(&s);
     mg_http_response_free(&resp);
     buf_free(&url);
     return st;
@@ -695,11 +700,7 @@ mg_status mg_ollama_read_answer(const char *const *pieces, const size_t *lens, s
     } else {
         st = lines_finish(&s, reply, err);
     }
-    mg_ndjson_free(&s.lines);
-    buf_free(&s.content);
-    buf_free(&s.thinking);
-    json_decref(s.calls);
-    json_decref(s.done);
+    chat_lines_free(&s);
     return st;
 }
 
