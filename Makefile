@@ -5,6 +5,8 @@
 #   make test-sanitize   the same suite built with ASan + UBSan in build-san/
 #   make fuzz       run every fuzz target (fuzz/) for FUZZ_TIME seconds, in build-fuzz/
 #   make bench      run the benchmarks in bench/
+#   make soak       20,000 turns of one agent, then 50 agents on memgpt serve,
+#                   under faults and kill -9 (bench/soak; figures in build/soak-*.json)
 #   make screenshots     the web app's pictures in docs/img (for the README)
 #   make format     clang-format every C file
 
@@ -21,7 +23,7 @@ FUZZ_TIME ?= 60
 FUZZ_SMOKE_TIME ?= 5
 
 .PHONY: all build deps test-deps fuzz-deps run test test-sanitize fuzz fuzz-build fuzz-smoke \
-        bench screenshots format clean
+        bench soak screenshots format clean
 
 all: build
 
@@ -102,6 +104,10 @@ fuzz-smoke: fuzz-build
 
 bench: deps build
 	./bench/run.sh
+
+soak: deps build
+	python3 bench/soak --bin $(BUILD)/memgpt --report $(BUILD)/soak-cli.json
+	python3 bench/soak --server --bin $(BUILD)/memgpt --report $(BUILD)/soak-server.json
 
 screenshots: deps test-deps build
 	MEMGPT_SCREENSHOTS_DIR=$(CURDIR)/docs/img MEMGPT_BIN=$(CURDIR)/$(BUILD)/memgpt \

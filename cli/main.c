@@ -41,6 +41,8 @@ static const char *const usage_text =
     "                files or directories: .txt .md .jsonl .pdf, text without extension\n"
     "  archival reembed [--agent NAME]             embed passages again (after a new embedder)\n"
     "  context [--agent NAME] [--json]\n"
+    "  check [--json]                              verify the database, full-text and vector\n"
+    "                                              indexes and each agent's context\n"
     "  models [--provider NAME] [--json]           models a provider offers (default openai)\n"
     "  tokenize [--encoding E] [--ids] [FILE|-]    token count/ids (E: o200k_base, cl100k_base)\n"
     "  mcp add NAME [--env K=V]... [--timeout S] -- COMMAND [ARGS...]   an MCP server (stdio)\n"
@@ -704,6 +706,59 @@ static int cmd_context(cli *c, int argc, char **argv)
     return rc;
 }
 
+/* ------------------------------------------------------------- check */
+
+static void print_check(const char *json)
+{
+    json_t *report = json_loads(json, 0, NULL);
+    json_t *agents = json_object_get(report, "agents"),
+           *problems = json_object_get(report, "problems");
+    size_t i;
+    json_t *a;
+    json_array_foreach(agents, i, a)
+    {
+        printf("agent %s: %lld messages (%lld in context), %lld passages\n",
+               json_string_value(json_object_get(a, "name")),
+               (long long)json_integer_value(json_object_get(a, "messages")),
+               (long long)json_integer_value(json_object_get(a, "in_context")),
+               (long long)json_integer_value(json_object_get(a, "passages")));
+        size_t k;
+        json_t *x;
+        json_array_foreach(json_object_get(a, "indexes"), k, x)
+        {
+            printf("  index of %s: %lld vectors, %lld log records\n",
+                   json_string_value(json_object_get(x, "embedder")),
+                   (long long)json_integer_value(json_object_get(x, "vectors")),
+                   (long long)json_integer_value(json_object_get(x, "log_records")));
+        }
+    }
+    json_array_foreach(problems, i, a) printf("problem: %s\n", json_string_value(a));
+    printf(json_array_size(problems) ? "%zu problems found\n" : "no problems found\n",
+           json_array_size(problems));
+    json_decref(report);
+}
+
+/* Exit 0 when nothing is wrong, 1 when a check failed or could not run. */
+static int cmd_check(cli *c, int argc, char **argv)
+{
+    int json = 0;
+    option opts[] = {OPT_FLAG("--json", &json), {0}};
+    args a;
+    int rc = parse_options(argc, argv, opts, &a);
+    if (!rc && a.npos) rc = cli_usage("check takes no arguments");
+    free(a.pos);
+    if (!rc) rc = cli_open_store(c);
+    if (rc) return rc;
+    char *text = NULL;
+    mg_error err = {0};
+    mg_status st = mg_store_check(c->store, &text, &err);
+    json_t *report = st ? NULL : json_loads(text, 0, NULL);
+    int ok = json_is_true(json_object_get(report, "ok"));
+    json_decref(report);
+    rc = cli_print_answer(st, text, &err, json, print_check);
+    return rc ? rc : ok ? EXIT_OK : EXIT_RUNTIME;
+}
+
 /* -------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -745,6 +800,8 @@ int main(int argc, char **argv)
         rc = cmd_archival(&c, rest, rest_argv);
     else if (strcmp(command, "context") == 0)
         rc = cmd_context(&c, rest, rest_argv);
+    else if (strcmp(command, "check") == 0)
+        rc = cmd_check(&c, rest, rest_argv);
     else if (strcmp(command, "models") == 0)
         rc = cmd_models(&c, rest, rest_argv);
     else if (strcmp(command, "tokenize") == 0)

@@ -89,6 +89,20 @@ void mg_store_close(mg_store *store);
  * that was rolled back may change it too.) */
 mg_status mg_store_version(mg_store *store, int64_t *version, mg_error *err);
 
+/* Checks everything the home's data promises, trusting none of it (as
+ * `memgpt check` does): SQLite's integrity and foreign keys, the full-text
+ * indexes against their tables, the counts kept per agent, every function
+ * call in an agent's context followed by its result, each archival vector
+ * index against the table (file, log, and the index searches use), and no
+ * stray files in the index folder (the sweep every process runs removes
+ * those first). Changes nothing but what any process opening the indexes
+ * would. MG_OK when the checks ran, whatever they found: *json_out (free
+ * with mg_free) is {"ok": bool, "problems": [text...], "agents": [{"name",
+ * "messages", "in_context", "passages", "indexes": [{"embedder", "vectors",
+ * "log_records", "log_refused", "stale", "missing"}]}],
+ * "stray_files_removed": n}. Errors only when a check could not run. */
+mg_status mg_store_check(mg_store *store, char **json_out, mg_error *err);
+
 /* ------------------------------------------------------------------ agents */
 
 typedef struct mg_agent mg_agent;

@@ -123,7 +123,13 @@ static mg_status summarize_chunk(mg_agent *agent, const char *previous, const ch
     return MG_OK;
 }
 
-/* Summarizes queue[0..n) into a new summary, chunk by chunk. */
+/* The smallest chunk the summarizer is sent after halving them. */
+#define MIN_CHUNK_TOKENS 50
+
+/* Summarizes queue[0..n) into a new summary, chunk by chunk. Chunks are
+ * sized by our estimate; a provider that counts a chunk over its window
+ * (a coarser tokenizer, a proxy's limit) gets the same messages again in
+ * chunks half the size of the refused one, down to MIN_CHUNK_TOKENS. */
 static mg_status summarize_evicted(mg_agent *agent, int n, char **out, mg_error *err)
 {
     int chunk_tokens = agent->context_window / 2 - 2 * overflow_summary_budget(agent);
@@ -131,7 +137,7 @@ static mg_status summarize_evicted(mg_agent *agent, int n, char **out, mg_error 
     size_t max_line = (size_t)chunk_tokens * 2;
     char *summary = mg_xstrdup(agent->summary ? agent->summary : "");
     buf chunk = BUF_INIT, line = BUF_INIT;
-    int chunk_used = 0;
+    int chunk_used = 0, chunk_from = 0;
     mg_status st = MG_OK;
     for (int i = 0; i <= n && !st; i++) {
         int tokens = 0;
@@ -148,12 +154,22 @@ static mg_status summarize_evicted(mg_agent *agent, int n, char **out, mg_error 
         if (chunk.len && (i == n || chunk_used + tokens > chunk_tokens)) {
             char *next;
             st = summarize_chunk(agent, summary, buf_str(&chunk), &next, err);
+            int half = (chunk_used < chunk_tokens ? chunk_used : chunk_tokens) / 2;
+            buf_reset(&chunk);
+            chunk_used = 0;
+            if (st == MG_ERR_CONTEXT && half >= MIN_CHUNK_TOKENS) {
+                chunk_tokens = half;
+                max_line = (size_t)chunk_tokens * 2;
+                mg_err_clear(err);
+                st = MG_OK;
+                i = chunk_from - 1; /* this chunk again, in smaller ones */
+                continue;
+            }
             if (!st) {
                 free(summary);
                 summary = next;
             }
-            buf_reset(&chunk);
-            chunk_used = 0;
+            chunk_from = i;
         }
         if (i < n) {
             buf_append(&chunk, line.data, line.len);

@@ -621,6 +621,14 @@ int mg_index_contains(const mg_index *x, int64_t id)
     return idx_map_get(x, id) >= 0;
 }
 
+int mg_index_vector(const mg_index *x, int64_t id, float *out)
+{
+    int32_t s = idx_map_get(x, id);
+    if (s < 0) return 0;
+    memcpy(out, idx_vec(x, s), (size_t)x->dim * sizeof *out);
+    return 1;
+}
+
 void mg_index_cleanup(mg_index *x)
 {
     if (x->dead > 0) hnsw_cleanup(x);

@@ -146,6 +146,11 @@ mg_status mg_index_remove(mg_index *idx, int64_t id, mg_error *err);
 /* 1 if id is live in the index, else 0. */
 int mg_index_contains(const mg_index *idx, int64_t id);
 
+/* Copies the vector stored under live id (dim floats) to out and returns 1;
+ * returns 0 and leaves out alone if id is not live. For checking an index
+ * against its source of truth. */
+int mg_index_vector(const mg_index *idx, int64_t id, float *out);
+
 /* Finds up to k (1..MG_INDEX_MAX_K) live vectors with the highest dot product
  * with query (dim floats, finite). ef is the graph search's candidate list
  * size (<= 0: params.ef_search; raised to k if smaller; at most
@@ -213,6 +218,13 @@ mg_status mg_index_open(const char *path, int dim, mg_index **out, mg_error *err
  * out: the checksums of all sections, every graph invariant, every value
  * finite. Reads the whole file. Same errors. */
 mg_status mg_index_load(const char *path, int dim, mg_index **out, mg_error *err);
+
+/* 1 if path names a temporary file of mg_index_save (INDEX.tmp-XXXXXX) that
+ * no save is writing any more: left by a process that died mid-save, of no
+ * use to anyone, safe to remove. A save holds a lock on its temporary until
+ * it renames or removes it, so a live one is never called stale. 0 for a
+ * live temporary and any other file. */
+int mg_index_temp_is_stale(const char *path);
 
 /* Attaches an append log at log_path: from now on every successful
  * mg_index_add and mg_index_remove appends one record to it (one write(2),

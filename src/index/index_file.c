@@ -10,7 +10,9 @@
  * (mkstemp, so two writers never share a temporary), fsyncs it, renames it
  * over the old name and fsyncs the directory so the rename itself is
  * durable. A crash at any point leaves either the old file or the new one
- * under the name, never a mixture; at worst a stray temporary. Concurrent
+ * under the name, never a mixture; at worst a stray temporary, which the
+ * save keeps locked while it lives so that a later process can tell it is
+ * stale and remove it (mg_index_temp_is_stale). Concurrent
  * saves by several processes each rename a complete file of their own (the
  * last one wins); the rename and the restart of the log are done holding
  * the log's flock, so no other process appends in between.
@@ -335,12 +337,18 @@ mg_status mg_index_save(mg_index *x, const char *path, mg_error *err)
     memcpy(tmp + plen, ".tmp-XXXXXX", 12);
 
     writer *w = mg_xcalloc(1, sizeof(*w));
+    int lock_fd = -1;
     const char *step = "create";
     w->fd = mkstemp(tmp);
     if (w->fd < 0) {
         w->error = errno;
         goto fail;
     }
+    /* Held until the temporary is renamed or removed, through a second
+     * descriptor of the same open file, so that the sweep of a process that
+     * finds it (mg_index_remove_stale_temp) leaves it alone while we live. */
+    flock(w->fd, LOCK_EX);
+    lock_fd = dup(w->fd);
     uint64_t generation = idx_new_generation(x), old_generation = x->generation;
     x->generation = generation; /* goes into the header */
 
@@ -383,6 +391,7 @@ mg_status mg_index_save(mg_index *x, const char *path, mg_error *err)
         if (x->log_fd >= 0) flock(x->log_fd, LOCK_UN);
         goto fail;
     }
+    if (lock_fd >= 0) close(lock_fd);
     free(tmp);
     free(w);
     x->generation = generation;
@@ -401,9 +410,22 @@ fail:;
     int e = w->error ? w->error : EIO;
     if (w->fd >= 0) close(w->fd);
     if (strcmp(step, "create") != 0) unlink(tmp);
+    if (lock_fd >= 0) close(lock_fd);
     free(tmp);
     free(w);
     return mg_err_set(err, MG_ERR_IO, "saving index to %s: %s: %s", path, step, strerror(e));
+}
+
+int mg_index_temp_is_stale(const char *path)
+{
+    const char *mark = strstr(path, ".tmp-");
+    if (!mark || strlen(mark) != 11) return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return 0;
+    /* A free lock: its writer is gone (the kernel drops a dead process's locks). */
+    int stale = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    close(fd);
+    return stale;
 }
 
 /* ------------------------------------------------------------------ reading */

@@ -222,7 +222,8 @@ static void entry_free(entry *e)
 typedef int (*doomed_fn)(mg_store *, int64_t agent_id, int64_t incarnation, void *ctx);
 
 /* Unlinks agent-ID-INCARNATION-* in the index folder for the agents
- * `doomed` picks, and files of any other name pattern (older layouts). */
+ * `doomed` picks, and files of any other name pattern (older layouts); and
+ * the temporaries of saves that died (anyone's: they are never of use). */
 static void remove_files(mg_store *store, doomed_fn doomed, void *ctx)
 {
     char *dir = index_dir(store);
@@ -233,15 +234,17 @@ static void remove_files(mg_store *store, doomed_fn doomed, void *ctx)
             long long id, inc;
             int n = 0;
             if (strncmp(de->d_name, "agent-", 6) != 0) continue;
-            if (sscanf(de->d_name, "agent-%lld-%lld-%n", &id, &inc, &n) == 2 && n > 0) {
-                if (!doomed(store, id, inc, ctx)) continue;
-            } else if (sscanf(de->d_name, "agent-%lld-", &id) != 1 ||
-                       !doomed(store, id, INT64_MIN, ctx)) {
-                continue;
-            }
             buf p = BUF_INIT;
             buf_printf(&p, "%s/%s", dir, de->d_name);
-            unlink(p.data);
+            int doom;
+            if (strstr(de->d_name, ".tmp-"))
+                doom = mg_index_temp_is_stale(p.data);
+            else if (sscanf(de->d_name, "agent-%lld-%lld-%n", &id, &inc, &n) == 2 && n > 0)
+                doom = doomed(store, id, inc, ctx);
+            else
+                doom = sscanf(de->d_name, "agent-%lld-", &id) == 1 &&
+                       doomed(store, id, INT64_MIN, ctx);
+            if (doom) unlink(p.data);
             buf_free(&p);
         }
         closedir(d);
@@ -275,6 +278,31 @@ static int is_orphan(mg_store *store, int64_t id, int64_t incarnation, void *ctx
     int64_t now;
     if (incarnation_of(store, id, &now, NULL)) return 0; /* cannot tell: keep */
     return now != incarnation;
+}
+
+int64_t archival_index_stray_files(mg_store *store)
+{
+    char *dir = index_dir(store);
+    DIR *d = opendir(dir);
+    int64_t strays = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        long long id, inc;
+        int n = 0;
+        if (de->d_name[0] == '.') continue;
+        if (strstr(de->d_name, ".tmp-")) {
+            buf p = BUF_INIT;
+            buf_printf(&p, "%s/%s", dir, de->d_name);
+            strays += mg_index_temp_is_stale(p.data);
+            buf_free(&p);
+        } else if (sscanf(de->d_name, "agent-%lld-%lld-%n", &id, &inc, &n) != 2 || n == 0 ||
+                   is_orphan(store, id, inc, NULL)) {
+            strays++;
+        }
+    }
+    if (d) closedir(d);
+    free(dir);
+    return strays;
 }
 
 void archival_index_forget(mg_store *store, int64_t agent_id)
@@ -811,4 +839,117 @@ static void cache_free(void *p)
     }
     free(c->want_embedder);
     free(c);
+}
+
+/* ------------------------------------------------------------------ checking */
+
+/* Compares every live vector of idx with the table: *stale counts ids the
+ * table lacks, *mismatched those whose vector differs. */
+static mg_status compare_with_table(mg_store *store, int64_t agent_id, const char *embedder,
+                                    mg_index *idx, int64_t *stale, int64_t *mismatched,
+                                    mg_error *err)
+{
+    sqlite3_stmt *stmt;
+    mg_status st = prepare_spec(store, SQL_ONE_ROW, agent_id, embedder, &stmt, err);
+    if (st) return st;
+    int dim = mg_index_dim(idx);
+    int64_t n;
+    int64_t *ids = live_ids(idx, &n);
+    float *have = mg_xmalloc((size_t)dim * 2 * sizeof *have), *want = have + dim;
+    *stale = *mismatched = 0;
+    for (int64_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(stmt, 3, ids[i]);
+        int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            mg_index_vector(idx, ids[i], have);
+            if (!mg_vec_from_blob(sqlite3_column_blob(stmt, 0), sqlite3_column_bytes(stmt, 0), want,
+                                  dim) ||
+                memcmp(have, want, (size_t)dim * sizeof *have) != 0)
+                ++*mismatched;
+        } else if (rc == SQLITE_DONE) {
+            ++*stale;
+        } else {
+            st = store_fail(store, err, "checking archival memory");
+        }
+        sqlite3_reset(stmt);
+        if (st) break;
+    }
+    sqlite3_finalize(stmt);
+    free(have);
+    free(ids);
+    return st;
+}
+
+mg_status archival_index_check(mg_store *store, int64_t agent_id, const char *embedder,
+                               archival_index_check_result *out, mg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (store->tx_depth > 0)
+        return mg_err_set(err, MG_ERR_USAGE,
+                          "archival indexes are not checked inside a transaction");
+    int64_t bytes, incarnation, rows;
+    mg_status st = query_spec_int(store,
+                                  "SELECT length(embedding) FROM passages WHERE agent_id = ?1 "
+                                  "AND embedder = ?2 ORDER BY id LIMIT 1",
+                                  agent_id, embedder, &bytes, err);
+    if (!st) st = incarnation_of(store, agent_id, &incarnation, err);
+    if (!st)
+        st = query_spec_int(store,
+                            "SELECT count(*) FROM passages WHERE agent_id = ?1 AND embedder = ?2",
+                            agent_id, embedder, &rows, err);
+    if (st) return st;
+    char *path = incarnation == -1 ? NULL : index_path(store, agent_id, incarnation, embedder);
+    struct stat sb;
+    if (!path || stat(path, &sb) != 0 || bytes == 0 || bytes % 4 || bytes / 4 > MG_INDEX_MAX_DIM) {
+        free(path);
+        return MG_OK;
+    }
+    out->has_file = 1;
+
+    /* The file and log as they are, every byte checked. */
+    mg_index *idx = NULL;
+    buf log_path = BUF_INIT;
+    buf_printf(&log_path, "%s.log", path);
+    mg_error load_err = {0};
+    st = mg_index_load(path, (int)(bytes / 4), &idx, &load_err);
+    if (!st) {
+        log_check lc = {.scratch = mg_xmalloc((size_t)bytes)};
+        mg_index_log_info li = {0};
+        st = prepare_spec(store, SQL_ONE_ROW, agent_id, embedder, &lc.stmt, err);
+        if (!st)
+            st = mg_index_log_attach_checked(idx, log_path.data, check_logged_add, &lc, &li,
+                                             &load_err);
+        sqlite3_finalize(lc.stmt);
+        free(lc.scratch);
+        out->replayed = li.replayed_adds + li.replayed_removes;
+        out->rejected = li.rejected_adds;
+    }
+    if (!st) {
+        out->vectors = mg_index_count(idx);
+        st = compare_with_table(store, agent_id, embedder, idx, &out->stale, &out->mismatched, err);
+        out->missing = rows - (out->vectors - out->stale);
+    } else if (load_err.message[0]) {
+        st = mg_err_set(err, MG_ERR_CORRUPT, "the index file %s: %s", path, load_err.message);
+    }
+    mg_index_free(idx);
+    buf_free(&log_path);
+    free(path);
+    if (st) return st;
+
+    /* The index searches use, after its reconcile. */
+    mg_index *served;
+    if ((st = archival_index_get(store, agent_id, embedder, &served, NULL, err))) return st;
+    if (served) {
+        int64_t stale, mismatched;
+        st = compare_with_table(store, agent_id, embedder, served, &stale, &mismatched, err);
+        if (st) return st;
+        out->served_off = stale + mismatched + (rows - (mg_index_count(served) - stale));
+    }
+    if (out->mismatched || out->served_off)
+        return mg_err_set(err, MG_ERR_CORRUPT,
+                          "the index of agent %lld (%s) disagrees with the table: %lld vectors of "
+                          "its file differ, %lld ids of the index in use are wrong or missing",
+                          (long long)agent_id, embedder, (long long)out->mismatched,
+                          (long long)out->served_off);
+    return MG_OK;
 }

@@ -107,6 +107,34 @@ void archival_index_forget(mg_store *store, int64_t agent_id);
  * longer exist: after deleting an agent. */
 void archival_index_remove_orphans(mg_store *store);
 
+/* What archival_index_check found for one index. */
+typedef struct archival_index_check_result {
+    int has_file;       /* 0: no file (never searched, or kept in memory): nothing checked */
+    int64_t vectors;    /* live vectors in the file and its log */
+    int64_t replayed;   /* log records applied */
+    int64_t rejected;   /* log adds refused: the table no longer has that row and vector */
+    int64_t stale;      /* file ids the table no longer has (the reconcile removes them) */
+    int64_t missing;    /* table rows the file lacks (the reconcile adds them) */
+    int64_t mismatched; /* file vectors that differ from the table's: must be 0 */
+    int64_t served_off; /* ids the reconciled index has wrong, extra or missing: must be 0 */
+} archival_index_check_result;
+
+/* Checks the agent's index of `embedder` passages against the table without
+ * trusting it. The file, if there is one, must pass mg_index_load (every
+ * byte) and its log must replay; every vector they hold must be the table's
+ * vector of that id; and the index archival_index_get then hands out must
+ * hold exactly the table's ids with the table's vectors. Outside a
+ * transaction only. MG_ERR_CORRUPT (with the reason) when the file fails to
+ * load or a count that must be 0 is not; database errors as usual. */
+mg_status archival_index_check(mg_store *store, int64_t agent_id, const char *embedder,
+                               archival_index_check_result *out, mg_error *err);
+
+/* Files in the index folder that no agent will ever use: temporaries of
+ * saves that died, files of agents deleted or re-created, files of no known
+ * name. The orphan sweep (archival_index_remove_orphans) removes all but
+ * the last kind. Temporaries of saves still running are not counted. */
+int64_t archival_index_stray_files(mg_store *store);
+
 /* Saves every loaded index now (full save), as mg_store_close would if the
  * logs were long. For tests and long-running callers. MG_ERR_USAGE inside a
  * transaction. */

@@ -349,6 +349,32 @@ class ContextLengthExceededTest(OverflowCase):
         self.assertGreater(self.show("a")["summarized"], 0)
         self.assert_all_requests_valid()
 
+    def test_summarizer_refusal_sends_smaller_chunks(self):
+        # The provider counts a summarizer request over its window (a
+        # coarser count than ours): the same messages go again, in chunks
+        # half the size, and the turn goes on.
+        self.create_agent("a", 6000, "--reflect-every", "off")
+        for i in range(6):
+            self.turn(f"warm-up {i}: FACT: pebble{i} something to remember", "a")
+        n_before = len(self.mock.requests)
+        self.mock.push({"context_length_exceeded": True})  # the agent's request
+        self.mock.push({"context_length_exceeded": True})  # the summarizer's
+        proc = self.send("still there?", agent="a")
+        self.assertEqual(proc.stdout.strip(), "You said: still there?")
+        new = self.mock.requests[n_before:]
+        summarizer = [r for r in new if not r["body"].get("tools")]
+        self.assertEqual(summarizer[0]["status"], 400, self.describe_requests())
+        retried = [r for r in summarizer[1:] if r["status"] == 200]
+        self.assertGreaterEqual(len(retried), 1, self.describe_requests())
+        refused_len = len(summarizer[0]["body"]["messages"][-1]["content"])
+        self.assertLess(len(retried[0]["body"]["messages"][-1]["content"]), refused_len)
+        # Every fact of the refused chunk reached the summaries.
+        for i in range(2):
+            self.assertTrue(any(f"pebble{i}" in s for s in self.mock.summaries),
+                            self.mock.summaries)
+        self.assertEqual(new[-1]["status"], 200)
+        self.assert_all_requests_valid()
+
 
 class StressTest(OverflowCase):
 
