@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # bench_insert.sh - bulk `archival insert --jsonl -` of N short passages with
 # the offline embedder, then `archival search` from fresh processes: wall
-# time (p50, p95) and peak RSS (bench/README.md, section 14).
+# time (p50, p95) and peak RSS (bench/README.md, section 14); then SEARCHES
+# `memgpt send` turns whose model calls archival_memory_search first, against
+# bench_send.py's loopback LLM: process start to the arrival of the turn's
+# second LLM request (the one carrying the search's result).
 #
 #   bench/bench_insert.sh [BUILD_DIR] [N] [SEARCHES]
 #
@@ -23,7 +26,8 @@ trap 'rm -rf "$WORK"' EXIT
 /usr/bin/time -f "insert: %e s wall, %U s user, %S s sys, peak RSS %M KB" \
   "$BUILD/memgpt" --home "$WORK/home" archival insert --agent bench --jsonl - \
   < "$WORK/passages.jsonl"
-ls -l "$WORK/home/memgpt.db" "$WORK/home/memgpt.db.index"/*.mgx | awk '{print $5, $NF}'
+ls -l "$WORK/home/memgpt.db" "$WORK/home/memgpt.db.index"/*.mgx 2>/dev/null | awk '{print $5, $NF}' \
+  || true # no index file below the index threshold
 
 # One search per fresh process; wall time from fork to exit, peak RSS from
 # bench_spawn_rss (a child of Python would start with Python's memory).
@@ -45,4 +49,28 @@ def pct(v, f):
 print("first search after the insert: %.1f ms, peak RSS %.1f MB" % (walls[0], rss[0]))
 print("search, fresh process x %d: p50 %.1f ms, p95 %.1f ms; peak RSS p50 %.1f MB, max %.1f MB"
       % (len(walls), pct(walls, 0.5), pct(walls, 0.95), pct(rss, 0.5), max(rss)))
+
+# Turns whose model searches archival memory first.
+import threading
+from http.server import ThreadingHTTPServer
+sys.path.insert(0, "bench")
+import bench_send
+server = ThreadingHTTPServer(("127.0.0.1", 0), bench_send.Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+env = dict(os.environ, OPENAI_API_KEY="bench", MEMGPT_HOME=os.path.join(work, "home"),
+           OPENAI_BASE_URL="http://127.0.0.1:%d/v1" % server.server_address[1])
+turns = []
+for q in open(os.path.join(work, "queries.txt")).read().splitlines():
+    bench_send.SEARCH_QUERY = q
+    bench_send.RECORDER.reset()
+    t = time.perf_counter()
+    subprocess.run([os.path.join(build, "memgpt"), "send", "--agent", "bench", "what about " + q],
+                   env=env, stdout=subprocess.DEVNULL, check=True)
+    times = bench_send.RECORDER.request_times
+    if len(times) < 2 or bench_send.RECORDER.errors:
+        sys.exit("the turn did not search: %s" % bench_send.RECORDER.errors)
+    turns.append((times[1] - t) * 1000)
+server.shutdown()
+print("send turn calling archival_memory_search x %d, start to the second LLM request: "
+      "p50 %.1f ms, p95 %.1f ms" % (len(turns), pct(turns, 0.5), pct(turns, 0.95)))
 PY

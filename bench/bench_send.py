@@ -60,24 +60,39 @@ class Recorder:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.first_bytes = []
-        self.request_sizes = []
-        self.errors = []
+        self.reset()
 
     def reset(self):
         with self.lock:
             self.first_bytes = []
+            self.request_times = []  # each request's arrival (keep-alive ones too)
             self.request_sizes = []
             self.errors = []
 
 
 RECORDER = Recorder()
 
+# When set, the agent's turn opens with archival_memory_search(SEARCH_QUERY)
+# and a heartbeat, and its second request gets the reply (bench_insert.sh).
+SEARCH_QUERY = None
+
 
 def completion(request):
     """A valid chat completion for `request` (a parsed body)."""
     tools = request.get("tools")
-    if tools:
+    last = (request.get("messages") or [{}])[-1]
+    if tools and SEARCH_QUERY and last.get("role") == "user" and \
+            '"type":"user_message"' in str(last.get("content")):
+        message = {
+            "role": "assistant", "content": "Let me look that up.",
+            "tool_calls": [{
+                "id": "call_bench_%d" % int(time.time() * 1e6), "type": "function",
+                "function": {"name": "archival_memory_search", "arguments": json.dumps(
+                    {"query": SEARCH_QUERY, "request_heartbeat": True})},
+            }],
+        }
+        finish = "tool_calls"
+    elif tools:
         message = {
             "role": "assistant",
             "content": "The user says hi; I will greet them back.",
@@ -122,6 +137,8 @@ class Handler(BaseHTTPRequestHandler):
         super().handle()
 
     def do_POST(self):
+        with RECORDER.lock:
+            RECORDER.request_times.append(time.perf_counter())
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         try:
