@@ -3,7 +3,7 @@
  *
  *   eval_locomo [--modes LIST] [--no-speaker] [--by-category] [--misses] [--typos]
  *               [--min-recall10 X] [--skip-missing] [--index-min N] [--index-graph]
- *               [--tmp DIR] FILE...
+ *               [--distractors N [--distractor-file FILE]] [--tmp DIR] FILE...
  *
  * LoCoMo (Maharana et al., ACL 2024) is a set of long conversations between
  * two people, each with questions whose answers sit in known turns (the
@@ -54,6 +54,20 @@
  * index search its HNSW graph however small it is (by default it scans its
  * vectors exactly below ARCHIVAL_INDEX_EXACT_BELOW).
  *
+ * --distractors N mixes N made-up passages into each conversation's
+ * memory before the questions, to see whether retrieval holds up in a large
+ * store: each is "SPEAKER: " and the first half of a turn of another
+ * conversation given on the command line followed by the second half of
+ * another such turn (real words, real names, never this conversation's),
+ * timed at one of this conversation's session dates, untagged (so never
+ * evidence). With --distractor-file FILE they are the texts of FILE's JSON
+ * lines instead ({"text": ...}, as bench/gen_passages.py --json writes:
+ * made-up words of a Zipf vocabulary with English function words), taken
+ * in order and cycled. A fixed seed makes them the same in every run. They are
+ * stored in bulk (mg_archival_insert_many), which brings the vector index
+ * up to date as an agent's bulk load does, and the questions then go
+ * through it as in production (above ARCHIVAL_INDEX_MIN).
+ *
  * --min-recall10 X makes the run fail (exit 1) when the pooled hybrid
  * recall@10 is below X: the CTest quality test uses it on one conversation,
  * so a change that makes retrieval worse fails the suite. --skip-missing
@@ -74,10 +88,12 @@
 #include "memgpt.h"
 #include "memory/archival.h"
 #include "memory/archival_index.h"
+#include "util/buf.h"
 
 #define TOP_K        10
 #define MAX_MODES    3
 #define MAX_CATEGORY 5
+#define MAX_SESSIONS 256
 
 static const char *const mode_names[] = {"hybrid", "vector", "text"};
 
@@ -92,6 +108,10 @@ typedef struct options {
     long long index_min; /* < 0: the library's default; else archival_index_set_min */
     int index_graph;     /* the index searches its HNSW graph even when small */
     int skip_missing;
+    long long distractors; /* made-up passages mixed into each conversation */
+    json_t *pool;          /* every file's turns: [[file index, "speaker", "text"], ...] */
+    const char *distractor_file;
+    json_t *file_texts; /* the texts of distractor_file */
     const char *tmp;
 } options;
 
@@ -174,9 +194,13 @@ static int64_t parse_session_date(const char *text)
 
 /* Inserts every turn of every session as a passage. Returns the number of
  * turns; their dia_ids are added as keys of `turns`. */
-static int insert_turns(mg_agent *agent, json_t *conv, const options *o, json_t *turns)
+/* Stores every turn; the sessions' dates go to dates[] (up to MAX_SESSIONS,
+ * *ndates of them). */
+static int insert_turns(mg_agent *agent, json_t *conv, const options *o, json_t *turns,
+                        int64_t *dates, int *ndates)
 {
     int count = 0;
+    *ndates = 0;
     for (int k = 1;; k++) {
         char key[64];
         snprintf(key, sizeof key, "session_%d", k);
@@ -199,6 +223,7 @@ static int insert_turns(mg_agent *agent, json_t *conv, const options *o, json_t 
                     date ? date : "none");
             fail();
         }
+        if (*ndates < MAX_SESSIONS) dates[(*ndates)++] = when;
         size_t i;
         json_t *turn;
         json_array_foreach(session, i, turn)
@@ -228,6 +253,116 @@ static int insert_turns(mg_agent *agent, json_t *conv, const options *o, json_t 
         }
     }
     return count;
+}
+
+/* Every turn of every file, for --distractors: [file, speaker, text]. */
+static json_t *turn_pool(char **files, int nfiles)
+{
+    json_t *pool = json_array();
+    for (int f = 0; f < nfiles; f++) {
+        json_t *root = json_load_file(files[f], 0, NULL);
+        const char *key;
+        json_t *session;
+        json_object_foreach(root, key, session)
+        {
+            if (!json_is_array(session)) continue;
+            size_t i;
+            json_t *turn;
+            json_array_foreach(session, i, turn)
+            {
+                const char *speaker = json_string_value(json_object_get(turn, "speaker"));
+                const char *text = json_string_value(json_object_get(turn, "text"));
+                if (speaker && text && strchr(text, ' '))
+                    json_array_append_new(pool, json_pack("[iss]", f, speaker, text));
+            }
+        }
+        json_decref(root);
+    }
+    return pool;
+}
+
+/* The "text" of each JSON line of path. */
+static json_t *file_texts(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "eval_locomo: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    json_t *texts = json_array();
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        json_t *obj = json_loads(line, 0, NULL);
+        const char *text = json_string_value(json_object_get(obj, "text"));
+        if (text) json_array_append_new(texts, json_string(text));
+        json_decref(obj);
+    }
+    free(line);
+    fclose(f);
+    if (!json_array_size(texts)) {
+        fprintf(stderr, "eval_locomo: %s holds no {\"text\": ...} lines\n", path);
+        exit(1);
+    }
+    return texts;
+}
+
+/* The byte where the second half of text's words starts. */
+static size_t half_at(const char *text)
+{
+    size_t n = strlen(text), at = n / 2;
+    while (at < n && text[at] != ' ')
+        at++;
+    return at;
+}
+
+/* Stores o->distractors made-up passages (see the top) in the agent of file
+ * number `file`, timed at the sessions' dates `dates`. */
+static void insert_distractors(mg_agent *agent, const options *o, int file, const int64_t *dates,
+                               int ndates)
+{
+    size_t npool = json_array_size(o->pool);
+    int64_t *others = malloc(npool * sizeof *others), nothers = 0;
+    for (size_t i = 0; i < npool; i++)
+        if (json_integer_value(json_array_get(json_array_get(o->pool, i), 0)) != file)
+            others[nothers++] = (int64_t)i;
+    if ((!nothers && !o->file_texts) || !ndates) {
+        fprintf(stderr, "eval_locomo: --distractors needs other conversations' turns\n");
+        fail();
+    }
+    uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)file;
+    enum { BATCH = 1000 };
+    char *items[BATCH];
+    for (long long done = 0; done < o->distractors;) {
+        int n = 0;
+        for (; n < BATCH && done + n < o->distractors; n++) {
+            buf text = BUF_INIT;
+            if (o->file_texts) {
+                size_t k = (size_t)(done + n) % json_array_size(o->file_texts);
+                buf_puts(&text, json_string_value(json_array_get(o->file_texts, k)));
+            } else {
+                json_t *a = json_array_get(o->pool, (size_t)others[bench_rng_next(&rng) % nothers]);
+                json_t *b = json_array_get(o->pool, (size_t)others[bench_rng_next(&rng) % nothers]);
+                const char *ta = json_string_value(json_array_get(a, 2));
+                const char *tb = json_string_value(json_array_get(b, 2));
+                buf_printf(&text, "%s: %.*s%s", json_string_value(json_array_get(a, 1)),
+                           (int)half_at(ta), ta, tb + half_at(tb));
+            }
+            int64_t when = dates[bench_rng_next(&rng) % (uint64_t)ndates];
+            json_t *obj =
+                json_pack("{s:s, s:I}", "text", buf_str(&text), "time", (json_int_t)(when / 1000));
+            items[n] = json_dumps(obj, JSON_COMPACT);
+            json_decref(obj);
+            buf_free(&text);
+        }
+        mg_error err = {0};
+        if (mg_archival_insert_many(agent, (const char *const *)items, n, 1, NULL, NULL, &err))
+            die_err("inserting distractors", &err);
+        for (int i = 0; i < n; i++)
+            free(items[i]);
+        done += n;
+    }
+    free(others);
 }
 
 /* ------------------------------------------------------------------ asking */
@@ -386,7 +521,7 @@ static void print_row(const char *name, const tally *t, const options *o, const 
 
 /* Evaluates one conversation file: adds its sums to `all`, its means (as
  * one "question") to `conv_mean`, and per category to `by_cat`. */
-static void eval_file(const char *path, const options *o, tally *all, tally *conv_mean,
+static void eval_file(const char *path, int file, const options *o, tally *all, tally *conv_mean,
                       tally *by_cat)
 {
     json_error_t jerr;
@@ -414,7 +549,10 @@ static void eval_file(const char *path, const options *o, tally *all, tally *con
 
     double t0 = bench_now();
     json_t *turns = json_object();
-    int nturns = insert_turns(agent, conv, o, turns);
+    int64_t dates[MAX_SESSIONS];
+    int ndates;
+    int nturns = insert_turns(agent, conv, o, turns, dates, &ndates);
+    if (o->distractors > 0) insert_distractors(agent, o, file, dates, ndates);
     double t1 = bench_now();
     tally t = {0};
     ask_all(agent, conv, turns, o, &t, by_cat);
@@ -423,8 +561,8 @@ static void eval_file(const char *path, const options *o, tally *all, tally *con
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     char name[64], extra[160];
     snprintf(name, sizeof name, "%.*s", (int)strcspn(base, "."), base);
-    snprintf(extra, sizeof extra, "   (%d turns, insert %.2f s, search %.2f s)", nturns, t1 - t0,
-             t2 - t1);
+    snprintf(extra, sizeof extra, "   (%d turns + %lld distractors, insert %.2f s, search %.2f s)",
+             nturns, o->distractors, t1 - t0, t2 - t1);
     print_row(name, &t, o, extra);
     fflush(stdout);
 
@@ -468,7 +606,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: eval_locomo [--modes hybrid,text,vector] [--no-speaker] "
                     "[--by-category] [--misses] [--typos] [--min-recall10 X] [--skip-missing] "
-                    "[--index-min N] [--index-graph] [--tmp DIR] FILE...\n");
+                    "[--index-min N] [--index-graph] [--distractors N] [--distractor-file F] "
+                    "[--tmp DIR] FILE...\n");
     exit(2);
 }
 
@@ -499,6 +638,10 @@ int main(int argc, char **argv)
             o.index_graph = 1;
         } else if (strcmp(a, "--skip-missing") == 0) {
             o.skip_missing = 1;
+        } else if (strcmp(a, "--distractors") == 0 && i + 1 < argc) {
+            o.distractors = atoll(argv[++i]);
+        } else if (strcmp(a, "--distractor-file") == 0 && i + 1 < argc) {
+            o.distractor_file = argv[++i];
         } else if (strcmp(a, "--tmp") == 0 && i + 1 < argc) {
             o.tmp = argv[++i];
         } else {
@@ -522,8 +665,12 @@ int main(int argc, char **argv)
     printf("\n");
 
     tally all = {0}, conv_mean = {0}, by_cat[MAX_CATEGORY] = {0};
+    if (o.distractors > 0 && o.distractor_file) o.file_texts = file_texts(o.distractor_file);
+    if (o.distractors > 0) o.pool = turn_pool(argv + i, argc - i);
     for (int f = i; f < argc; f++)
-        eval_file(argv[f], &o, &all, &conv_mean, by_cat);
+        eval_file(argv[f], f - i, &o, &all, &conv_mean, by_cat);
+    json_decref(o.pool);
+    json_decref(o.file_texts);
     if (argc - i > 1) {
         print_row("all", &all, &o, "   (mean over all questions)");
         print_row("conv mean", &conv_mean, &o, "   (mean of the conversations' figures)");
