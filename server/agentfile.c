@@ -5,10 +5,10 @@
  * as a plain JSON body, and answers {"agent_ids": [...]}. The conversion
  * itself is the library's (mg_agent_export, mg_agent_import).
  */
-#include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/mhd.h"
 #include "server/handlers.h"
 
 void srv_agent_export(srv_request *q, srv_reply *r)
@@ -82,15 +82,15 @@ void srv_agents_import(srv_request *q, srv_reply *r)
         f.has_file = 1;
     } else {
         struct MHD_PostProcessor *pp =
-            MHD_create_post_processor(q->conn, 64 * 1024, form_field, &f);
+            srv_mhd.create_post_processor(q->conn, 64 * 1024, form_field, &f);
         if (!pp) {
             srv_reply_invalid(r, "body", "file",
                               "send the Agent File as multipart/form-data field 'file' (or as "
                               "an application/json body)");
             return;
         }
-        if (MHD_post_process(pp, q->body, q->body_len) != MHD_YES) f.has_file = 0;
-        MHD_destroy_post_processor(pp);
+        if (srv_mhd.post_process(pp, q->body, q->body_len) != MHD_YES) f.has_file = 0;
+        srv_mhd.destroy_post_processor(pp);
     }
     if (!f.has_file || f.too_long) {
         srv_reply_invalid(r, "body", f.too_long ? "name" : "file",

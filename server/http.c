@@ -20,7 +20,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/mhd.h"
 #include "server/letta.h"
 #include "server/srv.h"
 #include "server/static.h"
@@ -154,17 +154,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void add_common_headers(srv *s, struct MHD_Connection *conn, struct MHD_Response *resp)
 {
     if (s->opt.cors_origin) {
-        const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+        const char *origin = srv_mhd.lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
         if (origin &&
             (strcmp(s->opt.cors_origin, "*") == 0 || strcmp(origin, s->opt.cors_origin) == 0)) {
-            MHD_add_response_header(resp, "Access-Control-Allow-Origin",
-                                    strcmp(s->opt.cors_origin, "*") == 0 ? "*" : origin);
-            MHD_add_response_header(resp, "Vary", "Origin");
-            MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                    "Retry-After, X-Memgpt-Page-End");
+            srv_mhd.add_response_header(resp, "Access-Control-Allow-Origin",
+                                        strcmp(s->opt.cors_origin, "*") == 0 ? "*" : origin);
+            srv_mhd.add_response_header(resp, "Vary", "Origin");
+            srv_mhd.add_response_header(resp, "Access-Control-Expose-Headers",
+                                        "Retry-After, X-Memgpt-Page-End");
         }
     }
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    srv_mhd.add_response_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
 static enum MHD_Result send_reply(srv *s, struct MHD_Connection *conn, req_ctx *c, srv_reply *r)
@@ -175,30 +175,30 @@ static enum MHD_Result send_reply(srv *s, struct MHD_Connection *conn, req_ctx *
         r->stream_run = NULL; /* the SSE state owns it now */
     } else {
         size_t len = r->body ? strlen(r->body) : 0;
-        resp = MHD_create_response_from_buffer(len, r->body ? r->body : (char *)"",
-                                               r->body ? MHD_RESPMEM_MUST_FREE
-                                                       : MHD_RESPMEM_PERSISTENT);
+        resp = srv_mhd.create_response_from_buffer(len, r->body ? r->body : (char *)"",
+                                                   r->body ? MHD_RESPMEM_MUST_FREE
+                                                           : MHD_RESPMEM_PERSISTENT);
         r->body = NULL;
         c->bytes = len;
-        if (len) MHD_add_response_header(resp, "Content-Type", "application/json");
+        if (len) srv_mhd.add_response_header(resp, "Content-Type", "application/json");
     }
     /* An answer given before the request was read (limits) ends the
      * connection: what follows on it cannot be trusted to be a request. */
-    if (c->rejected) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (c->rejected) srv_mhd.add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (r->retry_after > 0) {
         char secs[16];
         snprintf(secs, sizeof secs, "%d", r->retry_after);
-        MHD_add_response_header(resp, "Retry-After", secs);
+        srv_mhd.add_response_header(resp, "Retry-After", secs);
     }
-    if (r->page_end) MHD_add_response_header(resp, "X-Memgpt-Page-End", "true");
+    if (r->page_end) srv_mhd.add_response_header(resp, "X-Memgpt-Page-End", "true");
     /* Letta's SDK retries 409 and 5xx, POSTs included: a turn that failed
      * would be sent again. Only 429 and 503 are worth a retry. */
     if (r->status >= 400 && r->status != 429 && r->status != 503)
-        MHD_add_response_header(resp, "x-should-retry", "false");
+        srv_mhd.add_response_header(resp, "x-should-retry", "false");
     add_common_headers(s, conn, resp);
     c->status = r->status;
-    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)r->status, resp);
-    MHD_destroy_response(resp);
+    enum MHD_Result ok = srv_mhd.queue_response(conn, (unsigned)r->status, resp);
+    srv_mhd.destroy_response(resp);
     return ok;
 }
 
@@ -226,7 +226,7 @@ static int token_equal(const char *given, const char *expected)
 static int authorized(srv *s, struct MHD_Connection *conn)
 {
     if (!s->opt.password) return 1;
-    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    const char *auth = srv_mhd.lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
     return token_equal(auth + 7, s->opt.password);
 }
@@ -262,30 +262,30 @@ static enum MHD_Result send_static(srv *s, struct MHD_Connection *conn, req_ctx 
     srv_static_file f;
     if (srv_static_find(s->opt.ui_dir, c->path, &f))
         return send_error(s, conn, c, 404, "not found");
-    const char *known = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
+    const char *known = srv_mhd.lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
     int unchanged = known && strcmp(known, f.etag) == 0;
     struct MHD_Response *resp;
     if (unchanged) {
-        resp = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+        resp = srv_mhd.create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
     } else if (f.owned) {
-        resp = MHD_create_response_from_buffer(f.size, f.owned, MHD_RESPMEM_MUST_FREE);
+        resp = srv_mhd.create_response_from_buffer(f.size, f.owned, MHD_RESPMEM_MUST_FREE);
         f.owned = NULL;
     } else {
-        resp = MHD_create_response_from_buffer(f.size, (void *)f.data, MHD_RESPMEM_PERSISTENT);
+        resp = srv_mhd.create_response_from_buffer(f.size, (void *)f.data, MHD_RESPMEM_PERSISTENT);
     }
     free(f.owned);
-    MHD_add_response_header(resp, "Content-Type", f.type);
-    MHD_add_response_header(resp, "ETag", f.etag);
-    MHD_add_response_header(resp, "Cache-Control",
-                            f.immutable ? "public, max-age=31536000, immutable" : "no-cache");
-    MHD_add_response_header(resp, "Content-Security-Policy", srv_static_csp);
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    srv_mhd.add_response_header(resp, "Content-Type", f.type);
+    srv_mhd.add_response_header(resp, "ETag", f.etag);
+    srv_mhd.add_response_header(resp, "Cache-Control",
+                                f.immutable ? "public, max-age=31536000, immutable" : "no-cache");
+    srv_mhd.add_response_header(resp, "Content-Security-Policy", srv_static_csp);
+    srv_mhd.add_response_header(resp, "Referrer-Policy", "no-referrer");
+    srv_mhd.add_response_header(resp, "X-Frame-Options", "DENY");
     add_common_headers(s, conn, resp);
     c->status = unchanged ? 304 : 200;
     c->bytes = unchanged ? 0 : f.size;
-    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)c->status, resp);
-    MHD_destroy_response(resp);
+    enum MHD_Result ok = srv_mhd.queue_response(conn, (unsigned)c->status, resp);
+    srv_mhd.destroy_response(resp);
     return ok;
 }
 
@@ -300,20 +300,20 @@ static enum MHD_Result dispatch(srv *s, struct MHD_Connection *conn, req_ctx *c)
         return send_static(s, conn, c);
     if (strcmp(c->method, "OPTIONS") == 0 && s->opt.cors_origin) {
         struct MHD_Response *resp =
-            MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+            srv_mhd.create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
         add_common_headers(s, conn, resp);
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods",
-                                "GET, POST, PATCH, PUT, DELETE, OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Authorization, Content-Type, Accept, X-Project, "
-                                "X-Stainless-Lang, X-Stainless-Package-Version, "
-                                "X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, "
-                                "X-Stainless-Runtime-Version, X-Stainless-Retry-Count, "
-                                "X-Stainless-Timeout");
-        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+        srv_mhd.add_response_header(resp, "Access-Control-Allow-Methods",
+                                    "GET, POST, PATCH, PUT, DELETE, OPTIONS");
+        srv_mhd.add_response_header(resp, "Access-Control-Allow-Headers",
+                                    "Authorization, Content-Type, Accept, X-Project, "
+                                    "X-Stainless-Lang, X-Stainless-Package-Version, "
+                                    "X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, "
+                                    "X-Stainless-Runtime-Version, X-Stainless-Retry-Count, "
+                                    "X-Stainless-Timeout");
+        srv_mhd.add_response_header(resp, "Access-Control-Max-Age", "600");
         c->status = 204;
-        enum MHD_Result ok = MHD_queue_response(conn, 204, resp);
-        MHD_destroy_response(resp);
+        enum MHD_Result ok = srv_mhd.queue_response(conn, 204, resp);
+        srv_mhd.destroy_response(resp);
         return ok;
     }
     srv_request q = {.srv = s,
@@ -368,7 +368,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_error(s, conn, c, 503, "too many connections; try again shortly");
         }
         const char *length =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            srv_mhd.lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (length && strtoull(length, NULL, 10) > s->opt.max_body) {
             c->rejected = 1;
             return send_error(s, conn, c, 413, "the request body is larger than the limit");
@@ -457,6 +457,7 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
     struct sockaddr_storage addr;
     socklen_t addr_len;
     mg_status st = resolve(&s.opt, &addr, &addr_len, err);
+    if (!st) st = srv_mhd_load(err);
     if (st) return st;
 
     /* Signals go to the main thread alone, which waits for them below. */
@@ -467,8 +468,7 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* The first open migrates the store and initialises libcurl, before
-     * any other thread exists. */
+    /* The first open migrates the store before any other thread exists. */
     mg_store *first;
     if ((st = mg_store_open(s.opt.home, &first, err))) return st;
     pthread_mutex_init(&s.pool.mu, NULL);
@@ -489,7 +489,7 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                          MHD_USE_ITC | MHD_USE_POLL;
         if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-        d = MHD_start_daemon(
+        d = srv_mhd.start_daemon(
             flags, (uint16_t)s.opt.port, NULL, NULL, on_request, &s, MHD_OPTION_SOCK_ADDR,
             (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
             MHD_OPTION_NOTIFY_CONNECTION, on_connection, &s, MHD_OPTION_CONNECTION_LIMIT,
@@ -502,7 +502,7 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
                          errno ? strerror(errno) : "the address is in use");
     }
     if (!st) {
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        const union MHD_DaemonInfo *info = srv_mhd.get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         fprintf(stderr, "memgpt %s serving %s on http://%s%s%s:%u/ (%d workers%s)\n", MG_VERSION,
                 s.opt.home, addr.ss_family == AF_INET6 ? "[" : "", s.opt.host,
                 addr.ss_family == AF_INET6 ? "]" : "", info ? info->port : (unsigned)s.opt.port,
@@ -514,7 +514,7 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
         sigwait(&stop_signals, &sig);
         fprintf(stderr, "memgpt: %s: finishing running steps, then stopping\n",
                 sig == SIGINT ? "SIGINT" : "SIGTERM");
-        MHD_quiesce_daemon(d);
+        srv_mhd.quiesce_daemon(d);
     }
     /* Running turns stop at their next commit; then every stream ends, and
      * each request still waiting for a turn gets its answer out before the
@@ -523,7 +523,7 @@ mg_status srv_serve(const srv_options *options, mg_error *err)
     for (double t0 = srv_monotonic_ms(); d && __atomic_load_n(&s.active, __ATOMIC_RELAXED) > 0 &&
                                          srv_monotonic_ms() - t0 < STOP_GRACE_MS;)
         nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-    if (d) MHD_stop_daemon(d);
+    if (d) srv_mhd.stop_daemon(d);
     srv_runner_free(s.runner);
     srv_cache_free(s.agents);
     srv_log_free(s.log);

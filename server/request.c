@@ -4,11 +4,12 @@
 #include "server/request.h"
 
 #include <errno.h>
-#include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "server/mhd.h"
 
 void srv_reply_json(srv_reply *r, int status, json_t *value)
 {
@@ -114,7 +115,7 @@ void srv_reply_status(srv_reply *r, const mg_error *err)
 
 const char *srv_header(const srv_request *q, const char *name)
 {
-    return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name);
+    return srv_mhd.lookup_connection_value(q->conn, MHD_HEADER_KIND, name);
 }
 
 typedef struct query_scan {
@@ -137,7 +138,7 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 int srv_query_all(const srv_request *q, const char *name, const char **out, int max)
 {
     query_scan s = {name, out, max, 0};
-    MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, collect, &s);
+    srv_mhd.get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, collect, &s);
     return s.count < max ? s.count : max;
 }
 

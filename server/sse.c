@@ -9,10 +9,10 @@
  * message goes out after each PING_MS of silence, which also lets a
  * client's proxy know the stream is alive.
  */
-#include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/mhd.h"
 #include "server/letta.h"
 #include "server/srv.h"
 
@@ -94,11 +94,11 @@ struct MHD_Response *srv_sse_response(srv_run *run, int include_pings, srv_sse *
     srv_sse *s = calloc(1, sizeof *s);
     s->run = run;
     s->pings = include_pings;
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK_SIZE,
-                                                                  sse_read, s, sse_response_done);
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    struct MHD_Response *resp = srv_mhd.create_response_from_callback(
+        MHD_SIZE_UNKNOWN, BLOCK_SIZE, sse_read, s, sse_response_done);
+    srv_mhd.add_response_header(resp, "Content-Type", "text/event-stream");
+    srv_mhd.add_response_header(resp, "Cache-Control", "no-cache");
+    srv_mhd.add_response_header(resp, "X-Accel-Buffering", "no");
     *state = s;
     return resp;
 }

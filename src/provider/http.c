@@ -11,7 +11,8 @@
  * request, then performed once per attempt. Reusing the handle across
  * attempts lets curl keep a connection that survived, and keeps the per-attempt
  * work to resetting three fields. Nothing is cached between calls, so there is
- * no global state besides curl_global_init, guarded by pthread_once.
+ * no global state besides libcurl itself: loaded (util/dynlib.h) and
+ * initialised on the first call, guarded by pthread_once.
  *
  * Classification. When no HTTP response arrives, we must decide whether trying
  * again could help. The question is answered from two sources: the CURLcode
@@ -65,6 +66,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/dynlib.h"
 #include "util/err.h"
 
 #define USER_AGENT "memgpt/0.1"
@@ -76,12 +78,45 @@
 
 /* ------------------------------------------------------------ global init */
 
+/* The libcurl functions used here, loaded on first use (util/dynlib.h says
+ * why); filled once, by global_init_once. Each has the type its header
+ * declares, whatever the installed version says. */
+static struct {
+    __typeof__(&curl_global_init) global_init;
+    __typeof__(&curl_easy_init) easy_init;
+    __typeof__(&curl_easy_setopt) easy_setopt;
+    __typeof__(&curl_easy_perform) easy_perform;
+    __typeof__(&curl_easy_getinfo) easy_getinfo;
+    __typeof__(&curl_easy_cleanup) easy_cleanup;
+    __typeof__(&curl_easy_strerror) easy_strerror;
+    __typeof__(&curl_slist_append) slist_append;
+    __typeof__(&curl_slist_free_all) slist_free_all;
+    __typeof__(&curl_url) url;
+    __typeof__(&curl_url_set) url_set;
+    __typeof__(&curl_url_get) url_get;
+    __typeof__(&curl_url_cleanup) url_cleanup;
+    __typeof__(&curl_free) free;
+} curl;
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
+static char load_error[256]; /* why libcurl could not be loaded, if it could not */
 
 static void global_init_once(void)
 {
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    static const char *const names[] = {
+        "curl_global_init",    "curl_easy_init",    "curl_easy_setopt",   "curl_easy_perform",
+        "curl_easy_getinfo",   "curl_easy_cleanup", "curl_easy_strerror", "curl_slist_append",
+        "curl_slist_free_all", "curl_url",          "curl_url_set",       "curl_url_get",
+        "curl_url_cleanup",    "curl_free"};
+    void *const slots[] = {&curl.global_init,   &curl.easy_init,    &curl.easy_setopt,
+                           &curl.easy_perform,  &curl.easy_getinfo, &curl.easy_cleanup,
+                           &curl.easy_strerror, &curl.slist_append, &curl.slist_free_all,
+                           &curl.url,           &curl.url_set,      &curl.url_get,
+                           &curl.url_cleanup,   &curl.free};
+    if (mg_dynlib_open("libcurl.so.4", names, slots, (int)(sizeof names / sizeof *names),
+                       load_error, sizeof load_error) == 0)
+        global_rc = curl.global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void mg_http_global_init(void)
@@ -370,7 +405,7 @@ static mg_status validate_request(const mg_http_request *req, mg_http_response *
 static size_t on_stream_body(http_call *call, char *data, size_t n)
 {
     long status = 0;
-    curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &status);
+    curl.easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status < 200 || status >= 300) {
         size_t room = MG_HTTP_MAX_ERROR_BODY - call->body.len;
         buf_append(&call->body, data, n < room ? n : room);
@@ -439,12 +474,12 @@ static mg_status build_headers(http_call *call, mg_error *err)
 {
     const char *const *h = call->req->headers;
     for (; h && *h; h++) {
-        struct curl_slist *next = curl_slist_append(call->headers, *h);
+        struct curl_slist *next = curl.slist_append(call->headers, *h);
         if (!next) return mg_err_set(err, MG_ERR_NOMEM, "http: out of memory for headers");
         call->headers = next;
     }
     if (strcmp(call->req->method, "POST") == 0) {
-        struct curl_slist *next = curl_slist_append(call->headers, "Expect:");
+        struct curl_slist *next = curl.slist_append(call->headers, "Expect:");
         if (!next) return mg_err_set(err, MG_ERR_NOMEM, "http: out of memory for headers");
         call->headers = next;
     }
@@ -455,51 +490,51 @@ static CURLcode set_method(http_call *call)
 {
     CURL *c = call->curl;
     const mg_http_request *req = call->req;
-    if (strcmp(req->method, "GET") == 0) return curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    CURLcode rc = curl_easy_setopt(c, CURLOPT_POST, 1L);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    if (strcmp(req->method, "GET") == 0) return curl.easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    CURLcode rc = curl.easy_setopt(c, CURLOPT_POST, 1L);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     /* Borrowed, not copied: the request outlives the call. */
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
     return rc;
 }
 
 static CURLcode set_options(http_call *call)
 {
     CURL *c = call->curl;
-    CURLcode rc = curl_easy_setopt(c, CURLOPT_URL, call->req->url);
+    CURLcode rc = curl.easy_setopt(c, CURLOPT_URL, call->req->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     /* Without NOSIGNAL curl times out DNS lookups with SIGALRM, which is not
      * safe in a threaded process. */
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
     if (call->on_data) {
         /* A stream: no limit on the whole, but on silence (see http.h). */
         long idle_s = (call->timeout_ms + 999) / 1000;
-        if (!rc) rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);
-        if (!rc) rc = curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        if (!rc) rc = curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, idle_s);
+        if (!rc) rc = curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);
+        if (!rc) rc = curl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        if (!rc) rc = curl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, idle_s);
     } else if (!rc) {
-        rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, call->timeout_ms);
+        rc = curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, call->timeout_ms);
     }
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, call->connect_timeout_ms);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, call->connect_timeout_ms);
     /* A model can think silently for minutes; keepalive probes stop NAT boxes
      * from forgetting the idle connection meanwhile. */
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     /* Refuses early when Content-Length already says too much; on_body
      * enforces the same limit on chunked and compressed bodies. */
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MG_HTTP_MAX_BODY);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, call->errbuf);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_WRITEDATA, call);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_HEADERDATA, call);
-    if (!rc) rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, call->headers);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MG_HTTP_MAX_BODY);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_ERRORBUFFER, call->errbuf);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_WRITEDATA, call);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_HEADERDATA, call);
+    if (!rc) rc = curl.easy_setopt(c, CURLOPT_HTTPHEADER, call->headers);
     if (!rc) rc = set_method(call);
     return rc;
 }
@@ -519,24 +554,25 @@ static mg_status call_open(http_call *call, const mg_http_request *req, mg_http_
                                    ? call->timeout_ms
                                    : MG_HTTP_CONNECT_TIMEOUT_MS;
     mg_http_global_init();
+    if (load_error[0]) return mg_err_set(err, MG_ERR_PROVIDER, "http: %s", load_error);
     if (global_rc != CURLE_OK)
         return mg_err_set(err, MG_ERR_PROVIDER, "http: libcurl failed to initialise: %s",
-                          curl_easy_strerror(global_rc));
-    call->curl = curl_easy_init();
+                          curl.easy_strerror(global_rc));
+    call->curl = curl.easy_init();
     if (!call->curl) return mg_err_set(err, MG_ERR_NOMEM, "http: cannot create a curl handle");
     mg_status st = build_headers(call, err);
     if (st != MG_OK) return st;
     CURLcode rc = set_options(call);
     if (rc != CURLE_OK)
         return mg_err_set(err, MG_ERR_PROVIDER, "http: cannot configure libcurl: %s",
-                          curl_easy_strerror(rc));
+                          curl.easy_strerror(rc));
     return MG_OK;
 }
 
 static void call_close(http_call *call)
 {
-    if (call->curl) curl_easy_cleanup(call->curl);
-    curl_slist_free_all(call->headers);
+    if (call->curl) curl.easy_cleanup(call->curl);
+    curl.slist_free_all(call->headers);
     buf_free(&call->body);
     free(call->captured);
     call->captured = NULL;
@@ -616,7 +652,7 @@ static int describe_timeout(http_call *call, char *cause, size_t n)
         return 1;
     }
     curl_off_t total_us = 0;
-    curl_easy_getinfo(call->curl, CURLINFO_TOTAL_TIME_T, &total_us);
+    curl.easy_getinfo(call->curl, CURLINFO_TOTAL_TIME_T, &total_us);
     long midpoint_ms = (call->connect_timeout_ms + call->timeout_ms) / 2;
     if (call->connect_timeout_ms < call->timeout_ms && total_us / 1000 < midpoint_ms)
         cause_set(cause, n, "could not connect within %g s", call->connect_timeout_ms / 1000.0);
@@ -631,10 +667,10 @@ static int describe_timeout(http_call *call, char *cause, size_t n)
 static int describe_dns(http_call *call, char *cause, size_t n)
 {
     char *host = NULL;
-    CURLU *u = curl_url();
-    if (u && curl_url_set(u, CURLUPART_URL, call->req->url, 0) == CURLUE_OK)
-        curl_url_get(u, CURLUPART_HOST, &host, 0);
-    curl_url_cleanup(u);
+    CURLU *u = curl.url();
+    if (u && curl.url_set(u, CURLUPART_URL, call->req->url, 0) == CURLUE_OK)
+        curl.url_get(u, CURLUPART_HOST, &host, 0);
+    curl.url_cleanup(u);
     if (!host) {
         cause_set(cause, n, "could not resolve host");
         return 1;
@@ -648,7 +684,7 @@ static int describe_dns(http_call *call, char *cause, size_t n)
     cause_set(cause, n,
               final ? "unknown host %s" : "could not resolve host %s (DNS failed, temporarily)",
               host);
-    curl_free(host);
+    curl.free(host);
     return !final;
 }
 
@@ -665,13 +701,13 @@ static int describe_failure(http_call *call, CURLcode rc, char *cause, size_t n)
     if (rc == CURLE_COULDNT_RESOLVE_HOST) return describe_dns(call, cause, n);
 
     long os_errno = 0;
-    curl_easy_getinfo(call->curl, CURLINFO_OS_ERRNO, &os_errno);
+    curl.easy_getinfo(call->curl, CURLINFO_OS_ERRNO, &os_errno);
     const char *by_errno = errno_cause(os_errno);
     if (by_errno) {
         cause_set(cause, n, "%s", by_errno);
         return 1;
     }
-    const char *detail = call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc);
+    const char *detail = call->errbuf[0] ? call->errbuf : curl.easy_strerror(rc);
     for (size_t i = 0; i < sizeof curl_causes / sizeof curl_causes[0]; i++) {
         if (curl_causes[i].code != rc) continue;
         if (curl_causes[i].with_detail)
@@ -713,7 +749,7 @@ static mg_status call_attempt(http_call *call, mg_http_response *resp, int *tran
     call->stopped = 0;
     *transient = 0;
 
-    CURLcode rc = curl_easy_perform(call->curl);
+    CURLcode rc = curl.easy_perform(call->curl);
     resp->delivered = call->delivered;
     if (rc != CURLE_OK && call->stopped) {
         cause_set(cause, n, "the reader stopped the stream");
@@ -723,7 +759,7 @@ static mg_status call_attempt(http_call *call, mg_http_response *resp, int *tran
         /* Part of the stream is already with the reader: not ours to retry. */
         char why[200];
         describe_failure(call, rc, why, sizeof why);
-        curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+        curl.easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &resp->status);
         resp->cut_off = 1;
         cause_set(cause, n, "the stream was cut off after %zu bytes: %s", call->delivered, why);
         return MG_ERR_PROVIDER;
@@ -732,7 +768,7 @@ static mg_status call_attempt(http_call *call, mg_http_response *resp, int *tran
         *transient = describe_failure(call, rc, cause, n);
         return MG_ERR_PROVIDER;
     }
-    curl_easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl.easy_getinfo(call->curl, CURLINFO_RESPONSE_CODE, &resp->status);
     resp->body_len = call->body.len;
     resp->body = buf_take(&call->body);
     resp->retry_after_s = call->retry_after_s;

@@ -81,9 +81,10 @@ typedef struct mg_http_retry {
     long max_delay_ms;  /* cap for the backoff and for a server's Retry-After */
 } mg_http_retry;
 
-/* Initialises libcurl for the whole process. Called once by mg_store_open, and
- * again by every perform call as a guard; only the first call in the process
- * does anything (pthread_once), so any thread may call it at any time. */
+/* Loads and initialises libcurl for the whole process. Every perform call
+ * calls it first; only the first call in the process does anything
+ * (pthread_once), so any thread may call it at any time, and a process
+ * that makes no request never loads libcurl (util/dynlib.h). */
 void mg_http_global_init(void);
 
 /* Fills *r with the defaults: 5 attempts, 500 ms base delay, 60 s cap, with

@@ -17,7 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "provider/http.h"
 #include "store/migrations.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -259,7 +258,6 @@ mg_status mg_store_open(const char *home, mg_store **out, mg_error *err)
     if (!home || !*home) return mg_err_set(err, MG_ERR_USAGE, "no data directory given");
     mg_status st = make_dirs(home, err);
     if (st) return st;
-    mg_http_global_init();
 
     mg_store *store = mg_xcalloc(1, sizeof *store);
     store->home = mg_xstrdup(home);
