@@ -203,7 +203,9 @@ class StreamingTest(MemgptTestCase):
         # Cut inside the last event: every provider has shown the whole reply.
         self.mock.push(reply("A first draft that is lost", piece_chars=4, cut_before_end=20))
         self.mock.push(reply("The reply that counts", piece_chars=4))
-        events = self.send_stream("hello")
+        # A pinned clock: the system prompt shows the time to the second, and
+        # the second try may start in the next one.
+        events = self.send_stream("hello", env={"MEMGPT_FAKE_NOW": 1_750_000_000})
         kinds = [e["message_type"] for e in events]
         notice = kinds.index("system_message")
         self.assertEqual(events[notice]["content"], NOTICE)
