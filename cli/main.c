@@ -277,15 +277,22 @@ static void print_agent_line(json_t *agent)
            (long long)json_integer_value(json_object_get(agent, "passages")));
 }
 
+/* A command that takes --json and nothing else: parses its options, then
+ * opens the store. Returns an exit code. */
+static int json_only_command(cli *c, int argc, char **argv, const char *name, int *json)
+{
+    option opts[] = {OPT_FLAG("--json", json), {0}};
+    args a;
+    int rc = parse_options(argc, argv, opts, &a);
+    if (!rc && a.npos) rc = cli_usage("%s takes no arguments", name);
+    free(a.pos);
+    return rc ? rc : cli_open_store(c);
+}
+
 static int agents_list(cli *c, int argc, char **argv)
 {
     int json = 0;
-    option opts[] = {OPT_FLAG("--json", &json), {0}};
-    args a;
-    int rc = parse_options(argc, argv, opts, &a);
-    if (!rc && a.npos) rc = cli_usage("agents list takes no arguments");
-    free(a.pos);
-    if (!rc) rc = cli_open_store(c);
+    int rc = json_only_command(c, argc, argv, "agents list", &json);
     if (rc) return rc;
     char *text;
     mg_error err = {0};
@@ -742,12 +749,7 @@ static void print_check(const char *json)
 static int cmd_check(cli *c, int argc, char **argv)
 {
     int json = 0;
-    option opts[] = {OPT_FLAG("--json", &json), {0}};
-    args a;
-    int rc = parse_options(argc, argv, opts, &a);
-    if (!rc && a.npos) rc = cli_usage("check takes no arguments");
-    free(a.pos);
-    if (!rc) rc = cli_open_store(c);
+    int rc = json_only_command(c, argc, argv, "check", &json);
     if (rc) return rc;
     char *text = NULL;
     mg_error err = {0};

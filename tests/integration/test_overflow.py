@@ -319,10 +319,14 @@ class AfterFlushTest(OverflowCase):
 class ContextLengthExceededTest(OverflowCase):
 
     @only_providers("openai", "anthropic")  # Ollama truncates instead of refusing
-    def test_provider_refusal_forces_flush_and_retry(self):
+    def warmed_up_agent(self):
+        """Agent "a" (window 6000) after six turns, nothing flushed yet."""
         self.create_agent("a", 6000, "--reflect-every", "off")
         for i in range(6):
             self.turn(f"warm-up {i}: FACT: pebble{i} something to remember", "a")
+
+    def test_provider_refusal_forces_flush_and_retry(self):
+        self.warmed_up_agent()
         self.assertEqual(self.mock.summaries, [])
         n_before = len(self.mock.requests)
 
@@ -354,9 +358,7 @@ class ContextLengthExceededTest(OverflowCase):
         # The provider counts a summarizer request over its window (a
         # coarser count than ours): the same messages go again, in chunks
         # half the size, and the turn goes on.
-        self.create_agent("a", 6000, "--reflect-every", "off")
-        for i in range(6):
-            self.turn(f"warm-up {i}: FACT: pebble{i} something to remember", "a")
+        self.warmed_up_agent()
         n_before = len(self.mock.requests)
         self.mock.push({"context_length_exceeded": True})  # the agent's request
         self.mock.push({"context_length_exceeded": True})  # the summarizer's
