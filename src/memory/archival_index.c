@@ -221,35 +221,43 @@ static void entry_free(entry *e)
 
 typedef int (*doomed_fn)(mg_store *, int64_t agent_id, int64_t incarnation, void *ctx);
 
-/* Unlinks agent-ID-INCARNATION-* in the index folder for the agents
- * `doomed` picks, and files of any other name pattern (older layouts); and
- * the temporaries of saves that died (anyone's: they are never of use). */
-static void remove_files(mg_store *store, doomed_fn doomed, void *ctx)
+/* What the file `name` (at `path`) of the index folder is to become: 1 to
+ * go (the temporary of a save that died, or a file of an agent `doomed`
+ * picks; INT64_MIN as the incarnation for the layout without them), 0 to
+ * stay, -1 when the name is none of ours. */
+static int file_doomed(mg_store *store, const char *path, const char *name, doomed_fn doomed,
+                       void *ctx)
+{
+    long long id, inc;
+    int n = 0;
+    if (strncmp(name, "agent-", 6) != 0) return -1;
+    if (strstr(name, ".tmp-")) return mg_index_temp_is_stale(path);
+    if (sscanf(name, "agent-%lld-%lld-%n", &id, &inc, &n) == 2 && n > 0)
+        return doomed(store, id, inc, ctx);
+    return sscanf(name, "agent-%lld-", &id) == 1 && doomed(store, id, INT64_MIN, ctx);
+}
+
+/* Goes through the index folder: unlinks (when `unlink_them`) the files
+ * file_doomed picks, and returns how many it picked plus how many names
+ * are none of ours (never unlinked: they are not ours to remove). */
+static int64_t sweep(mg_store *store, doomed_fn doomed, void *ctx, int unlink_them)
 {
     char *dir = index_dir(store);
     DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            long long id, inc;
-            int n = 0;
-            if (strncmp(de->d_name, "agent-", 6) != 0) continue;
-            buf p = BUF_INIT;
-            buf_printf(&p, "%s/%s", dir, de->d_name);
-            int doom;
-            if (strstr(de->d_name, ".tmp-"))
-                doom = mg_index_temp_is_stale(p.data);
-            else if (sscanf(de->d_name, "agent-%lld-%lld-%n", &id, &inc, &n) == 2 && n > 0)
-                doom = doomed(store, id, inc, ctx);
-            else
-                doom = sscanf(de->d_name, "agent-%lld-", &id) == 1 &&
-                       doomed(store, id, INT64_MIN, ctx);
-            if (doom) unlink(p.data);
-            buf_free(&p);
-        }
-        closedir(d);
+    int64_t found = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        buf p = BUF_INIT;
+        buf_printf(&p, "%s/%s", dir, de->d_name);
+        int doom = file_doomed(store, p.data, de->d_name, doomed, ctx);
+        if (doom == 1 && unlink_them) unlink(p.data);
+        found += doom != 0;
+        buf_free(&p);
     }
+    if (d) closedir(d);
     free(dir);
+    return found;
 }
 
 /* Drops the loaded indexes `doomed` picks, without saving them. */
@@ -282,39 +290,19 @@ static int is_orphan(mg_store *store, int64_t id, int64_t incarnation, void *ctx
 
 int64_t archival_index_stray_files(mg_store *store)
 {
-    char *dir = index_dir(store);
-    DIR *d = opendir(dir);
-    int64_t strays = 0;
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        long long id, inc;
-        int n = 0;
-        if (de->d_name[0] == '.') continue;
-        if (strstr(de->d_name, ".tmp-")) {
-            buf p = BUF_INIT;
-            buf_printf(&p, "%s/%s", dir, de->d_name);
-            strays += mg_index_temp_is_stale(p.data);
-            buf_free(&p);
-        } else if (sscanf(de->d_name, "agent-%lld-%lld-%n", &id, &inc, &n) != 2 || n == 0 ||
-                   is_orphan(store, id, inc, NULL)) {
-            strays++;
-        }
-    }
-    if (d) closedir(d);
-    free(dir);
-    return strays;
+    return sweep(store, is_orphan, NULL, 0);
 }
 
 void archival_index_forget(mg_store *store, int64_t agent_id)
 {
     if (store->archival_indexes) drop_entries(store->archival_indexes, is_agent, &agent_id);
-    remove_files(store, is_agent, &agent_id);
+    sweep(store, is_agent, &agent_id, 1);
 }
 
 void archival_index_remove_orphans(mg_store *store)
 {
     if (store->archival_indexes) drop_entries(store->archival_indexes, is_orphan, NULL);
-    remove_files(store, is_orphan, NULL);
+    sweep(store, is_orphan, NULL, 1);
 }
 
 /* ------------------------------------------------------------------ rows into the index */
