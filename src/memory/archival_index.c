@@ -5,16 +5,21 @@
  * The table is the truth and the index a cache that can always be rebuilt
  * from it, so every rule here errs towards checking against the table:
  *
- *  - Never inside a transaction. A transaction shows rows that may still
- *    roll back, and the agent loop runs each step in BEGIN IMMEDIATE, where
- *    a build would also hold the write lock for its whole duration. So
- *    inside one nothing is built, loaded, reconciled or saved: a loaded
- *    index is used as it is only if nothing can have changed under it (no
- *    insert of this transaction pending, no other connection's commit since
- *    its last reconcile, by PRAGMA data_version); otherwise archival_index_get
- *    says "none" and the search scans the table, which sees the
- *    transaction's own rows. An index a search wanted there is opened when
- *    the outermost transaction ends (store.c calls cache_settle).
+ *  - Carefully inside a transaction. A transaction shows rows that may
+ *    still roll back, and the agent loop runs each step in BEGIN IMMEDIATE,
+ *    where a build would also hold the write lock for its whole duration.
+ *    So inside one nothing is built or saved. An index is opened from its
+ *    file (and reconciled) there only while the transaction has inserted no
+ *    passage (tx_wrote): the table it is checked against then shows exactly
+ *    what is committed, and the model's archival_memory_search in a `send`
+ *    turn, a process that has not opened the index yet, gets it instead of
+ *    a scan of the whole table. A loaded index is used as it is only if
+ *    nothing can have changed under it (no insert of this transaction
+ *    pending, no other connection's commit since its last reconcile, by
+ *    PRAGMA data_version); otherwise archival_index_get says "none" and the
+ *    search scans the table, which sees the transaction's own rows. An
+ *    index a search wanted there is opened when the outermost transaction
+ *    ends (store.c calls cache_settle).
  *
  *  - Opening. The file is mapped (mg_index_open checks its header, size and
  *    small sections; searches check each link they follow, and one that
@@ -116,6 +121,7 @@ typedef struct cache {
     int64_t min_passages;
     int exact_below; /* of the indexes built from now on; 0: the defaults */
     int swept;       /* orphan files removed in this process */
+    int tx_wrote;    /* the current transaction inserted passages (archival_index_added) */
     /* An index a search inside a transaction wanted but could not open
      * there: opened when the transaction ends. */
     int64_t want_agent;
@@ -571,8 +577,10 @@ static mg_status load_file(mg_store *store, entry *e, int dim)
 /* Loads, or builds, the index of (agent, embedder) of vectors of `dim`.
  * Only outside a transaction. */
 static mg_status open_entry(mg_store *store, int64_t agent_id, int64_t incarnation,
-                            const char *embedder, int dim, entry **out, mg_error *err)
+                            const char *embedder, int dim, int may_build, entry **out,
+                            mg_error *err)
 {
+    *out = NULL;
     entry *e = mg_xcalloc(1, sizeof *e);
     e->agent_id = agent_id;
     e->incarnation = incarnation;
@@ -589,6 +597,10 @@ static mg_status open_entry(mg_store *store, int64_t agent_id, int64_t incarnati
     mg_status st = data_version(store, &e->data_version, err);
     if (st) goto fail;
     st = e->path ? load_file(store, e, dim) : MG_ERR_NOT_FOUND;
+    if (st && !may_build) {
+        entry_free(e); /* *out stays NULL: the caller scans */
+        return MG_OK;
+    }
     if (st) {
         /* Lazy: below the exact threshold the graph would only cost time. */
         mg_index_params params = {.exact_below = exact_below_for(cache_of(store), embedder),
@@ -668,6 +680,15 @@ static int usable_in_tx(mg_store *store, entry *e)
     return !e->npending && !e->broken && !data_version(store, &dv, NULL) && dv == e->data_version;
 }
 
+/* Notes the index a search inside a transaction could not open, to be
+ * opened when the transaction ends (cache_settle). */
+static void want(cache *c, int64_t agent_id, const char *embedder)
+{
+    c->want_agent = agent_id;
+    free(c->want_embedder);
+    c->want_embedder = mg_xstrdup(embedder);
+}
+
 mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embedder,
                              mg_index **out, archival_index_info *info, mg_error *err)
 {
@@ -692,13 +713,11 @@ mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embe
         }
     }
     if (!e) {
-        if (in_tx) {
-            /* Never build or reconcile inside a transaction: it would read
-             * rows that may roll back, and hold the write lock meanwhile.
-             * The caller scans; the index is opened when it ends. */
-            c->want_agent = agent_id;
-            free(c->want_embedder);
-            c->want_embedder = mg_xstrdup(embedder);
+        if (in_tx && c->tx_wrote) {
+            /* This transaction inserted passages: the table shows rows that
+             * may yet roll back, so nothing is opened against it now. The
+             * caller scans; the index is opened when the transaction ends. */
+            want(c, agent_id, embedder);
             return MG_OK;
         }
         /* The dimension the stored passages have; none: nothing to index. */
@@ -718,8 +737,15 @@ mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embe
         /* More dimensions than the index takes (the embedder allows up to
          * MG_EMBED_MAX_DIM): no index, the caller scans. */
         if (bytes / 4 > MG_INDEX_MAX_DIM) return MG_OK;
-        if ((st = open_entry(store, agent_id, incarnation, embedder, (int)(bytes / 4), &e, err)))
+        /* Inside a transaction only from the file: a build would hold the
+         * write lock for as long as it takes. */
+        if ((st = open_entry(store, agent_id, incarnation, embedder, (int)(bytes / 4), !in_tx, &e,
+                             err)))
             return st;
+        if (!e) {
+            want(c, agent_id, embedder);
+            return MG_OK;
+        }
         e->next = c->head;
         c->head = e;
     }
@@ -743,8 +769,9 @@ void archival_index_added(mg_store *store, int64_t agent_id, const char *embedde
 {
     (void)vec;
     (void)dim;
-    cache *c = store->archival_indexes;
-    entry *e = c ? find_entry(c, agent_id, embedder) : NULL;
+    cache *c = cache_of(store);
+    if (store->tx_depth > 0) c->tx_wrote = 1;
+    entry *e = find_entry(c, agent_id, embedder);
     if (!e) return;
     if (e->npending == e->cap) {
         e->cap = e->cap ? e->cap * 2 : 16;
@@ -759,6 +786,7 @@ static void cache_settle(void *p)
 {
     cache *c = p;
     if (c->store->tx_depth > 0) return;
+    c->tx_wrote = 0;
     /* Settle, and catch up with other connections' commits now, so that the
      * next transaction (an agent step) can use the index as it is. */
     for (entry **link = &c->head; *link;) {

@@ -16,8 +16,8 @@
  * stays in the store until mg_store_close, which saves it (a full save when
  * the log has grown past a tenth of the index, otherwise an fdatasync of the
  * log). archival_index.c explains how the index is reconciled with the table
- * on every load and after other connections' commits, and why nothing is
- * built or reconciled inside a transaction.
+ * on every load and after other connections' commits, why nothing is
+ * built inside a transaction, and when an index is opened there.
  *
  * The index hangs off the mg_store (store->archival_indexes), so it lives as
  * long as the connection it mirrors and there is no global state.
@@ -78,8 +78,9 @@ typedef struct archival_index_info {
  * connections' commits on later ones; the store owns it, the caller must not
  * free it. *out is NULL when the caller must scan the table instead: the
  * agent has no such passage, their vectors are longer than MG_INDEX_MAX_DIM,
- * or inside a transaction the index is not loaded yet (it is opened when the
- * transaction ends) or may not agree with what the transaction sees. info
+ * or inside a transaction the index may not agree with what the transaction
+ * sees (it inserted passages), or has no file to open (then it is opened
+ * or built when the transaction ends). info
  * (may be NULL) says how it was opened. MG_ERR_CORRUPT if a stored embedding
  * has the wrong size; database errors as usual. */
 mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embedder,

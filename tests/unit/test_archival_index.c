@@ -560,6 +560,51 @@ static void test_index_not_built_in_tx(void **state)
     assert_agrees(f);
 }
 
+/* A step's first search in a process that has not opened the index (every
+ * `memgpt send`) opens it from its file inside the step's transaction when
+ * that transaction has inserted nothing, instead of scanning the table; a
+ * transaction that inserted first still scans, and sees its own row. */
+static void test_index_opened_in_clean_tx(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    archival_index_set_min(f->store, 0);
+    get_index(f); /* the file exists */
+    reopen(f);
+    archival_index_set_min(f->store, 0);
+    assert_int_equal(store_begin(f->store, &err), MG_OK);
+    mg_index *idx;
+    archival_index_info info;
+    assert_int_equal(
+        archival_index_get(f->store, f->agent->id, f->agent->embedder, &idx, &info, &err), MG_OK);
+    assert_non_null(idx);
+    assert_int_equal(info.from_file, 1);
+    assert_int_equal(mg_index_count(idx), PASSAGES);
+    /* Inserted after the open: pending until the transaction ends. */
+    int64_t k = insert_one(f->store, f->agent, GONE);
+    assert_int_equal(
+        archival_index_get(f->store, f->agent->id, f->agent->embedder, &idx, NULL, &err), MG_OK);
+    assert_null(idx);
+    store_rollback(f->store);
+    assert_false(mg_index_contains(get_index(f), k));
+    assert_agrees(f);
+
+    reopen(f);
+    archival_index_set_min(f->store, 0);
+    assert_int_equal(store_begin(f->store, &err), MG_OK);
+    k = insert_one(f->store, f->agent, GONE);
+    assert_int_equal(
+        archival_index_get(f->store, f->agent->id, f->agent->embedder, &idx, NULL, &err), MG_OK);
+    assert_null(idx); /* this transaction wrote: the caller scans */
+    mg_search s = {.query = GONE, .limit = 1};
+    int64_t top;
+    assert_int_equal(search_ids(f, &s, ARCHIVAL_VECTOR, &top, 1), 1);
+    assert_int_equal(top, k);
+    assert_int_equal(store_commit(f->store, &err), MG_OK);
+    assert_true(mg_index_contains(get_index(f), k));
+    assert_agrees(f);
+}
+
 /* Finding 1b: a process killed between an insert and its COMMIT logged
  * nothing; and a log add of a vector the table no longer has under that id
  * is refused at replay. */
@@ -901,6 +946,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_dimension_mismatch, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_small_scans, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_not_built_in_tx, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_opened_in_clean_tx, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_kill_before_commit, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_recreated_agent, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_sees_other_process, setup_big, fixture_teardown),
