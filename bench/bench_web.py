@@ -68,7 +68,8 @@ def main():
                                                           "cold": cache == "cold"})
                     times = times["first_screen_ms"]
                     RESULTS[f"first_screen_{name}_{cache}_ms"] = {
-                        "median": statistics.median(times), "max": max(times)}
+                        "median": statistics.median(times), "max": max(times),
+                        "all": [round(t) for t in times]}
             reply = " ".join(f"word{i}" for i in range(1500))
             self.mock.push({**say(reply), "chunk_bytes": 400, "chunk_delay": 0.005,
                             "piece_chars": 8})

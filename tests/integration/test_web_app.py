@@ -46,30 +46,36 @@ class WebAppTest(ServerTestCase):
         self.assertEqual(headers["Cache-Control"], "no-cache")
         # Every file the page names is under the build's version, and may
         # be kept for good; the page itself is asked for every time.
-        main_js = re.search(r'<script type="module" src="(/v/([0-9a-f]{16})/js/main.js)">', page)
-        self.assertTrue(main_js, page[:600])
-        version = main_js.group(2)
-        self.assertNotIn('href="/js/', page)
+        app_js = re.search(r'<script type="module" src="(/v/([0-9a-f]{16})/app.js)">', page)
+        self.assertTrue(app_js, page[:600])
+        version = app_js.group(2)
+        # The modules are joined into app.js at build time: the page
+        # preloads nothing else, and the modules are not served one by one.
+        self.assertNotIn("modulepreload", page)
         self.assertNotIn('href="/app.css"', page)
         csp = headers["Content-Security-Policy"]
         self.assertIn("script-src 'self'", csp)
         self.assertNotIn("unsafe-inline", csp)
         self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
-        status, script, headers = self.http("GET", main_js.group(1))
+        status, script, headers = self.http("GET", app_js.group(1))
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/javascript"))
         self.assertEqual(headers["Cache-Control"], "public, max-age=31536000, immutable")
-        self.assertEqual(self.http("GET", "/js/main.js")[1], script)
-        self.assertEqual(self.http("GET", "/js/main.js")[2]["Cache-Control"], "no-cache")
+        self.assertNotRegex(script, r"(?m)^\s*(import|export)\b")
+        for module in os.listdir(os.path.join(WEB_SRC, "js")):
+            self.assertIn(f"// js/{module}\n", script)
+            self.assertEqual(self.http("GET", f"/js/{module}")[0], 404, module)
+        self.assertEqual(self.http("GET", "/app.js")[1], script)
+        self.assertEqual(self.http("GET", "/app.js")[2]["Cache-Control"], "no-cache")
         # Another version's address (a page from before an upgrade) gets
         # today's file, not to be kept.
-        status, other, headers = self.http("GET", "/v/0123456789abcdef/js/main.js")
+        status, other, headers = self.http("GET", "/v/0123456789abcdef/app.js")
         self.assertEqual((status, other, headers["Cache-Control"]), (200, script, "no-cache"))
-        status, _, _ = self.http("GET", "/js/main.js", headers={"If-None-Match": headers["ETag"]})
+        status, _, _ = self.http("GET", "/app.js", headers={"If-None-Match": headers["ETag"]})
         self.assertEqual(status, 304)
-        for path in ("/../memgpt.db", "/js/../../memgpt.db", "/.hidden", "/nope.js", "/js//main.js",
+        for path in ("/../memgpt.db", "/v/../../memgpt.db", "/.hidden", "/nope.js", "//app.js",
                      "/%2e%2e/memgpt.db", f"/v/{version}", f"/v/{version}/", f"/v/{version}/../memgpt.db",
-                     f"/v/{version}//js/main.js", f"/v/{version}/.hidden", "/v//js/main.js"):
+                     f"/v/{version}//app.js", f"/v/{version}/.hidden", "/v//app.js"):
             status, _, _ = self.http("GET", path)
             self.assertEqual(status, 404, path)
         # The page is public; the API behind it is not.
@@ -78,15 +84,18 @@ class WebAppTest(ServerTestCase):
         self.assertEqual(self.http("GET", "/")[0], 200)
         self.assertEqual(self.http("GET", "/v1/agents/")[0], 401)
         # From a folder (--ui-dir, for work on the app): files as they are
-        # on disk, read again on every request, none kept for good.
+        # on disk, the modules one by one, read again on every request,
+        # none kept for good.
         self.server.stop()
         self.start_server(args=("--ui-dir", WEB_SRC))
         status, page, _ = self.http("GET", "/")
         self.assertIn('<script type="module" src="/js/main.js">', page)
+        self.assertIn('<link rel="modulepreload" href="/js/api.js">', page)
         with open(os.path.join(WEB_SRC, "js", "main.js")) as f:
             on_disk = f.read()
         status, script, headers = self.http("GET", f"/v/{version}/js/main.js")
         self.assertEqual((status, script, headers["Cache-Control"]), (200, on_disk, "no-cache"))
+        self.assertEqual(self.http("GET", "/app.js")[0], 404)
 
     def test_chat_streams_the_reply(self):
         reply = "Hello Ada, nice to meet you. " * 4

@@ -67,7 +67,8 @@ async function open(agent) {
   if (!agent) return;
   // Enough pages to fill the view, so that it can scroll.
   const t = $('#timeline');
-  for (let i = 0; i < 5 && !exhausted && t.scrollHeight <= t.clientHeight + NEAR; i++) {
+  // (An empty timeline fits, without asking the browser for a layout.)
+  for (let i = 0; i < 5 && !exhausted && (!t.firstChild || t.scrollHeight <= t.clientHeight + NEAR); i++) {
     await loadOlder();
   }
   scrollToEnd();
@@ -204,6 +205,8 @@ function edgeId(fromEnd) {
 // the only adjustment.)
 function keepInView(change) {
   const t = $('#timeline');
+  // Nothing to keep: no layout asked for (the first page of an agent).
+  if (!t.firstElementChild) return change();
   const top = t.getBoundingClientRect().top;
   const anchor = [...t.children].find((r) => r.getBoundingClientRect().bottom > top);
   const y = anchor ? anchor.getBoundingClientRect().top : 0;
