@@ -612,6 +612,7 @@ static int cmd_archival(cli *c, int argc, char **argv)
         if (!rc) {
             char *text = NULL;
             mg_error err = {0};
+            cli_one_shot_reads(c);
             mg_status st = mg_archival_search(agent, &s.search, &text, &err);
             rc = cli_print_answer(st, text, &err, s.json, cli_print_passages);
         }

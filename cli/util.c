@@ -38,6 +38,13 @@ int cli_open_store(cli *c)
     return EXIT_OK;
 }
 
+void cli_one_shot_reads(cli *c)
+{
+    /* 256 KiB: the fastest of 64-2,000 for a search at 100k passages
+     * (bench/README.md, section 14); a failure only costs speed. */
+    if (c->store) mg_store_set_cache_size(c->store, 256, NULL);
+}
+
 int cli_open_agent(cli *c, const char *name, mg_agent **out)
 {
     int rc = cli_open_store(c);

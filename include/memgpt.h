@@ -83,6 +83,16 @@ char *mg_home_resolve(const char *explicit_home);
 mg_status mg_store_open(const char *home, mg_store **out, mg_error *err);
 void mg_store_close(mg_store *store);
 
+/* The most memory SQLite keeps as its page cache for this store, in KiB; 0
+ * restores the default (2,000, SQLite's). A process that runs one search
+ * and exits gains from a small cache: every page of cache it fills is
+ * fresh memory, a page fault each (~25 us on a virtual machine), while a
+ * page read again from the system's file cache costs a few us. The CLI's
+ * one-shot searches use 256 (bench/README.md, section 14); a long-lived
+ * process or a bulk insert is faster with the default. MG_ERR_USAGE if
+ * kib is negative or over 1 GiB. */
+mg_status mg_store_set_cache_size(mg_store *store, int kib, mg_error *err);
+
 /* A number that changes whenever anything has been committed to the
  * database since the last call: by this store, or by any other connection
  * (another mg_store, in this process or another). For caches. (A write

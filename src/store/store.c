@@ -148,6 +148,34 @@ void store_rollback(mg_store *store)
         store->archival_indexes_settle(store->archival_indexes);
 }
 
+mg_status mg_store_set_cache_size(mg_store *store, int kib, mg_error *err)
+{
+    if (kib < 0 || kib > 1 << 20)
+        return mg_err_set(err, MG_ERR_USAGE, "a page cache of %d KiB: it takes 0 to %d", kib,
+                          1 << 20);
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", kib ? kib : 2000);
+    return store_exec(store, sql, err);
+}
+
+mg_status store_read_begin(mg_store *store, int *own, mg_error *err)
+{
+    *own = store->tx_depth == 0;
+    if (*own && sqlite3_exec(store->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        *own = 0;
+        return store_fail(store, err, "starting to read");
+    }
+    return MG_OK;
+}
+
+void store_read_end(mg_store *store, int own)
+{
+    /* Nothing was written: a failed COMMIT (a statement still running)
+     * must still end the transaction. */
+    if (own && sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 char *mg_home_resolve(const char *explicit_home)
 {
     if (explicit_home && *explicit_home) return mg_xstrdup(explicit_home);

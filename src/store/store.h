@@ -81,6 +81,16 @@ mg_status store_begin(mg_store *store, mg_error *err);
 mg_status store_commit(mg_store *store, mg_error *err);
 void store_rollback(mg_store *store);
 
+/* A read transaction around statements that only read: they see one
+ * snapshot, and SQLite takes its lock, looks at the WAL and checks its page
+ * cache once for all of them instead of once per statement (a search reads
+ * a thousand rows by id). Outside store_begin's transactions only: inside
+ * one, *own = 0 and nothing is done. It does not count in tx_depth, so
+ * nothing between the two calls may write or call store_begin. Every call
+ * that set *own = 1 is matched by one store_read_end(store, 1). */
+mg_status store_read_begin(mg_store *store, int *own, mg_error *err);
+void store_read_end(mg_store *store, int own);
+
 /* Binds a C string or NULL as text. */
 void store_bind_text(sqlite3_stmt *stmt, int index, const char *text);
 

@@ -122,6 +122,23 @@ class WebAppTest(ServerTestCase):
         self.mock.push(say("Both lines arrived."))
         self.browser("keyboard", {"name": "keyed", "reply": "Both lines arrived."})
 
+    def test_panes(self):
+        agent = self.new_agent("searcher")
+        self.new_agent("bystander")
+        said = "My sister Maribel plays the cello"
+        self.mock.push({"content": "Saving that.", "tool_calls": [
+            call("core_memory_append", {"label": "human", "content": "sister Maribel, cello",
+                                        "request_heartbeat": True}, "c1")]})
+        self.mock.push(say("Noted."))
+        status, body, _ = self.http("POST", f"/v1/agents/{agent}/messages",
+                                    body={"messages": [{"role": "user", "content": said}]})
+        self.assertEqual(status, 200, body)
+        with open(os.path.join(REPO, "..", "shared", "data", "agent-files", "loop.af")) as f:
+            agent_file = f.read()
+        self.browser("panes", {"agent_id": agent, "name": "searcher", "other": "bystander",
+                               "word": "Maribel", "said": said, "agent_file": agent_file,
+                               "imported_name": "Loop"})
+
     def test_block_edit(self):
         agent = self.new_agent("editable", memory_blocks=[
             {"label": "human", "value": "Name: unknown"},

@@ -380,6 +380,53 @@ static void test_version_follows_commits(void **state)
     remove_home(home);
 }
 
+/* A read transaction is one snapshot: another connection's commit is not
+ * seen until it ends. Inside a write transaction it does nothing, and it
+ * leaves no transaction behind. */
+static void test_read_transaction(void **state)
+{
+    (void)state;
+    char home[64];
+    make_home(home, sizeof home);
+    mg_store *a, *b;
+    mg_error err = {0};
+    assert_int_equal(mg_store_open(home, &a, &err), MG_OK);
+    assert_int_equal(mg_store_open(home, &b, &err), MG_OK);
+    int64_t n;
+    int own;
+    assert_int_equal(store_read_begin(a, &own, &err), MG_OK);
+    assert_int_equal(own, 1);
+    assert_int_equal(store_query_int(a, "SELECT count(*) FROM agents", 0, -1, &n, &err), MG_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(mg_agent_create(b, "other", NULL, &err), MG_OK);
+    assert_int_equal(store_query_int(a, "SELECT count(*) FROM agents", 0, -1, &n, &err), MG_OK);
+    assert_int_equal(n, 0); /* the snapshot of the first read */
+    store_read_end(a, own);
+    assert_true(sqlite3_get_autocommit(a->db));
+    assert_int_equal(store_query_int(a, "SELECT count(*) FROM agents", 0, -1, &n, &err), MG_OK);
+    assert_int_equal(n, 1);
+
+    assert_int_equal(store_begin(a, &err), MG_OK);
+    assert_int_equal(store_read_begin(a, &own, &err), MG_OK);
+    assert_int_equal(own, 0);
+    store_read_end(a, own);
+    assert_false(sqlite3_get_autocommit(a->db)); /* still the write transaction */
+    assert_int_equal(store_commit(a, &err), MG_OK);
+
+    /* The page cache: SQLite's default is restored by 0; nonsense refused. */
+    assert_int_equal(mg_store_set_cache_size(a, 256, &err), MG_OK);
+    assert_int_equal(store_query_int(a, "PRAGMA cache_size", 0, 0, &n, &err), MG_OK);
+    assert_int_equal(n, -256);
+    assert_int_equal(mg_store_set_cache_size(a, 0, &err), MG_OK);
+    assert_int_equal(store_query_int(a, "PRAGMA cache_size", 0, 0, &n, &err), MG_OK);
+    assert_int_equal(n, -2000);
+    assert_int_equal(mg_store_set_cache_size(a, -1, &err), MG_ERR_USAGE);
+    assert_non_null(strstr(err.message, "page cache"));
+    mg_store_close(a);
+    mg_store_close(b);
+    remove_home(home);
+}
+
 static void test_agent_lifecycle(void **state)
 {
     fixture *f = *state;
@@ -503,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_migration_7_public_ids),
         cmocka_unit_test(test_unwritable_home),
         cmocka_unit_test(test_version_follows_commits),
+        cmocka_unit_test(test_read_transaction),
         cmocka_unit_test_setup_teardown(test_agent_lifecycle, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_delete_cascades, fixture_setup, fixture_teardown),
     };

@@ -368,6 +368,80 @@ scenarios.long_reply = async (page) => {
   return { longest_task_ms: await longest(page) };
 };
 
+// The panes no other scenario walks: the agent search, the markers of a
+// tool call that asked for a heartbeat, recall search (words, dates, with
+// and without the monologue and tools), settings, and an Agent File
+// dropped on the page.
+scenarios.panes = async (page) => {
+  await openApp(page, `#${arg.agent_id}`);
+  // The list, searched.
+  const listed = () => texts(page, '#agent-list .open');
+  assert.deepEqual((await listed()).sort(), [arg.name, arg.other].sort());
+  await page.type('#agent-search', arg.other.slice(0, 4));
+  await page.waitForFunction((n) => document.querySelectorAll('#agent-list .open').length === n, {}, 1);
+  assert.deepEqual(await listed(), [arg.other]);
+  await page.$eval('#agent-search', (i) => { i.value = ''; i.dispatchEvent(new Event('input')); });
+  // The turn's heartbeat is a quiet marker.
+  const markers = await texts(page, '#timeline .marker.heartbeat');
+  assert.ok(markers.length >= 1 && markers.every((m) => m.startsWith('heartbeat')), JSON.stringify(markers));
+
+  // Recall: the user's words, then with the tool calls too, then a range
+  // of dates that holds nothing.
+  await page.click('#tab-recall');
+  const form = '#panel-recall form[role=search]';
+  await page.type(`${form} input[name=query]`, arg.word);
+  const search = async () => {
+    await page.$eval('#panel-recall .results', (r) => r.replaceChildren());
+    await page.click(`${form} button[type=submit]`);
+    await page.waitForSelector('#panel-recall .results li.muted');
+    return texts(page, '#panel-recall .results li');
+  };
+  let found = await search();
+  assert.match(found[0], /^[1-9]\d* found/);
+  assert.ok(found.slice(1).some((t) => t.includes(arg.said)), JSON.stringify(found));
+  assert.ok(!found.slice(1).some((t) => t.includes('core_memory_append')), JSON.stringify(found));
+  await page.click(`${form} input[name=all]`);
+  found = await search();
+  assert.ok(found.slice(1).some((t) => t.includes('core_memory_append')), JSON.stringify(found));
+  await page.$eval(`${form} input[name=from]`, (i) => { i.value = '2001-01-01'; });
+  await page.$eval(`${form} input[name=to]`, (i) => { i.value = '2001-12-31'; });
+  found = await search();
+  assert.deepEqual(found, ['0 found']);
+
+  // Settings: saved through the API, shown again after a reload.
+  await page.click('#tab-settings');
+  const set = async (name, value) => {
+    await page.$eval(`#panel-settings input[name=${name}]`, (i, v) => { i.value = v; }, value);
+  };
+  await page.waitForSelector('#panel-settings select[name=model] option');
+  await set('steps', '7');
+  await set('warn', '0.6');
+  await set('flush', '0.9');
+  await set('reflect', '-1');
+  await page.click('#panel-settings button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#toast').textContent === 'Settings saved.');
+  const agent = await api('GET', `/v1/agents/${arg.agent_id}`);
+  assert.equal(agent.settings.step_limit, 7);
+  assert.equal(agent.settings.warn_fraction, 0.6);
+  assert.equal(agent.settings.flush_fraction, 0.9);
+  assert.equal(agent.settings.reflect_every, -1);
+  await openApp(page, `#${arg.agent_id}`);
+  await page.click('#tab-settings');
+  assert.equal(await page.$eval('#panel-settings input[name=steps]', (i) => i.value), '7');
+
+  // An Agent File dropped on the drop zone is imported and opened.
+  await page.$eval('#drop-zone', (zone, text) => {
+    const data = new DataTransfer();
+    data.items.add(new File([text], 'dropped.af', { type: 'application/json' }));
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+  }, arg.agent_file);
+  await page.waitForFunction(() => /^Imported 1 agent/.test(document.querySelector('#toast').textContent));
+  assert.equal(await page.$eval('#current-agent', (e) => e.textContent), arg.imported_name);
+  assert.ok((await listed()).includes(arg.imported_name));
+  return {};
+};
+
 // The keyboard alone: Tab to an agent and open it, write and send with
 // Enter, unfold a tool call, move between the side tabs with the arrows.
 scenarios.keyboard = async (page) => {
@@ -407,6 +481,16 @@ scenarios.keyboard = async (page) => {
   assert.equal(await page.$eval('#tab-context', (t) => t.getAttribute('aria-selected')), 'true');
   assert.equal(await focused().then((f) => f.startsWith('button#tab-context')), true);
   await page.waitForSelector('#panel-context:not([hidden]) #context-bar');
+  // The skip link, first on the page, goes to the message box and leaves
+  // the open agent open (its #composer-text is not an agent's address).
+  await page.focus('a.skip');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => location.hash === '#composer-text');
+  await new Promise((r) => setTimeout(r, 300)); // time for a wrong hashchange to act
+  assert.equal(await page.$eval('#current-agent', (e) => e.textContent), arg.name);
+  assert.equal(await page.$eval('#composer-text', (t) => t.disabled), false);
+  await page.keyboard.type('typed after the skip');
+  assert.equal(await page.$eval('#composer-text', (t) => t.value), 'typed after the skip');
   return { ok: true };
 };
 

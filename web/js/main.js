@@ -122,13 +122,20 @@ search.init(app);
 settings.init(app);
 showView('chat');
 
-window.addEventListener('hashchange', () => {
+// The address names the open agent (#agent-...). A hash that names an
+// element of the page (the skip link's #composer-text) is not an agent.
+const agentInAddress = () => {
   const id = location.hash.slice(1);
+  return id && !document.getElementById(id) ? id : '';
+};
+
+window.addEventListener('hashchange', () => {
+  const id = agentInAddress();
   if (id && id !== app.agent?.id) app.open(id);
 });
 
 (async () => {
-  const wanted = location.hash.slice(1);
+  const wanted = agentInAddress();
   if (wanted) chat.prefetch(wanted); // its messages and the list of agents at once
   const list = await agents.load();
   const first = list.find((a) => a.id === wanted) || list[0];
