@@ -32,9 +32,10 @@ int cli_open_store(cli *c);
  * which is created on first use. Returns an exit code. */
 int cli_open_agent(cli *c, const char *name, mg_agent **out);
 
-/* For a command that reads, then exits: a small page cache for the store
- * (mg_store_set_cache_size: fresh cache pages cost more than re-reads). */
-void cli_one_shot_reads(cli *c);
+/* For a command that reads, writes little (a turn's messages) and exits: a
+ * small page cache for the store (mg_store_set_cache_size: in a fresh
+ * process, new cache pages cost more than reading pages again). */
+void cli_one_shot(cli *c);
 
 /* TEXT, or the contents of FILE for "@FILE". Caller frees. NULL on error
  * (already reported). */

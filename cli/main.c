@@ -179,6 +179,7 @@ static int cmd_send(cli *c, int argc, char **argv)
         send_output out = {.json = json, .stream = stream, .replies = {.out = stdout}};
         mg_error err = {0};
         mg_agent_set_streaming(agent, stream);
+        cli_one_shot(c);
         mg_status st = mg_agent_send(agent, text, on_send_event, &out, &err);
         cli_replies_end(&out.replies);
         cli_tokens_notice(agent);
@@ -612,7 +613,7 @@ static int cmd_archival(cli *c, int argc, char **argv)
         if (!rc) {
             char *text = NULL;
             mg_error err = {0};
-            cli_one_shot_reads(c);
+            cli_one_shot(c);
             mg_status st = mg_archival_search(agent, &s.search, &text, &err);
             rc = cli_print_answer(st, text, &err, s.json, cli_print_passages);
         }

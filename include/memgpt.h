@@ -88,7 +88,7 @@ void mg_store_close(mg_store *store);
  * and exits gains from a small cache: every page of cache it fills is
  * fresh memory, a page fault each (~25 us on a virtual machine), while a
  * page read again from the system's file cache costs a few us. The CLI's
- * one-shot searches use 256 (bench/README.md, section 14); a long-lived
+ * one-shot searches and sends use 256 (bench/README.md, section 14); a long-lived
  * process or a bulk insert is faster with the default. MG_ERR_USAGE if
  * kib is negative or over 1 GiB. */
 mg_status mg_store_set_cache_size(mg_store *store, int kib, mg_error *err);
