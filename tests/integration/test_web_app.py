@@ -150,12 +150,19 @@ class WebAppTest(ServerTestCase):
         self.browser("context", {"agent_id": agent})
 
     def test_model_text_is_never_html(self):
-        agent = self.new_agent("hostile")
+        name = '<img src=n onerror="window.__xss=6">'
+        block = '<script>window.__xss=7</script><a href="javascript:window.__xss=8">b</a>'
+        passage = 'beacon <img src=p onerror="window.__xss=9"> <iframe src="javascript:1">'
+        agent = self.new_agent(name, memory_blocks=[{"label": "human", "value": block}])
+        status, body, _ = self.http("POST", f"/v1/agents/{agent}/archival-memory",
+                                    body={"text": passage})
+        self.assertEqual(status, 200, body)
         evil = ['<script>window.__xss=2</script>', '<img src=x onerror="window.__xss=3">',
                 '[click](javascript:window.__xss=4)', '<a href="javascript:alert(1)">x</a>']
         self.mock.push({"content": "<b>thinking</b><img src=y onerror=\"window.__xss=5\">",
                         "tool_calls": [call("send_message", {"message": " ".join(evil)}, "s")]})
-        self.browser("xss", {"agent_id": agent, "evil": evil})
+        self.browser("xss", {"agent_id": agent, "evil": evil, "name": name, "block": block,
+                             "passage": passage})
 
     def test_flush_marker_and_summary(self):
         agent = self.new_agent("flushed")

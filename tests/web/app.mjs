@@ -177,6 +177,23 @@ const scenarios = {
     await openApp(page, `#${arg.agent_id}`); // and from history
     assert.equal(await page.evaluate(() => window.__xss), undefined);
     assert.equal(await page.$$eval('#timeline img, #timeline script, #timeline a', (e) => e.length), 0);
+    // What users write is text too: the agent's name, a block, a passage.
+    assert.equal(await page.$eval('#current-agent', (e) => e.textContent), arg.name);
+    assert.ok((await texts(page, '#agent-list .open')).includes(arg.name));
+    await page.waitForSelector('#panel-memory .block textarea');
+    const values = await page.$$eval('#panel-memory .block textarea', (t) => t.map((a) => a.value));
+    assert.ok(values.includes(arg.block), JSON.stringify(values));
+    await page.click('#tab-archival');
+    await page.type('#panel-archival input[name=query]', 'beacon');
+    await page.click('#panel-archival form[role=search] button[type=submit]');
+    const hit = await page.waitForSelector('#panel-archival .result');
+    assert.ok((await hit.evaluate((e) => e.textContent)).includes(arg.passage));
+    const made = ['img', 'script', 'iframe', 'a[href]', '[onerror]'];
+    for (const where of ['#agent-list', '#current-agent', '#panel-memory', '#panel-archival']) {
+      const selector = made.map((m) => `${where} ${m}`).join(', ');
+      assert.deepEqual(await page.$$eval(selector, (e) => e.map((x) => x.outerHTML)), [], where);
+    }
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
     return {};
   },
 };
