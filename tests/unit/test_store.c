@@ -328,17 +328,24 @@ static int64_t version_of(mg_store *s)
     return v;
 }
 
+/* Two connections to one new home. */
+static void open_two(char *home, size_t size, mg_store **a, mg_store **b)
+{
+    mg_error err = {0};
+    make_home(home, size);
+    assert_int_equal(mg_store_open(home, a, &err), MG_OK);
+    assert_int_equal(mg_store_open(home, b, &err), MG_OK);
+}
+
 /* The version moves with every commit: this connection's, another one's in
  * this process, and another process's; reads leave it alone. It is read
  * from the wal-index, with no SQLite call. */
 static void test_version_follows_commits(void **state)
 {
     char home[64];
-    make_home(home, sizeof home);
     mg_store *a, *b;
     mg_error err = {0};
-    assert_int_equal(mg_store_open(home, &a, &err), MG_OK);
-    assert_int_equal(mg_store_open(home, &b, &err), MG_OK);
+    open_two(home, sizeof home, &a, &b);
     assert_non_null(a->wal_index);
     int64_t direct;
     assert_int_equal(store_watch_version(a, &direct), 1);
@@ -387,11 +394,9 @@ static void test_read_transaction(void **state)
 {
     (void)state;
     char home[64];
-    make_home(home, sizeof home);
     mg_store *a, *b;
     mg_error err = {0};
-    assert_int_equal(mg_store_open(home, &a, &err), MG_OK);
-    assert_int_equal(mg_store_open(home, &b, &err), MG_OK);
+    open_two(home, sizeof home, &a, &b);
     int64_t n;
     int own;
     assert_int_equal(store_read_begin(a, &own, &err), MG_OK);
