@@ -968,8 +968,9 @@ mg_status archival_search(mg_store *store, int64_t agent_id, const char *embedde
     return archival_search_mode(store, agent_id, embedder, search, ARCHIVAL_HYBRID, out, err);
 }
 
-static mg_status search(mg_store *store, int64_t agent_id, const char *embedder,
-                        const mg_search *search, archival_mode mode, json_t **out, mg_error *err);
+static mg_status run_search(mg_store *store, int64_t agent_id, const char *embedder,
+                            const mg_search *search, archival_mode mode, json_t **out,
+                            mg_error *err);
 
 mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *embedder,
                                const mg_search *s, archival_mode mode, json_t **out, mg_error *err)
@@ -977,13 +978,14 @@ mg_status archival_search_mode(mg_store *store, int64_t agent_id, const char *em
     *out = NULL;
     int own;
     mg_status st = store_read_begin(store, &own, err);
-    if (!st) st = search(store, agent_id, embedder, s, mode, out, err);
+    if (!st) st = run_search(store, agent_id, embedder, s, mode, out, err);
     store_read_end(store, own);
     return st;
 }
 
-static mg_status search(mg_store *store, int64_t agent_id, const char *embedder,
-                        const mg_search *search, archival_mode mode, json_t **out, mg_error *err)
+static mg_status run_search(mg_store *store, int64_t agent_id, const char *embedder,
+                            const mg_search *search, archival_mode mode, json_t **out,
+                            mg_error *err)
 {
     if (mg_text_blank(search->query))
         return mg_err_set(err, MG_ERR_USAGE, "the query is empty; say what to look for");

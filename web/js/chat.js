@@ -68,7 +68,7 @@ async function open(agent) {
   // Enough pages to fill the view, so that it can scroll.
   const t = $('#timeline');
   // (An empty timeline fits, without asking the browser for a layout.)
-  for (let i = 0; i < 5 && !exhausted && (!t.firstChild || t.scrollHeight <= t.clientHeight + NEAR); i++) {
+  for (let i = 0; i < 5 && !exhausted && (!t.firstElementChild || t.scrollHeight <= t.clientHeight + NEAR); i++) {
     await loadOlder();
   }
   scrollToEnd();
