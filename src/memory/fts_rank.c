@@ -109,6 +109,15 @@ static mg_status content_id_span(mg_store *store, const fts_table *t, id_span *s
     return st;
 }
 
+/* Matches of a word of which `seen` were walked, newest first, the last
+ * at row id `last`: taken to be as frequent over the whole span as in its
+ * newest stretch. */
+static double estimate_matches(int64_t seen, int64_t last, id_span span)
+{
+    double whole = (double)(span.max - span.min) + 1, newest = (double)(span.max - last) + 1;
+    return newest > 0 && whole > newest ? (double)seen * (whole / newest) : (double)seen;
+}
+
 typedef struct term {
     const char *text; /* into the words string */
     int len, keep;
@@ -193,10 +202,55 @@ static mg_status count_terms(mg_store *store, const fts_table *table, const char
             if (span.min < scope.lo) span.min = scope.lo;
             if (span.max > scope.hi) span.max = scope.hi;
         }
-        double whole = (double)(span.max - span.min) + 1, newest = (double)(span.max - t->last) + 1;
-        if (!st && newest > 0 && whole > newest) t->df = (double)t->seen * (whole / newest);
+        if (!st) t->df = estimate_matches(t->seen, t->last, span);
     }
     return st;
+}
+
+/* fts_counter in fts_rank.h. One statement counts the newest `cap` matches
+ * and gives the oldest of them; FTS5 walks the posting list backwards and
+ * stops there, however common the word. */
+mg_status fts_counter_open(fts_counter *c, mg_store *store, const fts_table *table, int cap,
+                           mg_error *err)
+{
+    *c = (fts_counter){.store = store, .table = table, .cap = cap, .span_min = 1, .span_max = 0};
+    buf sql = BUF_INIT;
+    buf_printf(&sql,
+               "SELECT count(*), min(rowid) FROM (SELECT rowid FROM %s WHERE %s MATCH ?1 ORDER BY "
+               "rowid DESC LIMIT ?2)",
+               table->fts, table->fts);
+    mg_status st = store_prepare(store, buf_str(&sql), &c->walk, err);
+    buf_free(&sql);
+    if (!st) sqlite3_bind_int(c->walk, 2, cap);
+    return st;
+}
+
+mg_status fts_counter_count(fts_counter *c, const char *expr, size_t len, double *df, mg_error *err)
+{
+    sqlite3_bind_text(c->walk, 1, expr, (int)len, SQLITE_TRANSIENT);
+    int64_t seen = -1, last = 0;
+    if (sqlite3_step(c->walk) == SQLITE_ROW) {
+        seen = sqlite3_column_int64(c->walk, 0);
+        last = sqlite3_column_int64(c->walk, 1);
+    }
+    sqlite3_reset(c->walk);
+    *df = (double)seen;
+    if (seen < c->cap) return MG_OK;
+    mg_status st = MG_OK;
+    if (c->span_max < c->span_min) {
+        id_span span;
+        st = content_id_span(c->store, c->table, &span, err);
+        c->span_min = span.min;
+        c->span_max = span.max;
+    }
+    if (!st) *df = estimate_matches(seen, last, (id_span){c->span_min, c->span_max});
+    return st;
+}
+
+void fts_counter_close(fts_counter *c)
+{
+    sqlite3_finalize(c->walk);
+    c->walk = NULL;
 }
 
 /* fts_plan_build in fts_rank.h. The rarest words are kept as long as their

@@ -48,6 +48,26 @@ mg_status fts_plan_build(mg_store *store, const fts_table *table, const char *fi
                          mg_error *err);
 void fts_plan_free(fts_plan *plan);
 
+/* Counts one word's matches at a time, exactly up to `cap` and estimated
+ * beyond, as fts_plan_build counts common words: the cost of a count is at
+ * most `cap` steps of the word's posting list, however common the word.
+ * Over the whole table. Open, count any number of words, close. */
+typedef struct fts_counter {
+    mg_store *store;
+    const fts_table *table;
+    int cap;
+    sqlite3_stmt *walk;
+    int64_t span_min, span_max; /* the content table's row ids, once needed */
+} fts_counter;
+
+mg_status fts_counter_open(fts_counter *c, mg_store *store, const fts_table *table, int cap,
+                           mg_error *err);
+/* *df = the rows matching expr[0..len) (an FTS5 expression, such as one
+ * quoted word), or -1 when FTS5 refuses the expression. */
+mg_status fts_counter_count(fts_counter *c, const char *expr, size_t len, double *df,
+                            mg_error *err);
+void fts_counter_close(fts_counter *c);
+
 /* FTS5's bm25() (lower is better) with the IDF from the plan's counts:
  * `FTS_RANK_FUNCTION(table, ?)` with the plan's df bound as a blob of
  * nkept doubles. Register it on the store's connection first. */

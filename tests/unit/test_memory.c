@@ -951,6 +951,39 @@ static void test_archival_rare_words_lead(void **state)
     json_decref(r);
 }
 
+/* A bounded count is exact up to its cap, and beyond it estimated from how
+ * far back the cap-th newest match lies: a word in every other passage of
+ * 200, counted to 10, is taken to be in about 100. */
+static void test_fts_counter(void **state)
+{
+    fixture *f = *state;
+    char text[64];
+    for (int i = 0; i < 200; i++) {
+        snprintf(text, sizeof text, "%s entry %d%s", i % 2 ? "often" : "plain", i,
+                 i == 7 ? " rarely" : "");
+        insert_at(f, text, MAY_8_2023_NOON + i * HOUR_MS);
+    }
+    static const fts_table passages = {"passages_fts", "passages", "counting"};
+    fts_counter c;
+    mg_error err = {0};
+    assert_int_equal(fts_counter_open(&c, f->store, &passages, 10, &err), MG_OK);
+    double df;
+    assert_int_equal(fts_counter_count(&c, "\"rarely\"", 8, &df, &err), MG_OK);
+    assert_true(df == 1);
+    assert_int_equal(fts_counter_count(&c, "\"absent\"", 8, &df, &err), MG_OK);
+    assert_true(df == 0);
+    assert_int_equal(fts_counter_count(&c, "\"often\"", 7, &df, &err), MG_OK);
+    assert_true(df > 90 && df < 110);
+    assert_int_equal(fts_counter_count(&c, "\"entry\"", 7, &df, &err), MG_OK);
+    assert_true(df > 190 && df < 210);
+    /* A phrase with no token matches nothing; one FTS5 refuses is -1. */
+    assert_int_equal(fts_counter_count(&c, "\"\"", 2, &df, &err), MG_OK);
+    assert_true(df == 0);
+    assert_int_equal(fts_counter_count(&c, "\"often", 6, &df, &err), MG_OK);
+    assert_true(df == -1);
+    fts_counter_close(&c);
+}
+
 /* Text rankings are bounded (here to 10 matches): a rare word's old
  * matches are ranked, not crowded out by a common word's newer ones; a
  * query of common words only ranks their newest matches. */
@@ -1063,6 +1096,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_dates, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fts_counter, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_text_rank_cap, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_neighbours, fixture_setup, fixture_teardown),
