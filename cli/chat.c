@@ -424,8 +424,14 @@ int cmd_chat(cli *c, int argc, char **argv)
             return cli_usage("unknown chat argument %s", argv[i]);
     }
     chat ch = {.c = c, .tty = isatty(STDIN_FILENO), .replies = {.out = stdout}};
+    /* The login event's request needs libcurl: load it while the agent
+     * opens. */
+    mg_preload *preload = mg_preload_http();
     int rc = cli_open_agent(c, agent_name, &ch.agent);
-    if (rc) return rc;
+    if (rc) {
+        mg_preload_finish(preload);
+        return rc;
+    }
     mg_agent_set_streaming(ch.agent, 1);
     snprintf(ch.prefix, sizeof ch.prefix, "%s> ", mg_agent_name(ch.agent));
     ch.replies.prefix = ch.prefix;
@@ -455,5 +461,6 @@ int cmd_chat(cli *c, int argc, char **argv)
     free(ch.pending);
     cli_replies_end(&ch.replies);
     mg_agent_free(ch.agent);
+    mg_preload_finish(preload);
     return rc;
 }

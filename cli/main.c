@@ -173,6 +173,9 @@ static int cmd_send(cli *c, int argc, char **argv)
                                                            : cli_join(a.npos, a.pos);
         if (!text) rc = EXIT_RUNTIME; /* why is on stderr already */
     }
+    /* The turn's first request needs libcurl: load it while the store and
+     * the agent open. */
+    mg_preload *preload = rc ? NULL : mg_preload_http();
     mg_agent *agent = NULL;
     if (!rc) rc = cli_open_agent(c, agent_name, &agent);
     if (!rc) {
@@ -186,6 +189,7 @@ static int cmd_send(cli *c, int argc, char **argv)
         if (st) rc = cli_fail(&err);
     }
     mg_agent_free(agent);
+    mg_preload_finish(preload);
     free(text);
     free(a.pos);
     return rc;

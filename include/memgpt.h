@@ -295,6 +295,21 @@ char *mg_event_to_json(const mg_event *event);
 mg_status mg_agent_send(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,
                         mg_error *err);
 
+/* Starts loading libcurl, and the thirty-odd libraries it brings (~14 ms on
+ * the development machine), on a thread of its own, for a process that is
+ * about to send a turn: the load then overlaps opening the store and the
+ * agent instead of delaying the first request. Optional: the first request
+ * loads libcurl anyway, and waits for a load already under way. Returns a
+ * handle for mg_preload_finish, or NULL when no thread could be started
+ * (which only loses the overlap). */
+typedef struct mg_preload mg_preload;
+mg_preload *mg_preload_http(void);
+
+/* Waits for the load to end and frees p (NULL: does nothing). Call it before
+ * the process exits, which must not happen in the middle of loading a
+ * library. */
+void mg_preload_finish(mg_preload *p);
+
 /* Like mg_agent_send for a message from the application rather than the
  * user (Letta's role "system"): the model reads it as a system alert. */
 mg_status mg_agent_send_system(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,

@@ -124,6 +124,32 @@ void mg_http_global_init(void)
     pthread_once(&global_once, global_init_once);
 }
 
+struct mg_preload {
+    pthread_t thread;
+};
+
+static void *preload_main(void *unused)
+{
+    (void)unused;
+    mg_http_global_init();
+    return NULL;
+}
+
+mg_preload *mg_preload_http(void)
+{
+    mg_preload *p = malloc(sizeof *p);
+    if (p && pthread_create(&p->thread, NULL, preload_main, NULL) == 0) return p;
+    free(p);
+    return NULL;
+}
+
+void mg_preload_finish(mg_preload *p)
+{
+    if (!p) return;
+    pthread_join(p->thread, NULL);
+    free(p);
+}
+
 /* ------------------------------------------------------- small parsers */
 
 static int is_blank(char c)

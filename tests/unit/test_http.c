@@ -818,7 +818,10 @@ int main(void)
     unsetenv("MEMGPT_MAX_RETRIES");
     setenv("NO_PROXY", "127.0.0.1,localhost", 1);
     setenv("no_proxy", "127.0.0.1,localhost", 1);
-    mg_http_global_init();
+    /* libcurl loads on a thread of its own, as in `memgpt send`, while the
+     * first test starts its server; its request waits for the load. */
+    mg_preload *preload = mg_preload_http();
+    assert_non_null(preload);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_post_sends_everything),
@@ -846,5 +849,8 @@ int main(void)
         cmocka_unit_test(test_stream_reader_stops),
         cmocka_unit_test(test_stream_silence_times_out),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    mg_preload_finish(preload);
+    mg_preload_finish(NULL);
+    return failed;
 }
