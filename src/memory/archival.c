@@ -67,6 +67,7 @@
 #include "memory/archival.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -120,6 +121,7 @@ typedef struct cand {
     double own;       /* the passage's relevance by itself */
     double score;     /* plus its neighbours' shares: what results are ordered by */
     int64_t next_id;  /* the passage stored right after it in range, if known; 0: unknown */
+    int nearest;      /* one of the vector index's nearest passages */
 } cand;
 
 typedef struct cand_list {
@@ -802,49 +804,6 @@ static void reader_close(row_reader *r)
     free(r->vec);
 }
 
-/* The index's nearest passages, scored with their stored embeddings (the
- * index's own scores could be of a vector replaced since). *fallback = 1
- * when a time range left too few of them, or there is no index to use. */
-static mg_status index_candidates(mg_store *store, int64_t agent_id, const char *embedder,
-                                  const mg_search *s, row_reader *r, int want, cand_list *l,
-                                  int *fallback, mg_error *err)
-{
-    mg_index *idx;
-    mg_status st = archival_index_get(store, agent_id, embedder, &idx, NULL, err);
-    if (st) return st;
-    if (!idx) {
-        /* No index to ask (inside a transaction before it was opened, with
-         * uncommitted inserts, or vectors too long for it): scan. */
-        *fallback = 1;
-        return MG_OK;
-    }
-    if (mg_index_dim(idx) != r->dim)
-        return mg_err_set(err, MG_ERR_CORRUPT,
-                          "archival passages embedded by '%s' have %d dimensions, but it makes %d",
-                          embedder, mg_index_dim(idx), r->dim);
-    int ranged = filtered(s);
-    int k = want * (ranged ? RANGE_OVERSAMPLE : 1);
-    if (k > MG_INDEX_MAX_K) k = MG_INDEX_MAX_K;
-    int64_t *ids = mg_xmalloc((size_t)k * sizeof *ids);
-    int found;
-    st = mg_index_search(idx, r->query, k, k > GRAPH_EF ? k : GRAPH_EF, ids, NULL, &found, err);
-    for (int i = 0; !st && i < found; i++) {
-        int have;
-        cand *c = cand_push(l, ids[i]);
-        st = reader_get(store, r, c, &have, err);
-        if (!have) l->count--;
-    }
-    if (!st && ranged && found == k && l->count < want / 2) *fallback = 1;
-    if (!st && mg_index_damaged(idx)) {
-        /* Its file is damaged where this search read it (mg_index_open):
-         * scan this time, and let the next search rebuild it from the table. */
-        archival_index_forget(store, agent_id);
-        *fallback = 1;
-    }
-    free(ids);
-    return st;
-}
-
 static int by_id(const void *a, const void *b)
 {
     const cand *x = a, *y = b;
@@ -861,6 +820,7 @@ static void sort_merge(cand_list *l)
         if (n && l->items[n - 1].id == c->id) {
             cand *k = &l->items[n - 1];
             k->bm25 = fmax(k->bm25, c->bm25);
+            k->nearest |= c->nearest;
             if (c->next_id) k->next_id = c->next_id;
         } else {
             l->items[n++] = *c;
@@ -932,32 +892,122 @@ static mg_status add_neighbours(mg_store *store, int64_t agent_id, const mg_sear
     return st;
 }
 
+/* The vector index's nearest passages to a query: a search of the index
+ * alone, which a thread of its own can run while the text ranking runs on
+ * the store's connection (they share nothing: the index is its own mapped
+ * file, and nothing else touches it until the thread is joined). */
+typedef struct nearest_job {
+    mg_index *idx;
+    const float *query;
+    int k;
+    int64_t *ids; /* k of them */
+    int found;
+    mg_status st;
+    mg_error err;
+} nearest_job;
+
+static void *nearest_run(void *arg)
+{
+    nearest_job *j = arg;
+    j->st = mg_index_search(j->idx, j->query, j->k, j->k > GRAPH_EF ? j->k : GRAPH_EF, j->ids, NULL,
+                            &j->found, &j->err);
+    return NULL;
+}
+
+/* Reads the rows of candidates from `from` on (time, and cosine with the
+ * stored embedding: the index's own scores could be of a vector replaced
+ * since) and drops those the agent has not in range (a rolled-back insert
+ * still in the index, another agent's id). */
+static mg_status read_candidates(mg_store *store, row_reader *r, cand_list *l, int from,
+                                 mg_error *err)
+{
+    int kept = from;
+    mg_status st = MG_OK;
+    for (int i = from; !st && i < l->count; i++) {
+        int have;
+        st = reader_get(store, r, &l->items[i], &have, err);
+        if (have) l->items[kept++] = l->items[i];
+    }
+    if (!st) l->count = kept;
+    return st;
+}
+
+/* Adds the index's nearest passages to l, whose rows are all read and in
+ * id order, and reads the rows of those that are new. */
+static mg_status add_nearest(mg_store *store, row_reader *r, const nearest_job *job, cand_list *l,
+                             mg_error *err)
+{
+    int read = l->count;
+    for (int i = 0; i < job->found; i++) {
+        cand *c = find_cand(l->items, read, job->ids[i]);
+        if (!c) c = cand_push(l, job->ids[i]);
+        c->nearest = 1;
+    }
+    mg_status st = read_candidates(store, r, l, read, err);
+    if (!st) sort_merge(l);
+    return st;
+}
+
 /* The candidates of a search through the index: the index's nearest
- * passages, the BM25 matches (hybrid), both scored by their stored
- * embeddings, and the neighbours of the strongest (hybrid). *fallback = 1:
- * scan instead (a selective time range). */
+ * passages and (hybrid) the BM25 matches, both scored by their stored
+ * embeddings, and (hybrid) the neighbours of the strongest. *fallback = 1:
+ * scan instead (no index to use, or a selective time range left too few of
+ * the nearest). */
 static mg_status index_search(mg_store *store, int64_t agent_id, const char *embedder,
                               const mg_search *s, archival_mode mode, const float *query, int dim,
                               int want, const period *dates, int ndates, cand_list *l,
                               int *fallback, mg_error *err)
 {
-    row_reader r;
-    mg_status st = reader_open(&r, store, agent_id, embedder, s, query, dim, err);
+    mg_index *idx;
+    mg_status st = archival_index_get(store, agent_id, embedder, &idx, NULL, err);
     if (st) return st;
-    st = index_candidates(store, agent_id, embedder, s, &r, want, l, fallback, err);
-    if (!st && !*fallback && mode == ARCHIVAL_HYBRID) {
-        sort_merge(l);
-        int vector = l->count;
+    if (!idx) {
+        /* No index to ask (inside a transaction before it was opened, with
+         * uncommitted inserts, or vectors too long for it): scan. */
+        *fallback = 1;
+        return MG_OK;
+    }
+    if (mg_index_dim(idx) != dim)
+        return mg_err_set(err, MG_ERR_CORRUPT,
+                          "archival passages embedded by '%s' have %d dimensions, but it makes %d",
+                          embedder, mg_index_dim(idx), dim);
+    int ranged = filtered(s);
+    int k = want * (ranged ? RANGE_OVERSAMPLE : 1);
+    if (k > MG_INDEX_MAX_K) k = MG_INDEX_MAX_K;
+    row_reader r;
+    st = reader_open(&r, store, agent_id, embedder, s, query, dim, err);
+    if (st) return st;
+    /* The BM25 matches are found and read while a thread searches the index. */
+    nearest_job job = {.idx = idx, .query = query, .k = k};
+    job.ids = mg_xmalloc((size_t)k * sizeof *job.ids);
+    pthread_t thread;
+    int threaded = mode == ARCHIVAL_HYBRID && pthread_create(&thread, NULL, nearest_run, &job) == 0;
+    if (!threaded) nearest_run(&job);
+    if (mode == ARCHIVAL_HYBRID) {
         st = text_matches(store, agent_id, s, l, 1, err);
-        for (int i = vector; !st && i < l->count; i++) {
-            int have;
-            st = reader_get(store, &r, &l->items[i], &have, err);
-        }
-        if (!st) {
-            sort_merge(l);
-            score_own(l, mode, dates, ndates);
-            st = add_neighbours(store, agent_id, s, &r, l, err);
-        }
+        if (!st) st = read_candidates(store, &r, l, 0, err);
+        if (!st) sort_merge(l);
+    }
+    if (threaded) pthread_join(thread, NULL);
+    if (!st && job.st) {
+        st = job.st;
+        if (err) *err = job.err;
+    }
+    if (!st) st = add_nearest(store, &r, &job, l, err);
+    int nearest_kept = 0;
+    for (int i = 0; !st && i < l->count; i++)
+        nearest_kept += l->items[i].nearest;
+    free(job.ids);
+    if (!st && ranged && job.found == k && nearest_kept < want / 2) *fallback = 1;
+    if (!st && mg_index_damaged(idx)) {
+        /* Its file is damaged where this search read it (mg_index_open):
+         * scan this time, and let the next search rebuild it from the table. */
+        archival_index_forget(store, agent_id);
+        *fallback = 1;
+    }
+    if (!st && !*fallback && mode == ARCHIVAL_HYBRID) {
+        score_own(l, mode, dates, ndates);
+        st = add_neighbours(store, agent_id, s, &r, l, err);
     }
     reader_close(&r);
     return st;
