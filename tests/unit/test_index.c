@@ -1409,6 +1409,26 @@ static void test_crc32c(void **state)
     uint32_t whole = mg_crc32c(0, data, sizeof(data));
     for (size_t cut = 0; cut <= sizeof(data); cut++)
         assert_true(mg_crc32c(mg_crc32c(0, data, cut), data + cut, sizeof(data) - cut) == whole);
+    /* Long buffers are computed in three lanes, joined: the same value as
+     * short pieces chained, at every length around the lanes' multiples. */
+    size_t n = 200000;
+    unsigned char *big = malloc(n);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        big[i] = (unsigned char)x;
+    }
+    static const size_t lens[] = {12287, 12288, 12289, 12295, 12296, 24577, 99999, 200000};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        for (size_t start = 0; start < 3; start++) {
+            size_t len = lens[k] - start;
+            uint32_t pieces = 0;
+            for (size_t at = 0; at < len; at += 1000)
+                pieces = mg_crc32c(pieces, big + start + at, len - at < 1000 ? len - at : 1000);
+            assert_true(mg_crc32c(0, big + start, len) == pieces);
+        }
+    }
+    free(big);
 }
 
 int main(void)
