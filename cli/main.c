@@ -183,6 +183,7 @@ static int cmd_send(cli *c, int argc, char **argv)
         mg_error err = {0};
         mg_agent_set_streaming(agent, stream);
         cli_one_shot(c);
+        mg_agent_prefetch(agent); /* while libcurl loads */
         mg_status st = mg_agent_send(agent, text, on_send_event, &out, &err);
         cli_replies_end(&out.replies);
         cli_tokens_notice(agent);

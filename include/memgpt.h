@@ -310,6 +310,14 @@ mg_preload *mg_preload_http(void);
  * library. */
 void mg_preload_finish(mg_preload *p);
 
+/* Opens ahead of time what a turn of this agent may read: its archival
+ * index, if the agent has enough passages to be searched through one and
+ * it is saved (never built here: that can take minutes, and the turn may
+ * not search). A process about to send a turn calls it while libcurl loads
+ * (mg_preload_http), so that a search in the turn finds the index open.
+ * Failures are left for the turn to meet. */
+void mg_agent_prefetch(mg_agent *agent);
+
 /* Like mg_agent_send for a message from the application rather than the
  * user (Letta's role "system"): the model reads it as a system alert. */
 mg_status mg_agent_send_system(mg_agent *agent, const char *text, mg_event_fn on_event, void *user,

@@ -172,6 +172,11 @@ mg_status mg_archival_insert_many(mg_agent *agent, const char *const *items, int
     return st;
 }
 
+void mg_agent_prefetch(mg_agent *agent)
+{
+    archival_index_prefetch(agent->store, agent->id, agent->embedder);
+}
+
 mg_status mg_archival_search(mg_agent *agent, const mg_search *search, char **json_out,
                              mg_error *err)
 {

@@ -689,8 +689,11 @@ static void want(cache *c, int64_t agent_id, const char *embedder)
     c->want_embedder = mg_xstrdup(embedder);
 }
 
-mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embedder,
-                             mg_index **out, archival_index_info *info, mg_error *err)
+/* archival_index_get, and with may_build 0 archival_index_prefetch: an
+ * index that has no file is then left unopened (outside a transaction) or
+ * wanted at its end (inside one). */
+static mg_status get_index(mg_store *store, int64_t agent_id, const char *embedder, int may_build,
+                           mg_index **out, archival_index_info *info, mg_error *err)
 {
     *out = NULL;
     cache *c = cache_of(store);
@@ -739,11 +742,11 @@ mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embe
         if (bytes / 4 > MG_INDEX_MAX_DIM) return MG_OK;
         /* Inside a transaction only from the file: a build would hold the
          * write lock for as long as it takes. */
-        if ((st = open_entry(store, agent_id, incarnation, embedder, (int)(bytes / 4), !in_tx, &e,
-                             err)))
+        if ((st = open_entry(store, agent_id, incarnation, embedder, (int)(bytes / 4),
+                             may_build && !in_tx, &e, err)))
             return st;
         if (!e) {
-            want(c, agent_id, embedder);
+            if (in_tx) want(c, agent_id, embedder);
             return MG_OK;
         }
         e->next = c->head;
@@ -752,6 +755,23 @@ mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embe
     if (info) *info = e->info;
     *out = e->idx;
     return MG_OK;
+}
+
+mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embedder,
+                             mg_index **out, archival_index_info *info, mg_error *err)
+{
+    return get_index(store, agent_id, embedder, 1, out, info, err);
+}
+
+void archival_index_prefetch(mg_store *store, int64_t agent_id, const char *embedder)
+{
+    int64_t n;
+    mg_index *idx;
+    if (store->tx_depth == 0 &&
+        !store_query_int(store, "SELECT passage_count FROM agents WHERE id = ?", agent_id, 0, &n,
+                         NULL) &&
+        n >= archival_index_min(store))
+        get_index(store, agent_id, embedder, 0, &idx, NULL, NULL);
 }
 
 void archival_index_warm(mg_store *store, int64_t agent_id, const char *embedder)

@@ -86,6 +86,13 @@ typedef struct archival_index_info {
 mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embedder,
                              mg_index **out, archival_index_info *info, mg_error *err);
 
+/* Opens the agent's index from its file now, if the agent has enough
+ * passages to be searched through it and the file exists; never builds one
+ * (a build can take minutes, and the turn may not search at all). Outside a
+ * transaction only. For a process about to run a turn, while it waits for
+ * something else. Errors are left for a search to report. */
+void archival_index_prefetch(mg_store *store, int64_t agent_id, const char *embedder);
+
 /* Builds, loads or catches up the agent's index now if the agent has
  * enough passages to be searched through it: after a bulk load, so the
  * first search does not pay. Errors are left for that search to report. */

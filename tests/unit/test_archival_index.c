@@ -527,6 +527,32 @@ static int count_files(fixture *f)
 static const char *const REAL = "quantum chromodynamics gluon confinement lattice";
 static const char *const GONE = "zebras giraffes savanna safari lions";
 
+/* mg_agent_prefetch opens a saved index ahead of a turn, and never builds
+ * one: with no file it leaves nothing behind; with one, the index it opened
+ * is the one a search then uses, even once the file is gone. */
+static void test_index_prefetch(void **state)
+{
+    fixture *f = *state;
+    reopen(f);
+    mg_agent_prefetch(f->agent); /* fewer passages than the index is for */
+    archival_index_set_min(f->store, 0);
+    mg_agent_prefetch(f->agent); /* no file: nothing is built */
+    reopen(f);                   /* an open index would be saved here */
+    assert_int_equal(count_files(f), 0);
+
+    assert_int_equal(get_info(f).from_file, 0); /* built and saved */
+    reopen(f);
+    archival_index_set_min(f->store, 0);
+    mg_agent_prefetch(f->agent);
+    char *path = index_file(f, ".mgx");
+    assert_int_equal(unlink(path), 0);
+    free(path);
+    archival_index_info info = get_info(f);
+    assert_int_equal(info.from_file, 1); /* opened by the prefetch */
+    assert_int_equal(info.added, 0);
+    assert_agrees(f);
+}
+
 /* Finding 1a and 4: the first search of a step (inside its transaction)
  * neither builds nor saves the index, so a rolled-back row never reaches
  * it; it is opened when the transaction ends, outside the write lock. */
@@ -937,6 +963,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_tag_filter, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_neighbours, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_persists, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_prefetch, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_rows_not_in_index, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_truncated_log, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_ids_absent, setup_big, fixture_teardown),
