@@ -80,7 +80,8 @@ int main(int argc, char **argv)
     }
     int np, nq, dim;
     char **passages = read_lines(argv[1], &np), **queries = read_lines(argv[2], &nq);
-    mg_index_params p = {.exact_below = 2147483647};
+    /* As archival memory makes them for the offline embedder: no graph. */
+    mg_index_params p = {.exact_below = 2147483647, .lazy_graph = 1};
     mg_index *x;
     float *v = embed("x", &dim);
     free(v);

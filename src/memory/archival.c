@@ -20,7 +20,10 @@
  *    A time range or tags filter the index's answers, asked for
  *    RANGE_OVERSAMPLE times as many; when even that leaves too few, the
  *    filter is selective and the search scans instead (every statement
- *    applies the same scope: prepare_scoped).
+ *    applies the same scope: prepare_scoped). The index is searched on a
+ *    thread of its own while this one ranks the BM25 matches and reads
+ *    their rows (index_search): the index is a mapped file that nothing
+ *    else touches meanwhile, and SQLite stays on the caller's thread.
  *
  * FTS5 gives the BM25 matches. A passage's own relevance is
  *
@@ -42,7 +45,8 @@
  *  - The query's rare words dominate its embedding. With the offline embedder
  *    the query (never a stored passage, so stored vectors stay valid) is
  *    embedded with each word weighted by its inverse document frequency,
- *    looked up in the FTS index. Without it, a name that occurs in half the
+ *    looked up in the FTS index (counted exactly up to IDF_COUNT_CAP
+ *    matches, estimated beyond). Without it, a name that occurs in half the
  *    passages weighs as much as the one word that finds the answer.
  *
  *  - Dates in the query select by time. "What did she cook on 9 November,
