@@ -34,13 +34,22 @@ def search_turn(build, home, query):
     return (time.perf_counter() - t) * 1000
 
 
+def start_llm():
+    """Starts bench_send.py's loopback LLM on a thread; returns (server, base URL)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), bench_send.Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, "http://127.0.0.1:%d/v1" % server.server_address[1]
+
+
 def send_turn(build, home, query, url):
+    """One `memgpt send` turn whose model searches for `query` first: ms from
+    fork to the arrival of the turn's second request."""
     env = dict(os.environ, OPENAI_API_KEY="bench", MEMGPT_HOME=home, OPENAI_BASE_URL=url)
     bench_send.SEARCH_QUERY = query
     bench_send.RECORDER.reset()
     t = time.perf_counter()
-    subprocess.run([os.path.join(build, "memgpt"), "send", "--agent", "bench", "about " + query],
-                   env=env, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run([os.path.join(build, "memgpt"), "send", "--agent", "bench",
+                    "what about " + query], env=env, stdout=subprocess.DEVNULL, check=True)
     times = bench_send.RECORDER.request_times
     if len(times) < 2 or bench_send.RECORDER.errors:
         sys.exit("the turn did not search: %s" % bench_send.RECORDER.errors)
@@ -61,9 +70,7 @@ def main():
         for i, b in enumerate(builds):
             homes[b] = os.path.join(scratch, str(i))
             shutil.copytree(home, homes[b])
-        server = ThreadingHTTPServer(("127.0.0.1", 0), bench_send.Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = "http://127.0.0.1:%d/v1" % server.server_address[1]
+        url = start_llm()[1]
     took = {b: [] for b in builds}
     try:
         for i in range(n):

@@ -51,25 +51,11 @@ print("search, fresh process x %d: p50 %.1f ms, p95 %.1f ms; peak RSS p50 %.1f M
       % (len(walls), pct(walls, 0.5), pct(walls, 0.95), pct(rss, 0.5), max(rss)))
 
 # Turns whose model searches archival memory first.
-import threading
-from http.server import ThreadingHTTPServer
 sys.path.insert(0, "bench")
-import bench_send
-server = ThreadingHTTPServer(("127.0.0.1", 0), bench_send.Handler)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-env = dict(os.environ, OPENAI_API_KEY="bench", MEMGPT_HOME=os.path.join(work, "home"),
-           OPENAI_BASE_URL="http://127.0.0.1:%d/v1" % server.server_address[1])
-turns = []
-for q in open(os.path.join(work, "queries.txt")).read().splitlines():
-    bench_send.SEARCH_QUERY = q
-    bench_send.RECORDER.reset()
-    t = time.perf_counter()
-    subprocess.run([os.path.join(build, "memgpt"), "send", "--agent", "bench", "what about " + q],
-                   env=env, stdout=subprocess.DEVNULL, check=True)
-    times = bench_send.RECORDER.request_times
-    if len(times) < 2 or bench_send.RECORDER.errors:
-        sys.exit("the turn did not search: %s" % bench_send.RECORDER.errors)
-    turns.append((times[1] - t) * 1000)
+import bench_ab
+server, url = bench_ab.start_llm()
+turns = [bench_ab.send_turn(build, os.path.join(work, "home"), q, url)
+         for q in open(os.path.join(work, "queries.txt")).read().splitlines()]
 server.shutdown()
 print("send turn calling archival_memory_search x %d, start to the second LLM request: "
       "p50 %.1f ms, p95 %.1f ms" % (len(turns), pct(turns, 0.5), pct(turns, 0.95)))
