@@ -32,17 +32,20 @@
  *
  * Codes. A scan of full vectors reads all of them: 150 MB at 100k vectors of
  * 384 floats, for every search of a process that has just mapped its file
- * (index_file.c). So each vector also has a code of one bit a dimension,
- * its signs (48 bytes at 384), and a large scan (CODE_SCAN_MIN) scores the
- * codes first, then re-scores the best few thousand (at least a fiftieth of
- * the index) with their full vectors and keeps the top k of those: a
- * thirty-second of the bytes, plus a few MB of vectors. The query stays in floats (its dot product
- * with the signs, one table lookup a code byte), which ranks far better than comparing signs with
- * signs. Measured on 100k passages of the offline embedder (bench/README.md section 14): recall@10
- * against the exact scan 0.92 when re-scoring 1,600, 0.956 at 3,200, 0.98 at 6,400; two bits a
- * dimension (zero, plus, minus) did better for the same re-scoring (0.981 at 3,200) but doubles the
- * bytes every search reads, and 3,200 full vectors are cheap to re-score. In a process's first scan
- * they are read from the file (rerank_vec says why), half of them by a second thread.
+ * (index_file.c). So each vector also has a code of one bit a dimension, its
+ * signs (48 bytes at 384), and a large scan (CODE_SCAN_MIN) scores the codes
+ * first, then re-scores the best few thousand (at least a fiftieth of the
+ * index) with their full vectors and keeps the top k of those: a
+ * thirty-second of the bytes, plus a few MB of vectors. The query stays in
+ * floats (its dot product with the signs, one table lookup a code byte),
+ * which ranks far better than comparing signs with signs. Measured on 100k
+ * passages of the offline embedder (bench/README.md section 14): recall@10
+ * against the exact scan 0.92 when re-scoring 1,600, 0.956 at 3,200, 0.98 at
+ * 6,400; two bits a dimension (zero, plus, minus) did better for the same
+ * re-scoring (0.981 at 3,200) but doubles the bytes every search reads, and
+ * 3,200 full vectors are cheap to re-score. In a process's first scan they
+ * are read from the file (rerank_vec says why), half of them by a second
+ * thread.
  *
  * Lazy graph. An index that answers by exact scan never reads its graph,
  * yet building it is most of the cost of adding a vector (an insert is a

@@ -238,7 +238,7 @@ mg_status fts_counter_count(fts_counter *c, const char *expr, size_t len, double
     if (seen < c->cap) return MG_OK;
     mg_status st = MG_OK;
     if (c->span_max < c->span_min) {
-        id_span span;
+        id_span span = {1, 0};
         st = content_id_span(c->store, c->table, &span, err);
         c->span_min = span.min;
         c->span_max = span.max;
