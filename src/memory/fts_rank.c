@@ -301,7 +301,7 @@ mg_status fts_plan_build(mg_store *store, const fts_table *table, const char *fi
     for (int i = 0; i < nterms; i++)
         sorted[i]->keep = zero == nterms || (i >= zero && (nkeep == zero || i < nkeep));
     free(sorted);
-    double *df = mg_xcalloc((size_t)nterms, sizeof *df);
+    double *df = mg_xcalloc((size_t)nterms + 1, sizeof *df); /* + fts_plan_bind's last */
     buf b = BUF_INIT;
     buf_printf(&b, "%s(", filter);
     int kept = 0;
@@ -345,14 +345,25 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     rank_data *d = api->xGetAuxdata(fts, 0);
     if (!d) {
         int nphrase = api->xPhraseCount(fts);
-        if (nval != 1 || nphrase < 1 ||
-            sqlite3_value_bytes(val[0]) != nphrase * (int)sizeof(double)) {
-            sqlite3_result_error(ctx, FTS_RANK_FUNCTION ": one match count per phrase expected",
+        int given = nval == 1 ? sqlite3_value_bytes(val[0]) / (int)sizeof(double) : 0;
+        if (nphrase < 1 || (given != nphrase && given != nphrase + 1) ||
+            sqlite3_value_bytes(val[0]) % (int)sizeof(double)) {
+            sqlite3_result_error(ctx,
+                                 FTS_RANK_FUNCTION ": one match count per phrase expected, and "
+                                                   "the collection's size",
                                  -1);
             return;
         }
         sqlite3_int64 rows = 0, tokens = 0;
         int rc = api->xRowCount(fts, &rows);
+        double collection = (double)rows;
+        if (given > nphrase) {
+            memcpy(&collection,
+                   (const unsigned char *)sqlite3_value_blob(val[0]) +
+                       (size_t)nphrase * sizeof(double),
+                   sizeof collection);
+            if (!(collection > 0 && collection < (double)rows)) collection = (double)rows;
+        }
         if (rc == SQLITE_OK) rc = api->xColumnTotalSize(fts, -1, &tokens);
         d = rc == SQLITE_OK ? sqlite3_malloc64(sizeof *d + 2 * (size_t)nphrase * sizeof(double))
                             : NULL;
@@ -368,7 +379,7 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         for (int i = 0; i < nphrase; i++) {
             double hits;
             memcpy(&hits, blob + (size_t)i * sizeof hits, sizeof hits);
-            double idf = log(((double)rows - hits + 0.5) / (hits + 0.5));
+            double idf = log((collection - hits + 0.5) / (hits + 0.5));
             d->idf[i] = idf > 0 ? idf : 1e-6;
         }
         rc = api->xSetAuxdata(fts, d, sqlite3_free);
@@ -395,6 +406,13 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         score +=
             d->idf[i] * (d->freq[i] * (k1 + 1)) / (d->freq[i] + k1 * (1 - b + b * ntok / d->avgdl));
     sqlite3_result_double(ctx, -score);
+}
+
+void fts_plan_bind(const fts_plan *plan, sqlite3_stmt *stmt, int param)
+{
+    int n = plan->nkept;
+    if (plan->collection > 0) plan->df[n++] = plan->collection; /* df has room for it */
+    sqlite3_bind_blob(stmt, param, plan->df, n * (int)sizeof *plan->df, SQLITE_STATIC);
 }
 
 /* FTS5 declares an auxiliary function to SQL by name, which a prepare

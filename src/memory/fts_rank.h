@@ -26,6 +26,9 @@ typedef struct fts_plan {
     char *match; /* MATCH expression: `filter` then the kept words, OR'd */
     double *df;  /* rows each kept word matches, in order (FTS_RANK_FUNCTION's argument) */
     int nkept;
+    /* The number of rows IDF is computed against: 0, the table's; a caller
+     * may set a smaller one (archival.c says why) before fts_plan_bind. */
+    double collection;
 } fts_plan;
 
 /* Where a search looks, for counting its words: the row ids it can return
@@ -69,10 +72,12 @@ mg_status fts_counter_count(fts_counter *c, const char *expr, size_t len, double
 void fts_counter_close(fts_counter *c);
 
 /* FTS5's bm25() (lower is better) with the IDF from the plan's counts:
- * `FTS_RANK_FUNCTION(table, ?)` with the plan's df bound as a blob of
- * nkept doubles. Register it on the store's connection first. */
+ * `FTS_RANK_FUNCTION(table, ?)`, the parameter bound by fts_plan_bind (a
+ * blob of the nkept counts, then the collection's size if one is set).
+ * Register it on the store's connection first. */
 #define FTS_RANK_FUNCTION "mg_bm25"
 mg_status fts_rank_ensure(mg_store *store, mg_error *err);
+void fts_plan_bind(const fts_plan *plan, sqlite3_stmt *stmt, int param);
 
 /* A ranked match: its row id and FTS_RANK_FUNCTION's value. */
 typedef struct fts_hit {

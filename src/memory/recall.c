@@ -374,10 +374,11 @@ static mg_status read_hits(mg_store *store, const fts_hit *hits, int from, int t
                            json_t *results, mg_error *err)
 {
     buf sql = BUF_INIT;
-    buf_printf(&sql,
-               "SELECT m.id, m.created_at, m.role, m.kind, m.search_text, %s, ?2, m.uuid FROM messages m "
-               "WHERE m.id = ?1",
-               all ? "m.inner_text" : "NULL");
+    buf_printf(
+        &sql,
+        "SELECT m.id, m.created_at, m.role, m.kind, m.search_text, %s, ?2, m.uuid FROM messages m "
+        "WHERE m.id = ?1",
+        all ? "m.inner_text" : "NULL");
     sqlite3_stmt *stmt;
     mg_status st = store_prepare(store, buf_str(&sql), &stmt, err);
     buf_free(&sql);
@@ -428,7 +429,7 @@ static mg_status rank_newest(mg_store *store, int64_t agent_id, const mg_search 
         sqlite3_bind_int64(stmt, 3, search->to_ms ? search->to_ms : INT64_MAX);
     }
     store_bind_text(stmt, 4, plan->match);
-    sqlite3_bind_blob(stmt, 5, plan->df, plan->nkept * (int)sizeof *plan->df, SQLITE_STATIC);
+    fts_plan_bind(plan, stmt, 5);
     sqlite3_bind_int64(stmt, 6, lo);
     sqlite3_bind_int64(stmt, 7, hi);
     sqlite3_bind_int(stmt, 8, RECALL_RANK_CAP + 1);
@@ -569,7 +570,8 @@ mg_status recall_list(mg_store *store, int64_t agent_id, int limit, json_t **out
         store,
         "SELECT id, created_at, role, kind, CASE WHEN inner_text = '' THEN search_text "
         "WHEN search_text = '' THEN inner_text ELSE inner_text || char(10) || search_text END, "
-        "NULL, NULL, uuid FROM (SELECT * FROM messages WHERE agent_id = ? ORDER BY id DESC LIMIT ?) "
+        "NULL, NULL, uuid FROM (SELECT * FROM messages WHERE agent_id = ? ORDER BY id DESC LIMIT "
+        "?) "
         "ORDER BY "
         "id",
         &stmt, err);

@@ -951,6 +951,44 @@ static void test_archival_rare_words_lead(void **state)
     json_decref(r);
 }
 
+/* Passages that share no word with the query do not change how its words
+ * weigh against each other. "ana" is in 31 of 32 passages, "research" in
+ * one: among them "research" decides. With IDF over the whole memory, 3,000
+ * unrelated passages made "ana" look nearly as rare, and five of it beat one
+ * "research" (the old code fails the second check). */
+static void test_archival_unrelated_passages(void **state)
+{
+    fixture *f = *state;
+    char text[64];
+    insert_at(f, "ana ana ana ana ana", MAY_8_2023_NOON);
+    insert_at(f, "research went well today and then we all went home", MAY_8_2023_NOON + HOUR_MS);
+    for (int i = 0; i < 30; i++) {
+        snprintf(text, sizeof text, "ana saw item%d and item%d", i, i + 100);
+        insert_at(f, text, MAY_8_2023_NOON + (2 + i) * HOUR_MS);
+    }
+    int total;
+    json_t *r = search_mode(f, "ana research", ARCHIVAL_TEXT, &total);
+    assert_string_equal(text_at(r, 0), "research went well today and then we all went home");
+    json_decref(r);
+    enum { UNRELATED = 3000 };
+    char **items = malloc(UNRELATED * sizeof *items);
+    for (int i = 0; i < UNRELATED; i++) {
+        snprintf(text, sizeof text, "qq%d ww%d ee%d rr%d tt%d", i, i, i, i, i);
+        items[i] = mg_xstrdup(text);
+    }
+    mg_error err = {0};
+    int stored;
+    assert_int_equal(mg_archival_insert_many(f->agent, (const char *const *)items, UNRELATED, 0,
+                                             NULL, &stored, &err),
+                     MG_OK);
+    for (int i = 0; i < UNRELATED; i++)
+        free(items[i]);
+    free(items);
+    r = search_mode(f, "ana research", ARCHIVAL_TEXT, &total);
+    assert_string_equal(text_at(r, 0), "research went well today and then we all went home");
+    json_decref(r);
+}
+
 /* A bounded count is exact up to its cap, and beyond it estimated from how
  * far back the cap-th newest match lies: a word in every other passage of
  * 200, counted to 10, is taken to be in about 100. */
@@ -1097,6 +1135,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_archival, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_dates, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fts_counter, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_unrelated_passages, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_text_rank_cap, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_neighbours, fixture_setup, fixture_teardown),
