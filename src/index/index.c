@@ -728,10 +728,15 @@ static int rerank_count(const mg_index *x, int k)
  * MB resident). A process that searches again (a chat, a server) reads
  * through the mapping from then on: a mapped page costs nothing after its
  * first touch, a pread ~2 us every time. */
+static int first_scan_of_file(const mg_index *x)
+{
+    return x->map_fd >= 0 && !x->map_searched;
+}
+
 static const float *rerank_vec(const mg_index *x, int32_t s, float *scratch)
 {
     const float *v = idx_vec(x, s);
-    if (x->map_fd < 0 || x->map_searched || !idx_chunk_mapped(x, s >> IDX_CHUNK_SHIFT)) return v;
+    if (!first_scan_of_file(x) || !idx_chunk_mapped(x, s >> IDX_CHUNK_SHIFT)) return v;
     size_t bytes = (size_t)x->dim * sizeof(float);
     off_t at = (off_t)((const char *)v - (const char *)x->map);
     return pread(x->map_fd, scratch, bytes, at) == (ssize_t)bytes ? scratch : v;
@@ -766,8 +771,8 @@ static void rerank(const mg_index *x, const float *q, const mg_topk *near, float
     rerank_part parts[2] = {{x, q, near->ids, half, sims},
                             {x, q, near->ids + half, near->count - half, sims + half}};
     pthread_t helper;
-    int reading = x->map_fd >= 0 && !x->map_searched;
-    int threaded = reading && half > 0 && pthread_create(&helper, NULL, rerank_run, &parts[1]) == 0;
+    int threaded = first_scan_of_file(x) && half > 0 &&
+                   pthread_create(&helper, NULL, rerank_run, &parts[1]) == 0;
     rerank_run(&parts[0]);
     if (threaded)
         pthread_join(helper, NULL);

@@ -763,25 +763,26 @@ mg_status archival_index_get(mg_store *store, int64_t agent_id, const char *embe
     return get_index(store, agent_id, embedder, 1, out, info, err);
 }
 
-void archival_index_prefetch(mg_store *store, int64_t agent_id, const char *embedder)
-{
-    int64_t n;
-    mg_index *idx;
-    if (store->tx_depth == 0 &&
-        !store_query_int(store, "SELECT passage_count FROM agents WHERE id = ?", agent_id, 0, &n,
-                         NULL) &&
-        n >= archival_index_min(store))
-        get_index(store, agent_id, embedder, 0, &idx, NULL, NULL);
-}
-
-void archival_index_warm(mg_store *store, int64_t agent_id, const char *embedder)
+/* Opens the agent's index now (building it if may_build) when the agent has
+ * enough passages for searches to use it. Errors are left for a search. */
+static void open_if_searched(mg_store *store, int64_t agent_id, const char *embedder, int may_build)
 {
     int64_t n;
     mg_index *idx;
     if (!store_query_int(store, "SELECT passage_count FROM agents WHERE id = ?", agent_id, 0, &n,
                          NULL) &&
         n >= archival_index_min(store))
-        archival_index_get(store, agent_id, embedder, &idx, NULL, NULL);
+        get_index(store, agent_id, embedder, may_build, &idx, NULL, NULL);
+}
+
+void archival_index_prefetch(mg_store *store, int64_t agent_id, const char *embedder)
+{
+    if (store->tx_depth == 0) open_if_searched(store, agent_id, embedder, 0);
+}
+
+void archival_index_warm(mg_store *store, int64_t agent_id, const char *embedder)
+{
+    open_if_searched(store, agent_id, embedder, 1);
 }
 
 void archival_index_added(mg_store *store, int64_t agent_id, const char *embedder, int64_t id,

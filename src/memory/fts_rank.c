@@ -345,25 +345,20 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     rank_data *d = api->xGetAuxdata(fts, 0);
     if (!d) {
         int nphrase = api->xPhraseCount(fts);
-        int given = nval == 1 ? sqlite3_value_bytes(val[0]) / (int)sizeof(double) : 0;
-        if (nphrase < 1 || (given != nphrase && given != nphrase + 1) ||
-            sqlite3_value_bytes(val[0]) % (int)sizeof(double)) {
+        if (nval != 1 || nphrase < 1 ||
+            sqlite3_value_bytes(val[0]) != (nphrase + 1) * (int)sizeof(double)) {
             sqlite3_result_error(ctx,
-                                 FTS_RANK_FUNCTION ": one match count per phrase expected, and "
+                                 FTS_RANK_FUNCTION ": one match count per phrase expected, then "
                                                    "the collection's size",
                                  -1);
             return;
         }
         sqlite3_int64 rows = 0, tokens = 0;
         int rc = api->xRowCount(fts, &rows);
-        double collection = (double)rows;
-        if (given > nphrase) {
-            memcpy(&collection,
-                   (const unsigned char *)sqlite3_value_blob(val[0]) +
-                       (size_t)nphrase * sizeof(double),
-                   sizeof collection);
-            if (!(collection > 0 && collection < (double)rows)) collection = (double)rows;
-        }
+        const unsigned char *blob = sqlite3_value_blob(val[0]);
+        double collection;
+        memcpy(&collection, blob + (size_t)nphrase * sizeof collection, sizeof collection);
+        if (!(collection > 0 && collection < (double)rows)) collection = (double)rows;
         if (rc == SQLITE_OK) rc = api->xColumnTotalSize(fts, -1, &tokens);
         d = rc == SQLITE_OK ? sqlite3_malloc64(sizeof *d + 2 * (size_t)nphrase * sizeof(double))
                             : NULL;
@@ -375,7 +370,6 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         d->avgdl = rows > 0 ? (double)tokens / (double)rows : 1;
         d->idf = (double *)(d + 1);
         d->freq = d->idf + nphrase;
-        const unsigned char *blob = sqlite3_value_blob(val[0]);
         for (int i = 0; i < nphrase; i++) {
             double hits;
             memcpy(&hits, blob + (size_t)i * sizeof hits, sizeof hits);
@@ -408,11 +402,11 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     sqlite3_result_double(ctx, -score);
 }
 
-void fts_plan_bind(const fts_plan *plan, sqlite3_stmt *stmt, int param)
+void fts_plan_bind(fts_plan *plan, sqlite3_stmt *stmt, int param)
 {
-    int n = plan->nkept;
-    if (plan->collection > 0) plan->df[n++] = plan->collection; /* df has room for it */
-    sqlite3_bind_blob(stmt, param, plan->df, n * (int)sizeof *plan->df, SQLITE_STATIC);
+    plan->df[plan->nkept] = plan->collection; /* fts_plan_build left the slot */
+    sqlite3_bind_blob(stmt, param, plan->df, (plan->nkept + 1) * (int)sizeof *plan->df,
+                      SQLITE_STATIC);
 }
 
 /* FTS5 declares an auxiliary function to SQL by name, which a prepare

@@ -73,11 +73,11 @@ void fts_counter_close(fts_counter *c);
 
 /* FTS5's bm25() (lower is better) with the IDF from the plan's counts:
  * `FTS_RANK_FUNCTION(table, ?)`, the parameter bound by fts_plan_bind (a
- * blob of the nkept counts, then the collection's size if one is set).
- * Register it on the store's connection first. */
+ * blob of the nkept counts, then plan->collection: 0 for the table's row
+ * count). Register it on the store's connection first. */
 #define FTS_RANK_FUNCTION "mg_bm25"
 mg_status fts_rank_ensure(mg_store *store, mg_error *err);
-void fts_plan_bind(const fts_plan *plan, sqlite3_stmt *stmt, int param);
+void fts_plan_bind(fts_plan *plan, sqlite3_stmt *stmt, int param);
 
 /* A ranked match: its row id and FTS_RANK_FUNCTION's value. */
 typedef struct fts_hit {

@@ -402,8 +402,8 @@ static mg_status read_hits(mg_store *store, const fts_hit *hits, int from, int t
  * every message and no date bounds it (FTS5 alone), else the filter on the
  * joined message row. Sets *out as recall_search describes. */
 static mg_status rank_newest(mg_store *store, int64_t agent_id, const mg_search *search,
-                             const fts_plan *plan, const char *where, int64_t lo, int64_t hi,
-                             int limit, int page, json_t **out, mg_error *err)
+                             fts_plan *plan, const char *where, int64_t lo, int64_t hi, int limit,
+                             int page, json_t **out, mg_error *err)
 {
     mg_status st = fts_rank_ensure(store, err);
     if (st) return st;
@@ -570,10 +570,8 @@ mg_status recall_list(mg_store *store, int64_t agent_id, int limit, json_t **out
         store,
         "SELECT id, created_at, role, kind, CASE WHEN inner_text = '' THEN search_text "
         "WHEN search_text = '' THEN inner_text ELSE inner_text || char(10) || search_text END, "
-        "NULL, NULL, uuid FROM (SELECT * FROM messages WHERE agent_id = ? ORDER BY id DESC LIMIT "
-        "?) "
-        "ORDER BY "
-        "id",
+        "NULL, NULL, uuid FROM (SELECT * FROM messages WHERE agent_id = ? "
+        "ORDER BY id DESC LIMIT ?) ORDER BY id",
         &stmt, err);
     if (st) return st;
     sqlite3_bind_int64(stmt, 1, agent_id);
