@@ -18,9 +18,20 @@
  *    at the end is an in-place heapsort: repeatedly moving the worst entry to
  *    the back leaves the array ordered best first without extra memory.
  *
- * BLOBs are little-endian float32 regardless of host order. The conversion
- * goes through memcpy to a uint32_t so it is free of aliasing and alignment
- * problems; on little-endian hosts the compiler reduces it to a copy.
+ * Stored embeddings are one byte a dimension. An embedding's BLOB is a
+ * 4-byte mark, a float32 scale and then each element divided by the scale
+ * and rounded to an int8 (the scale makes the largest element 127). Float32
+ * was four times the bytes for ranking that does not need them: at 100,000
+ * loaded passages the table held 150 MB of vectors, written twice through
+ * the WAL, and the database shrank from 475 to 274 MB (bench/README.md,
+ * section 6). The error of an element is at most half a step, 1/254 of the
+ * largest; the table is the truth, so whatever reads an embedding (the
+ * scan, the vector index, its checks) decodes the same floats. BLOBs written
+ * before are plain little-endian float32 and are still read: the mark is a
+ * NaN, which no embedding holds (embedders check every element is finite),
+ * so a float32 BLOB never starts with it. Numbers go through memcpy to a
+ * uint32_t, free of aliasing and alignment problems, and little-endian
+ * whatever the host's order.
  */
 #include "embed/vec.h"
 
@@ -154,32 +165,84 @@ void mg_topk_free(mg_topk *t)
 
 /* ------------------------------------------------------------------ blobs */
 
+/* A quiet NaN with a payload: the first 4 bytes of a one-byte-a-dimension BLOB. */
+#define BLOB_MARK  0x7fc07138u
+#define BLOB_HEAD  8 /* the mark, the scale */
+#define BLOB_STEPS 127.0f
+
+static void put_u32(unsigned char *out, uint32_t u)
+{
+    out[0] = (unsigned char)(u & 0xff);
+    out[1] = (unsigned char)((u >> 8) & 0xff);
+    out[2] = (unsigned char)((u >> 16) & 0xff);
+    out[3] = (unsigned char)(u >> 24);
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static float get_f32(const unsigned char *p)
+{
+    uint32_t u = get_u32(p);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+int mg_vec_blob_size(int dim)
+{
+    return dim > 0 ? dim + BLOB_HEAD : BLOB_HEAD;
+}
+
 void mg_vec_to_blob(const float *v, int dim, unsigned char *out)
 {
+    float largest = 0;
+    for (int i = 0; i < dim; i++)
+        if (isfinite(v[i]) && fabsf(v[i]) > largest) largest = fabsf(v[i]);
+    float scale = largest / BLOB_STEPS;
+    if (!(scale > 0) || !isfinite(scale)) scale = 1.0f; /* all zeros, or no finite element */
+    uint32_t u;
+    memcpy(&u, &scale, sizeof u);
+    put_u32(out, BLOB_MARK);
+    put_u32(out + 4, u);
     for (int i = 0; i < dim; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], sizeof(u));
-        out[4 * i + 0] = (unsigned char)(u & 0xff);
-        out[4 * i + 1] = (unsigned char)((u >> 8) & 0xff);
-        out[4 * i + 2] = (unsigned char)((u >> 16) & 0xff);
-        out[4 * i + 3] = (unsigned char)(u >> 24);
+        float q = isfinite(v[i]) ? roundf(v[i] / scale) : 0;
+        q = q > BLOB_STEPS ? BLOB_STEPS : q < -BLOB_STEPS ? -BLOB_STEPS : q;
+        out[BLOB_HEAD + i] = (unsigned char)(signed char)q;
     }
+}
+
+static int has_mark(const unsigned char *p, int bytes)
+{
+    return bytes >= BLOB_HEAD && get_u32(p) == BLOB_MARK;
+}
+
+int mg_vec_blob_dim(const void *blob, int bytes)
+{
+    if (!blob || bytes <= 0) return 0;
+    if (has_mark(blob, bytes)) return bytes - BLOB_HEAD;
+    return bytes % 4 == 0 ? bytes / 4 : 0;
 }
 
 int mg_vec_from_blob(const void *blob, int bytes, float *out, int dim)
 {
-    if (dim < 0 || bytes < 0 || (int64_t)bytes != 4 * (int64_t)dim) return 0;
-
+    const unsigned char *p = blob;
+    if (!p || dim <= 0 || mg_vec_blob_dim(blob, bytes) != dim) return 0;
+    if (has_mark(p, bytes)) {
+        float scale = get_f32(p + 4);
+        if (!isfinite(scale)) return 0;
+        for (int i = 0; i < dim; i++)
+            out[i] = (float)(signed char)p[BLOB_HEAD + i] * scale;
+        return 1;
+    }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* The stored order is the machine's: one copy (the blob may be unaligned). */
     memcpy(out, blob, (size_t)bytes);
     return 1;
 #endif
-    const unsigned char *p = blob;
-    for (int i = 0; i < dim; i++) {
-        uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
-                     (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
-        memcpy(&out[i], &u, sizeof(u));
-    }
+    for (int i = 0; i < dim; i++)
+        out[i] = get_f32(p + 4 * i);
     return 1;
 }

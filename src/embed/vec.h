@@ -50,14 +50,24 @@ void mg_topk_sort(mg_topk *t);
 /* Frees the arrays and zeroes the struct; safe to call twice. */
 void mg_topk_free(mg_topk *t);
 
-/* Writes v[0..dim) as little-endian IEEE-754 float32 into out, which must hold
- * 4 * dim bytes. This is the BLOB format embeddings are stored in, fixed so a
- * database file moves between machines of either byte order. */
+/* Stored embeddings (see vec.c): a BLOB of mg_vec_blob_size(dim) bytes, one
+ * a dimension plus an 8-byte head, the format fixed so a database file moves
+ * between machines of either byte order. */
+int mg_vec_blob_size(int dim);
+
+/* Encodes v[0..dim) into out, which must hold mg_vec_blob_size(dim) bytes.
+ * Elements that are not finite are stored as 0. What mg_vec_from_blob gives
+ * back differs from v by at most 1/254 of v's largest element. */
 void mg_vec_to_blob(const float *v, int dim, unsigned char *out);
 
-/* Decodes a BLOB written by mg_vec_to_blob into out[0..dim). Returns 1 on
- * success, 0 (out untouched) when bytes != 4 * dim, e.g. a passage embedded
- * with a different model. blob may be unaligned. */
+/* The dimension of a stored BLOB of either format (this one, or the
+ * little-endian float32 written before it); 0 when its size fits neither. */
+int mg_vec_blob_dim(const void *blob, int bytes);
+
+/* Decodes a stored BLOB of either format into out[0..dim). Returns 1 on
+ * success, 0 (out untouched) when the BLOB does not hold
+ * dim dimensions, e.g. a passage embedded with a different model. blob may
+ * be unaligned. */
 int mg_vec_from_blob(const void *blob, int bytes, float *out, int dim);
 
 #endif

@@ -458,6 +458,31 @@ static mg_status query_spec_int(mg_store *store, const char *sql, int64_t agent_
     return st;
 }
 
+/* The dimension of the agent's first passage of this embedder (*dim 0: it
+ * has none), and that BLOB's size; a BLOB of neither stored format gives
+ * *dim -1 (vec.h). */
+static mg_status first_dim(mg_store *store, int64_t agent_id, const char *embedder, int64_t *dim,
+                           int64_t *bytes, mg_error *err)
+{
+    sqlite3_stmt *stmt;
+    mg_status st = prepare_spec(store,
+                                "SELECT embedding FROM passages WHERE agent_id = ?1 AND "
+                                "embedder = ?2 ORDER BY id LIMIT 1",
+                                agent_id, embedder, &stmt, err);
+    if (st) return st;
+    *dim = *bytes = 0;
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *bytes = sqlite3_column_bytes(stmt, 0);
+        *dim = mg_vec_blob_dim(sqlite3_column_blob(stmt, 0), (int)*bytes);
+        if (*dim == 0 && *bytes > 0) *dim = -1;
+    } else if (rc != SQLITE_DONE) {
+        st = store_fail(store, err, "indexing archival memory");
+    }
+    sqlite3_finalize(stmt);
+    return st;
+}
+
 /* PRAGMA data_version: changes when another connection commits. */
 static mg_status data_version(mg_store *store, int64_t *out, mg_error *err)
 {
@@ -724,26 +749,23 @@ static mg_status get_index(mg_store *store, int64_t agent_id, const char *embedd
             return MG_OK;
         }
         /* The dimension the stored passages have; none: nothing to index. */
-        int64_t bytes, incarnation;
-        mg_status st = query_spec_int(store,
-                                      "SELECT length(embedding) FROM passages WHERE "
-                                      "agent_id = ?1 AND embedder = ?2 ORDER BY id LIMIT 1",
-                                      agent_id, embedder, &bytes, err);
+        int64_t dim, bytes, incarnation;
+        mg_status st = first_dim(store, agent_id, embedder, &dim, &bytes, err);
         if (!st) st = incarnation_of(store, agent_id, &incarnation, err);
         if (st) return st;
-        if (bytes == 0 || incarnation == -1) return MG_OK;
-        if (bytes % 4)
+        if (dim == 0 || incarnation == -1) return MG_OK;
+        if (dim < 0)
             return mg_err_set(err, MG_ERR_CORRUPT,
                               "archival passages embedded by '%s' have embeddings of %lld bytes, "
-                              "not a vector of floats",
+                              "not a stored vector",
                               embedder, (long long)bytes);
         /* More dimensions than the index takes (the embedder allows up to
          * MG_EMBED_MAX_DIM): no index, the caller scans. */
-        if (bytes / 4 > MG_INDEX_MAX_DIM) return MG_OK;
+        if (dim > MG_INDEX_MAX_DIM) return MG_OK;
         /* Inside a transaction only from the file: a build would hold the
          * write lock for as long as it takes. */
-        if ((st = open_entry(store, agent_id, incarnation, embedder, (int)(bytes / 4),
-                             may_build && !in_tx, &e, err)))
+        if ((st = open_entry(store, agent_id, incarnation, embedder, (int)dim, may_build && !in_tx,
+                             &e, err)))
             return st;
         if (!e) {
             if (in_tx) want(c, agent_id, embedder);
@@ -924,11 +946,8 @@ mg_status archival_index_check(mg_store *store, int64_t agent_id, const char *em
     if (store->tx_depth > 0)
         return mg_err_set(err, MG_ERR_USAGE,
                           "archival indexes are not checked inside a transaction");
-    int64_t bytes, incarnation, rows;
-    mg_status st = query_spec_int(store,
-                                  "SELECT length(embedding) FROM passages WHERE agent_id = ?1 "
-                                  "AND embedder = ?2 ORDER BY id LIMIT 1",
-                                  agent_id, embedder, &bytes, err);
+    int64_t dim, bytes, incarnation, rows;
+    mg_status st = first_dim(store, agent_id, embedder, &dim, &bytes, err);
     if (!st) st = incarnation_of(store, agent_id, &incarnation, err);
     if (!st)
         st = query_spec_int(store,
@@ -937,7 +956,7 @@ mg_status archival_index_check(mg_store *store, int64_t agent_id, const char *em
     if (st) return st;
     char *path = incarnation == -1 ? NULL : index_path(store, agent_id, incarnation, embedder);
     struct stat sb;
-    if (!path || stat(path, &sb) != 0 || bytes == 0 || bytes % 4 || bytes / 4 > MG_INDEX_MAX_DIM) {
+    if (!path || stat(path, &sb) != 0 || dim <= 0 || dim > MG_INDEX_MAX_DIM) {
         free(path);
         return MG_OK;
     }
@@ -948,9 +967,9 @@ mg_status archival_index_check(mg_store *store, int64_t agent_id, const char *em
     buf log_path = BUF_INIT;
     buf_printf(&log_path, "%s.log", path);
     mg_error load_err = {0};
-    st = mg_index_load(path, (int)(bytes / 4), &idx, &load_err);
+    st = mg_index_load(path, (int)dim, &idx, &load_err);
     if (!st) {
-        log_check lc = {.scratch = mg_xmalloc((size_t)bytes)};
+        log_check lc = {.scratch = mg_xmalloc((size_t)dim * sizeof(float))};
         mg_index_log_info li = {0};
         st = prepare_spec(store, SQL_ONE_ROW, agent_id, embedder, &lc.stmt, err);
         if (!st)

@@ -76,15 +76,18 @@ mg_status passages_db_has_hash(passages_db *db, const char *hash, int *found, mg
 
 mg_status passages_db_insert(passages_db *db, const passage_new *p, mg_error *err)
 {
-    unsigned char *blob = mg_xmalloc((size_t)p->dim * 4);
+    int bytes = mg_vec_blob_size(p->dim);
+    unsigned char *blob = mg_xmalloc((size_t)bytes);
+    float *stored = mg_xmalloc((size_t)p->dim * sizeof *stored); /* what the table will hold */
     mg_vec_to_blob(p->vec, p->dim, blob);
+    mg_vec_from_blob(blob, bytes, stored, p->dim);
     sqlite3_stmt *s = db->insert;
     sqlite3_bind_int64(s, 1, db->agent_id);
     sqlite3_bind_text(s, 2, p->text, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, p->tags_json ? p->tags_json : "[]", -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, p->time_ms ? p->time_ms : mg_now_ms());
     sqlite3_bind_text(s, 5, p->embedder, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 6, blob, p->dim * 4, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 6, blob, bytes, SQLITE_STATIC);
     if (p->source)
         sqlite3_bind_text(s, 7, p->source, -1, SQLITE_STATIC);
     else
@@ -107,9 +110,10 @@ mg_status passages_db_insert(passages_db *db, const passage_new *p, mg_error *er
         sqlite3_bind_text(db->fts, 2, p->text, -1, SQLITE_STATIC);
         st = store_step_done(db->store, db->fts, err);
         sqlite3_clear_bindings(db->fts);
-        if (!st) archival_index_added(db->store, db->agent_id, p->embedder, id, p->vec, p->dim);
+        if (!st) archival_index_added(db->store, db->agent_id, p->embedder, id, stored, p->dim);
     }
     sqlite3_clear_bindings(s);
+    free(stored);
     free(blob);
     return st;
 }
@@ -255,10 +259,11 @@ mg_status passages_db_set_embedding(mg_store *store, int64_t id, const char *emb
     mg_status st = store_prepare(
         store, "UPDATE passages SET embedder = ?, embedding = ? WHERE id = ?", &s, err);
     if (st) return st;
-    unsigned char *blob = mg_xmalloc((size_t)dim * 4);
+    int bytes = mg_vec_blob_size(dim);
+    unsigned char *blob = mg_xmalloc((size_t)bytes);
     mg_vec_to_blob(vec, dim, blob);
     sqlite3_bind_text(s, 1, embedder, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, blob, dim * 4, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, blob, bytes, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, id);
     st = store_step_done(store, s, err);
     sqlite3_finalize(s);

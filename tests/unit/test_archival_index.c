@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "embed/embed.h"
 #include "embed/embedder.h"
+#include "embed/vec.h"
 #include "index/index.h"
 #include "memory/archival.h"
 #include "memory/archival_index.h"
@@ -930,6 +932,85 @@ static void test_index_dimension_mismatch(void **state)
     assert_null(found);
 }
 
+/* Embeddings stored as float32 before the one-byte format are read as they
+ * are, side by side with new ones: every other row is rewritten as float32
+ * holding the floats its one-byte BLOB decodes to, which must change no
+ * ranking, on either path, and leave the index agreeing with the table. */
+static void test_index_legacy_float32_rows(void **state)
+{
+    fixture *f = *state;
+    mg_error err = {0};
+    enum { QUERIES = 12 };
+    int64_t before[2][QUERIES][10], after[2][QUERIES][10];
+    int nbefore[2][QUERIES], nafter[2][QUERIES];
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            sqlite3_stmt *rows, *upd;
+            assert_int_equal(store_prepare(f->store,
+                                           "SELECT id, embedding FROM passages WHERE agent_id = ? "
+                                           "AND id % 2 = 0",
+                                           &rows, &err),
+                             MG_OK);
+            assert_int_equal(store_prepare(f->store,
+                                           "UPDATE passages SET embedding = ? WHERE id = ?", &upd,
+                                           &err),
+                             MG_OK);
+            sqlite3_bind_int64(rows, 1, f->agent->id);
+            float v[MG_EMBED_OFFLINE_DIM];
+            unsigned char legacy[4 * MG_EMBED_OFFLINE_DIM];
+            int rewritten = 0;
+            assert_int_equal(store_begin(f->store, &err), MG_OK);
+            while (sqlite3_step(rows) == SQLITE_ROW) {
+                assert_int_equal(sqlite3_column_bytes(rows, 1), MG_EMBED_OFFLINE_DIM + 8);
+                assert_int_equal(mg_vec_from_blob(sqlite3_column_blob(rows, 1),
+                                                  sqlite3_column_bytes(rows, 1), v,
+                                                  MG_EMBED_OFFLINE_DIM),
+                                 1);
+                for (int i = 0; i < MG_EMBED_OFFLINE_DIM; i++) {
+                    uint32_t u;
+                    memcpy(&u, &v[i], sizeof u);
+                    for (int b = 0; b < 4; b++)
+                        legacy[4 * i + b] = (unsigned char)(u >> (8 * b));
+                }
+                sqlite3_bind_blob(upd, 1, legacy, (int)sizeof legacy, SQLITE_STATIC);
+                sqlite3_bind_int64(upd, 2, sqlite3_column_int64(rows, 0));
+                assert_int_equal(store_step_done(f->store, upd, &err), MG_OK);
+                rewritten++;
+            }
+            assert_int_equal(store_commit(f->store, &err), MG_OK);
+            sqlite3_finalize(rows);
+            sqlite3_finalize(upd);
+            assert_true(rewritten > PASSAGES / 3);
+            /* The index is rebuilt from the table, the first row now float32. */
+            archival_index_forget(f->store, f->agent->id);
+        }
+        for (int q = 0; q < QUERIES; q++) {
+            char *query = query_for(q);
+            mg_search s = {.query = query, .limit = 10};
+            int64_t(*ids)[QUERIES][10] = pass ? after : before;
+            int(*n)[QUERIES] = pass ? nafter : nbefore;
+            archival_index_set_min(f->store, EXACT_ONLY);
+            n[0][q] = search_ids(f, &s, ARCHIVAL_HYBRID, ids[0][q], 10);
+            archival_index_set_min(f->store, 0);
+            n[1][q] = search_ids(f, &s, ARCHIVAL_HYBRID, ids[1][q], 10);
+            free(query);
+        }
+    }
+    for (int path = 0; path < 2; path++)
+        for (int q = 0; q < QUERIES; q++) {
+            assert_true(nbefore[path][q] > 0);
+            assert_int_equal(nbefore[path][q], nafter[path][q]);
+            assert_memory_equal(before[path][q], after[path][q],
+                                (size_t)nbefore[path][q] * sizeof(int64_t));
+        }
+    assert_agrees(f);
+    archival_index_check_result c;
+    assert_int_equal(archival_index_check(f->store, f->agent->id, f->agent->embedder, &c, &err),
+                     MG_OK);
+    assert_int_equal(c.mismatched, 0);
+    assert_int_equal(c.served_off, 0);
+}
+
 /* Small memories scan exactly and leave no index file. */
 static void test_index_small_scans(void **state)
 {
@@ -971,6 +1052,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_reembed_replaces, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_agent_delete, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_dimension_mismatch, setup_big, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_legacy_float32_rows, setup_big,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_small_scans, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_not_built_in_tx, setup_big, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_opened_in_clean_tx, setup_big, fixture_teardown),

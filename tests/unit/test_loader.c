@@ -663,7 +663,7 @@ static void test_reembed_resumes(void **state)
     assert_int_equal(s.done, 6);
     assert_int_equal(s.current, 4);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM passages WHERE agent_id = ? AND "
-                                   "embedder = 'offline' AND length(embedding) = 1536"),
+                                   "embedder = 'offline' AND length(embedding) = 392"),
                      10);
     assert_int_equal(mg_archival_reembed(f->agent, 0, NULL, NULL, &s, &err), MG_OK);
     assert_int_equal(s.total, 0);

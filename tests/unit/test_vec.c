@@ -217,27 +217,76 @@ static void test_topk_edge_inputs(void **state)
 
 /* ------------------------------------------------------------------ blobs */
 
+/* A BLOB in the float32 format written before the one-byte format. */
+static void legacy_blob(const float *v, int dim, unsigned char *out)
+{
+    for (int i = 0; i < dim; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], sizeof u);
+        for (int b = 0; b < 4; b++)
+            out[4 * i + b] = (unsigned char)(u >> (8 * b));
+    }
+}
+
 static void test_blob_round_trip(void **state)
 {
     (void)state;
-    float v[9] = {1.0f, -2.5f, 0.0f, -0.0f, 3.14159f, 1e-38f, 1e38f, INFINITY, 0.1f};
-    unsigned char blob[4 * 9 + 1];
+    float v[9] = {1.0f, -2.5f, 0.0f, -0.0f, 3.14159f, 1e-38f, 0.02f, INFINITY, 0.1f};
+    assert_int_equal(mg_vec_blob_size(9), 17);
+    unsigned char blob[17 + 1];
     float back[9];
 
     mg_vec_to_blob(v, 9, blob);
-    /* 1.0f is 0x3f800000, stored little-endian. */
-    assert_int_equal(blob[0], 0x00);
-    assert_int_equal(blob[1], 0x00);
-    assert_int_equal(blob[2], 0x80);
-    assert_int_equal(blob[3], 0x3f);
-    assert_int_equal(mg_vec_from_blob(blob, 36, back, 9), 1);
-    assert_memory_equal(v, back, sizeof(v)); /* bit-exact, including -0.0 */
+    assert_int_equal(mg_vec_blob_dim(blob, 17), 9);
+    assert_int_equal(mg_vec_from_blob(blob, 17, back, 9), 1);
+    /* Within half a step of the largest finite element (3.14159 / 127). */
+    float step = 3.14159f / 127;
+    for (int i = 0; i < 9; i++) {
+        float want = isfinite(v[i]) ? v[i] : 0.0f; /* not finite: stored as 0 */
+        assert_true(fabsf(back[i] - want) <= step / 2 + 1e-6f);
+    }
+    assert_true(fabsf(back[4] - 3.14159f) < 1e-5f); /* the largest is one whole step count */
+    assert_true(back[2] == 0.0f && back[5] == 0.0f);
+    assert_true(back[1] < -2.45f && back[1] > -2.55f);
 
     /* Unaligned source. */
+    float again[9];
+    memmove(blob + 1, blob, 17);
+    assert_int_equal(mg_vec_from_blob(blob + 1, 17, again, 9), 1);
+    assert_memory_equal(back, again, sizeof back);
+
+    /* All zeros stay zeros; a unit vector's cosine with itself stays ~1. */
+    float zero[4] = {0}, z[4] = {1, 1, 1, 1};
+    unsigned char zb[12];
+    mg_vec_to_blob(zero, 4, zb);
+    assert_int_equal(mg_vec_from_blob(zb, 12, z, 4), 1);
+    for (int i = 0; i < 4; i++)
+        assert_true(z[i] == 0.0f);
+    float u[64], ub[64];
+    unsigned char b64[72];
+    for (int i = 0; i < 64; i++)
+        u[i] = (float)((i * 37) % 11) - 5.0f;
+    mg_vec_normalize(u, 64);
+    mg_vec_to_blob(u, 64, b64);
+    assert_int_equal(mg_vec_from_blob(b64, 72, ub, 64), 1);
+    assert_true(fabsf(mg_vec_dot(u, ub, 64) - 1.0f) < 2e-3f);
+}
+
+/* BLOBs stored before the one-byte format are still read, bit-exact. */
+static void test_blob_legacy_float32(void **state)
+{
+    (void)state;
+    float v[9] = {1.0f, -2.5f, 0.0f, -0.0f, 3.14159f, 1e-38f, 1e38f, 0.5f, 0.1f};
+    unsigned char blob[4 * 9 + 1];
+    float back[9];
+    legacy_blob(v, 9, blob);
+    assert_int_equal(mg_vec_blob_dim(blob, 36), 9);
+    assert_int_equal(mg_vec_from_blob(blob, 36, back, 9), 1);
+    assert_memory_equal(v, back, sizeof v); /* including -0.0 */
     memmove(blob + 1, blob, 36);
-    memset(back, 0, sizeof(back));
+    memset(back, 0, sizeof back);
     assert_int_equal(mg_vec_from_blob(blob + 1, 36, back, 9), 1);
-    assert_memory_equal(v, back, sizeof(v));
+    assert_memory_equal(v, back, sizeof v);
 }
 
 static void test_blob_size_mismatch(void **state)
@@ -249,10 +298,23 @@ static void test_blob_size_mismatch(void **state)
     assert_int_equal(mg_vec_from_blob(blob, 15, out, 4), 0);
     assert_int_equal(mg_vec_from_blob(blob, 16, out, 3), 0);
     assert_int_equal(mg_vec_from_blob(blob, -4, out, -1), 0);
+    assert_int_equal(mg_vec_blob_dim(blob, 15), 0);
+    assert_int_equal(mg_vec_blob_dim(NULL, 16), 0);
     for (int i = 0; i < 4; i++)
-        assert_true(out[i] == 7.0f); /* untouched */
-    assert_int_equal(mg_vec_from_blob(blob, 16, out, 4), 1);
+        assert_true(out[i] == 7.0f);                         /* untouched */
+    assert_int_equal(mg_vec_from_blob(blob, 16, out, 4), 1); /* float32 zeros */
     assert_true(out[0] == 0.0f);
+
+    /* A one-byte BLOB is 8 + dim bytes: 16 of them hold 8 dimensions, not 4
+     * floats; and one with a scale that is not finite is refused. */
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8}, w[8];
+    unsigned char q[16];
+    mg_vec_to_blob(v, 8, q);
+    assert_int_equal(mg_vec_blob_dim(q, 16), 8);
+    assert_int_equal(mg_vec_from_blob(q, 16, out, 4), 0);
+    assert_int_equal(mg_vec_from_blob(q, 16, w, 9), 0);
+    memset(q + 4, 0xff, 4); /* a NaN scale */
+    assert_int_equal(mg_vec_from_blob(q, 16, w, 8), 0);
 }
 
 int main(void)
@@ -267,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_topk_ties_prefer_newer),
         cmocka_unit_test(test_topk_edge_inputs),
         cmocka_unit_test(test_blob_round_trip),
+        cmocka_unit_test(test_blob_legacy_float32),
         cmocka_unit_test(test_blob_size_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
