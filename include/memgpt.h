@@ -476,7 +476,7 @@ typedef struct mg_load_options {
     int overlap_tokens;      /* tokens a passage repeats from the one before, below
                                 chunk_tokens / 2; default chunk_tokens / 6 (50),
                                 -1 = none */
-    int batch_size;          /* passages per transaction, 1-10000; default 256 */
+    int batch_size;          /* passages per transaction, 1-10000; default 4096 */
     int pdf_timeout_seconds; /* per PDF; default 120 */
 } mg_load_options;
 

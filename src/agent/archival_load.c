@@ -52,13 +52,21 @@
 #include "util/err.h"
 #include "util/timeutil.h"
 
-#define DEFAULT_BATCH       256
+/* Passages a transaction commits. Each commit writes the content-hash
+ * index's pages that its passages touched, and SHA-256 keys fall on
+ * different pages: at 256 a passage, at 4,096 a fraction of one. A 100 MB
+ * load took 8.3 s at 256, 7.0 at 1,024 and 6.7 at 4,096 and at 8,192
+ * (bench/README.md, section 6); the writer holds the database's write lock
+ * ~0.3 s a batch there. A network embedder still gets requests of at most
+ * MG_EMBED_MAX_INPUTS texts (embed/embedder.h). */
+#define DEFAULT_BATCH       4096
 #define MAX_BATCH           10000
 #define DEFAULT_PDF_TIMEOUT 120
 #define MAX_PDF_TEXT        ((size_t)256 << 20)
 #define DEFAULT_REEMBED     64
 #define QUEUED_BATCHES      2
 #define LOAD_CACHE_SIZE     "-65536" /* KiB: 64 MiB of page cache while loading */
+#define LOAD_WAL_PAGES      "32768"  /* pages the WAL grows to between checkpoints while loading */
 
 static double seconds_now(void)
 {
@@ -555,6 +563,55 @@ static mg_status store_batch(writer *w, const item *it, mg_error *err)
     return MG_OK;
 }
 
+/* Connection settings a load changes, and restores when it ends (they are
+ * the connection's, never stored in the file). */
+typedef struct load_pragmas {
+    int64_t cache_size, wal_pages;
+    int cache_set, wal_set;
+} load_pragmas;
+
+/* Sets `name` to `value` if its old value can be read, kept in *old. */
+static int pragma_swap(mg_store *store, const char *name, const char *value, int64_t *old)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA %s", name);
+    if (store_query_int(store, sql, 0, 0, old, NULL)) return 0;
+    snprintf(sql, sizeof sql, "PRAGMA %s = %s", name, value);
+    return store_exec(store, sql, NULL) == MG_OK;
+}
+
+static void pragma_put(mg_store *store, const char *name, int64_t value)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA %s = %lld", name, (long long)value);
+    store_exec(store, sql, NULL);
+}
+
+/* - The FTS index merges re-read what they just wrote: a page cache that
+ *   keeps them (SQLite's default is 2 MB).
+ * - Fewer, larger checkpoints. At the default (every 1,000 pages) a 100 MB
+ *   load checkpointed ~700 times, each a copy of the pages written since
+ *   (the hot ones again and again) and an fdatasync the writer waited for:
+ *   10.1-11.1 s against 8.4-8.5 s at 32,768 pages (bench/README.md,
+ *   section 6). The WAL file then grows to ~128 MB (4 KiB pages) at most;
+ *   the end of the load checkpoints it, and SQLite deletes it when the last
+ *   connection closes. */
+static void pragmas_for_load(mg_store *store, load_pragmas *p)
+{
+    p->cache_set = pragma_swap(store, "cache_size", LOAD_CACHE_SIZE, &p->cache_size);
+    p->wal_set = pragma_swap(store, "wal_autocheckpoint", LOAD_WAL_PAGES, &p->wal_pages);
+}
+
+static void pragmas_restore(mg_store *store, const load_pragmas *p)
+{
+    if (p->cache_set) pragma_put(store, "cache_size", p->cache_size);
+    if (p->wal_set) {
+        pragma_put(store, "wal_autocheckpoint", p->wal_pages);
+        /* Without waiting: frames another connection still reads stay. */
+        sqlite3_exec(store->db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
+    }
+}
+
 /* Takes the producer's items until its END; returns the first fatal error. */
 static mg_status consume(writer *w, queue *q, mg_error *err)
 {
@@ -626,11 +683,8 @@ mg_status mg_archival_load(mg_agent *agent, const char *const *paths, int npaths
     p.q = &q;
     p.files = &files;
     p.batch = mg_xcalloc((size_t)p.opts.batch_size, sizeof *p.batch);
-    /* The FTS index merges re-read what they just wrote: keep it in memory
-     * (SQLite's default cache is 2 MB); the old size comes back after. */
-    int64_t cache_pages = 0;
-    int cache_set = !store_query_int(agent->store, "PRAGMA cache_size", 0, 0, &cache_pages, NULL) &&
-                    !store_exec(agent->store, "PRAGMA cache_size = " LOAD_CACHE_SIZE, NULL);
+    load_pragmas pragmas;
+    pragmas_for_load(agent->store, &pragmas);
     st = passages_db_open(&w.db, agent->store, agent->id, err);
     if (!st) {
         emit(&w, MG_LOAD_PROGRESS, NULL, 0, NULL);
@@ -645,11 +699,7 @@ mg_status mg_archival_load(mg_agent *agent, const char *const *paths, int npaths
         }
         passages_db_close(&w.db);
     }
-    if (cache_set) {
-        char pragma[64];
-        snprintf(pragma, sizeof pragma, "PRAGMA cache_size = %lld", (long long)cache_pages);
-        store_exec(agent->store, pragma, NULL);
-    }
+    pragmas_restore(agent->store, &pragmas);
     free_rows(p.batch, p.nbatch);
     free(p.source);
     free(p.seen.slots);

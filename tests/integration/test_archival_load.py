@@ -282,8 +282,10 @@ class LoadTreeTest(LoadCase):
     def test_terminal_progress_bar(self):
         """With stdout on a terminal: a bar with rate and ETA, redrawn at most
         ten times a second, then the summary line."""
+        # Long enough for a redraw after the first (a tenth of a second) on
+        # a fast machine: about a second here.
         for i in range(6):
-            write(f"{self.docs}/part{i}.txt", prose(700, 10 + i))
+            write(f"{self.docs}/part{i}.txt", prose(7000, 10 + i))
         master, slave = pty.openpty()
         started = time.monotonic()
         proc = subprocess.Popen(
