@@ -333,11 +333,52 @@ typedef struct rank_data {
     double *idf, *freq;
 } rank_data;
 
+/* Rows whose lengths are averaged, per phrase, for a local collection's
+ * typical length (rank_bm25). On LoCoMo with 100,000 made-up passages, 25,
+ * 100, 200 and 2,000 gave the same recall within 0.003; each costs a
+ * length lookup, ~1 us. */
+#define LENGTH_SAMPLE 200
+
+typedef struct length_sample {
+    double tokens;
+    long rows, stop;
+} length_sample;
+
+static int add_length(const Fts5ExtensionApi *api, Fts5Context *fts, void *user)
+{
+    length_sample *ls = user;
+    int ntok = 0;
+    if (api->xColumnSize(fts, -1, &ntok) == SQLITE_OK) {
+        ls->tokens += ntok;
+        ls->rows++;
+    }
+    return ls->rows >= ls->stop ? SQLITE_DONE : SQLITE_OK;
+}
+
+/* The mean length of the first LENGTH_SAMPLE rows each phrase matches; 0
+ * if none could be read. */
+static double matched_length(const Fts5ExtensionApi *api, Fts5Context *fts, int nphrase)
+{
+    length_sample ls = {0, 0, 0};
+    for (int i = 0; i < nphrase; i++) {
+        ls.stop = ls.rows + LENGTH_SAMPLE;
+        if (api->xQueryPhrase(fts, i, &ls, add_length) != SQLITE_OK) return 0;
+    }
+    return ls.rows > 0 ? ls.tokens / (double)ls.rows : 0;
+}
+
 /* Okapi BM25 as FTS5's bm25() computes it (k1 = 1.2, b = 0.75, every column
  * weighing 1, the row's length in all columns, IDF floored at 1e-6), with
  * the IDF from the match counts passed as its argument (a blob of one
  * double per phrase) instead of from counting every match of every phrase
- * per query. Lower is better, as with bm25(). */
+ * per query. Lower is better, as with bm25().
+ * When the caller names a collection smaller than the table (archival's
+ * local collection, see archival.c), a row's length is also measured
+ * against that collection: the mean length of a sample of the rows the
+ * query's words match, not of every row. Passages that share no word with
+ * the query do not change how its matches rank among themselves; many short
+ * ones had made every long match look padded (LoCoMo with 100,000 made-up
+ * passages: BM25 recall@10 0.595, 0.618 with this, 0.621 without them). */
 static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int nval,
                       sqlite3_value **val)
 {
@@ -368,6 +409,10 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         }
         d->nphrase = nphrase;
         d->avgdl = rows > 0 ? (double)tokens / (double)rows : 1;
+        if (collection < (double)rows) {
+            double local = matched_length(api, fts, nphrase);
+            if (local > 0) d->avgdl = local;
+        }
         d->idf = (double *)(d + 1);
         d->freq = d->idf + nphrase;
         for (int i = 0; i < nphrase; i++) {

@@ -989,6 +989,54 @@ static void test_archival_unrelated_passages(void **state)
     json_decref(r);
 }
 
+/* Passages that share no word with the query do not change how its matches
+ * weigh their lengths either. The long passage holds both words, the short
+ * one only the commoner. Measured against the memory's mean length, 3,000
+ * passages of two words made every 40-word passage look padded, and the
+ * short one won (the old code fails the second check); measured against
+ * the mean length of what the words match, the long one stays first. */
+static void test_archival_unrelated_lengths(void **state)
+{
+    fixture *f = *state;
+    const char *both = "we walked the long path around the lake this morning and after a "
+                       "while a grey heron stood in the reeds so still that we almost missed "
+                       "it before it lifted off over the water";
+    const char *one = "heron again today";
+    insert_at(f, both, MAY_8_2023_NOON);
+    insert_at(f, one, MAY_8_2023_NOON + HOUR_MS);
+    for (int i = 0; i < 10; i++) {
+        char text[160];
+        snprintf(text, sizeof text,
+                 "note %d about the garden fence paint shed tools seeds soil compost rain "
+                 "gutters bricks gate hinge path moss",
+                 i);
+        insert_at(f, text, MAY_8_2023_NOON + (2 + i) * HOUR_MS);
+    }
+    int total;
+    json_t *r = search_mode(f, "heron lake", ARCHIVAL_TEXT, &total);
+    assert_string_equal(text_at(r, 0), both);
+    json_decref(r);
+    enum { UNRELATED = 3000 };
+    char **items = malloc(UNRELATED * sizeof *items);
+    for (int i = 0; i < UNRELATED; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "qq%d ww%d", i, i);
+        items[i] = mg_xstrdup(text);
+    }
+    mg_error err = {0};
+    int stored;
+    assert_int_equal(mg_archival_insert_many(f->agent, (const char *const *)items, UNRELATED, 0,
+                                             NULL, &stored, &err),
+                     MG_OK);
+    for (int i = 0; i < UNRELATED; i++)
+        free(items[i]);
+    free(items);
+    r = search_mode(f, "heron lake", ARCHIVAL_TEXT, &total);
+    assert_int_equal(total, 2);
+    assert_string_equal(text_at(r, 0), both);
+    json_decref(r);
+}
+
 /* A bounded count is exact up to its cap, and beyond it estimated from how
  * far back the cap-th newest match lies: a word in every other passage of
  * 200, counted to 10, is taken to be in about 100. */
@@ -1136,6 +1184,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_archival_dates, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fts_counter, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_unrelated_passages, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_unrelated_lengths, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_text_rank_cap, fixture_setup,
                                         fixture_teardown),
