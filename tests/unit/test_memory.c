@@ -951,6 +951,29 @@ static void test_archival_rare_words_lead(void **state)
     json_decref(r);
 }
 
+/* Stores 3,000 passages of `words` made-up words each ("qq7 ww7 ..."),
+ * none shared with any other passage. */
+static void insert_unrelated(fixture *f, int words)
+{
+    enum { UNRELATED = 3000 };
+    char **items = malloc(UNRELATED * sizeof *items);
+    for (int i = 0; i < UNRELATED; i++) {
+        buf b = BUF_INIT;
+        for (int w = 0; w < words; w++)
+            buf_printf(&b, "%s%c%c%d", w ? " " : "", "qwertyuiop"[w % 10], "wertyuiopa"[w % 10], i);
+        items[i] = buf_take(&b);
+    }
+    mg_error err = {0};
+    int stored;
+    assert_int_equal(mg_archival_insert_many(f->agent, (const char *const *)items, UNRELATED, 0,
+                                             NULL, &stored, &err),
+                     MG_OK);
+    assert_int_equal(stored, UNRELATED);
+    for (int i = 0; i < UNRELATED; i++)
+        free(items[i]);
+    free(items);
+}
+
 /* Passages that share no word with the query do not change how its words
  * weigh against each other. "ana" is in 31 of 32 passages, "research" in
  * one: among them "research" decides. With IDF over the whole memory, 3,000
@@ -970,20 +993,7 @@ static void test_archival_unrelated_passages(void **state)
     json_t *r = search_mode(f, "ana research", ARCHIVAL_TEXT, &total);
     assert_string_equal(text_at(r, 0), "research went well today and then we all went home");
     json_decref(r);
-    enum { UNRELATED = 3000 };
-    char **items = malloc(UNRELATED * sizeof *items);
-    for (int i = 0; i < UNRELATED; i++) {
-        snprintf(text, sizeof text, "qq%d ww%d ee%d rr%d tt%d", i, i, i, i, i);
-        items[i] = mg_xstrdup(text);
-    }
-    mg_error err = {0};
-    int stored;
-    assert_int_equal(mg_archival_insert_many(f->agent, (const char *const *)items, UNRELATED, 0,
-                                             NULL, &stored, &err),
-                     MG_OK);
-    for (int i = 0; i < UNRELATED; i++)
-        free(items[i]);
-    free(items);
+    insert_unrelated(f, 5);
     r = search_mode(f, "ana research", ARCHIVAL_TEXT, &total);
     assert_string_equal(text_at(r, 0), "research went well today and then we all went home");
     json_decref(r);
@@ -1016,21 +1026,7 @@ static void test_archival_unrelated_lengths(void **state)
     json_t *r = search_mode(f, "heron lake", ARCHIVAL_TEXT, &total);
     assert_string_equal(text_at(r, 0), both);
     json_decref(r);
-    enum { UNRELATED = 3000 };
-    char **items = malloc(UNRELATED * sizeof *items);
-    for (int i = 0; i < UNRELATED; i++) {
-        char text[32];
-        snprintf(text, sizeof text, "qq%d ww%d", i, i);
-        items[i] = mg_xstrdup(text);
-    }
-    mg_error err = {0};
-    int stored;
-    assert_int_equal(mg_archival_insert_many(f->agent, (const char *const *)items, UNRELATED, 0,
-                                             NULL, &stored, &err),
-                     MG_OK);
-    for (int i = 0; i < UNRELATED; i++)
-        free(items[i]);
-    free(items);
+    insert_unrelated(f, 2);
     r = search_mode(f, "heron lake", ARCHIVAL_TEXT, &total);
     assert_int_equal(total, 2);
     assert_string_equal(text_at(r, 0), both);
