@@ -966,12 +966,7 @@ static void test_index_legacy_float32_rows(void **state)
                                                   sqlite3_column_bytes(rows, 1), v,
                                                   MG_EMBED_OFFLINE_DIM),
                                  1);
-                for (int i = 0; i < MG_EMBED_OFFLINE_DIM; i++) {
-                    uint32_t u;
-                    memcpy(&u, &v[i], sizeof u);
-                    for (int b = 0; b < 4; b++)
-                        legacy[4 * i + b] = (unsigned char)(u >> (8 * b));
-                }
+                float32_blob(v, MG_EMBED_OFFLINE_DIM, legacy);
                 sqlite3_bind_blob(upd, 1, legacy, (int)sizeof legacy, SQLITE_STATIC);
                 sqlite3_bind_int64(upd, 2, sqlite3_column_int64(rows, 0));
                 assert_int_equal(store_step_done(f->store, upd, &err), MG_OK);

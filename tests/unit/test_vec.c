@@ -5,6 +5,8 @@
  * (a double-precision loop, a full sort) on pseudo-random data from a fixed
  * seed, so failures reproduce.
  */
+#include "testutil.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -217,17 +219,6 @@ static void test_topk_edge_inputs(void **state)
 
 /* ------------------------------------------------------------------ blobs */
 
-/* A BLOB in the float32 format written before the one-byte format. */
-static void legacy_blob(const float *v, int dim, unsigned char *out)
-{
-    for (int i = 0; i < dim; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], sizeof u);
-        for (int b = 0; b < 4; b++)
-            out[4 * i + b] = (unsigned char)(u >> (8 * b));
-    }
-}
-
 static void test_blob_round_trip(void **state)
 {
     (void)state;
@@ -279,7 +270,7 @@ static void test_blob_legacy_float32(void **state)
     float v[9] = {1.0f, -2.5f, 0.0f, -0.0f, 3.14159f, 1e-38f, 1e38f, 0.5f, 0.1f};
     unsigned char blob[4 * 9 + 1];
     float back[9];
-    legacy_blob(v, 9, blob);
+    float32_blob(v, 9, blob);
     assert_int_equal(mg_vec_blob_dim(blob, 36), 9);
     assert_int_equal(mg_vec_from_blob(blob, 36, back, 9), 1);
     assert_memory_equal(v, back, sizeof v); /* including -0.0 */

@@ -50,6 +50,18 @@ static inline void remove_home(const char *home)
 }
 
 /* Opens a store in a fresh home with agent "t" (window 8192). */
+/* v[0..dim) as embeddings were stored before one byte a dimension:
+ * little-endian float32, 4 * dim bytes into out (embed/vec.c reads both). */
+static inline void float32_blob(const float *v, int dim, unsigned char *out)
+{
+    for (int i = 0; i < dim; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], sizeof u);
+        for (int b = 0; b < 4; b++)
+            out[4 * i + b] = (unsigned char)(u >> (8 * b));
+    }
+}
+
 static inline int fixture_setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
