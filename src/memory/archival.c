@@ -60,13 +60,19 @@
  *    passage often answers, or continues, the one before it: "What did you
  *    take away from the book?" is found by its words, "It taught me
  *    self-acceptance" only through its neighbour. So each passage also gets
- *    half the relevance of the passage before it and a quarter of the one
- *    after, halved again for the passages two away. A passage's own match
- *    still ranks it first; its neighbours follow. Through the index, the
- *    two passages on each side of the NEIGHBOUR_SOURCES strongest
- *    candidates are read from the table (with their cosines), and each
- *    candidate records which passage follows it, so a chain never jumps a
- *    passage that was not read.
+ *    half of what the passage before it passes on and a quarter of what the
+ *    one after passes on, halved again for the passages two away. A passage
+ *    passes on its relevance times the fraction of a best match that it is
+ *    (passed_on): a neighbour that shares only a common word, such as the
+ *    speaker's name in every turn, passes on little, and in a large memory
+ *    where such words weigh more it no longer drowns the reply to the real
+ *    match (LoCoMo recall@10 0.733 -> 0.736, with 10,000 other turns mixed
+ *    in 0.681 -> 0.691, with 100,000 unrelated passages 0.712 -> 0.720).
+ *    A passage's own match still ranks it first; its neighbours follow.
+ *    Through the index, the two passages on each side of the
+ *    NEIGHBOUR_SOURCES strongest candidates are read from the table (with
+ *    their cosines), and each candidate records which passage follows it,
+ *    so a chain never jumps a passage that was not read.
  */
 #include "memory/archival.h"
 
@@ -707,21 +713,33 @@ static int adjacent(const cand *a)
     return a->next_id == a[1].id && neighbours(a, a + 1);
 }
 
+/* What a passage passes on to its neighbours: its own relevance, times the
+ * fraction of a best match that it is. `scale` is what a best match scores:
+ * WEIGHT_TEXT when some passage matched the query's words, else
+ * WEIGHT_VECTOR (see "Neighbours" at the top). */
+static double passed_on(const cand *c, double scale)
+{
+    return c->own * (c->own / scale);
+}
+
 /* Adds to each passage its shares of its neighbours' relevance. A chain of
  * neighbours ends at the first gap, in time or in what the list holds. The
  * list is in id order. */
 static void score_neighbours(cand_list *l)
 {
+    double scale = WEIGHT_VECTOR;
+    for (int i = 0; i < l->count; i++)
+        if (l->items[i].bm25 > 0) scale = WEIGHT_TEXT;
     for (int i = 0; i < l->count; i++) {
         cand *c = &l->items[i];
         c->score = c->own;
         for (int d = 1; d <= NEIGHBOUR_REACH && i - d >= 0; d++) {
             if (!adjacent(&l->items[i - d])) break;
-            c->score += share_of_before[d - 1] * l->items[i - d].own;
+            c->score += share_of_before[d - 1] * passed_on(&l->items[i - d], scale);
         }
         for (int d = 1; d <= NEIGHBOUR_REACH && i + d < l->count; d++) {
             if (!adjacent(&l->items[i + d - 1])) break;
-            c->score += share_of_after[d - 1] * l->items[i + d].own;
+            c->score += share_of_after[d - 1] * passed_on(&l->items[i + d], scale);
         }
     }
 }

@@ -910,6 +910,39 @@ static void test_archival_neighbours(void **state)
     json_decref(r);
 }
 
+/* A neighbour passes on more of its relevance the closer it comes to the
+ * best match: the reply to the best match follows it, but the reply to a
+ * short passage that shares one word of the query ranks below a long
+ * passage that shares one word itself (with shares in plain proportion to
+ * relevance, the reply came first). */
+static void test_archival_weak_neighbours(void **state)
+{
+    fixture *f = *state;
+    int64_t t = MAY_8_2023_NOON;
+    insert_at(f, "Ana: What did you take away from the novel about the lighthouse keeper?", t);
+    insert_at(f, "Ben: It taught me patience, and that hope lasts.", t + 60000);
+    insert_at(f, "Dan: I saw a lighthouse once.", t + 5 * HOUR_MS);
+    insert_at(f, "Eve: Oh, which one was it then?", t + 5 * HOUR_MS + 60000);
+    insert_at(f,
+              "Hal: we spent the whole afternoon at the market, bought apples, pears, bread, "
+              "cheese, eggs and a second-hand novel, then walked home along the river and over "
+              "the old stone bridge in the pouring rain, soaked and laughing all the way.",
+              t + 10 * HOUR_MS);
+
+    int total;
+    json_t *r = search_mode(f, "novel lighthouse keeper", ARCHIVAL_HYBRID, &total);
+    int ben = -1, eve = -1, hal = -1;
+    for (size_t i = 0; i < json_array_size(r); i++) {
+        if (strncmp(text_at(r, i), "Ben:", 4) == 0) ben = (int)i;
+        if (strncmp(text_at(r, i), "Eve:", 4) == 0) eve = (int)i;
+        if (strncmp(text_at(r, i), "Hal:", 4) == 0) hal = (int)i;
+    }
+    assert_int_equal(ben, 1);
+    assert_true(hal > ben);
+    assert_true(eve < 0 || eve > hal);
+    json_decref(r);
+}
+
 /* The single rankings: BM25 needs a shared word, the embedder does not. */
 static void test_archival_modes(void **state)
 {
@@ -1186,6 +1219,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_archival_text_rank_cap, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_neighbours, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_weak_neighbours, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_modes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_rare_words_lead, fixture_setup,
                                         fixture_teardown),
