@@ -301,7 +301,7 @@ mg_status fts_plan_build(mg_store *store, const fts_table *table, const char *fi
     for (int i = 0; i < nterms; i++)
         sorted[i]->keep = zero == nterms || (i >= zero && (nkeep == zero || i < nkeep));
     free(sorted);
-    double *df = mg_xcalloc((size_t)nterms + 1, sizeof *df); /* + fts_plan_bind's last */
+    double *df = mg_xcalloc((size_t)nterms + 2, sizeof *df); /* + fts_plan_bind's two */
     buf b = BUF_INIT;
     buf_printf(&b, "%s(", filter);
     int kept = 0;
@@ -330,6 +330,7 @@ void fts_plan_free(fts_plan *plan)
 typedef struct rank_data {
     int nphrase;
     double avgdl;
+    double coverage;
     double *idf, *freq;
 } rank_data;
 
@@ -370,8 +371,10 @@ static double matched_length(const Fts5ExtensionApi *api, Fts5Context *fts, int 
 /* Okapi BM25 as FTS5's bm25() computes it (k1 = 1.2, b = 0.75, every column
  * weighing 1, the row's length in all columns, IDF floored at 1e-6), with
  * the IDF from the match counts passed as its argument (a blob of one
- * double per phrase) instead of from counting every match of every phrase
- * per query. Lower is better, as with bm25().
+ * double per phrase, then the collection's size and the coverage factor)
+ * instead of from counting every match of every phrase per query. Lower is
+ * better, as with bm25(). A coverage factor c > 0 multiplies a row's score
+ * by 1 + c x the share of the phrases it contains (archival.c says why).
  * When the caller names a collection smaller than the table (archival's
  * local collection, see archival.c), a row's length is also measured
  * against that collection: the mean length of a sample of the rows the
@@ -387,18 +390,19 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     if (!d) {
         int nphrase = api->xPhraseCount(fts);
         if (nval != 1 || nphrase < 1 ||
-            sqlite3_value_bytes(val[0]) != (nphrase + 1) * (int)sizeof(double)) {
+            sqlite3_value_bytes(val[0]) != (nphrase + 2) * (int)sizeof(double)) {
             sqlite3_result_error(ctx,
                                  FTS_RANK_FUNCTION ": one match count per phrase expected, then "
-                                                   "the collection's size",
+                                                   "the collection's size and the coverage",
                                  -1);
             return;
         }
         sqlite3_int64 rows = 0, tokens = 0;
         int rc = api->xRowCount(fts, &rows);
         const unsigned char *blob = sqlite3_value_blob(val[0]);
-        double collection;
+        double collection, coverage;
         memcpy(&collection, blob + (size_t)nphrase * sizeof collection, sizeof collection);
+        memcpy(&coverage, blob + (size_t)(nphrase + 1) * sizeof coverage, sizeof coverage);
         if (!(collection > 0 && collection < (double)rows)) collection = (double)rows;
         if (rc == SQLITE_OK) rc = api->xColumnTotalSize(fts, -1, &tokens);
         d = rc == SQLITE_OK ? sqlite3_malloc64(sizeof *d + 2 * (size_t)nphrase * sizeof(double))
@@ -408,6 +412,7 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
             return;
         }
         d->nphrase = nphrase;
+        d->coverage = coverage > 0 ? coverage : 0;
         d->avgdl = rows > 0 ? (double)tokens / (double)rows : 1;
         if (collection < (double)rows) {
             double local = matched_length(api, fts, nphrase);
@@ -441,16 +446,21 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         return;
     }
     double score = 0;
-    for (int i = 0; i < d->nphrase; i++)
+    int matched = 0;
+    for (int i = 0; i < d->nphrase; i++) {
         score +=
             d->idf[i] * (d->freq[i] * (k1 + 1)) / (d->freq[i] + k1 * (1 - b + b * ntok / d->avgdl));
+        matched += d->freq[i] > 0;
+    }
+    score *= 1 + d->coverage * matched / d->nphrase;
     sqlite3_result_double(ctx, -score);
 }
 
 void fts_plan_bind(fts_plan *plan, sqlite3_stmt *stmt, int param)
 {
-    plan->df[plan->nkept] = plan->collection; /* fts_plan_build left the slot */
-    sqlite3_bind_blob(stmt, param, plan->df, (plan->nkept + 1) * (int)sizeof *plan->df,
+    plan->df[plan->nkept] = plan->collection; /* fts_plan_build left the slots */
+    plan->df[plan->nkept + 1] = plan->coverage;
+    sqlite3_bind_blob(stmt, param, plan->df, (plan->nkept + 2) * (int)sizeof *plan->df,
                       SQLITE_STATIC);
 }
 

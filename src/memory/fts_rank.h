@@ -29,6 +29,9 @@ typedef struct fts_plan {
     /* The number of rows IDF is computed against: 0, the table's; a caller
      * may set a smaller one (archival.c says why) before fts_plan_bind. */
     double collection;
+    /* 0: plain BM25. c > 0: a row's score is multiplied by 1 + c x the share
+     * of the kept words it contains (archival.c says why). */
+    double coverage;
 } fts_plan;
 
 /* Where a search looks, for counting its words: the row ids it can return
@@ -74,7 +77,8 @@ void fts_counter_close(fts_counter *c);
 /* FTS5's bm25() (lower is better) with the IDF from the plan's counts:
  * `FTS_RANK_FUNCTION(table, ?)`, the parameter bound by fts_plan_bind (a
  * blob of the nkept counts, then plan->collection: 0 for the table's row
- * count). Register it on the store's connection first. */
+ * count, then plan->coverage). Register it on the store's connection
+ * first. */
 #define FTS_RANK_FUNCTION "mg_bm25"
 mg_status fts_rank_ensure(mg_store *store, mg_error *err);
 void fts_plan_bind(fts_plan *plan, sqlite3_stmt *stmt, int param);

@@ -943,6 +943,29 @@ static void test_archival_weak_neighbours(void **state)
     json_decref(r);
 }
 
+/* A passage that holds more of the query's words outranks a shorter one
+ * that holds fewer (COVERAGE in archival.c); without the factor, BM25
+ * ranks the shorter one first. */
+static void test_archival_coverage(void **state)
+{
+    fixture *f = *state;
+    int64_t t = MAY_8_2023_NOON;
+    insert_at(f, "Ola: a heron!", t);
+    insert_at(f, "Pia: a heron by the lake.", t + 3 * HOUR_MS);
+    insert_at(f, "Quin: the lake was cold.", t + 6 * HOUR_MS);
+    insert_at(f, "Rut: we swam in the lake.", t + 9 * HOUR_MS);
+    insert_at(f, "Sam: the lake froze over.", t + 12 * HOUR_MS);
+
+    int total;
+    json_t *r = search_mode(f, "heron lake", ARCHIVAL_HYBRID, &total);
+    assert_string_equal(text_at(r, 0), "Pia: a heron by the lake.");
+    json_decref(r);
+    /* The factor is the hybrid's: BM25 alone still ranks the short one first. */
+    r = search_mode(f, "heron lake", ARCHIVAL_TEXT, &total);
+    assert_string_equal(text_at(r, 0), "Ola: a heron!");
+    json_decref(r);
+}
+
 /* The single rankings: BM25 needs a shared word, the embedder does not. */
 static void test_archival_modes(void **state)
 {
@@ -1221,6 +1244,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_archival_neighbours, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_weak_neighbours, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_coverage, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_modes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_rare_words_lead, fixture_setup,
                                         fixture_teardown),
