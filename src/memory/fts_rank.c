@@ -373,8 +373,9 @@ static double matched_length(const Fts5ExtensionApi *api, Fts5Context *fts, int 
  * the IDF from the match counts passed as its argument (a blob of one
  * double per phrase, then the collection's size and the coverage factor)
  * instead of from counting every match of every phrase per query. Lower is
- * better, as with bm25(). A coverage factor c > 0 multiplies a row's score
- * by 1 + c x the share of the phrases it contains (archival.c says why).
+ * better, as with bm25(). A coverage c in (0, 1] multiplies a row's score
+ * by 1 - c + c x the share of the phrases' IDF that the row contains
+ * (archival.c says why); anything else counts as 0.
  * When the caller names a collection smaller than the table (archival's
  * local collection, see archival.c), a row's length is also measured
  * against that collection: the mean length of a sample of the rows the
@@ -412,7 +413,7 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
             return;
         }
         d->nphrase = nphrase;
-        d->coverage = coverage > 0 ? coverage : 0;
+        d->coverage = coverage > 0 && coverage <= 1 ? coverage : 0;
         d->avgdl = rows > 0 ? (double)tokens / (double)rows : 1;
         if (collection < (double)rows) {
             double local = matched_length(api, fts, nphrase);
@@ -445,14 +446,14 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         sqlite3_result_error_code(ctx, rc);
         return;
     }
-    double score = 0;
-    int matched = 0;
+    double score = 0, held = 0, all = 0;
     for (int i = 0; i < d->nphrase; i++) {
         score +=
             d->idf[i] * (d->freq[i] * (k1 + 1)) / (d->freq[i] + k1 * (1 - b + b * ntok / d->avgdl));
-        matched += d->freq[i] > 0;
+        all += d->idf[i];
+        if (d->freq[i] > 0) held += d->idf[i];
     }
-    score *= 1 + d->coverage * matched / d->nphrase;
+    score *= 1 - d->coverage + d->coverage * held / all;
     sqlite3_result_double(ctx, -score);
 }
 

@@ -29,8 +29,8 @@ typedef struct fts_plan {
     /* The number of rows IDF is computed against: 0, the table's; a caller
      * may set a smaller one (archival.c says why) before fts_plan_bind. */
     double collection;
-    /* 0: plain BM25. c > 0: a row's score is multiplied by 1 + c x the share
-     * of the kept words it contains (archival.c says why). */
+    /* 0: plain BM25. c in (0, 1]: a row's score is multiplied by 1 - c + c x
+     * the share of the kept words' IDF it contains (archival.c says why). */
     double coverage;
 } fts_plan;
 

@@ -943,26 +943,29 @@ static void test_archival_weak_neighbours(void **state)
     json_decref(r);
 }
 
-/* A passage that holds more of the query's words outranks a shorter one
- * that holds fewer (COVERAGE in archival.c); without the factor, BM25
- * ranks the shorter one first. */
+/* A passage that holds all of the query's words outranks a shorter one
+ * that repeats only one of them (COVERAGE in archival.c); without the
+ * factor, BM25 ranks the repetition first. */
 static void test_archival_coverage(void **state)
 {
     fixture *f = *state;
     int64_t t = MAY_8_2023_NOON;
-    insert_at(f, "Ola: a heron!", t);
+    insert_at(f, "Ola: heron, heron!", t);
     insert_at(f, "Pia: a heron by the lake.", t + 3 * HOUR_MS);
     insert_at(f, "Quin: the lake was cold.", t + 6 * HOUR_MS);
     insert_at(f, "Rut: we swam in the lake.", t + 9 * HOUR_MS);
     insert_at(f, "Sam: the lake froze over.", t + 12 * HOUR_MS);
+    /* Rows without the query's words, so that "lake" still has an IDF. */
+    for (int i = 0; i < 10; i++)
+        insert_at(f, "Tom: nothing new today.", t + (15 + 3 * i) * HOUR_MS);
 
     int total;
     json_t *r = search_mode(f, "heron lake", ARCHIVAL_HYBRID, &total);
     assert_string_equal(text_at(r, 0), "Pia: a heron by the lake.");
     json_decref(r);
-    /* The factor is the hybrid's: BM25 alone still ranks the short one first. */
+    /* The factor is the hybrid's: BM25 alone still ranks the repetition first. */
     r = search_mode(f, "heron lake", ARCHIVAL_TEXT, &total);
-    assert_string_equal(text_at(r, 0), "Ola: a heron!");
+    assert_string_equal(text_at(r, 0), "Ola: heron, heron!");
     json_decref(r);
 }
 
