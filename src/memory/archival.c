@@ -68,7 +68,9 @@
  *    where such words weigh more it no longer drowns the reply to the real
  *    match (LoCoMo recall@10 0.733 -> 0.736, with 10,000 other turns mixed
  *    in 0.681 -> 0.691, with 100,000 unrelated passages 0.712 -> 0.720).
- *    A passage's own match still ranks it first; its neighbours follow.
+ *    A question passes more on to the passage right after it, its reply
+ *    (ANSWER_SHARE). A passage's own match still ranks it first; its
+ *    neighbours follow.
  *    Through the index, the two passages on each side of the
  *    NEIGHBOUR_SOURCES strongest candidates are read from the table (with
  *    their cosines), and each candidate records which passage follows it,
@@ -151,6 +153,19 @@ static const double share_of_before[] = {0.5, 0.25};
 static const double share_of_after[] = {0.25, 0.125};
 #define NEIGHBOUR_REACH 2
 
+/* What a passage that asks a question passes on to the one right after it,
+ * on top of share_of_before[0]: a reply answers the question before it
+ * ("What got you into running?" -> "It clears my head"), so it gets nine
+ * tenths of what the question passes on, not half, and still follows it.
+ * On LoCoMo, hybrid recall@10 without distractors / with 10,000 other turns
+ * / with 100,000 unrelated passages: 0.747 / 0.702 / 0.742 without it,
+ * 0.752 / 0.718 / 0.744 with 0.4 (0.45: 0.754 / 0.719 / 0.745; 0.25: 0.750
+ * clean). */
+#define ANSWER_SHARE 0.4
+/* Questions are looked for among this many candidates with the highest own
+ * relevance that a passage follows: one text lookup each. */
+#define QUESTION_SOURCES 100
+
 /* One passage of the agent within the search's time range. */
 typedef struct cand {
     int64_t id;
@@ -161,6 +176,7 @@ typedef struct cand {
     double score;     /* plus its neighbours' shares: what results are ordered by */
     int64_t next_id;  /* the passage stored right after it in range, if known; 0: unknown */
     int nearest;      /* one of the vector index's nearest passages */
+    int asks;         /* its text ends in a question mark (mark_questions) */
 } cand;
 
 typedef struct cand_list {
@@ -731,10 +747,12 @@ static int adjacent(const cand *a)
 /* What a passage passes on to its neighbours: its own relevance, times the
  * fraction of a best match that it is. `scale` is what a best match scores:
  * WEIGHT_TEXT when some passage matched the query's words, else
- * WEIGHT_VECTOR (see "Neighbours" at the top). */
+ * WEIGHT_VECTOR (see "Neighbours" at the top). A match that scores more
+ * (the embedder's part, a date) passes on its own relevance, no more, so a
+ * share below 1 never lifts a neighbour above the match. */
 static double passed_on(const cand *c, double scale)
 {
-    return c->own * (c->own / scale);
+    return c->own * fmin(1.0, c->own / scale);
 }
 
 /* Adds to each passage its shares of its neighbours' relevance. A chain of
@@ -749,14 +767,59 @@ static void score_neighbours(cand_list *l)
         cand *c = &l->items[i];
         c->score = c->own;
         for (int d = 1; d <= NEIGHBOUR_REACH && i - d >= 0; d++) {
-            if (!adjacent(&l->items[i - d])) break;
-            c->score += share_of_before[d - 1] * passed_on(&l->items[i - d], scale);
+            const cand *before = &l->items[i - d];
+            if (!adjacent(before)) break;
+            double share = share_of_before[d - 1] + (d == 1 && before->asks ? ANSWER_SHARE : 0);
+            c->score += share * passed_on(before, scale);
         }
         for (int d = 1; d <= NEIGHBOUR_REACH && i + d < l->count; d++) {
             if (!adjacent(&l->items[i + d - 1])) break;
             c->score += share_of_after[d - 1] * passed_on(&l->items[i + d], scale);
         }
     }
+}
+
+typedef struct ranked {
+    double own;
+    int at; /* index in the candidate list */
+} ranked;
+
+static int by_ranked_own(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->own != y->own) return x->own < y->own ? 1 : -1;
+    return x->at - y->at;
+}
+
+/* Sets `asks` on the QUESTION_SOURCES strongest candidates that a passage
+ * follows, from the end of their text. The list is in id order. */
+static mg_status mark_questions(mg_store *store, cand_list *l, mg_error *err)
+{
+    ranked *r = mg_xmalloc((size_t)(l->count ? l->count : 1) * sizeof *r);
+    int n = 0;
+    for (int i = 0; i + 1 < l->count; i++)
+        if (l->items[i].own > 0 && adjacent(&l->items[i])) r[n++] = (ranked){l->items[i].own, i};
+    qsort(r, (size_t)n, sizeof *r, by_ranked_own);
+    if (n > QUESTION_SOURCES) n = QUESTION_SOURCES;
+    sqlite3_stmt *stmt = NULL;
+    mg_status st = n ? store_prepare(store,
+                                     "SELECT substr(rtrim(text, ' ' || char(9, 10, 13)), -1) = '?' "
+                                     "FROM passages WHERE id = ?",
+                                     &stmt, err)
+                     : MG_OK;
+    for (int k = 0; k < n && !st; k++) {
+        cand *c = &l->items[r[k].at];
+        sqlite3_bind_int64(stmt, 1, c->id);
+        int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+            c->asks = sqlite3_column_int(stmt, 0);
+        else if (rc != SQLITE_DONE)
+            st = store_fail(store, err, "searching archival memory");
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    free(r);
+    return st;
 }
 
 static int by_score(const void *a, const void *b)
@@ -1152,6 +1215,11 @@ static mg_status run_search(mg_store *store, int64_t agent_id, const char *embed
     }
     score_own(&all, mode, dates, ndates);
     if (mode == ARCHIVAL_HYBRID) {
+        st = mark_questions(store, &all, err);
+        if (st) {
+            free(all.items);
+            return st;
+        }
         score_neighbours(&all);
     } else {
         for (int i = 0; i < all.count; i++)

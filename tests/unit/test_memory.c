@@ -943,6 +943,30 @@ static void test_archival_weak_neighbours(void **state)
     json_decref(r);
 }
 
+/* A reply to a question gets more of the question's relevance than a reply
+ * to a statement gets of the statement's, and still follows the question. */
+static void test_archival_answers(void **state)
+{
+    fixture *f = *state;
+    int64_t t = MAY_8_2023_NOON;
+    insert_at(f, "Ana: did you like the novel about the lighthouse keeper?", t);
+    insert_at(f, "Ben: it taught me patience.", t + 60000);
+    insert_at(f, "Dan: the novel about the lighthouse keeper.", t + 5 * HOUR_MS);
+    insert_at(f, "Eve: it taught me patience.", t + 5 * HOUR_MS + 60000);
+
+    int total;
+    json_t *r = search_mode(f, "novel lighthouse keeper", ARCHIVAL_HYBRID, &total);
+    int ana = -1, ben = -1, eve = -1;
+    for (size_t i = 0; i < json_array_size(r); i++) {
+        if (strncmp(text_at(r, i), "Ana:", 4) == 0) ana = (int)i;
+        if (strncmp(text_at(r, i), "Ben:", 4) == 0) ben = (int)i;
+        if (strncmp(text_at(r, i), "Eve:", 4) == 0) eve = (int)i;
+    }
+    assert_true(ana >= 0 && ben > ana);
+    assert_true(eve > ben);
+    json_decref(r);
+}
+
 /* A passage that holds all of the query's words outranks a shorter one
  * that repeats only one of them (COVERAGE in archival.c); without the
  * factor, BM25 ranks the repetition first. */
@@ -1248,6 +1272,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_archival_weak_neighbours, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_coverage, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_answers, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_modes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_rare_words_lead, fixture_setup,
                                         fixture_teardown),
