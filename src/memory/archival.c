@@ -788,18 +788,29 @@ static int by_ranked_own(const void *a, const void *b)
 {
     const ranked *x = a, *y = b;
     if (x->own != y->own) return x->own < y->own ? 1 : -1;
-    return x->at - y->at;
+    return y->at - x->at; /* the list is in id order: newest first */
+}
+
+/* The candidates with any own relevance, strongest first, as indices into
+ * the list (in id order); only those a passage follows if `followed`. *n =
+ * how many. Caller frees. */
+static ranked *strongest(const cand_list *l, int followed, int *n)
+{
+    ranked *r = mg_xmalloc((size_t)(l->count ? l->count : 1) * sizeof *r);
+    *n = 0;
+    for (int i = 0; i < l->count; i++)
+        if (l->items[i].own > 0 && (!followed || (i + 1 < l->count && adjacent(&l->items[i]))))
+            r[(*n)++] = (ranked){l->items[i].own, i};
+    qsort(r, (size_t)*n, sizeof *r, by_ranked_own);
+    return r;
 }
 
 /* Sets `asks` on the QUESTION_SOURCES strongest candidates that a passage
  * follows, from the end of their text. The list is in id order. */
 static mg_status mark_questions(mg_store *store, cand_list *l, mg_error *err)
 {
-    ranked *r = mg_xmalloc((size_t)(l->count ? l->count : 1) * sizeof *r);
-    int n = 0;
-    for (int i = 0; i + 1 < l->count; i++)
-        if (l->items[i].own > 0 && adjacent(&l->items[i])) r[n++] = (ranked){l->items[i].own, i};
-    qsort(r, (size_t)n, sizeof *r, by_ranked_own);
+    int n;
+    ranked *r = strongest(l, 1, &n);
     if (n > QUESTION_SOURCES) n = QUESTION_SOURCES;
     sqlite3_stmt *stmt = NULL;
     mg_status st = n ? store_prepare(store,
@@ -956,13 +967,6 @@ typedef struct succ_link {
     int64_t from, to; /* `to` was stored right after `from` (in range) */
 } succ_link;
 
-static int by_own(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    if (x->own != y->own) return x->own < y->own ? 1 : -1;
-    return x->id < y->id ? 1 : -1;
-}
-
 /* Reads the two passages before and after each of the strongest candidates
  * (by own relevance, already scored) from the table, with their cosines,
  * and records which passages follow which, so score_neighbours sees the
@@ -970,10 +974,8 @@ static int by_own(const void *a, const void *b)
 static mg_status add_neighbours(mg_store *store, int64_t agent_id, const mg_search *s,
                                 row_reader *r, cand_list *l, mg_error *err)
 {
-    int n = l->count;
-    cand *strong = mg_xmalloc((size_t)(n ? n : 1) * sizeof *strong);
-    memcpy(strong, l->items, (size_t)n * sizeof *strong);
-    qsort(strong, (size_t)n, sizeof *strong, by_own);
+    int n;
+    ranked *strong = strongest(l, 0, &n);
     if (n > NEIGHBOUR_SOURCES) n = NEIGHBOUR_SOURCES;
     static const char *const sql[2] = {
         "SELECT id, created_at, embedder = ?5, embedding FROM passages p WHERE %s AND id < ?4 "
@@ -987,9 +989,9 @@ static mg_status add_neighbours(mg_store *store, int64_t agent_id, const mg_sear
             store_bind_text(stmt[d], 5, r->embedder);
     succ_link *links = mg_xmalloc((size_t)(n ? n : 1) * 4 * sizeof *links);
     int nlinks = 0;
-    for (int i = 0; i < n && !st && strong[i].own > 0; i++) {
+    for (int i = 0; i < n && !st; i++) {
         for (int d = 0; d < 2 && !st; d++) {
-            int64_t prev = strong[i].id;
+            int64_t prev = l->items[strong[i].at].id; /* cand_push may move items */
             sqlite3_bind_int64(stmt[d], 4, prev);
             int rc;
             while (!st && (rc = sqlite3_step(stmt[d])) == SQLITE_ROW) {
