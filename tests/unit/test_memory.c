@@ -864,6 +864,14 @@ static void test_archival_dates(void **state)
     json_decref(r);
 }
 
+/* The position of the first result whose text starts with `prefix`; -1. */
+static int rank_of(json_t *results, const char *prefix)
+{
+    for (size_t i = 0; i < json_array_size(results); i++)
+        if (strncmp(text_at(results, i), prefix, strlen(prefix)) == 0) return (int)i;
+    return -1;
+}
+
 /* Passages stored together share relevance: a reply with no word of the
  * query follows the passage it answers, but not across a gap in time. */
 static void test_archival_neighbours(void **state)
@@ -931,12 +939,7 @@ static void test_archival_weak_neighbours(void **state)
 
     int total;
     json_t *r = search_mode(f, "novel lighthouse keeper", ARCHIVAL_HYBRID, &total);
-    int ben = -1, eve = -1, hal = -1;
-    for (size_t i = 0; i < json_array_size(r); i++) {
-        if (strncmp(text_at(r, i), "Ben:", 4) == 0) ben = (int)i;
-        if (strncmp(text_at(r, i), "Eve:", 4) == 0) eve = (int)i;
-        if (strncmp(text_at(r, i), "Hal:", 4) == 0) hal = (int)i;
-    }
+    int ben = rank_of(r, "Ben:"), eve = rank_of(r, "Eve:"), hal = rank_of(r, "Hal:");
     assert_int_equal(ben, 1);
     assert_true(hal > ben);
     assert_true(eve < 0 || eve > hal);
@@ -956,12 +959,7 @@ static void test_archival_answers(void **state)
 
     int total;
     json_t *r = search_mode(f, "novel lighthouse keeper", ARCHIVAL_HYBRID, &total);
-    int ana = -1, ben = -1, eve = -1;
-    for (size_t i = 0; i < json_array_size(r); i++) {
-        if (strncmp(text_at(r, i), "Ana:", 4) == 0) ana = (int)i;
-        if (strncmp(text_at(r, i), "Ben:", 4) == 0) ben = (int)i;
-        if (strncmp(text_at(r, i), "Eve:", 4) == 0) eve = (int)i;
-    }
+    int ana = rank_of(r, "Ana:"), ben = rank_of(r, "Ben:"), eve = rank_of(r, "Eve:");
     assert_true(ana >= 0 && ben > ana);
     assert_true(eve > ben);
     json_decref(r);
