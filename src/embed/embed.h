@@ -41,6 +41,10 @@
  */
 int mg_embed_offline(const char *text, size_t len, float *out, int dim);
 
+/* 1 if w[0..n) is one of the offline embedder's stopwords: English function
+ * words, lower case, apostrophes removed ("dont"). */
+int mg_embed_is_stopword(const char *w, size_t n);
+
 /* The weight of one word of a text, for mg_embed_offline_weighted: `word` is
  * word[0..n) as the tokenizer keeps it (lower case, accents folded,
  * apostrophes dropped, not stemmed, not NUL-terminated, at most the first 64

@@ -286,7 +286,7 @@ static inline int word_cmp(const char *w, size_t n, const char *s)
     return s[n] ? -1 : 0;
 }
 
-static int is_stopword(const char *w, size_t n)
+int mg_embed_is_stopword(const char *w, size_t n)
 {
     if (n > STOPWORD_MAX_LEN) return 0;
 
@@ -500,7 +500,7 @@ static uint32_t word_add(embedder *e)
     int whole = e->toklen == e->toktotal;
     memcpy(w, e->tok, n);
 
-    int stop = e->tokplain && whole && is_stopword((const char *)w, n);
+    int stop = e->tokplain && whole && mg_embed_is_stopword((const char *)w, n);
     float weight = e->weight_fn ? e->weight_fn(e->weight_ctx, (const char *)w, n) : 1.0f;
     if (!(weight >= 0.0f) || weight > 1e6f) weight = 1.0f; /* NaN, negative, absurd */
     if (e->tokplain && whole && !stop) n = stem((char *)w, n);

@@ -89,6 +89,7 @@
 #include "embed/embedder.h"
 #include "embed/vec.h"
 #include "memory/archival_index.h"
+#include "memory/feedback.h"
 #include "memory/fts_rank.h"
 #include "memory/passages_db.h"
 #include "store/store.h"
@@ -129,6 +130,15 @@
  * share of the weight), 0.748 / 0.705 / 0.739. */
 #define COVERAGE 1.0
 
+/* A match whose first word is one of the query's counts this many times
+ * (fts_rank.c): a passage's first word is usually what it is about or who
+ * says it ("Melanie: ...", "Tokyo trip: ..."), and a question that names
+ * it asks about that. On LoCoMo, where 96% of the evidence named by a
+ * question's speaker is that speaker's own turns, hybrid recall@10 without
+ * distractors / with 10,000 other turns / with 100,000 unrelated passages:
+ * SEE_BELOW. */
+#define SUBJECT_FACTOR 1.5
+
 /* Most matches a search ranks for its FTS_CANDIDATES (see text_matches),
  * ~1 us each. Measured at 100k passages (bench/README.md, section 8): of
  * the top 10s of exact BM25 over every match, 2,000 kept 37%, 5,000 64%,
@@ -141,6 +151,21 @@ static const fts_table archival_fts = {"passages_fts", "passages", "searching ar
 /* Fusion weights of the two rankings (see above). */
 #define WEIGHT_TEXT   1.0
 #define WEIGHT_VECTOR 0.3
+
+/* Feedback (see the top of the file and feedback.c): the words of the
+ * FEEDBACK_SOURCES passages with the highest own relevance add at most
+ * FEEDBACK_WORDS words, whose BM25 (normalized by its best, as the query's)
+ * adds WEIGHT_FEEDBACK to a passage's own relevance. At most
+ * FEEDBACK_RANK_CAP of their matches are ranked, the newest: the words are
+ * chosen for being rare, and the feedback only adds to what the query found.
+ * SEE_BELOW. */
+#define FEEDBACK_SOURCES 3
+/* A source must have this share of the strongest's own relevance: in a
+ * small memory the third strongest may match nothing but a stray word. */
+#define FEEDBACK_SOURCE_SHARE 0.25
+#define FEEDBACK_WORDS        10
+#define WEIGHT_FEEDBACK       0.4
+#define FEEDBACK_RANK_CAP     5000
 
 /* Passages stored in a period named by the query count this many times. */
 #define DATE_FACTOR 2.0
@@ -177,6 +202,7 @@ typedef struct cand {
     int64_t next_id;  /* the passage stored right after it in range, if known; 0: unknown */
     int nearest;      /* one of the vector index's nearest passages */
     int asks;         /* its text ends in a question mark (mark_questions) */
+    double feedback;  /* BM25 relevance to the feedback words (add_feedback); 0: none */
 } cand;
 
 typedef struct cand_list {
@@ -344,6 +370,14 @@ static float idf_weight(void *ctx, const char *word, size_t n)
     return (float)idf;
 }
 
+/* The passages of every agent: the rows IDF is computed over, as FTS5's
+ * own bm25() counts. */
+static mg_status stored_passages(mg_store *store, int64_t *n, mg_error *err)
+{
+    return store_query_int(store, "SELECT coalesce(sum(passage_count), 0) FROM agents", 0, 0, n,
+                           err);
+}
+
 /* The query's embedding (caller frees *query): for the offline embedder
  * weighted by inverse document frequency, for others as it comes. */
 static mg_status embed_query(mg_store *store, const char *embedder, const char *text, float **query,
@@ -352,8 +386,7 @@ static mg_status embed_query(mg_store *store, const char *embedder, const char *
     if (strcmp(embedder, "offline") != 0) return mg_embed_text(embedder, text, query, dim, err);
     idf_ctx c = {0};
     int64_t n;
-    mg_status st =
-        store_query_int(store, "SELECT coalesce(sum(passage_count), 0) FROM agents", 0, 0, &n, err);
+    mg_status st = stored_passages(store, &n, err);
     if (!st) st = fts_counter_open(&c.df, store, &archival_fts, IDF_COUNT_CAP, err);
     if (st) return st;
     c.n = (double)n;
@@ -446,13 +479,14 @@ static mg_status read_times(mg_store *store, cand_list *l, int from, mg_error *e
     return st;
 }
 
-/* Sets the BM25 relevance of the matches, with COVERAGE in a hybrid search
- * (ARCHIVAL_TEXT stays BM25 alone). Matches not in `l` (a text-only search
- * scans nothing) are appended, with their times unless the caller reads
- * their rows anyway (`rows_later`).
+/* Sets the BM25 relevance of the matches, with COVERAGE and SUBJECT_FACTOR
+ * in a hybrid search (ARCHIVAL_TEXT stays BM25 alone). Matches not in `l` (a
+ * text-only search scans nothing) are appended, with their times unless the
+ * caller reads their rows anyway (`rows_later`).
  *
- * The work is bounded as in recall (fts_rank.c): at most TEXT_RANK_CAP
- * matches are ranked, the newest. When the search covers the whole FTS
+ * The work is bounded as in recall (fts_rank.c): at most `cap` matches
+ * (text_rank_cap: TEXT_RANK_CAP unless a test set it) are ranked, the
+ * newest. When the search covers the whole FTS
  * table, those are of the query's rarest words whose matches fit in that
  * many (the common words are dropped, unless even the rarest word matches
  * more); a narrowed search keeps every word (fts_plan_build says why).
@@ -460,13 +494,18 @@ static mg_status read_times(mg_store *store, cand_list *l, int from, mg_error *e
  * as much as the ranking itself, so when the agent owns every passage and
  * the search has no filter, FTS5 answers alone and only the matches kept
  * are read. */
+static int text_rank_cap(const mg_store *store)
+{
+    return store->text_rank_cap > 0 ? store->text_rank_cap : TEXT_RANK_CAP;
+}
+
 static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search *s,
-                              archival_mode mode, cand_list *l, int rows_later, mg_error *err)
+                              archival_mode mode, int cap, cand_list *l, int rows_later,
+                              mg_error *err)
 {
     char *words = fts_query(s->query);
     if (!words) return MG_OK;
     fts_plan plan;
-    int cap = store->text_rank_cap > 0 ? store->text_rank_cap : TEXT_RANK_CAP;
     int fts_only = 0;
     mg_status st =
         filtered(s) ? MG_OK : store_owns_all(store, STORE_PASSAGES, agent_id, &fts_only, err);
@@ -478,6 +517,7 @@ static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search
     for (int i = 0; i < plan.nkept; i++)
         plan.collection += LOCAL_IDF_FACTOR * plan.df[i];
     plan.coverage = mode == ARCHIVAL_HYBRID ? COVERAGE : 0;
+    plan.subject = mode == ARCHIVAL_HYBRID ? SUBJECT_FACTOR : 0;
     st = fts_rank_ensure(store, err);
     sqlite3_stmt *stmt = NULL;
     if (!st)
@@ -709,10 +749,11 @@ static int in_periods(int64_t t, const period *p, int n)
 /* Each passage's own relevance (see the top of the file). */
 static void score_own(cand_list *l, archival_mode mode, const period *dates, int ndates)
 {
-    double best_bm25 = 0, best_similarity = 0;
+    double best_bm25 = 0, best_similarity = 0, best_feedback = 0;
     for (int i = 0; i < l->count; i++) {
         best_bm25 = fmax(best_bm25, l->items[i].bm25);
         best_similarity = fmax(best_similarity, l->items[i].similarity);
+        best_feedback = fmax(best_feedback, l->items[i].feedback);
     }
     for (int i = 0; i < l->count; i++) {
         cand *c = &l->items[i];
@@ -723,7 +764,8 @@ static void score_own(cand_list *l, archival_mode mode, const period *dates, int
             c->own = similarity;
         } else {
             c->own = (c->bm25 > 0 ? WEIGHT_TEXT * c->bm25 / best_bm25 : 0) +
-                     (similarity > 0 ? WEIGHT_VECTOR * similarity / best_similarity : 0);
+                     (similarity > 0 ? WEIGHT_VECTOR * similarity / best_similarity : 0) +
+                     (c->feedback > 0 ? WEIGHT_FEEDBACK * c->feedback / best_feedback : 0);
             if (ndates && in_periods(c->time, dates, ndates)) c->own *= DATE_FACTOR;
         }
     }
@@ -954,6 +996,7 @@ static void sort_merge(cand_list *l)
         if (n && l->items[n - 1].id == c->id) {
             cand *k = &l->items[n - 1];
             k->bm25 = fmax(k->bm25, c->bm25);
+            k->feedback = fmax(k->feedback, c->feedback);
             k->nearest |= c->nearest;
             if (c->next_id) k->next_id = c->next_id;
         } else {
@@ -1017,28 +1060,6 @@ static mg_status add_neighbours(mg_store *store, int64_t agent_id, const mg_sear
     return st;
 }
 
-/* The vector index's nearest passages to a query: a search of the index
- * alone, which a thread of its own can run while the text ranking runs on
- * the store's connection (they share nothing: the index is its own mapped
- * file, and nothing else touches it until the thread is joined). */
-typedef struct nearest_job {
-    mg_index *idx;
-    const float *query;
-    int k;
-    int64_t *ids; /* k of them */
-    int found;
-    mg_status st;
-    mg_error err;
-} nearest_job;
-
-static void *nearest_run(void *arg)
-{
-    nearest_job *j = arg;
-    j->st = mg_index_search(j->idx, j->query, j->k, j->k > GRAPH_EF ? j->k : GRAPH_EF, j->ids, NULL,
-                            &j->found, &j->err);
-    return NULL;
-}
-
 /* Reads the rows of candidates from `from` on (time, and cosine with the
  * stored embedding: the index's own scores could be of a vector replaced
  * since) and drops those the agent has not in range (a rolled-back insert
@@ -1055,6 +1076,100 @@ static mg_status read_candidates(mg_store *store, row_reader *r, cand_list *l, i
     }
     if (!st) l->count = kept;
     return st;
+}
+
+/* The feedback words (caller frees; NULL when there are none) from what f
+ * gathered, their IDF counted over the whole store as the query's are
+ * (embed_query). */
+static mg_status pick_feedback(mg_store *store, feedback *f, char **words, mg_error *err)
+{
+    int64_t rows;
+    fts_counter df;
+    mg_status st = stored_passages(store, &rows, err);
+    if (!st) st = fts_counter_open(&df, store, &archival_fts, IDF_COUNT_CAP, err);
+    if (st) return st;
+    st = feedback_pick(f, &df, (double)rows, FEEDBACK_WORDS, words, err);
+    fts_counter_close(&df);
+    return st;
+}
+
+/* Sets each candidate's BM25 relevance to the words that the
+ * FEEDBACK_SOURCES strongest candidates by own relevance add to the query
+ * (feedback.c). Through the index (`r` given) a match of those words that
+ * is not a candidate yet becomes one, read with its cosine; a scan (`r`
+ * NULL) holds every passage in range already. The list is in id order, and
+ * stays so. */
+static mg_status add_feedback(mg_store *store, int64_t agent_id, const mg_search *s, row_reader *r,
+                              cand_list *l, mg_error *err)
+{
+    int n;
+    ranked *strong = strongest(l, 0, &n);
+    if (n > FEEDBACK_SOURCES) n = FEEDBACK_SOURCES;
+    while (n > 1 && strong[n - 1].own < FEEDBACK_SOURCE_SHARE * strong[0].own)
+        n--;
+    feedback f;
+    feedback_init(&f, s->query);
+    sqlite3_stmt *stmt;
+    mg_status st =
+        n ? store_prepare(store, "SELECT text FROM passages WHERE id = ?", &stmt, err) : MG_OK;
+    for (int i = 0; i < n && !st; i++) {
+        sqlite3_bind_int64(stmt, 1, l->items[strong[i].at].id);
+        int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW)
+            feedback_add(&f, (const char *)sqlite3_column_text(stmt, 0),
+                         strong[i].own / strong[0].own);
+        else if (rc != SQLITE_DONE)
+            st = store_fail(store, err, "searching archival memory");
+        sqlite3_reset(stmt);
+    }
+    if (n) sqlite3_finalize(stmt);
+    free(strong);
+    char *words = NULL;
+    if (!st && n) st = pick_feedback(store, &f, &words, err);
+    feedback_free(&f);
+    if (st || !words) return st;
+
+    mg_search fs = *s;
+    fs.query = words;
+    int cap = text_rank_cap(store) < FEEDBACK_RANK_CAP ? text_rank_cap(store) : FEEDBACK_RANK_CAP;
+    cand_list matches = {0};
+    st = text_matches(store, agent_id, &fs, ARCHIVAL_TEXT, cap, &matches, 1, err);
+    free(words);
+    int had = l->count;
+    for (int i = 0; !st && i < matches.count; i++) {
+        cand *c = find_cand(l->items, had, matches.items[i].id);
+        if (!c && r) c = cand_push(l, matches.items[i].id);
+        if (c) c->feedback = matches.items[i].bm25;
+    }
+    free(matches.items);
+    if (!st && l->count > had) {
+        st = read_candidates(store, r, l, had, err);
+        sort_merge(l);
+    }
+    return st;
+}
+
+/* The vector index's nearest passages to a query: a search of the index
+ * alone, which a thread of its own can run while the text ranking runs on
+ * the store's connection (they share nothing: the index is its own mapped
+ * file, and nothing else touches it until the thread is joined). */
+typedef struct nearest_job {
+    mg_index *idx;
+    const float *query;
+    int k;
+
+    int64_t *ids; /* k of them */
+    int found;
+    mg_status st;
+    mg_error err;
+} nearest_job;
+
+static void *nearest_run(void *arg)
+{
+    nearest_job *j = arg;
+    j->st = mg_index_search(j->idx, j->query, j->k, j->k > GRAPH_EF ? j->k : GRAPH_EF, j->ids, NULL,
+                            &j->found, &j->err);
+    return NULL;
 }
 
 /* Adds the index's nearest passages to l, whose rows are all read and in
@@ -1109,7 +1224,7 @@ static mg_status index_search(mg_store *store, int64_t agent_id, const char *emb
     int threaded = mode == ARCHIVAL_HYBRID && pthread_create(&thread, NULL, nearest_run, &job) == 0;
     if (!threaded) nearest_run(&job);
     if (mode == ARCHIVAL_HYBRID) {
-        st = text_matches(store, agent_id, s, mode, l, 1, err);
+        st = text_matches(store, agent_id, s, mode, text_rank_cap(store), l, 1, err);
         if (!st) st = read_candidates(store, &r, l, 0, err);
         if (!st) sort_merge(l);
     }
@@ -1133,6 +1248,7 @@ static mg_status index_search(mg_store *store, int64_t agent_id, const char *emb
     if (!st && !*fallback && mode == ARCHIVAL_HYBRID) {
         score_own(l, mode, dates, ndates);
         st = add_neighbours(store, agent_id, s, &r, l, err);
+        if (!st) st = add_feedback(store, agent_id, s, &r, l, err);
     }
     reader_close(&r);
     return st;
@@ -1209,7 +1325,11 @@ static mg_status run_search(mg_store *store, int64_t agent_id, const char *embed
         if (embedded == MG_OK) free(query);
     }
     if (!st && mode != ARCHIVAL_VECTOR && !via_index)
-        st = text_matches(store, agent_id, &s, mode, &all, 0, err);
+        st = text_matches(store, agent_id, &s, mode, text_rank_cap(store), &all, 0, err);
+    if (!st && mode == ARCHIVAL_HYBRID && !via_index) {
+        score_own(&all, mode, dates, ndates);
+        st = add_feedback(store, agent_id, &s, NULL, &all, err);
+    }
     free(words);
     if (st) {
         free(all.items);
