@@ -39,7 +39,7 @@
  * mostly the same ones, while a score fusion at these weights did better than
  * reciprocal rank fusion, which gave the weaker list an equal vote.
  *
- * Three refinements, all measured on the same benchmark and none knowing its
+ * Four refinements, all measured on the same benchmark and none knowing its
  * data:
  *
  *  - The query's rare words dominate its embedding. With the offline embedder
@@ -75,6 +75,15 @@
  *    NEIGHBOUR_SOURCES strongest candidates are read from the table (with
  *    their cosines), and each candidate records which passage follows it,
  *    so a chain never jumps a passage that was not read.
+ *
+ *  - The best matches' words are searched for too (pseudo-relevance
+ *    feedback, feedback.c). "What does she do with her family?" finds a
+ *    turn about camping with "the kids"; "kids", frequent in the best
+ *    matches and rare in the memory, then finds the turn about a day at
+ *    the beach with the kids, which shares no word with the question.
+ *    Those words' BM25 is a third, weaker part of a passage's own
+ *    relevance (WEIGHT_FEEDBACK); through the index their matches become
+ *    candidates too.
  */
 #include "memory/archival.h"
 
@@ -136,7 +145,9 @@
  * it asks about that. On LoCoMo, where 96% of the evidence named by a
  * question's speaker is that speaker's own turns, hybrid recall@10 without
  * distractors / with 10,000 other turns / with 100,000 unrelated passages:
- * SEE_BELOW. */
+ * 0.760 / 0.727 / 0.750 without the factor, 0.764 / 0.739 / 0.754 with
+ * 1.5 (feedback, below, on in both). A stronger factor helped the
+ * multi-hop questions and hurt the single-hop ones. */
 #define SUBJECT_FACTOR 1.5
 
 /* Most matches a search ranks for its FTS_CANDIDATES (see text_matches),
@@ -158,7 +169,9 @@ static const fts_table archival_fts = {"passages_fts", "passages", "searching ar
  * adds WEIGHT_FEEDBACK to a passage's own relevance. At most
  * FEEDBACK_RANK_CAP of their matches are ranked, the newest: the words are
  * chosen for being rare, and the feedback only adds to what the query found.
- * SEE_BELOW. */
+ * On LoCoMo (as SUBJECT_FACTOR), 0.754 / 0.731 / 0.747 without it, 0.764 /
+ * 0.739 / 0.754 with it; 3 sources and 10 words did better than 5 or 10
+ * sources and 5, 6 or 15 words, and 0.4 better than 0.2 or 0.5. */
 #define FEEDBACK_SOURCES 3
 /* A source must have this share of the strongest's own relevance: in a
  * small memory the third strongest may match nothing but a stray word. */

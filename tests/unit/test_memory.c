@@ -965,6 +965,50 @@ static void test_archival_answers(void **state)
     json_decref(r);
 }
 
+/* A match whose first word is one of the query's (who speaks, what it is
+ * about) ranks above one that only mentions it, however short. */
+static void test_archival_subject(void **state)
+{
+    fixture *f = *state;
+    int64_t t = MAY_8_2023_NOON;
+    insert_at(f, "Maya: I adopted a cat from the shelter.", t);
+    insert_at(f, "Leo: Maya adopted a cat.", t + 5 * HOUR_MS);
+    insert_at(f, "Tom: the weather was mild all week.", t + 10 * HOUR_MS);
+
+    int total;
+    json_t *r = search_mode(f, "Did Maya adopt a cat?", ARCHIVAL_HYBRID, &total);
+    int maya = rank_of(r, "Maya:"), leo = rank_of(r, "Leo:");
+    assert_true(maya >= 0 && leo > maya);
+    json_decref(r);
+
+    /* Plain BM25 is left as it was: the shorter match wins. */
+    r = search_mode(f, "Did Maya adopt a cat?", ARCHIVAL_TEXT, &total);
+    assert_true(rank_of(r, "Leo:") < rank_of(r, "Maya:"));
+    json_decref(r);
+}
+
+/* The best match's words find a passage that shares no word with the query
+ * but its subject; a word only the match has, or a stopword, finds nothing. */
+static void test_archival_feedback(void **state)
+{
+    fixture *f = *state;
+    int64_t t = MAY_8_2023_NOON;
+    insert_at(f, "Maya: my whole family loves camping trips with the kids.", t);
+    insert_at(f, "Maya: the kids built a huge sandcastle on the beach.", t + 5 * HOUR_MS);
+    insert_at(f, "Maya: my report is due on friday.", t + 10 * HOUR_MS);
+    insert_at(f, "Tom: the weather was mild all week.", t + 15 * HOUR_MS);
+    insert_at(f, "Tom: trains were late again.", t + 20 * HOUR_MS);
+
+    int total;
+    json_t *r = search_mode(f, "What does Maya do with her family?", ARCHIVAL_HYBRID, &total);
+    int camping = rank_of(r, "Maya: my whole"), beach = rank_of(r, "Maya: the kids"),
+        report = rank_of(r, "Maya: my report");
+    assert_int_equal(camping, 0);
+    assert_true(beach > camping && report > beach);
+    assert_true(rank_of(r, "Tom:") < 0 || rank_of(r, "Tom:") > report);
+    json_decref(r);
+}
+
 /* A passage that holds all of the query's words outranks a shorter one
  * that repeats only one of them (COVERAGE in archival.c); without the
  * factor, BM25 ranks the repetition first. */
@@ -1271,6 +1315,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_coverage, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_answers, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_subject, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_feedback, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_modes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_rare_words_lead, fixture_setup,
                                         fixture_teardown),
