@@ -169,6 +169,7 @@ mg_status feedback_pick(feedback *f, fts_counter *df, double rows, int max, char
                         mg_error *err)
 {
     *out = NULL;
+    if (!f->count) return MG_OK;
     merge_words(f);
     qsort(f->words, (size_t)f->count, sizeof *f->words, by_weight);
     int examined = f->count < max * EXAMINED_PER_PICK ? f->count : max * EXAMINED_PER_PICK;

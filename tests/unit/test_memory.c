@@ -1009,6 +1009,29 @@ static void test_archival_feedback(void **state)
     json_decref(r);
 }
 
+/* A question that asks when prefers the passage that says when; another
+ * question does not. */
+static void test_archival_when(void **state)
+{
+    fixture *f = *state;
+    int64_t t = MAY_8_2023_NOON;
+    insert_at(
+        f, "Ava: we saw the old lighthouse museum last week, after a long drive up the coast.", t);
+    insert_at(f, "Ava: the lighthouse museum is lovely.", t + 5 * HOUR_MS);
+    insert_at(f, "Tom: the weather was mild all week.", t + 10 * HOUR_MS);
+
+    int total;
+    json_t *r = search_mode(f, "When did Ava see the lighthouse museum?", ARCHIVAL_HYBRID, &total);
+    assert_true(rank_of(r, "Ava: we saw") < rank_of(r, "Ava: the lighthouse"));
+    json_decref(r);
+    r = search_mode(f, "How long ago was Ava at the lighthouse museum?", ARCHIVAL_HYBRID, &total);
+    assert_true(rank_of(r, "Ava: we saw") < rank_of(r, "Ava: the lighthouse"));
+    json_decref(r);
+    r = search_mode(f, "Did Ava see the lighthouse museum?", ARCHIVAL_HYBRID, &total);
+    assert_true(rank_of(r, "Ava: the lighthouse") < rank_of(r, "Ava: we saw"));
+    json_decref(r);
+}
+
 /* A passage that holds all of the query's words outranks a shorter one
  * that repeats only one of them (COVERAGE in archival.c); without the
  * factor, BM25 ranks the repetition first. */
@@ -1317,6 +1340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_archival_answers, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_subject, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_feedback, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_archival_when, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_modes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_archival_rare_words_lead, fixture_setup,
                                         fixture_teardown),
