@@ -186,6 +186,11 @@ static const fts_table archival_fts = {"passages_fts", "passages", "searching ar
 #define FEEDBACK_WORDS        10
 #define WEIGHT_FEEDBACK       0.4
 #define FEEDBACK_RANK_CAP     5000
+/* Through the index, at most this many of the feedback words' best matches
+ * that the query did not find become candidates (each is a row read): with
+ * 100,000 made-up passages 100 found as many answers as 1,000, and saved
+ * 1.5-2.5 ms a search. */
+#define FEEDBACK_NEW 100
 
 /* A question that asks when ("When did she ...", "How long ...") is
  * answered by a passage that says when: "yesterday", "last week", "in
@@ -1218,8 +1223,9 @@ static mg_status pick_feedback(mg_store *store, feedback *f, char **words, mg_er
 
 /* Sets each candidate's BM25 relevance to the words that the
  * FEEDBACK_SOURCES strongest candidates by own relevance add to the query
- * (feedback.c). Through the index (`r` given) a match of those words that
- * is not a candidate yet becomes one, read with its cosine; a scan (`r`
+ * (feedback.c). Through the index (`r` given) the FEEDBACK_NEW best
+ * matches of those words that are not candidates yet become candidates,
+ * read with their cosines; a scan (`r`
  * NULL) holds every passage in range already. The list is in id order, and
  * stays so. */
 static mg_status add_feedback(mg_store *store, int64_t agent_id, const mg_search *s, row_reader *r,
@@ -1259,9 +1265,9 @@ static mg_status add_feedback(mg_store *store, int64_t agent_id, const mg_search
     st = text_matches(store, agent_id, &fs, ARCHIVAL_TEXT, cap, &matches, 1, err);
     free(words);
     int had = l->count;
-    for (int i = 0; !st && i < matches.count; i++) {
+    for (int i = 0; !st && i < matches.count; i++) { /* best first */
         cand *c = find_cand(l->items, had, matches.items[i].id);
-        if (!c && r) c = cand_push(l, matches.items[i].id);
+        if (!c && r && l->count - had < FEEDBACK_NEW) c = cand_push(l, matches.items[i].id);
         if (c) c->feedback = matches.items[i].bm25;
     }
     free(matches.items);
