@@ -668,18 +668,26 @@ static int word_byte(char ch)
     return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
 }
 
+/* Finds the next word of s from *at on: 1 with *start at it and *at past
+ * it, or 0 when there is none. */
+static int next_word(const char *s, size_t *at, size_t *start)
+{
+    size_t i = *at;
+    while (s[i] && !word_byte(s[i]))
+        i++;
+    if (!s[i]) return 0;
+    *start = i;
+    while (s[i] && word_byte(s[i]))
+        i++;
+    *at = i;
+    return 1;
+}
+
 static int query_words(const char *q, qword *out, int max)
 {
     int n = 0;
-    size_t i = 0;
-    while (q[i] && n < max) {
-        if (!word_byte(q[i])) {
-            i++;
-            continue;
-        }
-        size_t start = i;
-        while (q[i] && word_byte(q[i]))
-            i++;
+    size_t i = 0, start;
+    while (n < max && next_word(q, &i, &start)) {
         out[n].start = start;
         out[n].len = i - start;
         out[n].num = number_of(q + start, i - start);
@@ -834,16 +842,9 @@ static int time_word(const char *w, size_t n)
 /* 1 if the text has a word that places it in time. */
 static int says_when(const char *text)
 {
-    for (size_t i = 0; text[i];) {
-        if (!word_byte(text[i])) {
-            i++;
-            continue;
-        }
-        size_t start = i;
-        while (text[i] && word_byte(text[i]))
-            i++;
+    size_t i = 0, start;
+    while (next_word(text, &i, &start))
         if (time_word(text + start, i - start)) return 1;
-    }
     return 0;
 }
 
@@ -1225,9 +1226,8 @@ static mg_status pick_feedback(mg_store *store, feedback *f, char **words, mg_er
  * FEEDBACK_SOURCES strongest candidates by own relevance add to the query
  * (feedback.c). Through the index (`r` given) the FEEDBACK_NEW best
  * matches of those words that are not candidates yet become candidates,
- * read with their cosines; a scan (`r`
- * NULL) holds every passage in range already. The list is in id order, and
- * stays so. */
+ * read with their cosines; a scan (`r` NULL) holds every passage in range
+ * already. The list is in id order, and stays so. */
 static mg_status add_feedback(mg_store *store, int64_t agent_id, const mg_search *s, row_reader *r,
                               cand_list *l, mg_error *err)
 {

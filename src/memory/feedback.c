@@ -38,6 +38,11 @@
 #define WORD_MIN 3
 #define WORD_MAX 32
 
+/* The query's words (what is never added) are kept up to this many bytes:
+ * every word of the matches is compared with each, and a query is written
+ * by a model, of any length. */
+#define QUERY_MAX 4096
+
 /* Words whose matches are counted, per word picked. */
 #define EXAMINED_PER_PICK 4
 
@@ -77,7 +82,7 @@ static void each_word(const char *text, void (*fn)(const char *, size_t, void *)
 static void add_query_word(const char *w, size_t n, void *ctx)
 {
     buf *b = ctx;
-    if (n < WORD_MIN || mg_embed_is_stopword(w, n)) return;
+    if (n < WORD_MIN || mg_embed_is_stopword(w, n) || b->len >= QUERY_MAX) return;
     buf_putc(b, ' ');
     buf_append(b, w, n);
 }
