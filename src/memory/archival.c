@@ -146,16 +146,16 @@
  * share of the weight), 0.748 / 0.705 / 0.739. */
 #define COVERAGE 1.0
 
-/* A match whose first word is one of the query's counts this many times
- * (fts_rank.c): a passage's first word is usually what it is about or who
- * says it ("Melanie: ...", "Tokyo trip: ..."), and a question that names
- * it asks about that. On LoCoMo, where 96% of the evidence named by a
- * question's speaker is that speaker's own turns, hybrid recall@10 without
- * distractors / with 10,000 other turns / with 100,000 unrelated passages:
- * 0.760 / 0.727 / 0.750 without the factor, 0.764 / 0.739 / 0.757 with
- * 1.5 (feedback, below, on in both). A stronger factor helped the
- * multi-hop questions and hurt the single-hop ones. */
-#define SUBJECT_FACTOR 1.5
+/* A match whose first word is one of the query's ranks at this many times
+ * its score (its own relevance and its neighbours' shares; what it passes
+ * on is unchanged): a passage's first word is usually who says it or what
+ * it is about ("Melanie: ...", "Tokyo trip: ..."), and a question that
+ * names it asks about that. FTS5 tells (FTS_FIRST_FUNCTION, fts_rank.c).
+ * On LoCoMo, where 96% of the evidence named by a question's speaker is
+ * that speaker's own turns, and the other speaker's turns were 39% of what
+ * else the top 10 held, hybrid recall@10 without distractors / with 10,000
+ * other turns / with 100,000 unrelated passages: SEE_BELOW. */
+#define SUBJECT_FACTOR 2.0
 
 /* Most matches a search ranks for its FTS_CANDIDATES (see text_matches),
  * ~1 us each. Measured at 100k passages (bench/README.md, section 8): of
@@ -249,6 +249,7 @@ typedef struct cand {
     int64_t next_id;  /* the passage stored right after it in range, if known; 0: unknown */
     int nearest;      /* one of the vector index's nearest passages */
     int asks;         /* its text ends in a question mark (mark_questions) */
+    int subject;      /* its first word is one of the query's (text_matches) */
     double feedback;  /* BM25 relevance to the feedback words (add_feedback); 0: none */
 } cand;
 
@@ -526,8 +527,9 @@ static mg_status read_times(mg_store *store, cand_list *l, int from, mg_error *e
     return st;
 }
 
-/* Sets the BM25 relevance of the matches, with COVERAGE and SUBJECT_FACTOR
- * in a hybrid search (ARCHIVAL_TEXT stays BM25 alone). Matches not in `l` (a
+/* Sets the BM25 relevance of the matches, with COVERAGE in a hybrid search
+ * (ARCHIVAL_TEXT stays BM25 alone), and whether their first word is one of
+ * the query's (`subject`). Matches not in `l` (a
  * text-only search scans nothing) are appended, with their times unless the
  * caller reads their rows anyway (`rows_later`).
  *
@@ -564,18 +566,19 @@ static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search
     for (int i = 0; i < plan.nkept; i++)
         plan.collection += LOCAL_IDF_FACTOR * plan.df[i];
     plan.coverage = mode == ARCHIVAL_HYBRID ? COVERAGE : 0;
-    plan.subject = mode == ARCHIVAL_HYBRID ? SUBJECT_FACTOR : 0;
     st = fts_rank_ensure(store, err);
     sqlite3_stmt *stmt = NULL;
     if (!st)
         st = fts_only
                  ? store_prepare(store,
-                                 "SELECT rowid, " FTS_RANK_FUNCTION "(passages_fts, ?5) FROM "
+                                 "SELECT rowid, " FTS_RANK_FUNCTION
+                                 "(passages_fts, ?5), " FTS_FIRST_FUNCTION "(passages_fts) FROM "
                                  "passages_fts WHERE passages_fts MATCH ?4 ORDER BY rowid DESC "
                                  "LIMIT ?6",
                                  &stmt, err)
                  : prepare_scoped(store,
-                                  "SELECT p.id, " FTS_RANK_FUNCTION "(passages_fts, ?5) FROM "
+                                  "SELECT p.id, " FTS_RANK_FUNCTION
+                                  "(passages_fts, ?5), " FTS_FIRST_FUNCTION "(passages_fts) FROM "
                                   "passages_fts CROSS JOIN passages p ON p.id = "
                                   "passages_fts.rowid WHERE %s AND passages_fts MATCH ?4 ORDER "
                                   "BY passages_fts.rowid DESC LIMIT ?6",
@@ -591,7 +594,8 @@ static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search
     int n = 0, rc;
     while (n <= cap && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         hits[n].id = sqlite3_column_int64(stmt, 0);
-        hits[n++].rank = sqlite3_column_double(stmt, 1);
+        hits[n].rank = sqlite3_column_double(stmt, 1);
+        hits[n++].first = sqlite3_column_int(stmt, 2);
     }
     if (n > cap) {
         rc = SQLITE_DONE;
@@ -612,6 +616,7 @@ static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search
         if (!c) c = cand_push(l, hits[i].id);
         /* A match can score 0 (a word in nearly every row); still a match. */
         c->bm25 = fmax(-hits[i].rank, 1e-9);
+        c->subject = hits[i].first;
     }
     free(hits);
     return rows_later ? MG_OK : read_times(store, l, scanned, err);
@@ -923,6 +928,7 @@ static void score_neighbours(cand_list *l)
             c->score += share_of_after[d - 1] * passed_on(&l->items[i + d], scale);
         }
         if (c->asks) c->score *= QUESTION_FACTOR;
+        if (c->subject) c->score *= SUBJECT_FACTOR;
     }
 }
 
@@ -1125,6 +1131,7 @@ static void sort_merge(cand_list *l)
         if (n && l->items[n - 1].id == c->id) {
             cand *k = &l->items[n - 1];
             k->bm25 = fmax(k->bm25, c->bm25);
+            k->subject |= c->subject;
             k->feedback = fmax(k->feedback, c->feedback);
             k->nearest |= c->nearest;
             if (c->next_id) k->next_id = c->next_id;

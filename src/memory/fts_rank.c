@@ -301,7 +301,7 @@ mg_status fts_plan_build(mg_store *store, const fts_table *table, const char *fi
     for (int i = 0; i < nterms; i++)
         sorted[i]->keep = zero == nterms || (i >= zero && (nkeep == zero || i < nkeep));
     free(sorted);
-    double *df = mg_xcalloc((size_t)nterms + 3, sizeof *df); /* + fts_plan_bind's three */
+    double *df = mg_xcalloc((size_t)nterms + 2, sizeof *df); /* + fts_plan_bind's two */
     buf b = BUF_INIT;
     buf_printf(&b, "%s(", filter);
     int kept = 0;
@@ -331,7 +331,6 @@ typedef struct rank_data {
     int nphrase;
     double avgdl;
     double coverage;
-    double subject;
     double *idf, *freq;
 } rank_data;
 
@@ -372,13 +371,11 @@ static double matched_length(const Fts5ExtensionApi *api, Fts5Context *fts, int 
 /* Okapi BM25 as FTS5's bm25() computes it (k1 = 1.2, b = 0.75, every column
  * weighing 1, the row's length in all columns, IDF floored at 1e-6), with
  * the IDF from the match counts passed as its argument (a blob of one
- * double per phrase, then the collection's size, the coverage factor and
- * the subject factor) instead of from counting every match of every phrase
- * per query. Lower is better, as with bm25(). A coverage c in (0, 1]
- * multiplies a row's score by 1 - c + c x the share of the phrases' IDF
- * that the row contains (archival.c says why); anything else counts as 0.
- * A subject factor f > 1 multiplies the score of a row whose first token is
- * one of the phrases' (archival.c says why); anything else counts as 1.
+ * double per phrase, then the collection's size and the coverage factor)
+ * instead of from counting every match of every phrase per query. Lower is
+ * better, as with bm25(). A coverage c in (0, 1] multiplies a row's score
+ * by 1 - c + c x the share of the phrases' IDF that the row contains
+ * (archival.c says why); anything else counts as 0.
  * When the caller names a collection smaller than the table (archival's
  * local collection, see archival.c), a row's length is also measured
  * against that collection: the mean length of a sample of the rows the
@@ -394,21 +391,19 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     if (!d) {
         int nphrase = api->xPhraseCount(fts);
         if (nval != 1 || nphrase < 1 ||
-            sqlite3_value_bytes(val[0]) != (nphrase + 3) * (int)sizeof(double)) {
+            sqlite3_value_bytes(val[0]) != (nphrase + 2) * (int)sizeof(double)) {
             sqlite3_result_error(ctx,
                                  FTS_RANK_FUNCTION ": one match count per phrase expected, then "
-                                                   "the collection's size, the coverage and "
-                                                   "the subject factor",
+                                                   "the collection's size and the coverage",
                                  -1);
             return;
         }
         sqlite3_int64 rows = 0, tokens = 0;
         int rc = api->xRowCount(fts, &rows);
         const unsigned char *blob = sqlite3_value_blob(val[0]);
-        double collection, coverage, subject;
+        double collection, coverage;
         memcpy(&collection, blob + (size_t)nphrase * sizeof collection, sizeof collection);
         memcpy(&coverage, blob + (size_t)(nphrase + 1) * sizeof coverage, sizeof coverage);
-        memcpy(&subject, blob + (size_t)(nphrase + 2) * sizeof subject, sizeof subject);
         if (!(collection > 0 && collection < (double)rows)) collection = (double)rows;
         if (rc == SQLITE_OK) rc = api->xColumnTotalSize(fts, -1, &tokens);
         d = rc == SQLITE_OK ? sqlite3_malloc64(sizeof *d + 2 * (size_t)nphrase * sizeof(double))
@@ -419,7 +414,6 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         }
         d->nphrase = nphrase;
         d->coverage = coverage > 0 && coverage <= 1 ? coverage : 0;
-        d->subject = subject > 1 && isfinite(subject) ? subject : 1;
         d->avgdl = rows > 0 ? (double)tokens / (double)rows : 1;
         if (collection < (double)rows) {
             double local = matched_length(api, fts, nphrase);
@@ -440,14 +434,12 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         }
     }
     memset(d->freq, 0, (size_t)d->nphrase * sizeof *d->freq);
-    int ninst = 0, ntok = 0, first = 0;
+    int ninst = 0, ntok = 0;
     int rc = api->xInstCount(fts, &ninst);
     for (int i = 0; rc == SQLITE_OK && i < ninst; i++) {
         int phrase, col, off;
         rc = api->xInst(fts, i, &phrase, &col, &off);
-        if (rc != SQLITE_OK || phrase < 0 || phrase >= d->nphrase) continue;
-        d->freq[phrase] += 1;
-        if (off == 0) first = 1;
+        if (rc == SQLITE_OK && phrase >= 0 && phrase < d->nphrase) d->freq[phrase] += 1;
     }
     if (rc == SQLITE_OK) rc = api->xColumnSize(fts, -1, &ntok);
     if (rc != SQLITE_OK) {
@@ -462,7 +454,6 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
         if (d->freq[i] > 0) held += d->idf[i];
     }
     score *= 1 - d->coverage + d->coverage * held / all;
-    if (first) score *= d->subject;
     sqlite3_result_double(ctx, -score);
 }
 
@@ -470,13 +461,29 @@ void fts_plan_bind(fts_plan *plan, sqlite3_stmt *stmt, int param)
 {
     plan->df[plan->nkept] = plan->collection; /* fts_plan_build left the slots */
     plan->df[plan->nkept + 1] = plan->coverage;
-    plan->df[plan->nkept + 2] = plan->subject;
-    sqlite3_bind_blob(stmt, param, plan->df, (plan->nkept + 3) * (int)sizeof *plan->df,
+    sqlite3_bind_blob(stmt, param, plan->df, (plan->nkept + 2) * (int)sizeof *plan->df,
                       SQLITE_STATIC);
 }
 
 /* FTS5 declares an auxiliary function to SQL by name, which a prepare
  * then finds: that tells whether it is registered yet. */
+/* FTS_FIRST_FUNCTION (fts_rank.h). */
+static void first_word(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
+                       int nval, sqlite3_value **val)
+{
+    int ninst = 0, first = 0;
+    int rc = api->xInstCount(fts, &ninst);
+    for (int i = 0; rc == SQLITE_OK && i < ninst && !first; i++) {
+        int phrase, col, off;
+        rc = api->xInst(fts, i, &phrase, &col, &off);
+        first = rc == SQLITE_OK && off == 0;
+    }
+    if (rc != SQLITE_OK)
+        sqlite3_result_error_code(ctx, rc);
+    else
+        sqlite3_result_int(ctx, first);
+}
+
 mg_status fts_rank_ensure(mg_store *store, mg_error *err)
 {
     sqlite3_stmt *stmt = NULL;
@@ -491,9 +498,10 @@ mg_status fts_rank_ensure(mg_store *store, mg_error *err)
     }
     sqlite3_finalize(stmt);
     if (!api || api->iVersion < 2 ||
+        api->xCreateFunction(api, FTS_FIRST_FUNCTION, NULL, first_word, NULL) != SQLITE_OK ||
         api->xCreateFunction(api, FTS_RANK_FUNCTION, NULL, rank_bm25, NULL) != SQLITE_OK)
-        return mg_err_set(err, MG_ERR_DB, "cannot register the FTS5 function %s",
-                          FTS_RANK_FUNCTION);
+        return mg_err_set(err, MG_ERR_DB, "cannot register the FTS5 functions %s and %s",
+                          FTS_RANK_FUNCTION, FTS_FIRST_FUNCTION);
     return MG_OK;
 }
 

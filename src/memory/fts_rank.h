@@ -32,9 +32,6 @@ typedef struct fts_plan {
     /* 0: plain BM25. c in (0, 1]: a row's score is multiplied by 1 - c + c x
      * the share of the kept words' IDF it contains (archival.c says why). */
     double coverage;
-    /* 0 or 1: plain BM25. f > 1: a row whose first word is one of the kept
-     * words scores f times as much (archival.c says why). */
-    double subject;
 } fts_plan;
 
 /* Where a search looks, for counting its words: the row ids it can return
@@ -80,9 +77,13 @@ void fts_counter_close(fts_counter *c);
 /* FTS5's bm25() (lower is better) with the IDF from the plan's counts:
  * `FTS_RANK_FUNCTION(table, ?)`, the parameter bound by fts_plan_bind (a
  * blob of the nkept counts, then plan->collection: 0 for the table's row
- * count, then plan->coverage, then plan->subject). Register it on the store's connection
+ * count, then plan->coverage). Register it on the store's connection
  * first. */
 #define FTS_RANK_FUNCTION "mg_bm25"
+/* `FTS_FIRST_FUNCTION(table)`: 1 if the row's first word is one of the
+ * query's phrases, else 0 (archival.c says why). fts_rank_ensure registers
+ * it with FTS_RANK_FUNCTION. */
+#define FTS_FIRST_FUNCTION "mg_first_word"
 mg_status fts_rank_ensure(mg_store *store, mg_error *err);
 void fts_plan_bind(fts_plan *plan, sqlite3_stmt *stmt, int param);
 
@@ -90,6 +91,7 @@ void fts_plan_bind(fts_plan *plan, sqlite3_stmt *stmt, int param);
 typedef struct fts_hit {
     int64_t id;
     double rank;
+    int first; /* FTS_FIRST_FUNCTION's value, where the caller asked for it */
 } fts_hit;
 
 /* Sorts best first (lowest rank); ties to the newer (larger id). */
