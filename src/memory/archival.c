@@ -87,10 +87,10 @@
  *    relevance (WEIGHT_FEEDBACK); through the index their matches become
  *    candidates too.
  *
- * And two factors on a passage's own relevance: a match whose first word is
- * one of the query's, such as the speaker's name, counts more
- * (SUBJECT_FACTOR), and so does one that says when (TIME_FACTOR), if the
- * query asks when.
+ * And three factors. If the query asks when, a passage that says when has
+ * TIME_FACTOR times its own relevance. In the final score, a match whose
+ * first word is one of the query's, such as the speaker's name, counts
+ * SUBJECT_FACTOR times, and a question QUESTION_FACTOR times (see above).
  */
 #include "memory/archival.h"
 
@@ -544,16 +544,16 @@ static mg_status read_times(mg_store *store, cand_list *l, int from, mg_error *e
 
 /* Sets the BM25 relevance of the matches, with COVERAGE in a hybrid search
  * (ARCHIVAL_TEXT stays BM25 alone), and whether their first word is one of
- * the query's (`subject`). Matches not in `l` (a
- * text-only search scans nothing) are appended, with their times unless the
- * caller reads their rows anyway (`rows_later`).
+ * the query's (`subject`). Matches not in `l` (a text-only search scans
+ * nothing) are appended, with their times unless the caller reads their
+ * rows anyway (`rows_later`).
  *
  * The work is bounded as in recall (fts_rank.c): at most `cap` matches
  * (text_rank_cap: TEXT_RANK_CAP unless a test set it) are ranked, the
- * newest. When the search covers the whole FTS
- * table, those are of the query's rarest words whose matches fit in that
- * many (the common words are dropped, unless even the rarest word matches
- * more); a narrowed search keeps every word (fts_plan_build says why).
+ * newest. When the search covers the whole FTS table, those are of the
+ * query's rarest words whose matches fit in that many (the common words
+ * are dropped, unless even the rarest word matches more); a narrowed
+ * search keeps every word (fts_plan_build says why).
  * Joining every match to its row (to filter by agent, time and tags) costs
  * as much as the ranking itself, so when the agent owns every passage and
  * the search has no filter, FTS5 answers alone and only the matches kept
@@ -680,7 +680,6 @@ static int number_of(const char *w, size_t n)
     return -1;
 }
 
-/* Splits the query into words (runs of letters, digits and non-ASCII bytes). */
 /* Letters, digits and the bytes of other UTF-8 characters. */
 static int word_byte(char ch)
 {
@@ -703,6 +702,7 @@ static int next_word(const char *s, size_t *at, size_t *start)
     return 1;
 }
 
+/* Splits the query into words (runs of letters, digits and non-ASCII bytes). */
 static int query_words(const char *q, qword *out, int max)
 {
     int n = 0;
@@ -1308,7 +1308,6 @@ typedef struct nearest_job {
     mg_index *idx;
     const float *query;
     int k;
-
     int64_t *ids; /* k of them */
     int found;
     mg_status st;
