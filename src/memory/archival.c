@@ -426,8 +426,7 @@ static float idf_weight(void *ctx, const char *word, size_t n)
     if (fts_counter_count(&c->df, phrase.data, phrase.len, &df, NULL)) df = -1;
     buf_free(&phrase);
     if (df < 0) return 1.0f; /* FTS5 refused the phrase: neutral */
-    if (df > c->n) df = c->n;
-    double idf = log(1.0 + (c->n - df + 0.5) / (df + 0.5));
+    double idf = fts_idf(c->n, df);
     c->lookups++;
     c->sum += idf;
     return (float)idf;
@@ -542,6 +541,13 @@ static mg_status read_times(mg_store *store, cand_list *l, int from, mg_error *e
     return st;
 }
 
+/* The most matches a text ranking ranks: TEXT_RANK_CAP unless a test set
+ * another. */
+static int text_rank_cap(const mg_store *store)
+{
+    return store->text_rank_cap > 0 ? store->text_rank_cap : TEXT_RANK_CAP;
+}
+
 /* Sets the BM25 relevance of the matches, with COVERAGE in a hybrid search
  * (ARCHIVAL_TEXT stays BM25 alone), and whether their first word is one of
  * the query's (`subject`). Matches not in `l` (a text-only search scans
@@ -558,11 +564,6 @@ static mg_status read_times(mg_store *store, cand_list *l, int from, mg_error *e
  * as much as the ranking itself, so when the agent owns every passage and
  * the search has no filter, FTS5 answers alone and only the matches kept
  * are read. */
-static int text_rank_cap(const mg_store *store)
-{
-    return store->text_rank_cap > 0 ? store->text_rank_cap : TEXT_RANK_CAP;
-}
-
 static mg_status text_matches(mg_store *store, int64_t agent_id, const mg_search *s,
                               archival_mode mode, int cap, cand_list *l, int rows_later,
                               mg_error *err)
@@ -971,11 +972,12 @@ static ranked *strongest(const cand_list *l, int *n)
     return r;
 }
 
-/* Calls look(c, row) for each of the `max` strongest candidates by own
- * relevance, with the row that `sql` (its one parameter: the passage's id)
- * returns for it. */
+/* Calls look(c, row, ctx) for each of the `max` strongest candidates by
+ * own relevance, strongest first, with the row that `sql` (its one
+ * parameter: the passage's id) returns for it. */
 static mg_status for_strongest(mg_store *store, cand_list *l, int max, const char *sql,
-                               void (*look)(cand *c, sqlite3_stmt *row), mg_error *err)
+                               void (*look)(cand *c, sqlite3_stmt *row, void *ctx), void *ctx,
+                               mg_error *err)
 {
     int n;
     ranked *r = strongest(l, &n);
@@ -987,7 +989,7 @@ static mg_status for_strongest(mg_store *store, cand_list *l, int max, const cha
         sqlite3_bind_int64(stmt, 1, c->id);
         int rc = sqlite3_step(stmt);
         if (rc == SQLITE_ROW)
-            look(c, stmt);
+            look(c, stmt, ctx);
         else if (rc != SQLITE_DONE)
             st = store_fail(store, err, "searching archival memory");
         sqlite3_reset(stmt);
@@ -997,8 +999,9 @@ static mg_status for_strongest(mg_store *store, cand_list *l, int max, const cha
     return st;
 }
 
-static void time_factor(cand *c, sqlite3_stmt *row)
+static void time_factor(cand *c, sqlite3_stmt *row, void *ctx)
 {
+    (void)ctx;
     if (says_when((const char *)sqlite3_column_text(row, 0))) c->own *= TIME_FACTOR;
 }
 
@@ -1007,11 +1010,12 @@ static void time_factor(cand *c, sqlite3_stmt *row)
 static mg_status mark_times(mg_store *store, cand_list *l, mg_error *err)
 {
     return for_strongest(store, l, TIME_SOURCES, "SELECT text FROM passages WHERE id = ?",
-                         time_factor, err);
+                         time_factor, NULL, err);
 }
 
-static void set_asks(cand *c, sqlite3_stmt *row)
+static void set_asks(cand *c, sqlite3_stmt *row, void *ctx)
 {
+    (void)ctx;
     c->asks = sqlite3_column_int(row, 0);
 }
 
@@ -1022,7 +1026,7 @@ static mg_status mark_questions(mg_store *store, cand_list *l, mg_error *err)
     return for_strongest(store, l, QUESTION_SOURCES,
                          "SELECT substr(rtrim(text, ' ' || char(9, 10, 13)), -1) = '?' FROM "
                          "passages WHERE id = ?",
-                         set_asks, err);
+                         set_asks, NULL, err);
 }
 
 static int by_score(const void *a, const void *b)
@@ -1244,6 +1248,20 @@ static mg_status pick_feedback(mg_store *store, feedback *f, char **words, mg_er
     return st;
 }
 
+/* The feedback's sources, gathered by for_strongest (strongest first). */
+typedef struct feedback_sources {
+    feedback f;
+    double strongest; /* the first source's own relevance */
+} feedback_sources;
+
+static void add_source(cand *c, sqlite3_stmt *row, void *ctx)
+{
+    feedback_sources *src = ctx;
+    if (!src->strongest) src->strongest = c->own;
+    if (c->own < FEEDBACK_SOURCE_SHARE * src->strongest) return;
+    feedback_add(&src->f, (const char *)sqlite3_column_text(row, 0), c->own / src->strongest);
+}
+
 /* Sets each candidate's BM25 relevance to the words that the
  * FEEDBACK_SOURCES strongest candidates by own relevance add to the query
  * (feedback.c). Through the index (`r` given) the FEEDBACK_NEW best
@@ -1253,31 +1271,13 @@ static mg_status pick_feedback(mg_store *store, feedback *f, char **words, mg_er
 static mg_status add_feedback(mg_store *store, int64_t agent_id, const mg_search *s, row_reader *r,
                               cand_list *l, mg_error *err)
 {
-    int n;
-    ranked *strong = strongest(l, &n);
-    if (n > FEEDBACK_SOURCES) n = FEEDBACK_SOURCES;
-    while (n > 1 && strong[n - 1].own < FEEDBACK_SOURCE_SHARE * strong[0].own)
-        n--;
-    feedback f;
-    feedback_init(&f, s->query);
-    sqlite3_stmt *stmt;
-    mg_status st =
-        n ? store_prepare(store, "SELECT text FROM passages WHERE id = ?", &stmt, err) : MG_OK;
-    for (int i = 0; i < n && !st; i++) {
-        sqlite3_bind_int64(stmt, 1, l->items[strong[i].at].id);
-        int rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW)
-            feedback_add(&f, (const char *)sqlite3_column_text(stmt, 0),
-                         strong[i].own / strong[0].own);
-        else if (rc != SQLITE_DONE)
-            st = store_fail(store, err, "searching archival memory");
-        sqlite3_reset(stmt);
-    }
-    if (n) sqlite3_finalize(stmt);
-    free(strong);
+    feedback_sources src = {0};
+    feedback_init(&src.f, s->query);
+    mg_status st = for_strongest(store, l, FEEDBACK_SOURCES,
+                                 "SELECT text FROM passages WHERE id = ?", add_source, &src, err);
     char *words = NULL;
-    if (!st && n) st = pick_feedback(store, &f, &words, err);
-    feedback_free(&f);
+    if (!st && src.f.count) st = pick_feedback(store, &src.f, &words, err);
+    feedback_free(&src.f);
     if (st || !words) return st;
 
     mg_search fs = *s;

@@ -18,14 +18,13 @@
  * words (or words one is a prefix of: "camp" for "camping") are never
  * added: the first find everything, the second are searched for already.
  *
- * Only the EXAMINED words with the largest weights before IDF have their
- * matches counted: a count walks a word's rows (fts_counter), and a long
- * passage has hundreds of distinct words.
+ * Only the words with the largest weights before IDF (EXAMINED_PER_PICK
+ * per word picked) have their matches counted: a count walks a word's rows
+ * (fts_counter), and a long passage has hundreds of distinct words.
  */
 #include "memory/feedback.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,8 +188,7 @@ mg_status feedback_pick(feedback *f, fts_counter *df, double rows, int max, char
             f->words[i].weight = 0;
             continue;
         }
-        if (hits > rows) hits = rows;
-        f->words[i].weight *= log(1.0 + (rows - hits + 0.5) / (hits + 0.5));
+        f->words[i].weight *= fts_idf(rows, hits);
     }
     buf_free(&phrase);
     if (st) return st;

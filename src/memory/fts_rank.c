@@ -457,6 +457,12 @@ static void rank_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     sqlite3_result_double(ctx, -score);
 }
 
+double fts_idf(double rows, double df)
+{
+    if (df > rows) df = rows;
+    return log(1.0 + (rows - df + 0.5) / (df + 0.5));
+}
+
 void fts_plan_bind(fts_plan *plan, sqlite3_stmt *stmt, int param)
 {
     plan->df[plan->nkept] = plan->collection; /* fts_plan_build left the slots */
@@ -465,8 +471,6 @@ void fts_plan_bind(fts_plan *plan, sqlite3_stmt *stmt, int param)
                       SQLITE_STATIC);
 }
 
-/* FTS5 declares an auxiliary function to SQL by name, which a prepare
- * then finds: that tells whether it is registered yet. */
 /* FTS_FIRST_FUNCTION (fts_rank.h). */
 static void first_word(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx,
                        int nval, sqlite3_value **val)
@@ -484,6 +488,8 @@ static void first_word(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_co
         sqlite3_result_int(ctx, first);
 }
 
+/* FTS5 declares an auxiliary function to SQL by name, which a prepare
+ * then finds: that tells whether it is registered yet. */
 mg_status fts_rank_ensure(mg_store *store, mg_error *err)
 {
     sqlite3_stmt *stmt = NULL;

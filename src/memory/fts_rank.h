@@ -74,6 +74,12 @@ mg_status fts_counter_count(fts_counter *c, const char *expr, size_t len, double
                             mg_error *err);
 void fts_counter_close(fts_counter *c);
 
+/* A word's inverse document frequency among `rows` rows when `df` of them
+ * hold it, in the form log(1 + (rows - df + 0.5) / (df + 0.5)): positive
+ * however common the word (df is capped at rows). For weighing words
+ * outside a ranking (the query's embedding, feedback words). */
+double fts_idf(double rows, double df);
+
 /* FTS5's bm25() (lower is better) with the IDF from the plan's counts:
  * `FTS_RANK_FUNCTION(table, ?)`, the parameter bound by fts_plan_bind (a
  * blob of the nkept counts, then plan->collection: 0 for the table's row
